@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cairn's build and tests need, and only those
+# missing. Idempotent: with everything present it changes nothing and says so
+# only with --verbose.
+#   scripts/deps.sh            build + test packages
+#   scripts/deps.sh lint       also the formatting and lint tools
+#   scripts/deps.sh --check    exit 1 if anything is missing, install nothing
+set -euo pipefail
+
+build_pkgs=(gcc cmake ninja-build pkg-config
+            libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+            liblmdb-dev libssl-dev)
+test_pkgs=(libcmocka-dev)
+lint_pkgs=(clang-format clang-tidy cppcheck)
+
+want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+check_only=0
+for arg in "$@"; do
+  case "$arg" in
+    lint) want+=("${lint_pkgs[@]}") ;;
+    --check) check_only=1 ;;
+    *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ $check_only -eq 1 ]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

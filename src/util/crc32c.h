@@ -1,0 +1,22 @@
+/* CRC-32C (Castagnoli), the checksum of WAL records and snapshot files.
+ * crc32c("123456789") == 0xE3069283. The hardware path (SSE4.2 crc32
+ * instruction) is chosen at run time where the CPU has it; the table path
+ * (slicing-by-8) is used elsewhere. Both give the same result. */
+#ifndef CAIRN_UTIL_CRC32C_H
+#define CAIRN_UTIL_CRC32C_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Extends crc (0 to start) with len bytes: crc32c(crc32c(0,a),b) ==
+ * crc32c(0,ab). */
+uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+
+/* The two paths, for tests and benchmarks. crc32c_hw must only be called when
+ * crc32c_hw_available() is true. */
+uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
+uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len);
+bool crc32c_hw_available(void);
+
+#endif
