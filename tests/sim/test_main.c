@@ -1,0 +1,9 @@
+/* Runs the simulator's own test groups; the exit status counts failures. */
+#include "sim_tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += test_lincheck_group();
+    return failed ? 1 : 0;
+}
