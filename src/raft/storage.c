@@ -1,0 +1,288 @@
+/* The in-memory storage that ships with the core (etcd's MemoryStorage): a
+ * snapshot plus the entries after it, all owned copies. */
+#include "raft/raft.h"
+
+#include <string.h>
+
+struct raft_memory_storage {
+    struct raft_storage iface;
+    struct raft_hard_state hs;
+    struct raft_snapshot snap; /* snap.data owned */
+    /* ents[0] is a dummy carrying the snapshot's index and term; the log
+     * holds ents[1..n). Each entry's data is an owned copy. */
+    struct raft_entry *ents;
+    size_t n;
+    size_t cap;
+};
+
+static raft_index ms_first(const struct raft_memory_storage *ms)
+{
+    return ms->ents[0].index + 1;
+}
+
+static raft_index ms_last(const struct raft_memory_storage *ms)
+{
+    return ms->ents[0].index + ms->n - 1;
+}
+
+static int ms_initial_state(void *ctx, struct raft_hard_state *hs,
+                            struct raft_conf_state *cs)
+{
+    struct raft_memory_storage *ms = ctx;
+    *hs = ms->hs;
+    *cs = ms->snap.meta.conf;
+    return 0;
+}
+
+static int ms_first_index(void *ctx, raft_index *out)
+{
+    *out = ms_first(ctx);
+    return 0;
+}
+
+static int ms_last_index(void *ctx, raft_index *out)
+{
+    *out = ms_last(ctx);
+    return 0;
+}
+
+static int ms_term(void *ctx, raft_index i, raft_term *out)
+{
+    struct raft_memory_storage *ms = ctx;
+    raft_index off = ms->ents[0].index;
+    if (i < off)
+        return CAIRN_ECOMPACTED;
+    if (i - off >= ms->n)
+        return CAIRN_EUNAVAILABLE;
+    *out = ms->ents[i - off].term;
+    return 0;
+}
+
+static int ms_entries(void *ctx, raft_index lo, raft_index hi,
+                      uint64_t max_bytes, const struct raft_entry **out,
+                      size_t *n)
+{
+    struct raft_memory_storage *ms = ctx;
+    raft_index off = ms->ents[0].index;
+    if (lo <= off)
+        return CAIRN_ECOMPACTED;
+    CAIRN_ASSERT(lo < hi && hi <= ms_last(ms) + 1);
+    size_t count = 0;
+    uint64_t bytes = 0;
+    for (raft_index i = lo; i < hi; i++) {
+        const struct raft_entry *e = &ms->ents[i - off];
+        if (count > 0 && bytes + e->len > max_bytes)
+            break;
+        bytes += e->len;
+        count++;
+    }
+    *out = &ms->ents[lo - off];
+    *n = count;
+    return 0;
+}
+
+static int ms_snapshot(void *ctx, const struct raft_snapshot **out)
+{
+    struct raft_memory_storage *ms = ctx;
+    *out = &ms->snap;
+    return 0;
+}
+
+int raft_memory_storage_new(struct raft_memory_storage **out)
+{
+    struct raft_memory_storage *ms = cairn_calloc(1, sizeof(*ms));
+    if (ms == NULL)
+        return CAIRN_ENOMEM;
+    ms->cap = 16;
+    ms->ents = cairn_calloc(ms->cap, sizeof(*ms->ents));
+    if (ms->ents == NULL) {
+        cairn_free(ms);
+        return CAIRN_ENOMEM;
+    }
+    ms->n = 1;
+    ms->iface.ctx = ms;
+    ms->iface.initial_state = ms_initial_state;
+    ms->iface.first_index = ms_first_index;
+    ms->iface.last_index = ms_last_index;
+    ms->iface.term = ms_term;
+    ms->iface.entries = ms_entries;
+    ms->iface.snapshot = ms_snapshot;
+    *out = ms;
+    return 0;
+}
+
+static void free_entries_from(struct raft_memory_storage *ms, size_t from)
+{
+    for (size_t i = from; i < ms->n; i++)
+        cairn_free((void *)ms->ents[i].data);
+    ms->n = from;
+}
+
+void raft_memory_storage_free(struct raft_memory_storage *ms)
+{
+    if (ms == NULL)
+        return;
+    free_entries_from(ms, 1);
+    cairn_free(ms->ents);
+    cairn_free((void *)ms->snap.data);
+    cairn_free(ms);
+}
+
+const struct raft_storage *
+raft_memory_storage_iface(struct raft_memory_storage *ms)
+{
+    return &ms->iface;
+}
+
+int raft_memory_storage_bootstrap(struct raft_memory_storage *ms,
+                                  const struct raft_conf_state *cs)
+{
+    if (ms->n != 1 || ms->ents[0].index != 0 || ms->hs.term != 0)
+        return CAIRN_EEXISTS;
+    ms->snap.meta.index = 1;
+    ms->snap.meta.term = 1;
+    ms->snap.meta.conf = *cs;
+    ms->ents[0].index = 1;
+    ms->ents[0].term = 1;
+    ms->hs.term = 1;
+    ms->hs.commit = 1;
+    return 0;
+}
+
+void raft_memory_storage_set_hard_state(struct raft_memory_storage *ms,
+                                        const struct raft_hard_state *hs)
+{
+    ms->hs = *hs;
+}
+
+void raft_memory_storage_hard_state(const struct raft_memory_storage *ms,
+                                    struct raft_hard_state *hs)
+{
+    *hs = ms->hs;
+}
+
+static int reserve(struct raft_memory_storage *ms, size_t want)
+{
+    if (want <= ms->cap)
+        return 0;
+    size_t cap = ms->cap;
+    while (cap < want)
+        cap *= 2;
+    struct raft_entry *e = cairn_realloc(ms->ents, cap * sizeof(*e));
+    if (e == NULL)
+        return CAIRN_ENOMEM;
+    ms->ents = e;
+    ms->cap = cap;
+    return 0;
+}
+
+int raft_memory_storage_append(struct raft_memory_storage *ms,
+                               const struct raft_entry *entries, size_t n)
+{
+    if (n == 0)
+        return 0;
+    raft_index first = ms_first(ms);
+    raft_index last_new = entries[0].index + n - 1;
+    if (last_new < first)
+        return 0; /* all older than the snapshot */
+    if (entries[0].index > ms_last(ms) + 1)
+        return CAIRN_EUNAVAILABLE;
+    if (entries[0].index < first) {
+        size_t skip = (size_t)(first - entries[0].index);
+        entries += skip;
+        n -= skip;
+    }
+    size_t at = (size_t)(entries[0].index - ms->ents[0].index);
+    int rv = reserve(ms, at + n);
+    if (rv != 0)
+        return rv;
+    /* Copy first, so a failed allocation leaves the log as it was. */
+    struct raft_entry *copies = cairn_malloc(n * sizeof(*copies));
+    if (copies == NULL)
+        return CAIRN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        copies[i] = entries[i];
+        copies[i].data = NULL;
+        if (entries[i].len > 0) {
+            copies[i].data = cairn_memdup(entries[i].data, entries[i].len);
+            if (copies[i].data == NULL) {
+                for (size_t j = 0; j < i; j++)
+                    cairn_free((void *)copies[j].data);
+                cairn_free(copies);
+                return CAIRN_ENOMEM;
+            }
+        }
+    }
+    free_entries_from(ms, at);
+    memcpy(&ms->ents[at], copies, n * sizeof(*copies));
+    ms->n = at + n;
+    cairn_free(copies);
+    return 0;
+}
+
+static int set_snapshot(struct raft_memory_storage *ms,
+                        const struct raft_snapshot_meta *meta, const void *data,
+                        size_t len)
+{
+    void *copy = NULL;
+    if (len > 0) {
+        copy = cairn_memdup(data, len);
+        if (copy == NULL)
+            return CAIRN_ENOMEM;
+    }
+    cairn_free((void *)ms->snap.data);
+    ms->snap.meta = *meta;
+    ms->snap.data = copy;
+    ms->snap.len = len;
+    return 0;
+}
+
+int raft_memory_storage_apply_snapshot(struct raft_memory_storage *ms,
+                                       const struct raft_snapshot *snap)
+{
+    if (snap->meta.index <= ms->snap.meta.index)
+        return CAIRN_ESNAPOUTOFDATE;
+    int rv = set_snapshot(ms, &snap->meta, snap->data, snap->len);
+    if (rv != 0)
+        return rv;
+    free_entries_from(ms, 1);
+    ms->ents[0].index = snap->meta.index;
+    ms->ents[0].term = snap->meta.term;
+    return 0;
+}
+
+int raft_memory_storage_create_snapshot(struct raft_memory_storage *ms,
+                                        raft_index index,
+                                        const struct raft_conf_state *cs,
+                                        const void *data, size_t len)
+{
+    if (index <= ms->snap.meta.index)
+        return CAIRN_ESNAPOUTOFDATE;
+    if (index > ms_last(ms))
+        return CAIRN_EUNAVAILABLE;
+    struct raft_snapshot_meta meta = {.index = index, .conf = *cs};
+    int rv = ms_term(ms, index, &meta.term);
+    CAIRN_ASSERT(rv == 0); /* index > snapshot >= ents[0].index */
+    return set_snapshot(ms, &meta, data, len);
+}
+
+int raft_memory_storage_compact(struct raft_memory_storage *ms,
+                                raft_index index)
+{
+    raft_index off = ms->ents[0].index;
+    if (index <= off)
+        return CAIRN_ECOMPACTED;
+    if (index > ms_last(ms))
+        return CAIRN_EUNAVAILABLE;
+    size_t drop = (size_t)(index - off);
+    for (size_t i = 1; i <= drop; i++)
+        cairn_free((void *)ms->ents[i].data);
+    ms->ents[0].index = index;
+    ms->ents[0].term = ms->ents[drop].term;
+    ms->ents[0].data = NULL;
+    ms->ents[0].len = 0;
+    memmove(&ms->ents[1], &ms->ents[drop + 1],
+            (ms->n - drop - 1) * sizeof(*ms->ents));
+    ms->n -= drop;
+    return 0;
+}
