@@ -1,0 +1,148 @@
+/* net: libuv streams for everything in cairn that talks: etcd-style URLs
+ * (http, https, unix, unixs), TCP and unix-socket listeners, outgoing
+ * connections, and connections with a bounded write queue and a clean close.
+ *
+ * Connections reach their socket through a small connection-type table (as
+ * redis does), so that the TLS layer of issue 9 slots in as another type
+ * without changing callers: https and unixs URLs are parsed today and refused
+ * with CAIRN_EUNSUPPORTED by listen and connect until then.
+ *
+ * Threading: everything here runs on the thread of the uv_loop_t it was
+ * opened on, and every callback is called on that thread. Nothing blocks:
+ * only net_listener_open may resolve a host name with getaddrinfo (once, at
+ * start-up, as a listen address is configured).
+ *
+ * Ownership: listeners and connections are handles. They are allocated here
+ * and freed here, after their close completes; a caller's pointer stays valid
+ * until net_listener_close returns (listener) or until the conn's closed
+ * callback returns (connection). */
+#ifndef CAIRN_NET_NET_H
+#define CAIRN_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/util.h"
+
+enum net_scheme {
+    NET_SCHEME_HTTP = 0, /* TCP, plaintext */
+    NET_SCHEME_HTTPS,    /* TCP, TLS */
+    NET_SCHEME_UNIX,     /* unix socket, plaintext */
+    NET_SCHEME_UNIXS,    /* unix socket, TLS */
+};
+
+#define NET_HOST_MAX 256
+/* sun_path is 108 bytes on Linux, NUL included */
+#define NET_UNIX_PATH_MAX 107
+
+struct net_url {
+    enum net_scheme scheme;
+    bool tls;     /* https or unixs */
+    bool is_unix; /* unix or unixs: `host` is the socket path */
+    /* TCP: the host name or literal address, without IPv6 brackets.
+     * unix: the socket path, which etcd forms as URL host + path, so that
+     * "unix://localhost:2379" is the file "localhost:2379" and
+     * "unix:///run/x.sock" is "/run/x.sock". */
+    char host[NET_HOST_MAX];
+    uint16_t port; /* TCP only; 0 lets the OS pick when listening */
+};
+
+/* Parses one URL as etcd accepts it for --listen-client-urls and the like:
+ * scheme http, https, unix or unixs; TCP URLs need "host:port" (IPv6 as
+ * "[::1]:2379") and no path; a trailing "/" is tolerated. Leading and
+ * trailing spaces are trimmed. Returns 0, or CAIRN_EINVAL with the reason in
+ * msg (may be NULL). */
+int net_url_parse(const char *text, struct net_url *url,
+                  struct cairn_errmsg *msg);
+/* Writes the URL back as text ("http://127.0.0.1:2379", "http://[::1]:1",
+ * "unix://path") into out (always NUL-terminated); returns the length it
+ * needed, as snprintf does. */
+int net_url_format(const struct net_url *url, char *out, size_t size);
+
+struct net_conn_config {
+    /* Bytes a connection may hold queued for writing; a write beyond it is
+     * refused with CAIRN_EFULL, so a peer that never reads costs at most this
+     * much. 0 means NET_WRITE_QUEUE_DEFAULT. */
+    size_t write_queue_max_bytes;
+    /* Size of the connection's one read buffer. 0 means NET_READ_BUF_DEFAULT */
+    size_t read_buf_bytes;
+};
+#define NET_WRITE_QUEUE_DEFAULT (4u << 20)
+#define NET_READ_BUF_DEFAULT (64u << 10)
+
+struct net_conn;
+struct net_listener;
+
+/* The callbacks of a connection, all on the loop thread. */
+struct net_conn_cbs {
+    /* Bytes arrived. `data` is borrowed, valid only during the call. The
+     * callee may write, pause reading or close from inside. */
+    void (*read)(void *arg, struct net_conn *conn, const uint8_t *data,
+                 size_t len);
+    /* The write queue became empty (after having held bytes). May be NULL. */
+    void (*drain)(void *arg, struct net_conn *conn);
+    /* Called exactly once when the connection is gone: the peer closed it
+     * (status 0), an I/O error (negative code), or net_conn_close (status
+     * CAIRN_ECANCELED). The conn is freed when this returns. */
+    void (*closed)(void *arg, struct net_conn *conn, int status);
+};
+
+/* A new connection from a listener. The callee must call net_conn_start or
+ * net_conn_close on it before returning. */
+typedef void (*net_accept_cb)(void *arg, struct net_conn *conn);
+
+/* Opens a listener on url (http or unix) and starts accepting. For a unix
+ * URL a stale socket file is removed first and the file is removed again on
+ * close, as etcd does. On success *out is the listener; errors are returned
+ * with the reason in msg (may be NULL): CAIRN_EINVAL (unresolvable host),
+ * CAIRN_EUNSUPPORTED (https/unixs before issue 9), CAIRN_EBUSY (address in
+ * use), CAIRN_EIO. */
+int net_listener_open(uv_loop_t *loop, const struct net_url *url,
+                      const struct net_conn_config *config,
+                      struct cairn_log *log, struct net_listener **out,
+                      void *arg, net_accept_cb cb, struct cairn_errmsg *msg);
+/* The TCP port actually bound (the OS's pick when the URL said 0); 0 for
+ * unix listeners. */
+uint16_t net_listener_port(const struct net_listener *l);
+/* Stops accepting and closes the listening socket. Connections already
+ * accepted stay open. The listener's memory is released by the loop once the
+ * close completes; the pointer must not be used after this call. */
+void net_listener_close(struct net_listener *l);
+
+/* Starts delivering reads to cbs; `cbs` is borrowed and must outlive the
+ * connection, `arg` is passed back. */
+void net_conn_start(struct net_conn *conn, const struct net_conn_cbs *cbs,
+                    void *arg);
+/* Queues a copy of len bytes for writing. Returns 0, CAIRN_EFULL when the
+ * queue would exceed its bound (nothing is queued), CAIRN_ESHUTDOWN when the
+ * connection is closing, or CAIRN_ENOMEM. */
+int net_conn_write(struct net_conn *conn, const void *data, size_t len);
+/* Bytes queued and not yet written to the socket. */
+size_t net_conn_queued_bytes(const struct net_conn *conn);
+/* Room left in the write queue. */
+size_t net_conn_write_room(const struct net_conn *conn);
+/* Stops (paused) or resumes delivering reads; used for back-pressure. */
+void net_conn_read_pause(struct net_conn *conn, bool paused);
+/* Closes the connection. With flush, bytes already queued are written first
+ * (reading stops at once); without, they are dropped. The closed callback
+ * follows later, from the loop. Calling it again is harmless. */
+void net_conn_close(struct net_conn *conn, bool flush);
+/* "127.0.0.1:52344", "[::1]:2379" or "unix"; for log lines. */
+const char *net_conn_peer(const struct net_conn *conn);
+/* The type name of the connection ("tcp", "unix"), from the type table. */
+const char *net_conn_type_name(const struct net_conn *conn);
+
+/* An outgoing connection is done: status 0 and a connection to start, or a
+ * negative code and conn == NULL. */
+typedef void (*net_connect_cb)(void *arg, int status, struct net_conn *conn);
+/* Connects to url (http or unix; the host must be a literal address or
+ * "localhost", since resolving names would block the loop). The callback
+ * always runs later from the loop, never from inside this call. Returns 0,
+ * or CAIRN_EINVAL/CAIRN_EUNSUPPORTED/CAIRN_ENOMEM without calling cb. */
+int net_connect(uv_loop_t *loop, const struct net_url *url,
+                const struct net_conn_config *config, void *arg,
+                net_connect_cb cb);
+
+#endif

@@ -1,0 +1,304 @@
+/* net: URL parsing as etcd accepts URLs, and real TCP and unix-socket
+ * connections on one loop: echo, clean close both ways, refused connects,
+ * and a write queue that stays bounded when the peer never reads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
+
+#include "net/net.h"
+
+static void url_parse_cases(void **state)
+{
+    (void)state;
+    struct net_url u;
+    struct cairn_errmsg m;
+    assert_int_equal(net_url_parse("http://127.0.0.1:2379", &u, &m), 0);
+    assert_int_equal(u.scheme, NET_SCHEME_HTTP);
+    assert_false(u.tls);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 2379);
+    assert_int_equal(net_url_parse(" https://[::1]:4001/ ", &u, &m), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 4001);
+    assert_int_equal(net_url_parse("unix://localhost:12345", &u, &m), 0);
+    assert_true(u.is_unix);
+    assert_string_equal(u.host, "localhost:12345");
+    assert_int_equal(net_url_parse("unixs:///run/etcd.sock", &u, &m), 0);
+    assert_int_equal(u.scheme, NET_SCHEME_UNIXS);
+    assert_string_equal(u.host, "/run/etcd.sock");
+    assert_int_equal(net_url_parse("http://localhost:0", &u, &m), 0);
+    assert_int_equal(u.port, 0);
+
+    assert_int_equal(net_url_parse("127.0.0.1:2379", &u, &m), CAIRN_EINVAL);
+    assert_non_null(strstr(m.text, "no scheme"));
+    assert_int_equal(net_url_parse("ftp://a:1", &u, &m), CAIRN_EINVAL);
+    assert_non_null(
+        strstr(m.text, "URL scheme must be http, https, unix, or unixs"));
+    assert_int_equal(net_url_parse("http://host", &u, &m), CAIRN_EINVAL);
+    assert_non_null(strstr(m.text, "host:port"));
+    assert_int_equal(net_url_parse("http://h:1/p", &u, &m), CAIRN_EINVAL);
+    assert_non_null(strstr(m.text, "path"));
+    assert_int_equal(net_url_parse("http://h:65536", &u, &m), CAIRN_EINVAL);
+    assert_int_equal(net_url_parse("http://h:", &u, &m), CAIRN_EINVAL);
+    assert_int_equal(net_url_parse("http://::1:5", &u, &m), CAIRN_EINVAL);
+    assert_int_equal(net_url_parse("http://[::1:5", &u, &m), CAIRN_EINVAL);
+    assert_int_equal(net_url_parse("unix://", &u, &m), CAIRN_EINVAL);
+
+    char out[300];
+    assert_int_equal(net_url_parse("http://[::1]:7", &u, NULL), 0);
+    net_url_format(&u, out, sizeof(out));
+    assert_string_equal(out, "http://[::1]:7");
+    assert_int_equal(net_url_parse("unix://a.sock", &u, NULL), 0);
+    net_url_format(&u, out, sizeof(out));
+    assert_string_equal(out, "unix://a.sock");
+}
+
+/* ---- a server that echoes, and a client that counts ---- */
+
+struct side {
+    struct net_conn *conn;
+    struct buf got;
+    int closed;
+    int close_status;
+    int drains;
+    bool echo;
+};
+
+struct fixture {
+    uv_loop_t loop;
+    struct net_listener *l;
+    struct side server;
+    struct side client;
+    int connect_status;
+    int connects;
+};
+
+static void side_read(void *arg, struct net_conn *c, const uint8_t *d, size_t n)
+{
+    struct side *s = arg;
+    assert_int_equal(buf_append(&s->got, d, n), 0);
+    if (s->echo)
+        assert_int_equal(net_conn_write(c, d, n), 0);
+}
+static void side_drain(void *arg, struct net_conn *c)
+{
+    (void)c;
+    ((struct side *)arg)->drains++;
+}
+static void side_closed(void *arg, struct net_conn *c, int status)
+{
+    (void)c;
+    struct side *s = arg;
+    s->closed++;
+    s->close_status = status;
+    s->conn = NULL;
+}
+static const struct net_conn_cbs side_cbs = {side_read, side_drain,
+                                             side_closed};
+
+static void on_accept(void *arg, struct net_conn *c)
+{
+    struct fixture *f = arg;
+    f->server.conn = c;
+    net_conn_start(c, &side_cbs, &f->server);
+}
+
+static void on_connected(void *arg, int status, struct net_conn *c)
+{
+    struct fixture *f = arg;
+    f->connects++;
+    f->connect_status = status;
+    if (status == 0) {
+        f->client.conn = c;
+        net_conn_start(c, &side_cbs, &f->client);
+    }
+}
+
+/* Runs the loop until cond holds, a bounded number of turns. */
+#define RUN_UNTIL(f, cond)                             \
+    do {                                               \
+        for (int i_ = 0; i_ < 100000 && !(cond); i_++) \
+            uv_run(&(f)->loop, UV_RUN_ONCE);           \
+        assert_true(cond);                             \
+    } while (0)
+
+static void fixture_open(struct fixture *f, const char *url_text,
+                         const struct net_conn_config *cfg)
+{
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    struct net_url url;
+    struct cairn_errmsg m;
+    assert_int_equal(net_url_parse(url_text, &url, &m), 0);
+    assert_int_equal(
+        net_listener_open(&f->loop, &url, cfg, NULL, &f->l, f, on_accept, &m),
+        0);
+    if (!url.is_unix) {
+        assert_true(net_listener_port(f->l) != 0);
+        url.port = net_listener_port(f->l);
+    }
+    f->server.echo = true;
+    assert_int_equal(net_connect(&f->loop, &url, cfg, f, on_connected), 0);
+    RUN_UNTIL(f, f->connects == 1 && f->server.conn != NULL);
+    assert_int_equal(f->connect_status, 0);
+}
+
+static void fixture_close(struct fixture *f)
+{
+    if (f->l)
+        net_listener_close(f->l);
+    if (f->client.conn)
+        net_conn_close(f->client.conn, false);
+    if (f->server.conn)
+        net_conn_close(f->server.conn, false);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    buf_free(&f->server.got);
+    buf_free(&f->client.got);
+}
+
+static void echo_over(const char *url)
+{
+    struct fixture f;
+    fixture_open(&f, url, NULL);
+    assert_string_equal(net_conn_type_name(f.client.conn),
+                        strncmp(url, "unix", 4) == 0 ? "unix" : "tcp");
+    uint8_t msg[100000];
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (uint8_t)(i * 7);
+    assert_int_equal(net_conn_write(f.client.conn, msg, sizeof(msg)), 0);
+    RUN_UNTIL(&f, f.client.got.len == sizeof(msg));
+    assert_memory_equal(f.client.got.data, msg, sizeof(msg));
+    assert_true(f.client.drains >= 1);
+    /* the client closes; the server sees end of stream (status 0) */
+    net_conn_close(f.client.conn, true);
+    RUN_UNTIL(&f, f.server.closed == 1 && f.client.closed == 1);
+    assert_int_equal(f.server.close_status, 0);
+    assert_int_equal(f.client.close_status, CAIRN_ECANCELED);
+    fixture_close(&f);
+}
+
+static void tcp_echo(void **state)
+{
+    (void)state;
+    echo_over("http://127.0.0.1:0");
+}
+
+static void unix_echo(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof(url), "unix://cairn-test-net-%d.sock", (int)getpid());
+    echo_over(url);
+    /* closing the listener removed the socket file */
+    assert_int_not_equal(access(url + 7, F_OK), 0);
+}
+
+static void connect_refused(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, "http://127.0.0.1:0", NULL);
+    struct net_url url;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &url, NULL), 0);
+    url.port = net_listener_port(f.l);
+    net_listener_close(f.l);
+    f.l = NULL;
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    int before = f.connects;
+    assert_int_equal(net_connect(&f.loop, &url, NULL, &f, on_connected), 0);
+    /* the callback never runs from inside net_connect */
+    assert_int_equal(f.connects, before);
+    RUN_UNTIL(&f, f.connects == before + 1);
+    assert_true(f.connect_status < 0);
+    /* names are not resolved on the loop; TLS is not there yet */
+    assert_int_equal(net_url_parse("http://example.invalid:1", &url, NULL), 0);
+    assert_int_equal(net_connect(&f.loop, &url, NULL, &f, on_connected),
+                     CAIRN_EINVAL);
+    assert_int_equal(net_url_parse("https://127.0.0.1:1", &url, NULL), 0);
+    assert_int_equal(net_connect(&f.loop, &url, NULL, &f, on_connected),
+                     CAIRN_EUNSUPPORTED);
+    fixture_close(&f);
+}
+
+static void listen_errors(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, "http://127.0.0.1:0", NULL);
+    struct net_url url;
+    struct net_listener *l2 = NULL;
+    struct cairn_errmsg m;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &url, NULL), 0);
+    url.port = net_listener_port(f.l);
+    assert_int_equal(
+        net_listener_open(&f.loop, &url, NULL, NULL, &l2, &f, on_accept, &m),
+        CAIRN_EBUSY);
+    assert_non_null(strstr(m.text, "listen http://127.0.0.1:"));
+    assert_int_equal(net_url_parse("unixs://x.sock", &url, NULL), 0);
+    assert_int_equal(
+        net_listener_open(&f.loop, &url, NULL, NULL, &l2, &f, on_accept, &m),
+        CAIRN_EUNSUPPORTED);
+    fixture_close(&f);
+}
+
+static void write_queue_bounded(void **state)
+{
+    (void)state;
+    struct net_conn_config cfg = {.write_queue_max_bytes = 256 << 10};
+    struct fixture f;
+    fixture_open(&f, "http://127.0.0.1:0", &cfg);
+    f.server.echo = false;
+    /* the client never reads: the server's queue fills, then refuses */
+    net_conn_read_pause(f.client.conn, true);
+    static uint8_t chunk[16384];
+    size_t written = 0;
+    int rv = 0;
+    for (int i = 0; i < 100000; i++) {
+        rv = net_conn_write(f.server.conn, chunk, sizeof(chunk));
+        if (rv == CAIRN_EFULL) {
+            /* let the kernel take what it will, then try again */
+            uv_run(&f.loop, UV_RUN_NOWAIT);
+            if (net_conn_write_room(f.server.conn) < sizeof(chunk) &&
+                net_conn_queued_bytes(f.server.conn) > 0 && i > 64)
+                break;
+            continue;
+        }
+        assert_int_equal(rv, 0);
+        written += sizeof(chunk);
+    }
+    assert_int_equal(rv, CAIRN_EFULL);
+    assert_true(net_conn_queued_bytes(f.server.conn) <=
+                cfg.write_queue_max_bytes);
+    /* reading again drains it all */
+    net_conn_read_pause(f.client.conn, false);
+    RUN_UNTIL(&f, f.client.got.len == written);
+    RUN_UNTIL(&f, net_conn_queued_bytes(f.server.conn) == 0);
+    assert_true(f.server.drains >= 1);
+    /* a hard close from the server is seen by the client as end of stream */
+    net_conn_close(f.server.conn, false);
+    assert_int_equal(net_conn_write(f.server.conn, chunk, 1), CAIRN_ESHUTDOWN);
+    RUN_UNTIL(&f, f.client.closed == 1 && f.server.closed == 1);
+    assert_int_equal(f.client.close_status, 0);
+    fixture_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(url_parse_cases),
+        cmocka_unit_test(tcp_echo),
+        cmocka_unit_test(unix_echo),
+        cmocka_unit_test(connect_refused),
+        cmocka_unit_test(listen_errors),
+        cmocka_unit_test(write_queue_bounded),
+    };
+    return cmocka_run_group_tests_name("net", tests, NULL, NULL);
+}
