@@ -11,5 +11,6 @@
 #include <cmocka.h>
 
 int test_lincheck_group(void);
+int test_world_group(void);
 
 #endif

@@ -5,5 +5,6 @@ int main(void)
 {
     int failed = 0;
     failed += test_lincheck_group();
+    failed += test_world_group();
     return failed ? 1 : 0;
 }
