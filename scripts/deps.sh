@@ -4,6 +4,7 @@
 # only with --verbose.
 #   scripts/deps.sh            build + test packages
 #   scripts/deps.sh lint       also the formatting and lint tools
+#   scripts/deps.sh compat     also etcd, etcdctl, Go and etcd's source (e2e)
 #   scripts/deps.sh --check    exit 1 if anything is missing, install nothing
 set -euo pipefail
 
@@ -12,12 +13,15 @@ build_pkgs=(gcc cmake ninja-build pkg-config
             liblmdb-dev libssl-dev)
 test_pkgs=(libcmocka-dev)
 lint_pkgs=(clang-format clang-tidy cppcheck)
+# etcd's clients, server and end-to-end suite, for tests/compat and bench/
+compat_pkgs=(etcd-client etcd-server golang-go golang-etcd-server-dev)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 check_only=0
 for arg in "$@"; do
   case "$arg" in
     lint) want+=("${lint_pkgs[@]}") ;;
+    compat) want+=("${compat_pkgs[@]}") ;;
     --check) check_only=1 ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
