@@ -1,0 +1,169 @@
+/* The gRPC client: one HTTP/2 connection with prior knowledge, calls as
+ * streams on it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "rpc/rpc_int.h"
+
+struct rpc_client {
+    struct rpc__conn conn; /* first: the conn's ops recover the client */
+    struct rpc_client_config cfg;
+    char authority[NET_HOST_MAX + 8];
+    rpc_client_connect_cb cb;
+    void *arg;
+    bool closed_by_user;
+};
+
+static void client_conn_destroyed(struct rpc__conn *c)
+{
+    struct rpc_client *cl = (struct rpc_client *)c;
+    /* The user's pointer stays valid until rpc_client_close. */
+    if (cl->closed_by_user)
+        cairn_free(cl);
+}
+
+static const struct rpc__conn_ops client_conn_ops = {
+    .destroyed = client_conn_destroyed,
+};
+
+static void on_connected(void *arg, int status, struct net_conn *nc)
+{
+    struct rpc_client *cl = arg;
+    rpc_client_connect_cb cb = cl->cb;
+    void *cbarg = cl->arg;
+    if (status != 0) {
+        cairn_free(cl);
+        cb(cbarg, status, NULL);
+        return;
+    }
+    struct rpc__conn *c = &cl->conn;
+    c->net = nc;
+    if (rpc__session_new(c, cl->cfg.stream_window_bytes, 0) != 0) {
+        /* The conn must be started before it can report its close. */
+        c->closing = true;
+        cl->closed_by_user = true; /* never handed out */
+        net_conn_start(nc, &rpc__conn_net_cbs, c);
+        net_conn_close(nc, false);
+        cb(cbarg, CAIRN_ENOMEM, NULL);
+        return;
+    }
+    net_conn_start(nc, &rpc__conn_net_cbs, c);
+    rpc__conn_flush(c); /* preface and SETTINGS */
+    cb(cbarg, 0, cl);
+}
+
+int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
+                       const struct rpc_client_config *config,
+                       struct cairn_log *log, void *arg,
+                       rpc_client_connect_cb cb)
+{
+    struct rpc_client *cl = cairn_calloc(1, sizeof(*cl));
+    if (cl == NULL)
+        return CAIRN_ENOMEM;
+    if (config)
+        cl->cfg = *config;
+    if (cl->cfg.max_recv_msg_bytes == 0)
+        cl->cfg.max_recv_msg_bytes = 4u << 20;
+    if (cl->cfg.send_queue_max_bytes == 0)
+        cl->cfg.send_queue_max_bytes = RPC_SEND_QUEUE_DEFAULT;
+    if (cl->cfg.stream_window_bytes == 0)
+        cl->cfg.stream_window_bytes = 1u << 20;
+    struct rpc__conn *c = &cl->conn;
+    c->ops = &client_conn_ops;
+    c->is_client = true;
+    c->mode = RPC__H2;
+    c->loop = loop;
+    c->log = log;
+    c->max_recv = cl->cfg.max_recv_msg_bytes;
+    c->send_queue_max = cl->cfg.send_queue_max_bytes;
+    buf_init(&c->stage);
+    if (url->is_unix)
+        snprintf(cl->authority, sizeof(cl->authority), "localhost");
+    else if (strchr(url->host, ':'))
+        snprintf(cl->authority, sizeof(cl->authority), "[%.*s]:%u", 200,
+                 url->host, (unsigned)url->port);
+    else
+        snprintf(cl->authority, sizeof(cl->authority), "%.*s:%u", 200,
+                 url->host, (unsigned)url->port);
+    cl->cb = cb;
+    cl->arg = arg;
+    int rv = net_connect(loop, url, &cl->cfg.net, cl, on_connected);
+    if (rv != 0)
+        cairn_free(cl);
+    return rv;
+}
+
+static void add_nv(nghttp2_nv *nv, const char *name, const char *value)
+{
+    nv->name = (uint8_t *)(uintptr_t)name;
+    nv->namelen = strlen(name);
+    nv->value = (uint8_t *)(uintptr_t)value;
+    nv->valuelen = strlen(value);
+    nv->flags = NGHTTP2_NV_FLAG_NONE;
+}
+
+int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
+                    const struct rpc_call_cbs *cbs, void *arg,
+                    struct rpc_call **out)
+{
+    struct rpc__conn *c = &cl->conn;
+    CAIRN_ASSERT(cbs != NULL && cbs->done != NULL);
+    if (c->dead || c->closing || c->session == NULL)
+        return CAIRN_ESHUTDOWN;
+    struct rpc_call *call = rpc__call_new(c, -1);
+    if (call == NULL)
+        return CAIRN_ENOMEM;
+    call->path = cairn_strdup(path);
+    if (call->path == NULL)
+        goto err_after_call;
+    call->cbs = cbs;
+    call->arg = arg;
+    call->timeout_ms = timeout_ms;
+    char tbuf[24];
+    nghttp2_nv nv[9];
+    size_t n = 0;
+    add_nv(&nv[n++], ":method", "POST");
+    add_nv(&nv[n++], ":scheme", "http");
+    add_nv(&nv[n++], ":path", call->path);
+    add_nv(&nv[n++], ":authority", cl->authority);
+    add_nv(&nv[n++], "te", "trailers");
+    add_nv(&nv[n++], "content-type", "application/grpc");
+    add_nv(&nv[n++], "user-agent", "cairn-rpc/0.1");
+    if (timeout_ms >= 0) {
+        rpc_timeout_format(timeout_ms, tbuf, sizeof(tbuf));
+        add_nv(&nv[n++], "grpc-timeout", tbuf);
+    }
+    nghttp2_data_provider prd = {.source = {.ptr = NULL},
+                                 .read_callback = rpc__data_read};
+    int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, &prd, call);
+    if (id < 0)
+        goto err_after_call;
+    call->stream_id = id;
+    call->prd_submitted = true;
+    rpc__call_arm_deadline(call);
+    *out = call;
+    rpc__conn_flush(c);
+    return 0;
+
+err_after_call:
+    /* Not yet a stream: end it without telling the user. */
+    call->is_client = false;
+    rpc__call_end(call, RPC_INTERNAL, NULL);
+    return CAIRN_ENOMEM;
+}
+
+bool rpc_client_alive(const struct rpc_client *cl)
+{
+    return !cl->conn.dead && !cl->conn.closing;
+}
+
+void rpc_client_close(struct rpc_client *cl)
+{
+    CAIRN_ASSERT(!cl->closed_by_user);
+    cl->closed_by_user = true;
+    if (cl->conn.dead) {
+        cairn_free(cl);
+        return;
+    }
+    rpc__conn_close(&cl->conn, RPC_UNAVAILABLE, true);
+}

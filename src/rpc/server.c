@@ -1,0 +1,465 @@
+/* The gRPC server: listeners, connection sniffing (HTTP/2 preface,
+ * HTTP/1.1 or garbage), method dispatch and the HTTP/1.1 hook. */
+#define _GNU_SOURCE /* memmem */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rpc/rpc_int.h"
+
+#define RPC__LISTENERS_MAX 16
+
+struct rpc_server {
+    uv_loop_t *loop;
+    struct rpc_server_config cfg;
+    struct rpc_method *methods; /* sorted by path */
+    size_t n_methods;
+    struct rpc_http1_handler http1;
+    bool has_http1;
+    struct cairn_log *log;
+    struct net_listener *listeners[RPC__LISTENERS_MAX];
+    size_t n_listeners;
+    struct rpc__conn *conns;
+    size_t n_conns;
+    bool closing;
+};
+
+static int method_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct rpc_method *)a)->path,
+                  ((const struct rpc_method *)b)->path);
+}
+
+int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
+                    const struct rpc_server_config *config,
+                    const struct rpc_method *methods, size_t n,
+                    const struct rpc_http1_handler *http1,
+                    struct cairn_log *log)
+{
+    struct rpc_server *srv = cairn_calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return CAIRN_ENOMEM;
+    srv->loop = loop;
+    if (config)
+        srv->cfg = *config;
+    if (srv->cfg.max_recv_msg_bytes == 0)
+        srv->cfg.max_recv_msg_bytes = RPC_MAX_RECV_DEFAULT;
+    if (srv->cfg.max_concurrent_streams == 0)
+        srv->cfg.max_concurrent_streams = 1000000;
+    if (srv->cfg.send_queue_max_bytes == 0)
+        srv->cfg.send_queue_max_bytes = RPC_SEND_QUEUE_DEFAULT;
+    if (srv->cfg.stream_window_bytes == 0)
+        srv->cfg.stream_window_bytes = 1u << 20;
+    if (srv->cfg.max_connections == 0)
+        srv->cfg.max_connections = 10000;
+    srv->methods = cairn_calloc(n ? n : 1, sizeof(*methods));
+    if (srv->methods == NULL) {
+        cairn_free(srv);
+        return CAIRN_ENOMEM;
+    }
+    if (n > 0)
+        memcpy(srv->methods, methods, n * sizeof(*methods));
+    srv->n_methods = n;
+    qsort(srv->methods, n, sizeof(*methods), method_cmp);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (strcmp(srv->methods[i].path, srv->methods[i + 1].path) == 0) {
+            cairn_free(srv->methods);
+            cairn_free(srv);
+            return CAIRN_EINVAL;
+        }
+    if (http1) {
+        srv->http1 = *http1;
+        srv->has_http1 = true;
+    }
+    srv->log = log;
+    *out = srv;
+    return 0;
+}
+
+static void server_free(struct rpc_server *srv)
+{
+    cairn_free(srv->methods);
+    cairn_free(srv);
+}
+
+static void server_conn_destroyed(struct rpc__conn *c)
+{
+    struct rpc_server *srv = c->srv;
+    if (c->http1_pending) {
+        c->http1_pending = false;
+        if (srv->http1.cancel)
+            srv->http1.cancel(srv->http1.arg, &c->http1_req);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    buf_free(&c->http1_in);
+    cairn_free(c);
+    if (srv->closing && srv->n_conns == 0)
+        server_free(srv);
+}
+
+static const struct rpc__conn_ops server_conn_ops = {
+    .destroyed = server_conn_destroyed,
+};
+
+static void on_accept(void *arg, struct net_conn *nc)
+{
+    struct rpc_server *srv = arg;
+    if (srv->closing || srv->n_conns >= srv->cfg.max_connections) {
+        cairn_warnf(srv->log, "rpc", "%s: refused: %zu connections open",
+                    net_conn_peer(nc), srv->n_conns);
+        net_conn_close(nc, false);
+        return;
+    }
+    struct rpc__conn *c = cairn_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        net_conn_close(nc, false);
+        return;
+    }
+    c->ops = &server_conn_ops;
+    c->mode = RPC__SNIFF;
+    c->loop = srv->loop;
+    c->log = srv->log;
+    c->net = nc;
+    c->srv = srv;
+    c->max_recv = srv->cfg.max_recv_msg_bytes;
+    c->send_queue_max = srv->cfg.send_queue_max_bytes;
+    buf_init(&c->stage);
+    buf_init(&c->http1_in);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    net_conn_start(nc, &rpc__conn_net_cbs, c);
+}
+
+int rpc_server_listen(struct rpc_server *srv, const struct net_url *url,
+                      uint16_t *port, struct cairn_errmsg *msg)
+{
+    if (srv->n_listeners == RPC__LISTENERS_MAX) {
+        if (msg)
+            cairn_errmsg_setf(msg, "too many listen URLs");
+        return CAIRN_EFULL;
+    }
+    struct net_listener *l;
+    int rv = net_listener_open(srv->loop, url, &srv->cfg.net, srv->log, &l, srv,
+                               on_accept, msg);
+    if (rv != 0)
+        return rv;
+    srv->listeners[srv->n_listeners++] = l;
+    if (port)
+        *port = net_listener_port(l);
+    return 0;
+}
+
+size_t rpc_server_conn_count(const struct rpc_server *srv)
+{
+    return srv->n_conns;
+}
+
+size_t rpc_server_call_count(const struct rpc_server *srv)
+{
+    size_t n = 0;
+    for (const struct rpc__conn *c = srv->conns; c; c = c->next)
+        n += c->n_calls;
+    return n;
+}
+
+size_t rpc_server_queued_bytes(const struct rpc_server *srv)
+{
+    size_t n = 0;
+    for (const struct rpc__conn *c = srv->conns; c; c = c->next) {
+        if (c->net)
+            n += net_conn_queued_bytes(c->net);
+        n += c->stage.len + c->http1_in.len;
+        for (const struct rpc_call *call = c->calls; call; call = call->next)
+            n += call->out.len + call->in.len;
+    }
+    return n;
+}
+
+void rpc_server_close(struct rpc_server *srv)
+{
+    CAIRN_ASSERT(!srv->closing);
+    srv->closing = true;
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        net_listener_close(srv->listeners[i]);
+    srv->n_listeners = 0;
+    for (struct rpc__conn *c = srv->conns; c; c = c->next)
+        if (!c->closing && !c->dead)
+            rpc__conn_close(c, RPC_CANCELLED, true);
+    if (srv->n_conns == 0)
+        server_free(srv);
+}
+
+/* ---- dispatch ---- */
+
+static void reject_http(struct rpc_call *call, const char *status)
+{
+    struct rpc__conn *c = call->conn;
+    nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)(uintptr_t)status, 7,
+                     strlen(status), NGHTTP2_NV_FLAG_NONE};
+    call->send_ended = true;
+    if (nghttp2_submit_response(c->session, call->stream_id, &nv, 1, NULL) != 0)
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE,
+                                  call->stream_id, NGHTTP2_INTERNAL_ERROR);
+    rpc__call_end(call, RPC_INTERNAL, NULL);
+}
+
+static void reject(struct rpc_call *call, int code, const char *msg)
+{
+    rpc__call_reject(call, code, msg);
+    rpc__call_end(call, code, msg);
+}
+
+void rpc__server_dispatch(struct rpc_call *call)
+{
+    struct rpc_server *srv = call->conn->srv;
+    char text[512];
+    if (!call->saw_post) {
+        reject_http(call, "405");
+        return;
+    }
+    if (!call->saw_grpc_type) {
+        reject_http(call, "415");
+        return;
+    }
+    if (call->path == NULL || call->path[0] != '/') {
+        reject(call, RPC_UNIMPLEMENTED, "malformed method name");
+        return;
+    }
+    if (call->bad_timeout) {
+        reject(call, RPC_INTERNAL, "transport: malformed grpc-timeout");
+        return;
+    }
+    if (srv->closing) {
+        reject(call, RPC_UNAVAILABLE, "server is shutting down");
+        return;
+    }
+    struct rpc_method key = {.path = call->path};
+    const struct rpc_method *m =
+        bsearch(&key, srv->methods, srv->n_methods, sizeof(key), method_cmp);
+    if (m == NULL) {
+        const char *svc = call->path + 1;
+        const char *slash = strchr(svc, '/');
+        int svclen = slash ? (int)(slash - svc) : (int)strlen(svc);
+        bool known = false;
+        for (size_t i = 0; i < srv->n_methods && !known; i++)
+            known = strncmp(srv->methods[i].path, call->path,
+                            (size_t)svclen + 2) == 0;
+        if (known)
+            snprintf(text, sizeof(text), "unknown method %s for service %.*s",
+                     slash ? slash + 1 : "", svclen, svc);
+        else
+            snprintf(text, sizeof(text), "unknown service %.*s", svclen, svc);
+        reject(call, RPC_UNIMPLEMENTED, text);
+        return;
+    }
+    call->cbs = m->cbs;
+    call->arg = m->arg;
+    call->dispatched = true;
+    rpc__call_arm_deadline(call);
+    if (call->cbs->start)
+        call->cbs->start(call->arg, call);
+}
+
+/* ---- first bytes: HTTP/2, HTTP/1.1 or garbage ---- */
+
+static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n);
+
+/* An HTTP/1.1 request line starts with an upper-case method and a space. */
+static bool looks_like_http1(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    if (i == n)
+        return i < 16; /* all letters so far: wait for more */
+    return i > 0 && p[i] == ' ';
+}
+
+void rpc__server_read(struct rpc__conn *c, const uint8_t *d, size_t n)
+{
+    if (c->mode == RPC__H2) {
+        rpc__conn_input(c, d, n);
+        return;
+    }
+    if (c->mode == RPC__HTTP1) {
+        http1_input(c, d, n);
+        return;
+    }
+    size_t i = 0;
+    while (c->sniff_len < RPC__PREFACE_LEN && i < n)
+        c->sniff[c->sniff_len++] = d[i++];
+    if (memcmp(c->sniff, RPC__PREFACE, c->sniff_len) == 0) {
+        if (c->sniff_len < RPC__PREFACE_LEN)
+            return;
+        struct rpc_server *srv = c->srv;
+        if (rpc__session_new(c, srv->cfg.stream_window_bytes,
+                             srv->cfg.max_concurrent_streams) != 0) {
+            rpc__conn_close(c, RPC_CANCELLED, true);
+            return;
+        }
+        c->mode = RPC__H2;
+        rpc__conn_input(c, c->sniff, c->sniff_len);
+        if (i < n)
+            rpc__conn_input(c, d + i, n - i);
+        return;
+    }
+    if (looks_like_http1(c->sniff, c->sniff_len)) {
+        c->mode = RPC__HTTP1;
+        uint8_t first[RPC__PREFACE_LEN];
+        size_t k = c->sniff_len;
+        memcpy(first, c->sniff, k);
+        http1_input(c, first, k);
+        if (i < n)
+            http1_input(c, d + i, n - i);
+        return;
+    }
+    cairn_warnf(c->log, "rpc", "%s: neither HTTP/2 nor HTTP/1.1; closing",
+                net_conn_peer(c->net));
+    rpc__conn_close(c, RPC_CANCELLED, true);
+}
+
+/* ---- HTTP/1.1 ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+static void http1_send(struct rpc__conn *c, int status, const char *ctype,
+                       const void *body, size_t len)
+{
+    char head[512];
+    int k = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                     status, reason(status), ctype, len);
+    c->http1_answered = true;
+    if (net_conn_write(c->net, head, (size_t)k) == 0 && len > 0)
+        net_conn_write(c->net, body, len);
+    c->closing = true;
+    net_conn_close(c->net, true);
+}
+
+void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
+                       const char *content_type, const void *body, size_t len)
+{
+    struct rpc__conn *c =
+        (struct rpc__conn *)((char *)req -
+                             offsetof(struct rpc__conn, http1_req));
+    CAIRN_ASSERT(c->http1_pending);
+    c->http1_pending = false;
+    http1_send(c, http_status, content_type ? content_type : "text/plain", body,
+               len);
+}
+
+static void http1_error(struct rpc__conn *c, int status)
+{
+    char body[64];
+    /* Go's net/http says "404 page not found", which etcd clients see. */
+    int k = status == 404 ? snprintf(body, sizeof(body), "404 page not found\n")
+                          : snprintf(body, sizeof(body), "%d %s\n", status,
+                                     reason(status));
+    http1_send(c, status, "text/plain; charset=utf-8", body, (size_t)k);
+}
+
+static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n)
+{
+    if (c->http1_pending || c->http1_answered || c->closing)
+        return; /* one request per connection; the rest is ignored */
+    if (c->http1_in.len + n > RPC__HTTP1_HEAD_MAX + RPC__HTTP1_BODY_MAX + 1) {
+        http1_error(c, 413);
+        return;
+    }
+    if (buf_append(&c->http1_in, d, n) != 0) {
+        http1_error(c, 500);
+        return;
+    }
+    char *p = (char *)c->http1_in.data;
+    size_t len = c->http1_in.len;
+    char *end = memmem(p, len, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (len > RPC__HTTP1_HEAD_MAX)
+            http1_error(c, 431);
+        return;
+    }
+    size_t head_len = (size_t)(end - p) + 4;
+    /* The header block is text: terminate it to parse with string calls. */
+    *end = '\0';
+    size_t body_len = 0;
+    for (char *line = strstr(p, "\r\n"); line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, "content-length:", 15) == 0) {
+            char *q = line + 15, *e;
+            unsigned long v = strtoul(q, &e, 10);
+            if (e == q || v > RPC__HTTP1_BODY_MAX) {
+                http1_error(c, v > RPC__HTTP1_BODY_MAX ? 413 : 400);
+                return;
+            }
+            body_len = v;
+        } else if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
+            http1_error(c, 501);
+            return;
+        }
+    }
+    if (len < head_len + body_len) {
+        *end = '\r'; /* not yet: restore and wait for the body */
+        return;
+    }
+    char *sp1 = strchr(p, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    char *eol = strstr(p, "\r\n");
+    if (sp1 == NULL || sp2 == NULL || (eol && sp2 > eol) ||
+        strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+        http1_error(c, 400);
+        return;
+    }
+    *sp1 = '\0';
+    *sp2 = '\0';
+    c->http1_req.method = p;
+    c->http1_req.path = sp1 + 1;
+    c->http1_req.body = c->http1_in.data + head_len;
+    c->http1_req.body_len = body_len;
+    c->http1_pending = true;
+    net_conn_read_pause(c->net, true);
+    struct rpc_server *srv = c->srv;
+    if (!srv->has_http1) {
+        c->http1_pending = false;
+        http1_error(c, 404);
+        return;
+    }
+    srv->http1.request(srv->http1.arg, &c->http1_req);
+}

@@ -1,0 +1,303 @@
+/* Bad and foreign input on the gRPC port, spoken as raw bytes: malformed
+ * HTTP/2 frames, garbage, HTTP/1.1 requests, compressed messages, PINGs,
+ * and a client that never reads its socket. After each, the server still
+ * serves everyone else. */
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+
+/* A unary call on a fresh connection succeeds: the server is fine. */
+static void still_serving(struct fx *f)
+{
+    struct rpc_client *cl = fx_connect(f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", 5000, &r, "ok", 2, 1, true);
+    RUN_UNTIL(f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    result_free(&r);
+    rpc_client_close(cl);
+}
+
+/* The client preface and an empty SETTINGS frame. */
+static void h2_start(struct buf *b)
+{
+    assert_int_equal(buf_append(b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24), 0);
+    h2_frame(b, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+}
+
+static void garbage_bytes_close(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, true);
+    struct raw r;
+    raw_connect(&f, &r);
+    /* what a TLS ClientHello starts with, on a plaintext port */
+    static const uint8_t junk[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01,
+                                   0x00, 0x01, 0xfc, 0x03, 0x03, 0xaa};
+    raw_send(&r, junk, sizeof(junk));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(r.got.len, 0);
+    /* a preface that goes wrong half-way */
+    raw_connect(&f, &r);
+    raw_send(&r, "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", 24);
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_free(&r.got);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 0);
+    still_serving(&f);
+    assert_int_equal(f.http1_requests, 0);
+    fx_close(&f);
+}
+
+static void malformed_frames_goaway(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT;
+    h2_start(&b);
+    /* DATA on stream 0 is a connection error (RFC 9113 6.1) */
+    h2_frame(&b, NGHTTP2_DATA, 0, 0, "xxxx", 4);
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, r.closed == 1);
+    bool goaway, ping_ack;
+    uint32_t data;
+    h2_scan(&r.got, 1, &goaway, &ping_ack, &data);
+    assert_true(goaway);
+    buf_free(&r.got);
+
+    /* a HEADERS frame whose block is not valid HPACK */
+    raw_connect(&f, &r);
+    buf_reset(&b);
+    h2_start(&b);
+    static const uint8_t bad_hpack[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    h2_frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, bad_hpack,
+             sizeof(bad_hpack));
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, r.closed == 1);
+    h2_scan(&r.got, 1, &goaway, &ping_ack, &data);
+    assert_true(goaway);
+    buf_free(&r.got);
+
+    /* a frame length beyond SETTINGS_MAX_FRAME_SIZE */
+    raw_connect(&f, &r);
+    buf_reset(&b);
+    h2_start(&b);
+    static const uint8_t huge[9] = {0x10, 0x00, 0x00, NGHTTP2_DATA, 0, 0,
+                                    0,    0,    1};
+    buf_append(&b, huge, sizeof(huge));
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, r.closed == 1);
+    h2_scan(&r.got, 1, &goaway, &ping_ack, &data);
+    assert_true(goaway);
+    buf_free(&r.got);
+    buf_free(&b);
+    still_serving(&f);
+    fx_close(&f);
+}
+
+static void ping_answered_and_compressed_refused(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT;
+    h2_start(&b);
+    h2_frame(&b, NGHTTP2_PING, 0, 0, "keepaliv", 8);
+    h2_request_headers(&b, 1, "/test.Echo/Unary", false);
+    /* compressed flag 1 without any grpc-encoding we accept */
+    static const uint8_t msg[] = {1, 0, 0, 0, 2, 'h', 'i'};
+    h2_frame(&b, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, msg, sizeof(msg));
+    /* and a bad compression flag value on another stream */
+    h2_request_headers(&b, 3, "/test.Echo/Unary", false);
+    static const uint8_t msg2[] = {7, 0, 0, 0, 0};
+    h2_frame(&b, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 3, msg2, sizeof(msg2));
+    raw_send(&r, b.data, b.len);
+    bool goaway = false, ping_ack = false;
+    uint32_t data;
+    RUN_UNTIL(&f, h2_scan(&r.got, 1, &goaway, &ping_ack, &data) >= 0 &&
+                      h2_scan(&r.got, 3, &goaway, &ping_ack, &data) >= 0);
+    assert_int_equal(h2_scan(&r.got, 1, &goaway, &ping_ack, &data),
+                     RPC_UNIMPLEMENTED);
+    assert_true(ping_ack);
+    assert_false(goaway);
+    assert_int_equal(h2_scan(&r.got, 3, &goaway, &ping_ack, &data),
+                     RPC_INTERNAL);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_free(&r.got);
+    buf_free(&b);
+    fx_close(&f);
+}
+
+static void bad_requests_on_h2(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT, blk = BUF_INIT;
+    h2_start(&b);
+    /* a GET with a gRPC content type, and a POST without one */
+    static const char *const hdrs[2][2] = {{"GET", "application/grpc"},
+                                           {"POST", "text/plain"}};
+    for (int i = 0; i < 2; i++) {
+        buf_reset(&blk);
+        const char *nv[6][2] = {
+            {":method", hdrs[i][0]},       {":scheme", "http"},
+            {":path", "/test.Echo/Unary"}, {":authority", "t"},
+            {"content-type", hdrs[i][1]},  {"te", "trailers"}};
+        for (int k = 0; k < 6; k++) {
+            buf_append_u8(&blk, 0);
+            buf_append_u8(&blk, (uint8_t)strlen(nv[k][0]));
+            buf_append(&blk, nv[k][0], strlen(nv[k][0]));
+            buf_append_u8(&blk, (uint8_t)strlen(nv[k][1]));
+            buf_append(&blk, nv[k][1], strlen(nv[k][1]));
+        }
+        h2_frame(&b, NGHTTP2_HEADERS,
+                 NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM,
+                 (uint32_t)(1 + 2 * i), blk.data, blk.len);
+    }
+    raw_send(&r, b.data, b.len);
+    /* both are answered with an HTTP status and no grpc-status; no
+     * handler starts; the connection stays usable */
+    for (int i = 0; i < 100; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    bool goaway, ping_ack;
+    uint32_t data;
+    assert_int_equal(h2_scan(&r.got, 1, &goaway, &ping_ack, &data), -1);
+    assert_false(goaway);
+    assert_int_equal(f.srv_started, 0);
+    assert_int_equal(r.closed, 0);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_free(&r.got);
+    buf_free(&b);
+    buf_free(&blk);
+    fx_close(&f);
+}
+
+static void http1_routed_to_hook(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, true);
+    struct raw r;
+    raw_connect(&f, &r);
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(buf_append_u8(&r.got, 0), 0);
+    const char *got = (const char *)r.got.data;
+    assert_non_null(strstr(got, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(got, "Content-Length: 14\r\n"));
+    assert_non_null(strstr(got, "\r\n\r\nGET /health 0:"));
+    buf_free(&r.got);
+
+    /* a POST with a body, sent in two pieces */
+    raw_connect(&f, &r);
+    const char *p1 = "POST /v3/kv/range HTTP/1.1\r\nContent-Length: 5\r\n";
+    raw_send(&r, p1, strlen(p1));
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    raw_send(&r, "\r\nab", 4);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    raw_send(&r, "cde", 3);
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_append_u8(&r.got, 0);
+    got = (const char *)r.got.data;
+    assert_non_null(strstr(got, "HTTP/1.1 404 Not Found\r\n"));
+    assert_non_null(strstr(got, "POST /v3/kv/range 5:abcde"));
+    buf_free(&r.got);
+
+    /* the peer goes away before the answer: not the case here, since the
+     * hook answers at once; a chunked body is refused */
+    raw_connect(&f, &r);
+    const char *p2 = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    raw_send(&r, p2, strlen(p2));
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_append_u8(&r.got, 0);
+    assert_non_null(strstr((const char *)r.got.data, "501"));
+    buf_free(&r.got);
+    assert_int_equal(f.http1_requests, 2);
+    still_serving(&f);
+    fx_close(&f);
+
+    /* without a hook, every HTTP/1.1 request gets Go's 404 */
+    fx_open(&f, NULL, false);
+    raw_connect(&f, &r);
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_append_u8(&r.got, 0);
+    assert_non_null(strstr((const char *)r.got.data, "404 page not found"));
+    buf_free(&r.got);
+    fx_close(&f);
+}
+
+/* A client that opens a huge window, asks for a flood and never reads its
+ * socket: the server's memory stays within its configured bounds. */
+static void never_reading_client_bounded(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.send_queue_max_bytes = 256 << 10,
+                                     .net = {.write_queue_max_bytes = 1 << 20}};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    net_conn_read_pause(r.conn, true);
+    struct buf b = BUF_INIT;
+    assert_int_equal(buf_append(&b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24), 0);
+    /* SETTINGS_INITIAL_WINDOW_SIZE = 2^31-1; connection window likewise */
+    static const uint8_t settings[6] = {0, 4, 0x7f, 0xff, 0xff, 0xff};
+    h2_frame(&b, NGHTTP2_SETTINGS, 0, 0, settings, 6);
+    static const uint8_t wu[4] = {0x7f, 0xff, 0x00, 0x00};
+    h2_frame(&b, NGHTTP2_WINDOW_UPDATE, 0, 0, wu, 4);
+    h2_request_headers(&b, 1, "/test.Echo/ServerStream", false);
+    /* the request: {u32 count, u32 size}, little-endian as the fixture
+     * reads it: 100000 x 4 KiB = 400 MB */
+    uint8_t msg[13] = {0, 0, 0, 0, 8};
+    codec_put_u32(msg + 5, 100000);
+    codec_put_u32(msg + 9, 4096);
+    h2_frame(&b, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, msg, sizeof(msg));
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, f.srv_efull > 0);
+    for (int i = 0; i < 300; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    size_t held = rpc_server_queued_bytes(f.srv);
+    /* send queue + connection write queue + one staging buffer */
+    assert_true(held <= (256u << 10) + (1u << 20) + (64u << 10) + 8192);
+    assert_true(held >= (256u << 10) / 2); /* it really is stuck */
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, f.srv_done == 1);
+    assert_int_equal(f.srv_last_code, RPC_CANCELLED);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 0);
+    assert_int_equal(rpc_server_queued_bytes(f.srv), 0);
+    buf_free(&r.got);
+    buf_free(&b);
+    still_serving(&f);
+    fx_close(&f);
+}
+
+int test_bad_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(garbage_bytes_close),
+        cmocka_unit_test(malformed_frames_goaway),
+        cmocka_unit_test(ping_answered_and_compressed_refused),
+        cmocka_unit_test(bad_requests_on_h2),
+        cmocka_unit_test(http1_routed_to_hook),
+        cmocka_unit_test(never_reading_client_bounded),
+    };
+    return cmocka_run_group_tests_name("rpc bad input", tests, NULL, NULL);
+}

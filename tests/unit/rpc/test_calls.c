@@ -1,0 +1,444 @@
+/* gRPC calls between an in-process client and server on one loop: every
+ * call shape, large messages across flow-control windows, deadlines,
+ * unknown methods, oversized messages, cancellation, back-pressure and many
+ * concurrent streams on several connections. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+
+static void unary_echo(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", 5000, &r, "hello", 5, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.n_msgs, 1);
+    assert_int_equal(r.last.len, 5);
+    assert_memory_equal(r.last.data, "hello", 5);
+    /* an empty message is a message too */
+    result_free(&r);
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", -1, &r, "", 0, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.n_msgs, 1);
+    assert_int_equal(r.last.len, 0);
+    RUN_UNTIL(&f, f.srv_done == 2);
+    assert_int_equal(f.srv_done_code[RPC_OK], 2);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void status_message_round_trip(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Fail", -1, &r, NULL, 0, 0, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_FAILED_PRECONDITION);
+    assert_string_equal(r.msg, "etcdserver: 100% sure\nnot \xc3\xa9");
+    assert_int_equal(r.n_msgs, 0);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void server_streaming(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    uint8_t req[8];
+    codec_put_u32(req, 20000);
+    codec_put_u32(req + 4, 200);
+    fx_call(cl, "/test.Echo/ServerStream", -1, &r, req, 8, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.n_msgs, 20000);
+    assert_true(r.in_order);
+    assert_int_equal(r.bytes, 20000 * 200);
+    /* 4 MB through a 1 MiB send queue: the server had to wait */
+    assert_true(f.srv_efull > 0);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+/* Bidi ping-pong: the next message goes out when the previous came back. */
+struct pingpong {
+    struct result r;
+    int sent;
+    int want;
+};
+static void pp_msg(void *arg, struct rpc_call *call, const uint8_t *d, size_t n)
+{
+    struct pingpong *p = arg;
+    assert_int_equal(n, 4);
+    assert_int_equal(codec_get_u32(d), (uint32_t)p->r.n_msgs);
+    p->r.n_msgs++;
+    if (p->sent < p->want) {
+        uint8_t m[4];
+        codec_put_u32(m, (uint32_t)p->sent++);
+        assert_int_equal(rpc_call_send(call, m, 4), 0);
+    } else {
+        rpc_call_close_send(call);
+    }
+}
+static void pp_done(void *arg, struct rpc_call *call, int code, const char *msg)
+{
+    (void)call;
+    (void)msg;
+    struct pingpong *p = arg;
+    p->r.done++;
+    p->r.code = code;
+}
+static const struct rpc_call_cbs pp_cbs = {NULL, pp_msg, NULL, NULL, pp_done};
+
+static void bidi_ping_pong(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct pingpong p;
+    memset(&p, 0, sizeof(p));
+    p.want = 500;
+    struct rpc_call *call;
+    assert_int_equal(
+        rpc_client_call(cl, "/test.Echo/Bidi", -1, &pp_cbs, &p, &call), 0);
+    uint8_t m[4];
+    codec_put_u32(m, (uint32_t)p.sent++);
+    assert_int_equal(rpc_call_send(call, m, 4), 0);
+    RUN_UNTIL(&f, p.r.done);
+    assert_int_equal(p.r.code, RPC_OK);
+    assert_int_equal(p.r.n_msgs, 500);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void client_streaming(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    static uint8_t msg[1000];
+    /* 500 KB in 500 messages fits the 1 MiB send queue at once */
+    fx_call(cl, "/test.Echo/ClientStream", -1, &r, msg, sizeof(msg), 500, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.last.len, 12);
+    assert_int_equal(codec_get_u32(r.last.data), 500);
+    assert_true(codec_get_u64(r.last.data + 4) == 500000);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void large_messages_small_windows(void **state)
+{
+    (void)state;
+    /* 64 KiB stream windows both ways: a 1.5 MiB message needs many
+     * WINDOW_UPDATEs in each direction. */
+    struct rpc_server_config scfg = {.stream_window_bytes = 65535};
+    struct rpc_client_config ccfg = {.stream_window_bytes = 65535};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct rpc_client *cl = fx_connect(&f, &ccfg);
+    size_t n = 3u << 19;
+    uint8_t *big = malloc(n);
+    assert_non_null(big);
+    struct prng p;
+    prng_seed(&p, 42);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (uint8_t)prng_next(&p);
+    struct result r[3];
+    for (int i = 0; i < 3; i++) {
+        result_init(&r[i]);
+        fx_call(cl, "/test.Echo/Unary", -1, &r[i], big, n, 1, true);
+    }
+    RUN_UNTIL(&f, r[0].done && r[1].done && r[2].done);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].code, RPC_OK);
+        assert_int_equal(r[i].last.len, n);
+        assert_memory_equal(r[i].last.data, big, n);
+        result_free(&r[i]);
+    }
+    free(big);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void deadline_exceeded(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    /* Hold never answers; the 30 ms deadline ends it on both sides. */
+    fx_call(cl, "/test.Echo/Hold", 30, &r, NULL, 0, 0, false);
+    RUN_UNTIL(&f, f.n_held == 1);
+    assert_non_null(f.held[0]);
+    int64_t left = rpc_call_deadline_left_ms(f.held[0]);
+    assert_true(left >= 0 && left <= 30);
+    RUN_UNTIL(&f, r.done && f.srv_done == 1);
+    assert_int_equal(r.code, RPC_DEADLINE_EXCEEDED);
+    assert_int_equal(f.srv_last_code, RPC_DEADLINE_EXCEEDED);
+    /* the connection still serves */
+    result_free(&r);
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", 5000, &r, "x", 1, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void unknown_service_and_method(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r1, r2;
+    result_init(&r1);
+    result_init(&r2);
+    fx_call(cl, "/test.Echo/Nope", -1, &r1, "x", 1, 1, true);
+    fx_call(cl, "/etcdserverpb.KV/Range", -1, &r2, "x", 1, 1, true);
+    RUN_UNTIL(&f, r1.done && r2.done);
+    assert_int_equal(r1.code, RPC_UNIMPLEMENTED);
+    assert_string_equal(r1.msg, "unknown method Nope for service test.Echo");
+    assert_int_equal(r2.code, RPC_UNIMPLEMENTED);
+    assert_string_equal(r2.msg, "unknown service etcdserverpb.KV");
+    assert_int_equal(f.srv_started, 0);
+    result_free(&r1);
+    result_free(&r2);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void oversized_message(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.max_recv_msg_bytes = 1000};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    static uint8_t msg[300000];
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", -1, &r, msg, sizeof(msg), 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_RESOURCE_EXHAUSTED);
+    assert_string_equal(r.msg,
+                        "grpc: received message larger than max (300000 vs. "
+                        "1000)");
+    /* exactly the limit is fine, on the same connection */
+    result_free(&r);
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", -1, &r, msg, 1000, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.last.len, 1000);
+    /* the client's own limit applies to what it receives */
+    result_free(&r);
+    rpc_client_close(cl);
+    struct rpc_client_config ccfg = {.max_recv_msg_bytes = 100};
+    cl = fx_connect(&f, &ccfg);
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Unary", -1, &r, msg, 500, 1, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_RESOURCE_EXHAUSTED);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+static void cancel_reaches_server(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Hold", -1, &r, NULL, 0, 0, false);
+    RUN_UNTIL(&f, f.n_held == 1);
+    rpc_call_cancel(r.call);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.code, RPC_CANCELLED);
+    RUN_UNTIL(&f, f.srv_done == 1);
+    assert_int_equal(f.srv_last_code, RPC_CANCELLED);
+    /* closing the client ends the server's calls too */
+    result_free(&r);
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Hold", -1, &r, NULL, 0, 0, false);
+    RUN_UNTIL(&f, f.n_held == 2);
+    rpc_client_close(cl);
+    RUN_UNTIL(&f, r.done == 1);
+    assert_int_equal(r.code, RPC_UNAVAILABLE);
+    RUN_UNTIL(&f, f.srv_done == 2);
+    assert_int_equal(f.srv_last_code, RPC_CANCELLED);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 0);
+    result_free(&r);
+    fx_close(&f);
+}
+
+/* A client that stops reading one stream: the server's memory for it stays
+ * within its send queue, the stream window and the connection's queue; it
+ * all arrives once the client reads again. */
+static void paused_reader_bounded(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.send_queue_max_bytes = 256 << 10};
+    struct rpc_client_config ccfg = {.stream_window_bytes = 65535};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct rpc_client *cl = fx_connect(&f, &ccfg);
+    struct result r;
+    result_init(&r);
+    uint8_t req[8];
+    codec_put_u32(req, 4000);
+    codec_put_u32(req + 4, 4096); /* 16 MB in all */
+    fx_call(cl, "/test.Echo/ServerStream", -1, &r, req, 8, 1, true);
+    rpc_call_recv_pause(r.call, true);
+    RUN_UNTIL(&f, f.srv_efull > 0);
+    /* let everything settle: nothing more can move */
+    for (int i = 0; i < 200; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    size_t held = rpc_server_queued_bytes(f.srv);
+    assert_true(held <= (256u << 10) + 4101);
+    assert_true(r.n_msgs == 0);
+    assert_int_equal(r.done, 0);
+    rpc_call_recv_pause(r.call, false);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(r.n_msgs, 4000);
+    assert_true(r.in_order);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+/* How many calls are done (and OK, when ok_only). */
+static int count_ok(const struct result *r, int n, bool ok_only)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += r[i].done && (!ok_only || r[i].code == RPC_OK);
+    return k;
+}
+
+static void many_concurrent_streams(void **state)
+{
+    (void)state;
+    enum { CLIENTS = 4, PER = 300 };
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl[CLIENTS];
+    static struct result r[CLIENTS * PER];
+    for (int c = 0; c < CLIENTS; c++) {
+        cl[c] = fx_connect(&f, NULL);
+        for (int i = 0; i < PER; i++) {
+            result_init(&r[c * PER + i]);
+            fx_call(cl[c], "/test.Echo/Hold", -1, &r[c * PER + i], NULL, 0, 0,
+                    true);
+        }
+    }
+    RUN_UNTIL(&f, f.n_held == CLIENTS * PER);
+    assert_true(f.held_max >= CLIENTS * PER);
+    assert_int_equal(rpc_server_call_count(f.srv), CLIENTS * PER);
+    /* answer them all, each with its index */
+    for (size_t i = 0; i < f.n_held; i++) {
+        uint8_t m[8];
+        codec_put_u32(m, 0);
+        codec_put_u32(m + 4, (uint32_t)i);
+        assert_int_equal(rpc_call_send(f.held[i], m, 8), 0);
+        rpc_call_finish(f.held[i], RPC_OK, NULL);
+    }
+    RUN_UNTIL(&f, count_ok(r, CLIENTS * PER, false) == CLIENTS * PER);
+    int ok = 0;
+    for (int i = 0; i < CLIENTS * PER; i++) {
+        ok += r[i].code == RPC_OK && r[i].n_msgs == 1;
+        result_free(&r[i]);
+    }
+    assert_int_equal(ok, CLIENTS * PER);
+    RUN_UNTIL(&f, f.srv_done == CLIENTS * PER);
+    for (int c = 0; c < CLIENTS; c++)
+        rpc_client_close(cl[c]);
+    fx_close(&f);
+}
+
+static void max_concurrent_streams_enforced(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.max_concurrent_streams = 10};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    /* let the client learn the server's SETTINGS */
+    for (int i = 0; i < 50; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    static struct result r[30];
+    for (int i = 0; i < 30; i++) {
+        result_init(&r[i]);
+        fx_call(cl, "/test.Echo/Hold", -1, &r[i], NULL, 0, 0, true);
+    }
+    RUN_UNTIL(&f, f.n_held == 10);
+    for (int i = 0; i < 50; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(rpc_server_call_count(f.srv), 10);
+    /* finishing held calls lets the queued ones in */
+    for (int round = 0; round < 3; round++) {
+        size_t base = f.n_held - 10;
+        for (size_t i = base; i < f.n_held; i++)
+            rpc_call_finish(f.held[i], RPC_OK, NULL);
+        if (round < 2)
+            RUN_UNTIL(&f, f.n_held == base + 20);
+    }
+    RUN_UNTIL(&f, count_ok(r, 30, true) == 30);
+    for (int i = 0; i < 30; i++)
+        result_free(&r[i]);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
+int test_calls_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(unary_echo),
+        cmocka_unit_test(status_message_round_trip),
+        cmocka_unit_test(server_streaming),
+        cmocka_unit_test(bidi_ping_pong),
+        cmocka_unit_test(client_streaming),
+        cmocka_unit_test(large_messages_small_windows),
+        cmocka_unit_test(deadline_exceeded),
+        cmocka_unit_test(unknown_service_and_method),
+        cmocka_unit_test(oversized_message),
+        cmocka_unit_test(cancel_reaches_server),
+        cmocka_unit_test(paused_reader_bounded),
+        cmocka_unit_test(many_concurrent_streams),
+        cmocka_unit_test(max_concurrent_streams_enforced),
+    };
+    return cmocka_run_group_tests_name("rpc calls", tests, NULL, NULL);
+}
