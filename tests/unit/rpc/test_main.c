@@ -7,5 +7,6 @@ int main(void)
     failed += test_wire_group();
     failed += test_calls_group();
     failed += test_bad_group();
+    failed += test_etcdctl_group();
     return failed ? 1 : 0;
 }
