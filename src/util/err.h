@@ -66,6 +66,10 @@
     X(LEASETTLTOOLARGE, "too large lease TTL")                  \
     X(WATCHCANCELED, "watch canceled")                          \
     X(QUOTA, "database space exceeded")                         \
+    X(EMPTYKEY, "key is not provided")                          \
+    X(VALUEPROVIDED, "value is provided")                       \
+    X(LEASEPROVIDED, "lease is provided")                       \
+    X(TOOMANYOPS, "too many operations in txn request")         \
     /* rpc and api */                                           \
     X(PROTOCOL, "protocol error")                               \
     X(UNIMPLEMENTED, "method not implemented")                  \

@@ -1,0 +1,344 @@
+/* Compaction in bounded steps (each its own write transaction, resumable
+ * after a restart) and the HashKV and Hash checksums. */
+#include <string.h>
+
+#include "mvcc/mvcc_int.h"
+
+/* Deletes the kv record r (and its revision-log record) unless kept. */
+static int drop(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+                size_t key_len, mvcc_rev main, int64_t sub)
+{
+    uint8_t stack[512], *kb = stack;
+    if (key_len + MVCC__REV_BYTES > sizeof(stack)) {
+        kb = cairn_malloc(key_len + MVCC__REV_BYTES);
+        if (kb == NULL)
+            return CAIRN_ENOMEM;
+    }
+    if (key_len)
+        memcpy(kb, key, key_len);
+    mvcc__put_be64(kb + key_len, (uint64_t)main);
+    mvcc__put_be64(kb + key_len + 8, (uint64_t)sub);
+    MDB_val k = {key_len + MVCC__REV_BYTES, kb};
+    int rc = mdb_del(t, s->kv, &k, NULL);
+    if (kb != stack)
+        cairn_free(kb);
+    if (rc != 0)
+        return mvcc__err(rc);
+    uint8_t rk[16];
+    mvcc__put_be64(rk, (uint64_t)main);
+    mvcc__put_be64(rk + 8, (uint64_t)sub);
+    MDB_val r = {16, rk};
+    rc = mdb_del(t, s->rev, &r, NULL);
+    return rc == MDB_NOTFOUND ? 0 : mvcc__err(rc);
+}
+
+struct victim {
+    uint8_t *key;
+    size_t key_len;
+    mvcc_rev main;
+    int64_t sub;
+};
+
+struct victims {
+    struct victim *v;
+    size_t n, cap;
+};
+
+static int victims_add(struct victims *vs, const struct mvcc__rec *r)
+{
+    if (vs->n == vs->cap) {
+        size_t cap = vs->cap ? vs->cap * 2 : 64;
+        struct victim *nv = cairn_realloc(vs->v, cap * sizeof(*nv));
+        if (nv == NULL)
+            return CAIRN_ENOMEM;
+        vs->v = nv;
+        vs->cap = cap;
+    }
+    uint8_t *k = cairn_malloc(r->key_len ? r->key_len : 1);
+    if (k == NULL)
+        return CAIRN_ENOMEM;
+    if (r->key_len)
+        memcpy(k, r->key, r->key_len);
+    vs->v[vs->n++] = (struct victim){k, r->key_len, r->main, r->sub};
+    return 0;
+}
+
+static void victims_free(struct victims *vs)
+{
+    for (size_t i = 0; i < vs->n; i++)
+        cairn_free(vs->v[i].key);
+    cairn_free(vs->v);
+}
+
+int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
+{
+    CAIRN_ASSERT(s->wtxn == NULL);
+    if (max_records == 0)
+        max_records = 1;
+    *done = false;
+    MDB_txn *t;
+    int rc = mvcc__err(mdb_txn_begin(s->env, NULL, 0, &t));
+    if (rc != 0)
+        return rc;
+    uint64_t compact, cdone;
+    if ((rc = mvcc__meta_get(s, t, "compact", &compact)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "compact_done", &cdone)) != 0)
+        goto err_abort;
+    if (compact == cdone) {
+        mdb_txn_abort(t);
+        *done = true;
+        return 0;
+    }
+    mvcc_rev at = (mvcc_rev)compact;
+    MDB_val ck = {14, "compact_cursor"}, cv;
+    uint8_t *resume = NULL;
+    size_t resume_len = 0;
+    int mrc = mdb_get(t, s->meta, &ck, &cv);
+    if (mrc == 0) {
+        resume = cairn_memdup(cv.mv_data, cv.mv_size ? cv.mv_size : 1);
+        if (resume == NULL) {
+            rc = CAIRN_ENOMEM;
+            goto err_abort;
+        }
+        resume_len = cv.mv_size;
+    } else if (mrc != MDB_NOTFOUND) {
+        rc = mvcc__err(mrc);
+        goto err_abort;
+    }
+    MDB_cursor *c;
+    if ((mrc = mdb_cursor_open(t, s->kv, &c)) != 0) {
+        cairn_free(resume);
+        rc = mvcc__err(mrc);
+        goto err_abort;
+    }
+    MDB_val k, v;
+    if (resume != NULL) {
+        k.mv_size = resume_len;
+        k.mv_data = resume;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    } else {
+        mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    }
+    /* Walk the records; within each key's group, every record at or below
+     * `at` but the latest one goes, and that one too if it is a tombstone
+     * (etcd's keyIndex.compact keeps the latest version as of `at`). A
+     * tombstone made exactly at `at` stays until the next compaction: it is
+     * invisible to reads, but a watcher starting at `at` must see that
+     * delete (etcd drops it, leaving a gap in such a watch). */
+    struct victims vs = {0};
+    struct mvcc__rec r, cand;
+    bool have = false;
+    size_t seen = 0;
+    uint8_t *stop = NULL; /* where the next step resumes */
+    size_t stop_len = 0;
+    bool finished = false;
+    rc = 0;
+    while (rc == 0) {
+        if (mrc == MDB_NOTFOUND) {
+            if (have && cand.tomb && cand.main < at)
+                rc = victims_add(&vs, &cand);
+            finished = true;
+            break;
+        }
+        if (mrc != 0) {
+            rc = mvcc__err(mrc);
+            break;
+        }
+        if (!mvcc__rec_decode(&k, &v, &r)) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        bool same = have && mvcc__key_cmp(cand.key, cand.key_len, r.key,
+                                          r.key_len) == 0;
+        if (have && !same) {
+            if (cand.tomb && cand.main < at &&
+                (rc = victims_add(&vs, &cand)) != 0)
+                break;
+            have = false;
+        }
+        if (seen >= max_records) {
+            /* Resume at the candidate (re-judged next time) or here. */
+            const MDB_val *at_k = &k;
+            MDB_val cvk;
+            if (have) {
+                cvk.mv_size = cand.key_len + MVCC__REV_BYTES;
+                cvk.mv_data = (void *)cand.key;
+                at_k = &cvk;
+            }
+            stop = cairn_memdup(at_k->mv_data, at_k->mv_size);
+            if (stop == NULL)
+                rc = CAIRN_ENOMEM;
+            stop_len = at_k->mv_size;
+            break;
+        }
+        seen++;
+        if (r.main <= at) {
+            if (have && (rc = victims_add(&vs, &cand)) != 0)
+                break;
+            cand = r;
+            have = true;
+        } else if (have) {
+            /* A newer record exists: the candidate is the kept version,
+             * or, if a tombstone, nothing is kept. */
+            if (cand.tomb && cand.main < at &&
+                (rc = victims_add(&vs, &cand)) != 0)
+                break;
+            have = false;
+        }
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    cairn_free(resume);
+    for (size_t i = 0; rc == 0 && i < vs.n; i++)
+        rc =
+            drop(s, t, vs.v[i].key, vs.v[i].key_len, vs.v[i].main, vs.v[i].sub);
+    victims_free(&vs);
+    if (rc == 0) {
+        if (finished) {
+            rc = mvcc__meta_put(s, t, "compact_done", compact);
+            if (rc == 0) {
+                mrc = mdb_del(t, s->meta, &ck, NULL);
+                if (mrc != 0 && mrc != MDB_NOTFOUND)
+                    rc = mvcc__err(mrc);
+            }
+        } else {
+            MDB_val sv = {stop_len, stop};
+            rc = mvcc__err(mdb_put(t, s->meta, &ck, &sv, 0));
+        }
+    }
+    cairn_free(stop);
+    if (rc != 0)
+        goto err_abort;
+    rc = mvcc__err(mdb_txn_commit(t));
+    if (rc == 0)
+        *done = finished;
+    return rc;
+err_abort:
+    mdb_txn_abort(t);
+    return rc;
+}
+
+/* ---- hashes ---- */
+
+static uint32_t hash_rec(uint32_t h, const struct mvcc__rec *r)
+{
+    uint8_t hdr[12];
+    codec_put_u32(hdr, (uint32_t)r->key_len);
+    codec_put_u64(hdr + 4, (uint64_t)r->main);
+    h = crc32c(h, hdr, sizeof(hdr));
+    h = crc32c(h, r->key, r->key_len);
+    return crc32c(h, r->raw, r->raw_len);
+}
+
+int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
+                 mvcc_rev *compact_rev, mvcc_rev *header_rev)
+{
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    uint64_t cur, compact;
+    if ((rc = mvcc__meta_get(s, t, "rev", &cur)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "compact", &compact)) != 0)
+        goto out;
+    if (rev > (mvcc_rev)cur) {
+        rc = CAIRN_EFUTUREREV;
+        goto out;
+    }
+    if (rev <= 0)
+        rev = (mvcc_rev)cur;
+    if (rev < (mvcc_rev)compact) {
+        rc = CAIRN_EREVCOMPACTED;
+        goto out;
+    }
+    MDB_cursor *c;
+    if ((rc = mvcc__err(mdb_cursor_open(t, s->kv, &c))) != 0)
+        goto out;
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    uint32_t h = 0;
+    struct mvcc__rec r, kept;
+    bool have = false;
+    mvcc_rev cr = (mvcc_rev)compact;
+    while (mrc == 0) {
+        if (!mvcc__rec_decode(&k, &v, &r)) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        if (have && mvcc__key_cmp(kept.key, kept.key_len, r.key, r.key_len)) {
+            if (!kept.tomb)
+                h = hash_rec(h, &kept);
+            have = false;
+        }
+        if (r.main <= cr) {
+            kept = r;
+            have = true;
+        } else {
+            if (have) {
+                if (!kept.tomb)
+                    h = hash_rec(h, &kept);
+                have = false;
+            }
+            if (r.main <= rev)
+                h = hash_rec(h, &r);
+        }
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (rc == 0 && have && !kept.tomb)
+        h = hash_rec(h, &kept);
+    if (rc == 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    mdb_cursor_close(c);
+    *hash = h;
+    *compact_rev = cr;
+    *header_rev = (mvcc_rev)cur;
+out:
+    mvcc__read_end(s, t);
+    return rc;
+}
+
+static int hash_db(MDB_txn *t, MDB_dbi dbi, uint32_t *h)
+{
+    MDB_cursor *c;
+    int rc = mvcc__err(mdb_cursor_open(t, dbi, &c));
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (mrc == 0) {
+        uint8_t l[8];
+        codec_put_u32(l, (uint32_t)k.mv_size);
+        codec_put_u32(l + 4, (uint32_t)v.mv_size);
+        *h = crc32c(*h, l, sizeof(l));
+        *h = crc32c(*h, k.mv_data, k.mv_size);
+        *h = crc32c(*h, v.mv_data, v.mv_size);
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return mrc == MDB_NOTFOUND ? 0 : mvcc__err(mrc);
+}
+
+int mvcc_hash(struct mvcc_store *s, uint32_t *hash, mvcc_rev *header_rev)
+{
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    uint32_t h = 0;
+    uint64_t cur = 0, compact = 0;
+    if ((rc = mvcc__meta_get(s, t, "rev", &cur)) == 0 &&
+        (rc = mvcc__meta_get(s, t, "compact", &compact)) == 0 &&
+        (rc = hash_db(t, s->kv, &h)) == 0 &&
+        (rc = hash_db(t, s->rev, &h)) == 0 &&
+        (rc = hash_db(t, s->lkey, &h)) == 0 &&
+        (rc = hash_db(t, s->ext, &h)) == 0) {
+        uint8_t m[16];
+        codec_put_u64(m, cur);
+        codec_put_u64(m + 8, compact);
+        h = crc32c(h, m, sizeof(m));
+        *hash = h;
+        *header_rev = (mvcc_rev)cur;
+    }
+    mvcc__read_end(s, t);
+    return rc;
+}

@@ -1,0 +1,132 @@
+/* mvcc internals shared by the module's files: the store structure, the
+ * on-disk record encodings (docs/mvcc.md) and helpers. Private to mvcc/. */
+#ifndef CAIRN_MVCC_MVCC_INT_H
+#define CAIRN_MVCC_MVCC_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mvcc/mvcc.h"
+
+/* Bytes of the revision suffix of a kv-db key:
+ * userkey || BE64(main) || BE64(sub). The sub-revision is part of the key
+ * because one txn may put a key and delete it in a sibling nested txn (etcd
+ * allows it), giving two changes of one key in one main revision. */
+#define MVCC__REV_BYTES 16
+/* Record flag: the record is a tombstone (the key was deleted). */
+#define MVCC__FLAG_TOMB 0x01
+/* Bound on pooled read transactions. */
+#define MVCC__READ_POOL 16
+/* Bounds on txn nesting (etcd has none but max-txn-ops bounds its size). */
+#define MVCC__TXN_DEPTH_MAX 64
+#define MVCC__TXN_PATH_MAX 4096
+
+struct mvcc_store {
+    char *dir;
+    struct cairn_log *log;
+    MDB_env *env;
+    MDB_dbi kv, rev, meta, lkey, ext;
+    size_t quota_bytes;
+    size_t map_bytes;
+    unsigned env_flags;
+    struct mvcc_lease_hooks hooks;
+
+    /* Defragmentation replaces the environment: readers hold this lock
+     * shared, defrag holds it exclusively. */
+    pthread_rwlock_t env_lock;
+    pthread_mutex_t pool_mu;
+    MDB_txn *pool[MVCC__READ_POOL];
+    int pool_n;
+
+    /* Apply-thread state. */
+    MDB_txn *wtxn;        /* the open batch, or NULL */
+    bool batch_failed;    /* an I/O error inside the batch: commit refuses */
+    mvcc_rev wrev;        /* revision including the open batch */
+    mvcc_rev wcompact;    /* scheduled compaction including the batch */
+    uint64_t batch_bytes; /* bytes written by the batch, for the quota */
+    bool alarm;
+
+    /* Committed figures, read by any thread. */
+    _Atomic int64_t committed_rev;
+};
+
+/* One visible record of the kv db, decoded. Pointers borrow LMDB pages:
+ * valid until the transaction ends or the next write in it. */
+struct mvcc__rec {
+    const uint8_t *key;
+    size_t key_len;
+    mvcc_rev main;
+    int64_t sub;
+    bool tomb;
+    mvcc_rev create;
+    int64_t version;
+    int64_t lease;
+    const uint8_t *val;
+    size_t val_len;
+    const uint8_t *raw; /* the whole stored value, for hashing */
+    size_t raw_len;
+};
+
+static inline void mvcc__put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+static inline uint64_t mvcc__get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* LMDB error to cairn code. */
+int mvcc__err(int mdb_rc);
+/* Decodes a kv-db entry; false if malformed. */
+bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r);
+/* User-key order: memcmp then length. */
+int mvcc__key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+/* Whether key is inside [start, end) with etcd's conventions (empty end:
+ * only start; "\0": everything >= start). */
+bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
+                    size_t end_len, const uint8_t *key, size_t key_len);
+
+/* Read transactions from the pool; the env lock is held shared between
+ * get and put. */
+int mvcc__read_begin(struct mvcc_store *s, MDB_txn **t);
+void mvcc__read_end(struct mvcc_store *s, MDB_txn *t);
+/* Meta values as u64 (0 when missing). */
+int mvcc__meta_get(struct mvcc_store *s, MDB_txn *t, const char *name,
+                   uint64_t *v);
+int mvcc__meta_put(struct mvcc_store *s, MDB_txn *t, const char *name,
+                   uint64_t v);
+
+/* Visits the records visible at revision `at` (latest of each key with
+ * main <= at, tombstones skipped) in [key, end) in key order. cb returning
+ * non-zero stops the walk: 1 means "stop, fine", negative is an error. */
+typedef int (*mvcc__visit_cb)(void *arg, const struct mvcc__rec *r);
+int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+                size_t key_len, const uint8_t *end, size_t end_len, mvcc_rev at,
+                void *arg, mvcc__visit_cb cb);
+/* The record of key visible at `at`; CAIRN_ENOTFOUND if none. Tombstones
+ * are returned too when want_tomb. */
+int mvcc__get(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+              size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r);
+/* The record of key at exactly (main, sub); CAIRN_ENOTFOUND if none. */
+int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+                    size_t key_len, mvcc_rev main, int64_t sub,
+                    struct mvcc__rec *r);
+/* Copies a record into the arena as an mvcc_kv. */
+int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
+                  bool keys_only, struct mvcc_kv *kv);
+
+/* Range on transaction t whose current revision is cur and compaction
+ * revision compact. */
+int mvcc__range(struct mvcc_store *s, MDB_txn *t, mvcc_rev cur,
+                mvcc_rev compact, const struct mvcc_range_req *req,
+                struct mvcc_arena *a, struct mvcc_range_resp *resp);
+
+#endif

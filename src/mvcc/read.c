@@ -1,0 +1,352 @@
+/* Reading the revisioned key space: finding the version of a key visible at
+ * a revision, walking a key range, and etcd's Range (limit, count, sort,
+ * min/max filters, keys_only, count_only). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mvcc/mvcc_int.h"
+
+/* Builds userkey || BE64(rev) into buf (caller frees *out if != stack). */
+static int seek_key(const uint8_t *key, size_t key_len, uint64_t rev,
+                    uint8_t *stack, size_t stack_len, uint8_t **out)
+{
+    uint8_t *p = stack;
+    if (key_len + MVCC__REV_BYTES > stack_len) {
+        p = cairn_malloc(key_len + MVCC__REV_BYTES);
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+    }
+    if (key_len)
+        memcpy(p, key, key_len);
+    mvcc__put_be64(p + key_len, rev);
+    mvcc__put_be64(p + key_len + 8, 0);
+    *out = p;
+    return 0;
+}
+
+int mvcc__get(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+              size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
+{
+    uint8_t stack[512], *sk;
+    int rc =
+        seek_key(key, key_len, (uint64_t)at + 1, stack, sizeof(stack), &sk);
+    if (rc != 0)
+        return rc;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(t, s->kv, &c);
+    if (mrc != 0) {
+        rc = mvcc__err(mrc);
+        goto out;
+    }
+    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    /* The first record after (key, at) ... then one back is the latest of
+     * key at or below `at`, if it belongs to key. */
+    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    else if (mrc == 0)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    if (mrc != 0) {
+        rc = mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
+        goto out_cursor;
+    }
+    if (!mvcc__rec_decode(&k, &v, r)) {
+        rc = CAIRN_ECORRUPT;
+        goto out_cursor;
+    }
+    if (mvcc__key_cmp(r->key, r->key_len, key, key_len) != 0 || r->main > at ||
+        (r->tomb && !want_tomb))
+        rc = CAIRN_ENOTFOUND;
+out_cursor:
+    mdb_cursor_close(c);
+out:
+    if (sk != stack)
+        cairn_free(sk);
+    return rc;
+}
+
+int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+                    size_t key_len, mvcc_rev main, int64_t sub,
+                    struct mvcc__rec *r)
+{
+    uint8_t stack[512], *sk;
+    int rc = seek_key(key, key_len, (uint64_t)main, stack, sizeof(stack), &sk);
+    if (rc != 0)
+        return rc;
+    mvcc__put_be64(sk + key_len + 8, (uint64_t)sub);
+    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    int mrc = mdb_get(t, s->kv, &k, &v);
+    if (mrc != 0)
+        rc = mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
+    else if (!mvcc__rec_decode(&k, &v, r))
+        rc = CAIRN_ECORRUPT;
+    if (sk != stack)
+        cairn_free(sk);
+    return rc;
+}
+
+int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+                size_t key_len, const uint8_t *end, size_t end_len, mvcc_rev at,
+                void *arg, mvcc__visit_cb cb)
+{
+    if (end_len == 0) {
+        struct mvcc__rec r;
+        int rc = mvcc__get(s, t, key, key_len, at, false, &r);
+        if (rc == CAIRN_ENOTFOUND)
+            return 0;
+        if (rc != 0)
+            return rc;
+        rc = cb(arg, &r);
+        return rc > 0 ? 0 : rc;
+    }
+    bool unbounded = end_len == 1 && end[0] == 0;
+    if (!unbounded && mvcc__key_cmp(end, end_len, key, key_len) <= 0)
+        return 0;
+    uint8_t stack[512], *sk;
+    int rc = seek_key(key, key_len, 0, stack, sizeof(stack), &sk);
+    if (rc != 0)
+        return rc;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(t, s->kv, &c);
+    if (mrc != 0) {
+        rc = mvcc__err(mrc);
+        goto out;
+    }
+    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    /* Linear walk: for each key group remember the latest record <= at;
+     * a record above `at` makes us seek past the group's newer history. */
+    struct mvcc__rec best, r;
+    bool have = false;
+    uint8_t *skip = NULL;
+    size_t skip_cap = 0;
+    while (mrc == 0) {
+        if (!mvcc__rec_decode(&k, &v, &r)) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        if (have &&
+            mvcc__key_cmp(best.key, best.key_len, r.key, r.key_len) != 0) {
+            if (!best.tomb && (rc = cb(arg, &best)) != 0)
+                break;
+            have = false;
+        }
+        if (!unbounded && mvcc__key_cmp(r.key, r.key_len, end, end_len) >= 0)
+            break;
+        if (r.main <= at) {
+            best = r;
+            have = true;
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        /* Newer than `at`: emit what we have, then jump to the next key. */
+        if (have) {
+            if (!best.tomb && (rc = cb(arg, &best)) != 0)
+                break;
+            have = false;
+        }
+        if (skip_cap < r.key_len + MVCC__REV_BYTES) {
+            cairn_free(skip);
+            skip_cap = r.key_len + MVCC__REV_BYTES + 64;
+            skip = cairn_malloc(skip_cap);
+            if (skip == NULL) {
+                rc = CAIRN_ENOMEM;
+                break;
+            }
+        }
+        memcpy(skip, r.key, r.key_len);
+        memset(skip + r.key_len, 0xff, MVCC__REV_BYTES);
+        k.mv_size = r.key_len + MVCC__REV_BYTES;
+        k.mv_data = skip;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    if (rc == 0 && have && !best.tomb)
+        rc = cb(arg, &best);
+    if (rc > 0)
+        rc = 0;
+    cairn_free(skip);
+    mdb_cursor_close(c);
+out:
+    if (sk != stack)
+        cairn_free(sk);
+    return rc;
+}
+
+/* ---- Range ---- */
+
+struct collect {
+    struct mvcc_arena *a;
+    struct mvcc_kv *kvs; /* heap array, moved into the arena at the end */
+    size_t n, cap;
+    size_t fetch; /* 0: all */
+    int64_t count;
+    bool count_only;
+    bool keys_only;
+};
+
+static int collect_cb(void *arg, const struct mvcc__rec *r)
+{
+    struct collect *c = arg;
+    c->count++;
+    if (c->count_only || (c->fetch != 0 && c->n >= c->fetch))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct mvcc_kv *nk = cairn_realloc(c->kvs, cap * sizeof(*nk));
+        if (nk == NULL)
+            return CAIRN_ENOMEM;
+        c->kvs = nk;
+        c->cap = cap;
+    }
+    return mvcc__kv_copy(c->a, r, c->keys_only, &c->kvs[c->n++]);
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+    return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static int sort_cmp_target(const struct mvcc_kv *a, const struct mvcc_kv *b,
+                           enum mvcc_sort_target t)
+{
+    switch (t) {
+    case MVCC_SORT_KEY:
+        return mvcc__key_cmp(a->key, a->key_len, b->key, b->key_len);
+    case MVCC_SORT_VERSION:
+        return cmp_i64(a->version, b->version);
+    case MVCC_SORT_CREATE:
+        return cmp_i64(a->create_rev, b->create_rev);
+    case MVCC_SORT_MOD:
+        return cmp_i64(a->mod_rev, b->mod_rev);
+    case MVCC_SORT_VALUE:
+        return mvcc__key_cmp(a->value, a->value_len, b->value, b->value_len);
+    }
+    return 0;
+}
+
+/* Stable sort by target with the key order as the tie-break: etcd's
+ * sort.Sort is not stable, so ties have no defined order there; ours is the
+ * key order, which is what a client most likely expects. */
+static void sort_kvs(struct mvcc_kv *kvs, size_t n, enum mvcc_sort_target t,
+                     bool descend, struct mvcc_kv *tmp)
+{
+    /* Bottom-up merge sort (input is in key order, so stability keeps key
+     * order among ties). */
+    struct mvcc_kv *src = kvs, *dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n;
+            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) {
+                int c = sort_cmp_target(&src[j], &src[i], t);
+                if (descend)
+                    c = -c;
+                if (c < 0)
+                    dst[o++] = src[j++];
+                else
+                    dst[o++] = src[i++];
+            }
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        struct mvcc_kv *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != kvs)
+        memcpy(kvs, src, n * sizeof(*kvs));
+}
+
+int mvcc__range(struct mvcc_store *s, MDB_txn *t, mvcc_rev cur,
+                mvcc_rev compact, const struct mvcc_range_req *req,
+                struct mvcc_arena *a, struct mvcc_range_resp *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    if (req->revision > cur)
+        return CAIRN_EFUTUREREV;
+    mvcc_rev at = req->revision <= 0 ? cur : req->revision;
+    if (at < compact)
+        return CAIRN_EREVCOMPACTED;
+    bool fetch_all = req->sort_order != MVCC_SORT_NONE ||
+                     req->min_mod_rev != 0 || req->max_mod_rev != 0 ||
+                     req->min_create_rev != 0 || req->max_create_rev != 0;
+    struct collect c = {.a = a,
+                        .count_only = req->count_only,
+                        .keys_only = req->keys_only &&
+                                     req->sort_target != MVCC_SORT_VALUE};
+    if (!fetch_all && req->limit > 0)
+        c.fetch = (size_t)req->limit + 1;
+    int rc = mvcc__visit(s, t, req->key, req->key_len, req->end, req->end_len,
+                         at, &c, collect_cb);
+    if (rc != 0)
+        goto out;
+    size_t j = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        const struct mvcc_kv *kv = &c.kvs[i];
+        if (req->max_mod_rev != 0 && kv->mod_rev > req->max_mod_rev)
+            continue;
+        if (req->min_mod_rev != 0 && kv->mod_rev < req->min_mod_rev)
+            continue;
+        if (req->max_create_rev != 0 && kv->create_rev > req->max_create_rev)
+            continue;
+        if (req->min_create_rev != 0 && kv->create_rev < req->min_create_rev)
+            continue;
+        c.kvs[j++] = c.kvs[i];
+    }
+    c.n = j;
+    enum mvcc_sort_order order = req->sort_order;
+    if (req->sort_target != MVCC_SORT_KEY && order == MVCC_SORT_NONE)
+        order = MVCC_SORT_ASCEND;
+    if (order != MVCC_SORT_NONE && c.n > 1) {
+        struct mvcc_kv *tmp = cairn_malloc(c.n * sizeof(*tmp));
+        if (tmp == NULL) {
+            rc = CAIRN_ENOMEM;
+            goto out;
+        }
+        sort_kvs(c.kvs, c.n, req->sort_target, order == MVCC_SORT_DESCEND, tmp);
+        cairn_free(tmp);
+    }
+    if (req->limit > 0 && c.n > (size_t)req->limit) {
+        c.n = (size_t)req->limit;
+        resp->more = true;
+    }
+    if (c.n > 0) {
+        resp->kvs = mvcc_arena_alloc(a, c.n * sizeof(*resp->kvs));
+        if (resp->kvs == NULL) {
+            rc = CAIRN_ENOMEM;
+            goto out;
+        }
+        memcpy(resp->kvs, c.kvs, c.n * sizeof(*resp->kvs));
+    }
+    if (req->keys_only)
+        for (size_t i = 0; i < c.n; i++) {
+            resp->kvs[i].value = NULL;
+            resp->kvs[i].value_len = 0;
+        }
+    resp->n_kvs = c.n;
+    resp->count = c.count;
+    resp->header_rev = cur;
+out:
+    cairn_free(c.kvs);
+    return rc;
+}
+
+int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
+               struct mvcc_arena *a, struct mvcc_range_resp *resp)
+{
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    uint64_t cur, compact;
+    if ((rc = mvcc__meta_get(s, t, "rev", &cur)) == 0 &&
+        (rc = mvcc__meta_get(s, t, "compact", &compact)) == 0)
+        rc = mvcc__range(s, t, (mvcc_rev)cur, (mvcc_rev)compact, req, a, resp);
+    mvcc__read_end(s, t);
+    return rc;
+}

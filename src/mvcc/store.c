@@ -1,0 +1,641 @@
+/* The store's life cycle on LMDB: open and close, read-transaction pool,
+ * write batches with the consistent index, meta records, status figures,
+ * the ext table, sync and defragmentation. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mvcc/mvcc_int.h"
+
+#define COMP "mvcc"
+#define DEFAULT_QUOTA ((size_t)2 * 1024 * 1024 * 1024)
+
+int mvcc__err(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case ENOMEM:
+        return CAIRN_ENOMEM;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        return CAIRN_ENOSPC;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return CAIRN_ECORRUPT;
+    case MDB_NOTFOUND:
+        return CAIRN_ENOTFOUND;
+    default:
+        return CAIRN_EIO;
+    }
+}
+
+int mvcc__key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return al < bl ? -1 : (al > bl ? 1 : 0);
+}
+
+bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
+                    size_t end_len, const uint8_t *key, size_t key_len)
+{
+    if (end_len == 0)
+        return mvcc__key_cmp(start, start_len, key, key_len) == 0;
+    if (mvcc__key_cmp(key, key_len, start, start_len) < 0)
+        return false;
+    if (end_len == 1 && end[0] == 0)
+        return true;
+    return mvcc__key_cmp(key, key_len, end, end_len) < 0;
+}
+
+/* kv-db order: user key (memcmp, then length), then the big-endian
+ * revision suffix. */
+static int kv_cmp(const MDB_val *a, const MDB_val *b)
+{
+    CAIRN_ASSERT(a->mv_size >= MVCC__REV_BYTES &&
+                 b->mv_size >= MVCC__REV_BYTES);
+    size_t al = a->mv_size - MVCC__REV_BYTES;
+    size_t bl = b->mv_size - MVCC__REV_BYTES;
+    int c = mvcc__key_cmp(a->mv_data, al, b->mv_data, bl);
+    if (c != 0)
+        return c;
+    return memcmp((const uint8_t *)a->mv_data + al,
+                  (const uint8_t *)b->mv_data + bl, MVCC__REV_BYTES);
+}
+
+bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r)
+{
+    if (k->mv_size < MVCC__REV_BYTES || v->mv_size < 1)
+        return false;
+    const uint8_t *kp = k->mv_data;
+    r->key = kp;
+    r->key_len = k->mv_size - MVCC__REV_BYTES;
+    r->main = (mvcc_rev)mvcc__get_be64(kp + r->key_len);
+    int64_t ksub = (int64_t)mvcc__get_be64(kp + r->key_len + 8);
+    struct codec_reader rd;
+    codec_reader_init(&rd, v->mv_data, v->mv_size);
+    uint8_t flags = codec_read_u8(&rd);
+    r->tomb = (flags & MVCC__FLAG_TOMB) != 0;
+    r->sub = (int64_t)codec_read_varint(&rd);
+    r->create = (mvcc_rev)codec_read_varint(&rd);
+    r->version = (int64_t)codec_read_varint(&rd);
+    r->lease = (int64_t)codec_read_varint(&rd);
+    if (rd.bad || r->sub != ksub)
+        return false;
+    r->val_len = codec_reader_left(&rd);
+    r->val = (const uint8_t *)v->mv_data + rd.off;
+    r->raw = v->mv_data;
+    r->raw_len = v->mv_size;
+    return true;
+}
+
+int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
+                  bool keys_only, struct mvcc_kv *kv)
+{
+    size_t vl = keys_only ? 0 : r->val_len;
+    uint8_t *p = mvcc_arena_alloc(a, r->key_len + vl);
+    if (p == NULL)
+        return CAIRN_ENOMEM;
+    if (r->key_len)
+        memcpy(p, r->key, r->key_len);
+    if (vl)
+        memcpy(p + r->key_len, r->val, vl);
+    kv->key = p;
+    kv->key_len = r->key_len;
+    kv->value = vl ? p + r->key_len : NULL;
+    kv->value_len = vl;
+    kv->create_rev = r->create;
+    kv->mod_rev = r->main;
+    kv->version = r->version;
+    kv->lease = r->lease;
+    return 0;
+}
+
+/* ---- read transactions ---- */
+
+int mvcc__read_begin(struct mvcc_store *s, MDB_txn **t)
+{
+    pthread_rwlock_rdlock(&s->env_lock);
+    MDB_txn *txn = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_n > 0)
+        txn = s->pool[--s->pool_n];
+    pthread_mutex_unlock(&s->pool_mu);
+    int rc;
+    if (txn != NULL) {
+        rc = mdb_txn_renew(txn);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            txn = NULL;
+        }
+    }
+    if (txn == NULL) {
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+        if (rc != 0) {
+            pthread_rwlock_unlock(&s->env_lock);
+            return mvcc__err(rc);
+        }
+    }
+    *t = txn;
+    return 0;
+}
+
+void mvcc__read_end(struct mvcc_store *s, MDB_txn *t)
+{
+    mdb_txn_reset(t);
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_n < MVCC__READ_POOL) {
+        s->pool[s->pool_n++] = t;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    if (t != NULL)
+        mdb_txn_abort(t);
+    pthread_rwlock_unlock(&s->env_lock);
+}
+
+static void pool_drain(struct mvcc_store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    while (s->pool_n > 0)
+        mdb_txn_abort(s->pool[--s->pool_n]);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* ---- meta ---- */
+
+int mvcc__meta_get(struct mvcc_store *s, MDB_txn *t, const char *name,
+                   uint64_t *v)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    int rc = mdb_get(t, s->meta, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        *v = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return mvcc__err(rc);
+    if (d.mv_size != 8)
+        return CAIRN_ECORRUPT;
+    *v = codec_get_u64(d.mv_data);
+    return 0;
+}
+
+int mvcc__meta_put(struct mvcc_store *s, MDB_txn *t, const char *name,
+                   uint64_t v)
+{
+    uint8_t b[8];
+    codec_put_u64(b, v);
+    MDB_val k = {strlen(name), (void *)name}, d = {8, b};
+    return mvcc__err(mdb_put(t, s->meta, &k, &d, 0));
+}
+
+/* ---- open and close ---- */
+
+static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0)
+        return cairn_errmsg_code(em, mvcc__err(rc), "mdb_env_create");
+    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxreaders(s->env, 256);
+    mdb_env_set_mapsize(s->env, s->map_bytes);
+    rc = mdb_env_open(s->env, s->dir, s->env_flags, 0644);
+    if (rc != 0) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return cairn_errmsg_code(em, mvcc__err(rc), "open lmdb in %s: %s",
+                                 s->dir, mdb_strerror(rc));
+    }
+    MDB_txn *t;
+    rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    if (rc != 0)
+        goto err_after_env;
+    if ((rc = mdb_dbi_open(t, "kv", MDB_CREATE, &s->kv)) != 0 ||
+        (rc = mdb_set_compare(t, s->kv, kv_cmp)) != 0 ||
+        (rc = mdb_dbi_open(t, "rev", MDB_CREATE, &s->rev)) != 0 ||
+        (rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) != 0 ||
+        (rc = mdb_dbi_open(t, "lkey", MDB_CREATE, &s->lkey)) != 0 ||
+        (rc = mdb_dbi_open(t, "ext", MDB_CREATE, &s->ext)) != 0) {
+        mdb_txn_abort(t);
+        goto err_after_env;
+    }
+    uint64_t rev, compact, alarm;
+    int crc;
+    if ((crc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
+        (crc = mvcc__meta_get(s, t, "compact", &compact)) != 0 ||
+        (crc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0) {
+        mdb_txn_abort(t);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return cairn_errmsg_code(em, crc, "read meta in %s", s->dir);
+    }
+    if (rev == 0) {
+        /* A new store is at revision 1, as etcd's. */
+        rev = 1;
+        if ((crc = mvcc__meta_put(s, t, "rev", rev)) != 0) {
+            mdb_txn_abort(t);
+            mdb_env_close(s->env);
+            s->env = NULL;
+            return cairn_errmsg_code(em, crc, "init meta in %s", s->dir);
+        }
+    }
+    rc = mdb_txn_commit(t);
+    if (rc != 0)
+        goto err_after_env;
+    s->wrev = (mvcc_rev)rev;
+    s->wcompact = (mvcc_rev)compact;
+    s->alarm = alarm != 0;
+    atomic_store(&s->committed_rev, (int64_t)rev);
+    return 0;
+err_after_env:
+    mdb_env_close(s->env);
+    s->env = NULL;
+    return cairn_errmsg_code(em, mvcc__err(rc), "open databases in %s: %s",
+                             s->dir, mdb_strerror(rc));
+}
+
+int mvcc_open(const struct mvcc_options *opts, struct mvcc_store **out,
+              struct cairn_errmsg *em)
+{
+    struct mvcc_store *s = cairn_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cairn_errmsg_code(em, CAIRN_ENOMEM, "mvcc open");
+    s->dir = cairn_strdup(opts->dir);
+    if (s->dir == NULL) {
+        cairn_free(s);
+        return cairn_errmsg_code(em, CAIRN_ENOMEM, "mvcc open");
+    }
+    s->log = opts->log;
+    s->quota_bytes = opts->quota_bytes ? opts->quota_bytes : DEFAULT_QUOTA;
+    /* Headroom past the quota so that a request admitted under the quota
+     * never meets MDB_MAP_FULL halfway. */
+    s->map_bytes = opts->map_bytes
+                       ? opts->map_bytes
+                       : s->quota_bytes + s->quota_bytes / 4 + (64u << 20);
+    s->env_flags = MDB_NOTLS | MDB_NORDAHEAD |
+                   (opts->no_meta_sync ? MDB_NOMETASYNC : MDB_NOSYNC);
+    pthread_rwlock_init(&s->env_lock, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+        int rc = cairn_errmsg_code(em, cairn_err_from_errno(errno), "mkdir %s",
+                                   s->dir);
+        mvcc_close(s);
+        return rc;
+    }
+    int rc = env_open(s, em);
+    if (rc != 0) {
+        cairn_errmsg_prefixf(em, "mvcc");
+        mvcc_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void mvcc_close(struct mvcc_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->wtxn != NULL)
+        mvcc_batch_abort(s);
+    pool_drain(s);
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->env_lock);
+    pthread_mutex_destroy(&s->pool_mu);
+    cairn_free(s->dir);
+    cairn_free(s);
+}
+
+void mvcc_set_lease_hooks(struct mvcc_store *s,
+                          const struct mvcc_lease_hooks *hooks)
+{
+    s->hooks = *hooks;
+}
+
+/* ---- batches ---- */
+
+int mvcc_batch_begin(struct mvcc_store *s)
+{
+    CAIRN_ASSERT(s->wtxn == NULL);
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    if (rc != 0) {
+        s->wtxn = NULL;
+        return mvcc__err(rc);
+    }
+    s->batch_failed = false;
+    s->batch_bytes = 0;
+    return 0;
+}
+
+static void reload_committed(struct mvcc_store *s)
+{
+    s->wrev = atomic_load(&s->committed_rev);
+    MDB_txn *t;
+    if (mvcc__read_begin(s, &t) == 0) {
+        uint64_t c = 0, a = 0;
+        if (mvcc__meta_get(s, t, "compact", &c) == 0)
+            s->wcompact = (mvcc_rev)c;
+        if (mvcc__meta_get(s, t, "alarm", &a) == 0)
+            s->alarm = a != 0;
+        mvcc__read_end(s, t);
+    }
+}
+
+void mvcc_batch_abort(struct mvcc_store *s)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    mdb_txn_abort(s->wtxn);
+    s->wtxn = NULL;
+    reload_committed(s);
+}
+
+int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    int rc;
+    if (s->batch_failed) {
+        rc = CAIRN_EIO;
+        goto err_abort;
+    }
+    if ((rc = mvcc__meta_put(s, s->wtxn, "rev", (uint64_t)s->wrev)) != 0 ||
+        (rc = mvcc__meta_put(s, s->wtxn, "ci", consistent_index)) != 0)
+        goto err_abort;
+    rc = mdb_txn_commit(s->wtxn);
+    s->wtxn = NULL;
+    if (rc != 0) {
+        reload_committed(s);
+        return mvcc__err(rc);
+    }
+    atomic_store(&s->committed_rev, (int64_t)s->wrev);
+    return 0;
+err_abort:
+    mvcc_batch_abort(s);
+    return rc;
+}
+
+int mvcc_sync(struct mvcc_store *s)
+{
+    CAIRN_ASSERT(s->wtxn == NULL);
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc != 0) {
+        cairn_errorf(s->log, COMP, "mdb_env_sync: %s", mdb_strerror(rc));
+        return CAIRN_ESYNC;
+    }
+    return 0;
+}
+
+int mvcc_alarm_set(struct mvcc_store *s, bool on)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    int rc = mvcc__meta_put(s, s->wtxn, "alarm", on ? 1 : 0);
+    if (rc != 0) {
+        s->batch_failed = true;
+        return rc;
+    }
+    s->alarm = on;
+    return 0;
+}
+
+bool mvcc_alarm_active(struct mvcc_store *s)
+{
+    return s->alarm;
+}
+
+bool mvcc_quota_ok(struct mvcc_store *s, size_t cost)
+{
+    MDB_envinfo info;
+    MDB_stat mst;
+    pthread_rwlock_rdlock(&s->env_lock);
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &mst);
+    pthread_rwlock_unlock(&s->env_lock);
+    uint64_t db = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
+    return db + cost <= s->quota_bytes;
+}
+
+/* ---- status ---- */
+
+static uint64_t free_pages(MDB_txn *t)
+{
+    /* The free list (dbi 0) holds, per freeing transaction, an array of
+     * page numbers whose first word is the count. */
+    MDB_cursor *c;
+    if (mdb_cursor_open(t, 0, &c) != 0)
+        return 0;
+    uint64_t n = 0;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (v.mv_size >= sizeof(size_t)) {
+            size_t cnt;
+            memcpy(&cnt, v.mv_data, sizeof(cnt));
+            n += cnt;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return n;
+}
+
+int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    uint64_t rev = 0, c = 0, cd = 0, ci = 0, alarm = 0;
+    if ((rc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "compact", &c)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "compact_done", &cd)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "ci", &ci)) != 0 ||
+        (rc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0)
+        goto out;
+    st->rev = (mvcc_rev)rev;
+    st->compact_rev = (mvcc_rev)c;
+    st->compact_done_rev = (mvcc_rev)cd;
+    st->consistent_index = ci;
+    st->nospace_alarm = alarm != 0;
+    MDB_envinfo info;
+    MDB_stat mst;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &mst);
+    st->db_bytes = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
+    uint64_t fp = free_pages(t) * mst.ms_psize;
+    st->in_use_bytes = fp < st->db_bytes ? st->db_bytes - fp : 0;
+out:
+    mvcc__read_end(s, t);
+    return rc;
+}
+
+/* ---- ext table ---- */
+
+static int ext_key(uint8_t table, const void *key, size_t key_len,
+                   uint8_t *stack, size_t stack_len, uint8_t **out)
+{
+    uint8_t *p = stack;
+    if (key_len + 1 > stack_len) {
+        p = cairn_malloc(key_len + 1);
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+    }
+    p[0] = table;
+    if (key_len)
+        memcpy(p + 1, key, key_len);
+    *out = p;
+    return 0;
+}
+
+int mvcc_ext_put(struct mvcc_store *s, uint8_t table, const void *key,
+                 size_t key_len, const void *val, size_t val_len)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    uint8_t stack[256], *p;
+    int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {key_len + 1, p}, v = {val_len, (void *)val};
+    rc = mvcc__err(mdb_put(s->wtxn, s->ext, &k, &v, 0));
+    if (p != stack)
+        cairn_free(p);
+    if (rc != 0)
+        s->batch_failed = true;
+    s->batch_bytes += key_len + val_len + 16;
+    return rc;
+}
+
+int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
+                 size_t key_len)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    uint8_t stack[256], *p;
+    int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {key_len + 1, p};
+    rc = mdb_del(s->wtxn, s->ext, &k, NULL);
+    if (p != stack)
+        cairn_free(p);
+    if (rc == MDB_NOTFOUND)
+        return CAIRN_ENOTFOUND;
+    if (rc != 0)
+        s->batch_failed = true;
+    return mvcc__err(rc);
+}
+
+int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
+                  mvcc_ext_scan_cb cb)
+{
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_cursor_open(t, s->ext, &c);
+    if (rc != 0) {
+        mvcc__read_end(s, t);
+        return mvcc__err(rc);
+    }
+    MDB_val k = {1, &table}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = 0;
+    while (mrc == 0) {
+        const uint8_t *kp = k.mv_data;
+        if (k.mv_size < 1 || kp[0] != table)
+            break;
+        rc = cb(arg, kp + 1, k.mv_size - 1, v.mv_data, v.mv_size);
+        if (rc != 0)
+            break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    mdb_cursor_close(c);
+    mvcc__read_end(s, t);
+    return rc;
+}
+
+int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
+                    void *arg, mvcc_lease_key_cb cb)
+{
+    MDB_txn *t;
+    int rc = mvcc__read_begin(s, &t);
+    if (rc != 0)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_cursor_open(t, s->lkey, &c);
+    if (rc != 0) {
+        mvcc__read_end(s, t);
+        return mvcc__err(rc);
+    }
+    uint8_t pre[8];
+    mvcc__put_be64(pre, (uint64_t)lease_id);
+    MDB_val k = {8, pre}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    size_t n = 0;
+    rc = 0;
+    while (mrc == 0 && n < max) {
+        if (k.mv_size < 8 || memcmp(k.mv_data, pre, 8) != 0)
+            break;
+        rc = cb(arg, (const uint8_t *)k.mv_data + 8, k.mv_size - 8);
+        if (rc != 0)
+            break;
+        n++;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    mdb_cursor_close(c);
+    mvcc__read_end(s, t);
+    return rc;
+}
+
+/* ---- defragmentation ---- */
+
+int mvcc_defrag(struct mvcc_store *s, struct cairn_errmsg *em)
+{
+    CAIRN_ASSERT(s->wtxn == NULL);
+    char tmp[4096], tmpfile[4200], dbfile[4200], lockfile[4200];
+    snprintf(tmp, sizeof(tmp), "%s/defrag.tmp", s->dir);
+    snprintf(tmpfile, sizeof(tmpfile), "%s/data.mdb", tmp);
+    snprintf(dbfile, sizeof(dbfile), "%s/data.mdb", s->dir);
+    snprintf(lockfile, sizeof(lockfile), "%s/lock.mdb", tmp);
+    unlink(tmpfile);
+    unlink(lockfile);
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return cairn_errmsg_code(em, cairn_err_from_errno(errno),
+                                 "defrag: mkdir %s", tmp);
+    pthread_rwlock_wrlock(&s->env_lock);
+    int rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&s->env_lock);
+        unlink(tmpfile);
+        rmdir(tmp);
+        return cairn_errmsg_code(em, mvcc__err(rc), "defrag: copy to %s: %s",
+                                 tmp, mdb_strerror(rc));
+    }
+    /* The copy is complete on disk (mdb_env_copy2 syncs it); swap it in. */
+    pool_drain(s);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    int frc = rename(tmpfile, dbfile);
+    int ferr = errno;
+    rmdir(tmp);
+    rc = env_open(s, em);
+    pthread_rwlock_unlock(&s->env_lock);
+    if (frc != 0)
+        return cairn_errmsg_code(em, cairn_err_from_errno(ferr),
+                                 "defrag: rename %s", tmpfile);
+    if (rc != 0)
+        cairn_errmsg_prefixf(em, "defrag: reopen");
+    return rc;
+}

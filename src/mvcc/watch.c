@@ -1,0 +1,369 @@
+/* Watchers: a hub owned by one thread pulls committed events from the
+ * store's revision log and hands them to its watchers, so writers never
+ * wait for watchers and a slow watcher costs no memory while it waits
+ * (it catches up from the store when resumed). */
+#include <string.h>
+
+#include "mvcc/mvcc_int.h"
+
+struct watcher {
+    int64_t id;
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *end;
+    size_t end_len;
+    mvcc_rev next_rev; /* the first revision not yet delivered */
+    bool prev_kv, no_put, no_delete, fragment;
+    bool paused;
+    /* Events gathered during one poll (arena memory). */
+    struct mvcc_event *evs;
+    size_t n, cap;
+};
+
+struct mvcc_watch_hub {
+    struct mvcc_store *s;
+    struct mvcc_watch_hub_options o;
+    mvcc_watch_cb cb;
+    void *arg;
+    struct watcher **w;
+    size_t n, cap;
+    int64_t next_id;
+    struct mvcc_arena arena;
+};
+
+int mvcc_watch_hub_init(struct mvcc_store *s,
+                        const struct mvcc_watch_hub_options *opts, void *arg,
+                        mvcc_watch_cb cb, struct mvcc_watch_hub **out)
+{
+    struct mvcc_watch_hub *h = cairn_calloc(1, sizeof(*h));
+    if (h == NULL)
+        return CAIRN_ENOMEM;
+    h->s = s;
+    if (opts != NULL)
+        h->o = *opts;
+    if (h->o.max_revs_per_poll == 0)
+        h->o.max_revs_per_poll = 1000;
+    if (h->o.fragment_bytes == 0)
+        h->o.fragment_bytes = 1536 * 1024;
+    if (h->o.max_watchers == 0)
+        h->o.max_watchers = 100000;
+    h->cb = cb;
+    h->arg = arg;
+    mvcc_arena_init(&h->arena);
+    *out = h;
+    return 0;
+}
+
+static void watcher_free(struct watcher *w)
+{
+    cairn_free(w->key);
+    cairn_free(w->end);
+    cairn_free(w->evs);
+    cairn_free(w);
+}
+
+void mvcc_watch_hub_close(struct mvcc_watch_hub *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        watcher_free(h->w[i]);
+    cairn_free(h->w);
+    mvcc_arena_free(&h->arena);
+    cairn_free(h);
+}
+
+static struct watcher *find(struct mvcc_watch_hub *h, int64_t id, size_t *pos)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->w[i]->id == id) {
+            if (pos != NULL)
+                *pos = i;
+            return h->w[i];
+        }
+    return NULL;
+}
+
+int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
+                      int64_t *id)
+{
+    if (h->n >= h->o.max_watchers)
+        return CAIRN_EFULL;
+    if (*id >= 0 && find(h, *id, NULL) != NULL)
+        return CAIRN_EEXISTS;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        struct watcher **nw = cairn_realloc(h->w, cap * sizeof(*nw));
+        if (nw == NULL)
+            return CAIRN_ENOMEM;
+        h->w = nw;
+        h->cap = cap;
+    }
+    struct watcher *w = cairn_calloc(1, sizeof(*w));
+    if (w == NULL)
+        return CAIRN_ENOMEM;
+    w->key = cairn_memdup(r->key, r->key_len ? r->key_len : 1);
+    w->end = cairn_memdup(r->end, r->end_len ? r->end_len : 1);
+    if (w->key == NULL || w->end == NULL) {
+        watcher_free(w);
+        return CAIRN_ENOMEM;
+    }
+    w->key_len = r->key_len;
+    w->end_len = r->end_len;
+    w->prev_kv = r->prev_kv;
+    w->no_put = r->no_put;
+    w->no_delete = r->no_delete;
+    w->fragment = r->fragment;
+    w->next_rev =
+        r->start_rev > 0 ? r->start_rev : atomic_load(&h->s->committed_rev) + 1;
+    if (*id < 0) {
+        while (find(h, h->next_id, NULL) != NULL)
+            h->next_id++;
+        *id = h->next_id++;
+    }
+    w->id = *id;
+    h->w[h->n++] = w;
+    return 0;
+}
+
+int mvcc_watch_cancel(struct mvcc_watch_hub *h, int64_t id)
+{
+    size_t pos;
+    struct watcher *w = find(h, id, &pos);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    watcher_free(w);
+    h->w[pos] = h->w[--h->n];
+    return 0;
+}
+
+int mvcc_watch_resume(struct mvcc_watch_hub *h, int64_t id)
+{
+    struct watcher *w = find(h, id, NULL);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    w->paused = false;
+    return 0;
+}
+
+int mvcc_watch_progress(struct mvcc_watch_hub *h, int64_t id)
+{
+    struct watcher *w = find(h, id, NULL);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    mvcc_rev cur = atomic_load(&h->s->committed_rev);
+    if (w->paused || w->next_rev <= cur)
+        return CAIRN_EAGAIN;
+    struct mvcc_watch_resp resp = {.watch_id = id, .header_rev = cur};
+    (void)h->cb(h->arg, &resp);
+    return 0;
+}
+
+static int add_event(struct mvcc_watch_hub *h, struct watcher *w,
+                     const struct mvcc_event *ev)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        struct mvcc_event *ne = cairn_realloc(w->evs, cap * sizeof(*ne));
+        if (ne == NULL)
+            return CAIRN_ENOMEM;
+        w->evs = ne;
+        w->cap = cap;
+    }
+    (void)h;
+    w->evs[w->n++] = *ev;
+    return 0;
+}
+
+/* Builds the event of revision (main) for key, and its previous version if
+ * some watcher wants it. */
+static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, const uint8_t *key,
+                      size_t key_len, mvcc_rev main, int64_t sub,
+                      bool want_prev, struct mvcc_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    struct mvcc__rec r;
+    int rc = mvcc__get_exact(h->s, t, key, key_len, main, sub, &r);
+    if (rc != 0)
+        return rc == CAIRN_ENOTFOUND ? CAIRN_ECORRUPT : rc;
+    ev->is_delete = r.tomb;
+    if ((rc = mvcc__kv_copy(&h->arena, &r, false, &ev->kv)) != 0)
+        return rc;
+    if (r.tomb) {
+        /* etcd's delete event: the key and the deletion's revision. */
+        ev->kv.create_rev = 0;
+        ev->kv.version = 0;
+        ev->kv.lease = 0;
+    }
+    if (want_prev && main > 1) {
+        struct mvcc__rec p;
+        rc = mvcc__get(h->s, t, key, key_len, main - 1, false, &p);
+        if (rc == 0) {
+            ev->prev_kv = mvcc_arena_alloc(&h->arena, sizeof(*ev->prev_kv));
+            if (ev->prev_kv == NULL)
+                return CAIRN_ENOMEM;
+            if ((rc = mvcc__kv_copy(&h->arena, &p, false, ev->prev_kv)) != 0)
+                return rc;
+        } else if (rc != CAIRN_ENOTFOUND) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static size_t event_size(const struct mvcc_event *e)
+{
+    size_t n = 48 + e->kv.key_len + e->kv.value_len;
+    if (e->prev_kv != NULL)
+        n += 48 + e->prev_kv->key_len + e->prev_kv->value_len;
+    return n;
+}
+
+/* Delivers w's gathered events as one response (or fragments). Returns
+ * whether the consumer took them. */
+static bool deliver(struct mvcc_watch_hub *h, struct watcher *w, mvcc_rev hi)
+{
+    struct mvcc_watch_resp resp = {.watch_id = w->id, .header_rev = hi};
+    if (!w->fragment) {
+        resp.events = w->evs;
+        resp.n_events = w->n;
+        return h->cb(h->arg, &resp) != CAIRN_EAGAIN;
+    }
+    size_t start = 0;
+    bool first = true;
+    while (start < w->n) {
+        size_t end = start, bytes = 0;
+        while (end < w->n) {
+            size_t es = event_size(&w->evs[end]);
+            if (end > start && bytes + es > h->o.fragment_bytes)
+                break;
+            bytes += es;
+            end++;
+        }
+        resp.events = w->evs + start;
+        resp.n_events = end - start;
+        resp.fragment = end < w->n;
+        int rc = h->cb(h->arg, &resp);
+        /* Once the first fragment is taken the rest must follow: a consumer
+         * may refuse only a response's first fragment. */
+        if (first && rc == CAIRN_EAGAIN)
+            return false;
+        first = false;
+        start = end;
+    }
+    return true;
+}
+
+int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
+{
+    *more = false;
+    mvcc_arena_reset(&h->arena);
+    MDB_txn *t;
+    int rc = mvcc__read_begin(h->s, &t);
+    if (rc != 0)
+        return rc;
+    uint64_t cur_u, compact_u;
+    if ((rc = mvcc__meta_get(h->s, t, "rev", &cur_u)) != 0 ||
+        (rc = mvcc__meta_get(h->s, t, "compact", &compact_u)) != 0)
+        goto out;
+    mvcc_rev cur = (mvcc_rev)cur_u, compact = (mvcc_rev)compact_u;
+    /* Compacted watchers are canceled with the compact revision (etcd:
+     * minRev < compactRev). */
+    for (size_t i = 0; i < h->n;) {
+        struct watcher *w = h->w[i];
+        if (!w->paused && w->next_rev < compact) {
+            struct mvcc_watch_resp resp = {.watch_id = w->id,
+                                           .header_rev = cur,
+                                           .compact_rev = compact,
+                                           .canceled = true};
+            (void)h->cb(h->arg, &resp);
+            watcher_free(w);
+            h->w[i] = h->w[--h->n];
+            continue;
+        }
+        i++;
+    }
+    mvcc_rev lo = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        struct watcher *w = h->w[i];
+        w->n = 0;
+        if (!w->paused && w->next_rev <= cur && (lo == 0 || w->next_rev < lo))
+            lo = w->next_rev;
+    }
+    if (lo == 0)
+        goto out;
+    mvcc_rev hi = lo + (mvcc_rev)h->o.max_revs_per_poll - 1;
+    if (hi > cur)
+        hi = cur;
+    MDB_cursor *c;
+    if ((rc = mvcc__err(mdb_cursor_open(t, h->s->rev, &c))) != 0)
+        goto out;
+    uint8_t rk[16];
+    mvcc__put_be64(rk, (uint64_t)lo);
+    mvcc__put_be64(rk + 8, 0);
+    MDB_val k = {16, rk}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && rc == 0) {
+        if (k.mv_size != 16) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        mvcc_rev main = (mvcc_rev)mvcc__get_be64(k.mv_data);
+        int64_t sub = (int64_t)mvcc__get_be64((const uint8_t *)k.mv_data + 8);
+        if (main > hi)
+            break;
+        const uint8_t *key = v.mv_data;
+        size_t key_len = v.mv_size;
+        bool built = false, want_prev = false;
+        for (size_t i = 0; i < h->n; i++) {
+            struct watcher *w = h->w[i];
+            if (!w->paused && w->next_rev <= main &&
+                mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
+                               key_len))
+                want_prev |= w->prev_kv;
+        }
+        struct mvcc_event ev;
+        for (size_t i = 0; i < h->n && rc == 0; i++) {
+            struct watcher *w = h->w[i];
+            if (w->paused || w->next_rev > main ||
+                !mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
+                                key_len))
+                continue;
+            if (!built) {
+                rc = make_event(h, t, key, key_len, main, sub, want_prev, &ev);
+                if (rc != 0)
+                    break;
+                built = true;
+            }
+            if ((ev.is_delete && w->no_delete) || (!ev.is_delete && w->no_put))
+                continue;
+            struct mvcc_event e = ev;
+            if (!w->prev_kv)
+                e.prev_kv = NULL;
+            rc = add_event(h, w, &e);
+        }
+        if (rc == 0)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < h->n; i++) {
+        struct watcher *w = h->w[i];
+        if (w->paused || w->next_rev > hi)
+            continue;
+        if (w->n > 0 && !deliver(h, w, hi)) {
+            w->paused = true;
+            continue;
+        }
+        w->next_rev = hi + 1;
+    }
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->w[i]->paused && h->w[i]->next_rev <= cur)
+            *more = true;
+out:
+    mvcc__read_end(h->s, t);
+    return rc;
+}

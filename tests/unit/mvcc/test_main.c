@@ -1,0 +1,9 @@
+/* Runs every mvcc test group; the exit status counts failed groups. */
+#include "tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += test_model_group();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,7 @@
+/* The mvcc test groups, one per concept; test_main.c runs them all. */
+#ifndef CAIRN_TESTS_MVCC_TESTS_H
+#define CAIRN_TESTS_MVCC_TESTS_H
+
+int test_model_group(void);
+
+#endif
