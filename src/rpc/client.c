@@ -103,9 +103,17 @@ static void add_nv(nghttp2_nv *nv, const char *name, const char *value)
 }
 
 int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
-                    const struct rpc_call_cbs *cbs, void *arg,
-                    struct rpc_call **out)
+                    const char *const *metadata, const struct rpc_call_cbs *cbs,
+                    void *arg, struct rpc_call **out)
 {
+    size_t n_md = 0;
+    while (metadata && metadata[2 * n_md] && n_md <= RPC_METADATA_MAX) {
+        if (metadata[2 * n_md + 1] == NULL)
+            return CAIRN_EINVAL;
+        n_md++;
+    }
+    if (n_md > RPC_METADATA_MAX)
+        return CAIRN_EINVAL;
     struct rpc__conn *c = &cl->conn;
     CAIRN_ASSERT(cbs != NULL && cbs->done != NULL);
     if (c->dead || c->closing || c->session == NULL)
@@ -120,7 +128,7 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
     call->arg = arg;
     call->timeout_ms = timeout_ms;
     char tbuf[24];
-    nghttp2_nv nv[9];
+    nghttp2_nv nv[8 + RPC_METADATA_MAX];
     size_t n = 0;
     add_nv(&nv[n++], ":method", "POST");
     add_nv(&nv[n++], ":scheme", "http");
@@ -133,6 +141,8 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
         rpc_timeout_format(timeout_ms, tbuf, sizeof(tbuf));
         add_nv(&nv[n++], "grpc-timeout", tbuf);
     }
+    for (size_t i = 0; i < n_md; i++)
+        add_nv(&nv[n++], metadata[2 * i], metadata[2 * i + 1]);
     nghttp2_data_provider prd = {.source = {.ptr = NULL},
                                  .read_callback = rpc__data_read};
     int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, &prd, call);

@@ -612,6 +612,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame,
                          void *ud)
 {
     struct rpc__conn *c = ud;
+    if (frame->hd.type == NGHTTP2_PING &&
+        (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->ping_outstanding = false;
+        c->last_ack = uv_now(c->loop);
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct rpc_call *call =

@@ -170,6 +170,15 @@ struct rpc_server_config {
     uint32_t stream_window_bytes;
     /* Connections open at once; more are closed on accept. 0: 10000. */
     uint32_t max_connections;
+    /* A new connection must show its HTTP/2 preface or a whole HTTP/1.1
+     * request within this, or it is closed (half-open and silent peers).
+     * 0: 10 s. */
+    uint32_t handshake_timeout_ms;
+    /* HTTP/2 keepalive, as etcd's --grpc-keepalive-interval/-timeout: a
+     * PING every interval; no answer within timeout closes the
+     * connection. 0: 2 h and 20 s. */
+    uint32_t keepalive_interval_ms;
+    uint32_t keepalive_timeout_ms;
     struct net_conn_config net;
 };
 #define RPC_MAX_RECV_DEFAULT ((size_t)(3u << 19) + (512u << 10))
@@ -223,12 +232,16 @@ int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
                        struct cairn_log *log, void *arg,
                        rpc_client_connect_cb cb);
 /* Starts a call to `path` (copied). timeout_ms < 0: no deadline; otherwise
- * sent as grpc-timeout and enforced locally. `cbs` is borrowed and must
- * outlive the call. Returns 0 and the call in *out, CAIRN_ESHUTDOWN when
- * the connection is gone or going, CAIRN_ENOMEM. */
+ * sent as grpc-timeout and enforced locally. `metadata` (may be NULL) is a
+ * NULL-terminated list of lower-case name, value pairs sent as headers
+ * (etcd's "token"), at most RPC_METADATA_MAX pairs, copied. `cbs` is
+ * borrowed and must outlive the call. Returns 0 and the call in *out,
+ * CAIRN_ESHUTDOWN when the connection is gone or going, CAIRN_EINVAL (odd or
+ * too long metadata list), CAIRN_ENOMEM. */
+#define RPC_METADATA_MAX 16
 int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
-                    const struct rpc_call_cbs *cbs, void *arg,
-                    struct rpc_call **out);
+                    const char *const *metadata, const struct rpc_call_cbs *cbs,
+                    void *arg, struct rpc_call **out);
 /* Whether the connection still carries calls. */
 bool rpc_client_alive(const struct rpc_client *cl);
 /* Closes the connection; open calls get done with RPC_UNAVAILABLE (or their

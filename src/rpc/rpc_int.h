@@ -106,6 +106,9 @@ struct rpc__conn {
     int end_code; /* code given to calls still open at teardown */
     /* server side */
     struct rpc_server *srv;
+    uv_timer_t timer; /* handshake deadline, then keepalive */
+    bool ping_outstanding;
+    uint64_t last_ack; /* uv_now() of the last PING ACK (or of the start) */
     struct rpc__conn *prev, *next;
     uint8_t sniff[RPC__PREFACE_LEN];
     size_t sniff_len;

@@ -54,6 +54,12 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
         srv->cfg.stream_window_bytes = 1u << 20;
     if (srv->cfg.max_connections == 0)
         srv->cfg.max_connections = 10000;
+    if (srv->cfg.handshake_timeout_ms == 0)
+        srv->cfg.handshake_timeout_ms = 10000;
+    if (srv->cfg.keepalive_interval_ms == 0)
+        srv->cfg.keepalive_interval_ms = 2 * 3600 * 1000;
+    if (srv->cfg.keepalive_timeout_ms == 0)
+        srv->cfg.keepalive_timeout_ms = 20000;
     srv->methods = cairn_calloc(n ? n : 1, sizeof(*methods));
     if (srv->methods == NULL) {
         cairn_free(srv);
@@ -84,6 +90,11 @@ static void server_free(struct rpc_server *srv)
     cairn_free(srv);
 }
 
+static void conn_free(uv_handle_t *h)
+{
+    cairn_free(h->data);
+}
+
 static void server_conn_destroyed(struct rpc__conn *c)
 {
     struct rpc_server *srv = c->srv;
@@ -100,7 +111,10 @@ static void server_conn_destroyed(struct rpc__conn *c)
         c->next->prev = c->prev;
     srv->n_conns--;
     buf_free(&c->http1_in);
-    cairn_free(c);
+    /* The conn's memory goes with its timer's close; it no longer refers
+     * to the server. */
+    c->srv = NULL;
+    uv_close((uv_handle_t *)&c->timer, conn_free);
     if (srv->closing && srv->n_conns == 0)
         server_free(srv);
 }
@@ -108,6 +122,45 @@ static void server_conn_destroyed(struct rpc__conn *c)
 static const struct rpc__conn_ops server_conn_ops = {
     .destroyed = server_conn_destroyed,
 };
+
+/* One timer per connection: first the handshake deadline, then, once
+ * HTTP/2 is up, the keepalive PINGs. */
+static void on_conn_timer(uv_timer_t *t)
+{
+    struct rpc__conn *c = t->data;
+    struct rpc_server *srv = c->srv;
+    if (c->dead || c->closing)
+        return;
+    if (c->mode != RPC__H2) {
+        if (c->http1_pending || c->http1_answered)
+            return; /* the request is in; its handler decides */
+        cairn_warnf(c->log, "rpc", "%s: no request within %u ms; closing",
+                    net_conn_peer(c->net), srv->cfg.handshake_timeout_ms);
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    if (c->ping_outstanding) {
+        cairn_warnf(c->log, "rpc",
+                    "%s: keepalive PING not answered within %u ms; closing",
+                    net_conn_peer(c->net), srv->cfg.keepalive_timeout_ms);
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    uint64_t now = uv_now(c->loop);
+    uint64_t since = now - c->last_ack;
+    if (since < srv->cfg.keepalive_interval_ms) {
+        uv_timer_start(t, on_conn_timer, srv->cfg.keepalive_interval_ms - since,
+                       0);
+        return;
+    }
+    if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL) != 0) {
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    c->ping_outstanding = true;
+    uv_timer_start(t, on_conn_timer, srv->cfg.keepalive_timeout_ms, 0);
+    rpc__conn_flush(c);
+}
 
 static void on_accept(void *arg, struct net_conn *nc)
 {
@@ -138,6 +191,9 @@ static void on_accept(void *arg, struct net_conn *nc)
         srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, on_conn_timer, srv->cfg.handshake_timeout_ms, 0);
     net_conn_start(nc, &rpc__conn_net_cbs, c);
 }
 
@@ -309,6 +365,9 @@ void rpc__server_read(struct rpc__conn *c, const uint8_t *d, size_t n)
             return;
         }
         c->mode = RPC__H2;
+        c->last_ack = uv_now(c->loop);
+        uv_timer_start(&c->timer, on_conn_timer, srv->cfg.keepalive_interval_ms,
+                       0);
         rpc__conn_input(c, c->sniff, c->sniff_len);
         if (i < n)
             rpc__conn_input(c, d + i, n - i);

@@ -165,6 +165,21 @@ static void fail_half(void *arg, struct rpc_call *call)
 static const struct rpc_call_cbs fail_cbs = {st_start, NULL, fail_half, NULL,
                                              st_done};
 
+/* Meta: answers with the request's "token" metadata value and the method
+ * name. */
+static void meta_half(void *arg, struct rpc_call *call)
+{
+    (void)arg;
+    char out[256];
+    const char *tok = rpc_call_metadata(call, "token");
+    int n = snprintf(out, sizeof(out), "%s %s", tok ? tok : "(none)",
+                     rpc_call_method(call));
+    assert_int_equal(rpc_call_send(call, out, (size_t)n), 0);
+    rpc_call_finish(call, RPC_OK, NULL);
+}
+static const struct rpc_call_cbs meta_cbs = {st_start, NULL, meta_half, NULL,
+                                             st_done};
+
 static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct fx *f = arg;
@@ -193,6 +208,7 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
         {"/test.Echo/ClientStream", &count_cbs, f},
         {"/test.Echo/Hold", &hold_cbs, f},
         {"/test.Echo/Fail", &fail_cbs, f},
+        {"/test.Echo/Meta", &meta_cbs, f},
     };
     struct rpc_http1_handler h = {http1_request, http1_cancel, f};
     assert_int_equal(rpc_server_init(&f->srv, &f->loop, cfg, methods,
@@ -280,7 +296,8 @@ void fx_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
              bool close_send)
 {
     assert_int_equal(
-        rpc_client_call(cl, path, timeout_ms, &result_cbs, r, &r->call), 0);
+        rpc_client_call(cl, path, timeout_ms, NULL, &result_cbs, r, &r->call),
+        0);
     for (int i = 0; i < n; i++)
         assert_int_equal(rpc_call_send(r->call, msg, len), 0);
     if (close_send)

@@ -289,6 +289,75 @@ static void never_reading_client_bounded(void **state)
     fx_close(&f);
 }
 
+/* Whether the server sent a frame of this type with (or without) ACK. */
+static bool saw_frame(const struct buf *got, uint8_t type, bool ack)
+{
+    size_t off = 0;
+    while (off + 9 <= got->len) {
+        const uint8_t *h = got->data + off;
+        size_t len = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+        if (h[3] == type && ((h[4] & NGHTTP2_FLAG_ACK) != 0) == ack)
+            return true;
+        off += 9 + len;
+    }
+    return false;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+static void silent_and_half_open_peers_closed(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.handshake_timeout_ms = 30,
+                                     .keepalive_interval_ms = 20,
+                                     .keepalive_timeout_ms = 20};
+    struct fx f;
+    fx_open(&f, &scfg, true);
+    struct raw r;
+    /* says nothing at all */
+    raw_connect(&f, &r);
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(r.got.len, 0);
+    buf_free(&r.got);
+    /* half an HTTP/1.1 request */
+    raw_connect(&f, &r);
+    const char *half = "GET /health HTTP/1.1\r\nHost:";
+    raw_send(&r, half, strlen(half));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(f.http1_requests, 0);
+    buf_free(&r.got);
+    /* speaks HTTP/2 but never answers the server's PINGs */
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT;
+    h2_start(&b);
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_true(saw_frame(&r.got, NGHTTP2_PING, false));
+    buf_free(&r.got);
+    buf_free(&b);
+    /* a real client answers them and stays connected through many */
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    uv_timer_t t;
+    int ticks = 0;
+    uv_timer_init(&f.loop, &t);
+    t.data = &ticks;
+    uv_timer_start(&t, on_tick, 300, 0);
+    RUN_UNTIL(&f, ticks == 1);
+    uv_close((uv_handle_t *)&t, NULL);
+    assert_true(rpc_client_alive(cl));
+    struct result res;
+    result_init(&res);
+    fx_call(cl, "/test.Echo/Unary", 5000, &res, "ok", 2, 1, true);
+    RUN_UNTIL(&f, res.done);
+    assert_int_equal(res.code, RPC_OK);
+    result_free(&res);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
 int test_bad_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +367,7 @@ int test_bad_group(void)
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(never_reading_client_bounded),
+        cmocka_unit_test(silent_and_half_open_peers_closed),
     };
     return cmocka_run_group_tests_name("rpc bad input", tests, NULL, NULL);
 }

@@ -55,6 +55,41 @@ static void status_message_round_trip(void **state)
     fx_close(&f);
 }
 
+static void metadata_reaches_handler(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    const char *md[] = {"x-other", "1", "token", "abc.def", NULL};
+    assert_int_equal(rpc_client_call(cl, "/test.Echo/Meta", -1, md, &result_cbs,
+                                     &r, &r.call),
+                     0);
+    rpc_call_close_send(r.call);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(buf_append_u8(&r.last, 0), 0);
+    assert_string_equal((char *)r.last.data, "abc.def /test.Echo/Meta");
+    result_free(&r);
+    /* none sent: none seen */
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Meta", -1, &r, NULL, 0, 0, true);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(buf_append_u8(&r.last, 0), 0);
+    assert_string_equal((char *)r.last.data, "(none) /test.Echo/Meta");
+    result_free(&r);
+    /* an odd list is refused */
+    const char *odd[] = {"token", NULL};
+    struct rpc_call *call;
+    assert_int_equal(
+        rpc_client_call(cl, "/test.Echo/Meta", -1, odd, &result_cbs, &r, &call),
+        CAIRN_EINVAL);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
 static void server_streaming(void **state)
 {
     (void)state;
@@ -120,7 +155,8 @@ static void bidi_ping_pong(void **state)
     p.want = 500;
     struct rpc_call *call;
     assert_int_equal(
-        rpc_client_call(cl, "/test.Echo/Bidi", -1, &pp_cbs, &p, &call), 0);
+        rpc_client_call(cl, "/test.Echo/Bidi", -1, NULL, &pp_cbs, &p, &call),
+        0);
     uint8_t m[4];
     codec_put_u32(m, (uint32_t)p.sent++);
     assert_int_equal(rpc_call_send(call, m, 4), 0);
@@ -428,6 +464,7 @@ int test_calls_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unary_echo),
         cmocka_unit_test(status_message_round_trip),
+        cmocka_unit_test(metadata_reaches_handler),
         cmocka_unit_test(server_streaming),
         cmocka_unit_test(bidi_ping_pong),
         cmocka_unit_test(client_streaming),
