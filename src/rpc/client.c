@@ -12,6 +12,7 @@ struct rpc_client {
     rpc_client_connect_cb cb;
     void *arg;
     bool closed_by_user;
+    bool gone; /* the connection is torn down; only the memory is left */
 };
 
 static void client_conn_destroyed(struct rpc__conn *c)
@@ -20,6 +21,8 @@ static void client_conn_destroyed(struct rpc__conn *c)
     /* The user's pointer stays valid until rpc_client_close. */
     if (cl->closed_by_user)
         cairn_free(cl);
+    else
+        cl->gone = true;
 }
 
 static const struct rpc__conn_ops client_conn_ops = {
@@ -171,9 +174,11 @@ void rpc_client_close(struct rpc_client *cl)
 {
     CAIRN_ASSERT(!cl->closed_by_user);
     cl->closed_by_user = true;
-    if (cl->conn.dead) {
+    if (cl->gone) {
         cairn_free(cl);
         return;
     }
+    if (cl->conn.dead)
+        return; /* called from a done callback during teardown, which frees */
     rpc__conn_close(&cl->conn, RPC_UNAVAILABLE, true);
 }

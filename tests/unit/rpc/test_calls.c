@@ -376,6 +376,53 @@ static void paused_reader_bounded(void **state)
     fx_close(&f);
 }
 
+/* Closes its client from inside the call's done callback. */
+struct closer {
+    struct result r;
+    struct rpc_client *cl;
+};
+static void closer_done(void *arg, struct rpc_call *call, int code,
+                        const char *msg)
+{
+    (void)call;
+    (void)msg;
+    struct closer *k = arg;
+    k->r.done++;
+    k->r.code = code;
+    rpc_client_close(k->cl);
+}
+static const struct rpc_call_cbs closer_cbs = {NULL, NULL, NULL, NULL,
+                                               closer_done};
+
+static void server_close_ends_everything(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct closer k;
+    memset(&k, 0, sizeof(k));
+    k.cl = fx_connect(&f, NULL);
+    struct rpc_call *call;
+    assert_int_equal(rpc_client_call(k.cl, "/test.Echo/Hold", -1, NULL,
+                                     &closer_cbs, &k, &call),
+                     0);
+    struct rpc_client *other = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(other, "/test.Echo/Hold", -1, &r, NULL, 0, 0, true);
+    RUN_UNTIL(&f, f.n_held == 2);
+    rpc_server_close(f.srv);
+    RUN_UNTIL(&f, k.r.done == 1 && r.done == 1 && f.srv_done == 2);
+    assert_int_equal(k.r.code, RPC_UNAVAILABLE);
+    assert_int_equal(r.code, RPC_UNAVAILABLE);
+    assert_int_equal(f.srv_done_code[RPC_CANCELLED], 2);
+    assert_false(rpc_client_alive(other));
+    rpc_client_close(other); /* after its connection died: frees it */
+    result_free(&r);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+}
+
 /* How many calls are done (and OK, when ok_only). */
 static int count_ok(const struct result *r, int n, bool ok_only)
 {
@@ -474,6 +521,7 @@ int test_calls_group(void)
         cmocka_unit_test(oversized_message),
         cmocka_unit_test(cancel_reaches_server),
         cmocka_unit_test(paused_reader_bounded),
+        cmocka_unit_test(server_close_ends_everything),
         cmocka_unit_test(many_concurrent_streams),
         cmocka_unit_test(max_concurrent_streams_enforced),
     };
