@@ -404,8 +404,8 @@ struct raft_config {
     /* The last index the host's state machine has applied (on restart);
      * committed entries are handed out from applied + 1. */
     raft_index applied;
-    /* Most bytes of entry data in one append message (0: one entry per
-     * message). */
+    /* Most bytes of entry data in one append message; a message carries at
+     * least one entry, and entries without data count nothing. */
     uint64_t max_size_per_msg;
     /* Most bytes of committed entries in one update (0: no limit). */
     uint64_t max_committed_size_per_update;
