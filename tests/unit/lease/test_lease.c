@@ -1,0 +1,311 @@
+/* Lease tests: grant and its errors, persistence across reopen, attach and
+ * detach through Put, revoke in one revision, expiry on the primary's
+ * clock, renew, and checkpoints that keep a restart from extending or
+ * shortening a lease. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* cmocka needs setjmp.h and stdarg.h first. */
+#include <cmocka.h>
+
+#include "lease/lease.h"
+
+struct fx {
+    char dir[64];
+    struct mvcc_store *s;
+    struct lessor *l;
+    uint64_t ci;
+};
+
+static void fx_open(struct fx *f)
+{
+    struct mvcc_options o = {.dir = f->dir, .quota_bytes = 64u << 20};
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &f->s, &em), 0);
+    struct lease_options lo = {.min_ttl_s = 5, .checkpoint_interval_ms = 60000};
+    assert_int_equal(lease_open(f->s, &lo, &f->l), 0);
+}
+
+static void fx_close(struct fx *f)
+{
+    lease_close(f->l);
+    mvcc_close(f->s);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/cairn-lease-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    char p[128];
+    snprintf(p, sizeof(p), "%s/data.mdb", f->dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", f->dir);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void begin(struct fx *f)
+{
+    assert_int_equal(mvcc_batch_begin(f->s), 0);
+}
+static void commit(struct fx *f)
+{
+    assert_int_equal(mvcc_batch_commit(f->s, ++f->ci), 0);
+}
+
+static int grant(struct fx *f, int64_t id, int64_t ttl, int64_t now,
+                 int64_t *gid, int64_t *gttl)
+{
+    begin(f);
+    int rc = lease_grant(f->l, id, ttl, now, gid, gttl);
+    commit(f);
+    return rc;
+}
+
+static void put(struct fx *f, const char *k, int64_t lease, int expect)
+{
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                             .key_len = strlen(k),
+                             .value = (const uint8_t *)"v",
+                             .value_len = 1,
+                             .lease = lease};
+    struct mvcc_put_resp r;
+    begin(f);
+    assert_int_equal(mvcc_put(f->s, &q, &a, &r), expect);
+    commit(f);
+    mvcc_arena_free(&a);
+}
+
+static int64_t count_keys(struct fx *f, int64_t *lease_of_a)
+{
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    static const uint8_t z = 0;
+    struct mvcc_range_req q = {
+        .key = &z, .key_len = 1, .end = &z, .end_len = 1};
+    struct mvcc_range_resp r;
+    assert_int_equal(mvcc_range(f->s, &q, &a, &r), 0);
+    if (lease_of_a != NULL) {
+        *lease_of_a = -1;
+        for (size_t i = 0; i < r.n_kvs; i++)
+            if (r.kvs[i].key_len == 1 && r.kvs[i].key[0] == 'a')
+                *lease_of_a = r.kvs[i].lease;
+    }
+    int64_t n = r.count;
+    mvcc_arena_free(&a);
+    return n;
+}
+
+static void test_grant_errors_and_ids(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl;
+    assert_int_equal(grant(f, 7, 2, 0, &id, &ttl), 0);
+    assert_int_equal(id, 7);
+    assert_int_equal(ttl, 5); /* raised to the minimum */
+    assert_int_equal(grant(f, 7, 10, 0, &id, &ttl), CAIRN_ELEASEEXISTS);
+    assert_int_equal(grant(f, 8, LEASE_TTL_MAX + 1, 0, &id, &ttl),
+                     CAIRN_ELEASETTLTOOLARGE);
+    /* Chosen ids: the lowest free from the last pick up, persisted. */
+    assert_int_equal(grant(f, 0, 10, 0, &id, &ttl), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(grant(f, 2, 10, 0, &id, &ttl), 0);
+    assert_int_equal(grant(f, 0, 10, 0, &id, &ttl), 0);
+    assert_int_equal(id, 3);
+    fx_close(f);
+    fx_open(f);
+    assert_int_equal(grant(f, 0, 10, 0, &id, &ttl), 0);
+    assert_int_equal(id, 4);
+    int64_t ids[8];
+    assert_int_equal(lease_list(f->l, ids, 8), 5);
+    int64_t want[] = {1, 2, 3, 4, 7};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ids[i], want[i]);
+    struct lease_info info;
+    assert_int_equal(lease_time_to_live(f->l, 7, 0, &info, 0, NULL, NULL), 0);
+    assert_int_equal(info.granted_ttl_s, 5);
+    assert_int_equal(lease_time_to_live(f->l, 99, 0, &info, 0, NULL, NULL),
+                     CAIRN_ELEASENOTFOUND);
+}
+
+struct keys {
+    char k[8][8];
+    int n;
+};
+static int key_cb(void *arg, const uint8_t *key, size_t key_len)
+{
+    struct keys *ks = arg;
+    assert_true(key_len < 8 && ks->n < 8);
+    memcpy(ks->k[ks->n], key, key_len);
+    ks->k[ks->n][key_len] = 0;
+    ks->n++;
+    return 0;
+}
+
+static void test_attach_detach_revoke(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl, lease_a;
+    put(f, "a", 42, CAIRN_ELEASENOTFOUND);
+    assert_int_equal(grant(f, 42, 30, 0, &id, &ttl), 0);
+    assert_int_equal(grant(f, 43, 30, 0, &id, &ttl), 0);
+    put(f, "c", 42, 0);
+    put(f, "a", 42, 0);
+    put(f, "b", 42, 0);
+    put(f, "d", 0, 0);
+    put(f, "b", 43, 0); /* moves b to lease 43 */
+    struct keys ks = {0};
+    struct lease_info info;
+    assert_int_equal(lease_time_to_live(f->l, 42, 0, &info, 10, &ks, key_cb),
+                     0);
+    assert_int_equal(ks.n, 2);
+    assert_string_equal(ks.k[0], "a");
+    assert_string_equal(ks.k[1], "c");
+    assert_int_equal(count_keys(f, &lease_a), 4);
+    assert_int_equal(lease_a, 42);
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(f->s, &st), 0);
+    mvcc_rev before = st.rev;
+    begin(f);
+    assert_int_equal(lease_revoke(f->l, 42), 0);
+    assert_int_equal(lease_revoke(f->l, 42), CAIRN_ELEASENOTFOUND);
+    commit(f);
+    assert_int_equal(mvcc_status_get(f->s, &st), 0);
+    assert_int_equal(st.rev, before + 1); /* one revision for both keys */
+    assert_int_equal(count_keys(f, NULL), 2);
+    assert_false(lease_exists(f->l, 42));
+    put(f, "x", 42, CAIRN_ELEASENOTFOUND);
+    /* Survives a reopen: 43 is there with b attached, 42 is gone. */
+    fx_close(f);
+    fx_open(f);
+    assert_false(lease_exists(f->l, 42));
+    ks.n = 0;
+    assert_int_equal(lease_time_to_live(f->l, 43, 0, &info, 10, &ks, key_cb),
+                     0);
+    assert_int_equal(ks.n, 1);
+    assert_string_equal(ks.k[0], "b");
+    /* A put without lease detaches. */
+    put(f, "b", 0, 0);
+    ks.n = 0;
+    assert_int_equal(lease_time_to_live(f->l, 43, 0, &info, 10, &ks, key_cb),
+                     0);
+    assert_int_equal(ks.n, 0);
+}
+
+static void test_expiry_and_renew(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl, ids[4];
+    assert_int_equal(grant(f, 1, 10, 0, &id, &ttl), 0);
+    /* Not primary: nothing ever expires, renew is refused. */
+    assert_int_equal(lease_expired(f->l, 1000000, ids, 4), 0);
+    bool clear;
+    assert_int_equal(lease_renew(f->l, 1, 0, &ttl, &clear), CAIRN_ENOTLEADER);
+    lease_promote(f->l, 1000, 0);
+    assert_int_equal(grant(f, 2, 20, 1000, &id, &ttl), 0);
+    assert_int_equal(lease_expired(f->l, 10999, ids, 4), 0);
+    assert_int_equal(lease_expired(f->l, 11000, ids, 4), 1);
+    assert_int_equal(ids[0], 1);
+    struct lease_info info;
+    assert_int_equal(lease_time_to_live(f->l, 2, 5000, &info, 0, NULL, NULL),
+                     0);
+    assert_int_equal(info.ttl_s, 16);
+    assert_int_equal(lease_renew(f->l, 2, 15000, &ttl, &clear), 0);
+    assert_int_equal(ttl, 20);
+    assert_false(clear);
+    assert_int_equal(lease_expired(f->l, 34999, ids, 4), 1);
+    assert_int_equal(lease_expired(f->l, 35000, ids, 4), 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 2);
+    assert_int_equal(lease_renew(f->l, 1, 40000, &ttl, &clear),
+                     CAIRN_ELEASENOTFOUND);
+    lease_demote(f->l);
+    assert_int_equal(lease_expired(f->l, 1000000, ids, 4), 0);
+}
+
+static void test_checkpoint_survives_restart(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl, ids[4], rem[4];
+    assert_int_equal(grant(f, 5, 600, 0, &id, &ttl), 0);
+    assert_int_equal(grant(f, 6, 30, 0, &id, &ttl), 0);
+    lease_promote(f->l, 0, 0);
+    assert_int_equal(lease_checkpoints_due(f->l, 59999, ids, rem, 4), 0);
+    /* Only the lease longer than an interval gets checkpoints. */
+    assert_int_equal(lease_checkpoints_due(f->l, 60000, ids, rem, 4), 1);
+    assert_int_equal(ids[0], 5);
+    assert_int_equal(rem[0], 540);
+    assert_int_equal(lease_checkpoints_due(f->l, 60001, ids, rem, 4), 0);
+    begin(f);
+    assert_int_equal(lease_checkpoint(f->l, 5, rem[0]), 0);
+    assert_int_equal(lease_checkpoint(f->l, 77, 10), 0); /* unknown: ignored */
+    commit(f);
+    /* Restart; a new leader at t=100s: the lease ends 540 s later, not
+     * 600 s (no endless extension) and not before (no shortening). */
+    fx_close(f);
+    fx_open(f);
+    struct lease_info info;
+    assert_int_equal(lease_time_to_live(f->l, 5, 0, &info, 0, NULL, NULL), 0);
+    assert_int_equal(info.ttl_s, 540);
+    assert_int_equal(info.granted_ttl_s, 600);
+    lease_promote(f->l, 100000, 0);
+    assert_int_equal(lease_expired(f->l, 100000 + 539999, ids, 4), 1);
+    assert_int_equal(ids[0], 6);
+    assert_int_equal(lease_expired(f->l, 100000 + 540000, ids, 4), 2);
+    /* Renewing clears the checkpoint (the caller proposes a 0). */
+    bool clear;
+    assert_int_equal(lease_renew(f->l, 5, 200000, &ttl, &clear), 0);
+    assert_true(clear);
+    assert_int_equal(lease_time_to_live(f->l, 5, 200000, &info, 0, NULL, NULL),
+                     0);
+    assert_int_equal(info.ttl_s, 600);
+}
+
+static void test_grant_refused_under_nospace_alarm(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl;
+    begin(f);
+    assert_int_equal(mvcc_alarm_set(f->s, true), 0);
+    assert_int_equal(lease_grant(f->l, 1, 10, 0, &id, &ttl), CAIRN_EQUOTA);
+    assert_int_equal(mvcc_alarm_set(f->s, false), 0);
+    assert_int_equal(lease_grant(f->l, 1, 10, 0, &id, &ttl), 0);
+    commit(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_grant_errors_and_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_attach_detach_revoke, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_and_renew, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_survives_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_grant_refused_under_nospace_alarm,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests_name("lease", tests, NULL, NULL);
+}
