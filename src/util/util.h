@@ -9,6 +9,7 @@
 #include "util/codec.h"
 #include "util/crc32c.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/prng.h"

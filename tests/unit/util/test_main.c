@@ -11,5 +11,6 @@ int main(void)
     failed += test_err_group();
     failed += test_prng_group();
     failed += test_mem_group();
+    failed += test_fs_group();
     return failed ? 1 : 0;
 }

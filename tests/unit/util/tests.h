@@ -16,5 +16,6 @@ int test_log_group(void);
 int test_err_group(void);
 int test_prng_group(void);
 int test_mem_group(void);
+int test_fs_group(void);
 
 #endif

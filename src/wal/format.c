@@ -1,0 +1,298 @@
+/* Record framing, payload codecs, segment names and the record scanner of
+ * wal/format.h (the format is documented in docs/wal.md). */
+#include "wal/format.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A torn-tail check crc-checks at most this many bytes before it gives up
+ * and calls the tail damaged (refusing to open is the safe side). */
+#define WAL_TORN_SCAN_BUDGET_BYTES (256ull * 1024 * 1024)
+
+uint32_t wal__seg_seed(uint64_t seq)
+{
+    uint8_t b[16];
+    memcpy(b, "cairnwal", 8);
+    codec_put_u64(b + 8, seq);
+    return crc32c(0, b, sizeof b);
+}
+
+int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
+                    size_t head_len, const void *data, size_t data_len)
+{
+    uint64_t len = (uint64_t)head_len + data_len;
+    CAIRN_ASSERT(head_len >= 1);
+    if (len > WAL_RECORD_MAX)
+        return CAIRN_ETOOBIG;
+    uint64_t size = wal__rec_size(len);
+    uint8_t *p = buf_extend(b, (size_t)size);
+    if (!p)
+        return CAIRN_ENOMEM;
+    codec_put_u32(p + 4, (uint32_t)len);
+    memcpy(p + WAL_HEADER_BYTES, head, head_len);
+    if (data_len)
+        memcpy(p + WAL_HEADER_BYTES + head_len, data, data_len);
+    memset(p + WAL_HEADER_BYTES + len, 0,
+           (size_t)(size - WAL_HEADER_BYTES - len));
+    uint32_t c = crc32c(*crc, p + 4, (size_t)size - 4);
+    codec_put_u32(p, c);
+    *crc = c;
+    return 0;
+}
+
+size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
+                          uint64_t seq)
+{
+    size_t n = 0;
+    p[n++] = WAL_REC_METADATA;
+    n += varint_put(p + n, m->member_id);
+    n += varint_put(p + n, m->cluster_id);
+    n += varint_put(p + n, seq);
+    return n;
+}
+
+size_t wal__head_hard_state(uint8_t *p, const struct raft_hard_state *hs)
+{
+    size_t n = 0;
+    p[n++] = WAL_REC_HARD_STATE;
+    n += varint_put(p + n, hs->term);
+    n += varint_put(p + n, hs->vote);
+    n += varint_put(p + n, hs->commit);
+    return n;
+}
+
+size_t wal__head_entry(uint8_t *p, const struct raft_entry *e)
+{
+    size_t n = 0;
+    p[n++] = WAL_REC_ENTRY;
+    p[n++] = e->type;
+    n += varint_put(p + n, e->index);
+    n += varint_put(p + n, e->term);
+    return n;
+}
+
+size_t wal__head_snapshot(uint8_t *p, raft_index index, raft_term term)
+{
+    size_t n = 0;
+    p[n++] = WAL_REC_SNAPSHOT;
+    n += varint_put(p + n, index);
+    n += varint_put(p + n, term);
+    return n;
+}
+
+void wal__scan_init(struct wal__scan *s, const uint8_t *p, uint64_t size,
+                    uint64_t seq)
+{
+    s->p = p;
+    s->size = size;
+    s->off = 0;
+    s->crc = wal__seg_seed(seq);
+}
+
+bool wal__all_zero(const uint8_t *p, uint64_t from, uint64_t size)
+{
+    for (uint64_t i = from; i < size; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+static bool decode_payload(const uint8_t *p, size_t len, struct wal__rec *r)
+{
+    struct codec_reader rd;
+    codec_reader_init(&rd, p, len);
+    r->type = codec_read_u8(&rd);
+    switch (r->type) {
+    case WAL_REC_METADATA:
+        r->u.meta.member_id = codec_read_varint(&rd);
+        r->u.meta.cluster_id = codec_read_varint(&rd);
+        r->seq = codec_read_varint(&rd);
+        break;
+    case WAL_REC_HARD_STATE:
+        r->u.hs.term = codec_read_varint(&rd);
+        r->u.hs.vote = codec_read_varint(&rd);
+        r->u.hs.commit = codec_read_varint(&rd);
+        break;
+    case WAL_REC_ENTRY:
+        r->u.ent.type = codec_read_u8(&rd);
+        r->u.ent.index = codec_read_varint(&rd);
+        r->u.ent.term = codec_read_varint(&rd);
+        r->u.ent.len = codec_reader_left(&rd);
+        r->u.ent.data =
+            r->u.ent.len ? codec_read_bytes(&rd, r->u.ent.len) : NULL;
+        if (r->u.ent.index == 0)
+            return false;
+        break;
+    case WAL_REC_SNAPSHOT:
+        r->u.snap.index = codec_read_varint(&rd);
+        r->u.snap.term = codec_read_varint(&rd);
+        break;
+    default:
+        return false;
+    }
+    return !rd.bad && codec_reader_left(&rd) == 0;
+}
+
+enum wal__scan_status wal__scan_next(struct wal__scan *s, struct wal__rec *rec,
+                                     const char **why)
+{
+    *why = "";
+    uint64_t off = s->off;
+    if (off + WAL_HEADER_BYTES > s->size) {
+        if (wal__all_zero(s->p, off, s->size))
+            return WAL_SCAN_END;
+        *why = "truncated record header";
+        return WAL_SCAN_BAD;
+    }
+    const uint8_t *h = s->p + off;
+    if (wal__all_zero(h, 0, WAL_HEADER_BYTES))
+        return WAL_SCAN_END;
+    uint32_t stored = codec_get_u32(h);
+    uint32_t len = codec_get_u32(h + 4);
+    if (len == 0 || len > WAL_RECORD_MAX) {
+        *why = "bad record length";
+        return WAL_SCAN_BAD;
+    }
+    uint64_t size = wal__rec_size(len);
+    if (size > s->size - off) {
+        *why = "record runs past the end of the file";
+        return WAL_SCAN_BAD;
+    }
+    if (crc32c(s->crc, h + 4, (size_t)size - 4) != stored) {
+        *why = "CRC mismatch";
+        return WAL_SCAN_BAD;
+    }
+    memset(rec, 0, sizeof *rec);
+    if (!decode_payload(h + WAL_HEADER_BYTES, len, rec)) {
+        *why = "malformed record payload";
+        return WAL_SCAN_BAD;
+    }
+    rec->off = off;
+    rec->size = size;
+    rec->crc = stored;
+    s->off = off + size;
+    s->crc = stored;
+    return WAL_SCAN_RECORD;
+}
+
+/* Whether a whole 512-byte sector (aligned in the file) inside [lo, hi)
+ * is zero while bytes after it (before data_end) are not: the mark of a
+ * multi-sector write of which a middle part never reached the disk
+ * (preallocated space reads as zeros). Zero sectors with nothing after them
+ * prove nothing: a damaged length can stretch a record over the empty
+ * space at the end of a segment. */
+static bool has_lost_sector(const uint8_t *p, uint64_t lo, uint64_t hi,
+                            uint64_t data_end)
+{
+    uint64_t s =
+        (lo + WAL_SECTOR_BYTES - 1) / WAL_SECTOR_BYTES * WAL_SECTOR_BYTES;
+    for (; s + WAL_SECTOR_BYTES <= hi && s + WAL_SECTOR_BYTES < data_end;
+         s += WAL_SECTOR_BYTES)
+        if (wal__all_zero(p + s, 0, WAL_SECTOR_BYTES))
+            return true;
+    return false;
+}
+
+bool wal__tail_is_torn(const struct wal__scan *s)
+{
+    uint64_t x = s->off;
+    if (x + WAL_HEADER_BYTES > s->size)
+        return true;
+    const uint8_t *h = s->p + x;
+    uint32_t stored = codec_get_u32(h);
+    uint32_t len = codec_get_u32(h + 4);
+    bool have_computed = false;
+    uint32_t computed = 0;
+    if (len >= 1 && len <= WAL_RECORD_MAX &&
+        wal__rec_size(len) <= s->size - x) {
+        uint64_t size = wal__rec_size(len);
+        uint64_t data_end = s->size;
+        while (data_end > x && s->p[data_end - 1] == 0)
+            data_end--;
+        if (has_lost_sector(s->p, x, x + size, data_end))
+            return true;
+        computed = crc32c(s->crc, h + 4, (size_t)size - 4);
+        have_computed = true;
+    }
+    /* Damage inside the log leaves later records that still chain to the
+     * bad one, through its stored CRC (its payload was hit) or the CRC its
+     * bytes give (its CRC field was hit). A write that never completed
+     * leaves none: look for one at every 8-byte position after it. */
+    uint64_t budget = WAL_TORN_SCAN_BUDGET_BYTES;
+    for (uint64_t y = x + WAL_HEADER_BYTES; y + WAL_HEADER_BYTES <= s->size;
+         y += 8) {
+        const uint8_t *q = s->p + y;
+        uint32_t ylen = codec_get_u32(q + 4);
+        if (ylen == 0 || ylen > WAL_RECORD_MAX)
+            continue;
+        uint64_t ysize = wal__rec_size(ylen);
+        if (ysize > s->size - y)
+            continue;
+        if (ysize > budget)
+            return false;
+        budget -= ysize;
+        uint32_t ystored = codec_get_u32(q);
+        if (crc32c(stored, q + 4, (size_t)ysize - 4) == ystored)
+            return false;
+        if (have_computed &&
+            crc32c(computed, q + 4, (size_t)ysize - 4) == ystored)
+            return false;
+    }
+    return true;
+}
+
+void wal__seg_name(char *out, uint64_t seq, raft_index first)
+{
+    snprintf(out, WAL_NAME_MAX, "%016" PRIx64 "-%016" PRIx64 ".wal", seq,
+             (uint64_t)first);
+}
+
+void wal__tmp_name(char *out, uint64_t seq)
+{
+    snprintf(out, WAL_NAME_MAX, "%016" PRIx64 ".tmp", seq);
+}
+
+static bool parse_hex16(const char *p, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = p[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        x = (x << 4) | d;
+    }
+    *v = x;
+    return true;
+}
+
+int wal__seg_parse(const char *name, uint64_t *seq, raft_index *first)
+{
+    if (strlen(name) != 16 + 1 + 16 + 4 || name[16] != '-' ||
+        strcmp(name + 33, ".wal") != 0)
+        return CAIRN_EINVAL;
+    uint64_t f;
+    if (!parse_hex16(name, seq) || !parse_hex16(name + 17, &f))
+        return CAIRN_EINVAL;
+    *first = f;
+    return 0;
+}
+
+bool wal__is_tmp(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".tmp") == 0;
+}
+
+int wal__join(char *out, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(out, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size)
+        return CAIRN_ETOOBIG;
+    return 0;
+}

@@ -1,0 +1,105 @@
+/* Private to wal/: the record framing, record payloads, segment names and
+ * the scanner that recovery and cairn-wal-dump share (docs/wal.md). */
+#ifndef CAIRN_WAL_FORMAT_H
+#define CAIRN_WAL_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wal/wal.h"
+
+/* A record: u32 crc | u32 payload length | payload | zero padding to 8.
+ * crc = crc32c(previous record's crc, bytes 4 .. end of padding); the first
+ * record of a segment starts from wal__seg_seed(seq). */
+#define WAL_HEADER_BYTES 8u
+#define WAL_SECTOR_BYTES 512u
+
+enum wal__rec_type {
+    WAL_REC_METADATA = 1,   /* member id, cluster id, segment seq */
+    WAL_REC_HARD_STATE = 2, /* term, vote, commit */
+    WAL_REC_ENTRY = 3,      /* entry type, index, term, data */
+    WAL_REC_SNAPSHOT = 4,   /* snapshot marker: index, term */
+};
+
+static inline uint64_t wal__padded(uint64_t len)
+{
+    return (len + 7) & ~(uint64_t)7;
+}
+static inline uint64_t wal__rec_size(uint64_t payload_len)
+{
+    return WAL_HEADER_BYTES + wal__padded(payload_len);
+}
+
+uint32_t wal__seg_seed(uint64_t seq);
+
+/* A decoded record. Pointers borrow the scanned bytes. */
+struct wal__rec {
+    uint64_t off;  /* of the header in the segment */
+    uint64_t size; /* header + padded payload */
+    uint32_t crc;  /* stored */
+    uint8_t type;  /* enum wal__rec_type */
+    union {
+        struct wal_metadata meta; /* plus seq below */
+        struct raft_hard_state hs;
+        struct raft_entry ent;
+        struct {
+            raft_index index;
+            raft_term term;
+        } snap;
+    } u;
+    uint64_t seq; /* METADATA only */
+};
+
+/* Appends one framed record to b, chaining *crc. payload_head (the type
+ * byte and fixed fields) then data are the payload. */
+int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
+                    size_t head_len, const void *data, size_t data_len);
+/* Payload heads; each returns its length (room: WAL_HEAD_MAX bytes). */
+#define WAL_HEAD_MAX 40
+size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
+                          uint64_t seq);
+size_t wal__head_hard_state(uint8_t *p, const struct raft_hard_state *hs);
+size_t wal__head_entry(uint8_t *p, const struct raft_entry *e);
+size_t wal__head_snapshot(uint8_t *p, raft_index index, raft_term term);
+
+/* Scans records in one segment's bytes. */
+struct wal__scan {
+    const uint8_t *p;
+    uint64_t size;
+    uint64_t off; /* next record */
+    uint32_t crc; /* chain value after the last good record */
+};
+
+enum wal__scan_status {
+    WAL_SCAN_RECORD = 0, /* *rec holds the next record */
+    WAL_SCAN_END = 1,    /* a zero header: no records follow */
+    WAL_SCAN_BAD = 2,    /* the record at s->off fails its check */
+};
+
+void wal__scan_init(struct wal__scan *s, const uint8_t *p, uint64_t size,
+                    uint64_t seq);
+/* Reads the record at s->off; on WAL_SCAN_RECORD advances past it. *why is
+ * set to a short reason on WAL_SCAN_BAD. */
+enum wal__scan_status wal__scan_next(struct wal__scan *s, struct wal__rec *rec,
+                                     const char **why);
+/* Whether bytes [from, size) are all zero. */
+bool wal__all_zero(const uint8_t *p, uint64_t from, uint64_t size);
+/* After WAL_SCAN_BAD at s->off in the last segment: true if what follows
+ * can only be a write that never became durable (a torn or zeroed tail),
+ * false if a later record still chains to the bad one (damage inside the
+ * log) or if that cannot be ruled out within the scan budget. */
+bool wal__tail_is_torn(const struct wal__scan *s);
+
+/* Segment names. */
+#define WAL_NAME_MAX 64
+void wal__seg_name(char *out, uint64_t seq, raft_index first);
+void wal__tmp_name(char *out, uint64_t seq);
+/* 0 and the fields, or CAIRN_EINVAL if name is not a segment name. */
+int wal__seg_parse(const char *name, uint64_t *seq, raft_index *first);
+bool wal__is_tmp(const char *name);
+
+/* path = dir + "/" + name; CAIRN_ETOOBIG if it does not fit in size. */
+int wal__join(char *out, size_t size, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,909 @@
+/* The write-ahead log: segment preparation and rotation, group-committed
+ * appends, recovery with torn-tail truncation, and release (wal/wal.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wal/format.h"
+#include "wal/wal.h"
+
+#define PATH_MAX_BYTES 4096
+/* A bound on segments in one directory: at 64 MiB each, 16 TiB of log. */
+#define WAL_SEGMENTS_MAX (1u << 18)
+
+struct wal_seg {
+    uint64_t seq;
+    raft_index first;
+};
+
+struct wal {
+    struct cairn_fs *fs;
+    char *dir;
+    const struct cairn_log *log;
+    uint64_t seg_size;
+    struct wal_metadata meta;
+    /* Segments on disk in seq order; the last one is open for appending. */
+    struct wal_seg *segs;
+    size_t n_segs, cap_segs;
+    int fd;
+    uint64_t off;      /* end of the records in the open segment */
+    uint64_t head_end; /* end of its head records (metadata, hard state) */
+    uint32_t crc;      /* chain value after its last record */
+    /* The prepared next segment, if next_fd >= 0. */
+    int next_fd;
+    uint64_t next_off;
+    uint32_t next_crc;
+    raft_index last_index;
+    struct raft_hard_state hs;
+    int fatal; /* sticky: 0, CAIRN_ESYNC or a write error */
+    struct buf batch;
+};
+
+/* --- small helpers --- */
+
+static int seg_path(const struct wal *w, char *out, uint64_t seq,
+                    raft_index first)
+{
+    char name[WAL_NAME_MAX];
+    wal__seg_name(name, seq, first);
+    return wal__join(out, PATH_MAX_BYTES, w->dir, name);
+}
+
+static int tmp_path(const struct wal *w, char *out, uint64_t seq)
+{
+    char name[WAL_NAME_MAX];
+    wal__tmp_name(name, seq);
+    return wal__join(out, PATH_MAX_BYTES, w->dir, name);
+}
+
+static int segs_push(struct wal *w, uint64_t seq, raft_index first)
+{
+    if (w->n_segs == w->cap_segs) {
+        if (w->cap_segs >= WAL_SEGMENTS_MAX)
+            return CAIRN_ETOOBIG;
+        size_t ncap = w->cap_segs ? w->cap_segs * 2 : 8;
+        struct wal_seg *ns = cairn_realloc(w->segs, ncap * sizeof *ns);
+        if (!ns)
+            return CAIRN_ENOMEM;
+        w->segs = ns;
+        w->cap_segs = ncap;
+    }
+    w->segs[w->n_segs].seq = seq;
+    w->segs[w->n_segs].first = first;
+    w->n_segs++;
+    return 0;
+}
+
+static struct wal *wal_alloc(const struct wal_options *o)
+{
+    struct wal *w = cairn_calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->dir = cairn_strdup(o->dir);
+    if (!w->dir) {
+        cairn_free(w);
+        return NULL;
+    }
+    size_t n = strlen(w->dir);
+    while (n > 1 && w->dir[n - 1] == '/')
+        w->dir[--n] = '\0';
+    w->fs = o->fs;
+    w->log = o->log;
+    w->seg_size = o->segment_size_bytes ? o->segment_size_bytes
+                                        : WAL_SEGMENT_SIZE_DEFAULT;
+    w->fd = -1;
+    w->next_fd = -1;
+    buf_init(&w->batch);
+    return w;
+}
+
+void wal_close(struct wal *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        w->fs->close(w->fs, w->fd);
+    if (w->next_fd >= 0)
+        w->fs->close(w->fs, w->next_fd);
+    buf_free(&w->batch);
+    cairn_free(w->segs);
+    cairn_free(w->dir);
+    cairn_free(w);
+}
+
+raft_index wal_last_index(const struct wal *w)
+{
+    return w->last_index;
+}
+
+int wal_fatal_error(const struct wal *w)
+{
+    return w->fatal;
+}
+
+size_t wal_segment_count(const struct wal *w)
+{
+    return w->n_segs;
+}
+
+void wal_recovery_free(struct wal_recovery *rec)
+{
+    cairn_free(rec->entries);
+    cairn_free(rec->arena);
+    memset(rec, 0, sizeof *rec);
+}
+
+/* Creates dir and any missing parents, each made durable in its parent. */
+static int mkdir_all(struct cairn_fs *fs, const char *dir,
+                     struct cairn_errmsg *m)
+{
+    char path[PATH_MAX_BYTES];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path || dir[0] != '/')
+        return cairn_errmsg_code(m, CAIRN_EINVAL, "directory %s", dir);
+    memcpy(path, dir, n + 1);
+    /* Bounded by the path's length: one component per turn. */
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        struct cairn_fs_stat st;
+        int rv = fs->stat(fs, path, &st);
+        if (rv == CAIRN_ENOTFOUND) {
+            rv = fs->mkdir(fs, path);
+            if (rv != 0 && rv != CAIRN_EEXISTS)
+                return cairn_errmsg_code(m, rv, "mkdir %s", path);
+            char parent[PATH_MAX_BYTES];
+            memcpy(parent, path, i + 1);
+            char *slash = strrchr(parent, '/');
+            if (slash == parent)
+                slash[1] = '\0';
+            else
+                *slash = '\0';
+            rv = fs->fsync_dir(fs, parent);
+            if (rv != 0)
+                return cairn_errmsg_code(m, rv, "fsync directory %s", parent);
+        } else if (rv != 0) {
+            return cairn_errmsg_code(m, rv, "stat %s", path);
+        } else if (!st.is_dir) {
+            return cairn_errmsg_code(m, CAIRN_EINVAL, "%s is not a directory",
+                                     path);
+        }
+        path[i] = saved;
+    }
+    return 0;
+}
+
+/* --- preparing and rotating segments --- */
+
+int wal_prepare(struct wal *w, struct cairn_errmsg *m)
+{
+    if (w->fatal)
+        return cairn_errmsg_code(m, w->fatal, "wal: prepare segment");
+    if (w->next_fd >= 0)
+        return 0;
+    uint64_t seq = w->n_segs ? w->segs[w->n_segs - 1].seq + 1 : 0;
+    char path[PATH_MAX_BYTES];
+    int rv = tmp_path(w, path, seq);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: segment path in %s", w->dir);
+    /* A leftover of an earlier failed attempt is rebuilt from scratch. */
+    rv = w->fs->unlink(w->fs, path);
+    if (rv != 0 && rv != CAIRN_ENOTFOUND)
+        return cairn_errmsg_code(m, rv, "wal: remove %s", path);
+    int fd;
+    rv = w->fs->open(w->fs, path, CAIRN_FS_RDWR | CAIRN_FS_CREATE, &fd);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: create %s", path);
+    const char *what = "preallocate";
+    rv = w->fs->fallocate(w->fs, fd, 0, w->seg_size);
+    uint8_t head[WAL_HEAD_MAX];
+    uint32_t crc = wal__seg_seed(seq);
+    if (rv == 0) {
+        what = "write";
+        buf_reset(&w->batch);
+        rv = wal__rec_append(&w->batch, &crc, head,
+                             wal__head_metadata(head, &w->meta, seq), NULL, 0);
+        if (rv == 0)
+            rv = w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, 0);
+    }
+    if (rv == 0) {
+        what = "fdatasync";
+        rv = w->fs->fdatasync(w->fs, fd);
+    }
+    if (rv == 0) {
+        what = "fsync directory of";
+        rv = w->fs->fsync_dir(w->fs, w->dir);
+    }
+    if (rv != 0) {
+        /* Nothing refers to the file yet: drop it, the WAL is unharmed. */
+        w->fs->close(w->fs, fd);
+        w->fs->unlink(w->fs, path);
+        return cairn_errmsg_code(m, rv, "wal: %s %s", what, path);
+    }
+    w->next_fd = fd;
+    w->next_off = w->batch.len;
+    w->next_crc = crc;
+    return 0;
+}
+
+/* Makes the prepared segment the open one, named after the next index.
+ * Returns 0, a non-fatal error (nothing changed), or sets w->fatal. */
+static int rotate(struct wal *w, struct cairn_errmsg *m)
+{
+    int rv = wal_prepare(w, m);
+    if (rv != 0)
+        return rv;
+    uint64_t seq = w->n_segs ? w->segs[w->n_segs - 1].seq + 1 : 0;
+    raft_index first = w->n_segs ? w->last_index + 1 : 0;
+    char from[PATH_MAX_BYTES], to[PATH_MAX_BYTES];
+    rv = tmp_path(w, from, seq);
+    if (rv == 0)
+        rv = seg_path(w, to, seq, first);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: segment path in %s", w->dir);
+    rv = segs_push(w, seq, first);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: rotate to %s", to);
+    rv = w->fs->rename(w->fs, from, to);
+    if (rv != 0) {
+        w->n_segs--;
+        return cairn_errmsg_code(m, rv, "wal: rename %s to %s", from, to);
+    }
+    rv = w->fs->fsync_dir(w->fs, w->dir);
+    if (rv != 0) {
+        /* The name may or may not be durable, and a failed sync is never
+         * retried: the WAL stops here. */
+        w->fatal = CAIRN_ESYNC;
+        return cairn_errmsg_code(m, CAIRN_ESYNC,
+                                 "wal: fsync directory %s after creating %s: "
+                                 "%s",
+                                 w->dir, to, cairn_strerror(rv));
+    }
+    if (w->fd >= 0)
+        w->fs->close(w->fs, w->fd);
+    w->fd = w->next_fd;
+    w->off = w->next_off;
+    w->head_end = w->next_off;
+    w->crc = w->next_crc;
+    w->next_fd = -1;
+    cairn_debugf(w->log, "wal", "rotated to %s", to);
+    return 0;
+}
+
+/* Writes w->batch at the end of the open segment and syncs it. */
+static int write_batch(struct wal *w, struct cairn_errmsg *m)
+{
+    char name[WAL_NAME_MAX];
+    const struct wal_seg *s = &w->segs[w->n_segs - 1];
+    wal__seg_name(name, s->seq, s->first);
+    int rv = w->fs->pwrite(w->fs, w->fd, w->batch.data, w->batch.len, w->off);
+    if (rv != 0) {
+        w->fatal = rv;
+        return cairn_errmsg_code(m, rv,
+                                 "wal: write %zu bytes to %s at %" PRIu64,
+                                 w->batch.len, name, w->off);
+    }
+    rv = w->fs->fdatasync(w->fs, w->fd);
+    if (rv != 0) {
+        w->fatal = CAIRN_ESYNC;
+        return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
+                                 cairn_strerror(rv));
+    }
+    w->off += w->batch.len;
+    return 0;
+}
+
+static uint64_t entry_rec_size(const struct raft_entry *e)
+{
+    uint8_t head[WAL_HEAD_MAX];
+    return wal__rec_size(wal__head_entry(head, e) + e->len);
+}
+
+/* Rotates if `size` more bytes would not fit in the open segment (unless it
+ * holds nothing but its head), then starts w->batch, with the hard state at
+ * the head of a new segment. */
+static int begin_batch(struct wal *w, uint64_t size, uint32_t *crc,
+                       struct cairn_errmsg *m)
+{
+    if (w->fatal)
+        return cairn_errmsg_code(m, w->fatal,
+                                 "wal: append (refused after an "
+                                 "earlier failure)");
+    bool rotated = false;
+    if (w->off + size > w->seg_size && w->off > w->head_end) {
+        int rv = rotate(w, m);
+        if (rv != 0)
+            return rv;
+        rotated = true;
+    }
+    buf_reset(&w->batch);
+    *crc = w->crc;
+    if (rotated) {
+        uint8_t head[WAL_HEAD_MAX];
+        int rv = wal__rec_append(&w->batch, crc, head,
+                                 wal__head_hard_state(head, &w->hs), NULL, 0);
+        if (rv != 0)
+            return cairn_errmsg_code(m, rv, "wal: encode hard state");
+        w->head_end += w->batch.len;
+    }
+    return 0;
+}
+
+int wal_append(struct wal *w, const struct raft_hard_state *hs,
+               const struct raft_entry *ents, size_t n, struct cairn_errmsg *m)
+{
+    if (n > 0) {
+        if (ents[0].index == 0 || ents[0].index > w->last_index + 1)
+            return cairn_errmsg_code(m, CAIRN_EINVAL,
+                                     "wal: append at index %" PRIu64
+                                     " after last index %" PRIu64,
+                                     ents[0].index, w->last_index);
+        for (size_t i = 1; i < n; i++)
+            CAIRN_ASSERT(ents[i].index == ents[i - 1].index + 1);
+    }
+    uint8_t head[WAL_HEAD_MAX];
+    uint64_t size = 0;
+    if (hs)
+        size += wal__rec_size(wal__head_hard_state(head, hs));
+    for (size_t i = 0; i < n; i++)
+        size += entry_rec_size(&ents[i]);
+    if (size == 0)
+        return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
+    uint32_t crc;
+    int rv = begin_batch(w, size, &crc, m);
+    if (rv != 0)
+        return rv;
+    /* Entries before the hard state: recovery keeps a prefix of the
+     * records, so a commit index that survives a torn write always has its
+     * entries. */
+    for (size_t i = 0; rv == 0 && i < n; i++)
+        rv = wal__rec_append(&w->batch, &crc, head,
+                             wal__head_entry(head, &ents[i]), ents[i].data,
+                             ents[i].len);
+    if (rv == 0 && hs)
+        rv = wal__rec_append(&w->batch, &crc, head,
+                             wal__head_hard_state(head, hs), NULL, 0);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: encode batch");
+    rv = write_batch(w, m);
+    if (rv != 0)
+        return rv;
+    w->crc = crc;
+    if (hs)
+        w->hs = *hs;
+    if (n > 0)
+        w->last_index = ents[n - 1].index;
+    return 0;
+}
+
+int wal_snapshot(struct wal *w, raft_index index, raft_term term,
+                 struct cairn_errmsg *m)
+{
+    uint8_t head[WAL_HEAD_MAX];
+    size_t hl = wal__head_snapshot(head, index, term);
+    uint32_t crc;
+    int rv = begin_batch(w, wal__rec_size(hl), &crc, m);
+    if (rv != 0)
+        return rv;
+    rv = wal__rec_append(&w->batch, &crc, head, hl, NULL, 0);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: encode snapshot record");
+    rv = write_batch(w, m);
+    if (rv != 0)
+        return rv;
+    w->crc = crc;
+    /* An installed snapshot past the log restarts the log after it. */
+    if (index > w->last_index)
+        w->last_index = index;
+    return 0;
+}
+
+int wal_release(struct wal *w, raft_index index, struct cairn_errmsg *m)
+{
+    /* Keep the last segment named at or below index: every record needed
+     * from a snapshot at index on was written after it was created. */
+    size_t keep = 0;
+    for (size_t i = w->n_segs; i-- > 0;) {
+        if (w->segs[i].first <= index) {
+            keep = i;
+            break;
+        }
+    }
+    size_t removed = 0;
+    int rv = 0;
+    char path[PATH_MAX_BYTES];
+    for (; removed < keep; removed++) {
+        rv = seg_path(w, path, w->segs[removed].seq, w->segs[removed].first);
+        if (rv == 0)
+            rv = w->fs->unlink(w->fs, path);
+        if (rv != 0) {
+            cairn_errmsg_code(m, rv, "wal: release %s", path);
+            break;
+        }
+    }
+    if (removed > 0) {
+        memmove(w->segs, w->segs + removed,
+                (w->n_segs - removed) * sizeof *w->segs);
+        w->n_segs -= removed;
+        int srv = w->fs->fsync_dir(w->fs, w->dir);
+        if (srv != 0 && rv == 0)
+            rv = cairn_errmsg_code(m, srv, "wal: fsync directory %s", w->dir);
+        cairn_debugf(w->log, "wal",
+                     "released %zu segments below index %" PRIu64, removed,
+                     index);
+    }
+    return rv;
+}
+
+/* --- creating --- */
+
+static int list_segments(struct cairn_fs *fs, const char *dir,
+                         struct cairn_fs_names *names, bool *any)
+{
+    int rv = fs->list(fs, dir, names);
+    if (rv != 0)
+        return rv;
+    *any = false;
+    for (size_t i = 0; i < names->count; i++) {
+        uint64_t seq;
+        raft_index first;
+        if (wal__seg_parse(names->names[i], &seq, &first) == 0)
+            *any = true;
+    }
+    return 0;
+}
+
+bool wal_exists(struct cairn_fs *fs, const char *dir)
+{
+    struct cairn_fs_names names;
+    bool any = false;
+    if (list_segments(fs, dir, &names, &any) != 0)
+        return false;
+    cairn_fs_names_free(&names);
+    return any;
+}
+
+int wal_create(const struct wal_options *o, const struct wal_metadata *meta,
+               struct wal **out, struct cairn_errmsg *m)
+{
+    int rv = mkdir_all(o->fs, o->dir, m);
+    if (rv != 0) {
+        cairn_errmsg_prefixf(m, "wal: create");
+        return rv;
+    }
+    if (wal_exists(o->fs, o->dir))
+        return cairn_errmsg_code(m, CAIRN_EEXISTS, "wal: create in %s", o->dir);
+    struct wal *w = wal_alloc(o);
+    if (!w)
+        return cairn_errmsg_code(m, CAIRN_ENOMEM, "wal: create");
+    w->meta = *meta;
+    rv = rotate(w, m);
+    if (rv == 0) {
+        uint32_t crc = w->crc;
+        uint8_t head[WAL_HEAD_MAX];
+        buf_reset(&w->batch);
+        rv = wal__rec_append(&w->batch, &crc, head,
+                             wal__head_hard_state(head, &w->hs), NULL, 0);
+        if (rv == 0)
+            rv = write_batch(w, m);
+        if (rv == 0) {
+            w->crc = crc;
+            w->head_end = w->off;
+        }
+    }
+    if (rv != 0) {
+        wal_close(w);
+        return rv;
+    }
+    struct cairn_errmsg pm;
+    if (wal_prepare(w, &pm) != 0)
+        cairn_warnf(w->log, "wal", "%s (will retry at rotation)", pm.text);
+    *out = w;
+    return 0;
+}
+
+/* --- recovery --- */
+
+/* Entries recovered so far: data as offsets into the arena, fixed up into
+ * pointers at the end (the arena moves as it grows). */
+struct rec_state {
+    raft_index snap_index;
+    raft_term snap_term;
+    bool snap_seen;       /* the snapshot's record was found */
+    bool have_snap_entry; /* an entry at snap_index was seen */
+    raft_term snap_entry_term;
+    struct raft_entry *ents;
+    size_t n, cap;
+    struct buf arena;
+    bool have_meta;
+    struct wal_metadata meta;
+    struct raft_hard_state hs;
+};
+
+static int rec_entry(struct rec_state *r, const struct raft_entry *e)
+{
+    if (e->index <= r->snap_index) {
+        /* A record for index i ends the log at i: whatever came after it,
+         * past the snapshot too, was a suffix this record replaced. */
+        r->n = 0;
+        if (e->index == r->snap_index) {
+            r->have_snap_entry = true;
+            r->snap_entry_term = e->term;
+        }
+        return 0;
+    }
+    raft_index expect = r->snap_index + r->n + 1;
+    if (e->index > expect)
+        return CAIRN_EWALGAP;
+    r->n = (size_t)(e->index - r->snap_index - 1);
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 64;
+        struct raft_entry *ne = cairn_realloc(r->ents, ncap * sizeof *ne);
+        if (!ne)
+            return CAIRN_ENOMEM;
+        r->ents = ne;
+        r->cap = ncap;
+    }
+    struct raft_entry *d = &r->ents[r->n++];
+    *d = *e;
+    d->data = (const uint8_t *)(uintptr_t)r->arena.len;
+    if (e->len > 0 && buf_append(&r->arena, e->data, e->len) != 0)
+        return CAIRN_ENOMEM;
+    return 0;
+}
+
+/* A snapshot record: the chosen snapshot confirms (or resets) the log; a
+ * later one must agree with the entries read, or the log restarted after a
+ * snapshot we are not starting from and the gap cannot be filled. */
+static int rec_snapshot(struct rec_state *r, raft_index index, raft_term term)
+{
+    if (index == r->snap_index && term == r->snap_term) {
+        r->snap_seen = true;
+        if (!r->have_snap_entry || r->snap_entry_term != term)
+            r->n = 0; /* installed from a leader: the log restarts here */
+        return 0;
+    }
+    if (index <= r->snap_index)
+        return 0;
+    raft_index off = index - r->snap_index;
+    if (off > r->n || r->ents[off - 1].term != term)
+        return CAIRN_EWALGAP;
+    return 0;
+}
+
+static int read_file(struct cairn_fs *fs, int fd, struct buf *b)
+{
+    uint64_t size;
+    int rv = fs->fsize(fs, fd, &size);
+    if (rv != 0)
+        return rv;
+    buf_reset(b);
+    if (size > SIZE_MAX / 2)
+        return CAIRN_ETOOBIG;
+    uint8_t *p = buf_extend(b, (size_t)size);
+    if (!p && size > 0)
+        return CAIRN_ENOMEM;
+    size_t got;
+    rv = fs->pread(fs, fd, p, (size_t)size, 0, &got);
+    if (rv != 0)
+        return rv;
+    b->len = got;
+    return 0;
+}
+
+/* Reads one segment into r. For the last one, *end and *crc tell where
+ * appends continue, and a torn tail is reported in *torn_at. */
+static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
+                        struct buf *bytes, uint64_t *end, uint64_t *head_end,
+                        uint32_t *crc, bool *torn, struct cairn_errmsg *m)
+{
+    const struct wal_seg *sg = &w->segs[idx];
+    bool last = idx == w->n_segs - 1;
+    char name[WAL_NAME_MAX];
+    wal__seg_name(name, sg->seq, sg->first);
+    int rv = read_file(w->fs, fd, bytes);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: read %s", name);
+    struct wal__scan s;
+    wal__scan_init(&s, bytes->data, bytes->len, sg->seq);
+    *torn = false;
+    *head_end = 0;
+    bool in_head = true;
+    /* Bounded: each turn consumes at least one 8-byte header. */
+    for (uint64_t nrec = 0;; nrec++) {
+        struct wal__rec rec;
+        const char *why;
+        enum wal__scan_status st = wal__scan_next(&s, &rec, &why);
+        if (st == WAL_SCAN_END) {
+            if (wal__all_zero(s.p, s.off, s.size))
+                break;
+            why = "bytes after the last record";
+            st = WAL_SCAN_BAD;
+        }
+        if (st == WAL_SCAN_BAD) {
+            if (last && wal__tail_is_torn(&s)) {
+                *torn = true;
+                break;
+            }
+            return cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                     "wal: %s/%s at offset %" PRIu64 ": %s",
+                                     w->dir, name, s.off, why);
+        }
+        if (nrec == 0 && (rec.type != WAL_REC_METADATA || rec.seq != sg->seq))
+            return cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                     "wal: %s/%s at offset 0: the segment "
+                                     "does not start with its metadata",
+                                     w->dir, name);
+        in_head = in_head && (rec.type == WAL_REC_METADATA ||
+                              rec.type == WAL_REC_HARD_STATE);
+        if (in_head)
+            *head_end = rec.off + rec.size;
+        switch (rec.type) {
+        case WAL_REC_METADATA:
+            if (nrec != 0)
+                return cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                         "wal: %s/%s at offset %" PRIu64
+                                         ": metadata record "
+                                         "inside a segment",
+                                         w->dir, name, rec.off);
+            if (r->have_meta && (rec.u.meta.member_id != r->meta.member_id ||
+                                 rec.u.meta.cluster_id != r->meta.cluster_id))
+                return cairn_errmsg_code(
+                    m, CAIRN_ECORRUPT,
+                    "wal: %s/%s: member %" PRIx64 " of cluster %" PRIx64
+                    " differs from earlier segments",
+                    w->dir, name, rec.u.meta.member_id, rec.u.meta.cluster_id);
+            r->meta = rec.u.meta;
+            r->have_meta = true;
+            break;
+        case WAL_REC_HARD_STATE:
+            r->hs = rec.u.hs;
+            break;
+        case WAL_REC_ENTRY:
+            rv = rec_entry(r, &rec.u.ent);
+            break;
+        case WAL_REC_SNAPSHOT:
+            rv = rec_snapshot(r, rec.u.snap.index, rec.u.snap.term);
+            break;
+        default:
+            CAIRN_UNREACHABLE();
+        }
+        if (rv == CAIRN_EWALGAP)
+            return cairn_errmsg_code(m, rv,
+                                     "wal: %s/%s at offset %" PRIu64
+                                     ": record does not follow "
+                                     "the log from snapshot %" PRIu64,
+                                     w->dir, name, rec.off, r->snap_index);
+        if (rv != 0)
+            return cairn_errmsg_code(m, rv, "wal: recover %s", name);
+    }
+    *end = s.off;
+    *crc = s.crc;
+    return 0;
+}
+
+/* Writes the metadata and hard state at the start of the empty open
+ * segment. */
+static int write_head(struct wal *w, struct cairn_errmsg *m)
+{
+    uint8_t head[WAL_HEAD_MAX];
+    uint32_t crc = wal__seg_seed(w->segs[w->n_segs - 1].seq);
+    buf_reset(&w->batch);
+    int rv = wal__rec_append(
+        &w->batch, &crc, head,
+        wal__head_metadata(head, &w->meta, w->segs[w->n_segs - 1].seq), NULL,
+        0);
+    if (rv == 0)
+        rv = wal__rec_append(&w->batch, &crc, head,
+                             wal__head_hard_state(head, &w->hs), NULL, 0);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: encode segment head");
+    rv = write_batch(w, m);
+    if (rv != 0)
+        return rv;
+    w->crc = crc;
+    w->head_end = w->off;
+    return 0;
+}
+
+/* Cuts the open segment back to `end`, keeping its preallocation. */
+static int truncate_tail(struct wal *w, uint64_t end, uint64_t size,
+                         struct cairn_errmsg *m)
+{
+    char name[WAL_NAME_MAX];
+    const struct wal_seg *sg = &w->segs[w->n_segs - 1];
+    wal__seg_name(name, sg->seq, sg->first);
+    int rv = w->fs->ftruncate(w->fs, w->fd, end);
+    if (rv == 0 && end < w->seg_size)
+        rv = w->fs->fallocate(w->fs, w->fd, end, w->seg_size - end);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: truncate %s at %" PRIu64, name,
+                                 end);
+    rv = w->fs->fdatasync(w->fs, w->fd);
+    if (rv != 0) {
+        w->fatal = CAIRN_ESYNC;
+        return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
+                                 cairn_strerror(rv));
+    }
+    cairn_warnf(w->log, "wal",
+                "truncated the torn tail of %s/%s at offset %" PRIu64
+                " (%" PRIu64 " bytes were never made durable)",
+                w->dir, name, end, size - end);
+    return 0;
+}
+
+int wal_open(const struct wal_options *o, raft_index snap_index,
+             raft_term snap_term, struct wal **out, struct wal_recovery *rec,
+             struct cairn_errmsg *m)
+{
+    memset(rec, 0, sizeof *rec);
+    struct wal *w = wal_alloc(o);
+    if (!w)
+        return cairn_errmsg_code(m, CAIRN_ENOMEM, "wal: open");
+    struct rec_state r;
+    memset(&r, 0, sizeof r);
+    r.snap_index = snap_index;
+    r.snap_term = snap_term;
+    buf_init(&r.arena);
+    struct buf bytes = BUF_INIT;
+    struct cairn_fs_names names = {NULL, 0};
+    int rv = w->fs->list(w->fs, w->dir, &names);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "wal: list %s", w->dir);
+        goto err_after_alloc;
+    }
+    bool removed_tmp = false;
+    for (size_t i = 0; i < names.count; i++) {
+        uint64_t seq;
+        raft_index first;
+        char path[PATH_MAX_BYTES];
+        if (wal__seg_parse(names.names[i], &seq, &first) == 0) {
+            rv = segs_push(w, seq, first);
+        } else if (wal__is_tmp(names.names[i]) &&
+                   wal__join(path, sizeof path, w->dir, names.names[i]) == 0) {
+            /* A segment prepared but never used: built again later. */
+            rv = w->fs->unlink(w->fs, path);
+            removed_tmp = true;
+        }
+        if (rv != 0) {
+            cairn_errmsg_code(m, rv, "wal: open %s/%s", w->dir, names.names[i]);
+            goto err_after_list;
+        }
+    }
+    if (removed_tmp && (rv = w->fs->fsync_dir(w->fs, w->dir)) != 0) {
+        cairn_errmsg_code(m, rv, "wal: fsync directory %s", w->dir);
+        goto err_after_list;
+    }
+    if (w->n_segs == 0) {
+        rv = cairn_errmsg_code(m, CAIRN_ENOTFOUND, "wal: no segments in %s",
+                               w->dir);
+        goto err_after_list;
+    }
+    /* Names sort by seq (fixed-width hex); a missing one is lost data. */
+    for (size_t i = 1; i < w->n_segs; i++) {
+        if (w->segs[i].seq != w->segs[i - 1].seq + 1) {
+            char name[WAL_NAME_MAX];
+            wal__seg_name(name, w->segs[i - 1].seq, w->segs[i - 1].first);
+            rv = cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                   "wal: %s: segment %" PRIu64
+                                   " is missing after %s",
+                                   w->dir, w->segs[i - 1].seq + 1, name);
+            goto err_after_list;
+        }
+    }
+    /* Start at the last segment created before the snapshot's entry could
+     * exist: its name is <= snap_index. */
+    size_t start = w->n_segs;
+    for (size_t i = w->n_segs; i-- > 0;) {
+        if (w->segs[i].first <= snap_index) {
+            start = i;
+            break;
+        }
+    }
+    if (start == w->n_segs) {
+        rv = cairn_errmsg_code(m, CAIRN_EWALGAP,
+                               "wal: %s: the oldest segment starts after "
+                               "snapshot index %" PRIu64,
+                               w->dir, snap_index);
+        goto err_after_list;
+    }
+    bool torn = false;
+    uint64_t end = 0, size = 0, head_end = 0;
+    uint32_t crc = 0;
+    for (size_t i = start; i < w->n_segs; i++) {
+        bool last = i == w->n_segs - 1;
+        char path[PATH_MAX_BYTES];
+        rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
+        int fd = -1;
+        if (rv == 0)
+            rv = w->fs->open(w->fs, path,
+                             last ? CAIRN_FS_RDWR : CAIRN_FS_RDONLY, &fd);
+        if (rv != 0) {
+            cairn_errmsg_code(m, rv, "wal: open %s", path);
+            goto err_after_list;
+        }
+        rv =
+            read_segment(w, &r, i, fd, &bytes, &end, &head_end, &crc, &torn, m);
+        if (last) {
+            w->fd = fd;
+            size = bytes.len;
+        } else {
+            w->fs->close(w->fs, fd);
+        }
+        if (rv != 0)
+            goto err_after_list;
+    }
+    if (snap_index > 0 && !r.snap_seen) {
+        rv = cairn_errmsg_code(m, CAIRN_EWALGAP,
+                               "wal: %s holds no record of snapshot %" PRIu64
+                               " at term %" PRIu64,
+                               w->dir, snap_index, snap_term);
+        goto err_after_list;
+    }
+    if (!r.have_meta) {
+        rv = cairn_errmsg_code(m, CAIRN_ECORRUPT, "wal: %s: no metadata",
+                               w->dir);
+        goto err_after_list;
+    }
+    w->meta = r.meta;
+    w->hs = r.hs;
+    w->off = end;
+    w->head_end = head_end;
+    w->crc = crc;
+    w->last_index = snap_index + r.n;
+    if (torn) {
+        rv = truncate_tail(w, end, size, m);
+        if (rv != 0)
+            goto err_after_list;
+        rec->truncated = true;
+        rec->truncated_bytes = size - end;
+    }
+    /* What we return must be durable, and bytes read back after an earlier
+     * failed fdatasync may only be in the page cache: sync them (and the
+     * names) now, or refuse to start. */
+    rv = w->fs->fdatasync(w->fs, w->fd);
+    if (rv == 0)
+        rv = w->fs->fsync_dir(w->fs, w->dir);
+    if (rv != 0) {
+        rv = cairn_errmsg_code(m, CAIRN_ESYNC, "wal: sync %s on open: %s",
+                               w->dir, cairn_strerror(rv));
+        goto err_after_list;
+    }
+    if (w->off == 0) {
+        /* Only damage can reach the head (it is durable before the segment
+         * is named), but a segment must start with it all the same. */
+        rv = write_head(w, m);
+        if (rv != 0)
+            goto err_after_list;
+    }
+    /* Hand the entries over, data pointers fixed up into the arena. */
+    for (size_t i = 0; i < r.n; i++) {
+        uintptr_t at = (uintptr_t)r.ents[i].data;
+        r.ents[i].data = r.ents[i].len ? r.arena.data + at : NULL;
+    }
+    rec->meta = r.meta;
+    rec->hard_state = r.hs;
+    rec->snap.index = snap_index;
+    rec->snap.term = snap_term;
+    rec->entries = r.ents;
+    rec->n_entries = r.n;
+    rec->arena = r.arena.data;
+    cairn_fs_names_free(&names);
+    buf_free(&bytes);
+    struct cairn_errmsg pm;
+    if (wal_prepare(w, &pm) != 0)
+        cairn_warnf(w->log, "wal", "%s (will retry at rotation)", pm.text);
+    *out = w;
+    return 0;
+
+err_after_list:
+    cairn_fs_names_free(&names);
+err_after_alloc:
+    buf_free(&bytes);
+    buf_free(&r.arena);
+    cairn_free(r.ents);
+    wal_close(w);
+    return rv;
+}

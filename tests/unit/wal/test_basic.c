@@ -1,0 +1,160 @@
+/* Round trips: what was appended is what recovery returns, including hard
+ * state, overwritten suffixes and a start from a snapshot. */
+#include <string.h>
+
+#include "tests.h"
+
+static const struct wal_metadata META = {0x1111, 0x2222};
+
+static void wal_create_open_round_trip(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 1, 64 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_false(wal_exists(&t.fs, TW_WAL_DIR));
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    assert_true(wal_exists(&t.fs, TW_WAL_DIR));
+    struct raft_hard_state hs = {3, 7, 2};
+    assert_int_equal(tw_append(w, 1, 5, 3, 100, &hs), 0);
+    assert_int_equal(tw_append(w, 6, 1, 3, 0, NULL), 0);
+    assert_int_equal(wal_append(w, NULL, NULL, 0, &m), 0); /* nothing */
+    assert_int_equal(wal_last_index(w), 6);
+    wal_close(w);
+    assert_int_equal(cairn_fs_mem_open_handles(&t.fs), 0);
+    struct wal *again;
+    assert_int_equal(wal_create(&t.o, &META, &again, &m), CAIRN_EEXISTS);
+
+    /* Everything synced survives a crash. */
+    cairn_fs_mem_crash(&t.fs, false);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.meta.member_id, META.member_id);
+    assert_int_equal(rec.meta.cluster_id, META.cluster_id);
+    assert_int_equal(rec.hard_state.term, 3);
+    assert_int_equal(rec.hard_state.vote, 7);
+    assert_int_equal(rec.hard_state.commit, 2);
+    assert_int_equal(rec.n_entries, 6);
+    for (size_t i = 0; i < 5; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 3, 100));
+    assert_true(tw_entry_ok(&rec.entries[5], 6, 3, 0));
+    assert_false(rec.truncated);
+    wal_recovery_free(&rec);
+
+    /* Appends go on after recovery, and a conflicting suffix is replaced. */
+    struct raft_hard_state hs2 = {4, 9, 4};
+    assert_int_equal(tw_append(w, 5, 3, 4, 50, &hs2), 0);
+    assert_int_equal(wal_last_index(w), 7);
+    assert_int_equal(tw_append(w, 9, 1, 4, 50, NULL), CAIRN_EINVAL);
+    wal_close(w);
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 7);
+    for (size_t i = 0; i < 4; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 3, 100));
+    for (size_t i = 4; i < 7; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 4, 50));
+    assert_int_equal(rec.hard_state.term, 4);
+    assert_int_equal(rec.hard_state.commit, 4);
+    wal_recovery_free(&rec);
+    wal_close(w);
+    assert_int_equal(t.warnings, 0);
+    tw_close(&t);
+}
+
+static void wal_open_from_snapshot(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 2, 64 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    assert_int_equal(tw_append(w, 1, 10, 1, 20, NULL), 0);
+    assert_int_equal(wal_snapshot(w, 6, 1, &m), 0);
+    assert_int_equal(tw_append(w, 11, 2, 2, 20, NULL), 0);
+    wal_close(w);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 6, 1, &w, &rec, &m), 0);
+    assert_int_equal(rec.snap.index, 6);
+    assert_int_equal(rec.n_entries, 6);
+    for (size_t i = 0; i < 4; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], 7 + i, 1, 20));
+    assert_true(tw_entry_ok(&rec.entries[4], 11, 2, 20));
+    wal_recovery_free(&rec);
+    wal_close(w);
+    /* A snapshot the log has no record of is refused. */
+    assert_int_equal(wal_open(&t.o, 7, 1, &w, &rec, &m), CAIRN_EWALGAP);
+    assert_non_null(strstr(m.text, "no record of snapshot 7"));
+    assert_int_equal(wal_open(&t.o, 6, 2, &w, &rec, &m), CAIRN_EWALGAP);
+    tw_close(&t);
+}
+
+/* A snapshot installed from a leader, past the local log or over a
+ * conflicting entry, restarts the log after it; a crash before the leader's
+ * entries arrive must not bring the stale suffix back. */
+static void wal_installed_snapshot_resets_log(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 3, 64 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    assert_int_equal(tw_append(w, 1, 8, 1, 10, NULL), 0);
+    /* entry 5 has term 1 here; the leader's snapshot says term 2 */
+    assert_int_equal(wal_snapshot(w, 5, 2, &m), 0);
+    wal_close(w);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 5, 2, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 0);
+    assert_int_equal(wal_last_index(w), 5);
+    wal_recovery_free(&rec);
+    assert_int_equal(wal_snapshot(w, 20, 3, &m), 0);
+    assert_int_equal(wal_last_index(w), 20);
+    assert_int_equal(tw_append(w, 21, 2, 3, 10, NULL), 0);
+    wal_close(w);
+    assert_int_equal(wal_open(&t.o, 20, 3, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 2);
+    assert_true(tw_entry_ok(&rec.entries[0], 21, 3, 10));
+    wal_recovery_free(&rec);
+    wal_close(w);
+    /* From the older snapshot the log has a hole (6..20): refused. */
+    assert_int_equal(wal_open(&t.o, 5, 2, &w, &rec, &m), CAIRN_EWALGAP);
+    tw_close(&t);
+}
+
+static void wal_big_entries(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 4, 16 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    /* Larger than a segment: written whole into a fresh one. */
+    assert_int_equal(tw_append(w, 1, 1, 1, 40000, NULL), 0);
+    assert_int_equal(tw_append(w, 2, 3, 1, 7, NULL), 0);
+    assert_int_equal(tw_append(w, 5, 1, 1, 40000, NULL), 0);
+    wal_close(w);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 5);
+    assert_true(tw_entry_ok(&rec.entries[0], 1, 1, 40000));
+    assert_true(tw_entry_ok(&rec.entries[4], 5, 1, 40000));
+    assert_true(wal_segment_count(w) >= 2);
+    wal_recovery_free(&rec);
+    wal_close(w);
+    tw_close(&t);
+}
+
+int test_wal_basic_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(wal_create_open_round_trip),
+        cmocka_unit_test(wal_open_from_snapshot),
+        cmocka_unit_test(wal_installed_snapshot_resets_log),
+        cmocka_unit_test(wal_big_entries),
+    };
+    return cmocka_run_group_tests_name("wal_basic", tests, NULL, NULL);
+}
