@@ -24,5 +24,6 @@ int main(void)
     failed += test_codec_group();
     failed += test_log_group();
     failed += test_election_group();
+    failed += test_replication_group();
     return failed ? 1 : 0;
 }
