@@ -12,6 +12,11 @@
  * only net_listener_open may resolve a host name with getaddrinfo (once, at
  * start-up, as a listen address is configured).
  *
+ * Signals: libuv writes to sockets with write(2), so a peer that has gone
+ * away raises SIGPIPE. Every program using net must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN) in main); the write then fails with EPIPE and
+ * the connection closes with an error, as it should.
+ *
  * Ownership: listeners and connections are handles. They are allocated here
  * and freed here, after their close completes; a caller's pointer stays valid
  * until net_listener_close returns (listener) or until the conn's closed

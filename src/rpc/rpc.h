@@ -23,6 +23,11 @@
  *    (server) or rpc_client_call (client) until its done callback returns;
  *    done is called exactly once for every call, whatever ends it (finish,
  *    peer reset, deadline, connection loss, close of server or client).
+ *    done may run inside an rpc_* function (sending can end a stream, an
+ *    allocation failure can end a call), so the memory is released only
+ *    after control returns to the loop: until then the rpc_call_* functions
+ *    may still be given the pointer and do nothing (send says
+ *    CAIRN_ESHUTDOWN).
  *  - Message bytes passed to callbacks are borrowed for the duration of the
  *    callback. Bytes passed to rpc_call_send are copied.
  *

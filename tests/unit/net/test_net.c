@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -292,6 +293,7 @@ static void write_queue_bounded(void **state)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as net.h asks of every program */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(url_parse_cases),
         cmocka_unit_test(tcp_echo),

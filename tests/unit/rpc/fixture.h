@@ -93,5 +93,6 @@ int test_wire_group(void);
 int test_calls_group(void);
 int test_bad_group(void);
 int test_etcdctl_group(void);
+int test_faults_group(void);
 
 #endif
