@@ -749,14 +749,8 @@ static bool restore(struct raft *r, const struct raft_snapshot *s)
 {
     if (s->meta.index <= r->log.committed)
         return false;
-    if (!raft__conf_contains(&s->meta.conf, r->id)) {
-        /* A snapshot whose configuration lacks us is not ours to take. */
-        cairn_warnf(r->cfg.log, COMP,
-                    "%llu ignored snapshot %llu: not in its configuration",
-                    (unsigned long long)r->id,
-                    (unsigned long long)s->meta.index);
-        return false;
-    }
+    /* A snapshot whose configuration lacks us is still taken: a member
+     * being added learns of its own addition from the entries after it. */
     if (raft__log_match_term(&r->log, s->meta.index, s->meta.term)) {
         /* We have the entries already: just learn the commit. */
         raft__log_commit_to(&r->log, s->meta.index);

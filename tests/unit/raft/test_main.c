@@ -25,5 +25,8 @@ int main(void)
     failed += test_log_group();
     failed += test_election_group();
     failed += test_replication_group();
+    failed += test_snapshot_group();
+    failed += test_read_group();
+    failed += test_transfer_group();
     return failed ? 1 : 0;
 }
