@@ -4,6 +4,9 @@
 int main(void)
 {
     int failed = 0;
+    failed += test_kv_group();
+    failed += test_maint_group();
+    failed += test_watch_group();
     failed += test_model_group();
     return failed ? 1 : 0;
 }

@@ -1092,8 +1092,8 @@ static void test_model_random(void **state)
 {
     (void)state;
     uint64_t seed = env_u64("CAIRN_TEST_SEED", 1);
-    int steps = (int)env_u64("CAIRN_MVCC_MODEL_STEPS", 2500);
-    int seeds = (int)env_u64("CAIRN_MVCC_MODEL_SEEDS", 4);
+    int steps = (int)env_u64("CAIRN_MVCC_MODEL_STEPS", 4000);
+    int seeds = (int)env_u64("CAIRN_MVCC_MODEL_SEEDS", 6);
     for (int i = 0; i < seeds; i++) {
         fprintf(stderr, "# model seed %llu\n",
                 (unsigned long long)(seed + (uint64_t)i));
@@ -1105,7 +1105,7 @@ static void test_model_reopen_every_step(void **state)
 {
     (void)state;
     uint64_t seed = env_u64("CAIRN_TEST_SEED", 100);
-    int steps = (int)env_u64("CAIRN_MVCC_REOPEN_STEPS", 300);
+    int steps = (int)env_u64("CAIRN_MVCC_REOPEN_STEPS", 800);
     fprintf(stderr, "# reopen seed %llu\n", (unsigned long long)seed);
     run_model(seed, steps, true);
 }

@@ -3,5 +3,8 @@
 #define CAIRN_TESTS_MVCC_TESTS_H
 
 int test_model_group(void);
+int test_kv_group(void);
+int test_maint_group(void);
+int test_watch_group(void);
 
 #endif

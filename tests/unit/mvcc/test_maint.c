@@ -1,0 +1,171 @@
+/* Maintenance: HashKV equal on stores that applied the same requests
+ * whatever their physical compaction progress, different when the data
+ * differs; defragmentation shrinking the file and keeping the content; the
+ * consistent index stored with each batch. */
+#include "helpers.h"
+#include "tests.h"
+
+static void apply_ops(struct mvcc_store *s, uint64_t seed, int n,
+                      mvcc_rev compact_at, bool twist)
+{
+    struct prng p;
+    prng_seed(&p, seed);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    for (int i = 0; i < n; i++) {
+        mvcc_arena_reset(&a);
+        char k[16], v[32];
+        snprintf(k, sizeof(k), "k%02u", (unsigned)prng_below(&p, 40));
+        snprintf(v, sizeof(v), "v%llu", (unsigned long long)prng_next(&p));
+        if (twist && i == n - 1)
+            v[1] = 'X';
+        bool do_put = prng_chance(&p, 0.8);
+        if (do_put || (twist && i == n - 1)) {
+            struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                     .key_len = strlen(k),
+                                     .value = (const uint8_t *)v,
+                                     .value_len = strlen(v)};
+            struct mvcc_put_resp r;
+            assert_int_equal(mvcc_put(s, &q, &a, &r), 0);
+        } else {
+            struct mvcc_delete_req q = {.key = (const uint8_t *)k,
+                                        .key_len = strlen(k)};
+            struct mvcc_delete_resp r;
+            assert_int_equal(mvcc_delete_range(s, &q, &a, &r), 0);
+        }
+        if (i == n / 2) {
+            mvcc_rev hdr;
+            assert_int_equal(mvcc_compact(s, compact_at, &hdr), 0);
+        }
+    }
+    assert_int_equal(mvcc_batch_commit(s, (uint64_t)n), 0);
+    mvcc_arena_free(&a);
+}
+
+static void test_hash_kv_independent_of_compaction_progress(void **state)
+{
+    (void)state;
+    char *da = tmp_dir(), *db = tmp_dir(), *dc = tmp_dir();
+    struct mvcc_store *a = store_open(da), *b = store_open(db),
+                      *c = store_open(dc);
+    apply_ops(a, 9, 600, 200, false);
+    apply_ops(b, 9, 600, 200, false);
+    apply_ops(c, 9, 600, 200, true);
+    bool done = false;
+    while (!done)
+        assert_int_equal(mvcc_compact_step(a, 50, &done), 0);
+    assert_int_equal(mvcc_compact_step(b, 5, &done), 0);
+    assert_false(done);
+    uint32_t ha, hb, hc;
+    mvcc_rev ca, cb, cc, ra, rb, rc;
+    for (mvcc_rev rev = 200; rev <= 400; rev += 50) {
+        assert_int_equal(mvcc_hash_kv(a, rev, &ha, &ca, &ra), 0);
+        assert_int_equal(mvcc_hash_kv(b, rev, &hb, &cb, &rb), 0);
+        assert_int_equal(ha, hb);
+        assert_int_equal(ca, 200);
+        assert_int_equal(cb, 200);
+    }
+    assert_int_equal(mvcc_hash_kv(a, 0, &ha, &ca, &ra), 0);
+    assert_int_equal(mvcc_hash_kv(b, 0, &hb, &cb, &rb), 0);
+    assert_int_equal(mvcc_hash_kv(c, 0, &hc, &cc, &rc), 0);
+    assert_int_equal(ha, hb);
+    assert_int_equal(ra, rb);
+    assert_int_not_equal(ha, hc);
+    assert_int_equal(mvcc_hash_kv(a, 150, &ha, &ca, &ra), CAIRN_EREVCOMPACTED);
+    assert_int_equal(mvcc_hash_kv(a, ra + 1, &ha, &ca, &ra), CAIRN_EFUTUREREV);
+    /* Once b finishes too, the whole-database hashes agree as well. */
+    while (!done)
+        assert_int_equal(mvcc_compact_step(b, 7, &done), 0);
+    assert_int_equal(mvcc_hash(a, &ha, &ra), 0);
+    assert_int_equal(mvcc_hash(b, &hb, &rb), 0);
+    assert_int_equal(ha, hb);
+    mvcc_close(a);
+    mvcc_close(b);
+    mvcc_close(c);
+    rm_dir(da);
+    rm_dir(db);
+    rm_dir(dc);
+    free(da);
+    free(db);
+    free(dc);
+}
+
+static void test_defrag(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_store *s = store_open(d);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    static uint8_t big[2000];
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    for (int i = 0; i < 3000; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%05d", i);
+        struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                 .key_len = strlen(k),
+                                 .value = big,
+                                 .value_len = sizeof(big)};
+        struct mvcc_put_resp r;
+        assert_int_equal(mvcc_put(s, &q, &a, &r), 0);
+        mvcc_arena_reset(&a);
+    }
+    assert_int_equal(mvcc_batch_commit(s, 1), 0);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    struct mvcc_delete_req dq = {.key = (const uint8_t *)"key00010",
+                                 .key_len = 8,
+                                 .end = (const uint8_t *)"key9",
+                                 .end_len = 4};
+    struct mvcc_delete_resp dr;
+    assert_int_equal(mvcc_delete_range(s, &dq, &a, &dr), 0);
+    assert_int_equal(dr.deleted, 2990);
+    mvcc_rev hdr;
+    assert_int_equal(mvcc_compact(s, 3002, &hdr), 0);
+    assert_int_equal(mvcc_batch_commit(s, 2), 0);
+    bool done = false;
+    while (!done)
+        assert_int_equal(mvcc_compact_step(s, 1000, &done), 0);
+    struct mvcc_status before, after;
+    assert_int_equal(mvcc_status_get(s, &before), 0);
+    assert_true(before.in_use_bytes < before.db_bytes / 2);
+    uint32_t h1, h2;
+    mvcc_rev r1, r2;
+    assert_int_equal(mvcc_hash(s, &h1, &r1), 0);
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_defrag(s, &em), 0);
+    assert_int_equal(mvcc_status_get(s, &after), 0);
+    assert_true(after.db_bytes < before.db_bytes / 2);
+    assert_int_equal(after.rev, before.rev);
+    assert_int_equal(after.consistent_index, 2);
+    assert_int_equal(mvcc_hash(s, &h2, &r2), 0);
+    assert_int_equal(h1, h2);
+    assert_int_equal(r1, r2);
+    /* Still writable and readable. */
+    static const uint8_t z = 0;
+    struct mvcc_range_req q = {
+        .key = &z, .key_len = 1, .end = &z, .end_len = 1};
+    struct mvcc_range_resp rr;
+    assert_int_equal(mvcc_range(s, &q, &a, &rr), 0);
+    assert_int_equal(rr.count, 10);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_delete_range(s, &dq, &a, &dr), 0);
+    dq.key = (const uint8_t *)"key00000";
+    assert_int_equal(mvcc_delete_range(s, &dq, &a, &dr), 0);
+    assert_int_equal(dr.deleted, 10);
+    assert_int_equal(mvcc_batch_commit(s, 3), 0);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
+int test_maint_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash_kv_independent_of_compaction_progress),
+        cmocka_unit_test(test_defrag),
+    };
+    return cmocka_run_group_tests_name("mvcc_maint", tests, NULL, NULL);
+}

@@ -1,0 +1,179 @@
+/* Watch hub cases: cancellation of a compacted start revision with the
+ * compact revision, progress notifications as bookmarks, fragmentation of
+ * large responses, a slow watcher that never blocks writers and catches up
+ * from the store, and the id rules. */
+#include "helpers.h"
+#include "tests.h"
+
+struct rec {
+    int64_t id;
+    int responses;
+    int events;
+    int fragments;
+    bool canceled;
+    mvcc_rev compact_rev;
+    mvcc_rev last_header;
+    mvcc_rev last_event_rev;
+    bool refuse;
+    int progress;
+};
+
+static int cb(void *arg, const struct mvcc_watch_resp *r)
+{
+    /* arg is an array of 8 records indexed by watch id. */
+    assert_true(r->watch_id >= 0 && r->watch_id < 8);
+    struct rec *x = (struct rec *)arg + r->watch_id;
+    if (x->refuse && r->n_events > 0)
+        return CAIRN_EAGAIN;
+    x->id = r->watch_id;
+    x->responses++;
+    x->events += (int)r->n_events;
+    x->fragments += r->fragment;
+    if (r->canceled) {
+        x->canceled = true;
+        x->compact_rev = r->compact_rev;
+    }
+    if (r->n_events == 0 && !r->canceled)
+        x->progress++;
+    assert_true(r->header_rev >= x->last_header);
+    x->last_header = r->header_rev;
+    for (size_t i = 0; i < r->n_events; i++) {
+        /* ordered and unique */
+        assert_true(r->events[i].kv.mod_rev > x->last_event_rev ||
+                    (r->events[i].kv.mod_rev == x->last_event_rev &&
+                     r->events[i].is_delete));
+        x->last_event_rev = r->events[i].kv.mod_rev;
+    }
+    return 0;
+}
+
+static void puts_n(struct mvcc_store *s, int n, size_t vlen, uint64_t *ci)
+{
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    uint8_t *v = calloc(1, vlen + 1);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    for (int i = 0; i < n; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "w%04d", i % 50);
+        struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                 .key_len = strlen(k),
+                                 .value = v,
+                                 .value_len = vlen};
+        struct mvcc_put_resp r;
+        assert_int_equal(mvcc_put(s, &q, &a, &r), 0);
+        mvcc_arena_reset(&a);
+    }
+    assert_int_equal(mvcc_batch_commit(s, ++*ci), 0);
+    free(v);
+    mvcc_arena_free(&a);
+}
+
+static void drain(struct mvcc_watch_hub *h)
+{
+    bool more = true;
+    for (int i = 0; i < 100000 && more; i++)
+        assert_int_equal(mvcc_watch_hub_poll(h, &more), 0);
+    assert_false(more);
+}
+
+static const uint8_t Z = 0;
+#define ALL .key = &Z, .key_len = 1, .end = &Z, .end_len = 1
+
+static void test_watch_cases(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_store *s = store_open(d);
+    uint64_t ci = 0;
+    puts_n(s, 20, 4, &ci); /* revisions 2..21 */
+    mvcc_rev hdr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_compact(s, 10, &hdr), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+
+    struct rec xs[8] = {0};
+    struct rec *xp = &xs[0];
+    struct mvcc_watch_hub *h;
+    struct mvcc_watch_hub_options o = {
+        .max_revs_per_poll = 7, .fragment_bytes = 300, .max_watchers = 2};
+    assert_int_equal(mvcc_watch_hub_init(s, &o, xs, cb, &h), 0);
+    /* Compacted start revision: canceled with the compact revision. */
+    struct mvcc_watch_req w = {ALL, .start_rev = 5};
+    int64_t id = -1;
+    assert_int_equal(mvcc_watch_create(h, &w, &id), 0);
+    assert_int_equal(id, 0);
+    drain(h);
+    assert_true(xp->canceled);
+    assert_int_equal(xp->compact_rev, 10);
+    assert_int_equal(xp->events, 0);
+    assert_int_equal(mvcc_watch_cancel(h, id), CAIRN_ENOTFOUND);
+
+    /* From the compact revision itself: everything from 10 on. */
+    xp = &xs[5];
+    w.start_rev = 10;
+    id = 5;
+    assert_int_equal(mvcc_watch_create(h, &w, &id), 0);
+    int64_t dup = 5;
+    assert_int_equal(mvcc_watch_create(h, &w, &dup), CAIRN_EEXISTS);
+    assert_int_equal(mvcc_watch_progress(h, 5), CAIRN_EAGAIN); /* behind */
+    drain(h);
+    assert_false(xp->canceled);
+    assert_int_equal(xp->events, 12); /* revisions 10..21 */
+    assert_int_equal(xp->last_event_rev, 21);
+    /* Synced: a progress notification bookmarks revision 21. */
+    assert_int_equal(mvcc_watch_progress(h, 5), 0);
+    assert_int_equal(xp->progress, 1);
+    assert_int_equal(xp->last_header, 21);
+
+    /* A slow watcher: refuses everything while writers go on. */
+    xp->refuse = true;
+    for (int i = 0; i < 10; i++) {
+        puts_n(s, 30, 4, &ci);
+        bool more;
+        assert_int_equal(mvcc_watch_hub_poll(h, &more), 0);
+    }
+    assert_int_equal(xp->events, 12);
+    assert_int_equal(mvcc_watch_progress(h, 5), CAIRN_EAGAIN);
+    xp->refuse = false;
+    assert_int_equal(mvcc_watch_resume(h, 5), 0);
+    drain(h);
+    assert_int_equal(xp->events, 12 + 300);
+    assert_int_equal(xp->last_event_rev, 321);
+
+    /* Fragmentation: 8 events of ~100 bytes in one revision-range,
+     * fragment_bytes 300. */
+    int64_t id2 = -1;
+    assert_int_equal(mvcc_watch_cancel(h, 5), 0);
+    mvcc_watch_hub_close(h);
+    memset(xs, 0, sizeof(xs));
+    assert_int_equal(mvcc_watch_hub_init(s, &o, xs, cb, &h), 0);
+    struct mvcc_watch_req wf = {ALL, .fragment = true, .prev_kv = true,
+                                .no_delete = true};
+    assert_int_equal(mvcc_watch_create(h, &wf, &id2), 0);
+    struct mvcc_watch_req wn = {ALL};
+    int64_t id3 = -1;
+    assert_int_equal(mvcc_watch_create(h, &wn, &id3), 0);
+    int64_t id4 = -1;
+    assert_int_equal(mvcc_watch_create(h, &wn, &id4), CAIRN_EFULL);
+    puts_n(s, 7, 60, &ci);
+    drain(h);
+    /* Both watchers saw 7 events; the fragmenting one in several pieces
+     * (prev_kv doubles its size), the other in one response per poll. */
+    assert_int_equal(xs[id2].events, 7);
+    assert_true(xs[id2].fragments >= 2);
+    assert_int_equal(xs[id3].events, 7);
+    assert_int_equal(xs[id3].fragments, 0);
+    mvcc_watch_hub_close(h);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
+int test_watch_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_watch_cases),
+    };
+    return cmocka_run_group_tests_name("mvcc_watch", tests, NULL, NULL);
+}
