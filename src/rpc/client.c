@@ -96,15 +96,6 @@ int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
     return rv;
 }
 
-static void add_nv(nghttp2_nv *nv, const char *name, const char *value)
-{
-    nv->name = (uint8_t *)(uintptr_t)name;
-    nv->namelen = strlen(name);
-    nv->value = (uint8_t *)(uintptr_t)value;
-    nv->valuelen = strlen(value);
-    nv->flags = NGHTTP2_NV_FLAG_NONE;
-}
-
 int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
                     const char *const *metadata, const struct rpc_call_cbs *cbs,
                     void *arg, struct rpc_call **out)
@@ -133,22 +124,28 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
     char tbuf[24];
     nghttp2_nv nv[8 + RPC_METADATA_MAX];
     size_t n = 0;
-    add_nv(&nv[n++], ":method", "POST");
-    add_nv(&nv[n++], ":scheme", "http");
-    add_nv(&nv[n++], ":path", call->path);
-    add_nv(&nv[n++], ":authority", cl->authority);
-    add_nv(&nv[n++], "te", "trailers");
-    add_nv(&nv[n++], "content-type", "application/grpc");
-    add_nv(&nv[n++], "user-agent", "cairn-rpc/0.1");
+    rpc__nv(&nv[n++], ":method", "POST");
+    rpc__nv(&nv[n++], ":scheme", "http");
+    rpc__nv(&nv[n++], ":path", call->path);
+    rpc__nv(&nv[n++], ":authority", cl->authority);
+    rpc__nv(&nv[n++], "te", "trailers");
+    rpc__nv(&nv[n++], "content-type", "application/grpc");
+    rpc__nv(&nv[n++], "user-agent", "cairn-rpc/0.1");
     if (timeout_ms >= 0) {
         rpc_timeout_format(timeout_ms, tbuf, sizeof(tbuf));
-        add_nv(&nv[n++], "grpc-timeout", tbuf);
+        rpc__nv(&nv[n++], "grpc-timeout", tbuf);
     }
     for (size_t i = 0; i < n_md; i++)
-        add_nv(&nv[n++], metadata[2 * i], metadata[2 * i + 1]);
+        rpc__nv(&nv[n++], metadata[2 * i], metadata[2 * i + 1]);
     nghttp2_data_provider prd = {.source = {.ptr = NULL},
                                  .read_callback = rpc__data_read};
     int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, &prd, call);
+    if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
+        /* All 2^30 client stream ids are used: this connection is done. */
+        call->is_client = false;
+        rpc__call_end(call, RPC_INTERNAL, NULL);
+        return CAIRN_ESHUTDOWN;
+    }
     if (id < 0)
         goto err_after_call;
     call->stream_id = id;

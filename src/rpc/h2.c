@@ -140,11 +140,11 @@ void rpc__call_arm_deadline(struct rpc_call *call)
     call->timer_started = true;
 }
 
-static void add_nv(nghttp2_nv *nv, const char *name, const char *value)
+void rpc__nv(nghttp2_nv *nv, const char *name, const char *value)
 {
-    nv->name = (uint8_t *)(uintptr_t)name;
+    nv->name = (uint8_t *)name;
     nv->namelen = strlen(name);
-    nv->value = (uint8_t *)(uintptr_t)value;
+    nv->value = (uint8_t *)value;
     nv->valuelen = strlen(value);
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
@@ -155,10 +155,10 @@ static size_t status_nv(nghttp2_nv *nv, char *codebuf, char *msgbuf,
 {
     size_t n = 0;
     snprintf(codebuf, 12, "%d", code);
-    add_nv(&nv[n++], "grpc-status", codebuf);
+    rpc__nv(&nv[n++], "grpc-status", codebuf);
     if (msg && *msg) {
         rpc_percent_encode(msg, msgbuf, msgsize);
-        add_nv(&nv[n++], "grpc-message", msgbuf);
+        rpc__nv(&nv[n++], "grpc-message", msgbuf);
     }
     return n;
 }
@@ -169,8 +169,8 @@ void rpc__call_reject(struct rpc_call *call, int code, const char *msg)
     char codebuf[12], msgbuf[1024];
     nghttp2_nv nv[4];
     size_t n = 0;
-    add_nv(&nv[n++], ":status", "200");
-    add_nv(&nv[n++], "content-type", "application/grpc");
+    rpc__nv(&nv[n++], ":status", "200");
+    rpc__nv(&nv[n++], "content-type", "application/grpc");
     n += status_nv(&nv[n], codebuf, msgbuf, sizeof(msgbuf), code, msg);
     call->send_ended = true;
     if (nghttp2_submit_response(c->session, call->stream_id, nv, n, NULL) != 0)
@@ -267,8 +267,8 @@ static int submit_headers(struct rpc_call *call)
     struct rpc__conn *c = call->conn;
     CAIRN_ASSERT(!call->is_client);
     nghttp2_nv nv[2];
-    add_nv(&nv[0], ":status", "200");
-    add_nv(&nv[1], "content-type", "application/grpc");
+    rpc__nv(&nv[0], ":status", "200");
+    rpc__nv(&nv[1], "content-type", "application/grpc");
     nghttp2_data_provider prd = {.source = {.ptr = NULL},
                                  .read_callback = rpc__data_read};
     if (nghttp2_submit_response(c->session, call->stream_id, nv, 2, &prd) != 0)

@@ -154,6 +154,8 @@ void rpc__call_reject(struct rpc_call *call, int code, const char *msg);
 void rpc__server_dispatch(struct rpc_call *call);
 /* Server: bytes arrived on a connection (sniffing, HTTP/1.1 or HTTP/2). */
 void rpc__server_read(struct rpc__conn *c, const uint8_t *d, size_t n);
+/* Fills one header (name and value borrowed, not copied). */
+void rpc__nv(nghttp2_nv *nv, const char *name, const char *value);
 /* Maps an HTTP status to a gRPC code, as gRPC clients do. */
 int rpc__code_from_http(int http_status);
 

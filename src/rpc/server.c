@@ -261,8 +261,8 @@ void rpc_server_close(struct rpc_server *srv)
 static void reject_http(struct rpc_call *call, const char *status)
 {
     struct rpc__conn *c = call->conn;
-    nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)(uintptr_t)status, 7,
-                     strlen(status), NGHTTP2_NV_FLAG_NONE};
+    nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
+                     NGHTTP2_NV_FLAG_NONE};
     call->send_ended = true;
     if (nghttp2_submit_response(c->session, call->stream_id, &nv, 1, NULL) != 0)
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE,
