@@ -28,5 +28,6 @@ int main(void)
     failed += test_snapshot_group();
     failed += test_read_group();
     failed += test_transfer_group();
+    failed += test_membership_group();
     return failed ? 1 : 0;
 }
