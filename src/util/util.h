@@ -13,5 +13,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/prng.h"
+#include "util/queue.h"
 
 #endif

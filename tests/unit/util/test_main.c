@@ -12,5 +12,6 @@ int main(void)
     failed += test_prng_group();
     failed += test_mem_group();
     failed += test_fs_group();
+    failed += test_queue_group();
     return failed ? 1 : 0;
 }

@@ -17,5 +17,6 @@ int test_err_group(void);
 int test_prng_group(void);
 int test_mem_group(void);
 int test_fs_group(void);
+int test_queue_group(void);
 
 #endif
