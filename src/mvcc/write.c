@@ -771,12 +771,8 @@ static int exec_path(struct wctx *w, const struct mvcc_txn_req *t,
             rc = exec_path(w, ops[i].u.txn, p, pos, a, r->u.txn);
             break;
         }
-        if (rc != 0) {
-            /* Checks ran before any write: a failure here is I/O or memory,
-             * and the batch must not commit a half-applied request. */
-            w->s->batch_failed = true;
+        if (rc != 0)
             return rc;
-        }
     }
     return 0;
 }
@@ -799,11 +795,36 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     size_t pos = 0;
     if ((rc = check_path(&w, req, &p, &pos)) != 0)
         goto out;
+    /* The checks see the state before the txn, but a put with
+     * ignore_value may meet a key deleted by a sibling nested txn before it
+     * (etcd panics there). Executing in a nested LMDB transaction makes the
+     * whole request all or nothing: such a txn fails with
+     * CAIRN_EKEYNOTFOUND and changes nothing. */
+    MDB_txn *child;
+    int mrc = mdb_txn_begin(s->env, s->wtxn, 0, &child);
+    if (mrc != 0) {
+        rc = mvcc__err(mrc);
+        goto out;
+    }
+    bool failed_before = s->batch_failed;
+    uint64_t bytes_before = s->batch_bytes;
+    w.t = child;
     pos = 0;
     rc = exec_path(&w, req, &p, &pos, a, resp);
-    wctx_end(&w);
-    if (rc == 0)
+    if (rc == 0 && (mrc = mdb_txn_commit(child)) != 0) {
+        s->batch_failed = true;
+        rc = mvcc__err(mrc);
+    } else if (rc != 0) {
+        mdb_txn_abort(child);
+        s->batch_failed = failed_before;
+        s->batch_bytes = bytes_before;
+        memset(resp, 0, sizeof(*resp));
+        goto out;
+    }
+    if (rc == 0) {
+        wctx_end(&w);
         resp->header_rev = wctx_rev(&w); /* nested ones stay 0, as etcd's */
+    }
 out:
     cairn_free(p.v);
     return rc;
