@@ -187,6 +187,10 @@ static int carry_out(struct h_net *net, struct h_node *nd,
         nd->chain[e->index] = h;
         nd->known[e->index] = true;
         nd->applied_to = e->index;
+        /* Committed entries never change (state machine safety). */
+        if (net->committed_term[e->index] != 0)
+            assert_int_equal(net->committed_term[e->index], e->term);
+        net->committed_term[e->index] = e->term;
     }
     if (up->conf_changed)
         nd->conf = up->conf_state;
@@ -286,9 +290,43 @@ bool h_deliver_one(struct h_net *net)
 {
     if (net->nq == 0)
         return false;
-    struct h_msg q = net->q[0];
-    memmove(net->q, net->q + 1, (net->nq - 1) * sizeof(*net->q));
+    h_deliver_at(net, 0, false);
+    return true;
+}
+
+/* The host's duty: tell the leader what became of a snapshot it sent. */
+static void report_snapshot(struct h_net *net, const struct h_msg *q,
+                            bool failed)
+{
+    if (q->type != RAFT_MSG_SNAP || !net->nodes[q->from].up)
+        return;
+    struct raft_event ev = {
+        .type = RAFT_EVENT_REPORT_SNAPSHOT,
+        .u.snapshot_report = {.id = q->to, .failed = failed}};
+    h_step(net, q->from, &ev);
+}
+
+void h_drop_at(struct h_net *net, size_t i)
+{
+    struct h_msg q = net->q[i];
+    memmove(net->q + i, net->q + i + 1, (net->nq - i - 1) * sizeof(*net->q));
     net->nq--;
+    report_snapshot(net, &q, true);
+    buf_free(&q.bytes);
+}
+
+void h_deliver_at(struct h_net *net, size_t i, bool duplicate)
+{
+    struct h_msg q = net->q[i];
+    if (duplicate) {
+        buf_init(&net->q[i].bytes);
+        assert_int_equal(
+            buf_append(&net->q[i].bytes, q.bytes.data, q.bytes.len), 0);
+    } else {
+        memmove(net->q + i, net->q + i + 1,
+                (net->nq - i - 1) * sizeof(*net->q));
+        net->nq--;
+    }
     struct h_node *to = &net->nodes[q.to];
     if (q.to <= (raft_id)net->n && to->up && !net->cut[q.from][q.to]) {
         struct raft_message m;
@@ -297,9 +335,11 @@ bool h_deliver_one(struct h_net *net)
         h_step(net, q.to, &ev);
         raft_message_decoded_free(&m);
         net->delivered++;
+        report_snapshot(net, &q, false);
+    } else {
+        report_snapshot(net, &q, true);
     }
     buf_free(&q.bytes);
-    return true;
 }
 
 int h_deliver(struct h_net *net, int max)
@@ -312,9 +352,9 @@ int h_deliver(struct h_net *net, int max)
 
 void h_drop_queue(struct h_net *net)
 {
-    for (size_t i = 0; i < net->nq; i++)
-        buf_free(&net->q[i].bytes);
-    net->nq = 0;
+    /* Bounded: each round removes one message (reports cause none). */
+    while (net->nq > 0)
+        h_drop_at(net, net->nq - 1);
 }
 
 void h_isolate(struct h_net *net, raft_id id)

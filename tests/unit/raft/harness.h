@@ -41,6 +41,8 @@ struct h_net {
     struct raft_config base;
     /* leader of each term seen, for election safety */
     raft_id leader_of_term[4096];
+    /* term of each committed (applied somewhere) index; 0: unknown */
+    raft_term committed_term[H_MAX_APPLIED];
     uint64_t delivered;
 };
 
@@ -72,6 +74,10 @@ int h_conf(struct h_net *net, raft_id id, uint8_t transition, int n, ...);
 int h_deliver(struct h_net *net, int max);
 /* Delivers only the first queued message; false if none. */
 bool h_deliver_one(struct h_net *net);
+/* Delivers queued message i (< nq); with duplicate, a copy stays queued. */
+void h_deliver_at(struct h_net *net, size_t i, bool duplicate);
+/* Drops queued message i. */
+void h_drop_at(struct h_net *net, size_t i);
 /* Renders the queued messages, one per line:
  *   "1->2 MsgVote term=2 logterm=1 index=1"
  * into buf; returns buf. */

@@ -29,5 +29,6 @@ int main(void)
     failed += test_read_group();
     failed += test_transfer_group();
     failed += test_membership_group();
+    failed += test_safety_group();
     return failed ? 1 : 0;
 }
