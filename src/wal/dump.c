@@ -82,7 +82,7 @@ static int dump_segment(struct cairn_fs *fs, const char *path, bool last)
             status = torn && last ? 0 : 2;
             break;
         }
-        printf("  %08" PRIx64 " len=%-6" PRIu64 " crc=%08" PRIx32 " %-9s",
+        printf("  %08" PRIx64 " size=%-6" PRIu64 " crc=%08" PRIx32 " %-9s",
                r.off, r.size, r.crc, type_name(r.type));
         switch (r.type) {
         case WAL_REC_METADATA:

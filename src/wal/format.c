@@ -289,6 +289,24 @@ bool wal__is_tmp(const char *name)
     return n > 4 && strcmp(name + n - 4, ".tmp") == 0;
 }
 
+void wal__parent(const char *path, char *out)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    /* Bounded by n: the cut moves left each turn. */
+    while (n > 0 && path[n - 1] != '/')
+        n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    if (n == 0) {
+        strcpy(out, ".");
+        return;
+    }
+    memcpy(out, path, n);
+    out[n] = '\0';
+}
+
 int wal__join(char *out, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(out, size, "%s/%s", dir, name);

@@ -99,6 +99,11 @@ void wal__tmp_name(char *out, uint64_t seq);
 int wal__seg_parse(const char *name, uint64_t *seq, raft_index *first);
 bool wal__is_tmp(const char *name);
 
+/* The directory holding path, into out (room for strlen(path) + 2):
+ * "/" for "/a", "." for "a", "a/b" for "a/b/c" (trailing slashes of path
+ * ignored). */
+void wal__parent(const char *path, char *out);
+
 /* path = dir + "/" + name; CAIRN_ETOOBIG if it does not fit in size. */
 int wal__join(char *out, size_t size, const char *dir, const char *name);
 

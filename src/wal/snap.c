@@ -48,17 +48,9 @@ static int mkdir_if_missing(struct cairn_fs *fs, const char *dir)
     if (rv != 0 && rv != CAIRN_EEXISTS)
         return rv;
     char parent[PATH_MAX_BYTES];
-    size_t n = strlen(dir);
-    if (n >= sizeof parent)
+    if (strlen(dir) >= sizeof parent)
         return CAIRN_ETOOBIG;
-    memcpy(parent, dir, n + 1);
-    char *slash = strrchr(parent, '/');
-    if (!slash)
-        return CAIRN_EINVAL;
-    if (slash == parent)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
+    wal__parent(dir, parent);
     return fs->fsync_dir(fs, parent);
 }
 

@@ -21,6 +21,7 @@ struct wal {
     char *dir;
     const struct cairn_log *log;
     uint64_t seg_size;
+    bool zero_fill;
     struct wal_metadata meta;
     /* Segments on disk in seq order; the last one is open for appending. */
     struct wal_seg *segs;
@@ -91,6 +92,7 @@ static struct wal *wal_alloc(const struct wal_options *o)
     w->log = o->log;
     w->seg_size = o->segment_size_bytes ? o->segment_size_bytes
                                         : WAL_SEGMENT_SIZE_DEFAULT;
+    w->zero_fill = !o->no_zero_fill;
     w->fd = -1;
     w->next_fd = -1;
     buf_init(&w->batch);
@@ -139,12 +141,12 @@ static int mkdir_all(struct cairn_fs *fs, const char *dir,
 {
     char path[PATH_MAX_BYTES];
     size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path || dir[0] != '/')
+    if (n == 0 || n >= sizeof path)
         return cairn_errmsg_code(m, CAIRN_EINVAL, "directory %s", dir);
     memcpy(path, dir, n + 1);
     /* Bounded by the path's length: one component per turn. */
     for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
+        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/')
             continue;
         char saved = path[i];
         path[i] = '\0';
@@ -155,12 +157,7 @@ static int mkdir_all(struct cairn_fs *fs, const char *dir,
             if (rv != 0 && rv != CAIRN_EEXISTS)
                 return cairn_errmsg_code(m, rv, "mkdir %s", path);
             char parent[PATH_MAX_BYTES];
-            memcpy(parent, path, i + 1);
-            char *slash = strrchr(parent, '/');
-            if (slash == parent)
-                slash[1] = '\0';
-            else
-                *slash = '\0';
+            wal__parent(path, parent);
             rv = fs->fsync_dir(fs, parent);
             if (rv != 0)
                 return cairn_errmsg_code(m, rv, "fsync directory %s", parent);
@@ -176,6 +173,22 @@ static int mkdir_all(struct cairn_fs *fs, const char *dir,
 }
 
 /* --- preparing and rotating segments --- */
+
+/* Writes zeros over [from, to) of fd, so that later writes there overwrite
+ * written blocks (no extent conversion at fdatasync time). */
+static int zero_fill(struct wal *w, int fd, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[64 * 1024];
+    /* Bounded by (to - from) / sizeof zeros turns. */
+    while (from < to) {
+        uint64_t n = to - from < sizeof zeros ? to - from : sizeof zeros;
+        int rv = w->fs->pwrite(w->fs, fd, zeros, (size_t)n, from);
+        if (rv != 0)
+            return rv;
+        from += n;
+    }
+    return 0;
+}
 
 int wal_prepare(struct wal *w, struct cairn_errmsg *m)
 {
@@ -198,6 +211,10 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
         return cairn_errmsg_code(m, rv, "wal: create %s", path);
     const char *what = "preallocate";
     rv = w->fs->fallocate(w->fs, fd, 0, w->seg_size);
+    if (rv == 0 && w->zero_fill) {
+        what = "zero-fill";
+        rv = zero_fill(w, fd, 0, w->seg_size);
+    }
     uint8_t head[WAL_HEAD_MAX];
     uint32_t crc = wal__seg_seed(seq);
     if (rv == 0) {
@@ -709,15 +726,21 @@ static int write_head(struct wal *w, struct cairn_errmsg *m)
 }
 
 /* Cuts the open segment back to `end`, keeping its preallocation. */
-static int truncate_tail(struct wal *w, uint64_t end, uint64_t size,
-                         struct cairn_errmsg *m)
+static int truncate_tail(struct wal *w, uint64_t end, uint64_t data_end,
+                         uint64_t size, struct cairn_errmsg *m)
 {
     char name[WAL_NAME_MAX];
     const struct wal_seg *sg = &w->segs[w->n_segs - 1];
     wal__seg_name(name, sg->seq, sg->first);
-    int rv = w->fs->ftruncate(w->fs, w->fd, end);
-    if (rv == 0 && end < w->seg_size)
-        rv = w->fs->fallocate(w->fs, w->fd, end, w->seg_size - end);
+    /* Zeros over the torn bytes (those past data_end are zero already)
+     * keep the space preallocated and written; a file cut short grows
+     * back to the segment size. */
+    int rv = zero_fill(w, w->fd, end, data_end);
+    if (rv == 0 && size < w->seg_size) {
+        rv = w->fs->fallocate(w->fs, w->fd, 0, w->seg_size);
+        if (rv == 0 && w->zero_fill)
+            rv = zero_fill(w, w->fd, size, w->seg_size);
+    }
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: truncate %s at %" PRIu64, name,
                                  end);
@@ -854,7 +877,10 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     w->crc = crc;
     w->last_index = snap_index + r.n;
     if (torn) {
-        rv = truncate_tail(w, end, size, m);
+        uint64_t data_end = bytes.len;
+        while (data_end > end && bytes.data[data_end - 1] == 0)
+            data_end--;
+        rv = truncate_tail(w, end, data_end, size, m);
         if (rv != 0)
             goto err_after_list;
         rec->truncated = true;
