@@ -171,6 +171,19 @@ void sim_net_init(struct sim_net *net, struct sim_world *w, int nodes,
         }
 }
 
+void sim_net_on_lost(struct sim_net *net, sim_net_deliver_cb lost)
+{
+    net->lost = lost;
+}
+
+static void net_drop(struct sim_net *net, int from, int to,
+                     const uint8_t *bytes, size_t len)
+{
+    net->dropped++;
+    if (net->lost != NULL)
+        net->lost(net->deliver_arg, from, to, bytes, len);
+}
+
 static void msg_dispose(void *arg)
 {
     cairn_free(arg);
@@ -185,9 +198,9 @@ static void msg_arrive(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
     struct sim_net *net = m->net;
     net->in_flight--;
     if (net->link[m->from][m->to].blocked) {
-        net->dropped++;
         sim_tracef(net->w, "net %d->%d lost in partition (%zu bytes)", m->from,
                    m->to, m->len);
+        net_drop(net, m->from, m->to, m->bytes, m->len);
     } else {
         net->delivered++;
         net->deliver(net->deliver_arg, m->from, m->to, m->bytes, m->len);
@@ -201,8 +214,8 @@ static void net_enqueue(struct sim_net *net, int from, int to,
     struct sim_world *w = net->w;
     struct sim_link *l = &net->link[from][to];
     if (net->in_flight >= net->in_flight_max) {
-        net->dropped++;
         sim_tracef(w, "net %d->%d dropped: network full", from, to);
+        net_drop(net, from, to, bytes, len);
         return;
     }
     struct sim_msg *m = cairn_malloc(sizeof(*m) + len);
@@ -232,12 +245,12 @@ void sim_net_send(struct sim_net *net, int from, int to, const void *bytes,
     struct sim_link *l = &net->link[from][to];
     net->sent++;
     if (l->blocked) {
-        net->dropped++;
+        net_drop(net, from, to, bytes, len);
         return;
     }
     if (l->loss_p > 0 && prng_chance(&w->rng, l->loss_p)) {
-        net->dropped++;
         sim_tracef(w, "net %d->%d lost", from, to);
+        net_drop(net, from, to, bytes, len);
         return;
     }
     net_enqueue(net, from, to, bytes, len);

@@ -117,6 +117,7 @@ struct sim_net {
     size_t in_flight;
     size_t in_flight_max; /* bound: sends past it are dropped (and traced) */
     sim_net_deliver_cb deliver;
+    sim_net_deliver_cb lost; /* optional: told of every dropped message */
     void *deliver_arg;
     uint64_t sent, delivered, dropped, duplicated;
 };
@@ -125,6 +126,9 @@ struct sim_net {
 void sim_net_init(struct sim_net *net, struct sim_world *w, int nodes,
                   const struct sim_link *defaults, size_t in_flight_max,
                   sim_net_deliver_cb deliver, void *deliver_arg);
+/* Also tells `lost` (with the deliver callback's argument) of every message
+ * the network drops, as a transport learns of failed sends. */
+void sim_net_on_lost(struct sim_net *net, sim_net_deliver_cb lost);
 /* Copies bytes and schedules their delivery from -> to (or drops them). */
 void sim_net_send(struct sim_net *net, int from, int to, const void *bytes,
                   size_t len);
