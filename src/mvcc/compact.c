@@ -233,10 +233,11 @@ static uint32_t hash_rec(uint32_t h, const struct mvcc__rec *r)
 int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
                  mvcc_rev *compact_rev, mvcc_rev *header_rev)
 {
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     uint64_t cur, compact;
     if ((rc = mvcc__meta_get(s, t, "rev", &cur)) != 0 ||
         (rc = mvcc__meta_get(s, t, "compact", &compact)) != 0)
@@ -293,7 +294,7 @@ int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
     *compact_rev = cr;
     *header_rev = (mvcc_rev)cur;
 out:
-    mvcc__read_end(s, t);
+    mvcc__read_end(s, rd);
     return rc;
 }
 
@@ -320,10 +321,11 @@ static int hash_db(MDB_txn *t, MDB_dbi dbi, uint32_t *h)
 
 int mvcc_hash(struct mvcc_store *s, uint32_t *hash, mvcc_rev *header_rev)
 {
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     uint32_t h = 0;
     uint64_t cur = 0, compact = 0;
     if ((rc = mvcc__meta_get(s, t, "rev", &cur)) == 0 &&
@@ -339,6 +341,6 @@ int mvcc_hash(struct mvcc_store *s, uint32_t *hash, mvcc_rev *header_rev)
         *hash = h;
         *header_rev = (mvcc_rev)cur;
     }
-    mvcc__read_end(s, t);
+    mvcc__read_end(s, rd);
     return rc;
 }

@@ -36,11 +36,12 @@ struct mvcc_store {
      * shared, defrag holds it exclusively. */
     pthread_rwlock_t env_lock;
     pthread_mutex_t pool_mu;
-    MDB_txn *pool[MVCC__READ_POOL];
+    struct mvcc__rd *pool[MVCC__READ_POOL];
     int pool_n;
 
     /* Apply-thread state. */
     MDB_txn *wtxn;        /* the open batch, or NULL */
+    MDB_cursor *wcur;     /* a kv-db cursor of wtxn, reused by the batch */
     bool batch_failed;    /* an I/O error inside the batch: commit refuses */
     mvcc_rev wrev;        /* revision including the open batch */
     mvcc_rev wcompact;    /* scheduled compaction including the batch */
@@ -94,10 +95,16 @@ int mvcc__key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
                     size_t end_len, const uint8_t *key, size_t key_len);
 
+/* A read transaction with a kv-db cursor, pooled so that a point read
+ * costs no allocation. */
+struct mvcc__rd {
+    MDB_txn *t;
+    MDB_cursor *kv;
+};
 /* Read transactions from the pool; the env lock is held shared between
- * get and put. */
-int mvcc__read_begin(struct mvcc_store *s, MDB_txn **t);
-void mvcc__read_end(struct mvcc_store *s, MDB_txn *t);
+ * begin and end. */
+int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **rd);
+void mvcc__read_end(struct mvcc_store *s, struct mvcc__rd *rd);
 /* Meta values as u64 (0 when missing). */
 int mvcc__meta_get(struct mvcc_store *s, MDB_txn *t, const char *name,
                    uint64_t *v);
@@ -105,15 +112,16 @@ int mvcc__meta_put(struct mvcc_store *s, MDB_txn *t, const char *name,
                    uint64_t v);
 
 /* Visits the records visible at revision `at` (latest of each key with
- * main <= at, tombstones skipped) in [key, end) in key order. cb returning
- * non-zero stops the walk: 1 means "stop, fine", negative is an error. */
+ * main <= at, tombstones skipped) in [key, end) in key order, with cursor c
+ * on the kv db. cb returning non-zero stops the walk: 1 means "stop,
+ * fine", negative is an error. */
 typedef int (*mvcc__visit_cb)(void *arg, const struct mvcc__rec *r);
-int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
                 size_t key_len, const uint8_t *end, size_t end_len, mvcc_rev at,
                 void *arg, mvcc__visit_cb cb);
 /* The record of key visible at `at`; CAIRN_ENOTFOUND if none. Tombstones
  * are returned too when want_tomb. */
-int mvcc__get(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
               size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r);
 /* The record of key at exactly (main, sub); CAIRN_ENOTFOUND if none. */
 int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
@@ -123,9 +131,9 @@ int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
 int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
                   bool keys_only, struct mvcc_kv *kv);
 
-/* Range on transaction t whose current revision is cur and compaction
- * revision compact. */
-int mvcc__range(struct mvcc_store *s, MDB_txn *t, mvcc_rev cur,
+/* Range with kv cursor c in a transaction whose current revision is cur and
+ * compaction revision compact. */
+int mvcc__range(struct mvcc_store *s, MDB_cursor *c, mvcc_rev cur,
                 mvcc_rev compact, const struct mvcc_range_req *req,
                 struct mvcc_arena *a, struct mvcc_range_resp *resp);
 

@@ -24,41 +24,34 @@ static int seek_key(const uint8_t *key, size_t key_len, uint64_t rev,
     return 0;
 }
 
-int mvcc__get(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
               size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
 {
+    (void)s;
     uint8_t stack[512], *sk;
     int rc =
         seek_key(key, key_len, (uint64_t)at + 1, stack, sizeof(stack), &sk);
     if (rc != 0)
         return rc;
-    MDB_cursor *c;
-    int mrc = mdb_cursor_open(t, s->kv, &c);
-    if (mrc != 0) {
-        rc = mvcc__err(mrc);
-        goto out;
-    }
     MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
     /* The first record after (key, at) ... then one back is the latest of
      * key at or below `at`, if it belongs to key. */
-    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     if (mrc == MDB_NOTFOUND)
         mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     else if (mrc == 0)
         mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
     if (mrc != 0) {
         rc = mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
-        goto out_cursor;
+        goto out;
     }
     if (!mvcc__rec_decode(&k, &v, r)) {
         rc = CAIRN_ECORRUPT;
-        goto out_cursor;
+        goto out;
     }
     if (mvcc__key_cmp(r->key, r->key_len, key, key_len) != 0 || r->main > at ||
         (r->tomb && !want_tomb))
         rc = CAIRN_ENOTFOUND;
-out_cursor:
-    mdb_cursor_close(c);
 out:
     if (sk != stack)
         cairn_free(sk);
@@ -85,13 +78,13 @@ int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
     return rc;
 }
 
-int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
+int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
                 size_t key_len, const uint8_t *end, size_t end_len, mvcc_rev at,
                 void *arg, mvcc__visit_cb cb)
 {
     if (end_len == 0) {
         struct mvcc__rec r;
-        int rc = mvcc__get(s, t, key, key_len, at, false, &r);
+        int rc = mvcc__get(s, c, key, key_len, at, false, &r);
         if (rc == CAIRN_ENOTFOUND)
             return 0;
         if (rc != 0)
@@ -106,14 +99,8 @@ int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
     int rc = seek_key(key, key_len, 0, stack, sizeof(stack), &sk);
     if (rc != 0)
         return rc;
-    MDB_cursor *c;
-    int mrc = mdb_cursor_open(t, s->kv, &c);
-    if (mrc != 0) {
-        rc = mvcc__err(mrc);
-        goto out;
-    }
     MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
-    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     /* Linear walk: for each key group remember the latest record <= at;
      * a record above `at` makes us seek past the group's newer history. */
     struct mvcc__rec best, r;
@@ -167,8 +154,6 @@ int mvcc__visit(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
     if (rc > 0)
         rc = 0;
     cairn_free(skip);
-    mdb_cursor_close(c);
-out:
     if (sk != stack)
         cairn_free(sk);
     return rc;
@@ -262,7 +247,7 @@ static void sort_kvs(struct mvcc_kv *kvs, size_t n, enum mvcc_sort_target t,
         memcpy(kvs, src, n * sizeof(*kvs));
 }
 
-int mvcc__range(struct mvcc_store *s, MDB_txn *t, mvcc_rev cur,
+int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
                 mvcc_rev compact, const struct mvcc_range_req *req,
                 struct mvcc_arena *a, struct mvcc_range_resp *resp)
 {
@@ -281,7 +266,7 @@ int mvcc__range(struct mvcc_store *s, MDB_txn *t, mvcc_rev cur,
                                      req->sort_target != MVCC_SORT_VALUE};
     if (!fetch_all && req->limit > 0)
         c.fetch = (size_t)req->limit + 1;
-    int rc = mvcc__visit(s, t, req->key, req->key_len, req->end, req->end_len,
+    int rc = mvcc__visit(s, kvc, req->key, req->key_len, req->end, req->end_len,
                          at, &c, collect_cb);
     if (rc != 0)
         goto out;
@@ -339,14 +324,16 @@ out:
 int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
                struct mvcc_arena *a, struct mvcc_range_resp *resp)
 {
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     uint64_t cur, compact;
     if ((rc = mvcc__meta_get(s, t, "rev", &cur)) == 0 &&
         (rc = mvcc__meta_get(s, t, "compact", &compact)) == 0)
-        rc = mvcc__range(s, t, (mvcc_rev)cur, (mvcc_rev)compact, req, a, resp);
-    mvcc__read_end(s, t);
+        rc = mvcc__range(s, rd->kv, (mvcc_rev)cur, (mvcc_rev)compact, req, a,
+                         resp);
+    mvcc__read_end(s, rd);
     return rc;
 }

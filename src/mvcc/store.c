@@ -120,52 +120,71 @@ int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
 
 /* ---- read transactions ---- */
 
-int mvcc__read_begin(struct mvcc_store *s, MDB_txn **t)
+int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **out)
 {
     pthread_rwlock_rdlock(&s->env_lock);
-    MDB_txn *txn = NULL;
+    struct mvcc__rd *rd = NULL;
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_n > 0)
-        txn = s->pool[--s->pool_n];
+        rd = s->pool[--s->pool_n];
     pthread_mutex_unlock(&s->pool_mu);
-    int rc;
-    if (txn != NULL) {
-        rc = mdb_txn_renew(txn);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-            txn = NULL;
+    int rc = 0;
+    if (rd != NULL) {
+        if ((rc = mdb_txn_renew(rd->t)) == 0 &&
+            (rc = mdb_cursor_renew(rd->t, rd->kv)) == 0) {
+            *out = rd;
+            return 0;
         }
+        mdb_cursor_close(rd->kv);
+        mdb_txn_abort(rd->t);
+        cairn_free(rd);
     }
-    if (txn == NULL) {
-        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-        if (rc != 0) {
-            pthread_rwlock_unlock(&s->env_lock);
-            return mvcc__err(rc);
-        }
+    rd = cairn_malloc(sizeof(*rd));
+    if (rd == NULL) {
+        rc = ENOMEM;
+        goto err_unlock;
     }
-    *t = txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->t)) != 0)
+        goto err_free;
+    if ((rc = mdb_cursor_open(rd->t, s->kv, &rd->kv)) != 0) {
+        mdb_txn_abort(rd->t);
+        goto err_free;
+    }
+    *out = rd;
     return 0;
+err_free:
+    cairn_free(rd);
+err_unlock:
+    pthread_rwlock_unlock(&s->env_lock);
+    return mvcc__err(rc);
 }
 
-void mvcc__read_end(struct mvcc_store *s, MDB_txn *t)
+void mvcc__read_end(struct mvcc_store *s, struct mvcc__rd *rd)
 {
-    mdb_txn_reset(t);
+    mdb_txn_reset(rd->t);
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_n < MVCC__READ_POOL) {
-        s->pool[s->pool_n++] = t;
-        t = NULL;
+        s->pool[s->pool_n++] = rd;
+        rd = NULL;
     }
     pthread_mutex_unlock(&s->pool_mu);
-    if (t != NULL)
-        mdb_txn_abort(t);
+    if (rd != NULL) {
+        mdb_cursor_close(rd->kv);
+        mdb_txn_abort(rd->t);
+        cairn_free(rd);
+    }
     pthread_rwlock_unlock(&s->env_lock);
 }
 
 static void pool_drain(struct mvcc_store *s)
 {
     pthread_mutex_lock(&s->pool_mu);
-    while (s->pool_n > 0)
-        mdb_txn_abort(s->pool[--s->pool_n]);
+    while (s->pool_n > 0) {
+        struct mvcc__rd *rd = s->pool[--s->pool_n];
+        mdb_cursor_close(rd->kv);
+        mdb_txn_abort(rd->t);
+        cairn_free(rd);
+    }
     pthread_mutex_unlock(&s->pool_mu);
 }
 
@@ -331,6 +350,11 @@ int mvcc_batch_begin(struct mvcc_store *s)
         s->wtxn = NULL;
         return mvcc__err(rc);
     }
+    if ((rc = mdb_cursor_open(s->wtxn, s->kv, &s->wcur)) != 0) {
+        mdb_txn_abort(s->wtxn);
+        s->wtxn = NULL;
+        return mvcc__err(rc);
+    }
     s->batch_failed = false;
     s->batch_bytes = 0;
     return 0;
@@ -339,20 +363,23 @@ int mvcc_batch_begin(struct mvcc_store *s)
 static void reload_committed(struct mvcc_store *s)
 {
     s->wrev = atomic_load(&s->committed_rev);
-    MDB_txn *t;
-    if (mvcc__read_begin(s, &t) == 0) {
+    struct mvcc__rd *rd;
+    if (mvcc__read_begin(s, &rd) == 0) {
+        MDB_txn *t = rd->t;
         uint64_t c = 0, a = 0;
         if (mvcc__meta_get(s, t, "compact", &c) == 0)
             s->wcompact = (mvcc_rev)c;
         if (mvcc__meta_get(s, t, "alarm", &a) == 0)
             s->alarm = a != 0;
-        mvcc__read_end(s, t);
+        mvcc__read_end(s, rd);
     }
 }
 
 void mvcc_batch_abort(struct mvcc_store *s)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    mdb_cursor_close(s->wcur);
+    s->wcur = NULL;
     mdb_txn_abort(s->wtxn);
     s->wtxn = NULL;
     reload_committed(s);
@@ -369,6 +396,8 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
     if ((rc = mvcc__meta_put(s, s->wtxn, "rev", (uint64_t)s->wrev)) != 0 ||
         (rc = mvcc__meta_put(s, s->wtxn, "ci", consistent_index)) != 0)
         goto err_abort;
+    mdb_cursor_close(s->wcur);
+    s->wcur = NULL;
     rc = mdb_txn_commit(s->wtxn);
     s->wtxn = NULL;
     if (rc != 0) {
@@ -449,10 +478,11 @@ static uint64_t free_pages(MDB_txn *t)
 int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st)
 {
     memset(st, 0, sizeof(*st));
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     uint64_t rev = 0, c = 0, cd = 0, ci = 0, alarm = 0;
     if ((rc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
         (rc = mvcc__meta_get(s, t, "compact", &c)) != 0 ||
@@ -473,7 +503,7 @@ int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st)
     uint64_t fp = free_pages(t) * mst.ms_psize;
     st->in_use_bytes = fp < st->db_bytes ? st->db_bytes - fp : 0;
 out:
-    mvcc__read_end(s, t);
+    mvcc__read_end(s, rd);
     return rc;
 }
 
@@ -535,14 +565,15 @@ int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
 int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
                   mvcc_ext_scan_cb cb)
 {
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     MDB_cursor *c;
     rc = mdb_cursor_open(t, s->ext, &c);
     if (rc != 0) {
-        mvcc__read_end(s, t);
+        mvcc__read_end(s, rd);
         return mvcc__err(rc);
     }
     MDB_val k = {1, &table}, v;
@@ -560,21 +591,22 @@ int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = mvcc__err(mrc);
     mdb_cursor_close(c);
-    mvcc__read_end(s, t);
+    mvcc__read_end(s, rd);
     return rc;
 }
 
 int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
                     void *arg, mvcc_lease_key_cb cb)
 {
-    MDB_txn *t;
-    int rc = mvcc__read_begin(s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     MDB_cursor *c;
     rc = mdb_cursor_open(t, s->lkey, &c);
     if (rc != 0) {
-        mvcc__read_end(s, t);
+        mvcc__read_end(s, rd);
         return mvcc__err(rc);
     }
     uint8_t pre[8];
@@ -595,7 +627,7 @@ int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = mvcc__err(mrc);
     mdb_cursor_close(c);
-    mvcc__read_end(s, t);
+    mvcc__read_end(s, rd);
     return rc;
 }
 

@@ -177,9 +177,9 @@ static int add_event(struct mvcc_watch_hub *h, struct watcher *w,
 
 /* Builds the event of revision (main) for key, and its previous version if
  * some watcher wants it. */
-static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, const uint8_t *key,
-                      size_t key_len, mvcc_rev main, int64_t sub,
-                      bool want_prev, struct mvcc_event *ev)
+static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, MDB_cursor *kvc,
+                      const uint8_t *key, size_t key_len, mvcc_rev main,
+                      int64_t sub, bool want_prev, struct mvcc_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
     struct mvcc__rec r;
@@ -197,7 +197,7 @@ static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, const uint8_t *key,
     }
     if (want_prev && main > 1) {
         struct mvcc__rec p;
-        rc = mvcc__get(h->s, t, key, key_len, main - 1, false, &p);
+        rc = mvcc__get(h->s, kvc, key, key_len, main - 1, false, &p);
         if (rc == 0) {
             ev->prev_kv = mvcc_arena_alloc(&h->arena, sizeof(*ev->prev_kv));
             if (ev->prev_kv == NULL)
@@ -258,10 +258,11 @@ int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
 {
     *more = false;
     mvcc_arena_reset(&h->arena);
-    MDB_txn *t;
-    int rc = mvcc__read_begin(h->s, &t);
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(h->s, &rd);
     if (rc != 0)
         return rc;
+    MDB_txn *t = rd->t;
     uint64_t cur_u, compact_u;
     if ((rc = mvcc__meta_get(h->s, t, "rev", &cur_u)) != 0 ||
         (rc = mvcc__meta_get(h->s, t, "compact", &compact_u)) != 0)
@@ -330,7 +331,8 @@ int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
                                 key_len))
                 continue;
             if (!built) {
-                rc = make_event(h, t, key, key_len, main, sub, want_prev, &ev);
+                rc = make_event(h, t, rd->kv, key, key_len, main, sub,
+                                want_prev, &ev);
                 if (rc != 0)
                     break;
                 built = true;
@@ -364,6 +366,6 @@ int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
         if (!h->w[i]->paused && h->w[i]->next_rev <= cur)
             *more = true;
 out:
-    mvcc__read_end(h->s, t);
+    mvcc__read_end(h->s, rd);
     return rc;
 }

@@ -13,6 +13,7 @@
 struct wctx {
     struct mvcc_store *s;
     MDB_txn *t;
+    MDB_cursor *c;  /* on the kv db of t */
     mvcc_rev begin; /* the revision before the request */
     mvcc_rev main;
     int64_t sub; /* changes so far */
@@ -22,6 +23,7 @@ static void wctx_init(struct wctx *w, struct mvcc_store *s)
 {
     w->s = s;
     w->t = s->wtxn;
+    w->c = s->wcur;
     w->begin = s->wrev;
     w->main = s->wrev + 1;
     w->sub = 0;
@@ -128,7 +130,7 @@ static int check_put(struct wctx *w, const struct mvcc_put_req *r)
 {
     if (r->ignore_value || r->ignore_lease) {
         struct mvcc__rec prev;
-        int rc = mvcc__get(w->s, w->t, r->key, r->key_len, wctx_rev(w), false,
+        int rc = mvcc__get(w->s, w->c, r->key, r->key_len, wctx_rev(w), false,
                            &prev);
         if (rc == CAIRN_ENOTFOUND)
             return CAIRN_EKEYNOTFOUND;
@@ -146,7 +148,7 @@ static int put_exec(struct wctx *w, const struct mvcc_put_req *r,
     memset(resp, 0, sizeof(*resp));
     struct mvcc__rec prev;
     int rc =
-        mvcc__get(w->s, w->t, r->key, r->key_len, wctx_rev(w), false, &prev);
+        mvcc__get(w->s, w->c, r->key, r->key_len, wctx_rev(w), false, &prev);
     bool have = rc == 0;
     if (rc != 0 && rc != CAIRN_ENOTFOUND)
         return rc;
@@ -219,7 +221,7 @@ static int delete_exec(struct wctx *w, const uint8_t *key, size_t key_len,
 {
     memset(resp, 0, sizeof(*resp));
     struct del_collect c = {.a = a, .keys_only = !prev_kv};
-    int rc = mvcc__visit(w->s, w->t, key, key_len, end, end_len, wctx_rev(w),
+    int rc = mvcc__visit(w->s, w->c, key, key_len, end, end_len, wctx_rev(w),
                          &c, del_collect_cb);
     if (rc != 0)
         goto out;
@@ -643,7 +645,7 @@ static int apply_compares(struct wctx *w, const struct mvcc_txn_req *t,
     for (size_t i = 0; i < t->n_compares; i++) {
         const struct mvcc_compare *c = &t->compares[i];
         struct cmp_state st = {.c = c, .ok = true};
-        int rc = mvcc__visit(w->s, w->t, c->key, c->key_len, c->end, c->end_len,
+        int rc = mvcc__visit(w->s, w->c, c->key, c->key_len, c->end, c->end_len,
                              wctx_rev(w), &st, cmp_cb);
         if (rc != 0)
             return rc;
@@ -752,7 +754,7 @@ static int exec_path(struct wctx *w, const struct mvcc_txn_req *t,
         int rc = 0;
         switch (ops[i].type) {
         case MVCC_OP_RANGE:
-            rc = mvcc__range(w->s, w->t, wctx_rev(w), w->s->wcompact,
+            rc = mvcc__range(w->s, w->c, wctx_rev(w), w->s->wcompact,
                              &ops[i].u.range, a, &r->u.range);
             break;
         case MVCC_OP_PUT:
@@ -809,8 +811,14 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     bool failed_before = s->batch_failed;
     uint64_t bytes_before = s->batch_bytes;
     w.t = child;
+    if ((mrc = mdb_cursor_open(child, s->kv, &w.c)) != 0) {
+        mdb_txn_abort(child);
+        rc = mvcc__err(mrc);
+        goto out;
+    }
     pos = 0;
     rc = exec_path(&w, req, &p, &pos, a, resp);
+    mdb_cursor_close(w.c);
     if (rc == 0 && (mrc = mdb_txn_commit(child)) != 0) {
         s->batch_failed = true;
         rc = mvcc__err(mrc);

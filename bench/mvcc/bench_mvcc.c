@@ -1,0 +1,179 @@
+/* bench-mvcc: puts in apply batches of 1,000, point gets, 1,000-key ranges,
+ * open time, memory beyond LMDB's mapped pages and file size of an mvcc
+ * store with N keys (16-byte keys, 256-byte values; N = 1,000,000 unless
+ * given as the first argument). Prints one RESULT line. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mvcc/mvcc.h"
+
+#define BATCH 1000
+#define VALUE_BYTES 256
+#define RANGE_KEYS 1000
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The i-th key: 16 hex digits of a 64-bit mix of i, so inserts land all
+ * over the tree as real keys do. */
+static void key_of(uint64_t i, char out[17])
+{
+    uint64_t st = i;
+    snprintf(out, 17, "%016" PRIx64, splitmix64(&st));
+}
+
+/* Resident anonymous memory (heap, stacks): what is not LMDB's map. */
+static long rss_anon_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void rm_store(const char *dir)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+static struct mvcc_store *open_store(const char *dir)
+{
+    struct mvcc_options o = {.dir = dir, .quota_bytes = (size_t)8 << 30};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    if (mvcc_open(&o, &s, &em) != 0) {
+        fprintf(stderr, "bench-mvcc: %s\n", em.text);
+        exit(1);
+    }
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+    if (n < BATCH)
+        n = BATCH;
+    char dir[] = "/tmp/cairn-bench-mvcc-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    long rss0 = rss_anon_kb();
+    struct mvcc_store *s = open_store(dir);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    uint8_t value[VALUE_BYTES];
+    memset(value, 'v', sizeof(value));
+    char key[17];
+    int rc = 0;
+
+    double t0 = now_s();
+    uint64_t ci = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i += BATCH) {
+        rc = mvcc_batch_begin(s);
+        for (uint64_t j = i; j < i + BATCH && j < n && rc == 0; j++) {
+            key_of(j, key);
+            struct mvcc_put_req q = {.key = (const uint8_t *)key,
+                                     .key_len = 16,
+                                     .value = value,
+                                     .value_len = sizeof(value)};
+            struct mvcc_put_resp r;
+            rc = mvcc_put(s, &q, &a, &r);
+            mvcc_arena_reset(&a);
+        }
+        if (rc == 0)
+            rc = mvcc_batch_commit(s, ++ci);
+    }
+    if (rc == 0)
+        rc = mvcc_sync(s);
+    double put_s = now_s() - t0;
+    if (rc != 0) {
+        fprintf(stderr, "bench-mvcc: put: %s\n", cairn_strerror(rc));
+        return 1;
+    }
+
+    /* Reopen: the open time of a populated store. */
+    mvcc_close(s);
+    t0 = now_s();
+    s = open_store(dir);
+    double open_ms = (now_s() - t0) * 1000;
+
+    struct prng p;
+    prng_seed(&p, 42);
+    uint64_t gets = n;
+    t0 = now_s();
+    for (uint64_t i = 0; i < gets; i++) {
+        key_of(prng_below(&p, n), key);
+        struct mvcc_range_req q = {.key = (const uint8_t *)key, .key_len = 16};
+        struct mvcc_range_resp r;
+        rc = mvcc_range(s, &q, &a, &r);
+        if (rc != 0 || r.n_kvs != 1) {
+            fprintf(stderr, "bench-mvcc: get %s: %s\n", key,
+                    cairn_strerror(rc));
+            return 1;
+        }
+        mvcc_arena_reset(&a);
+    }
+    double get_s = now_s() - t0;
+
+    /* Ranges over key intervals holding about RANGE_KEYS keys. */
+    uint64_t ranges = 2000;
+    uint64_t width = (UINT64_MAX / n) * RANGE_KEYS;
+    uint64_t got = 0;
+    t0 = now_s();
+    for (uint64_t i = 0; i < ranges; i++) {
+        uint64_t lo = prng_next(&p) % (UINT64_MAX - width);
+        char k1[17], k2[17];
+        snprintf(k1, sizeof(k1), "%016" PRIx64, lo);
+        snprintf(k2, sizeof(k2), "%016" PRIx64, lo + width);
+        struct mvcc_range_req q = {.key = (const uint8_t *)k1,
+                                   .key_len = 16,
+                                   .end = (const uint8_t *)k2,
+                                   .end_len = 16};
+        struct mvcc_range_resp r;
+        rc = mvcc_range(s, &q, &a, &r);
+        if (rc != 0) {
+            fprintf(stderr, "bench-mvcc: range: %s\n", cairn_strerror(rc));
+            return 1;
+        }
+        got += r.n_kvs;
+        mvcc_arena_reset(&a);
+    }
+    double range_s = now_s() - t0;
+
+    struct mvcc_status st;
+    mvcc_status_get(s, &st);
+    long rss1 = rss_anon_kb();
+    double anon_mb = (double)(rss1 - rss0) / 1024.0;
+    printf("# %" PRIu64 " keys; %" PRIu64 " ranges of %.0f keys on average; "
+           "anonymous memory %.1f bytes/key\n",
+           n, ranges, (double)got / (double)ranges,
+           (double)(rss1 - rss0) * 1024.0 / (double)n);
+    printf("RESULT mvcc puts_per_s=%.0f gets_per_s=%.0f ranges_per_s=%.0f "
+           "open_ms=%.2f rss_mb=%.1f db_mb=%.1f\n",
+           (double)n / put_s, (double)gets / get_s, (double)ranges / range_s,
+           open_ms, anon_mb, (double)st.db_bytes / (1024.0 * 1024.0));
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_store(dir);
+    return 0;
+}
