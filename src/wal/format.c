@@ -12,8 +12,9 @@
 
 uint32_t wal__seg_seed(uint64_t seq)
 {
+    static const uint8_t tag[8] = {'c', 'a', 'i', 'r', 'n', 'w', 'a', 'l'};
     uint8_t b[16];
-    memcpy(b, "cairnwal", 8);
+    memcpy(b, tag, sizeof tag);
     codec_put_u64(b + 8, seq);
     return crc32c(0, b, sizeof b);
 }
@@ -253,7 +254,7 @@ void wal__tmp_name(char *out, uint64_t seq)
     snprintf(out, WAL_NAME_MAX, "%016" PRIx64 ".tmp", seq);
 }
 
-static bool parse_hex16(const char *p, uint64_t *v)
+bool wal__hex16(const char *p, uint64_t *v)
 {
     uint64_t x = 0;
     for (int i = 0; i < 16; i++) {
@@ -277,7 +278,7 @@ int wal__seg_parse(const char *name, uint64_t *seq, raft_index *first)
         strcmp(name + 33, ".wal") != 0)
         return CAIRN_EINVAL;
     uint64_t f;
-    if (!parse_hex16(name, seq) || !parse_hex16(name + 17, &f))
+    if (!wal__hex16(name, seq) || !wal__hex16(name + 17, &f))
         return CAIRN_EINVAL;
     *first = f;
     return 0;

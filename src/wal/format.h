@@ -98,6 +98,8 @@ void wal__tmp_name(char *out, uint64_t seq);
 /* 0 and the fields, or CAIRN_EINVAL if name is not a segment name. */
 int wal__seg_parse(const char *name, uint64_t *seq, raft_index *first);
 bool wal__is_tmp(const char *name);
+/* Parses exactly 16 lowercase hex digits at p. */
+bool wal__hex16(const char *p, uint64_t *v);
 
 /* The directory holding path, into out (room for strlen(path) + 2):
  * "/" for "/a", "." for "a", "a/b" for "a/b/c" (trailing slashes of path

@@ -9,7 +9,7 @@
 #include "wal/wal.h"
 
 #define PATH_MAX_BYTES 4096
-#define SNAP_MAGIC "CAIRNSNP"
+static const uint8_t SNAP_MAGIC[8] = {'C', 'A', 'I', 'R', 'N', 'S', 'N', 'P'};
 #define SNAP_HEADER_BYTES 16u /* magic, crc, payload length */
 #define SNAP_PAYLOAD_MAX (2 * CAIRN_VARINT_MAX + RAFT_CONF_STATE_ENCODED_MAX)
 /* A bound on snapshot files considered at start-up. */
@@ -23,13 +23,10 @@ static void snap_name(char *out, raft_term term, raft_index index)
 
 static bool snap_parse(const char *name, raft_term *term, raft_index *index)
 {
-    char check[WAL_NAME_MAX];
-    unsigned long long t, i;
-    if (strlen(name) != 16 + 1 + 16 + 5 ||
-        sscanf(name, "%16llx-%16llx.snap", &t, &i) != 2)
-        return false;
-    snap_name(check, t, i);
-    if (strcmp(check, name) != 0)
+    uint64_t t, i;
+    if (strlen(name) != 16 + 1 + 16 + 5 || name[16] != '-' ||
+        strcmp(name + 33, ".snap") != 0 || !wal__hex16(name, &t) ||
+        !wal__hex16(name + 17, &i))
         return false;
     *term = t;
     *index = i;
@@ -63,7 +60,7 @@ int wal_snap_save(struct cairn_fs *fs, const char *snap_dir,
     n += varint_put(p + n, meta->index);
     n += varint_put(p + n, meta->term);
     n += raft_conf_state_encode(&meta->conf, p + n);
-    memcpy(file, SNAP_MAGIC, 8);
+    memcpy(file, SNAP_MAGIC, sizeof SNAP_MAGIC);
     codec_put_u32(file + 12, (uint32_t)n);
     codec_put_u32(file + 8, crc32c(0, file + 12, 4 + n));
     char name[WAL_NAME_MAX], path[PATH_MAX_BYTES], tmp[PATH_MAX_BYTES];
@@ -124,7 +121,8 @@ int wal_snap_read(struct cairn_fs *fs, const char *path,
         return cairn_errmsg_code(m, rv, "snap: read %s", path);
     const char *why = NULL;
     size_t n = 0;
-    if (got < SNAP_HEADER_BYTES || memcmp(file, SNAP_MAGIC, 8) != 0) {
+    if (got < SNAP_HEADER_BYTES ||
+        memcmp(file, SNAP_MAGIC, sizeof SNAP_MAGIC) != 0) {
         why = "not a snapshot file";
     } else {
         n = codec_get_u32(file + 12);
@@ -256,6 +254,7 @@ int wal_recover(const struct wal_options *o, const char *snap_dir,
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX_BYTES];
         struct raft_snapshot_meta meta;
+        memset(&meta, 0, sizeof meta);
         struct cairn_errmsg why;
         rv = wal__join(path, sizeof path, snap_dir, files[i].name);
         if (rv == 0)

@@ -532,6 +532,7 @@ struct rec_state {
     bool have_snap_entry; /* an entry at snap_index was seen */
     raft_term snap_entry_term;
     struct raft_entry *ents;
+    size_t *data_off; /* ents[i]'s data at arena.data + data_off[i] */
     size_t n, cap;
     struct buf arena;
     bool have_meta;
@@ -561,11 +562,16 @@ static int rec_entry(struct rec_state *r, const struct raft_entry *e)
         if (!ne)
             return CAIRN_ENOMEM;
         r->ents = ne;
+        size_t *no = cairn_realloc(r->data_off, ncap * sizeof *no);
+        if (!no)
+            return CAIRN_ENOMEM;
+        r->data_off = no;
         r->cap = ncap;
     }
     struct raft_entry *d = &r->ents[r->n++];
     *d = *e;
-    d->data = (const uint8_t *)(uintptr_t)r->arena.len;
+    d->data = NULL;
+    r->data_off[r->n - 1] = r->arena.len;
     if (e->len > 0 && buf_append(&r->arena, e->data, e->len) != 0)
         return CAIRN_ENOMEM;
     return 0;
@@ -906,8 +912,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     }
     /* Hand the entries over, data pointers fixed up into the arena. */
     for (size_t i = 0; i < r.n; i++) {
-        uintptr_t at = (uintptr_t)r.ents[i].data;
-        r.ents[i].data = r.ents[i].len ? r.arena.data + at : NULL;
+        r.ents[i].data = r.ents[i].len ? r.arena.data + r.data_off[i] : NULL;
     }
     rec->meta = r.meta;
     rec->hard_state = r.hs;
@@ -915,6 +920,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     rec->snap.term = snap_term;
     rec->entries = r.ents;
     rec->n_entries = r.n;
+    cairn_free(r.data_off);
     rec->arena = r.arena.data;
     cairn_fs_names_free(&names);
     buf_free(&bytes);
@@ -930,6 +936,7 @@ err_after_alloc:
     buf_free(&bytes);
     buf_free(&r.arena);
     cairn_free(r.ents);
+    cairn_free(r.data_off);
     wal_close(w);
     return rv;
 }
