@@ -810,6 +810,12 @@ static int leader_propose(struct raft *r, struct raft_entry *ents, size_t n,
         return CAIRN_EPROPOSALDROPPED; /* we were removed */
     if (r->lead_transferee != RAFT_NONE)
         return CAIRN_ETRANSFERRING;
+    /* The size cap first: a refused batch must not leave a pending
+     * configuration change behind. */
+    uint64_t size = payload_size(ents, n);
+    uint64_t max = r->cfg.max_uncommitted_entries_size;
+    if (max > 0 && r->uncommitted_size > 0 && r->uncommitted_size + size > max)
+        return CAIRN_EPROPOSALDROPPED;
     for (size_t i = 0; i < n; i++) {
         if (ents[i].type == RAFT_ENTRY_NORMAL)
             continue;
@@ -825,10 +831,6 @@ static int leader_propose(struct raft *r, struct raft_entry *ents, size_t n,
             r->pending_conf_index = raft__log_last_index(&r->log) + 1 + i;
         }
     }
-    uint64_t size = payload_size(ents, n);
-    uint64_t max = r->cfg.max_uncommitted_entries_size;
-    if (max > 0 && r->uncommitted_size > 0 && r->uncommitted_size + size > max)
-        return CAIRN_EPROPOSALDROPPED;
     int rv = append_entries(r, ents, n);
     if (rv != 0)
         return rv;
@@ -1521,7 +1523,12 @@ int raft_new(const struct raft_config *config, struct raft **out)
         goto err_after_alloc;
     raft_index first = raft__log_first_index(&r->log);
     raft_index last = raft__log_last_index(&r->log);
-    if (hs.commit < first - 1 || hs.commit > last) {
+    /* A snapshot is committed by definition, even if the hard state
+     * recorded with it lags. A commit beyond the log means the host lost
+     * entries it had made durable. */
+    if (hs.commit < first - 1)
+        hs.commit = first - 1;
+    if (hs.commit > last) {
         rv = CAIRN_ECORRUPT;
         goto err_after_alloc;
     }

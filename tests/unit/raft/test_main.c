@@ -30,5 +30,6 @@ int main(void)
     failed += test_transfer_group();
     failed += test_membership_group();
     failed += test_safety_group();
+    failed += test_faults_group();
     return failed ? 1 : 0;
 }

@@ -26,5 +26,6 @@ int test_read_group(void);
 int test_transfer_group(void);
 int test_membership_group(void);
 int test_safety_group(void);
+int test_faults_group(void);
 
 #endif
