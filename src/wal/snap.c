@@ -241,6 +241,17 @@ int wal_snap_purge(struct cairn_fs *fs, const char *snap_dir, size_t keep,
     return rv;
 }
 
+static int sync_file(struct cairn_fs *fs, const char *path)
+{
+    int fd;
+    int rv = fs->open(fs, path, CAIRN_FS_RDONLY, &fd);
+    if (rv != 0)
+        return rv;
+    rv = fs->fdatasync(fs, fd);
+    fs->close(fs, fd);
+    return rv;
+}
+
 int wal_recover(const struct wal_options *o, const char *snap_dir,
                 struct wal **out, struct wal_recovery *rec,
                 struct cairn_errmsg *m)
@@ -273,6 +284,20 @@ int wal_recover(const struct wal_options *o, const char *snap_dir,
         }
         rv = wal_open(o, meta.index, meta.term, out, rec, &why);
         if (rv == 0) {
+            /* The file may have been read back from the page cache after a
+             * save whose sync failed: make it durable before it is used. */
+            rv = sync_file(o->fs, path);
+            if (rv == 0)
+                rv = o->fs->fsync_dir(o->fs, snap_dir);
+            if (rv != 0) {
+                wal_close(*out);
+                *out = NULL;
+                wal_recovery_free(rec);
+                cairn_free(files);
+                return cairn_errmsg_code(m, CAIRN_ESYNC,
+                                         "snap: sync %s on open: %s", path,
+                                         cairn_strerror(rv));
+            }
             rec->has_snap = true;
             rec->snap = meta;
             cairn_free(files);

@@ -4,7 +4,8 @@
  * every recovery the log must be the acknowledged list, or that list with a
  * prefix of the one unacknowledged batch written over it; nothing
  * acknowledged is ever lost. Seed: CAIRN_TEST_SEED; length:
- * CAIRN_WAL_MODEL_STEPS (default 1500 steps for each of 6 seeds);
+ * CAIRN_WAL_MODEL_STEPS steps (default 3000) for each of
+ * CAIRN_WAL_MODEL_SEEDS seeds (default 8) from CAIRN_TEST_SEED on;
  * CAIRN_WAL_MODEL_TRACE=1 prints every step and the WAL's log lines. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,10 @@ struct model {
     raft_index commit;
     raft_index snap;
     raft_term snap_term;
+    /* A snapshot whose file save failed: it may be found or not. */
+    bool alt;
+    raft_index alt_snap;
+    raft_term alt_term;
     struct raft_hard_state hs;
     /* The batch whose append failed, if any: it may be on disk in part. */
     bool pending;
@@ -36,10 +41,11 @@ struct model {
 
 static bool matches_model(const struct model *md, const struct wal_recovery *r)
 {
-    if (md->snap + r->n_entries != md->last)
+    raft_index base = r->snap.index;
+    if (base + r->n_entries != md->last)
         return false;
     for (size_t i = 0; i < r->n_entries; i++) {
-        raft_index idx = md->snap + 1 + i;
+        raft_index idx = base + 1 + i;
         if (!tw_entry_ok(&r->entries[i], idx, md->term[idx], md->len[idx]))
             return false;
     }
@@ -51,11 +57,12 @@ static bool matches_pending(const struct model *md,
 {
     if (!md->pending)
         return false;
-    raft_index rlast = md->snap + r->n_entries;
+    raft_index base = r->snap.index;
+    raft_index rlast = base + r->n_entries;
     if (rlast < md->p_first || rlast >= md->p_first + md->p_n)
         return false;
     for (size_t i = 0; i < r->n_entries; i++) {
-        raft_index idx = md->snap + 1 + i;
+        raft_index idx = base + 1 + i;
         bool ok;
         if (idx < md->p_first)
             ok = tw_entry_ok(&r->entries[i], idx, md->term[idx], md->len[idx]);
@@ -85,7 +92,10 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
     if (rv != 0)
         fail_msg("seed %llu step %d: recover: %s", (unsigned long long)seed,
                  step, m.text);
-    if (r.snap.index != md->snap || r.snap.term != md->snap_term)
+    bool snap_ok = (r.snap.index == md->snap && r.snap.term == md->snap_term) ||
+                   (md->alt && r.snap.index == md->alt_snap &&
+                    r.snap.term == md->alt_term);
+    if (!snap_ok)
         fail_msg("seed %llu step %d: snapshot %llu, expected %llu",
                  (unsigned long long)seed, step,
                  (unsigned long long)r.snap.index,
@@ -107,8 +117,11 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
                  (unsigned long long)seed, step,
                  (unsigned long long)r.hard_state.commit,
                  (unsigned long long)r.hard_state.term);
-    assert_true(r.hard_state.commit <= md->snap + r.n_entries ||
-                r.hard_state.commit <= md->snap);
+    /* A recovered commit index never points past the recovered log. */
+    assert_true(r.hard_state.commit <= r.snap.index + r.n_entries);
+    md->snap = r.snap.index;
+    md->snap_term = r.snap.term;
+    md->alt = false;
     for (size_t i = 0; i < r.n_entries; i++) {
         raft_index idx = md->snap + 1 + i;
         md->term[idx] = r.entries[i].term;
@@ -122,6 +135,16 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
     assert_int_equal(wal_last_index(w), md->last);
     wal_recovery_free(&r);
     return w;
+}
+
+static void dump_snaps(struct cairn_fs *fs, const char *when)
+{
+    struct cairn_fs_names names;
+    if (fs->list(fs, TW_SNAP_DIR, &names) != 0)
+        return;
+    for (size_t i = 0; i < names.count; i++)
+        fprintf(stderr, "%s: %s\n", when, names.names[i]);
+    cairn_fs_names_free(&names);
 }
 
 static void run_model(uint64_t seed, int steps)
@@ -219,22 +242,64 @@ static void run_model(uint64_t seed, int steps)
                 }
             }
         } else if (dice < 70) {
-            /* Snapshot at the commit index, then release and purge. */
+            /* Snapshot at the commit index, then release and purge, with
+             * a crash or a failure at some point on the way. */
             if (md->commit > md->snap && md->commit <= md->last) {
                 raft_index si = md->commit;
-                assert_int_equal(wal_snapshot(w, si, md->term[si], &m), 0);
+                raft_term st = md->term[si];
+                uint64_t cp = prng_below(rng, 10);
+                assert_int_equal(wal_snapshot(w, si, st, &m), 0);
+                if (cp == 0) {
+                    wal_close(w);
+                    cairn_fs_mem_crash(&t.fs, prng_chance(rng, 0.5));
+                    crashes++;
+                    w = recover(&t, md, seed, step);
+                    continue;
+                }
                 struct raft_snapshot_meta s;
                 memset(&s, 0, sizeof s);
                 s.index = si;
-                s.term = md->term[si];
+                s.term = st;
                 s.conf.n_voters = 1;
                 s.conf.voters[0] = 1;
-                assert_int_equal(wal_snap_save(&t.fs, TW_SNAP_DIR, &s, &m), 0);
+                if (cp == 1)
+                    cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC,
+                                       (int)prng_below(rng, 2), 1, CAIRN_EIO,
+                                       false);
+                int rv = wal_snap_save(&t.fs, TW_SNAP_DIR, &s, &m);
+                cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC, -1, 0, 0, false);
+                if (rv != 0) {
+                    assert_true(cp == 1);
+                    failures++;
+                    md->alt = true;
+                    md->alt_snap = si;
+                    md->alt_term = st;
+                    wal_close(w);
+                    if (prng_chance(rng, 0.5)) {
+                        cairn_fs_mem_crash(&t.fs, false);
+                        crashes++;
+                    }
+                    w = recover(&t, md, seed, step);
+                    continue;
+                }
                 md->snap = si;
-                md->snap_term = s.term;
+                md->snap_term = st;
                 snaps++;
-                if (prng_chance(rng, 0.7))
-                    assert_int_equal(wal_release(w, si, &m), 0);
+                if (cp == 2) {
+                    wal_close(w);
+                    cairn_fs_mem_crash(&t.fs, prng_chance(rng, 0.5));
+                    crashes++;
+                    w = recover(&t, md, seed, step);
+                    continue;
+                }
+                if (cp == 3)
+                    cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_META, 0, 1,
+                                       CAIRN_EIO, false);
+                if (prng_chance(rng, 0.7)) {
+                    rv = wal_release(w, si, &m);
+                    assert_true(rv == 0 || (cp == 3 && rv == CAIRN_EIO));
+                }
+                cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_META, -1, 0, 0, false);
                 assert_int_equal(wal_snap_purge(&t.fs, TW_SNAP_DIR, 3, &m), 0);
             }
         } else if (dice < 80) {
@@ -243,7 +308,11 @@ static void run_model(uint64_t seed, int steps)
             if (getenv("CAIRN_WAL_MODEL_TRACE"))
                 fprintf(stderr, "crash tear=%d unsynced=%llu\n", tear,
                         (unsigned long long)cairn_fs_mem_unsynced_bytes(&t.fs));
+            if (getenv("CAIRN_WAL_MODEL_TRACE"))
+                dump_snaps(&t.fs, "before");
             cairn_fs_mem_crash(&t.fs, tear);
+            if (getenv("CAIRN_WAL_MODEL_TRACE"))
+                dump_snaps(&t.fs, "after");
             crashes++;
             w = recover(&t, md, seed, step);
         } else if (dice < 85) {
@@ -268,9 +337,11 @@ static void wal_model_property(void **state)
 {
     (void)state;
     const char *s = getenv("CAIRN_WAL_MODEL_STEPS");
-    int steps = s && *s ? atoi(s) : 1500;
+    int steps = s && *s ? atoi(s) : 3000;
+    const char *n = getenv("CAIRN_WAL_MODEL_SEEDS");
+    uint64_t seeds = n && *n ? strtoull(n, NULL, 0) : 8;
     uint64_t base = tw_seed(1000);
-    for (uint64_t k = 0; k < 6; k++)
+    for (uint64_t k = 0; k < seeds; k++)
         run_model(base + k, steps);
 }
 
