@@ -1222,11 +1222,15 @@ static void apply_conf_entry(struct raft *r, const struct raft_entry *e)
     if (r->lead_transferee != RAFT_NONE &&
         !raft__conf_is_voter(&r->conf, r->lead_transferee))
         r->lead_transferee = RAFT_NONE;
-    /* The quorum changed: commit may move, new members need entries. */
-    if (maybe_commit(r))
+    /* The quorum changed: commit may move; new members need entries
+     * (but nobody needs an empty append for nothing). */
+    if (maybe_commit(r)) {
         bcast_append(r);
-    else
-        bcast_append(r);
+    } else {
+        for (uint32_t i = 0; i < r->n_prs; i++)
+            if (r->prs[i].id != r->id)
+                maybe_send_append(r, r->prs[i].id, false);
+    }
 }
 
 /* Hands out committed, locally durable entries and applies configuration

@@ -31,5 +31,6 @@ int main(void)
     failed += test_membership_group();
     failed += test_safety_group();
     failed += test_faults_group();
+    failed += test_script_group();
     return failed ? 1 : 0;
 }

@@ -27,5 +27,6 @@ int test_transfer_group(void);
 int test_membership_group(void);
 int test_safety_group(void);
 int test_faults_group(void);
+int test_script_group(void);
 
 #endif
