@@ -29,7 +29,11 @@ struct wal {
     int fd;
     uint64_t off;      /* end of the records in the open segment */
     uint64_t head_end; /* end of its head records (metadata, hard state) */
-    uint32_t crc;      /* chain value after its last record */
+    /* The open segment was just rotated to: the next batch starts with the
+     * hard state (head_len bytes of it once encoded). */
+    bool need_head;
+    size_t head_len;
+    uint32_t crc; /* chain value after its last record */
     /* The prepared next segment, if next_fd >= 0. */
     int next_fd;
     uint64_t next_off;
@@ -283,6 +287,7 @@ static int rotate(struct wal *w, struct cairn_errmsg *m)
     w->fd = w->next_fd;
     w->off = w->next_off;
     w->head_end = w->next_off;
+    w->need_head = true;
     w->crc = w->next_crc;
     w->next_fd = -1;
     cairn_debugf(w->log, "wal", "rotated to %s", to);
@@ -308,6 +313,10 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
         return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
                                  cairn_strerror(rv));
     }
+    if (w->need_head) {
+        w->head_end = w->off + w->head_len;
+        w->need_head = false;
+    }
     w->off += w->batch.len;
     return 0;
 }
@@ -328,22 +337,22 @@ static int begin_batch(struct wal *w, uint64_t size, uint32_t *crc,
         return cairn_errmsg_code(m, w->fatal,
                                  "wal: append (refused after an "
                                  "earlier failure)");
-    bool rotated = false;
     if (w->off + size > w->seg_size && w->off > w->head_end) {
         int rv = rotate(w, m);
         if (rv != 0)
             return rv;
-        rotated = true;
     }
     buf_reset(&w->batch);
     *crc = w->crc;
-    if (rotated) {
+    if (w->need_head) {
+        /* Kept until a batch carrying it is written, so that a batch that
+         * fails to encode cannot leave a segment without its head. */
         uint8_t head[WAL_HEAD_MAX];
         int rv = wal__rec_append(&w->batch, crc, head,
                                  wal__head_hard_state(head, &w->hs), NULL, 0);
         if (rv != 0)
             return cairn_errmsg_code(m, rv, "wal: encode hard state");
-        w->head_end += w->batch.len;
+        w->head_len = w->batch.len;
     }
     return 0;
 }
@@ -498,17 +507,13 @@ int wal_create(const struct wal_options *o, const struct wal_metadata *meta,
     w->meta = *meta;
     rv = rotate(w, m);
     if (rv == 0) {
-        uint32_t crc = w->crc;
-        uint8_t head[WAL_HEAD_MAX];
-        buf_reset(&w->batch);
-        rv = wal__rec_append(&w->batch, &crc, head,
-                             wal__head_hard_state(head, &w->hs), NULL, 0);
+        /* An empty batch: just the head's hard state. */
+        uint32_t crc;
+        rv = begin_batch(w, 0, &crc, m);
         if (rv == 0)
             rv = write_batch(w, m);
-        if (rv == 0) {
+        if (rv == 0)
             w->crc = crc;
-            w->head_end = w->off;
-        }
     }
     if (rv != 0) {
         wal_close(w);
