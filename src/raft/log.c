@@ -72,12 +72,6 @@ void *raft__arena_alloc(struct arena *a, size_t size)
 
 /* ---- unstable ---- */
 
-static void free_ents(struct raft_entry *ents, size_t from, size_t to)
-{
-    for (size_t i = from; i < to; i++)
-        cairn_free((void *)ents[i].data);
-}
-
 static void free_snap(struct raft_snapshot *s)
 {
     if (s != NULL) {
@@ -128,8 +122,7 @@ int raft__log_init(struct raft_log *l, const struct raft_storage *storage)
 
 void raft__log_close(struct raft_log *l)
 {
-    free_ents(l->u.ents, 0, l->u.n);
-    cairn_free(l->u.ents);
+    raft__ev_free(&l->u.v);
     free_snap(l->u.snap);
     memset(&l->u, 0, sizeof(l->u));
 }
@@ -146,8 +139,8 @@ raft_index raft__log_first_index(const struct raft_log *l)
 
 raft_index raft__log_last_index(const struct raft_log *l)
 {
-    if (l->u.n > 0)
-        return l->u.offset + l->u.n - 1;
+    if (l->u.v.n > 0)
+        return l->u.offset + l->u.v.n - 1;
     if (l->u.snap != NULL)
         return l->u.snap->meta.index;
     raft_index i;
@@ -179,9 +172,9 @@ int raft__log_term(const struct raft_log *l, raft_index i, raft_term *t)
         storage_check(rv);
         return rv;
     }
-    if (i - u->offset >= u->n)
+    if (i - u->offset >= u->v.n)
         return CAIRN_EUNAVAILABLE;
-    *t = u->ents[i - u->offset].term;
+    *t = u->v.ents[i - u->offset].term;
     return 0;
 }
 
@@ -246,21 +239,6 @@ raft_index raft__log_find_conflict_by_term(const struct raft_log *l,
     }
 }
 
-static int unstable_reserve(struct unstable *u, size_t want)
-{
-    if (want <= u->cap)
-        return 0;
-    size_t cap = u->cap > 0 ? u->cap : 16;
-    while (cap < want)
-        cap *= 2;
-    struct raft_entry *e = cairn_realloc(u->ents, cap * sizeof(*e));
-    if (e == NULL)
-        return CAIRN_ENOMEM;
-    u->ents = e;
-    u->cap = cap;
-    return 0;
-}
-
 int raft__log_append(struct raft_log *l, const struct raft_entry *ents,
                      size_t n)
 {
@@ -269,42 +247,19 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *ents,
     struct unstable *u = &l->u;
     raft_index after = ents[0].index;
     CAIRN_ASSERT(after <= raft__log_last_index(l) + 1);
-    /* Copy the data first, so running out of memory changes nothing. */
-    struct raft_entry *copies = cairn_malloc(n * sizeof(*copies));
-    if (copies == NULL)
-        return CAIRN_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        copies[i] = ents[i];
-        copies[i].data = NULL;
-        if (ents[i].len > 0) {
-            copies[i].data = cairn_memdup(ents[i].data, ents[i].len);
-            if (copies[i].data == NULL) {
-                free_ents(copies, 0, i);
-                cairn_free(copies);
-                return CAIRN_ENOMEM;
-            }
-        }
-    }
-    size_t keep;
-    if (after <= u->offset) {
-        /* Replaces the whole unstable tail (the storage part at and after
-         * `after` is truncated by the host when it persists these). */
-        keep = 0;
-    } else {
+    size_t keep = 0;
+    if (after > u->offset) {
         keep = (size_t)(after - u->offset);
-        CAIRN_ASSERT(keep <= u->n);
+        CAIRN_ASSERT(keep <= u->v.n);
     }
-    if (unstable_reserve(u, keep + n) != 0) {
-        free_ents(copies, 0, n);
-        cairn_free(copies);
-        return CAIRN_ENOMEM;
-    }
-    free_ents(u->ents, keep, u->n);
+    /* Replaces the unstable tail from `after` (when after <= offset, the
+     * whole of it: the host truncates its storage when it persists
+     * these). Running out of memory changes nothing. */
+    int rv = raft__ev_replace_from(&u->v, keep, ents, n);
+    if (rv != 0)
+        return rv;
     if (keep == 0)
         u->offset = after;
-    memcpy(&u->ents[keep], copies, n * sizeof(*copies));
-    u->n = keep + n;
-    cairn_free(copies);
     if (u->handed_out > after - 1)
         u->handed_out = after - 1;
     return 0;
@@ -399,7 +354,7 @@ int raft__log_slice(const struct raft_log *l, raft_index lo, raft_index hi,
     size_t n_un = 0;
     raft_index ulo = lo > u->offset ? lo : u->offset;
     for (raft_index i = ulo; i < hi; i++) {
-        const struct raft_entry *e = &u->ents[i - u->offset];
+        const struct raft_entry *e = &u->v.ents[i - u->offset];
         if (n_st + n_un > 0 && bytes + e->len > max_bytes)
             break;
         bytes += e->len;
@@ -411,7 +366,7 @@ int raft__log_slice(const struct raft_log *l, raft_index lo, raft_index hi,
         return CAIRN_ENOMEM;
     for (size_t i = 0; i < total; i++) {
         const struct raft_entry *e =
-            i < n_st ? &st[i] : &u->ents[ulo - u->offset + (i - n_st)];
+            i < n_st ? &st[i] : &u->v.ents[ulo - u->offset + (i - n_st)];
         res[i] = *e;
         if (e->len > 0) {
             uint8_t *d = raft__arena_alloc(a, e->len);
@@ -431,16 +386,14 @@ int raft__log_slice(const struct raft_log *l, raft_index lo, raft_index hi,
 void raft__log_stable_to(struct raft_log *l, raft_index i, raft_term t)
 {
     struct unstable *u = &l->u;
-    if (i < u->offset || i - u->offset >= u->n)
+    if (i < u->offset || i - u->offset >= u->v.n)
         return;
-    if (u->ents[i - u->offset].term != t)
+    if (u->v.ents[i - u->offset].term != t)
         return; /* stale: that entry was replaced since */
     if (i > u->handed_out)
         return; /* the host cannot have persisted what it never got */
     size_t drop = (size_t)(i - u->offset) + 1;
-    free_ents(u->ents, 0, drop);
-    memmove(u->ents, u->ents + drop, (u->n - drop) * sizeof(*u->ents));
-    u->n -= drop;
+    raft__ev_remove_range(&u->v, 0, drop);
     u->offset = i + 1;
 }
 
@@ -462,8 +415,8 @@ int raft__log_restore(struct raft_log *l, const struct raft_snapshot *snap)
         return CAIRN_ENOMEM;
     struct unstable *u = &l->u;
     free_snap(u->snap);
-    free_ents(u->ents, 0, u->n);
-    u->n = 0;
+    raft__ev_release(&u->v, 0, u->v.n);
+    u->v.n = 0;
     u->snap = c;
     u->snap_handed_out = false;
     u->offset = snap->meta.index + 1;

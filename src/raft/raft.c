@@ -1435,11 +1435,11 @@ int raft_step(struct raft *r, const struct raft_event *ev,
         u->snap_handed_out = true;
     }
     raft_index last = raft__log_last_index(&r->log);
-    if (u->n > 0 && u->handed_out < last) {
+    if (u->v.n > 0 && u->handed_out < last) {
         raft_index from = u->handed_out + 1;
         if (from < u->offset)
             from = u->offset;
-        up->entries = &u->ents[from - u->offset];
+        up->entries = &u->v.ents[from - u->offset];
         up->n_entries = (size_t)(last - from + 1);
         u->handed_out = last;
     }

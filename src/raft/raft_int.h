@@ -29,6 +29,29 @@ void raft__arena_free(struct arena *a);
 /* NULL when out of memory; size 0 gives a valid non-NULL pointer. */
 void *raft__arena_alloc(struct arena *a, size_t size);
 
+/* ---- entry arrays with shared data blocks (entries.c) ---- */
+
+struct data_block;
+
+/* ents[i].data points into blocks[i] (NULL when len is 0). */
+struct entry_vec {
+    struct raft_entry *ents;
+    struct data_block **blocks;
+    size_t n;
+    size_t cap;
+};
+
+int raft__ev_reserve(struct entry_vec *v, size_t want);
+/* Replaces entries [at, n) by copies of ents (data in one new block).
+ * CAIRN_ENOMEM leaves v unchanged. */
+int raft__ev_replace_from(struct entry_vec *v, size_t at,
+                          const struct raft_entry *ents, size_t n);
+/* Removes entries [from, to), moving later ones down. */
+void raft__ev_remove_range(struct entry_vec *v, size_t from, size_t to);
+/* Drops the data references of [from, to) without moving anything. */
+void raft__ev_release(struct entry_vec *v, size_t from, size_t to);
+void raft__ev_free(struct entry_vec *v);
+
 /* ---- the log: storage plus the unstable tail (etcd's raftLog) ---- */
 
 struct unstable {
@@ -36,11 +59,8 @@ struct unstable {
      * owned with its data. */
     struct raft_snapshot *snap;
     bool snap_handed_out;
-    /* Entries not yet reported persisted, ents[i].index == offset + i; each
-     * data is owned. */
-    struct raft_entry *ents;
-    size_t n;
-    size_t cap;
+    /* Entries not yet reported persisted, v.ents[i].index == offset + i. */
+    struct entry_vec v;
     raft_index offset;
     /* Entries up to this index were handed to the host in an update. */
     raft_index handed_out;

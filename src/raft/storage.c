@@ -1,6 +1,6 @@
 /* The in-memory storage that ships with the core (etcd's MemoryStorage): a
  * snapshot plus the entries after it, all owned copies. */
-#include "raft/raft.h"
+#include "raft/raft_int.h"
 
 #include <string.h>
 
@@ -8,21 +8,19 @@ struct raft_memory_storage {
     struct raft_storage iface;
     struct raft_hard_state hs;
     struct raft_snapshot snap; /* snap.data owned */
-    /* ents[0] is a dummy carrying the snapshot's index and term; the log
-     * holds ents[1..n). Each entry's data is an owned copy. */
-    struct raft_entry *ents;
-    size_t n;
-    size_t cap;
+    /* v.ents[0] is a dummy carrying the snapshot's index and term; the log
+     * holds v.ents[1..n). Data is copied, one block per append. */
+    struct entry_vec v;
 };
 
 static raft_index ms_first(const struct raft_memory_storage *ms)
 {
-    return ms->ents[0].index + 1;
+    return ms->v.ents[0].index + 1;
 }
 
 static raft_index ms_last(const struct raft_memory_storage *ms)
 {
-    return ms->ents[0].index + ms->n - 1;
+    return ms->v.ents[0].index + ms->v.n - 1;
 }
 
 static int ms_initial_state(void *ctx, struct raft_hard_state *hs,
@@ -49,12 +47,12 @@ static int ms_last_index(void *ctx, raft_index *out)
 static int ms_term(void *ctx, raft_index i, raft_term *out)
 {
     struct raft_memory_storage *ms = ctx;
-    raft_index off = ms->ents[0].index;
+    raft_index off = ms->v.ents[0].index;
     if (i < off)
         return CAIRN_ECOMPACTED;
-    if (i - off >= ms->n)
+    if (i - off >= ms->v.n)
         return CAIRN_EUNAVAILABLE;
-    *out = ms->ents[i - off].term;
+    *out = ms->v.ents[i - off].term;
     return 0;
 }
 
@@ -63,20 +61,20 @@ static int ms_entries(void *ctx, raft_index lo, raft_index hi,
                       size_t *n)
 {
     struct raft_memory_storage *ms = ctx;
-    raft_index off = ms->ents[0].index;
+    raft_index off = ms->v.ents[0].index;
     if (lo <= off)
         return CAIRN_ECOMPACTED;
     CAIRN_ASSERT(lo < hi && hi <= ms_last(ms) + 1);
     size_t count = 0;
     uint64_t bytes = 0;
     for (raft_index i = lo; i < hi; i++) {
-        const struct raft_entry *e = &ms->ents[i - off];
+        const struct raft_entry *e = &ms->v.ents[i - off];
         if (count > 0 && bytes + e->len > max_bytes)
             break;
         bytes += e->len;
         count++;
     }
-    *out = &ms->ents[lo - off];
+    *out = &ms->v.ents[lo - off];
     *n = count;
     return 0;
 }
@@ -93,13 +91,13 @@ int raft_memory_storage_new(struct raft_memory_storage **out)
     struct raft_memory_storage *ms = cairn_calloc(1, sizeof(*ms));
     if (ms == NULL)
         return CAIRN_ENOMEM;
-    ms->cap = 16;
-    ms->ents = cairn_calloc(ms->cap, sizeof(*ms->ents));
-    if (ms->ents == NULL) {
+    if (raft__ev_reserve(&ms->v, 16) != 0) {
         cairn_free(ms);
         return CAIRN_ENOMEM;
     }
-    ms->n = 1;
+    memset(&ms->v.ents[0], 0, sizeof(ms->v.ents[0]));
+    ms->v.blocks[0] = NULL;
+    ms->v.n = 1;
     ms->iface.ctx = ms;
     ms->iface.initial_state = ms_initial_state;
     ms->iface.first_index = ms_first_index;
@@ -113,17 +111,15 @@ int raft_memory_storage_new(struct raft_memory_storage **out)
 
 static void free_entries_from(struct raft_memory_storage *ms, size_t from)
 {
-    for (size_t i = from; i < ms->n; i++)
-        cairn_free((void *)ms->ents[i].data);
-    ms->n = from;
+    raft__ev_release(&ms->v, from, ms->v.n);
+    ms->v.n = from;
 }
 
 void raft_memory_storage_free(struct raft_memory_storage *ms)
 {
     if (ms == NULL)
         return;
-    free_entries_from(ms, 1);
-    cairn_free(ms->ents);
+    raft__ev_free(&ms->v);
     cairn_free((void *)ms->snap.data);
     cairn_free(ms);
 }
@@ -137,13 +133,13 @@ raft_memory_storage_iface(struct raft_memory_storage *ms)
 int raft_memory_storage_bootstrap(struct raft_memory_storage *ms,
                                   const struct raft_conf_state *cs)
 {
-    if (ms->n != 1 || ms->ents[0].index != 0 || ms->hs.term != 0)
+    if (ms->v.n != 1 || ms->v.ents[0].index != 0 || ms->hs.term != 0)
         return CAIRN_EEXISTS;
     ms->snap.meta.index = 1;
     ms->snap.meta.term = 1;
     ms->snap.meta.conf = *cs;
-    ms->ents[0].index = 1;
-    ms->ents[0].term = 1;
+    ms->v.ents[0].index = 1;
+    ms->v.ents[0].term = 1;
     ms->hs.term = 1;
     ms->hs.commit = 1;
     return 0;
@@ -159,21 +155,6 @@ void raft_memory_storage_hard_state(const struct raft_memory_storage *ms,
                                     struct raft_hard_state *hs)
 {
     *hs = ms->hs;
-}
-
-static int reserve(struct raft_memory_storage *ms, size_t want)
-{
-    if (want <= ms->cap)
-        return 0;
-    size_t cap = ms->cap;
-    while (cap < want)
-        cap *= 2;
-    struct raft_entry *e = cairn_realloc(ms->ents, cap * sizeof(*e));
-    if (e == NULL)
-        return CAIRN_ENOMEM;
-    ms->ents = e;
-    ms->cap = cap;
-    return 0;
 }
 
 int raft_memory_storage_append(struct raft_memory_storage *ms,
@@ -192,32 +173,9 @@ int raft_memory_storage_append(struct raft_memory_storage *ms,
         entries += skip;
         n -= skip;
     }
-    size_t at = (size_t)(entries[0].index - ms->ents[0].index);
-    int rv = reserve(ms, at + n);
-    if (rv != 0)
-        return rv;
-    /* Copy first, so a failed allocation leaves the log as it was. */
-    struct raft_entry *copies = cairn_malloc(n * sizeof(*copies));
-    if (copies == NULL)
-        return CAIRN_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        copies[i] = entries[i];
-        copies[i].data = NULL;
-        if (entries[i].len > 0) {
-            copies[i].data = cairn_memdup(entries[i].data, entries[i].len);
-            if (copies[i].data == NULL) {
-                for (size_t j = 0; j < i; j++)
-                    cairn_free((void *)copies[j].data);
-                cairn_free(copies);
-                return CAIRN_ENOMEM;
-            }
-        }
-    }
-    free_entries_from(ms, at);
-    memcpy(&ms->ents[at], copies, n * sizeof(*copies));
-    ms->n = at + n;
-    cairn_free(copies);
-    return 0;
+    size_t at = (size_t)(entries[0].index - ms->v.ents[0].index);
+    /* All or nothing: a failed allocation leaves the log as it was. */
+    return raft__ev_replace_from(&ms->v, at, entries, n);
 }
 
 static int set_snapshot(struct raft_memory_storage *ms,
@@ -246,8 +204,8 @@ int raft_memory_storage_apply_snapshot(struct raft_memory_storage *ms,
     if (rv != 0)
         return rv;
     free_entries_from(ms, 1);
-    ms->ents[0].index = snap->meta.index;
-    ms->ents[0].term = snap->meta.term;
+    ms->v.ents[0].index = snap->meta.index;
+    ms->v.ents[0].term = snap->meta.term;
     return 0;
 }
 
@@ -269,20 +227,15 @@ int raft_memory_storage_create_snapshot(struct raft_memory_storage *ms,
 int raft_memory_storage_compact(struct raft_memory_storage *ms,
                                 raft_index index)
 {
-    raft_index off = ms->ents[0].index;
+    raft_index off = ms->v.ents[0].index;
     if (index <= off)
         return CAIRN_ECOMPACTED;
     if (index > ms_last(ms))
         return CAIRN_EUNAVAILABLE;
     size_t drop = (size_t)(index - off);
-    for (size_t i = 1; i <= drop; i++)
-        cairn_free((void *)ms->ents[i].data);
-    ms->ents[0].index = index;
-    ms->ents[0].term = ms->ents[drop].term;
-    ms->ents[0].data = NULL;
-    ms->ents[0].len = 0;
-    memmove(&ms->ents[1], &ms->ents[drop + 1],
-            (ms->n - drop - 1) * sizeof(*ms->ents));
-    ms->n -= drop;
+    raft_term term = ms->v.ents[drop].term;
+    raft__ev_remove_range(&ms->v, 1, drop + 1);
+    ms->v.ents[0].index = index;
+    ms->v.ents[0].term = term;
     return 0;
 }
