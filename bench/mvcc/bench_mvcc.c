@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,16 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of this process: on a shared machine the
+ * rates per CPU second are steadier than those per wall second. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* The i-th key: 16 hex digits of a 64-bit mix of i, so inserts land all
@@ -86,7 +97,7 @@ int main(int argc, char **argv)
     char key[17];
     int rc = 0;
 
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     uint64_t ci = 0;
     for (uint64_t i = 0; i < n && rc == 0; i += BATCH) {
         rc = mvcc_batch_begin(s);
@@ -105,7 +116,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         rc = mvcc_sync(s);
-    double put_s = now_s() - t0;
+    double put_s = now_s() - t0, put_cpu = cpu_s() - c0;
     if (rc != 0) {
         fprintf(stderr, "bench-mvcc: put: %s\n", cairn_strerror(rc));
         return 1;
@@ -121,6 +132,7 @@ int main(int argc, char **argv)
     prng_seed(&p, 42);
     uint64_t gets = n;
     t0 = now_s();
+    c0 = cpu_s();
     for (uint64_t i = 0; i < gets; i++) {
         key_of(prng_below(&p, n), key);
         struct mvcc_range_req q = {.key = (const uint8_t *)key, .key_len = 16};
@@ -133,13 +145,14 @@ int main(int argc, char **argv)
         }
         mvcc_arena_reset(&a);
     }
-    double get_s = now_s() - t0;
+    double get_s = now_s() - t0, get_cpu = cpu_s() - c0;
 
     /* Ranges over key intervals holding about RANGE_KEYS keys. */
     uint64_t ranges = 2000;
     uint64_t width = (UINT64_MAX / n) * RANGE_KEYS;
     uint64_t got = 0;
     t0 = now_s();
+    c0 = cpu_s();
     for (uint64_t i = 0; i < ranges; i++) {
         uint64_t lo = prng_next(&p) % (UINT64_MAX - width);
         char k1[17], k2[17];
@@ -158,7 +171,7 @@ int main(int argc, char **argv)
         got += r.n_kvs;
         mvcc_arena_reset(&a);
     }
-    double range_s = now_s() - t0;
+    double range_s = now_s() - t0, range_cpu = cpu_s() - c0;
 
     struct mvcc_status st;
     mvcc_status_get(s, &st);
@@ -168,6 +181,9 @@ int main(int argc, char **argv)
            "anonymous memory %.1f bytes/key\n",
            n, ranges, (double)got / (double)ranges,
            (double)(rss1 - rss0) * 1024.0 / (double)n);
+    printf("# per CPU second: puts %.0f, gets %.0f, ranges %.0f\n",
+           (double)n / put_cpu, (double)gets / get_cpu,
+           (double)ranges / range_cpu);
     printf("RESULT mvcc puts_per_s=%.0f gets_per_s=%.0f ranges_per_s=%.0f "
            "open_ms=%.2f rss_mb=%.1f db_mb=%.1f\n",
            (double)n / put_s, (double)gets / get_s, (double)ranges / range_s,

@@ -50,6 +50,7 @@ struct mvcc_store {
 
     /* Committed figures, read by any thread. */
     _Atomic int64_t committed_rev;
+    _Atomic int64_t committed_compact;
 };
 
 /* One visible record of the kv db, decoded. Pointers borrow LMDB pages:

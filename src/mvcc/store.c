@@ -273,6 +273,7 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
     s->wcompact = (mvcc_rev)compact;
     s->alarm = alarm != 0;
     atomic_store(&s->committed_rev, (int64_t)rev);
+    atomic_store(&s->committed_compact, (int64_t)compact);
     return 0;
 err_after_env:
     mdb_env_close(s->env);
@@ -404,6 +405,7 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
         reload_committed(s);
         return mvcc__err(rc);
     }
+    atomic_store(&s->committed_compact, (int64_t)s->wcompact);
     atomic_store(&s->committed_rev, (int64_t)s->wrev);
     return 0;
 err_abort:

@@ -161,11 +161,72 @@ static void test_defrag(void **state)
     free(d);
 }
 
+/* A full map mid-batch fails the request, and the batch commit refuses and
+ * aborts, so nothing half-written survives: the store is exactly as the
+ * last committed batch left it. */
+static void test_map_full_fails_the_batch_cleanly(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_options o = {
+        .dir = d, .quota_bytes = 256 * 1024, .map_bytes = 1024 * 1024};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    static uint8_t v[3000];
+    int rc = 0, committed = 0;
+    uint64_t ci = 0, ok_ci = 0;
+    for (int b = 0; b < 1000 && rc == 0; b++) {
+        assert_int_equal(mvcc_batch_begin(s), 0);
+        for (int i = 0; i < 10 && rc == 0; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "k%05d", b * 10 + i);
+            struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                     .key_len = strlen(k),
+                                     .value = v,
+                                     .value_len = sizeof(v)};
+            struct mvcc_put_resp r;
+            rc = mvcc_put(s, &q, &a, &r);
+            mvcc_arena_reset(&a);
+        }
+        if (rc == 0) {
+            /* The commit itself may be what finds the map full. */
+            rc = mvcc_batch_commit(s, ++ci);
+            if (rc == 0) {
+                committed += 10;
+                ok_ci = ci;
+            }
+        } else {
+            assert_int_equal(rc, CAIRN_ENOSPC);
+            assert_int_not_equal(mvcc_batch_commit(s, ++ci), 0);
+        }
+    }
+    assert_int_equal(rc, CAIRN_ENOSPC);
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    assert_int_equal(st.rev, 1 + committed);
+    assert_int_equal(st.consistent_index, ok_ci);
+    static const uint8_t z = 0;
+    struct mvcc_range_req q = {
+        .key = &z, .key_len = 1, .end = &z, .end_len = 1, .count_only = true};
+    struct mvcc_range_resp rr;
+    assert_int_equal(mvcc_range(s, &q, &a, &rr), 0);
+    assert_int_equal(rr.count, committed);
+    assert_false(mvcc_quota_ok(s, 0));
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 int test_maint_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_kv_independent_of_compaction_progress),
         cmocka_unit_test(test_defrag),
+        cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
     };
     return cmocka_run_group_tests_name("mvcc_maint", tests, NULL, NULL);
 }
