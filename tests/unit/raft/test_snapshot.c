@@ -158,6 +158,50 @@ static void test_restart_after_compaction(void **state)
     h_close(&net);
 }
 
+static void test_compaction_races_snapshot(void **state)
+{
+    (void)state;
+    /* PITFALLS (hashicorp/raft #212): the leader compacts past the
+     * snapshot while it is on its way; the follower installs it, then gets
+     * a newer snapshot, and replication resumes; no loop. */
+    struct h_net net;
+    setup_lagging(&net, 4);
+    h_heal(&net);
+    h_tick(&net, 1, 1);
+    assert_string_equal(deliver_until_snap(&net),
+                        "1->3 MsgSnap term=2 snap=2/6\n");
+    /* Before it arrives, more entries and another compaction. */
+    struct h_msg snap = net.q[0];
+    net.nq = 0;
+    h_isolate(&net, 3);
+    for (int i = 0; i < 5; i++)
+        h_propose(&net, 1, "w");
+    h_deliver(&net, 1000);
+    h_compact(&net, 1);
+    assert_int_equal(raft__log_first_index(&h_r(&net, 1)->log), 12);
+    h_heal(&net);
+    net.q[0] = snap;
+    net.nq = 1;
+    int snaps = 0;
+    for (int i = 0; i < 200 && net.nq > 0; i++) {
+        if (net.q[0].type == RAFT_MSG_SNAP)
+            snaps++;
+        h_deliver(&net, 1);
+        if (net.nq == 0)
+            h_tick(&net, 1, 1);
+        if (h_commit(&net, 3) == h_last(&net, 1))
+            break;
+    }
+    assert_int_equal(h_commit(&net, 3), 11);
+    assert_int_equal(snaps, 2);
+    assert_int_equal(net.nodes[3].applied_to, 11);
+    h_propose(&net, 1, "z");
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 3), 12);
+    h_check_safety(&net);
+    h_close(&net);
+}
+
 int test_snapshot_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +209,7 @@ int test_snapshot_group(void)
         cmocka_unit_test(test_report_snapshot),
         cmocka_unit_test(test_stale_snapshot_ignored),
         cmocka_unit_test(test_restart_after_compaction),
+        cmocka_unit_test(test_compaction_races_snapshot),
     };
     return cmocka_run_group_tests_name("raft_snapshot", tests, NULL, NULL);
 }
