@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +254,8 @@ int main(int argc, char **argv)
     struct opts o;
     if (parse_args(argc, argv, &o) != 0)
         return 2;
+    if (mkdir(o.trace_dir, 0755) != 0 && errno != EEXIST)
+        fprintf(stderr, "cairn-sim: %s: %s\n", o.trace_dir, strerror(errno));
     if (o.single)
         return run_seed(&o, o.first_seed, -1);
     int fds[2];

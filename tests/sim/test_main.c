@@ -6,5 +6,6 @@ int main(void)
     int failed = 0;
     failed += test_lincheck_group();
     failed += test_world_group();
+    failed += test_cluster_group();
     return failed ? 1 : 0;
 }
