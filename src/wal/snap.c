@@ -33,16 +33,20 @@ static bool snap_parse(const char *name, raft_term *term, raft_index *index)
     return true;
 }
 
+/* Creates dir if missing, and makes its name durable either way: an earlier
+ * attempt may have created it and failed at the sync. */
 static int mkdir_if_missing(struct cairn_fs *fs, const char *dir)
 {
     struct cairn_fs_stat st;
     int rv = fs->stat(fs, dir, &st);
-    if (rv == 0)
-        return st.is_dir ? 0 : CAIRN_EINVAL;
-    if (rv != CAIRN_ENOTFOUND)
-        return rv;
-    rv = fs->mkdir(fs, dir);
-    if (rv != 0 && rv != CAIRN_EEXISTS)
+    if (rv == 0 && !st.is_dir)
+        return CAIRN_EINVAL;
+    if (rv == CAIRN_ENOTFOUND) {
+        rv = fs->mkdir(fs, dir);
+        if (rv == CAIRN_EEXISTS)
+            rv = 0;
+    }
+    if (rv != 0)
         return rv;
     char parent[PATH_MAX_BYTES];
     if (strlen(dir) >= sizeof parent)

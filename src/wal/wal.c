@@ -160,17 +160,19 @@ static int mkdir_all(struct cairn_fs *fs, const char *dir,
             rv = fs->mkdir(fs, path);
             if (rv != 0 && rv != CAIRN_EEXISTS)
                 return cairn_errmsg_code(m, rv, "mkdir %s", path);
-            char parent[PATH_MAX_BYTES];
-            wal__parent(path, parent);
-            rv = fs->fsync_dir(fs, parent);
-            if (rv != 0)
-                return cairn_errmsg_code(m, rv, "fsync directory %s", parent);
         } else if (rv != 0) {
             return cairn_errmsg_code(m, rv, "stat %s", path);
         } else if (!st.is_dir) {
             return cairn_errmsg_code(m, CAIRN_EINVAL, "%s is not a directory",
                                      path);
         }
+        /* Existing or new, its name is made durable: an earlier attempt
+         * may have created it and failed at the sync. */
+        char parent[PATH_MAX_BYTES];
+        wal__parent(path, parent);
+        rv = fs->fsync_dir(fs, parent);
+        if (rv != 0)
+            return cairn_errmsg_code(m, rv, "fsync directory %s", parent);
         path[i] = saved;
     }
     return 0;

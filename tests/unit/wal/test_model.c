@@ -81,6 +81,16 @@ static bool hs_equal(const struct raft_hard_state *a,
     return a->term == b->term && a->vote == b->vote && a->commit == b->commit;
 }
 
+static void dump_snaps(struct cairn_fs *fs, const char *when)
+{
+    struct cairn_fs_names names;
+    if (fs->list(fs, TW_SNAP_DIR, &names) != 0)
+        return;
+    for (size_t i = 0; i < names.count; i++)
+        fprintf(stderr, "%s: %s\n", when, names.names[i]);
+    cairn_fs_names_free(&names);
+}
+
 /* Recovers and checks; the model adopts what was recovered. */
 static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
                            int step)
@@ -88,6 +98,8 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
     struct cairn_errmsg m;
     struct wal *w;
     struct wal_recovery r;
+    if (getenv("CAIRN_WAL_MODEL_TRACE"))
+        dump_snaps(&t->fs, "recover");
     int rv = wal_recover(&t->o, TW_SNAP_DIR, &w, &r, &m);
     if (rv != 0)
         fail_msg("seed %llu step %d: recover: %s", (unsigned long long)seed,
@@ -135,16 +147,6 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
     assert_int_equal(wal_last_index(w), md->last);
     wal_recovery_free(&r);
     return w;
-}
-
-static void dump_snaps(struct cairn_fs *fs, const char *when)
-{
-    struct cairn_fs_names names;
-    if (fs->list(fs, TW_SNAP_DIR, &names) != 0)
-        return;
-    for (size_t i = 0; i < names.count; i++)
-        fprintf(stderr, "%s: %s\n", when, names.names[i]);
-    cairn_fs_names_free(&names);
 }
 
 static void run_model(uint64_t seed, int steps)
@@ -264,7 +266,7 @@ static void run_model(uint64_t seed, int steps)
                 s.conf.voters[0] = 1;
                 if (cp == 1)
                     cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC,
-                                       (int)prng_below(rng, 2), 1, CAIRN_EIO,
+                                       (int)prng_below(rng, 3), 1, CAIRN_EIO,
                                        false);
                 int rv = wal_snap_save(&t.fs, TW_SNAP_DIR, &s, &m);
                 cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC, -1, 0, 0, false);

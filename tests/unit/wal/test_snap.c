@@ -181,8 +181,10 @@ static void snap_crash_during_save(void **state)
     build(&t, 0);
     struct cairn_errmsg m;
     struct raft_snapshot_meta s = snap_meta(90, 1);
-    /* The directory sync after the rename fails: the name is not durable. */
-    cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC, 1, 1, CAIRN_EIO, false);
+    /* The directory sync after the rename fails (syncs: the snap
+     * directory's parent, the file, then the directory): the name is not
+     * durable. */
+    cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC, 2, 1, CAIRN_EIO, false);
     assert_int_equal(wal_snap_save(&t.fs, TW_SNAP_DIR, &s, &m), CAIRN_EIO);
     assert_non_null(strstr(m.text, "fsync directory"));
     cairn_fs_mem_crash(&t.fs, false);
