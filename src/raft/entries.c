@@ -44,7 +44,8 @@ int raft__ev_reserve(struct entry_vec *v, size_t want)
     if (e == NULL)
         return CAIRN_ENOMEM;
     v->ents = e;
-    struct data_block **b = cairn_realloc(v->blocks, cap * sizeof(*b));
+    struct data_block **b =
+        cairn_realloc(v->blocks, cap * sizeof(struct data_block *));
     if (b == NULL)
         return CAIRN_ENOMEM; /* ents grew, cap did not: still consistent */
     v->blocks = b;
@@ -76,6 +77,7 @@ int raft__ev_replace_from(struct entry_vec *v, size_t at,
         v->ents[at + i] = ents[i];
         v->blocks[at + i] = NULL;
         if (ents[i].len > 0) {
+            CAIRN_ASSERT(p != NULL); /* total > 0, so the block exists */
             memcpy(p, ents[i].data, ents[i].len);
             v->ents[at + i].data = p;
             v->blocks[at + i] = blk;
@@ -94,6 +96,7 @@ void raft__ev_remove_range(struct entry_vec *v, size_t from, size_t to)
     CAIRN_ASSERT(from <= to && to <= v->n);
     raft__ev_release(v, from, to);
     memmove(v->ents + from, v->ents + to, (v->n - to) * sizeof(*v->ents));
-    memmove(v->blocks + from, v->blocks + to, (v->n - to) * sizeof(*v->blocks));
+    memmove(v->blocks + from, v->blocks + to,
+            (v->n - to) * sizeof(struct data_block *));
     v->n -= to - from;
 }

@@ -1084,11 +1084,13 @@ static void step_message(struct raft *r, const struct raft_message *m)
             if (!m->transfer && in_lease)
                 return; /* we heard from a leader lately (§4.2.3) */
         }
-        if (m->type == RAFT_MSG_PRE_VOTE) {
-            /* Never change term for a PreVote. */
-        } else if (m->type == RAFT_MSG_PRE_VOTE_RESP && !m->reject) {
-            /* A granted PreVote answer carries the would-be term; we raise
-             * ours only when the real election starts. */
+        /* Never change term for a PreVote; a granted PreVote answer
+         * carries the would-be term, and ours rises only when the real
+         * election starts. */
+        bool keep_term = m->type == RAFT_MSG_PRE_VOTE ||
+                         (m->type == RAFT_MSG_PRE_VOTE_RESP && !m->reject);
+        if (keep_term) {
+            /* nothing */
         } else if (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT ||
                    m->type == RAFT_MSG_SNAP) {
             become_follower(r, m->term, m->from);

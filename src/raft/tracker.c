@@ -167,7 +167,7 @@ raft_index raft__quorum_committed(const raft_index *acked, uint32_t n)
 {
     if (n == 0)
         return UINT64_MAX;
-    raft_index srt[RAFT_CONF_MAX];
+    raft_index srt[RAFT_CONF_MAX] = {0};
     CAIRN_ASSERT(n <= RAFT_CONF_MAX);
     /* Insertion sort, descending: n is small. */
     for (uint32_t i = 0; i < n; i++) {
