@@ -322,6 +322,23 @@ bool mvcc_alarm_active(struct mvcc_store *s);
  * threads wait for it to finish. */
 int mvcc_defrag(struct mvcc_store *s, struct cairn_errmsg *em);
 
+/* ---- Raft snapshots ---- */
+
+/* Writes a consistent copy of the whole store (an LMDB environment file,
+ * as of the last committed batch) to fd, from the current position. Any
+ * thread; writers go on meanwhile. CAIRN_EIO with text in em. */
+int mvcc_snapshot_write(struct mvcc_store *s, int fd, struct cairn_errmsg *em);
+/* Replaces the store's content with a snapshot file written by
+ * mvcc_snapshot_write (the file is renamed into place: same file system as
+ * the store's directory). Apply thread, outside a batch; readers wait.
+ * Refused with CAIRN_EINVAL (and nothing changed) if the snapshot's
+ * revision is below the store's, so watchers never see revisions go back;
+ * watch hubs continue from their watchers' next revisions (catching up
+ * from the new content, or canceled if it was compacted past them). The
+ * lessor must be reopened afterwards. */
+int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
+                          struct cairn_errmsg *em);
+
 /* ---- reads (any thread) ---- */
 
 /* etcd's Range on the committed state. Errors: CAIRN_EREVCOMPACTED,

@@ -673,3 +673,78 @@ int mvcc_defrag(struct mvcc_store *s, struct cairn_errmsg *em)
         cairn_errmsg_prefixf(em, "defrag: reopen");
     return rc;
 }
+
+/* ---- Raft snapshots ---- */
+
+int mvcc_snapshot_write(struct mvcc_store *s, int fd, struct cairn_errmsg *em)
+{
+    pthread_rwlock_rdlock(&s->env_lock);
+    int rc = mdb_env_copyfd2(s->env, fd, 0);
+    pthread_rwlock_unlock(&s->env_lock);
+    if (rc != 0)
+        return cairn_errmsg_code(em, mvcc__err(rc), "snapshot write: %s",
+                                 mdb_strerror(rc));
+    return 0;
+}
+
+/* The revision stored in an environment file, read by opening it alone. */
+static int file_rev(const char *file, uint64_t *rev)
+{
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc != 0)
+        return mvcc__err(rc);
+    mdb_env_set_maxdbs(env, 8);
+    rc = mdb_env_open(env, file, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0644);
+    MDB_txn *t = NULL;
+    MDB_dbi meta;
+    MDB_val k = {3, "rev"}, v;
+    if (rc == 0)
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &t);
+    if (rc == 0)
+        rc = mdb_dbi_open(t, "meta", 0, &meta);
+    if (rc == 0)
+        rc = mdb_get(t, meta, &k, &v);
+    if (rc == 0 && v.mv_size != 8)
+        rc = MDB_CORRUPTED;
+    if (rc == 0)
+        *rev = codec_get_u64(v.mv_data);
+    if (t != NULL)
+        mdb_txn_abort(t);
+    mdb_env_close(env);
+    return rc == MDB_NOTFOUND ? CAIRN_ECORRUPT : mvcc__err(rc);
+}
+
+int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
+                          struct cairn_errmsg *em)
+{
+    CAIRN_ASSERT(s->wtxn == NULL);
+    uint64_t rev = 0;
+    int rc = file_rev(file, &rev);
+    if (rc != 0)
+        return cairn_errmsg_code(em, rc, "snapshot restore: read %s", file);
+    if ((mvcc_rev)rev < atomic_load(&s->committed_rev))
+        return cairn_errmsg_code(em, CAIRN_EINVAL,
+                                 "snapshot restore: revision %llu is below "
+                                 "the store's %lld",
+                                 (unsigned long long)rev,
+                                 (long long)atomic_load(&s->committed_rev));
+    char dbfile[4200], lockfile[4200];
+    snprintf(dbfile, sizeof(dbfile), "%s/data.mdb", s->dir);
+    snprintf(lockfile, sizeof(lockfile), "%s-lock", file);
+    pthread_rwlock_wrlock(&s->env_lock);
+    pool_drain(s);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    int frc = rename(file, dbfile);
+    int ferr = errno;
+    unlink(lockfile);
+    rc = env_open(s, em);
+    pthread_rwlock_unlock(&s->env_lock);
+    if (frc != 0)
+        return cairn_errmsg_code(em, cairn_err_from_errno(ferr),
+                                 "snapshot restore: rename %s", file);
+    if (rc != 0)
+        cairn_errmsg_prefixf(em, "snapshot restore: reopen");
+    return rc;
+}

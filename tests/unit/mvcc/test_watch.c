@@ -2,6 +2,8 @@
  * compact revision, progress notifications as bookmarks, fragmentation of
  * large responses, a slow watcher that never blocks writers and catches up
  * from the store, and the id rules. */
+#include <fcntl.h>
+
 #include "helpers.h"
 #include "tests.h"
 
@@ -170,10 +172,79 @@ static void test_watch_cases(void **state)
     free(d);
 }
 
+/* A follower's store replaced by the leader's snapshot mid-watch: its
+ * watchers continue from where they were, with no revision twice or
+ * missing, and an older snapshot is refused (no going back in time). */
+static void test_snapshot_restore_mid_watch(void **state)
+{
+    (void)state;
+    char *da = tmp_dir(), *db = tmp_dir();
+    struct mvcc_store *a = store_open(da), *b = store_open(db);
+    uint64_t cia = 0, cib = 0;
+    puts_n(a, 50, 8, &cia); /* revisions 2..51 */
+    mvcc_rev hdr;
+    assert_int_equal(mvcc_batch_begin(a), 0);
+    assert_int_equal(mvcc_compact(a, 8, &hdr), 0);
+    assert_int_equal(mvcc_batch_commit(a, ++cia), 0);
+    bool done = false;
+    while (!done)
+        assert_int_equal(mvcc_compact_step(a, 100, &done), 0);
+    puts_n(b, 10, 8, &cib); /* the same first 10: revisions 2..11 */
+
+    struct rec xs[8] = {0};
+    struct mvcc_watch_hub *h;
+    assert_int_equal(mvcc_watch_hub_init(b, NULL, xs, cb, &h), 0);
+    struct mvcc_watch_req w = {ALL, .start_rev = 5, .prev_kv = true};
+    int64_t id = -1;
+    assert_int_equal(mvcc_watch_create(h, &w, &id), 0);
+    drain(h);
+    assert_int_equal(xs[id].events, 7);
+    assert_int_equal(xs[id].last_event_rev, 11);
+
+    char snap[512];
+    snprintf(snap, sizeof(snap), "%s/snap.tmp", db);
+    int fd = open(snap, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_snapshot_write(a, fd, &em), 0);
+    close(fd);
+    assert_int_equal(mvcc_snapshot_restore(b, snap, &em), 0);
+    drain(h);
+    assert_false(xs[id].canceled);
+    assert_int_equal(xs[id].events, 7 + 40);
+    assert_int_equal(xs[id].last_event_rev, 51);
+    uint32_t ha, hb;
+    mvcc_rev ca, cbr, ra, rb;
+    assert_int_equal(mvcc_hash_kv(a, 0, &ha, &ca, &ra), 0);
+    assert_int_equal(mvcc_hash_kv(b, 0, &hb, &cbr, &rb), 0);
+    assert_int_equal(ha, hb);
+    assert_int_equal(cbr, 8);
+
+    /* An older snapshot (a's state before more writes to b) is refused. */
+    puts_n(b, 5, 8, &cib);
+    fd = open(snap, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(mvcc_snapshot_write(a, fd, &em), 0);
+    close(fd);
+    assert_int_equal(mvcc_snapshot_restore(b, snap, &em), CAIRN_EINVAL);
+    unlink(snap);
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(b, &st), 0);
+    assert_int_equal(st.rev, 56);
+    mvcc_watch_hub_close(h);
+    mvcc_close(a);
+    mvcc_close(b);
+    rm_dir(da);
+    rm_dir(db);
+    free(da);
+    free(db);
+}
+
 int test_watch_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_cases),
+        cmocka_unit_test(test_snapshot_restore_mid_watch),
     };
     return cmocka_run_group_tests_name("mvcc_watch", tests, NULL, NULL);
 }
