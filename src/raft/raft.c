@@ -1538,6 +1538,10 @@ int raft_new(const struct raft_config *config, struct raft **out)
         rv = CAIRN_ECORRUPT;
         goto err_after_alloc;
     }
+    /* The state machine may have applied past the commit the hard state
+     * recorded (it was not synced yet): applied entries were committed. */
+    if (config->applied > hs.commit && config->applied <= last)
+        hs.commit = config->applied;
     r->log.committed = hs.commit;
     if (config->applied > r->log.applied) {
         if (config->applied > hs.commit) {

@@ -402,7 +402,9 @@ struct raft_config {
     /* Read at raft_new and during raft_step; borrowed; outlives the core. */
     const struct raft_storage *storage;
     /* The last index the host's state machine has applied (on restart);
-     * committed entries are handed out from applied + 1. */
+     * committed entries are handed out from applied + 1. It may exceed the
+     * stored hard state's commit (that is raised to it) but not the last
+     * index (CAIRN_EINVAL). */
     raft_index applied;
     /* Most bytes of entry data in one append message; a message carries at
      * least one entry, and entries without data count nothing. */

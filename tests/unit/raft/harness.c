@@ -55,6 +55,8 @@ void h_add_empty(struct h_net *net, raft_id id)
     h_start(net, id);
 }
 
+static void drop_pending(struct h_node *nd);
+
 void h_start(struct h_net *net, raft_id id)
 {
     struct h_node *nd = &net->nodes[id];
@@ -62,18 +64,16 @@ void h_start(struct h_net *net, raft_id id)
     c.id = id;
     c.seed = net->base.seed * 31 + id;
     c.storage = raft_memory_storage_iface(nd->ms);
+    /* The state machine (the chain) survives a crash; what it applied was
+     * durable locally, though the hard state's commit may lag it. */
     c.applied = nd->applied_to;
-    /* The state machine is kept across a crash in this harness, so
-     * applied survives too; storage's commit bounds it. */
-    struct raft_hard_state hs;
-    raft_memory_storage_hard_state(nd->ms, &hs);
-    if (c.applied > hs.commit)
-        c.applied = hs.commit;
     const struct raft_storage *st = c.storage;
-    raft_index first;
+    raft_index first, last;
     st->first_index(st->ctx, &first);
+    st->last_index(st->ctx, &last);
     if (c.applied < first - 1)
         c.applied = first - 1;
+    assert_true(c.applied <= last);
     nd->applied_to = c.applied;
     assert_int_equal(raft_new(&c, &nd->r), 0);
     nd->up = true;
@@ -84,6 +84,7 @@ void h_start(struct h_net *net, raft_id id)
 void h_crash(struct h_net *net, raft_id id)
 {
     struct h_node *nd = &net->nodes[id];
+    drop_pending(nd);
     raft_free(nd->r);
     nd->r = NULL;
     nd->up = false;
@@ -94,6 +95,8 @@ void h_close(struct h_net *net)
     for (int i = 1; i <= net->n; i++) {
         raft_free(net->nodes[i].r);
         raft_memory_storage_free(net->nodes[i].ms);
+        drop_pending(&net->nodes[i]);
+        cairn_free(net->nodes[i].pending);
     }
     for (size_t i = 0; i < net->nq; i++)
         buf_free(&net->q[i].bytes);
@@ -139,42 +142,37 @@ static void check_leader(struct h_net *net, struct h_node *nd)
 
 /* Carries out one update as a host would (persist at once), and returns the
  * follow-up events in evs. */
-static int carry_out(struct h_net *net, struct h_node *nd,
-                     const struct raft_update *up, struct raft_event *evs)
+static void pend(struct h_node *nd, int kind, const struct raft_message *m,
+                 const struct raft_hard_state *hs)
 {
-    int nev = 0;
-    if (up->snapshot != NULL) {
-        int rv = raft_memory_storage_apply_snapshot(nd->ms, up->snapshot);
-        assert_int_equal(rv, 0);
-        raft_index si = up->snapshot->meta.index;
-        assert_true(si < H_MAX_APPLIED);
-        /* The bootstrap snapshot has no data; ours carry the chain. */
-        uint64_t h = 1;
-        if (up->snapshot->len == 0)
-            assert_int_equal(si, 1);
-        else
-            h = codec_get_u64(up->snapshot->data);
-        if (nd->known[si])
-            assert_true(nd->chain[si] == h);
-        nd->chain[si] = h;
-        nd->known[si] = true;
-        if (nd->applied_to < si)
-            nd->applied_to = si;
-        evs[nev].type = RAFT_EVENT_SNAPSHOT_INSTALLED;
-        evs[nev].u.snapshot_index = si;
-        nev++;
+    if (nd->n_pending == nd->cap_pending) {
+        nd->cap_pending = nd->cap_pending ? nd->cap_pending * 2 : 16;
+        nd->pending =
+            cairn_realloc(nd->pending, nd->cap_pending * sizeof(*nd->pending));
+        assert_non_null(nd->pending);
     }
-    if (up->n_entries > 0) {
-        int rv = raft_memory_storage_append(nd->ms, up->entries, up->n_entries);
-        assert_int_equal(rv, 0);
-        const struct raft_entry *last = &up->entries[up->n_entries - 1];
-        evs[nev].type = RAFT_EVENT_PERSISTED;
-        evs[nev].u.persisted.index = last->index;
-        evs[nev].u.persisted.term = last->term;
-        nev++;
+    struct h_pending *p = &nd->pending[nd->n_pending++];
+    memset(p, 0, sizeof(*p));
+    p->kind = kind;
+    buf_init(&p->bytes);
+    if (hs != NULL)
+        p->hs = *hs;
+    if (m != NULL) {
+        p->to = m->to;
+        assert_int_equal(raft_message_encode(m, &p->bytes), 0);
     }
-    if (up->hard_state_changed)
-        raft_memory_storage_set_hard_state(nd->ms, &up->hard_state);
+}
+
+static void drop_pending(struct h_node *nd)
+{
+    for (size_t i = 0; i < nd->n_pending; i++)
+        buf_free(&nd->pending[i].bytes);
+    nd->n_pending = 0;
+}
+
+static void record_applied(struct h_net *net, struct h_node *nd,
+                           const struct raft_update *up)
+{
     for (size_t i = 0; i < up->n_committed; i++) {
         const struct raft_entry *e = &up->committed[i];
         assert_true(e->index < H_MAX_APPLIED);
@@ -198,6 +196,142 @@ static int carry_out(struct h_net *net, struct h_node *nd,
         assert_true(nd->n_reads < 256);
         nd->reads[nd->n_reads++] = up->read_states[i];
     }
+}
+
+static int persist_snapshot(struct h_node *nd, const struct raft_snapshot *s,
+                            struct raft_event *ev)
+{
+    int rv = raft_memory_storage_apply_snapshot(nd->ms, s);
+    assert_int_equal(rv, 0);
+    raft_index si = s->meta.index;
+    assert_true(si < H_MAX_APPLIED);
+    /* The bootstrap snapshot has no data; ours carry the chain. */
+    uint64_t h = 1;
+    if (s->len == 0)
+        assert_int_equal(si, 1);
+    else
+        h = codec_get_u64(s->data);
+    if (nd->known[si])
+        assert_true(nd->chain[si] == h);
+    nd->chain[si] = h;
+    nd->known[si] = true;
+    if (nd->applied_to < si)
+        nd->applied_to = si;
+    ev->type = RAFT_EVENT_SNAPSHOT_INSTALLED;
+    ev->u.snapshot_index = si;
+    return 1;
+}
+
+/* Lazy disk: queue the writes and the messages that wait for them. */
+static void carry_out_lazy(struct h_net *net, struct h_node *nd,
+                           const struct raft_update *up)
+{
+    if (up->snapshot != NULL) {
+        struct raft_message m = {.type = RAFT_MSG_SNAP,
+                                 .snapshot = up->snapshot};
+        pend(nd, H_PEND_SNAP, &m, NULL);
+    }
+    if (up->n_entries > 0) {
+        struct raft_message m = {.type = RAFT_MSG_APP,
+                                 .entries = up->entries,
+                                 .n_entries = up->n_entries};
+        pend(nd, H_PEND_ENTRIES, &m, NULL);
+    }
+    if (up->hard_state_changed)
+        pend(nd, H_PEND_HS, NULL, &up->hard_state);
+    record_applied(net, nd, up);
+    for (size_t i = 0; i < up->n_messages; i++) {
+        const struct raft_message *m = &up->messages[i];
+        assert_int_equal(m->from, nd->id);
+        if (m->after_persist && nd->n_pending > 0)
+            pend(nd, H_PEND_MSG, m, NULL);
+        else
+            queue_msg(net, m);
+    }
+    check_leader(net, nd);
+}
+
+void h_sync(struct h_net *net, raft_id id)
+{
+    struct h_node *nd = &net->nodes[id];
+    /* Completions are reported after the sync; each may cause more
+     * writes, synced in the next round (bounded). */
+    for (int round = 0; round < 16 && nd->up && nd->n_pending > 0; round++) {
+        struct raft_event evs[64];
+        int nev = 0;
+        size_t n = nd->n_pending;
+        struct h_pending *items = nd->pending;
+        nd->pending = NULL;
+        nd->n_pending = 0;
+        nd->cap_pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct h_pending *p = &items[i];
+            struct raft_message m;
+            switch (p->kind) {
+            case H_PEND_SNAP:
+                assert_int_equal(
+                    raft_message_decode(p->bytes.data, p->bytes.len, &m), 0);
+                nev += persist_snapshot(nd, m.snapshot, &evs[nev]);
+                raft_message_decoded_free(&m);
+                break;
+            case H_PEND_ENTRIES: {
+                assert_int_equal(
+                    raft_message_decode(p->bytes.data, p->bytes.len, &m), 0);
+                assert_int_equal(
+                    raft_memory_storage_append(nd->ms, m.entries, m.n_entries),
+                    0);
+                const struct raft_entry *last = &m.entries[m.n_entries - 1];
+                evs[nev].type = RAFT_EVENT_PERSISTED;
+                evs[nev].u.persisted.index = last->index;
+                evs[nev].u.persisted.term = last->term;
+                nev++;
+                raft_message_decoded_free(&m);
+                break;
+            }
+            case H_PEND_HS:
+                raft_memory_storage_set_hard_state(nd->ms, &p->hs);
+                break;
+            default:
+                assert_int_equal(
+                    raft_message_decode(p->bytes.data, p->bytes.len, &m), 0);
+                queue_msg(net, &m);
+                raft_message_decoded_free(&m);
+                break;
+            }
+            assert_true(nev < 60);
+            buf_free(&p->bytes);
+        }
+        cairn_free(items);
+        for (int i = 0; i < nev; i++) {
+            struct raft_update up;
+            assert_int_equal(raft_step(nd->r, &evs[i], &up), 0);
+            carry_out_lazy(net, nd, &up);
+        }
+    }
+}
+
+static int carry_out(struct h_net *net, struct h_node *nd,
+                     const struct raft_update *up, struct raft_event *evs)
+{
+    if (nd->lazy) {
+        carry_out_lazy(net, nd, up);
+        return 0;
+    }
+    int nev = 0;
+    if (up->snapshot != NULL)
+        nev += persist_snapshot(nd, up->snapshot, &evs[nev]);
+    if (up->n_entries > 0) {
+        int rv = raft_memory_storage_append(nd->ms, up->entries, up->n_entries);
+        assert_int_equal(rv, 0);
+        const struct raft_entry *last = &up->entries[up->n_entries - 1];
+        evs[nev].type = RAFT_EVENT_PERSISTED;
+        evs[nev].u.persisted.index = last->index;
+        evs[nev].u.persisted.term = last->term;
+        nev++;
+    }
+    if (up->hard_state_changed)
+        raft_memory_storage_set_hard_state(nd->ms, &up->hard_state);
+    record_applied(net, nd, up);
     for (size_t i = 0; i < up->n_messages; i++) {
         const struct raft_message *m = &up->messages[i];
         assert_int_equal(m->from, nd->id);

@@ -20,8 +20,25 @@ struct h_node {
     raft_index applied_to;
     struct raft_read_state reads[256];
     size_t n_reads;
-    raft_term max_term_led;      /* to check one leader per term */
+    raft_term max_term_led; /* to check one leader per term */
+    /* Lazy disk: updates' writes (and the messages waiting for them) wait
+     * in `pending` until h_sync; a crash loses them. */
+    bool lazy;
+    struct h_pending *pending;
+    size_t n_pending;
+    size_t cap_pending;
     struct raft_conf_state conf; /* from update.conf_state */
+};
+
+enum h_pending_kind { H_PEND_SNAP, H_PEND_ENTRIES, H_PEND_HS, H_PEND_MSG };
+
+/* A write not yet synced: snapshots and entries travel encoded as
+ * messages (MsgSnap, MsgApp) so the codec does the copying. */
+struct h_pending {
+    int kind;
+    struct raft_hard_state hs;
+    raft_id to;
+    struct buf bytes;
 };
 
 struct h_msg {
@@ -55,8 +72,11 @@ void h_init(struct h_net *net, int n, int voters,
 void h_close(struct h_net *net);
 /* Creates (or re-creates after h_crash) member id from its storage. */
 void h_start(struct h_net *net, raft_id id);
-/* Loses the core; the storage (durable state) survives. */
+/* Loses the core and unsynced writes; synced storage survives. */
 void h_crash(struct h_net *net, raft_id id);
+/* Makes id's pending writes durable, sends what waited for them and
+ * reports the completions to the core. */
+void h_sync(struct h_net *net, raft_id id);
 /* A member with empty storage (to be added by a configuration change). */
 void h_add_empty(struct h_net *net, raft_id id);
 

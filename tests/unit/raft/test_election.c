@@ -154,6 +154,32 @@ static void test_durability_marks(void **state)
     h_close(&net);
 }
 
+static void test_vote_waits_for_disk(void **state)
+{
+    (void)state;
+    /* With a slow disk, 3's vote is not sent before it is durable; a
+     * crash before the sync forgets the vote, and no answer ever left. */
+    struct h_net net;
+    h_init(&net, 3, 3, NULL);
+    net.nodes[3].lazy = true;
+    h_campaign(&net, 1);
+    h_deliver(&net, 2);
+    EXPECT_QUEUE(&net, "2->1 MsgVoteResp term=2\n");
+    h_crash(&net, 3);
+    h_start(&net, 3);
+    assert_int_equal(h_term(&net, 3), 1);
+    assert_int_equal(h_r(&net, 3)->vote, RAFT_NONE);
+    /* Synced, the answer goes out. */
+    h_drop_queue(&net);
+    h_campaign(&net, 1);
+    h_deliver(&net, 2);
+    EXPECT_QUEUE(&net, "2->1 MsgVoteResp term=3\n");
+    h_sync(&net, 3);
+    EXPECT_QUEUE(&net, "2->1 MsgVoteResp term=3\n"
+                       "3->1 MsgVoteResp term=3\n");
+    h_close(&net);
+}
+
 static void test_randomized_timeout(void **state)
 {
     (void)state;
@@ -512,6 +538,7 @@ int test_election_group(void)
         cmocka_unit_test(test_single_node_commit_waits_for_persist),
         cmocka_unit_test(test_election_messages),
         cmocka_unit_test(test_durability_marks),
+        cmocka_unit_test(test_vote_waits_for_disk),
         cmocka_unit_test(test_randomized_timeout),
         cmocka_unit_test(test_vote_once_per_term),
         cmocka_unit_test(test_up_to_date_check),
