@@ -1,6 +1,7 @@
 /* Injected faults: a clear error for each; a failed fdatasync or write stops
  * the WAL for good; running out of space preparing a segment does not; and
  * after a crash everything synced before is still there. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests.h"
@@ -118,31 +119,45 @@ static void wal_nospace_preparing_segment(void **state)
 }
 
 /* A crash mid-append, with the last write torn at random sectors: every
- * acknowledged batch is there, and of the torn one only whole records. */
+ * acknowledged batch is there, and of the torn one only whole records.
+ * CAIRN_WAL_TEAR_SEEDS seeds (default 60) from CAIRN_TEST_SEED on. */
 static void wal_crash_with_torn_write(void **state)
 {
     (void)state;
     int partial = 0;
-    for (uint64_t seed = 1; seed <= 60; seed++) {
+    const char *env = getenv("CAIRN_WAL_TEAR_SEEDS");
+    uint64_t seeds = env && *env ? strtoull(env, NULL, 0) : 60;
+    uint64_t base = tw_seed(1);
+    for (uint64_t seed = base; seed < base + seeds; seed++) {
         struct tw t;
         tw_init(&t, 100 + seed, 64 * 1024);
         struct cairn_errmsg m;
         struct wal *w;
         assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
-        assert_int_equal(tw_append(w, 1, 10, 1, 300, NULL), 0);
+        /* Records from a few bytes to several sectors, batches of 1 to 20
+         * records, some with a hard state after their entries. */
+        static const size_t lens[] = {0, 20, 300, 1000, 5000};
+        size_t len = lens[seed % 5];
+        size_t n = 1 + (size_t)(seed / 5 % 20);
+        struct raft_hard_state hs = {1, 1, 10};
+        assert_int_equal(tw_append(w, 1, 10, 1, len, NULL), 0);
         /* The batch is written but its sync fails: never acknowledged. */
         cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_SYNC, 0, 1, CAIRN_EIO, false);
-        assert_int_equal(tw_append(w, 11, 20, 1, 300, NULL), CAIRN_ESYNC);
+        assert_int_equal(tw_append(w, 11, n, 1, len, seed % 2 ? &hs : NULL),
+                         CAIRN_ESYNC);
         cairn_fs_mem_crash(&t.fs, true);
         wal_close(w);
         struct wal_recovery rec;
         int rv = wal_open(&t.o, 0, 0, &w, &rec, &m);
         if (rv != 0)
             fail_msg("seed %llu: %s", (unsigned long long)seed, m.text);
-        assert_true(rec.n_entries >= 10 && rec.n_entries <= 30);
+        assert_true(rec.n_entries >= 10 && rec.n_entries <= 10 + n);
         for (size_t i = 0; i < rec.n_entries; i++)
-            assert_true(tw_entry_ok(&rec.entries[i], i + 1, 1, 300));
-        partial += rec.n_entries > 10 && rec.n_entries < 30;
+            assert_true(tw_entry_ok(&rec.entries[i], i + 1, 1, len));
+        /* A surviving hard state comes with its whole batch. */
+        if (rec.hard_state.commit == 10)
+            assert_int_equal(rec.n_entries, 10 + n);
+        partial += rec.n_entries > 10 && rec.n_entries < 10 + n;
         wal_recovery_free(&rec);
         /* And the log takes appends after the cut. */
         raft_index next = wal_last_index(w) + 1;
