@@ -623,8 +623,8 @@ static int read_file(struct cairn_fs *fs, int fd, struct buf *b)
     return 0;
 }
 
-/* Reads one segment into r. For the last one, *end and *crc tell where
- * appends continue, and a torn tail is reported in *torn_at. */
+/* Reads one segment into r. For the last one, *end, *head_end and *crc tell
+ * where appends continue, and *torn whether a torn tail follows *end. */
 static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
                         struct buf *bytes, uint64_t *end, uint64_t *head_end,
                         uint32_t *crc, bool *torn, struct cairn_errmsg *m)

@@ -99,8 +99,11 @@ int wal_create(const struct wal_options *o, const struct wal_metadata *meta,
  * snap_term) on: the log must hold that snapshot's record (unless
  * snap_index == 0) and every entry after it, else CAIRN_EWALGAP. A torn tail
  * of the last segment is truncated (and logged); any other damage gives
- * CAIRN_ECORRUPT with the file and byte offset in m. On success *out is open
- * for appending after the recovered log, and rec holds what was read. */
+ * CAIRN_ECORRUPT with the file and byte offset in m. Before returning, the
+ * last segment and the directory are synced, so that nothing returned lives
+ * only in the page cache (CAIRN_ESYNC if that fails). On success *out is
+ * open for appending after the recovered log, and rec holds what was read
+ * (rec is zeroed on failure; free it with wal_recovery_free either way). */
 int wal_open(const struct wal_options *o, raft_index snap_index,
              raft_term snap_term, struct wal **out, struct wal_recovery *rec,
              struct cairn_errmsg *m);
@@ -112,12 +115,14 @@ int wal_recover(const struct wal_options *o, const char *snap_dir,
                 struct wal **out, struct wal_recovery *rec,
                 struct cairn_errmsg *m);
 
-/* Appends one batch and makes it durable with one fdatasync: hs (NULL if the
- * hard state did not change) and the entries ents[0..n) (consecutive
- * indexes). If ents[0].index is not past the last index, the log from
- * ents[0].index on is replaced (a follower's conflicting suffix). The
- * entries' data are borrowed for the call. Rotates to the prepared segment
- * first when the batch does not fit in the current one.
+/* Appends one batch and makes it durable with one fdatasync: the entries
+ * ents[0..n) (consecutive indexes), then hs (NULL if the hard state did not
+ * change), so that a hard state recovered after a torn write always comes
+ * with its entries. Writing index i ends the log at i: if ents[0].index is
+ * not past the last index, the log from ents[0].index on is replaced (a
+ * follower's conflicting suffix; the host must never rewrite committed
+ * entries). The entries' data are borrowed for the call. Rotates to the
+ * prepared segment first when the batch does not fit in the current one.
  * Errors: CAIRN_ESYNC (fatal, forever), a write error (fatal, forever),
  * CAIRN_ENOSPC / CAIRN_EIO preparing a segment (not fatal: nothing was
  * written; the call may be repeated), CAIRN_EINVAL (ents[0].index leaves a
@@ -126,7 +131,10 @@ int wal_append(struct wal *w, const struct raft_hard_state *hs,
                const struct raft_entry *ents, size_t n, struct cairn_errmsg *m);
 
 /* Records that a snapshot at (index, term) exists, durably (one fdatasync).
- * Errors as wal_append. */
+ * If the log's entry at index has another term or is missing (a snapshot
+ * installed from the leader), the log restarts after index: recovery from
+ * this snapshot drops the entries logged before this record, and the next
+ * append may start at index + 1. Errors as wal_append. */
 int wal_snapshot(struct wal *w, raft_index index, raft_term term,
                  struct cairn_errmsg *m);
 
