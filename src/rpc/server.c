@@ -512,8 +512,9 @@ static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n)
     c->http1_req.path = sp1 + 1;
     c->http1_req.body = c->http1_in.data + head_len;
     c->http1_req.body_len = body_len;
+    /* Reading goes on (further bytes are dropped) so that a client that
+     * leaves before the answer is noticed and the hook told. */
     c->http1_pending = true;
-    net_conn_read_pause(c->net, true);
     struct rpc_server *srv = c->srv;
     if (!srv->has_http1) {
         c->http1_pending = false;

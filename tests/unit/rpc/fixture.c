@@ -201,6 +201,10 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct fx *f = arg;
     f->http1_requests++;
+    if (strcmp(req->path, "/slow") == 0) {
+        f->http1_slow = req; /* answered later by the test, or cancelled */
+        return;
+    }
     char body[256];
     int n =
         snprintf(body, sizeof(body), "%s %s %zu:%.*s", req->method, req->path,
@@ -210,8 +214,10 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
 }
 static void http1_cancel(void *arg, struct rpc_http1_request *req)
 {
-    (void)req;
-    ((struct fx *)arg)->http1_cancels++;
+    struct fx *f = arg;
+    if (f->http1_slow == req)
+        f->http1_slow = NULL;
+    f->http1_cancels++;
 }
 
 void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)

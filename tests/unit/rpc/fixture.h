@@ -30,6 +30,7 @@ struct fx {
     size_t held_max;
     int http1_requests;
     int http1_cancels;
+    struct rpc_http1_request *http1_slow; /* "/slow" waits here */
 };
 
 /* What a client call saw. */

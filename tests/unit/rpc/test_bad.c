@@ -244,6 +244,46 @@ static void http1_routed_to_hook(void **state)
     fx_close(&f);
 }
 
+static void http1_answered_later_or_cancelled(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, true);
+    struct raw r;
+    const char *req = "GET /slow HTTP/1.1\r\n\r\n";
+    /* answered later, from outside any callback */
+    raw_connect(&f, &r);
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, f.http1_slow != NULL);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(r.got.len, 0);
+    rpc_http1_respond(f.http1_slow, 503, "application/json",
+                      "{\"health\":\"false\"}", 18);
+    f.http1_slow = NULL;
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(buf_append_u8(&r.got, 0), 0);
+    assert_non_null(strstr((char *)r.got.data, "HTTP/1.1 503 Service "
+                                               "Unavailable\r\n"));
+    assert_non_null(strstr((char *)r.got.data, "\r\n\r\n{\"health\""));
+    buf_free(&r.got);
+    /* the client leaves first: the hook hears of it */
+    raw_connect(&f, &r);
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, f.http1_slow != NULL);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, f.http1_cancels == 1);
+    assert_null(f.http1_slow);
+    buf_free(&r.got);
+    /* and a request pending at server close is cancelled too */
+    raw_connect(&f, &r);
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, f.http1_slow != NULL);
+    fx_close(&f);
+    assert_int_equal(f.http1_cancels, 2);
+    buf_free(&r.got);
+}
+
 /* A client that opens a huge window, asks for a flood and never reads its
  * socket: the server's memory stays within its configured bounds. */
 static void never_reading_client_bounded(void **state)
@@ -366,6 +406,7 @@ int test_bad_group(void)
         cmocka_unit_test(ping_answered_and_compressed_refused),
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
+        cmocka_unit_test(http1_answered_later_or_cancelled),
         cmocka_unit_test(never_reading_client_bounded),
         cmocka_unit_test(silent_and_half_open_peers_closed),
     };

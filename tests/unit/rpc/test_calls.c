@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -35,6 +36,45 @@ static void unary_echo(void **state)
     result_free(&r);
     rpc_client_close(cl);
     fx_close(&f);
+}
+
+/* One server on a TCP and a unix URL at once; clients on both. */
+static void unix_socket_and_two_listeners(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    char text[96];
+    snprintf(text, sizeof(text), "unix://cairn-test-rpc-%d.sock",
+             (int)getpid());
+    struct net_url unix_url;
+    assert_int_equal(net_url_parse(text, &unix_url, NULL), 0);
+    uint16_t port = 1;
+    assert_int_equal(rpc_server_listen(f.srv, &unix_url, &port, NULL), 0);
+    assert_int_equal(port, 0);
+    struct net_url tcp_url = f.url;
+    f.url = unix_url;
+    struct rpc_client *over_unix = fx_connect(&f, NULL);
+    f.url = tcp_url;
+    struct rpc_client *over_tcp = fx_connect(&f, NULL);
+    struct result a, b;
+    result_init(&a);
+    result_init(&b);
+    fx_call(over_unix, "/test.Echo/Unary", 5000, &a, "u", 1, 1, true);
+    fx_call(over_tcp, "/test.Echo/Unary", 5000, &b, "t", 1, 1, true);
+    RUN_UNTIL(&f, a.done && b.done);
+    assert_int_equal(a.code, RPC_OK);
+    assert_int_equal(b.code, RPC_OK);
+    assert_memory_equal(a.last.data, "u", 1);
+    assert_memory_equal(b.last.data, "t", 1);
+    assert_int_equal(rpc_server_conn_count(f.srv), 2);
+    result_free(&a);
+    result_free(&b);
+    rpc_client_close(over_unix);
+    rpc_client_close(over_tcp);
+    fx_close(&f);
+    /* the socket file went with the server */
+    assert_int_not_equal(access(unix_url.host, F_OK), 0);
 }
 
 static void status_message_round_trip(void **state)
@@ -510,6 +550,7 @@ int test_calls_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unary_echo),
+        cmocka_unit_test(unix_socket_and_two_listeners),
         cmocka_unit_test(status_message_round_trip),
         cmocka_unit_test(metadata_reaches_handler),
         cmocka_unit_test(server_streaming),
