@@ -32,5 +32,6 @@ int main(void)
     failed += test_safety_group();
     failed += test_faults_group();
     failed += test_script_group();
+    failed += test_corner_group();
     return failed ? 1 : 0;
 }

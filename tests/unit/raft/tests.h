@@ -28,5 +28,6 @@ int test_membership_group(void);
 int test_safety_group(void);
 int test_faults_group(void);
 int test_script_group(void);
+int test_corner_group(void);
 
 #endif
