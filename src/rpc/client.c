@@ -110,7 +110,7 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
         return CAIRN_EINVAL;
     struct rpc__conn *c = &cl->conn;
     CAIRN_ASSERT(cbs != NULL && cbs->done != NULL);
-    if (c->dead || c->closing || c->session == NULL)
+    if (!rpc_client_alive(cl))
         return CAIRN_ESHUTDOWN;
     struct rpc_call *call = rpc__call_new(c, -1);
     if (call == NULL)
@@ -164,7 +164,10 @@ err_after_call:
 
 bool rpc_client_alive(const struct rpc_client *cl)
 {
-    return !cl->conn.dead && !cl->conn.closing;
+    /* GOAWAY from the server (it is draining) or used-up stream ids end
+     * new calls while calls already begun go on. */
+    return !cl->conn.dead && !cl->conn.closing && cl->conn.session &&
+           nghttp2_session_check_request_allowed(cl->conn.session);
 }
 
 void rpc_client_close(struct rpc_client *cl)

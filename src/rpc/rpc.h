@@ -210,6 +210,13 @@ size_t rpc_server_call_count(const struct rpc_server *srv);
 /* Bytes the server holds for sending, over every call and connection:
  * for tests and metrics. */
 size_t rpc_server_queued_bytes(const struct rpc_server *srv);
+/* Graceful stop, as grpc's GracefulStop: stops listening, tells every
+ * HTTP/2 client GOAWAY (calls already begun go on; new ones are refused
+ * and clients retry elsewhere), closes connections that carry no request,
+ * and closes each HTTP/2 connection once its last call has ended. Follow
+ * with rpc_server_close (at once, or after a grace period) to end what is
+ * left. */
+void rpc_server_drain(struct rpc_server *srv);
 /* Stops listening and closes every connection; every open call gets done
  * with RPC_CANCELLED and every pending HTTP/1.1 request its cancel. The
  * memory is released by the loop once all handles have closed. */
@@ -247,7 +254,8 @@ int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
 int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
                     const char *const *metadata, const struct rpc_call_cbs *cbs,
                     void *arg, struct rpc_call **out);
-/* Whether the connection still carries calls. */
+/* Whether the connection takes new calls: false once it is closed or
+ * closing, or the server said GOAWAY (calls already begun may go on). */
 bool rpc_client_alive(const struct rpc_client *cl);
 /* Closes the connection; open calls get done with RPC_UNAVAILABLE (or their
  * earlier outcome). The client stays allocated until this is called, even

@@ -23,6 +23,7 @@ struct rpc_server {
     size_t n_listeners;
     struct rpc__conn *conns;
     size_t n_conns;
+    bool draining;
     bool closing;
 };
 
@@ -242,13 +243,41 @@ size_t rpc_server_queued_bytes(const struct rpc_server *srv)
     return n;
 }
 
+static void close_listeners(struct rpc_server *srv)
+{
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        net_listener_close(srv->listeners[i]);
+    srv->n_listeners = 0;
+}
+
+void rpc_server_drain(struct rpc_server *srv)
+{
+    CAIRN_ASSERT(!srv->closing);
+    srv->draining = true;
+    close_listeners(srv);
+    for (struct rpc__conn *c = srv->conns; c; c = c->next) {
+        if (c->closing || c->dead)
+            continue;
+        if (c->mode == RPC__H2) {
+            /* Streams up to the last one seen go on; the session wants
+             * neither read nor write once they end, and flush then closes
+             * the connection. */
+            nghttp2_submit_goaway(
+                c->session, NGHTTP2_FLAG_NONE,
+                nghttp2_session_get_last_proc_stream_id(c->session),
+                NGHTTP2_NO_ERROR, NULL, 0);
+            rpc__conn_flush(c);
+        } else if (!c->http1_pending && !c->http1_answered) {
+            rpc__conn_close(c, RPC_CANCELLED, true);
+        }
+    }
+}
+
 void rpc_server_close(struct rpc_server *srv)
 {
     CAIRN_ASSERT(!srv->closing);
     srv->closing = true;
-    for (size_t i = 0; i < srv->n_listeners; i++)
-        net_listener_close(srv->listeners[i]);
-    srv->n_listeners = 0;
+    close_listeners(srv);
     for (struct rpc__conn *c = srv->conns; c; c = c->next)
         if (!c->closing && !c->dead)
             rpc__conn_close(c, RPC_CANCELLED, true);
@@ -296,7 +325,7 @@ void rpc__server_dispatch(struct rpc_call *call)
         reject(call, RPC_INTERNAL, "transport: malformed grpc-timeout");
         return;
     }
-    if (srv->closing) {
+    if (srv->closing || srv->draining) {
         reject(call, RPC_UNAVAILABLE, "server is shutting down");
         return;
     }

@@ -463,6 +463,44 @@ static void server_close_ends_everything(void **state)
     assert_int_equal(uv_loop_close(&f.loop), 0);
 }
 
+static void drain_lets_calls_finish(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *busy = fx_connect(&f, NULL);
+    struct rpc_client *idle = fx_connect(&f, NULL);
+    struct result held, late;
+    result_init(&held);
+    result_init(&late);
+    fx_call(busy, "/test.Echo/Hold", -1, &held, NULL, 0, 0, true);
+    RUN_UNTIL(&f, f.n_held == 1 && rpc_server_conn_count(f.srv) == 2);
+    rpc_server_drain(f.srv);
+    /* the idle connection goes; the busy one stays for its call */
+    RUN_UNTIL(&f, !rpc_client_alive(idle) && rpc_server_conn_count(f.srv) == 1);
+    /* the busy one heard GOAWAY: no new calls on it */
+    assert_false(rpc_client_alive(busy));
+    struct rpc_call *call;
+    assert_int_equal(rpc_client_call(busy, "/test.Echo/Unary", -1, NULL,
+                                     &result_cbs, &late, &call),
+                     CAIRN_ESHUTDOWN);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(held.done, 0);
+    /* the held call ends normally, and then its connection closes */
+    assert_int_equal(rpc_call_send(f.held[0], "bye", 3), 0);
+    rpc_call_finish(f.held[0], RPC_OK, NULL);
+    RUN_UNTIL(&f, held.done);
+    assert_int_equal(held.code, RPC_OK);
+    assert_int_equal(held.n_msgs, 1);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 0);
+    result_free(&held);
+    result_free(&late);
+    rpc_client_close(busy);
+    rpc_client_close(idle);
+    fx_close(&f);
+}
+
 /* How many calls are done (and OK, when ok_only). */
 static int count_ok(const struct result *r, int n, bool ok_only)
 {
@@ -563,6 +601,7 @@ int test_calls_group(void)
         cmocka_unit_test(cancel_reaches_server),
         cmocka_unit_test(paused_reader_bounded),
         cmocka_unit_test(server_close_ends_everything),
+        cmocka_unit_test(drain_lets_calls_finish),
         cmocka_unit_test(many_concurrent_streams),
         cmocka_unit_test(max_concurrent_streams_enforced),
     };
