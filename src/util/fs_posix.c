@@ -40,7 +40,7 @@ static int px_open(struct cairn_fs *fs, const char *path, unsigned flags,
         of |= O_EXCL;
     int f;
     do {
-        f = open(path, of, 0644);
+        f = open(path, of, 0600); /* member data is private, as etcd has it */
     } while (f < 0 && errno == EINTR);
     if (f < 0)
         return err_errno();

@@ -379,7 +379,7 @@ int wal_append(struct wal *w, const struct raft_hard_state *hs,
         size += entry_rec_size(&ents[i]);
     if (size == 0)
         return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
-    uint32_t crc;
+    uint32_t crc = 0;
     int rv = begin_batch(w, size, &crc, m);
     if (rv != 0)
         return rv;
@@ -411,7 +411,7 @@ int wal_snapshot(struct wal *w, raft_index index, raft_term term,
 {
     uint8_t head[WAL_HEAD_MAX];
     size_t hl = wal__head_snapshot(head, index, term);
-    uint32_t crc;
+    uint32_t crc = 0;
     int rv = begin_batch(w, wal__rec_size(hl), &crc, m);
     if (rv != 0)
         return rv;
@@ -510,7 +510,7 @@ int wal_create(const struct wal_options *o, const struct wal_metadata *meta,
     rv = rotate(w, m);
     if (rv == 0) {
         /* An empty batch: just the head's hard state. */
-        uint32_t crc;
+        uint32_t crc = 0;
         rv = begin_batch(w, 0, &crc, m);
         if (rv == 0)
             rv = write_batch(w, m);
