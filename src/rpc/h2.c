@@ -352,6 +352,13 @@ const char *rpc_call_metadata(const struct rpc_call *call, const char *name)
     return NULL;
 }
 
+const char *rpc_call_peer(const struct rpc_call *call)
+{
+    if (call->conn == NULL || call->conn->net == NULL)
+        return "";
+    return net_conn_peer(call->conn->net);
+}
+
 int64_t rpc_call_deadline_left_ms(const struct rpc_call *call)
 {
     if (call->timeout_ms < 0 || call->conn == NULL)

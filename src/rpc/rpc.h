@@ -127,6 +127,9 @@ const char *rpc_call_method(const struct rpc_call *call);
 /* Server: a request metadata value by lower-case name ("token"), or NULL.
  * Valid for the call's lifetime. */
 const char *rpc_call_metadata(const struct rpc_call *call, const char *name);
+/* The peer's address ("127.0.0.1:52344", "[::1]:2379", "unix"), for log
+ * lines; "" once the connection is gone. */
+const char *rpc_call_peer(const struct rpc_call *call);
 /* Milliseconds left before the call's deadline; -1 when it has none. */
 int64_t rpc_call_deadline_left_ms(const struct rpc_call *call);
 /* Bytes waiting in the call's send queue. */

@@ -188,6 +188,8 @@ static void meta_half(void *arg, struct rpc_call *call)
     (void)arg;
     char out[256];
     const char *tok = rpc_call_metadata(call, "token");
+    /* the peer is this test's own client, on loopback */
+    assert_true(strncmp(rpc_call_peer(call), "127.0.0.1:", 10) == 0);
     int n = snprintf(out, sizeof(out), "%s %s", tok ? tok : "(none)",
                      rpc_call_method(call));
     if (rpc_call_send(call, out, (size_t)n) != 0)

@@ -510,6 +510,36 @@ static int count_ok(const struct result *r, int n, bool ok_only)
     return k;
 }
 
+/* The server finishes while the client holds its messages unread: the
+ * messages still come, in order, and then the status. */
+static void paused_reader_sees_messages_before_status(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    uint8_t req[8];
+    codec_put_u32(req, 10);
+    codec_put_u32(req + 4, 100);
+    fx_call(cl, "/test.Echo/ServerStream", -1, &r, req, 8, 1, true);
+    rpc_call_recv_pause(r.call, true);
+    RUN_UNTIL(&f, f.srv_done == 1);
+    for (int i = 0; i < 50; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(r.n_msgs, 0);
+    assert_int_equal(r.done, 0);
+    rpc_call_recv_pause(r.call, false);
+    assert_int_equal(r.n_msgs, 10);
+    assert_true(r.in_order);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.code, RPC_OK);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
 static void many_concurrent_streams(void **state)
 {
     (void)state;
@@ -602,6 +632,7 @@ int test_calls_group(void)
         cmocka_unit_test(paused_reader_bounded),
         cmocka_unit_test(server_close_ends_everything),
         cmocka_unit_test(drain_lets_calls_finish),
+        cmocka_unit_test(paused_reader_sees_messages_before_status),
         cmocka_unit_test(many_concurrent_streams),
         cmocka_unit_test(max_concurrent_streams_enforced),
     };
