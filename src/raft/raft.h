@@ -485,9 +485,12 @@ struct raft_event {
         const struct raft_conf_change *conf_change;
         /* READ_INDEX: ctx identifies the request (use a fresh one per
          * round, PITFALLS etcd #20418); the answer comes back as a read
-         * state with that ctx, possibly in a later update. Errors:
-         * CAIRN_ENOLEADER. A leader that has not yet committed an entry of
-         * its term queues the request until it has (TiKV #6340). */
+         * state with that ctx, possibly in a later update, or never (the
+         * leader changed: the host times the read out and retries).
+         * Errors: CAIRN_ENOLEADER; CAIRN_EBUSY when the leader already
+         * holds 65536 unanswered requests. A leader that has not yet
+         * committed an entry of its term queues the request until it has
+         * (TiKV #6340). */
         uint64_t read_ctx;
         /* TRANSFER_LEADERSHIP: the transferee (forwarded by followers). */
         raft_id transferee;
@@ -504,7 +507,8 @@ struct raft_event {
         /* REPORT_UNREACHABLE: a send to id failed. */
         raft_id unreachable;
         /* REPORT_SNAPSHOT: the snapshot sent to id arrived (failed false)
-         * or did not. */
+         * or did not. The host must report every MsgSnap it was given:
+         * until it does, the leader sends that follower nothing more. */
         struct {
             raft_id id;
             bool failed;
