@@ -95,5 +95,6 @@ int test_calls_group(void);
 int test_bad_group(void);
 int test_etcdctl_group(void);
 int test_faults_group(void);
+int test_random_group(void);
 
 #endif

@@ -13,6 +13,7 @@ int main(void)
     failed += test_calls_group();
     failed += test_bad_group();
     failed += test_faults_group();
+    failed += test_random_group();
     failed += test_etcdctl_group();
     return failed ? 1 : 0;
 }
