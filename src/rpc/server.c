@@ -360,14 +360,16 @@ void rpc__server_dispatch(struct rpc_call *call)
 
 static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n);
 
-/* An HTTP/1.1 request line starts with an upper-case method and a space. */
+/* An HTTP/1.1 request line starts with an upper-case method and a space.
+ * When only letters have come so far, it is taken for HTTP/1.1 and the
+ * request parser (bounded, and the handshake deadline) decides the rest. */
 static bool looks_like_http1(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z')
         i++;
     if (i == n)
-        return i < 16; /* all letters so far: wait for more */
+        return i > 0 && i < 16;
     return i > 0 && p[i] == ' ';
 }
 

@@ -284,6 +284,31 @@ static void http1_answered_later_or_cancelled(void **state)
     buf_free(&r.got);
 }
 
+static void connection_limit(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.max_connections = 2};
+    struct fx f;
+    fx_open(&f, &scfg, false);
+    struct raw a, b, c;
+    raw_connect(&f, &a);
+    raw_connect(&f, &b);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 2);
+    raw_connect(&f, &c);
+    RUN_UNTIL(&f, c.closed == 1);
+    assert_int_equal(a.closed + b.closed, 0);
+    /* one leaves: room for the next */
+    net_conn_close(a.conn, false);
+    RUN_UNTIL(&f, rpc_server_conn_count(f.srv) == 1);
+    still_serving(&f);
+    net_conn_close(b.conn, false);
+    RUN_UNTIL(&f, b.closed == 1 && a.closed == 1);
+    buf_free(&a.got);
+    buf_free(&b.got);
+    buf_free(&c.got);
+    fx_close(&f);
+}
+
 /* A client that opens a huge window, asks for a flood and never reads its
  * socket: the server's memory stays within its configured bounds. */
 static void never_reading_client_bounded(void **state)
@@ -407,6 +432,7 @@ int test_bad_group(void)
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(http1_answered_later_or_cancelled),
+        cmocka_unit_test(connection_limit),
         cmocka_unit_test(never_reading_client_bounded),
         cmocka_unit_test(silent_and_half_open_peers_closed),
     };
