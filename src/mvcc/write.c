@@ -701,8 +701,25 @@ static int compute_path(struct wctx *w, const struct mvcc_txn_req *t,
 }
 
 /* etcd's checkRequests with checkRequestPut and checkRequestRange. */
+/* The delete ranges met so far along the executed path, in execution
+ * order (borrowed from the request). */
+struct dels_seen {
+    const struct mvcc_delete_req **d;
+    size_t n, cap;
+};
+
+static bool dels_cover(const struct dels_seen *ds, const uint8_t *key,
+                       size_t key_len)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        if (mvcc__in_range(ds->d[i]->key, ds->d[i]->key_len, ds->d[i]->end,
+                           ds->d[i]->end_len, key, key_len))
+            return true;
+    return false;
+}
+
 static int check_path(struct wctx *w, const struct mvcc_txn_req *t,
-                      const struct path *p, size_t *pos)
+                      const struct path *p, size_t *pos, struct dels_seen *ds)
 {
     bool ok = p->v[(*pos)++];
     const struct mvcc_op *ops = ok ? t->success : t->failure;
@@ -711,10 +728,31 @@ static int check_path(struct wctx *w, const struct mvcc_txn_req *t,
         int rc = 0;
         switch (ops[i].type) {
         case MVCC_OP_TXN:
-            rc = check_path(w, ops[i].u.txn, p, pos);
+            rc = check_path(w, ops[i].u.txn, p, pos, ds);
             break;
         case MVCC_OP_PUT:
             rc = check_put(w, &ops[i].u.put);
+            /* etcd checks ignore_value/ignore_lease against the state
+             * before the txn, then panics when a sibling nested txn deleted
+             * the key before the put runs. Validation leaves a delete before
+             * such a put only in that shape, so it is found here and the
+             * txn fails cleanly. */
+            if (rc == 0 &&
+                (ops[i].u.put.ignore_value || ops[i].u.put.ignore_lease) &&
+                dels_cover(ds, ops[i].u.put.key, ops[i].u.put.key_len))
+                rc = CAIRN_EKEYNOTFOUND;
+            break;
+        case MVCC_OP_DELETE:
+            if (ds->n == ds->cap) {
+                size_t cap = ds->cap ? ds->cap * 2 : 8;
+                const struct mvcc_delete_req **nd =
+                    cairn_realloc(ds->d, cap * sizeof(*nd));
+                if (nd == NULL)
+                    return CAIRN_ENOMEM;
+                ds->d = nd;
+                ds->cap = cap;
+            }
+            ds->d[ds->n++] = &ops[i].u.del;
             break;
         case MVCC_OP_RANGE:
             if (ops[i].u.range.revision > wctx_rev(w))
@@ -795,44 +833,22 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     if ((rc = compute_path(&w, req, &p, 0)) != 0)
         goto out;
     size_t pos = 0;
-    if ((rc = check_path(&w, req, &p, &pos)) != 0)
+    struct dels_seen ds = {0};
+    rc = check_path(&w, req, &p, &pos, &ds);
+    cairn_free(ds.d);
+    if (rc != 0)
         goto out;
-    /* The checks see the state before the txn, but a put with
-     * ignore_value may meet a key deleted by a sibling nested txn before it
-     * (etcd panics there). Executing in a nested LMDB transaction makes the
-     * whole request all or nothing: such a txn fails with
-     * CAIRN_EKEYNOTFOUND and changes nothing. */
-    MDB_txn *child;
-    int mrc = mdb_txn_begin(s->env, s->wtxn, 0, &child);
-    if (mrc != 0) {
-        rc = mvcc__err(mrc);
-        goto out;
-    }
-    bool failed_before = s->batch_failed;
-    uint64_t bytes_before = s->batch_bytes;
-    w.t = child;
-    if ((mrc = mdb_cursor_open(child, s->kv, &w.c)) != 0) {
-        mdb_txn_abort(child);
-        rc = mvcc__err(mrc);
-        goto out;
-    }
+    /* Every logical error was found above: execution fails only on I/O or
+     * memory, which fails the batch. */
     pos = 0;
     rc = exec_path(&w, req, &p, &pos, a, resp);
-    mdb_cursor_close(w.c);
-    if (rc == 0 && (mrc = mdb_txn_commit(child)) != 0) {
+    if (rc != 0) {
         s->batch_failed = true;
-        rc = mvcc__err(mrc);
-    } else if (rc != 0) {
-        mdb_txn_abort(child);
-        s->batch_failed = failed_before;
-        s->batch_bytes = bytes_before;
         memset(resp, 0, sizeof(*resp));
         goto out;
     }
-    if (rc == 0) {
-        wctx_end(&w);
-        resp->header_rev = wctx_rev(&w); /* nested ones stay 0, as etcd's */
-    }
+    wctx_end(&w);
+    resp->header_rev = wctx_rev(&w); /* nested ones stay 0, as etcd's */
 out:
     cairn_free(p.v);
     return rc;
