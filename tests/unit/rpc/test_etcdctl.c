@@ -1,7 +1,10 @@
 /* Interoperation with a real gRPC client: Debian's etcdctl (etcd 3.4, Go
  * grpc) against a test server that implements only Maintenance/Status with
  * a fixed reply. etcdctl runs as a child on the test's own loop, with a
- * timeout, and is killed by pid if it overstays. */
+ * timeout, and is killed by pid if it overstays. Also: an unknown service
+ * through etcdctl get, and a bidirectional Watch stream through etcdctl
+ * watch. */
+#define _GNU_SOURCE /* memmem */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,85 @@ static void status_done(void *arg, struct rpc_call *call, int code,
 static const struct rpc_call_cbs status_cbs = {NULL, status_msg, status_half,
                                                NULL, status_done};
 
+/* Watch: a created response for the first create request, then one PUT
+ * event for its key; the stream stays open until the client leaves. */
+struct watch_seen {
+    int creates;
+    int ended;
+    int end_code;
+    char key[64];
+    char hasleader[16];
+};
+
+static void send_watch_response(struct rpc_call *call, bool created,
+                                const char *key)
+{
+    Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    h.cluster_id = 0x1234;
+    h.member_id = 0x42;
+    h.revision = 2;
+    h.raft_term = 7;
+    Mvccpb__KeyValue kv = MVCCPB__KEY_VALUE__INIT;
+    Mvccpb__Event ev = MVCCPB__EVENT__INIT;
+    Mvccpb__Event *evs[1] = {&ev};
+    Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+    w.header = &h;
+    w.watch_id = 0;
+    w.created = created;
+    if (!created) {
+        kv.key.data = (uint8_t *)key;
+        kv.key.len = strlen(key);
+        kv.value.data = (uint8_t *)"bar";
+        kv.value.len = 3;
+        kv.create_revision = 2;
+        kv.mod_revision = 2;
+        kv.version = 1;
+        ev.type = MVCCPB__EVENT__EVENT_TYPE__PUT;
+        ev.kv = &kv;
+        w.n_events = 1;
+        w.events = evs;
+    }
+    uint8_t out[256];
+    size_t n = etcdserverpb__watch_response__get_packed_size(&w);
+    assert_true(n <= sizeof(out));
+    etcdserverpb__watch_response__pack(&w, out);
+    assert_int_equal(rpc_call_send(call, out, n), 0);
+}
+
+static void watch_msg(void *arg, struct rpc_call *call, const uint8_t *d,
+                      size_t n)
+{
+    struct watch_seen *ws = arg;
+    Etcdserverpb__WatchRequest *req =
+        etcdserverpb__watch_request__unpack(NULL, n, d);
+    assert_non_null(req);
+    if (req->request_union_case ==
+        ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST) {
+        ws->creates++;
+        const ProtobufCBinaryData *k = &req->create_request->key;
+        snprintf(ws->key, sizeof(ws->key), "%.*s", (int)k->len,
+                 (const char *)k->data);
+        const char *hl = rpc_call_metadata(call, "hasleader");
+        snprintf(ws->hasleader, sizeof(ws->hasleader), "%s", hl ? hl : "");
+        send_watch_response(call, true, ws->key);
+        send_watch_response(call, false, ws->key);
+    }
+    etcdserverpb__watch_request__free_unpacked(req, NULL);
+}
+
+static void watch_done(void *arg, struct rpc_call *call, int code,
+                       const char *msg)
+{
+    (void)call;
+    (void)msg;
+    struct watch_seen *ws = arg;
+    ws->ended++;
+    ws->end_code = code;
+}
+
+static const struct rpc_call_cbs watch_cbs = {NULL, watch_msg, NULL, NULL,
+                                              watch_done};
+
 struct child {
     uv_process_t proc;
     uv_pipe_t out;
@@ -70,6 +152,8 @@ struct child {
     int64_t status;
     int out_closed;
     int handles_open;
+    const char *until; /* output that ends the run (SIGTERM by pid) */
+    int stopped;
 };
 
 static void child_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
@@ -90,6 +174,11 @@ static void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct child *c = s->data;
     if (n > 0) {
         assert_int_equal(buf_append(&c->got, b->base, (size_t)n), 0);
+        if (c->until && !c->stopped && !c->exited &&
+            memmem(c->got.data, c->got.len, c->until, strlen(c->until))) {
+            c->stopped = 1;
+            kill(c->proc.pid, SIGTERM); /* by pid, never by name */
+        }
         return;
     }
     if (n < 0 && !c->out_closed) {
@@ -114,9 +203,11 @@ static void child_timeout(uv_timer_t *t)
 }
 
 /* Runs etcdctl with `what` against the fixture's port; output in c->got. */
-static void run_etcdctl(struct fx *f, struct child *c, const char *what)
+static void run_etcdctl(struct fx *f, struct child *c, const char *what,
+                        const char *until)
 {
     memset(c, 0, sizeof(*c));
+    c->until = until;
     buf_init(&c->got);
     /* sh execs etcdctl (same pid) with stderr joined to stdout: error
      * texts are part of what the tests check */
@@ -156,25 +247,28 @@ static void run_etcdctl(struct fx *f, struct child *c, const char *what)
     assert_int_equal(buf_append_u8(&c->got, 0), 0);
 }
 
-static void etcdctl_endpoint_status(void **state)
+static void etcdctl_status_get_watch(void **state)
 {
     (void)state;
     if (access("/usr/bin/etcdctl", X_OK) != 0)
         skip();
     struct fx f;
     int seen = 0;
+    struct watch_seen ws;
+    memset(&ws, 0, sizeof(ws));
     memset(&f, 0, sizeof(f));
     assert_int_equal(uv_loop_init(&f.loop), 0);
     const struct rpc_method methods[] = {
         {"/etcdserverpb.Maintenance/Status", &status_cbs, &seen},
+        {"/etcdserverpb.Watch/Watch", &watch_cbs, &ws},
     };
     assert_int_equal(
-        rpc_server_init(&f.srv, &f.loop, NULL, methods, 1, NULL, NULL), 0);
+        rpc_server_init(&f.srv, &f.loop, NULL, methods, 2, NULL, NULL), 0);
     assert_int_equal(net_url_parse("http://127.0.0.1:0", &f.url, NULL), 0);
     assert_int_equal(rpc_server_listen(f.srv, &f.url, &f.port, NULL), 0);
 
     struct child c;
-    run_etcdctl(&f, &c, "endpoint status -w json");
+    run_etcdctl(&f, &c, "endpoint status -w json", NULL);
     const char *out = (const char *)c.got.data;
     if (c.status != 0 || !strstr(out, "3.4.99-cairn-test"))
         fprintf(stderr, "etcdctl said (status %lld): %s\n", (long long)c.status,
@@ -188,10 +282,25 @@ static void etcdctl_endpoint_status(void **state)
     buf_free(&c.got);
 
     /* a service the server lacks: etcdctl shows our status text */
-    run_etcdctl(&f, &c, "get foo");
+    run_etcdctl(&f, &c, "get foo", NULL);
     out = (const char *)c.got.data;
     assert_int_not_equal(c.status, 0);
     assert_non_null(strstr(out, "unknown service etcdserverpb.KV"));
+    buf_free(&c.got);
+
+    /* a bidirectional stream with a real client: etcdctl watch prints the
+     * event our server sends, and is stopped once it has */
+    run_etcdctl(&f, &c, "watch wkey", "PUT\nwkey\nbar\n");
+    out = (const char *)c.got.data;
+    if (!c.stopped)
+        fprintf(stderr, "etcdctl watch said: %s\n", out);
+    assert_true(c.stopped);
+    assert_int_equal(ws.creates, 1);
+    assert_string_equal(ws.key, "wkey");
+    /* clientv3 asks watches to require a leader through metadata */
+    assert_string_equal(ws.hasleader, "true");
+    RUN_UNTIL(&f, ws.ended == 1);
+    assert_int_equal(ws.end_code, RPC_CANCELLED);
     buf_free(&c.got);
 
     rpc_server_close(f.srv);
@@ -202,7 +311,7 @@ static void etcdctl_endpoint_status(void **state)
 int test_etcdctl_group(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(etcdctl_endpoint_status),
+        cmocka_unit_test(etcdctl_status_get_watch),
     };
     return cmocka_run_group_tests_name("rpc etcdctl", tests, NULL, NULL);
 }
