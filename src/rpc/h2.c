@@ -887,6 +887,10 @@ static void conn_net_drain(void *arg, struct net_conn *nc)
     struct rpc__conn *c = arg;
     if (c->dead || c->closing)
         return;
+    if (c->mode == RPC__HTTP1) {
+        rpc__server_http1_drain(c);
+        return;
+    }
     net_conn_read_pause(nc, false);
     rpc__conn_flush(c);
 }

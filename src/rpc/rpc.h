@@ -160,7 +160,8 @@ struct rpc_http1_handler {
     void (*cancel)(void *arg, struct rpc_http1_request *req);
     void *arg;
 };
-/* Sends the response (Content-Length, Connection: close) and closes the
+/* Sends the response (Content-Length, Connection: close; the body is
+ * copied, of any size: it goes out as the client reads) and closes the
  * connection once it is written; req is invalid afterwards. */
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
                        const char *content_type, const void *body, size_t len);
@@ -187,6 +188,9 @@ struct rpc_server_config {
      * connection. 0: 2 h and 20 s. */
     uint32_t keepalive_interval_ms;
     uint32_t keepalive_timeout_ms;
+    /* Largest HTTP/1.1 request body (Content-Length); larger ones get 413.
+     * 0: 2 MiB. */
+    size_t http1_body_max_bytes;
     struct net_conn_config net;
 };
 #define RPC_MAX_RECV_DEFAULT ((size_t)(3u << 19) + (512u << 10))

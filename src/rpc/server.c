@@ -61,6 +61,8 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
         srv->cfg.keepalive_interval_ms = 2 * 3600 * 1000;
     if (srv->cfg.keepalive_timeout_ms == 0)
         srv->cfg.keepalive_timeout_ms = 20000;
+    if (srv->cfg.http1_body_max_bytes == 0)
+        srv->cfg.http1_body_max_bytes = 2u << 20;
     srv->methods = cairn_calloc(n ? n : 1, sizeof(*methods));
     if (srv->methods == NULL) {
         cairn_free(srv);
@@ -112,6 +114,7 @@ static void server_conn_destroyed(struct rpc__conn *c)
         c->next->prev = c->prev;
     srv->n_conns--;
     buf_free(&c->http1_in);
+    buf_free(&c->http1_out);
     /* The conn's memory goes with its timer's close; it no longer refers
      * to the server. */
     c->srv = NULL;
@@ -187,6 +190,7 @@ static void on_accept(void *arg, struct net_conn *nc)
     c->send_queue_max = srv->cfg.send_queue_max_bytes;
     buf_init(&c->stage);
     buf_init(&c->http1_in);
+    buf_init(&c->http1_out);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -449,6 +453,31 @@ static const char *reason(int status)
     }
 }
 
+/* Writes what the connection's queue takes of the response; closes the
+ * connection after the last byte. */
+static void http1_pump(struct rpc__conn *c)
+{
+    size_t left = c->http1_out.len - c->http1_out_off;
+    size_t room = net_conn_write_room(c->net);
+    size_t k = left < room ? left : room;
+    if (k > 0 &&
+        net_conn_write(c->net, c->http1_out.data + c->http1_out_off, k) != 0) {
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    c->http1_out_off += k;
+    if (c->http1_out_off == c->http1_out.len) {
+        c->closing = true;
+        net_conn_close(c->net, true);
+    }
+}
+
+void rpc__server_http1_drain(struct rpc__conn *c)
+{
+    if (c->http1_answered)
+        http1_pump(c);
+}
+
 static void http1_send(struct rpc__conn *c, int status, const char *ctype,
                        const void *body, size_t len)
 {
@@ -458,10 +487,13 @@ static void http1_send(struct rpc__conn *c, int status, const char *ctype,
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                      status, reason(status), ctype, len);
     c->http1_answered = true;
-    if (net_conn_write(c->net, head, (size_t)k) == 0 && len > 0)
-        net_conn_write(c->net, body, len);
-    c->closing = true;
-    net_conn_close(c->net, true);
+    buf_reset(&c->http1_out);
+    if (buf_append(&c->http1_out, head, (size_t)k) != 0 ||
+        buf_append(&c->http1_out, body, len) != 0) {
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    http1_pump(c);
 }
 
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
@@ -490,7 +522,8 @@ static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n)
 {
     if (c->http1_pending || c->http1_answered || c->closing)
         return; /* one request per connection; the rest is ignored */
-    if (c->http1_in.len + n > RPC__HTTP1_HEAD_MAX + RPC__HTTP1_BODY_MAX + 1) {
+    size_t body_max = c->srv->cfg.http1_body_max_bytes;
+    if (c->http1_in.len + n > RPC__HTTP1_HEAD_MAX + body_max + 1) {
         http1_error(c, 413);
         return;
     }
@@ -515,8 +548,8 @@ static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n)
         if (strncasecmp(line, "content-length:", 15) == 0) {
             char *q = line + 15, *e;
             unsigned long v = strtoul(q, &e, 10);
-            if (e == q || v > RPC__HTTP1_BODY_MAX) {
-                http1_error(c, v > RPC__HTTP1_BODY_MAX ? 413 : 400);
+            if (e == q || v > body_max) {
+                http1_error(c, v > body_max ? 413 : 400);
                 return;
             }
             body_len = v;

@@ -203,6 +203,17 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct fx *f = arg;
     f->http1_requests++;
+    if (strcmp(req->path, "/big") == 0) {
+        /* larger than the connection's write queue */
+        size_t n = 10u << 20;
+        uint8_t *big = malloc(n);
+        assert_non_null(big);
+        for (size_t i = 0; i < n; i++)
+            big[i] = (uint8_t)('a' + i % 26);
+        rpc_http1_respond(req, 200, "application/octet-stream", big, n);
+        free(big);
+        return;
+    }
     if (strcmp(req->path, "/slow") == 0) {
         f->http1_slow = req; /* answered later by the test, or cancelled */
         return;

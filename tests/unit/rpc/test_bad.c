@@ -2,6 +2,7 @@
  * HTTP/2 frames, garbage, HTTP/1.1 requests, compressed messages, PINGs,
  * and a client that never reads its socket. After each, the server still
  * serves everyone else. */
+#define _GNU_SOURCE /* memmem */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,35 @@ static void http1_routed_to_hook(void **state)
     fx_close(&f);
 }
 
+static void http1_big_response_and_body_limit(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {.http1_body_max_bytes = 100};
+    struct fx f;
+    fx_open(&f, &scfg, true);
+    struct raw r;
+    raw_connect(&f, &r);
+    const char *req = "GET /big HTTP/1.1\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, r.closed == 1);
+    char *end = memmem(r.got.data, r.got.len, "\r\n\r\n", 4);
+    assert_non_null(end);
+    size_t body = r.got.len - (size_t)(end + 4 - (char *)r.got.data);
+    assert_int_equal(body, 10u << 20);
+    assert_int_equal(((uint8_t *)end)[4 + (10u << 20) - 1],
+                     'a' + ((10u << 20) - 1) % 26);
+    buf_free(&r.got);
+    /* a body over the configured limit is refused before it is read */
+    raw_connect(&f, &r);
+    const char *big = "POST /x HTTP/1.1\r\nContent-Length: 101\r\n\r\n";
+    raw_send(&r, big, strlen(big));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(buf_append_u8(&r.got, 0), 0);
+    assert_non_null(strstr((char *)r.got.data, "HTTP/1.1 413 "));
+    buf_free(&r.got);
+    fx_close(&f);
+}
+
 static void http1_answered_later_or_cancelled(void **state)
 {
     (void)state;
@@ -432,6 +462,7 @@ int test_bad_group(void)
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(http1_answered_later_or_cancelled),
+        cmocka_unit_test(http1_big_response_and_body_limit),
         cmocka_unit_test(connection_limit),
         cmocka_unit_test(never_reading_client_bounded),
         cmocka_unit_test(silent_and_half_open_peers_closed),
