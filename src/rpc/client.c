@@ -13,16 +13,43 @@ struct rpc_client {
     void *arg;
     bool closed_by_user;
     bool gone; /* the connection is torn down; only the memory is left */
+    bool timer_closed;
 };
+
+/* The memory goes when the user has closed the client, the connection is
+ * torn down and the keepalive timer (if any) has closed. */
+static void client_maybe_free(struct rpc_client *cl)
+{
+    if (cl->closed_by_user && cl->gone &&
+        (!cl->conn.has_timer || cl->timer_closed))
+        cairn_free(cl);
+}
+
+static void client_timer_closed(uv_handle_t *h)
+{
+    struct rpc_client *cl = h->data;
+    cl->timer_closed = true;
+    client_maybe_free(cl);
+}
 
 static void client_conn_destroyed(struct rpc__conn *c)
 {
     struct rpc_client *cl = (struct rpc_client *)c;
+    cl->gone = true;
+    if (c->has_timer) {
+        c->timer.data = cl;
+        uv_close((uv_handle_t *)&c->timer, client_timer_closed);
+        return;
+    }
     /* The user's pointer stays valid until rpc_client_close. */
-    if (cl->closed_by_user)
-        cairn_free(cl);
-    else
-        cl->gone = true;
+    client_maybe_free(cl);
+}
+
+static void client_keepalive(uv_timer_t *t)
+{
+    struct rpc_client *cl = t->data;
+    rpc__keepalive_tick(&cl->conn, cl->cfg.keepalive_interval_ms,
+                        cl->cfg.keepalive_timeout_ms);
 }
 
 static const struct rpc__conn_ops client_conn_ops = {
@@ -51,6 +78,14 @@ static void on_connected(void *arg, int status, struct net_conn *nc)
         return;
     }
     net_conn_start(nc, &rpc__conn_net_cbs, c);
+    if (cl->cfg.keepalive_interval_ms > 0) {
+        uv_timer_init(c->loop, &c->timer);
+        c->timer.data = cl;
+        c->has_timer = true;
+        c->last_ack = uv_now(c->loop);
+        uv_timer_start(&c->timer, client_keepalive,
+                       cl->cfg.keepalive_interval_ms, 0);
+    }
     rpc__conn_flush(c); /* preface and SETTINGS */
     cb(cbarg, 0, cl);
 }
@@ -71,6 +106,8 @@ int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
         cl->cfg.send_queue_max_bytes = RPC_SEND_QUEUE_DEFAULT;
     if (cl->cfg.stream_window_bytes == 0)
         cl->cfg.stream_window_bytes = 1u << 20;
+    if (cl->cfg.keepalive_timeout_ms == 0)
+        cl->cfg.keepalive_timeout_ms = 20000;
     struct rpc__conn *c = &cl->conn;
     c->ops = &client_conn_ops;
     c->is_client = true;
@@ -175,7 +212,7 @@ void rpc_client_close(struct rpc_client *cl)
     CAIRN_ASSERT(!cl->closed_by_user);
     cl->closed_by_user = true;
     if (cl->gone) {
-        cairn_free(cl);
+        client_maybe_free(cl);
         return;
     }
     if (cl->conn.dead)

@@ -845,6 +845,33 @@ void rpc__conn_flush(struct rpc__conn *c)
                         false);
 }
 
+void rpc__keepalive_tick(struct rpc__conn *c, uint32_t interval_ms,
+                         uint32_t timeout_ms)
+{
+    if (c->dead || c->closing || c->session == NULL)
+        return;
+    int code = c->is_client ? RPC_UNAVAILABLE : RPC_CANCELLED;
+    if (c->ping_outstanding) {
+        cairn_warnf(c->log, "rpc",
+                    "%s: keepalive PING not answered within %u ms; closing",
+                    net_conn_peer(c->net), timeout_ms);
+        rpc__conn_close(c, code, true);
+        return;
+    }
+    uint64_t since = uv_now(c->loop) - c->last_ack;
+    if (since < interval_ms) {
+        uv_timer_start(&c->timer, c->timer.timer_cb, interval_ms - since, 0);
+        return;
+    }
+    if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL) != 0) {
+        rpc__conn_close(c, code, true);
+        return;
+    }
+    c->ping_outstanding = true;
+    uv_timer_start(&c->timer, c->timer.timer_cb, timeout_ms, 0);
+    rpc__conn_flush(c);
+}
+
 void rpc__conn_input(struct rpc__conn *c, const uint8_t *data, size_t len)
 {
     if (c->dead || c->closing)

@@ -235,6 +235,11 @@ struct rpc_client_config {
     size_t max_recv_msg_bytes;    /* 0: 4 MiB, as grpc-go clients */
     size_t send_queue_max_bytes;  /* 0: RPC_SEND_QUEUE_DEFAULT */
     uint32_t stream_window_bytes; /* 0: 1 MiB */
+    /* Keepalive PINGs (etcd clients' --keepalive-time/-timeout): one every
+     * interval, none answered within timeout closes the connection and its
+     * calls end UNAVAILABLE. Interval 0: no PINGs; timeout 0: 20 s. */
+    uint32_t keepalive_interval_ms;
+    uint32_t keepalive_timeout_ms;
     struct net_conn_config net;
 };
 

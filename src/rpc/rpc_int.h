@@ -100,12 +100,14 @@ struct rpc__conn {
     size_t send_queue_max;
     bool in_session;
     bool dirty;
-    bool closing; /* close requested: no new calls */
-    bool dead;    /* net connection gone */
-    int end_code; /* code given to calls still open at teardown */
+    bool closing;     /* close requested: no new calls */
+    bool dead;        /* net connection gone */
+    int end_code;     /* code given to calls still open at teardown */
+    uv_timer_t timer; /* server: handshake deadline, then keepalive;
+                         client: keepalive, when configured */
+    bool has_timer;
     /* server side */
     struct rpc_server *srv;
-    uv_timer_t timer; /* handshake deadline, then keepalive */
     bool ping_outstanding;
     uint64_t last_ack; /* uv_now() of the last PING ACK (or of the start) */
     struct rpc__conn *prev, *next;
@@ -136,6 +138,10 @@ void rpc__conn_input(struct rpc__conn *c, const uint8_t *data, size_t len);
 /* Generates and writes what nghttp2 has to send, then tells calls that
  * became writable. Safe to call from anywhere: nested calls only mark. */
 void rpc__conn_flush(struct rpc__conn *c);
+/* One keepalive step on c->timer (whose callback calls this): a PING every
+ * interval; one unanswered within timeout closes the connection. */
+void rpc__keepalive_tick(struct rpc__conn *c, uint32_t interval_ms,
+                         uint32_t timeout_ms);
 /* Starts closing the connection: GOAWAY, then the socket; with hard,
  * queued bytes are dropped. Calls still open end with end_code. */
 void rpc__conn_close(struct rpc__conn *c, int end_code, bool hard);

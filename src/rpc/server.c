@@ -143,27 +143,8 @@ static void on_conn_timer(uv_timer_t *t)
         rpc__conn_close(c, RPC_CANCELLED, true);
         return;
     }
-    if (c->ping_outstanding) {
-        cairn_warnf(c->log, "rpc",
-                    "%s: keepalive PING not answered within %u ms; closing",
-                    net_conn_peer(c->net), srv->cfg.keepalive_timeout_ms);
-        rpc__conn_close(c, RPC_CANCELLED, true);
-        return;
-    }
-    uint64_t now = uv_now(c->loop);
-    uint64_t since = now - c->last_ack;
-    if (since < srv->cfg.keepalive_interval_ms) {
-        uv_timer_start(t, on_conn_timer, srv->cfg.keepalive_interval_ms - since,
-                       0);
-        return;
-    }
-    if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL) != 0) {
-        rpc__conn_close(c, RPC_CANCELLED, true);
-        return;
-    }
-    c->ping_outstanding = true;
-    uv_timer_start(t, on_conn_timer, srv->cfg.keepalive_timeout_ms, 0);
-    rpc__conn_flush(c);
+    rpc__keepalive_tick(c, srv->cfg.keepalive_interval_ms,
+                        srv->cfg.keepalive_timeout_ms);
 }
 
 static void on_accept(void *arg, struct net_conn *nc)
@@ -198,6 +179,7 @@ static void on_accept(void *arg, struct net_conn *nc)
     srv->n_conns++;
     uv_timer_init(srv->loop, &c->timer);
     c->timer.data = c;
+    c->has_timer = true;
     uv_timer_start(&c->timer, on_conn_timer, srv->cfg.handshake_timeout_ms, 0);
     net_conn_start(nc, &rpc__conn_net_cbs, c);
 }

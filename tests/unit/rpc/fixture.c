@@ -413,7 +413,7 @@ static void hpack_lit(struct buf *b, const char *name, const char *value)
 }
 
 void h2_request_headers(struct buf *b, uint32_t stream, const char *path,
-                        bool end_stream)
+                        const char *timeout, bool end_stream)
 {
     struct buf blk = BUF_INIT;
     hpack_lit(&blk, ":method", "POST");
@@ -422,6 +422,8 @@ void h2_request_headers(struct buf *b, uint32_t stream, const char *path,
     hpack_lit(&blk, ":authority", "test");
     hpack_lit(&blk, "content-type", "application/grpc");
     hpack_lit(&blk, "te", "trailers");
+    if (timeout)
+        hpack_lit(&blk, "grpc-timeout", timeout);
     h2_frame(b, NGHTTP2_HEADERS,
              NGHTTP2_FLAG_END_HEADERS |
                  (end_stream ? NGHTTP2_FLAG_END_STREAM : 0),

@@ -81,9 +81,10 @@ void raw_send(struct raw *r, const void *p, size_t n);
 /* HTTP/2 frame helpers: appends a frame header + payload to b. */
 void h2_frame(struct buf *b, uint8_t type, uint8_t flags, uint32_t stream,
               const void *payload, size_t len);
-/* A request HEADERS block (HPACK literals, no Huffman) for path. */
+/* A request HEADERS block (HPACK literals, no Huffman) for path, with a
+ * grpc-timeout header when timeout is not NULL. */
 void h2_request_headers(struct buf *b, uint32_t stream, const char *path,
-                        bool end_stream);
+                        const char *timeout, bool end_stream);
 /* Finds in raw bytes from the server (after its preface-less start) the
  * grpc-status of stream `stream`; -1 when none. Also reports whether a
  * GOAWAY and a PING ACK were seen. */

@@ -113,12 +113,12 @@ static void ping_answered_and_compressed_refused(void **state)
     struct buf b = BUF_INIT;
     h2_start(&b);
     h2_frame(&b, NGHTTP2_PING, 0, 0, "keepaliv", 8);
-    h2_request_headers(&b, 1, "/test.Echo/Unary", false);
+    h2_request_headers(&b, 1, "/test.Echo/Unary", NULL, false);
     /* compressed flag 1 without any grpc-encoding we accept */
     static const uint8_t msg[] = {1, 0, 0, 0, 2, 'h', 'i'};
     h2_frame(&b, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, msg, sizeof(msg));
     /* and a bad compression flag value on another stream */
-    h2_request_headers(&b, 3, "/test.Echo/Unary", false);
+    h2_request_headers(&b, 3, "/test.Echo/Unary", NULL, false);
     static const uint8_t msg2[] = {7, 0, 0, 0, 0};
     h2_frame(&b, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 3, msg2, sizeof(msg2));
     raw_send(&r, b.data, b.len);
@@ -132,6 +132,38 @@ static void ping_answered_and_compressed_refused(void **state)
     assert_false(goaway);
     assert_int_equal(h2_scan(&r.got, 3, &goaway, &ping_ack, &data),
                      RPC_INTERNAL);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, r.closed == 1);
+    buf_free(&r.got);
+    buf_free(&b);
+    fx_close(&f);
+}
+
+/* The server's own deadline, with a client that keeps none: the status
+ * comes from the server, trailers-only. */
+static void server_deadline_from_grpc_timeout(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT;
+    h2_start(&b);
+    h2_request_headers(&b, 1, "/test.Echo/Hold", "20m", true);
+    /* and a timeout that is not one */
+    h2_request_headers(&b, 3, "/test.Echo/Hold", "20x", true);
+    raw_send(&r, b.data, b.len);
+    bool goaway, ping_ack;
+    uint32_t data;
+    RUN_UNTIL(&f, h2_scan(&r.got, 1, &goaway, &ping_ack, &data) >= 0 &&
+                      h2_scan(&r.got, 3, &goaway, &ping_ack, &data) >= 0);
+    assert_int_equal(h2_scan(&r.got, 1, &goaway, &ping_ack, &data),
+                     RPC_DEADLINE_EXCEEDED);
+    assert_int_equal(h2_scan(&r.got, 3, &goaway, &ping_ack, &data),
+                     RPC_INTERNAL);
+    assert_int_equal(f.srv_done, 1);
+    assert_int_equal(f.srv_last_code, RPC_DEADLINE_EXCEEDED);
     net_conn_close(r.conn, false);
     RUN_UNTIL(&f, r.closed == 1);
     buf_free(&r.got);
@@ -358,7 +390,7 @@ static void never_reading_client_bounded(void **state)
     h2_frame(&b, NGHTTP2_SETTINGS, 0, 0, settings, 6);
     static const uint8_t wu[4] = {0x7f, 0xff, 0x00, 0x00};
     h2_frame(&b, NGHTTP2_WINDOW_UPDATE, 0, 0, wu, 4);
-    h2_request_headers(&b, 1, "/test.Echo/ServerStream", false);
+    h2_request_headers(&b, 1, "/test.Echo/ServerStream", NULL, false);
     /* the request: {u32 count, u32 size}, little-endian as the fixture
      * reads it: 100000 x 4 KiB = 400 MB */
     uint8_t msg[13] = {0, 0, 0, 0, 8};
@@ -406,9 +438,11 @@ static void on_tick(uv_timer_t *t)
 static void silent_and_half_open_peers_closed(void **state)
 {
     (void)state;
-    struct rpc_server_config scfg = {.handshake_timeout_ms = 30,
+    /* Timeouts are generous beside the intervals, so that a loaded machine
+     * stalling the loop does not make a live peer look dead. */
+    struct rpc_server_config scfg = {.handshake_timeout_ms = 150,
                                      .keepalive_interval_ms = 20,
-                                     .keepalive_timeout_ms = 20};
+                                     .keepalive_timeout_ms = 200};
     struct fx f;
     fx_open(&f, &scfg, true);
     struct raw r;
@@ -433,8 +467,11 @@ static void silent_and_half_open_peers_closed(void **state)
     assert_true(saw_frame(&r.got, NGHTTP2_PING, false));
     buf_free(&r.got);
     buf_free(&b);
-    /* a real client answers them and stays connected through many */
-    struct rpc_client *cl = fx_connect(&f, NULL);
+    /* a real client answers them and stays connected through many, while
+     * sending its own PINGs, which the server answers */
+    struct rpc_client_config ccfg = {.keepalive_interval_ms = 20,
+                                     .keepalive_timeout_ms = 500};
+    struct rpc_client *cl = fx_connect(&f, &ccfg);
     uv_timer_t t;
     int ticks = 0;
     uv_timer_init(&f.loop, &t);
@@ -453,12 +490,63 @@ static void silent_and_half_open_peers_closed(void **state)
     fx_close(&f);
 }
 
+/* A "server" that accepts and reads but never says a thing. */
+static void mute_read(void *arg, struct net_conn *c, const uint8_t *d, size_t n)
+{
+    (void)c;
+    (void)d;
+    *(size_t *)arg += n;
+}
+static void mute_closed(void *arg, struct net_conn *c, int status)
+{
+    (void)arg;
+    (void)c;
+    (void)status;
+}
+static const struct net_conn_cbs mute_cbs = {mute_read, NULL, mute_closed};
+static void mute_accept(void *arg, struct net_conn *c)
+{
+    net_conn_start(c, &mute_cbs, arg);
+}
+
+static void client_keepalive_detects_dead_server(void **state)
+{
+    (void)state;
+    struct fx f;
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    size_t heard = 0;
+    struct net_listener *l;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &f.url, NULL), 0);
+    assert_int_equal(net_listener_open(&f.loop, &f.url, NULL, NULL, &l, &heard,
+                                       mute_accept, NULL),
+                     0);
+    f.url.port = net_listener_port(l);
+    struct rpc_client_config ccfg = {.keepalive_interval_ms = 10,
+                                     .keepalive_timeout_ms = 30};
+    struct rpc_client *cl = fx_connect(&f, &ccfg);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/Hold", -1, &r, NULL, 0, 0, false);
+    RUN_UNTIL(&f, r.done);
+    assert_int_equal(r.code, RPC_UNAVAILABLE);
+    assert_false(rpc_client_alive(cl));
+    /* preface, SETTINGS, the request and at least one PING went out */
+    assert_true(heard > 24 + 9 + 9 + 17);
+    result_free(&r);
+    rpc_client_close(cl);
+    net_listener_close(l);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+}
+
 int test_bad_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(garbage_bytes_close),
         cmocka_unit_test(malformed_frames_goaway),
         cmocka_unit_test(ping_answered_and_compressed_refused),
+        cmocka_unit_test(server_deadline_from_grpc_timeout),
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(http1_answered_later_or_cancelled),
@@ -466,6 +554,7 @@ int test_bad_group(void)
         cmocka_unit_test(connection_limit),
         cmocka_unit_test(never_reading_client_bounded),
         cmocka_unit_test(silent_and_half_open_peers_closed),
+        cmocka_unit_test(client_keepalive_detects_dead_server),
     };
     return cmocka_run_group_tests_name("rpc bad input", tests, NULL, NULL);
 }

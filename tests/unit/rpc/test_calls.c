@@ -278,7 +278,11 @@ static void deadline_exceeded(void **state)
     assert_true(left >= 0 && left <= 30);
     RUN_UNTIL(&f, r.done && f.srv_done == 1);
     assert_int_equal(r.code, RPC_DEADLINE_EXCEEDED);
-    assert_int_equal(f.srv_last_code, RPC_DEADLINE_EXCEEDED);
+    /* Both sides keep the deadline; whichever fires first decides what the
+     * server sees: its own expiry, or the client's reset. The server's
+     * alone is tested with a raw client (test_bad.c). */
+    assert_true(f.srv_last_code == RPC_DEADLINE_EXCEEDED ||
+                f.srv_last_code == RPC_CANCELLED);
     /* the connection still serves */
     result_free(&r);
     result_init(&r);
