@@ -22,6 +22,7 @@
 #define HISTORY_MAX 100000
 #define TERMS_MAX (1u << 20)
 #define LOG_FILE "raft.log"
+#define CONF_IDX_MAX 16 /* latest configuration entries tracked per log */
 
 /* Record kinds in a member's log file. */
 enum {
@@ -53,6 +54,7 @@ struct params {
     uint64_t compact_keep;
     uint64_t fault_phase_us;
     uint64_t nemesis_gap_us_max;
+    uint64_t down_us_max; /* longest a crashed member stays down */
     struct sim_link link;
 };
 
@@ -149,6 +151,8 @@ struct member {
     struct chain_ent *chain;
     size_t chain_cap;
     raft_index last_index;
+    raft_index conf_idx[CONF_IDX_MAX]; /* configuration entries in the log */
+    int n_conf_idx;
     raft_id *votes; /* per term, the candidate granted */
     size_t votes_cap;
 };
@@ -451,9 +455,26 @@ static void member_log_appended(struct member *m, const struct raft_entry *e,
                                 size_t n)
 {
     struct cluster *c = m->c;
+    if (n > 0) {
+        /* The append truncated everything from e[0].index on. */
+        int k = 0;
+        for (int j = 0; j < m->n_conf_idx; j++)
+            if (m->conf_idx[j] < e[0].index)
+                m->conf_idx[k++] = m->conf_idx[j];
+        m->n_conf_idx = k;
+    }
     for (size_t i = 0; i < n; i++) {
         raft_index idx = e[i].index;
         CAIRN_ASSERT(idx >= 1);
+        if (e[i].type != RAFT_ENTRY_NORMAL) {
+            if (m->n_conf_idx == CONF_IDX_MAX) {
+                /* Forget the oldest, long committed. */
+                memmove(m->conf_idx, m->conf_idx + 1,
+                        (CONF_IDX_MAX - 1) * sizeof(raft_index));
+                m->n_conf_idx--;
+            }
+            m->conf_idx[m->n_conf_idx++] = idx;
+        }
         uint64_t prev = chain_at(m, idx - 1)->chain;
         struct chain_ent *ce = chain_at(m, idx);
         ce->term = e[i].term;
@@ -473,6 +494,7 @@ static void member_log_reset(struct member *m, raft_index index)
     struct cluster *c = m->c;
     for (size_t i = 0; i < m->chain_cap; i++)
         m->chain[i] = (struct chain_ent){0, 0, 0};
+    m->n_conf_idx = 0;
     struct chain_ent *ce = chain_at(m, index);
     if (index < c->seq_len) {
         ce->term = c->seq[index].term;
@@ -539,10 +561,8 @@ static void pending_conf_check(struct cluster *c, struct member *m)
     if (m->role != RAFT_LEADER)
         return;
     int pending = 0;
-    for (raft_index i = m->commit + 1; i <= m->last_index; i++)
-        if (i < m->chain_cap && m->chain[i].term != 0 &&
-            m->chain[i].type != RAFT_ENTRY_NORMAL)
-            pending++;
+    for (int k = 0; k < m->n_conf_idx; k++)
+        pending += m->conf_idx[k] > m->commit;
     if (pending > 1)
         fail(c, SIM_SAFETY,
              "leader %" PRIu64 " has %d configuration changes pending", m->id,
@@ -964,6 +984,16 @@ static void member_process(struct member *m, const struct raft_update *u)
                        m->slot + 1, raft_role_name(u->soft_state.role),
                        hs->term, u->soft_state.lead);
     }
+    /* The commit rule (§5.4.2): a leader moves its commit index only to an
+     * entry of its own term, counting replicas. */
+    if (u->soft_state.role == RAFT_LEADER && m->role == RAFT_LEADER &&
+        hs->term == m->term && hs->commit > m->commit &&
+        hs->commit < m->chain_cap && m->chain[hs->commit].term != 0 &&
+        m->chain[hs->commit].term != hs->term)
+        fail(c, SIM_SAFETY,
+             "commit rule: leader %" PRIu64 " of term %" PRIu64
+             " committed up to %" PRIu64 ", an entry of term %" PRIu64,
+             m->id, hs->term, hs->commit, m->chain[hs->commit].term);
     /* Crashes at the moments Figure 8 needs: a new leader dies before it
      * replicates its first entry, or right after it commits. */
     if (c->p.crash_after_vote_p > 0 && u->soft_state.role == RAFT_LEADER &&
@@ -1396,8 +1426,8 @@ static void crash_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     if (!m->up || m->incarnation != inc || c->healed)
         return;
     member_crash(m);
-    sim_world_schedule(w, prng_range(&w->rng, 10000, 1500000), restart_fire,
-                       NULL, m, m->incarnation, 0);
+    sim_world_schedule(w, prng_range(&w->rng, 10000, c->p.down_us_max),
+                       restart_fire, NULL, m, m->incarnation, 0);
 }
 
 static void member_crash_soon(struct member *m)
@@ -1871,13 +1901,24 @@ static void nemesis_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
             if (m != NULL) {
                 sim_tracef(w, "FAULT crash m%d", m->slot + 1);
                 member_crash(m);
-                sim_world_schedule(w, prng_range(&w->rng, 10000, 1500000),
+                sim_world_schedule(w,
+                                   prng_range(&w->rng, 10000, p->down_us_max),
                                    restart_fire, NULL, m, m->incarnation, 0);
             }
             break;
         case PARTITION: {
-            int shape = (int)prng_below(&w->rng, 3);
-            if (shape == 0) {
+            int shape = (int)prng_below(&w->rng, 4);
+            struct member *l = find_leader(c);
+            if (shape == 3 && l != NULL) {
+                /* The leader keeps one follower: a minority that appends
+                 * entries it cannot commit (Figure 8's first step). */
+                int other = (l->slot + 1 +
+                             (int)prng_below(&w->rng, (uint64_t)p->slots - 1)) %
+                            p->slots;
+                sim_net_split(&c->net, (1u << l->slot) | (1u << other));
+                sim_tracef(w, "FAULT split m%d,m%d | rest", l->slot + 1,
+                           other + 1);
+            } else if (shape == 0) {
                 uint32_t side =
                     (uint32_t)prng_below(&w->rng, (1ull << p->slots) - 1) + 1;
                 sim_net_split(&c->net, side);
@@ -2020,6 +2061,7 @@ static void params_pick(struct params *p, struct prng *r)
     p->compact_keep = prng_below(r, 10);
     p->fault_phase_us = prng_range(r, 2000000, 6000000);
     p->nemesis_gap_us_max = prng_range(r, 50000, 500000);
+    p->down_us_max = prng_chance(r, 0.5) ? 200000 : 1500000;
     p->link.latency_us_min = prng_range(r, 50, 1000);
     p->link.latency_us_max = p->link.latency_us_min + prng_range(r, 0, 10000);
     p->link.tail_p = prng_chance(r, 0.5) ? 0.02 : 0;
@@ -2069,6 +2111,7 @@ static int cluster_init(struct cluster *c, const struct sim_options *opt)
         c->p.max_inflight_msgs = 1;
         c->p.link.loss_p = 0.1;
         c->p.nemesis_gap_us_max = 100000;
+        c->p.down_us_max = 200000;
     }
     sim_net_init(&c->net, &c->w, c->p.slots, &c->p.link, 100000, net_deliver,
                  c);
