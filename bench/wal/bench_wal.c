@@ -12,7 +12,9 @@
  * batches) is timed apart and printed as RESULT wal_prepare.
  * Usage: bench-wal [directory]   (default $TMPDIR, else /tmp); a temporary
  * folder is made inside it and removed at the end.
- * CAIRN_BENCH_WAL_SECONDS sets the time per measurement (default 1.0). */
+ * CAIRN_BENCH_WAL_SECONDS sets the time per measurement (default 1.0),
+ * CAIRN_BENCH_WAL_SEGMENT_MB the segment size (default: the WAL's);
+ * CAIRN_BENCH_WAL_BATCH and CAIRN_BENCH_WAL_SIZE pick one shape. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +130,9 @@ static void wal_run_open(struct walrun *r, struct cairn_fs *fs, const char *dir,
                          size_t batch)
 {
     snprintf(r->dir, sizeof r->dir, "%s/wal", dir);
-    struct wal_options o = {fs, r->dir, 0, NULL, false};
+    const char *seg_env = getenv("CAIRN_BENCH_WAL_SEGMENT_MB");
+    uint64_t seg_mb = seg_env && *seg_env ? strtoull(seg_env, NULL, 0) : 0;
+    struct wal_options o = {fs, r->dir, seg_mb * 1024 * 1024, NULL, false};
     struct wal_metadata meta = {1, 1};
     struct cairn_errmsg m;
     int rv = wal_create(&o, &meta, &r->w, &m);
@@ -202,6 +206,10 @@ int main(int argc, char **argv)
         die(dir, cairn_err_from_errno(errno), NULL);
     struct cairn_fs fs;
     cairn_fs_posix_init(&fs);
+    const char *ob = getenv("CAIRN_BENCH_WAL_BATCH");
+    const char *os = getenv("CAIRN_BENCH_WAL_SIZE");
+    size_t only_batch = ob && *ob ? (size_t)strtoull(ob, NULL, 0) : 0;
+    size_t only_size = os && *os ? (size_t)strtoull(os, NULL, 0) : 0;
     static const size_t batches[] = {1, 16, 256};
     static const size_t sizes[] = {256, 4096};
     size_t max_bytes = 256 * 4096;
@@ -215,6 +223,9 @@ int main(int argc, char **argv)
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             size_t batch = batches[b], size = sizes[s];
+            if ((only_batch && batch != only_batch) ||
+                (only_size && size != only_size))
+                continue;
             size_t bytes = batch * size;
             /* Calibrate the round count on the raw path. */
             struct raw raw;
