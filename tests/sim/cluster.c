@@ -168,6 +168,7 @@ struct client {
     int target;
     bool uncertain; /* some attempt's fate is unknown */
     uint64_t op_first_attempt;
+    int64_t seen[KEYS_MAX]; /* the last value this client saw per key */
     uint64_t invoked_us;
     uint64_t give_up_us;
 };
@@ -757,9 +758,8 @@ static void replay_rec(void *arg, const uint8_t *p, size_t len)
 
 /* ---------------------------------------------------------------- members */
 
-/* Every member, also one added later, starts from the cluster's initial
- * configuration (the bootstrap snapshot at index 1), as etcd members start
- * from the initial cluster's membership. */
+/* The cluster's initial configuration as a bootstrap snapshot at index 1:
+ * the initial members start from it, joining members sometimes. */
 static void disk_bootstrap(struct cluster *c, struct member *m)
 {
     struct raft_conf_state cs;
@@ -1513,6 +1513,13 @@ static void client_finish(struct cluster *c, struct client *cl,
                           enum lin_outcome o, int64_t value, bool swapped)
 {
     lin_history_complete(&c->hist, cl->hist, o, value, swapped, c->w.now_us);
+    if (o == LIN_OK) {
+        const struct lin_op *op = &c->hist.ops[cl->hist];
+        if (op->kind == LIN_READ || (op->kind == LIN_CAS && !swapped))
+            cl->seen[op->key] = value;
+        else
+            cl->seen[op->key] = op->value;
+    }
     char line[200];
     lin_op_format(&c->hist.ops[cl->hist], line, sizeof(line));
     sim_tracef(&c->w, "client %s", line);
@@ -1711,12 +1718,11 @@ static void invoke_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
                      .value = (int64_t)(cl->id * 1000000 + cl->op),
                      .expect = 0};
     if (cl->cmd.kind == LIN_CAS) {
-        /* Expect a recent value often enough for some swaps to succeed. */
-        const struct client *other =
-            &c->cl[prng_below(&w->rng, (uint64_t)c->p.clients)];
-        cl->cmd.expect = other->op > 1 && prng_chance(&w->rng, 0.8)
-                             ? (int64_t)(other->id * 1000000 + other->op - 1)
-                             : 0;
+        /* Mostly expect the value this client last saw, so that swaps
+         * succeed often enough to matter. */
+        cl->cmd.expect = prng_chance(&w->rng, 0.8)
+                             ? cl->seen[cl->cmd.key]
+                             : (int64_t)prng_below(&w->rng, 3);
     }
     int rv = lin_history_invoke(&c->hist, (uint32_t)cl->id, cl->cmd.key,
                                 (enum lin_kind)cl->cmd.kind, cl->cmd.value,
@@ -1803,11 +1809,25 @@ static void membership_change(struct cluster *c)
     raft_id learner = cs->n_learners
                           ? cs->learners[prng_below(&c->w.rng, cs->n_learners)]
                           : RAFT_NONE;
-    int choice = (int)prng_below(&c->w.rng, 6);
+    /* Choose among the changes this configuration allows. */
+    bool can[6] = {fresh >= 0,           learner != RAFT_NONE,
+                   learner != RAFT_NONE, cs->n_voters > 3,
+                   cs->n_voters > 3,     learner != RAFT_NONE};
+    int options[6], n_options = 0;
+    for (int k = 0; k < 6; k++)
+        if (can[k])
+            options[n_options++] = k;
+    if (n_options == 0) {
+        cairn_free(st);
+        return;
+    }
+    int choice = options[prng_below(&c->w.rng, (uint64_t)n_options)];
     cc.n_changes = 1;
     if (choice == 0 && fresh >= 0) {
         struct member *m = &c->m[fresh];
-        if (!m->started)
+        /* A joining member starts either from the initial configuration
+         * or, as etcd's joining members do, from an empty log. */
+        if (!m->started && prng_chance(&c->w.rng, 0.5))
             disk_bootstrap(c, m);
         if (!m->up && member_start(m) != 0) {
             cairn_free(st);
