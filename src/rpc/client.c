@@ -106,6 +106,9 @@ int rpc_client_connect(uv_loop_t *loop, const struct net_url *url,
         cl->cfg.send_queue_max_bytes = RPC_SEND_QUEUE_DEFAULT;
     if (cl->cfg.stream_window_bytes == 0)
         cl->cfg.stream_window_bytes = 1u << 20;
+    if (cl->cfg.net.write_queue_max_bytes != 0 &&
+        cl->cfg.net.write_queue_max_bytes < RPC__NET_QUEUE_MIN)
+        cl->cfg.net.write_queue_max_bytes = RPC__NET_QUEUE_MIN;
     if (cl->cfg.keepalive_timeout_ms == 0)
         cl->cfg.keepalive_timeout_ms = 20000;
     struct rpc__conn *c = &cl->conn;

@@ -191,6 +191,7 @@ struct rpc_server_config {
     /* Largest HTTP/1.1 request body (Content-Length); larger ones get 413.
      * 0: 2 MiB. */
     size_t http1_body_max_bytes;
+    /* Per connection; a write queue below 512 KiB is raised to it. */
     struct net_conn_config net;
 };
 #define RPC_MAX_RECV_DEFAULT ((size_t)(3u << 19) + (512u << 10))
@@ -240,6 +241,7 @@ struct rpc_client_config {
      * calls end UNAVAILABLE. Interval 0: no PINGs; timeout 0: 20 s. */
     uint32_t keepalive_interval_ms;
     uint32_t keepalive_timeout_ms;
+    /* Per connection; a write queue below 512 KiB is raised to it. */
     struct net_conn_config net;
 };
 

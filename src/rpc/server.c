@@ -61,6 +61,9 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
         srv->cfg.keepalive_interval_ms = 2 * 3600 * 1000;
     if (srv->cfg.keepalive_timeout_ms == 0)
         srv->cfg.keepalive_timeout_ms = 20000;
+    if (srv->cfg.net.write_queue_max_bytes != 0 &&
+        srv->cfg.net.write_queue_max_bytes < RPC__NET_QUEUE_MIN)
+        srv->cfg.net.write_queue_max_bytes = RPC__NET_QUEUE_MIN;
     if (srv->cfg.http1_body_max_bytes == 0)
         srv->cfg.http1_body_max_bytes = 2u << 20;
     srv->methods = cairn_calloc(n ? n : 1, sizeof(*methods));
