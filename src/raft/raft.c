@@ -806,8 +806,8 @@ static uint64_t payload_size(const struct raft_entry *ents, size_t n)
 static int leader_propose(struct raft *r, struct raft_entry *ents, size_t n,
                           bool forwarded)
 {
-    if (progress_get(r, r->id) == NULL)
-        return CAIRN_EPROPOSALDROPPED; /* we were removed */
+    if (!raft__conf_is_voter(&r->conf, r->id))
+        return CAIRN_EPROPOSALDROPPED; /* removed or demoted: handing over */
     if (r->lead_transferee != RAFT_NONE)
         return CAIRN_ETRANSFERRING;
     /* The size cap first: a refused batch must not leave a pending
@@ -1191,8 +1191,13 @@ static void tick(struct raft *r)
             }
         }
         /* A transfer that did not finish within an election timeout is
-         * abandoned (§3.10). */
+         * abandoned (§3.10); a leader that is no longer a voter steps down
+         * then, handed over or not. */
         r->lead_transferee = RAFT_NONE;
+        if (!raft__conf_is_voter(&r->conf, r->id)) {
+            become_follower(r, r->term, RAFT_NONE);
+            return;
+        }
     }
     if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
@@ -1202,6 +1207,30 @@ static void tick(struct raft *r)
 
 /* ------------------------------------------------------------------------ */
 /* Applying configuration changes                                            */
+
+/* A leader that the configuration no longer counts as a voter (removed, or
+ * demoted to learner) hands over instead of stepping down at once: the
+ * others may not know yet that the change committed, and in a joint
+ * configuration they may need this member's vote, which it would refuse to a
+ * shorter log. It keeps replicating, refuses proposals, and sends TimeoutNow
+ * to the most advanced voter once that one has every entry (§3.10); tick()
+ * makes it step down after an election timeout at the latest. */
+static void hand_over(struct raft *r)
+{
+    raft_id best = RAFT_NONE;
+    raft_index best_match = 0;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        const struct progress *pr = &r->prs[i];
+        if (pr->id == r->id || !raft__conf_is_voter(&r->conf, pr->id))
+            continue;
+        if (best == RAFT_NONE || pr->match > best_match) {
+            best = pr->id;
+            best_match = pr->match;
+        }
+    }
+    if (best != RAFT_NONE)
+        transfer_leadership(r, best);
+}
 
 static void apply_conf_entry(struct raft *r, const struct raft_entry *e)
 {
@@ -1215,12 +1244,6 @@ static void apply_conf_entry(struct raft *r, const struct raft_entry *e)
     apply_conf_state(r, &next);
     if (!was_leader)
         return;
-    if (!raft__conf_is_voter(&r->conf, r->id)) {
-        /* Removed (or demoted) leader: step down now that the change is
-         * committed; the rest elect a new leader. */
-        become_follower(r, r->term, RAFT_NONE);
-        return;
-    }
     if (r->lead_transferee != RAFT_NONE &&
         !raft__conf_is_voter(&r->conf, r->lead_transferee))
         r->lead_transferee = RAFT_NONE;
@@ -1233,6 +1256,8 @@ static void apply_conf_entry(struct raft *r, const struct raft_entry *e)
             if (r->prs[i].id != r->id)
                 maybe_send_append(r, r->prs[i].id, false);
     }
+    if (!raft__conf_is_voter(&r->conf, r->id))
+        hand_over(r);
 }
 
 /* Hands out committed, locally durable entries and applies configuration

@@ -42,7 +42,10 @@
  * committed configurations are in force, a truncated log never has to roll a
  * configuration back. A leader proposes a change only when none is pending
  * (appended but not yet applied) and once it has committed an entry of its
- * own term (PITFALLS: single-server change safety).
+ * own term (PITFALLS: single-server change safety). A leader that a committed
+ * change removes or demotes stops accepting proposals, hands leadership to the
+ * most advanced voter (TimeoutNow once it has every entry) and steps down when
+ * that one takes over, or after an election timeout at the latest.
  *
  * Errors: functions return 0 or a negative CAIRN_E* code (util/err.h).
  * Storage callbacks may fail only with CAIRN_ECOMPACTED or CAIRN_EUNAVAILABLE
@@ -545,8 +548,9 @@ struct raft_update {
     /* Committed, locally durable entries to apply, in order. */
     const struct raft_entry *committed;
     size_t n_committed;
-    /* True if applying committed changed the configuration; conf_state is
-     * then the new configuration (the host records it for snapshots). */
+    /* True if applying committed entries, or restoring the snapshot, changed
+     * the configuration; conf_state (always the current one) is then the new
+     * configuration, which the host records for its snapshots. */
     bool conf_changed;
     struct raft_conf_state conf_state;
     const struct raft_message *messages;

@@ -78,8 +78,15 @@ static void random_run(uint64_t seed, int steps, bool verbose_fail)
     for (int step = 0; step < steps; step++) {
         uint64_t what = prng_below(&p, 100);
         raft_id id = 1 + prng_below(&p, (uint64_t)net.n);
+        /* Requests (proposals, reads, changes) go to the leader most of
+         * the time, as clients learn where it is. */
+        raft_id lead = h_leader(&net);
+        bool request = (what >= 61 && what < 76) || (what >= 95 && what < 99);
+        if (request && lead != RAFT_NONE && prng_chance(&p, 0.7))
+            id = lead;
         struct h_node *nd = &net.nodes[id];
-        if (what < 35) {
+        if (what < 30) {
+            /* One message, in any order; sometimes lost or duplicated. */
             if (net.nq > 0) {
                 size_t i = (size_t)prng_below(&p, net.nq);
                 uint64_t fate = prng_below(&p, 20);
@@ -88,47 +95,71 @@ static void random_run(uint64_t seed, int steps, bool verbose_fail)
                 else
                     h_deliver_at(&net, i, fate == 1);
             }
-        } else if (what < 50) {
+        } else if (what < 40) {
+            h_deliver(&net, 20);
+        } else if (what < 41) {
+            h_deliver(&net, 100000);
+        } else if (what < 56) {
+            /* Time passes for everyone... */
+            for (int k = 1; k <= net.n; k++)
+                if (net.nodes[k].up)
+                    h_tick(&net, (raft_id)k, 1);
+        } else if (what < 61) {
+            /* ...or for one member (clock skew). */
             if (nd->up)
                 h_tick(&net, id, 1);
-        } else if (what < 60) {
-            if (nd->up)
-                h_sync(&net, id);
-        } else if (what < 75) {
+        } else if (what < 73) {
             if (nd->up && proposals < 1500) {
                 snprintf(val, sizeof(val), "v%d", proposals++);
                 h_propose(&net, id, val);
             }
-        } else if (what < 80) {
+        } else if (what < 76) {
             if (nd->up)
                 h_read(&net, id, (uint64_t)step + 1);
-        } else if (what < 84) {
+        } else if (what < 79) {
             raft_id b = 1 + prng_below(&p, (uint64_t)net.n);
             if (b != id)
                 h_cut(&net, id, b);
-        } else if (what < 88) {
+        } else if (what < 82) {
             h_heal(&net);
-        } else if (what < 91) {
-            if (nd->up)
-                h_crash(&net, id);
+        } else if (what < 84) {
+            /* Crashes are brief: a member that is down restarts first. */
+            raft_id down = RAFT_NONE;
+            for (int k = 1; k <= net.n; k++)
+                if (!net.nodes[k].up)
+                    down = (raft_id)k;
+            if (down != RAFT_NONE)
+                h_start(&net, down);
             else
-                h_start(&net, id);
+                h_crash(&net, id);
         } else if (what < 92) {
             h_sync(&net, id);
-        } else if (what < 94) {
+        } else if (what < 95) {
             if (nd->up)
                 h_compact(&net, id);
         } else if (what < 96) {
             raft_id to = 1 + prng_below(&p, (uint64_t)net.n);
             if (nd->up)
                 h_transfer(&net, id, to);
-        } else if (what < 98) {
-            /* Demote or promote someone; the leader decides if it may. */
+        } else if (what < 99) {
+            /* Demote or promote someone, or swap a voter and a learner
+             * jointly; the leader decides if it may. */
             raft_id who = 1 + prng_below(&p, (uint64_t)net.n);
-            if (nd->up) {
-                bool learner = raft__conf_is_learner(&nd->r->conf, who);
-                /* Keep at least three voters. */
-                if (learner || nd->r->conf.n_voters > 3)
+            const struct raft_conf_state *cs = nd->up ? &nd->r->conf : NULL;
+            if (cs != NULL && raft__conf_is_joint(cs)) {
+                /* Leave an explicit joint configuration. */
+                h_conf(&net, id, RAFT_CC_TRANSITION_AUTO, 0);
+            } else if (cs != NULL && cs->n_learners > 0 &&
+                       prng_chance(&p, 0.6) && raft__conf_is_voter(cs, who)) {
+                uint8_t tr = prng_chance(&p, 0.5)
+                                 ? RAFT_CC_TRANSITION_JOINT_EXPLICIT
+                                 : RAFT_CC_TRANSITION_AUTO;
+                h_conf(&net, id, tr, 2, RAFT_CC_ADD_LEARNER, (int)who,
+                       RAFT_CC_ADD_NODE, (int)cs->learners[0]);
+            } else if (cs != NULL) {
+                bool learner = raft__conf_is_learner(cs, who);
+                /* Keep at least two voters. */
+                if (learner || cs->n_voters > 2)
                     h_conf(&net, id, RAFT_CC_TRANSITION_AUTO, 1,
                            learner ? RAFT_CC_ADD_NODE : RAFT_CC_ADD_LEARNER,
                            (int)who);
