@@ -402,8 +402,16 @@ static void call_deliver(struct rpc_call *call)
 {
     struct rpc__conn *c = call->conn;
     char text[128];
+    /* A server call that has finished takes no more messages: its status
+     * is out, the call is over for the handler. */
+    if (!call->is_client && call->send_ended) {
+        buf_reset(&call->in);
+        call->in_off = 0;
+        return;
+    }
     /* Bounded: each round consumes a message or stops. */
-    while (!call->done && !call->recv_paused && !call->recv_failed) {
+    while (!call->done && !call->recv_paused && !call->recv_failed &&
+           !(!call->is_client && call->send_ended)) {
         size_t avail = call->in.len - call->in_off;
         if (avail < 5)
             break;
@@ -433,7 +441,8 @@ static void call_deliver(struct rpc_call *call)
         if (call->cbs && call->cbs->message)
             call->cbs->message(call->arg, call, p + 5, len);
     }
-    if (call->done || call->recv_failed)
+    if (call->done || call->recv_failed ||
+        (!call->is_client && call->send_ended))
         return;
     if (call->in_off == call->in.len) {
         buf_reset(&call->in);
@@ -489,7 +498,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
         nghttp2_session_consume_stream(s, id, len);
         return 0;
     }
-    if (!call->is_client && !call->dispatched) {
+    if (!call->is_client && (!call->dispatched || call->send_ended)) {
         nghttp2_session_consume_stream(s, id, len);
         return 0;
     }
@@ -695,8 +704,9 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error,
         code = RPC_CANCELLED;
         msg = "stream reset by the client";
     }
-    bool held =
-        call->recv_paused && call->in.len > call->in_off && code == RPC_OK;
+    /* A paused client still gets what the server sent before its status. */
+    bool held = call->is_client && call->recv_paused &&
+                call->in.len > call->in_off && code == RPC_OK;
     if (!held) {
         rpc__call_end(call, code, msg);
         return 0;

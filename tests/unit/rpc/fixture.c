@@ -199,6 +199,24 @@ static void meta_half(void *arg, struct rpc_call *call)
 static const struct rpc_call_cbs meta_cbs = {st_start, NULL, meta_half, NULL,
                                              st_done};
 
+/* First: finishes on the first message; counts any that still reach it. */
+static void first_msg(void *arg, struct rpc_call *call, const uint8_t *d,
+                      size_t n)
+{
+    (void)d;
+    (void)n;
+    struct fx *f = arg;
+    f->first_msgs++;
+    rpc_call_finish(call, RPC_OK, NULL);
+}
+static void first_half(void *arg, struct rpc_call *call)
+{
+    (void)call;
+    ((struct fx *)arg)->first_halves++;
+}
+static const struct rpc_call_cbs first_cbs = {st_start, first_msg, first_half,
+                                              NULL, st_done};
+
 static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct fx *f = arg;
@@ -245,6 +263,7 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
         {"/test.Echo/Hold", &hold_cbs, f},
         {"/test.Echo/Fail", &fail_cbs, f},
         {"/test.Echo/Meta", &meta_cbs, f},
+        {"/test.Echo/First", &first_cbs, f},
     };
     struct rpc_http1_handler h = {http1_request, http1_cancel, f};
     assert_int_equal(rpc_server_init(&f->srv, &f->loop, cfg, methods,

@@ -28,6 +28,8 @@ struct fx {
     struct rpc_call *held[FX_HELD_MAX];
     size_t n_held;
     size_t held_max;
+    int first_msgs;   /* messages the First method saw */
+    int first_halves; /* half-closes it saw */
     int http1_requests;
     int http1_cancels;
     struct rpc_http1_request *http1_slow; /* "/slow" waits here */

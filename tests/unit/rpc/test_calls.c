@@ -130,6 +130,25 @@ static void metadata_reaches_handler(void **state)
     fx_close(&f);
 }
 
+/* Once a server call has finished, nothing more reaches its handler. */
+static void nothing_after_finish(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    struct result r;
+    result_init(&r);
+    fx_call(cl, "/test.Echo/First", -1, &r, "m", 1, 50, true);
+    RUN_UNTIL(&f, r.done && f.srv_done == 1);
+    assert_int_equal(r.code, RPC_OK);
+    assert_int_equal(f.first_msgs, 1);
+    assert_int_equal(f.first_halves, 0);
+    result_free(&r);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
 static void server_streaming(void **state)
 {
     (void)state;
@@ -612,6 +631,33 @@ static void max_concurrent_streams_enforced(void **state)
             RUN_UNTIL(&f, f.n_held == base + 20);
     }
     RUN_UNTIL(&f, count_ok(r, 30, true) == 30);
+    /* calls queued behind the limit (never sent) can be cancelled, or
+     * reach their deadline, without the server hearing of them */
+    static struct result h[10], q[2];
+    size_t base = f.n_held;
+    for (int i = 0; i < 10; i++) {
+        result_init(&h[i]);
+        fx_call(cl, "/test.Echo/Hold", -1, &h[i], NULL, 0, 0, true);
+    }
+    RUN_UNTIL(&f, f.n_held == base + 10);
+    result_init(&q[0]);
+    result_init(&q[1]);
+    fx_call(cl, "/test.Echo/Hold", -1, &q[0], NULL, 0, 0, true);
+    fx_call(cl, "/test.Echo/Hold", 20, &q[1], NULL, 0, 0, true);
+    rpc_call_cancel(q[0].call);
+    assert_int_equal(q[0].code, RPC_CANCELLED);
+    RUN_UNTIL(&f, q[1].done);
+    assert_int_equal(q[1].code, RPC_DEADLINE_EXCEEDED);
+    for (size_t i = base; i < base + 10; i++)
+        rpc_call_finish(f.held[i], RPC_OK, NULL);
+    RUN_UNTIL(&f, count_ok(h, 10, true) == 10);
+    for (int i = 0; i < 50; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.n_held, base + 10);
+    for (int i = 0; i < 10; i++)
+        result_free(&h[i]);
+    result_free(&q[0]);
+    result_free(&q[1]);
     for (int i = 0; i < 30; i++)
         result_free(&r[i]);
     rpc_client_close(cl);
@@ -625,6 +671,7 @@ int test_calls_group(void)
         cmocka_unit_test(unix_socket_and_two_listeners),
         cmocka_unit_test(status_message_round_trip),
         cmocka_unit_test(metadata_reaches_handler),
+        cmocka_unit_test(nothing_after_finish),
         cmocka_unit_test(server_streaming),
         cmocka_unit_test(bidi_ping_pong),
         cmocka_unit_test(client_streaming),
