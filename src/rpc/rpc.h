@@ -83,7 +83,8 @@ struct rpc_call_cbs {
     /* Server only: a call to this method arrived (request headers read).
      * The handler may set its per-call state with rpc_call_set_user. */
     void (*start)(void *arg, struct rpc_call *call);
-    /* One complete message. */
+    /* One complete message. On the server, neither this nor half_close
+     * comes after rpc_call_finish: what the client still sends is dropped. */
     void (*message)(void *arg, struct rpc_call *call, const uint8_t *data,
                     size_t len);
     /* Server only: the client has finished sending (half-close). A unary
