@@ -32,6 +32,12 @@
 
 typedef int64_t mvcc_rev;
 
+/* The longest key a put accepts: LMDB's 511-byte key limit less our
+ * 16-byte revision suffix. etcd allows longer keys (up to its request
+ * size); a longer put fails with CAIRN_ETOOBIG. Reads and watches take
+ * keys of any length. */
+#define MVCC_KEY_MAX 495
+
 /* ---- arena for responses ---- */
 
 /* A chunked bump allocator. Not thread-safe; one owner. */
@@ -249,11 +255,14 @@ void mvcc_batch_abort(struct mvcc_store *s);
 int mvcc_sync(struct mvcc_store *s);
 
 /* Write requests, each inside a batch and each its own revision if it
- * changes anything. Errors change nothing: CAIRN_EKEYNOTFOUND (ignore_value
- * or ignore_lease without the key), CAIRN_ELEASENOTFOUND, CAIRN_EQUOTA (the
- * NOSPACE alarm is raised), CAIRN_EDUPLICATEKEY, CAIRN_EVALUEPROVIDED,
- * CAIRN_ELEASEPROVIDED, CAIRN_EEMPTYKEY, CAIRN_EREVCOMPACTED and
- * CAIRN_EFUTUREREV (a range inside a txn), CAIRN_ENOMEM, CAIRN_EIO. */
+ * changes anything. Keys longer than MVCC_KEY_MAX: CAIRN_ETOOBIG. A request
+ * that fails after writing something (I/O or memory) fails the batch: later
+ * requests return CAIRN_EIO and the commit refuses. Other errors change
+ * nothing: CAIRN_EKEYNOTFOUND (ignore_value or ignore_lease without the key),
+ * CAIRN_ELEASENOTFOUND, CAIRN_EQUOTA (the NOSPACE alarm is raised),
+ * CAIRN_EDUPLICATEKEY, CAIRN_EVALUEPROVIDED, CAIRN_ELEASEPROVIDED,
+ * CAIRN_EEMPTYKEY, CAIRN_EREVCOMPACTED and CAIRN_EFUTUREREV (a range inside a
+ * txn), CAIRN_ENOMEM, CAIRN_EIO. */
 int mvcc_put(struct mvcc_store *s, const struct mvcc_put_req *req,
              struct mvcc_arena *a, struct mvcc_put_resp *resp);
 int mvcc_delete_range(struct mvcc_store *s, const struct mvcc_delete_req *req,

@@ -28,6 +28,8 @@ int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
               size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
 {
     (void)s;
+    if (key_len > MVCC_KEY_MAX)
+        return CAIRN_ENOTFOUND; /* no such key can be stored */
     uint8_t stack[512], *sk;
     int rc =
         seek_key(key, key_len, (uint64_t)at + 1, stack, sizeof(stack), &sk);
@@ -95,11 +97,15 @@ int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
     bool unbounded = end_len == 1 && end[0] == 0;
     if (!unbounded && mvcc__key_cmp(end, end_len, key, key_len) <= 0)
         return 0;
+    /* A start key longer than any stored key: seek to its longest storable
+     * prefix and skip what sorts before the start. */
+    size_t seek_len = key_len > MVCC_KEY_MAX ? MVCC_KEY_MAX : key_len;
+    bool check_start = seek_len < key_len;
     uint8_t stack[512], *sk;
-    int rc = seek_key(key, key_len, 0, stack, sizeof(stack), &sk);
+    int rc = seek_key(key, seek_len, 0, stack, sizeof(stack), &sk);
     if (rc != 0)
         return rc;
-    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    MDB_val k = {seek_len + MVCC__REV_BYTES, sk}, v;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     /* Linear walk: for each key group remember the latest record <= at;
      * a record above `at` makes us seek past the group's newer history. */
@@ -120,6 +126,10 @@ int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
         }
         if (!unbounded && mvcc__key_cmp(r.key, r.key_len, end, end_len) >= 0)
             break;
+        if (check_start && mvcc__key_cmp(r.key, r.key_len, key, key_len) < 0) {
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
         if (r.main <= at) {
             best = r;
             have = true;
@@ -161,9 +171,12 @@ int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
 
 /* ---- Range ---- */
 
+#define COLLECT_LOCAL 8
+
 struct collect {
     struct mvcc_arena *a;
-    struct mvcc_kv *kvs; /* heap array, moved into the arena at the end */
+    struct mvcc_kv *kvs; /* local or heap array, copied into the arena */
+    struct mvcc_kv local[COLLECT_LOCAL]; /* small results need no malloc */
     size_t n, cap;
     size_t fetch; /* 0: all */
     int64_t count;
@@ -178,8 +191,15 @@ static int collect_cb(void *arg, const struct mvcc__rec *r)
     if (c->count_only || (c->fetch != 0 && c->n >= c->fetch))
         return 0;
     if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct mvcc_kv *nk = cairn_realloc(c->kvs, cap * sizeof(*nk));
+        size_t cap = c->cap * 2;
+        struct mvcc_kv *nk;
+        if (c->kvs == c->local) {
+            nk = cairn_malloc(cap * sizeof(*nk));
+            if (nk != NULL)
+                memcpy(nk, c->local, sizeof(c->local));
+        } else {
+            nk = cairn_realloc(c->kvs, cap * sizeof(*nk));
+        }
         if (nk == NULL)
             return CAIRN_ENOMEM;
         c->kvs = nk;
@@ -264,6 +284,8 @@ int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
                         .count_only = req->count_only,
                         .keys_only = req->keys_only &&
                                      req->sort_target != MVCC_SORT_VALUE};
+    c.kvs = c.local;
+    c.cap = COLLECT_LOCAL;
     if (!fetch_all && req->limit > 0)
         c.fetch = (size_t)req->limit + 1;
     int rc = mvcc__visit(s, kvc, req->key, req->key_len, req->end, req->end_len,
@@ -317,7 +339,8 @@ int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
     resp->count = c.count;
     resp->header_rev = cur;
 out:
-    cairn_free(c.kvs);
+    if (c.kvs != c.local)
+        cairn_free(c.kvs);
     return rc;
 }
 

@@ -233,6 +233,9 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
         return cairn_errmsg_code(em, mvcc__err(rc), "open lmdb in %s: %s",
                                  s->dir, mdb_strerror(rc));
     }
+    /* Our key limit assumes LMDB's default 511-byte keys. */
+    CAIRN_ASSERT(mdb_env_get_maxkeysize(s->env) >=
+                 MVCC_KEY_MAX + MVCC__REV_BYTES);
     MDB_txn *t;
     rc = mdb_txn_begin(s->env, NULL, 0, &t);
     if (rc != 0)
@@ -536,6 +539,8 @@ int mvcc_ext_put(struct mvcc_store *s, uint8_t table, const void *key,
                  size_t key_len, const void *val, size_t val_len)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     uint8_t stack[256], *p;
     int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
     if (rc != 0)
@@ -554,6 +559,8 @@ int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
                  size_t key_len)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     uint8_t stack[256], *p;
     int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
     if (rc != 0)

@@ -33,10 +33,16 @@ static mvcc_rev wctx_rev(const struct wctx *w)
 {
     return w->sub > 0 ? w->main : w->begin;
 }
-static void wctx_end(struct wctx *w)
+/* Ends the request with its result: a request that failed after writing
+ * something cannot be undone inside the batch, so the batch fails (the
+ * member replays from the stored consistent index). */
+static int wctx_end(struct wctx *w, int rc)
 {
-    if (w->sub > 0)
+    if (rc != 0 && w->sub > 0)
+        w->s->batch_failed = true;
+    if (rc == 0 && w->sub > 0)
         w->s->wrev = w->main;
+    return rc;
 }
 
 static int lkey_update(struct wctx *w, int64_t lease, const uint8_t *key,
@@ -118,6 +124,8 @@ static int check_put_fields(const struct mvcc_put_req *r)
 {
     if (r->key_len == 0)
         return CAIRN_EEMPTYKEY;
+    if (r->key_len > MVCC_KEY_MAX)
+        return CAIRN_ETOOBIG;
     if (r->ignore_value && r->value_len != 0)
         return CAIRN_EVALUEPROVIDED;
     if (r->ignore_lease && r->lease != 0)
@@ -225,6 +233,15 @@ static int delete_exec(struct wctx *w, const uint8_t *key, size_t key_len,
                          &c, del_collect_cb);
     if (rc != 0)
         goto out;
+    if (prev_kv && c.n > 0) {
+        resp->prev_kvs = mvcc_arena_alloc(a, c.n * sizeof(*resp->prev_kvs));
+        if (resp->prev_kvs == NULL) {
+            rc = CAIRN_ENOMEM;
+            goto out;
+        }
+        memcpy(resp->prev_kvs, c.kvs, c.n * sizeof(*c.kvs));
+        resp->n_prev_kvs = c.n;
+    }
     for (size_t i = 0; i < c.n; i++) {
         const struct mvcc_kv *kv = &c.kvs[i];
         if ((rc = write_record(w, kv->key, kv->key_len, true, 0, 0, 0, NULL,
@@ -235,15 +252,6 @@ static int delete_exec(struct wctx *w, const uint8_t *key, size_t key_len,
             w->s->batch_failed = true;
             goto out;
         }
-    }
-    if (prev_kv && c.n > 0) {
-        resp->prev_kvs = mvcc_arena_alloc(a, c.n * sizeof(*resp->prev_kvs));
-        if (resp->prev_kvs == NULL) {
-            rc = CAIRN_ENOMEM;
-            goto out;
-        }
-        memcpy(resp->prev_kvs, c.kvs, c.n * sizeof(*c.kvs));
-        resp->n_prev_kvs = c.n;
     }
     resp->deleted = (int64_t)c.n;
     /* etcd: the next revision once the request changed anything. */
@@ -257,6 +265,8 @@ int mvcc_put(struct mvcc_store *s, const struct mvcc_put_req *req,
              struct mvcc_arena *a, struct mvcc_put_resp *resp)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     int rc = check_put_fields(req);
     if (rc != 0)
         return rc;
@@ -266,29 +276,29 @@ int mvcc_put(struct mvcc_store *s, const struct mvcc_put_req *req,
     wctx_init(&w, s);
     if ((rc = check_put(&w, req)) != 0)
         return rc;
-    rc = put_exec(&w, req, a, resp);
-    wctx_end(&w);
-    return rc;
+    return wctx_end(&w, put_exec(&w, req, a, resp));
 }
 
 int mvcc_delete_range(struct mvcc_store *s, const struct mvcc_delete_req *req,
                       struct mvcc_arena *a, struct mvcc_delete_resp *resp)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     if (req->key_len == 0)
         return CAIRN_EEMPTYKEY;
     struct wctx w;
     wctx_init(&w, s);
-    int rc = delete_exec(&w, req->key, req->key_len, req->end, req->end_len,
-                         req->prev_kv, a, resp);
-    wctx_end(&w);
-    return rc;
+    return wctx_end(&w, delete_exec(&w, req->key, req->key_len, req->end,
+                                    req->end_len, req->prev_kv, a, resp));
 }
 
 int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
                            int64_t *deleted)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     *deleted = 0;
     /* Collect the attached keys first: deleting moves the cursor's pages. */
     struct mvcc_arena a;
@@ -343,7 +353,7 @@ int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
             break;
         *deleted += dr.deleted;
     }
-    wctx_end(&w);
+    rc = wctx_end(&w, rc);
 out:
     cairn_free(keys);
     mvcc_arena_free(&a);
@@ -353,6 +363,8 @@ out:
 int mvcc_compact(struct mvcc_store *s, mvcc_rev rev, mvcc_rev *header_rev)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
     if (rev <= s->wcompact)
         return CAIRN_EREVCOMPACTED;
     if (rev > s->wrev)
@@ -822,6 +834,8 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
 {
     CAIRN_ASSERT(s->wtxn != NULL);
     memset(resp, 0, sizeof(*resp));
+    if (s->batch_failed)
+        return CAIRN_EIO;
     int rc = mvcc_txn_validate(req);
     if (rc != 0)
         return rc;
@@ -839,15 +853,13 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     if (rc != 0)
         goto out;
     /* Every logical error was found above: execution fails only on I/O or
-     * memory, which fails the batch. */
+     * memory, which fails the batch once something was written. */
     pos = 0;
-    rc = exec_path(&w, req, &p, &pos, a, resp);
+    rc = wctx_end(&w, exec_path(&w, req, &p, &pos, a, resp));
     if (rc != 0) {
-        s->batch_failed = true;
         memset(resp, 0, sizeof(*resp));
         goto out;
     }
-    wctx_end(&w);
     resp->header_rev = wctx_rev(&w); /* nested ones stay 0, as etcd's */
 out:
     cairn_free(p.v);

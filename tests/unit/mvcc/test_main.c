@@ -7,6 +7,7 @@ int main(void)
     failed += test_kv_group();
     failed += test_maint_group();
     failed += test_watch_group();
+    failed += test_faults_group();
     failed += test_model_group();
     return failed ? 1 : 0;
 }

@@ -6,5 +6,6 @@ int test_model_group(void);
 int test_kv_group(void);
 int test_maint_group(void);
 int test_watch_group(void);
+int test_faults_group(void);
 
 #endif
