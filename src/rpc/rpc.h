@@ -154,11 +154,15 @@ struct rpc_http1_request {
     size_t body_len;
 };
 struct rpc_http1_handler {
-    /* Must eventually call rpc_http1_respond (now or later) for req. */
+    /* Must eventually call rpc_http1_respond, or rpc_http1_stream_begin
+     * and later rpc_http1_stream_end (now or later) for req. */
     void (*request)(void *arg, struct rpc_http1_request *req);
-    /* The connection went away before the response; req is then invalid.
-     * May be NULL when request always answers at once. */
+    /* The connection went away before the response was complete; req is
+     * then invalid. May be NULL when request always answers at once. */
     void (*cancel)(void *arg, struct rpc_http1_request *req);
+    /* A streamed response has room again after rpc_http1_stream_write said
+     * CAIRN_EFULL. May be NULL. */
+    void (*writable)(void *arg, struct rpc_http1_request *req);
     void *arg;
 };
 /* Sends the response (Content-Length, Connection: close; the body is
@@ -166,6 +170,18 @@ struct rpc_http1_handler {
  * connection once it is written; req is invalid afterwards. */
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
                        const char *content_type, const void *body, size_t len);
+/* A streamed response (chunked transfer coding), as grpc-gateway streams
+ * etcd's /v3/watch: begin sends the status and headers; each write sends
+ * one chunk (copied) and returns 0, CAIRN_EFULL when the connection's
+ * queue has no room (nothing is sent; writable follows), CAIRN_ESHUTDOWN or
+ * CAIRN_ENOMEM; end sends the last chunk and closes the connection once
+ * written, and req is invalid afterwards. cancel may still come at any time
+ * before end. */
+int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,
+                           const char *content_type);
+int rpc_http1_stream_write(struct rpc_http1_request *req, const void *data,
+                           size_t len);
+void rpc_http1_stream_end(struct rpc_http1_request *req);
 
 struct rpc_server_config {
     /* Largest message accepted; larger ones end the call with

@@ -459,8 +459,16 @@ static void http1_pump(struct rpc__conn *c)
 
 void rpc__server_http1_drain(struct rpc__conn *c)
 {
-    if (c->http1_answered)
+    if (c->http1_answered) {
         http1_pump(c);
+        return;
+    }
+    struct rpc_server *srv = c->srv;
+    if (c->http1_streaming && c->http1_wants_writable) {
+        c->http1_wants_writable = false;
+        if (srv->http1.writable)
+            srv->http1.writable(srv->http1.arg, &c->http1_req);
+    }
 }
 
 static void http1_send(struct rpc__conn *c, int status, const char *ctype,
@@ -481,16 +489,82 @@ static void http1_send(struct rpc__conn *c, int status, const char *ctype,
     http1_pump(c);
 }
 
+static struct rpc__conn *req_conn(struct rpc_http1_request *req)
+{
+    return (struct rpc__conn *)((char *)req -
+                                offsetof(struct rpc__conn, http1_req));
+}
+
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
                        const char *content_type, const void *body, size_t len)
 {
-    struct rpc__conn *c =
-        (struct rpc__conn *)((char *)req -
-                             offsetof(struct rpc__conn, http1_req));
-    CAIRN_ASSERT(c->http1_pending);
+    struct rpc__conn *c = req_conn(req);
+    CAIRN_ASSERT(c->http1_pending && !c->http1_streaming);
     c->http1_pending = false;
     http1_send(c, http_status, content_type ? content_type : "text/plain", body,
                len);
+}
+
+int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,
+                           const char *content_type)
+{
+    struct rpc__conn *c = req_conn(req);
+    CAIRN_ASSERT(c->http1_pending && !c->http1_streaming);
+    char head[512];
+    int k = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                     http_status, reason(http_status),
+                     content_type ? content_type : "text/plain");
+    c->http1_streaming = true;
+    if (c->closing || c->dead)
+        return CAIRN_ESHUTDOWN;
+    return net_conn_write(c->net, head, (size_t)k);
+}
+
+int rpc_http1_stream_write(struct rpc_http1_request *req, const void *data,
+                           size_t len)
+{
+    struct rpc__conn *c = req_conn(req);
+    CAIRN_ASSERT(c->http1_pending && c->http1_streaming);
+    if (c->closing || c->dead)
+        return CAIRN_ESHUTDOWN;
+    if (len == 0)
+        return 0; /* an empty chunk would end the body */
+    char size[24];
+    int k = snprintf(size, sizeof(size), "%zx\r\n", len);
+    if (net_conn_write_room(c->net) < (size_t)k + len + 2) {
+        c->http1_wants_writable = true;
+        return CAIRN_EFULL;
+    }
+    buf_reset(&c->http1_out);
+    if (buf_reserve(&c->http1_out, (size_t)k + len + 2) != 0)
+        return CAIRN_ENOMEM;
+    buf_append(&c->http1_out, size, (size_t)k);
+    buf_append(&c->http1_out, data, len);
+    buf_append(&c->http1_out, "\r\n", 2);
+    int rv = net_conn_write(c->net, c->http1_out.data, c->http1_out.len);
+    buf_reset(&c->http1_out);
+    return rv;
+}
+
+void rpc_http1_stream_end(struct rpc_http1_request *req)
+{
+    struct rpc__conn *c = req_conn(req);
+    CAIRN_ASSERT(c->http1_pending && c->http1_streaming);
+    c->http1_pending = false;
+    c->http1_answered = true;
+    if (c->closing || c->dead)
+        return;
+    /* The last chunk goes out like a whole answer: as the queue allows,
+     * then the connection closes. */
+    buf_reset(&c->http1_out);
+    c->http1_out_off = 0;
+    if (buf_append(&c->http1_out, "0\r\n\r\n", 5) != 0) {
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
+    http1_pump(c);
 }
 
 static void http1_error(struct rpc__conn *c, int status)

@@ -217,10 +217,58 @@ static void first_half(void *arg, struct rpc_call *call)
 static const struct rpc_call_cbs first_cbs = {st_start, first_msg, first_half,
                                               NULL, st_done};
 
+#define FLOOD_TOTAL (20u << 20)
+
+/* "/flood": 20 MiB in 64 KiB chunks, as fast as the client reads. */
+static void flood_pump(struct fx *f)
+{
+    static uint8_t chunk[64 << 10];
+    while (f->flood && f->flood_sent < FLOOD_TOTAL) {
+        memset(chunk, 'a' + (int)(f->flood_sent / sizeof(chunk)) % 26,
+               sizeof(chunk));
+        int rv = rpc_http1_stream_write(f->flood, chunk, sizeof(chunk));
+        if (rv == CAIRN_EFULL) {
+            f->flood_efull++;
+            return;
+        }
+        assert_int_equal(rv, 0);
+        f->flood_sent += sizeof(chunk);
+    }
+    if (f->flood) {
+        rpc_http1_stream_end(f->flood);
+        f->flood = NULL;
+    }
+}
+
+static void http1_writable(void *arg, struct rpc_http1_request *req)
+{
+    struct fx *f = arg;
+    assert_ptr_equal(req, f->flood);
+    flood_pump(f);
+}
+
 static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct fx *f = arg;
     f->http1_requests++;
+    if (strcmp(req->path, "/stream") == 0) {
+        assert_int_equal(rpc_http1_stream_begin(req, 200, "application/json"),
+                         0);
+        for (int i = 0; i < 3; i++) {
+            char line[32];
+            int n = snprintf(line, sizeof(line), "{\"n\":%d}\n", i);
+            assert_int_equal(rpc_http1_stream_write(req, line, (size_t)n), 0);
+        }
+        f->http1_slow = req; /* the test ends it */
+        return;
+    }
+    if (strcmp(req->path, "/flood") == 0) {
+        assert_int_equal(
+            rpc_http1_stream_begin(req, 200, "application/octet-stream"), 0);
+        f->flood = req;
+        flood_pump(f);
+        return;
+    }
     if (strcmp(req->path, "/big") == 0) {
         /* larger than the connection's write queue */
         size_t n = 10u << 20;
@@ -248,6 +296,8 @@ static void http1_cancel(void *arg, struct rpc_http1_request *req)
     struct fx *f = arg;
     if (f->http1_slow == req)
         f->http1_slow = NULL;
+    if (f->flood == req)
+        f->flood = NULL;
     f->http1_cancels++;
 }
 
@@ -265,7 +315,8 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
         {"/test.Echo/Meta", &meta_cbs, f},
         {"/test.Echo/First", &first_cbs, f},
     };
-    struct rpc_http1_handler h = {http1_request, http1_cancel, f};
+    struct rpc_http1_handler h = {http1_request, http1_cancel, http1_writable,
+                                  f};
     assert_int_equal(rpc_server_init(&f->srv, &f->loop, cfg, methods,
                                      sizeof(methods) / sizeof(methods[0]),
                                      http1 ? &h : NULL, NULL),

@@ -32,7 +32,10 @@ struct fx {
     int first_halves; /* half-closes it saw */
     int http1_requests;
     int http1_cancels;
-    struct rpc_http1_request *http1_slow; /* "/slow" waits here */
+    struct rpc_http1_request *http1_slow; /* "/slow", "/stream" wait here */
+    struct rpc_http1_request *flood;      /* "/flood" streams from here */
+    size_t flood_sent;
+    int flood_efull;
 };
 
 /* What a client call saw. */

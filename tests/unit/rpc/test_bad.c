@@ -306,6 +306,55 @@ static void http1_big_response_and_body_limit(void **state)
     fx_close(&f);
 }
 
+/* Streamed answers, chunked, as grpc-gateway streams /v3/watch. */
+static void http1_streamed_answers(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, true);
+    struct raw r;
+    raw_connect(&f, &r);
+    const char *req = "POST /stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, f.http1_slow != NULL && r.got.len > 0 &&
+                      memmem(r.got.data, r.got.len, "{\"n\":2}\n\r\n", 10));
+    assert_int_equal(r.closed, 0);
+    rpc_http1_stream_end(f.http1_slow);
+    f.http1_slow = NULL;
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(buf_append_u8(&r.got, 0), 0);
+    const char *got = (const char *)r.got.data;
+    assert_non_null(strstr(got, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(got, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(got, "\r\n\r\n8\r\n{\"n\":0}\n\r\n8\r\n{\"n\":1}\n"
+                                "\r\n8\r\n{\"n\":2}\n\r\n0\r\n\r\n"));
+    buf_free(&r.got);
+
+    /* 20 MiB streamed as the client reads: back-pressure, then the end */
+    raw_connect(&f, &r);
+    req = "GET /flood HTTP/1.1\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_true(f.flood_efull > 0);
+    assert_int_equal(f.flood_sent, 20u << 20);
+    /* 320 chunks of "10000\r\n" + 64 KiB + "\r\n", then "0\r\n\r\n" */
+    char *body = memmem(r.got.data, r.got.len, "\r\n\r\n", 4);
+    assert_non_null(body);
+    size_t body_len = r.got.len - (size_t)(body + 4 - (char *)r.got.data);
+    assert_int_equal(body_len, 320 * (7 + (64u << 10) + 2) + 5);
+    buf_free(&r.got);
+
+    /* the client leaves mid-stream: the hook hears of it */
+    raw_connect(&f, &r);
+    req = "GET /stream HTTP/1.1\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, f.http1_slow != NULL);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, f.http1_cancels == 1 && f.http1_slow == NULL);
+    buf_free(&r.got);
+    fx_close(&f);
+}
+
 static void http1_answered_later_or_cancelled(void **state)
 {
     (void)state;
@@ -550,6 +599,7 @@ int test_bad_group(void)
         cmocka_unit_test(bad_requests_on_h2),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(http1_answered_later_or_cancelled),
+        cmocka_unit_test(http1_streamed_answers),
         cmocka_unit_test(http1_big_response_and_body_limit),
         cmocka_unit_test(connection_limit),
         cmocka_unit_test(never_reading_client_bounded),
