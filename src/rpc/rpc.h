@@ -165,6 +165,10 @@ struct rpc_http1_handler {
     void (*writable)(void *arg, struct rpc_http1_request *req);
     void *arg;
 };
+/* A request header's value by name (any case: "authorization"), leading
+ * blanks skipped, or NULL; valid as long as req. */
+const char *rpc_http1_header(const struct rpc_http1_request *req,
+                             const char *name);
 /* Sends the response (Content-Length, Connection: close; the body is
  * copied, of any size: it goes out as the client reads) and closes the
  * connection once it is written; req is invalid afterwards. */

@@ -120,6 +120,8 @@ struct rpc__conn {
     struct buf http1_out; /* the response, written as the queue allows */
     size_t http1_out_off;
     struct rpc_http1_request http1_req;
+    char *http1_hdrs; /* header lines, each "Name: value\0\n" */
+    char *http1_hdrs_end;
     bool http1_pending;   /* given to the handler, not yet answered */
     bool http1_streaming; /* a chunked answer has begun */
     bool http1_wants_writable;

@@ -495,6 +495,28 @@ static struct rpc__conn *req_conn(struct rpc_http1_request *req)
                                 offsetof(struct rpc__conn, http1_req));
 }
 
+const char *rpc_http1_header(const struct rpc_http1_request *req,
+                             const char *name)
+{
+    const struct rpc__conn *c =
+        (const struct rpc__conn *)((const char *)req -
+                                   offsetof(struct rpc__conn, http1_req));
+    size_t n = strlen(name);
+    const char *p = c->http1_hdrs;
+    /* Bounded by the header block: each round moves past one line. */
+    while (p && p < c->http1_hdrs_end) {
+        size_t len = strlen(p);
+        if (len > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
+            const char *v = p + n + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return v;
+        }
+        p += len + 2;
+    }
+    return NULL;
+}
+
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
                        const char *content_type, const void *body, size_t len)
 {
@@ -631,6 +653,15 @@ static void http1_input(struct rpc__conn *c, const uint8_t *d, size_t n)
     }
     *sp1 = '\0';
     *sp2 = '\0';
+    /* Header lines become strings "Name: value" followed by "\0\n", for
+     * rpc_http1_header. */
+    c->http1_hdrs = eol ? eol + 2 : end;
+    c->http1_hdrs_end = end;
+    for (char *q = c->http1_hdrs; q < end; q++)
+        if (q[0] == '\r' && q[1] == '\n')
+            *q = '\0';
+    if (eol)
+        *eol = '\0';
     c->http1_req.method = p;
     c->http1_req.path = sp1 + 1;
     c->http1_req.body = c->http1_in.data + head_len;

@@ -285,9 +285,10 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
         return;
     }
     char body[256];
-    int n =
-        snprintf(body, sizeof(body), "%s %s %zu:%.*s", req->method, req->path,
-                 req->body_len, (int)req->body_len, (const char *)req->body);
+    const char *host = rpc_http1_header(req, "host");
+    int n = snprintf(body, sizeof(body), "%s %s %zu:%.*s host=%s", req->method,
+                     req->path, req->body_len, (int)req->body_len,
+                     (const char *)req->body, host ? host : "(none)");
     rpc_http1_respond(req, strcmp(req->path, "/health") == 0 ? 200 : 404,
                       "text/plain", body, (size_t)n);
 }

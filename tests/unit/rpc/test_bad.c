@@ -226,14 +226,14 @@ static void http1_routed_to_hook(void **state)
     fx_open(&f, NULL, true);
     struct raw r;
     raw_connect(&f, &r);
-    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *req = "GET /health HTTP/1.1\r\nAccept: */*\r\nHOST:  x\r\n\r\n";
     raw_send(&r, req, strlen(req));
     RUN_UNTIL(&f, r.closed == 1);
     assert_int_equal(buf_append_u8(&r.got, 0), 0);
     const char *got = (const char *)r.got.data;
     assert_non_null(strstr(got, "HTTP/1.1 200 OK\r\n"));
-    assert_non_null(strstr(got, "Content-Length: 14\r\n"));
-    assert_non_null(strstr(got, "\r\n\r\nGET /health 0:"));
+    assert_non_null(strstr(got, "Content-Length: 21\r\n"));
+    assert_non_null(strstr(got, "\r\n\r\nGET /health 0: host=x"));
     buf_free(&r.got);
 
     /* a POST with a body, sent in two pieces */
@@ -250,7 +250,7 @@ static void http1_routed_to_hook(void **state)
     buf_append_u8(&r.got, 0);
     got = (const char *)r.got.data;
     assert_non_null(strstr(got, "HTTP/1.1 404 Not Found\r\n"));
-    assert_non_null(strstr(got, "POST /v3/kv/range 5:abcde"));
+    assert_non_null(strstr(got, "POST /v3/kv/range 5:abcde host=(none)"));
     buf_free(&r.got);
 
     /* the peer goes away before the answer: not the case here, since the
