@@ -2,9 +2,9 @@
  * connections on one loop: echo, clean close both ways, refused connects,
  * and a write queue that stays bounded when the peer never reads. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -202,6 +202,40 @@ static void unix_echo(void **state)
     assert_int_not_equal(access(url + 7, F_OK), 0);
 }
 
+static void stale_unix_socket_replaced(void **state)
+{
+    (void)state;
+    char path[64], url[80];
+    snprintf(path, sizeof(path), "cairn-test-net-stale-%d.sock", (int)getpid());
+    snprintf(url, sizeof(url), "unix://%s", path);
+    /* what a crashed member leaves behind */
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    echo_over(url);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void ipv6_and_localhost(void **state)
+{
+    (void)state;
+    echo_over("http://localhost:0");
+    /* IPv6 loopback, where the machine has it */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct net_url u;
+    assert_int_equal(net_url_parse("http://[::1]:0", &u, NULL), 0);
+    struct net_listener *l;
+    int rv = net_listener_open(&loop, &u, NULL, NULL, &l, NULL, NULL, NULL);
+    if (rv == 0)
+        net_listener_close(l);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    if (rv != 0)
+        return; /* no ::1 here */
+    echo_over("http://[::1]:0");
+}
+
 static void connect_refused(void **state)
 {
     (void)state;
@@ -298,6 +332,8 @@ int main(void)
         cmocka_unit_test(url_parse_cases),
         cmocka_unit_test(tcp_echo),
         cmocka_unit_test(unix_echo),
+        cmocka_unit_test(stale_unix_socket_replaced),
+        cmocka_unit_test(ipv6_and_localhost),
         cmocka_unit_test(connect_refused),
         cmocka_unit_test(listen_errors),
         cmocka_unit_test(write_queue_bounded),
