@@ -8,6 +8,7 @@ int main(void)
     failed += test_maint_group();
     failed += test_watch_group();
     failed += test_faults_group();
+    failed += test_threads_group();
     failed += test_model_group();
     return failed ? 1 : 0;
 }

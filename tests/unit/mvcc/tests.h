@@ -7,5 +7,6 @@ int test_kv_group(void);
 int test_maint_group(void);
 int test_watch_group(void);
 int test_faults_group(void);
+int test_threads_group(void);
 
 #endif
