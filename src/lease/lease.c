@@ -1,6 +1,7 @@
 /* The lessor: leases in a sorted array guarded by one mutex, persisted in
  * mvcc's ext table (record layout in docs/lease.md). */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lease/lease.h"
@@ -9,6 +10,8 @@
 #define TABLE_META 'M'
 #define FOREVER INT64_MAX
 #define DEFAULT_CP_INTERVAL_MS (5 * 60 * 1000)
+/* etcd's leaseRevokeRate: revocations per second the leader aims at. */
+#define LEASE_REVOKE_RATE 1000
 
 struct lease {
     int64_t id;
@@ -271,12 +274,60 @@ int lease_checkpoint(struct lessor *l, int64_t id, int64_t remaining_ttl_s)
     return rc;
 }
 
+static int by_expiry(const void *a, const void *b)
+{
+    const struct lease *x = *(const struct lease *const *)a;
+    const struct lease *y = *(const struct lease *const *)b;
+    if (x->expiry_ms != y->expiry_ms)
+        return x->expiry_ms < y->expiry_ms ? -1 : 1;
+    return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+/* etcd's Promote: when enough leases exist that many could expire in the
+ * same second, push later the expiries beyond 3/4 of the revoke rate per
+ * one-second window, so a new leader does not revoke a flood at once. */
+static void spread_expiries(struct lessor *l, int64_t now_ms, int64_t extend_ms)
+{
+    if (l->n < LEASE_REVOKE_RATE)
+        return;
+    struct lease **v = cairn_malloc(l->n * sizeof(*v));
+    if (v == NULL)
+        return; /* spreading is an optimisation; expiries stay correct */
+    for (size_t i = 0; i < l->n; i++)
+        v[i] = &l->v[i];
+    qsort(v, l->n, sizeof(*v), by_expiry);
+    const int64_t target = (3 * LEASE_REVOKE_RATE) / 4;
+    int64_t base = v[0]->expiry_ms - now_ms;
+    int64_t next = base + 1000;
+    int64_t expires = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        struct lease *le = v[i];
+        int64_t remaining = le->expiry_ms - now_ms;
+        if (remaining > next) {
+            base = remaining;
+            next = base + 1000;
+            expires = 1;
+            continue;
+        }
+        expires++;
+        if (expires <= target)
+            continue;
+        double delay_ms = 1000.0 * (double)expires / (double)target -
+                          (double)(remaining - base);
+        int64_t delay = (int64_t)delay_ms;
+        next = base + delay;
+        refresh(l, le, now_ms, delay + extend_ms);
+    }
+    cairn_free(v);
+}
+
 void lease_promote(struct lessor *l, int64_t now_ms, int64_t extend_ms)
 {
     pthread_mutex_lock(&l->mu);
     l->primary = true;
     for (size_t i = 0; i < l->n; i++)
         refresh(l, &l->v[i], now_ms, extend_ms);
+    spread_expiries(l, now_ms, extend_ms);
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -294,6 +294,30 @@ static void test_grant_refused_under_nospace_alarm(void **state)
     commit(f);
 }
 
+static void test_promote_spreads_expiries(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, ttl;
+    begin(f);
+    for (int i = 1; i <= 2000; i++)
+        assert_int_equal(lease_grant(f->l, i, 10, 0, &id, &ttl), 0);
+    commit(f);
+    lease_promote(f->l, 0, 0);
+    /* All 2000 would expire at 10 s: at most 750 per second now, none
+     * earlier than its TTL, all eventually. */
+    static int64_t ids[2000];
+    size_t prev = 0;
+    for (int64_t t = 9999; t <= 20000; t += 1000) {
+        size_t n = lease_expired(f->l, t, ids, 2000);
+        assert_true(n >= prev);
+        assert_true(n - prev <= 750);
+        if (t == 9999)
+            assert_int_equal(n, 0);
+        prev = n;
+    }
+    assert_int_equal(prev, 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +330,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_grant_refused_under_nospace_alarm,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_promote_spreads_expiries, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("lease", tests, NULL, NULL);
 }
