@@ -15,6 +15,7 @@ struct watcher {
     mvcc_rev next_rev; /* the first revision not yet delivered */
     bool prev_kv, no_put, no_delete, fragment;
     bool paused;
+    bool sel; /* taking part in the current scan */
     /* Events gathered during one poll (arena memory). */
     struct mvcc_event *evs;
     size_t n, cap;
@@ -254,6 +255,94 @@ static bool deliver(struct mvcc_watch_hub *h, struct watcher *w, mvcc_rev hi)
     return true;
 }
 
+/* One pass over the revision log for the selected watchers (w->sel):
+ * from the smallest next revision among them, at most max_revs_per_poll
+ * revisions, never past cur. */
+static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
+{
+    mvcc_rev lo = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        struct watcher *w = h->w[i];
+        w->n = 0;
+        if (w->sel && (lo == 0 || w->next_rev < lo))
+            lo = w->next_rev;
+    }
+    if (lo == 0)
+        return 0;
+    mvcc_rev hi = lo + (mvcc_rev)h->o.max_revs_per_poll - 1;
+    if (hi > cur)
+        hi = cur;
+    MDB_cursor *c;
+    int rc = mvcc__err(mdb_cursor_open(rd->t, h->s->rev, &c));
+    if (rc != 0)
+        return rc;
+    uint8_t rk[16];
+    mvcc__put_be64(rk, (uint64_t)lo);
+    mvcc__put_be64(rk + 8, 0);
+    MDB_val k = {16, rk}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    /* Bounded by the revisions in [lo, hi]. */
+    while (mrc == 0 && rc == 0) {
+        if (k.mv_size != 16) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        mvcc_rev main = (mvcc_rev)mvcc__get_be64(k.mv_data);
+        int64_t sub = (int64_t)mvcc__get_be64((const uint8_t *)k.mv_data + 8);
+        if (main > hi)
+            break;
+        const uint8_t *key = v.mv_data;
+        size_t key_len = v.mv_size;
+        bool built = false, want_prev = false;
+        for (size_t i = 0; i < h->n; i++) {
+            struct watcher *w = h->w[i];
+            if (w->sel && w->next_rev <= main &&
+                mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
+                               key_len))
+                want_prev |= w->prev_kv;
+        }
+        struct mvcc_event ev;
+        for (size_t i = 0; i < h->n && rc == 0; i++) {
+            struct watcher *w = h->w[i];
+            if (!w->sel || w->next_rev > main ||
+                !mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
+                                key_len))
+                continue;
+            if (!built) {
+                rc = make_event(h, rd->t, rd->kv, key, key_len, main, sub,
+                                want_prev, &ev);
+                if (rc != 0)
+                    break;
+                built = true;
+            }
+            if ((ev.is_delete && w->no_delete) || (!ev.is_delete && w->no_put))
+                continue;
+            struct mvcc_event e = ev;
+            if (!w->prev_kv)
+                e.prev_kv = NULL;
+            rc = add_event(h, w, &e);
+        }
+        if (rc == 0)
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < h->n; i++) {
+        struct watcher *w = h->w[i];
+        if (!w->sel || w->next_rev > hi)
+            continue;
+        if (w->n > 0 && !deliver(h, w, hi)) {
+            w->paused = true;
+            continue;
+        }
+        w->next_rev = hi + 1;
+    }
+    return 0;
+}
+
 int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
 {
     *more = false;
@@ -284,83 +373,18 @@ int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
         }
         i++;
     }
-    mvcc_rev lo = 0;
-    for (size_t i = 0; i < h->n; i++) {
-        struct watcher *w = h->w[i];
-        w->n = 0;
-        if (!w->paused && w->next_rev <= cur && (lo == 0 || w->next_rev < lo))
-            lo = w->next_rev;
-    }
-    if (lo == 0)
-        goto out;
-    mvcc_rev hi = lo + (mvcc_rev)h->o.max_revs_per_poll - 1;
-    if (hi > cur)
-        hi = cur;
-    MDB_cursor *c;
-    if ((rc = mvcc__err(mdb_cursor_open(t, h->s->rev, &c))) != 0)
-        goto out;
-    uint8_t rk[16];
-    mvcc__put_be64(rk, (uint64_t)lo);
-    mvcc__put_be64(rk + 8, 0);
-    MDB_val k = {16, rk}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && rc == 0) {
-        if (k.mv_size != 16) {
-            rc = CAIRN_ECORRUPT;
-            break;
-        }
-        mvcc_rev main = (mvcc_rev)mvcc__get_be64(k.mv_data);
-        int64_t sub = (int64_t)mvcc__get_be64((const uint8_t *)k.mv_data + 8);
-        if (main > hi)
-            break;
-        const uint8_t *key = v.mv_data;
-        size_t key_len = v.mv_size;
-        bool built = false, want_prev = false;
+    /* Two groups, as etcd's synced and unsynced watchers: those within one
+     * poll's reach of the current revision are served first and up to it,
+     * so a watcher replaying a long history never delays the others. */
+    mvcc_rev near = cur - (mvcc_rev)h->o.max_revs_per_poll + 1;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t i = 0; i < h->n; i++) {
             struct watcher *w = h->w[i];
-            if (!w->paused && w->next_rev <= main &&
-                mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
-                               key_len))
-                want_prev |= w->prev_kv;
+            bool behind = !w->paused && w->next_rev <= cur;
+            w->sel = behind &&
+                     (pass == 0 ? w->next_rev >= near : w->next_rev < near);
         }
-        struct mvcc_event ev;
-        for (size_t i = 0; i < h->n && rc == 0; i++) {
-            struct watcher *w = h->w[i];
-            if (w->paused || w->next_rev > main ||
-                !mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
-                                key_len))
-                continue;
-            if (!built) {
-                rc = make_event(h, t, rd->kv, key, key_len, main, sub,
-                                want_prev, &ev);
-                if (rc != 0)
-                    break;
-                built = true;
-            }
-            if ((ev.is_delete && w->no_delete) || (!ev.is_delete && w->no_put))
-                continue;
-            struct mvcc_event e = ev;
-            if (!w->prev_kv)
-                e.prev_kv = NULL;
-            rc = add_event(h, w, &e);
-        }
-        if (rc == 0)
-            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = mvcc__err(mrc);
-    if (rc != 0)
-        goto out;
-    for (size_t i = 0; i < h->n; i++) {
-        struct watcher *w = h->w[i];
-        if (w->paused || w->next_rev > hi)
-            continue;
-        if (w->n > 0 && !deliver(h, w, hi)) {
-            w->paused = true;
-            continue;
-        }
-        w->next_rev = hi + 1;
+        rc = scan(h, rd, cur);
     }
     for (size_t i = 0; i < h->n; i++)
         if (!h->w[i]->paused && h->w[i]->next_rev <= cur)

@@ -240,11 +240,45 @@ static void test_snapshot_restore_mid_watch(void **state)
     free(db);
 }
 
+/* A watcher replaying a long history does not delay a synced one. */
+static void test_laggard_does_not_delay_synced(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_store *s = store_open(d);
+    uint64_t ci = 0;
+    puts_n(s, 500, 4, &ci); /* revisions 2..501 */
+    struct rec xs[8] = {0};
+    struct mvcc_watch_hub *h;
+    struct mvcc_watch_hub_options o = {.max_revs_per_poll = 50};
+    assert_int_equal(mvcc_watch_hub_init(s, &o, xs, cb, &h), 0);
+    struct mvcc_watch_req old = {ALL, .start_rev = 2};
+    struct mvcc_watch_req now = {ALL};
+    int64_t id_old = -1, id_now = -1;
+    assert_int_equal(mvcc_watch_create(h, &old, &id_old), 0);
+    assert_int_equal(mvcc_watch_create(h, &now, &id_now), 0);
+    puts_n(s, 1, 4, &ci); /* revision 502 */
+    bool more;
+    assert_int_equal(mvcc_watch_hub_poll(h, &more), 0);
+    assert_true(more);
+    assert_int_equal(xs[id_now].events, 1);
+    assert_int_equal(xs[id_now].last_event_rev, 502);
+    assert_int_equal(xs[id_old].events, 50);
+    drain(h);
+    assert_int_equal(xs[id_old].events, 501);
+    assert_int_equal(xs[id_now].events, 1);
+    mvcc_watch_hub_close(h);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 int test_watch_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_cases),
         cmocka_unit_test(test_snapshot_restore_mid_watch),
+        cmocka_unit_test(test_laggard_does_not_delay_synced),
     };
     return cmocka_run_group_tests_name("mvcc_watch", tests, NULL, NULL);
 }
