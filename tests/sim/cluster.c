@@ -119,7 +119,8 @@ struct member {
     bool started; /* ever started */
     bool up;
     bool paused;
-    bool removed; /* removed by a committed configuration: shut down */
+    bool removed;          /* applied its own removal and shut down */
+    raft_index removed_at; /* first committed configuration without it */
     bool was_member;
     uint64_t incarnation;
     double skew;
@@ -777,6 +778,7 @@ static void member_step(struct member *m, const struct raft_event *ev,
                         int *rv_out);
 static void member_schedule_tick(struct member *m);
 static void member_crash_soon(struct member *m);
+static void member_drop_volatile(struct member *m);
 static void client_reply(struct cluster *c, int client, uint64_t op,
                          uint64_t attempt, int from_slot, bool ok,
                          int64_t value, bool swapped, raft_id hint);
@@ -954,12 +956,27 @@ static void global_conf_update(struct cluster *c, raft_index index,
         struct member *m = &c->m[s];
         if (conf_has(cs, m->id)) {
             m->was_member = true;
-        } else if (m->was_member && !m->removed) {
-            /* Removed: like etcd, it shuts down and peers ignore it. */
-            m->removed = true;
-            sim_tracef(&c->w, "m%d removed: shut down", s + 1);
+        } else if (m->was_member && m->removed_at == 0) {
+            /* Removed: peers drop its messages once they apply this. */
+            m->removed_at = index;
+            sim_tracef(&c->w, "m%d removed at %" PRIu64, s + 1, index);
         }
     }
+}
+
+static void shutdown_fire(struct sim_world *w, void *arg, uint64_t inc,
+                          uint64_t b)
+{
+    (void)b;
+    struct member *m = arg;
+    if (!m->up || m->incarnation != inc || m->removed)
+        return;
+    sim_tracef(w, "m%d applied its removal: shut down", m->slot + 1);
+    member_drop_volatile(m);
+    m->up = false;
+    m->paused = false;
+    m->removed = true;
+    m->incarnation++;
 }
 
 /* Carries out one update, in the order raft.h prescribes. */
@@ -1059,6 +1076,12 @@ static void member_process(struct member *m, const struct raft_update *u)
     if (u->conf_changed) {
         m->conf = u->conf_state;
         global_conf_update(c, m->applied, &u->conf_state);
+        if (m->removed_at != 0 && m->applied >= m->removed_at &&
+            !conf_has(&m->conf, m->id))
+            /* Like etcd, a member that applied its own removal stops,
+             * shortly, so its last messages still carry the commit. */
+            sim_world_schedule(&c->w, 50000, shutdown_fire, NULL, m,
+                               m->incarnation, 0);
     }
     /* 4. reads */
     for (size_t i = 0; i < u->n_read_states; i++) {
@@ -1257,6 +1280,13 @@ static void backlog_push(struct member *m, int kind, int from,
     CAIRN_ASSERT(buf_append(&it->bytes, bytes, len) == 0);
 }
 
+/* Whether m has applied the removal of peer, so that its transport no
+ * longer talks to it (etcd removes the peer from its transport then). */
+static bool peer_forgotten(const struct member *m, const struct member *peer)
+{
+    return peer->removed_at != 0 && m->applied >= peer->removed_at;
+}
+
 static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
                         size_t len)
 {
@@ -1264,7 +1294,8 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
     struct member *m = &c->m[to];
     if (c->failed)
         return;
-    if (!m->up || m->removed || c->m[from].removed) {
+    if (!m->up || m->removed || peer_forgotten(m, &c->m[from]) ||
+        peer_forgotten(&c->m[from], m)) {
         net_lost(c, from, to, bytes, len);
         return;
     }
@@ -1749,8 +1780,8 @@ static struct member *find_leader(struct cluster *c)
     struct member *best = NULL;
     for (int s = 0; s < c->p.slots; s++) {
         struct member *m = &c->m[s];
-        if (m->up && !m->paused && !m->removed && m->role == RAFT_LEADER &&
-            (best == NULL || m->term > best->term))
+        if (m->up && !m->paused && m->removed_at == 0 &&
+            m->role == RAFT_LEADER && (best == NULL || m->term > best->term))
             best = m;
     }
     return best;
@@ -1800,7 +1831,7 @@ static void membership_change(struct cluster *c)
     /* A slot that is not in the configuration and was never removed. */
     int fresh = -1;
     for (int s = 0; s < c->p.slots; s++)
-        if (!c->m[s].removed && !conf_has(cs, c->m[s].id) &&
+        if (c->m[s].removed_at == 0 && !conf_has(cs, c->m[s].id) &&
             !c->m[s].was_member) {
             fresh = s;
             break;
@@ -1998,6 +2029,8 @@ static void heal_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
             c->net.link[x][y].dup_p = 0;
         }
     sim_tracef(w, "FAULT all faults healed");
+    for (int s = 0; s < c->p.slots; s++)
+        c->m[s].skew = 1.0; /* clocks run at the same rate again */
     for (int s = 0; s < c->p.slots; s++) {
         struct member *m = &c->m[s];
         if (m->started && !m->up && !m->removed && !c->failed)
@@ -2157,7 +2190,7 @@ static int cluster_init(struct cluster *c, const struct sim_options *opt)
         m->c = c;
         m->slot = s;
         m->id = (raft_id)s + 1;
-        m->skew = c->p.skew ? 0.7 + 0.6 * prng_double(&c->w.rng) : 1.0;
+        m->skew = c->p.skew ? 0.8 + 0.4 * prng_double(&c->w.rng) : 1.0;
         sim_disk_init(&m->disk, 0);
         m->held = cairn_calloc(HELD_MAX, sizeof(*m->held));
         m->backlog = cairn_calloc(BACKLOG_MAX, sizeof(*m->backlog));
