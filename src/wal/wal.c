@@ -23,9 +23,11 @@ struct wal {
     uint64_t seg_size;
     bool zero_fill;
     struct wal_metadata meta;
-    /* Segments on disk in seq order; the last one is open for appending. */
+    /* Segments on disk in seq order: segs[cur] is open for appending; a
+     * prepared one, if any, is segs[cur + 1], the last. */
     struct wal_seg *segs;
     size_t n_segs, cap_segs;
+    size_t cur;
     int fd;
     uint64_t off;      /* end of the records in the open segment */
     uint64_t head_end; /* end of its head records (metadata, hard state) */
@@ -202,11 +204,21 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
         return cairn_errmsg_code(m, w->fatal, "wal: prepare segment");
     if (w->next_fd >= 0)
         return 0;
+    /* Named now, after the index the log would go on from: every record a
+     * recovery from index i needs is written after the segment before the
+     * last one named <= i became the open one (docs/wal.md). */
     uint64_t seq = w->n_segs ? w->segs[w->n_segs - 1].seq + 1 : 0;
-    char path[PATH_MAX_BYTES];
+    raft_index first = w->n_segs ? w->last_index + 1 : 0;
+    char path[PATH_MAX_BYTES], final[PATH_MAX_BYTES];
     int rv = tmp_path(w, path, seq);
+    if (rv == 0)
+        rv = seg_path(w, final, seq, first);
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: segment path in %s", w->dir);
+    rv = segs_push(w, seq, first);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "wal: prepare %s", final);
+    w->n_segs--; /* counted once it has its name */
     /* A leftover of an earlier failed attempt is rebuilt from scratch. */
     rv = w->fs->unlink(w->fs, path);
     if (rv != 0 && rv != CAIRN_ENOTFOUND)
@@ -236,8 +248,8 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
         rv = w->fs->fdatasync(w->fs, fd);
     }
     if (rv == 0) {
-        what = "fsync directory of";
-        rv = w->fs->fsync_dir(w->fs, w->dir);
+        what = "rename";
+        rv = w->fs->rename(w->fs, path, final);
     }
     if (rv != 0) {
         /* Nothing refers to the file yet: drop it, the WAL is unharmed. */
@@ -245,54 +257,43 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
         w->fs->unlink(w->fs, path);
         return cairn_errmsg_code(m, rv, "wal: %s %s", what, path);
     }
+    w->n_segs++;
+    rv = w->fs->fsync_dir(w->fs, w->dir);
+    if (rv != 0) {
+        /* The name may or may not be durable, and a failed sync is never
+         * retried: the WAL stops here. */
+        w->fs->close(w->fs, fd);
+        w->fatal = CAIRN_ESYNC;
+        return cairn_errmsg_code(m, CAIRN_ESYNC,
+                                 "wal: fsync directory %s after creating %s: "
+                                 "%s",
+                                 w->dir, final, cairn_strerror(rv));
+    }
     w->next_fd = fd;
     w->next_off = w->batch.len;
     w->next_crc = crc;
     return 0;
 }
 
-/* Makes the prepared segment the open one, named after the next index.
- * Returns 0, a non-fatal error (nothing changed), or sets w->fatal. */
+/* Makes the prepared segment the open one: no file-system work but closing
+ * the old one, as the prepared segment already has its name. Returns 0, a
+ * non-fatal error (nothing changed), or sets w->fatal. */
 static int rotate(struct wal *w, struct cairn_errmsg *m)
 {
     int rv = wal_prepare(w, m);
     if (rv != 0)
         return rv;
-    uint64_t seq = w->n_segs ? w->segs[w->n_segs - 1].seq + 1 : 0;
-    raft_index first = w->n_segs ? w->last_index + 1 : 0;
-    char from[PATH_MAX_BYTES], to[PATH_MAX_BYTES];
-    rv = tmp_path(w, from, seq);
-    if (rv == 0)
-        rv = seg_path(w, to, seq, first);
-    if (rv != 0)
-        return cairn_errmsg_code(m, rv, "wal: segment path in %s", w->dir);
-    rv = segs_push(w, seq, first);
-    if (rv != 0)
-        return cairn_errmsg_code(m, rv, "wal: rotate to %s", to);
-    rv = w->fs->rename(w->fs, from, to);
-    if (rv != 0) {
-        w->n_segs--;
-        return cairn_errmsg_code(m, rv, "wal: rename %s to %s", from, to);
-    }
-    rv = w->fs->fsync_dir(w->fs, w->dir);
-    if (rv != 0) {
-        /* The name may or may not be durable, and a failed sync is never
-         * retried: the WAL stops here. */
-        w->fatal = CAIRN_ESYNC;
-        return cairn_errmsg_code(m, CAIRN_ESYNC,
-                                 "wal: fsync directory %s after creating %s: "
-                                 "%s",
-                                 w->dir, to, cairn_strerror(rv));
-    }
     if (w->fd >= 0)
         w->fs->close(w->fs, w->fd);
+    w->cur = w->n_segs - 1;
     w->fd = w->next_fd;
     w->off = w->next_off;
     w->head_end = w->next_off;
     w->need_head = true;
     w->crc = w->next_crc;
     w->next_fd = -1;
-    cairn_debugf(w->log, "wal", "rotated to %s", to);
+    cairn_debugf(w->log, "wal", "rotated to segment %" PRIu64,
+                 w->segs[w->cur].seq);
     return 0;
 }
 
@@ -300,7 +301,7 @@ static int rotate(struct wal *w, struct cairn_errmsg *m)
 static int write_batch(struct wal *w, struct cairn_errmsg *m)
 {
     char name[WAL_NAME_MAX];
-    const struct wal_seg *s = &w->segs[w->n_segs - 1];
+    const struct wal_seg *s = &w->segs[w->cur];
     wal__seg_name(name, s->seq, s->first);
     int rv = w->fs->pwrite(w->fs, w->fd, w->batch.data, w->batch.len, w->off);
     if (rv != 0) {
@@ -430,15 +431,18 @@ int wal_snapshot(struct wal *w, raft_index index, raft_term term,
 
 int wal_release(struct wal *w, raft_index index, struct cairn_errmsg *m)
 {
-    /* Keep the last segment named at or below index: every record needed
-     * from a snapshot at index on was written after it was created. */
+    /* Keep from the segment before the last one named at or below index
+     * (where a recovery from index starts reading), and never the open
+     * one or anything after it. */
     size_t keep = 0;
     for (size_t i = w->n_segs; i-- > 0;) {
         if (w->segs[i].first <= index) {
-            keep = i;
+            keep = i > 0 ? i - 1 : 0;
             break;
         }
     }
+    if (keep > w->cur)
+        keep = w->cur;
     size_t removed = 0;
     int rv = 0;
     char path[PATH_MAX_BYTES];
@@ -455,6 +459,7 @@ int wal_release(struct wal *w, raft_index index, struct cairn_errmsg *m)
         memmove(w->segs, w->segs + removed,
                 (w->n_segs - removed) * sizeof *w->segs);
         w->n_segs -= removed;
+        w->cur -= removed;
         int srv = w->fs->fsync_dir(w->fs, w->dir);
         if (srv != 0 && rv == 0)
             rv = cairn_errmsg_code(m, srv, "wal: fsync directory %s", w->dir);
@@ -545,6 +550,15 @@ struct rec_state {
     bool have_meta;
     struct wal_metadata meta;
     struct raft_hard_state hs;
+    /* Entries after a gap: the open segment before the one recovery starts
+     * from may begin with the tail of a suffix that a later record
+     * replaces; until such a record comes, they are skipped. Where the
+     * first of them was, for the error if none comes. */
+    bool stale;
+    size_t stale_seg;
+    uint64_t stale_off;
+    size_t at_seg; /* where the record being applied is */
+    uint64_t at_off;
 };
 
 static int rec_entry(struct rec_state *r, const struct raft_entry *e)
@@ -553,6 +567,7 @@ static int rec_entry(struct rec_state *r, const struct raft_entry *e)
         /* A record for index i ends the log at i: whatever came after it,
          * past the snapshot too, was a suffix this record replaced. */
         r->n = 0;
+        r->stale = false;
         if (e->index == r->snap_index) {
             r->have_snap_entry = true;
             r->snap_entry_term = e->term;
@@ -560,8 +575,15 @@ static int rec_entry(struct rec_state *r, const struct raft_entry *e)
         return 0;
     }
     raft_index expect = r->snap_index + r->n + 1;
-    if (e->index > expect)
-        return CAIRN_EWALGAP;
+    if (e->index > expect) {
+        if (!r->stale) {
+            r->stale = true;
+            r->stale_seg = r->at_seg;
+            r->stale_off = r->at_off;
+        }
+        return 0;
+    }
+    r->stale = false;
     r->n = (size_t)(e->index - r->snap_index - 1);
     if (r->n == r->cap) {
         size_t ncap = r->cap ? r->cap * 2 : 64;
@@ -591,11 +613,13 @@ static int rec_snapshot(struct rec_state *r, raft_index index, raft_term term)
 {
     if (index == r->snap_index && term == r->snap_term) {
         r->snap_seen = true;
-        if (!r->have_snap_entry || r->snap_entry_term != term)
+        if (!r->have_snap_entry || r->snap_entry_term != term) {
             r->n = 0; /* installed from a leader: the log restarts here */
+            r->stale = false;
+        }
         return 0;
     }
-    if (index <= r->snap_index)
+    if (index <= r->snap_index || r->stale)
         return 0;
     raft_index off = index - r->snap_index;
     if (off > r->n || r->ents[off - 1].term != term)
@@ -623,23 +647,36 @@ static int read_file(struct cairn_fs *fs, int fd, struct buf *b)
     return 0;
 }
 
-/* Reads one segment into r. For the last one, *end, *head_end and *crc tell
- * where appends continue, and *torn whether a torn tail follows *end. */
-static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
-                        struct buf *bytes, uint64_t *end, uint64_t *head_end,
-                        uint32_t *crc, bool *torn, struct cairn_errmsg *m)
+/* What reading one segment found. */
+struct seg_scan {
+    uint64_t size;     /* bytes in the file */
+    uint64_t end;      /* after the last good record */
+    uint64_t head_end; /* after the leading metadata and hard state */
+    uint64_t nrec;     /* good records */
+    uint32_t crc;      /* chain value after the last good record */
+    bool bad;          /* a record at `end` failed its check */
+    bool torn;         /* ... and looks like a write that never completed */
+    const char *why;
+    uint64_t data_end; /* after the last non-zero byte */
+};
+
+/* Reads segment idx through fd into bytes and checks every record; with
+ * `apply`, feeds the records to r. A failing record is not an error here:
+ * it is described in *ss and the caller decides (a torn tail or damage). */
+static int scan_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
+                        bool apply, struct buf *bytes, struct seg_scan *ss,
+                        struct cairn_errmsg *m)
 {
     const struct wal_seg *sg = &w->segs[idx];
-    bool last = idx == w->n_segs - 1;
     char name[WAL_NAME_MAX];
     wal__seg_name(name, sg->seq, sg->first);
+    memset(ss, 0, sizeof *ss);
     int rv = read_file(w->fs, fd, bytes);
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: read %s", name);
     struct wal__scan s;
     wal__scan_init(&s, bytes->data, bytes->len, sg->seq);
-    *torn = false;
-    *head_end = 0;
+    ss->size = bytes->len;
     bool in_head = true;
     /* Bounded: each turn consumes at least one 8-byte header. */
     for (uint64_t nrec = 0;; nrec++) {
@@ -653,31 +690,30 @@ static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
             st = WAL_SCAN_BAD;
         }
         if (st == WAL_SCAN_BAD) {
-            if (last && wal__tail_is_torn(&s)) {
-                *torn = true;
-                break;
-            }
-            return cairn_errmsg_code(m, CAIRN_ECORRUPT,
-                                     "wal: %s/%s at offset %" PRIu64 ": %s",
-                                     w->dir, name, s.off, why);
+            ss->bad = true;
+            ss->why = why;
+            ss->torn = wal__tail_is_torn(&s);
+            break;
         }
         if (nrec == 0 && (rec.type != WAL_REC_METADATA || rec.seq != sg->seq))
             return cairn_errmsg_code(m, CAIRN_ECORRUPT,
                                      "wal: %s/%s at offset 0: the segment "
                                      "does not start with its metadata",
                                      w->dir, name);
+        if (nrec != 0 && rec.type == WAL_REC_METADATA)
+            return cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                     "wal: %s/%s at offset %" PRIu64
+                                     ": metadata record inside a segment",
+                                     w->dir, name, rec.off);
+        ss->nrec = nrec + 1;
         in_head = in_head && (rec.type == WAL_REC_METADATA ||
                               rec.type == WAL_REC_HARD_STATE);
         if (in_head)
-            *head_end = rec.off + rec.size;
+            ss->head_end = rec.off + rec.size;
+        if (!apply)
+            continue;
         switch (rec.type) {
         case WAL_REC_METADATA:
-            if (nrec != 0)
-                return cairn_errmsg_code(m, CAIRN_ECORRUPT,
-                                         "wal: %s/%s at offset %" PRIu64
-                                         ": metadata record "
-                                         "inside a segment",
-                                         w->dir, name, rec.off);
             if (r->have_meta && (rec.u.meta.member_id != r->meta.member_id ||
                                  rec.u.meta.cluster_id != r->meta.cluster_id))
                 return cairn_errmsg_code(
@@ -692,6 +728,8 @@ static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
             r->hs = rec.u.hs;
             break;
         case WAL_REC_ENTRY:
+            r->at_seg = idx;
+            r->at_off = rec.off;
             rv = rec_entry(r, &rec.u.ent);
             break;
         case WAL_REC_SNAPSHOT:
@@ -709,8 +747,11 @@ static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
         if (rv != 0)
             return cairn_errmsg_code(m, rv, "wal: recover %s", name);
     }
-    *end = s.off;
-    *crc = s.crc;
+    ss->end = s.off;
+    ss->crc = s.crc;
+    ss->data_end = bytes->len;
+    while (ss->data_end > ss->end && bytes->data[ss->data_end - 1] == 0)
+        ss->data_end--;
     return 0;
 }
 
@@ -719,12 +760,11 @@ static int read_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
 static int write_head(struct wal *w, struct cairn_errmsg *m)
 {
     uint8_t head[WAL_HEAD_MAX];
-    uint32_t crc = wal__seg_seed(w->segs[w->n_segs - 1].seq);
+    uint32_t crc = wal__seg_seed(w->segs[w->cur].seq);
     buf_reset(&w->batch);
     int rv = wal__rec_append(
         &w->batch, &crc, head,
-        wal__head_metadata(head, &w->meta, w->segs[w->n_segs - 1].seq), NULL,
-        0);
+        wal__head_metadata(head, &w->meta, w->segs[w->cur].seq), NULL, 0);
     if (rv == 0)
         rv = wal__rec_append(&w->batch, &crc, head,
                              wal__head_hard_state(head, &w->hs), NULL, 0);
@@ -735,6 +775,7 @@ static int write_head(struct wal *w, struct cairn_errmsg *m)
         return rv;
     w->crc = crc;
     w->head_end = w->off;
+    w->need_head = false;
     return 0;
 }
 
@@ -743,7 +784,7 @@ static int truncate_tail(struct wal *w, uint64_t end, uint64_t data_end,
                          uint64_t size, struct cairn_errmsg *m)
 {
     char name[WAL_NAME_MAX];
-    const struct wal_seg *sg = &w->segs[w->n_segs - 1];
+    const struct wal_seg *sg = &w->segs[w->cur];
     wal__seg_name(name, sg->seq, sg->first);
     /* Zeros over the torn bytes (those past data_end are zero already)
      * keep the space preallocated and written; a file cut short grows
@@ -784,6 +825,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     r.snap_term = snap_term;
     buf_init(&r.arena);
     struct buf bytes = BUF_INIT;
+    struct seg_scan *scans = NULL;
     struct cairn_fs_names names = {NULL, 0};
     int rv = w->fs->list(w->fs, w->dir, &names);
     if (rv != 0) {
@@ -829,12 +871,14 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
             goto err_after_list;
         }
     }
-    /* Start at the last segment created before the snapshot's entry could
-     * exist: its name is <= snap_index. */
+    /* Start at the segment before the last one named <= snap_index: that one
+     * was prepared when the log ended before the snapshot's entry, so every
+     * record needed from the snapshot on was written after the segment
+     * before it became the open one (docs/wal.md). */
     size_t start = w->n_segs;
     for (size_t i = w->n_segs; i-- > 0;) {
         if (w->segs[i].first <= snap_index) {
-            start = i;
+            start = i > 0 ? i - 1 : 0;
             break;
         }
     }
@@ -845,31 +889,72 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
                                w->dir, snap_index);
         goto err_after_list;
     }
-    bool torn = false;
-    uint64_t end = 0, size = 0, head_end = 0;
-    uint32_t crc = 0;
+    scans = cairn_calloc(w->n_segs, sizeof *scans);
+    if (!scans) {
+        rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "wal: open");
+        goto err_after_list;
+    }
+    /* A record failing its check is a torn tail only if no later segment
+     * holds anything but its metadata (segments prepared ahead). */
+    size_t bad = w->n_segs;
+    size_t cur = start;
     for (size_t i = start; i < w->n_segs; i++) {
-        bool last = i == w->n_segs - 1;
         char path[PATH_MAX_BYTES];
         rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
         int fd = -1;
         if (rv == 0)
-            rv = w->fs->open(w->fs, path,
-                             last ? CAIRN_FS_RDWR : CAIRN_FS_RDONLY, &fd);
+            rv = w->fs->open(w->fs, path, CAIRN_FS_RDONLY, &fd);
         if (rv != 0) {
             cairn_errmsg_code(m, rv, "wal: open %s", path);
             goto err_after_list;
         }
-        rv =
-            read_segment(w, &r, i, fd, &bytes, &end, &head_end, &crc, &torn, m);
-        if (last) {
-            w->fd = fd;
-            size = bytes.len;
-        } else {
-            w->fs->close(w->fs, fd);
-        }
+        rv = scan_segment(w, &r, i, fd, bad == w->n_segs, &bytes, &scans[i], m);
+        w->fs->close(w->fs, fd);
         if (rv != 0)
             goto err_after_list;
+        const struct seg_scan *ss = &scans[i];
+        size_t at = i; /* the segment an error names */
+        if (bad == w->n_segs) {
+            if (ss->nrec > 1 || ss->bad)
+                cur = i;
+            if (!ss->bad || ss->torn) {
+                if (ss->bad)
+                    bad = i;
+                continue;
+            }
+        } else if (ss->bad || ss->nrec > 1) {
+            at = bad; /* more log after a bad record: damage, not a tear */
+        } else {
+            continue;
+        }
+        char name[WAL_NAME_MAX];
+        wal__seg_name(name, w->segs[at].seq, w->segs[at].first);
+        rv = cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                               "wal: %s/%s at offset %" PRIu64 ": %s", w->dir,
+                               name, scans[at].end, scans[at].why);
+        goto err_after_list;
+    }
+    for (size_t i = start; i < cur; i++) {
+        if (scans[i].nrec == 0) {
+            char name[WAL_NAME_MAX];
+            wal__seg_name(name, w->segs[i].seq, w->segs[i].first);
+            rv = cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                                   "wal: %s/%s at offset 0: the segment "
+                                   "does not start with its metadata",
+                                   w->dir, name);
+            goto err_after_list;
+        }
+    }
+    if (r.stale) {
+        char name[WAL_NAME_MAX];
+        wal__seg_name(name, w->segs[r.stale_seg].seq,
+                      w->segs[r.stale_seg].first);
+        rv = cairn_errmsg_code(m, CAIRN_EWALGAP,
+                               "wal: %s/%s at offset %" PRIu64
+                               ": entry does not follow the log from "
+                               "snapshot %" PRIu64,
+                               w->dir, name, r.stale_off, snap_index);
+        goto err_after_list;
     }
     if (snap_index > 0 && !r.snap_seen) {
         rv = cairn_errmsg_code(m, CAIRN_EWALGAP,
@@ -885,19 +970,52 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     }
     w->meta = r.meta;
     w->hs = r.hs;
-    w->off = end;
-    w->head_end = head_end;
-    w->crc = crc;
     w->last_index = snap_index + r.n;
-    if (torn) {
-        uint64_t data_end = bytes.len;
-        while (data_end > end && bytes.data[data_end - 1] == 0)
-            data_end--;
-        rv = truncate_tail(w, end, data_end, size, m);
+    /* The open segment is the last one with records (or a bad tail); the
+     * one after it, if it holds just its metadata, stays the prepared one;
+     * empty ones after that are left-overs of a crash and go. */
+    w->cur = cur;
+    const struct seg_scan *cs = &scans[cur];
+    char path[PATH_MAX_BYTES];
+    rv = seg_path(w, path, w->segs[cur].seq, w->segs[cur].first);
+    if (rv == 0)
+        rv = w->fs->open(w->fs, path, CAIRN_FS_RDWR, &w->fd);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "wal: open %s", path);
+        goto err_after_list;
+    }
+    w->off = cs->end;
+    w->head_end = cs->head_end;
+    w->crc = cs->crc;
+    w->need_head = cs->nrec <= 1;
+    if (cs->bad) {
+        rv = truncate_tail(w, cs->end, cs->data_end, cs->size, m);
         if (rv != 0)
             goto err_after_list;
         rec->truncated = true;
-        rec->truncated_bytes = size - end;
+        rec->truncated_bytes = cs->size - cs->end;
+    }
+    for (size_t i = w->n_segs; i-- > cur + 1;) {
+        if (i == cur + 1 && scans[i].nrec == 1 && !scans[i].bad) {
+            rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
+            if (rv == 0)
+                rv = w->fs->open(w->fs, path, CAIRN_FS_RDWR, &w->next_fd);
+            if (rv != 0) {
+                cairn_errmsg_code(m, rv, "wal: open %s", path);
+                goto err_after_list;
+            }
+            w->next_off = scans[i].end;
+            w->next_crc = scans[i].crc;
+            continue;
+        }
+        rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
+        if (rv == 0)
+            rv = w->fs->unlink(w->fs, path);
+        if (rv != 0) {
+            cairn_errmsg_code(m, rv, "wal: remove empty segment %s", path);
+            goto err_after_list;
+        }
+        w->n_segs--;
     }
     /* What we return must be durable, and bytes read back after an earlier
      * failed fdatasync may only be in the page cache: sync them (and the
@@ -931,6 +1049,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     rec->arena = r.arena.data;
     cairn_fs_names_free(&names);
     buf_free(&bytes);
+    cairn_free(scans);
     struct cairn_errmsg pm;
     if (wal_prepare(w, &pm) != 0)
         cairn_warnf(w->log, "wal", "%s (will retry at rotation)", pm.text);
@@ -939,6 +1058,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
 
 err_after_list:
     cairn_fs_names_free(&names);
+    cairn_free(scans);
 err_after_alloc:
     buf_free(&bytes);
     buf_free(&r.arena);

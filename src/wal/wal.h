@@ -5,7 +5,7 @@
  *
  * Layout under a member's data directory:
  *   member/wal/<seq:016x>-<first index:016x>.wal   segments, seq from 0
- *   member/wal/<seq:016x>.tmp                      the next segment, prepared
+ *   member/wal/<seq:016x>.tmp                      a segment being prepared
  *   member/snap/<term:016x>-<index:016x>.snap      snapshot metadata
  *
  * Durability contract (DESIGN.md): wal_append returns 0 only once everything
@@ -139,15 +139,16 @@ int wal_snapshot(struct wal *w, raft_index index, raft_term term,
                  struct cairn_errmsg *m);
 
 /* Removes the segments that only hold entries below `index` (the state
- * machine must be durable up to index and a snapshot at index recorded): all
- * segments before the last one whose first index is <= index. The open
- * segment is never removed. */
+ * machine must be durable up to index and a snapshot at index recorded):
+ * those before the segment where a recovery from index starts reading
+ * (docs/wal.md). The open segment is never removed. */
 int wal_release(struct wal *w, raft_index index, struct cairn_errmsg *m);
 
-/* Prepares the next segment (created, preallocated, synced, its directory
- * synced) if it is not prepared yet, so that rotation is off the hot path;
- * the WAL thread may call it when idle. wal_append calls it itself when
- * rotation finds nothing prepared. */
+/* Prepares the next segment (created, preallocated, zero-filled, synced,
+ * named, its directory synced) if it is not prepared yet, so that rotation
+ * costs nothing on the hot path; the WAL thread may call it when idle.
+ * wal_append calls it itself when rotation finds nothing prepared. A failed
+ * directory sync here is fatal (CAIRN_ESYNC); other failures are not. */
 int wal_prepare(struct wal *w, struct cairn_errmsg *m);
 
 /* Last index in the log (0 if none), and the sticky fatal error (0 if

@@ -83,12 +83,15 @@ static bool hs_equal(const struct raft_hard_state *a,
 
 static void dump_snaps(struct cairn_fs *fs, const char *when)
 {
-    struct cairn_fs_names names;
-    if (fs->list(fs, TW_SNAP_DIR, &names) != 0)
-        return;
-    for (size_t i = 0; i < names.count; i++)
-        fprintf(stderr, "%s: %s\n", when, names.names[i]);
-    cairn_fs_names_free(&names);
+    const char *dirs[] = {TW_SNAP_DIR, TW_WAL_DIR};
+    for (int d = 0; d < 2; d++) {
+        struct cairn_fs_names names;
+        if (fs->list(fs, dirs[d], &names) != 0)
+            continue;
+        for (size_t i = 0; i < names.count; i++)
+            fprintf(stderr, "%s: %s\n", when, names.names[i]);
+        cairn_fs_names_free(&names);
+    }
 }
 
 /* Recovers and checks; the model adopts what was recovered. */

@@ -56,16 +56,27 @@ static void px_done(struct px *p)
     assert_int_equal(p->fs.stat(&p->fs, p->root, &st), CAIRN_ENOTFOUND);
 }
 
+/* The last segment holding more than its metadata (the one after it, if
+ * any, is prepared and empty). */
 static void last_segment(struct px *p, char *out, size_t size)
 {
     struct cairn_fs_names names;
     assert_int_equal(p->fs.list(&p->fs, p->wal, &names), 0);
-    const char *last = NULL;
-    for (size_t i = 0; i < names.count; i++)
-        if (strstr(names.names[i], ".wal"))
-            last = names.names[i];
-    assert_non_null(last);
-    snprintf(out, size, "%s/%s", p->wal, last);
+    bool found = false;
+    for (size_t i = names.count; i-- > 0 && !found;) {
+        if (!strstr(names.names[i], ".wal"))
+            continue;
+        snprintf(out, size, "%s/%s", p->wal, names.names[i]);
+        uint8_t *bytes;
+        size_t n;
+        tw_read(&p->fs, out, &bytes, &n);
+        size_t end = n;
+        while (end > 0 && bytes[end - 1] == 0)
+            end--;
+        found = end > 64;
+        free(bytes);
+    }
+    assert_true(found);
     cairn_fs_names_free(&names);
 }
 
