@@ -329,6 +329,19 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
     f->url.port = f->port;
 }
 
+static void handle_closed(uv_handle_t *h)
+{
+    *(int *)h->data = 1;
+}
+
+void fx_close_handle(struct fx *f, uv_handle_t *h)
+{
+    int closed = 0;
+    h->data = &closed;
+    uv_close(h, handle_closed);
+    RUN_UNTIL(f, closed);
+}
+
 void fx_close(struct fx *f)
 {
     rpc_server_close(f->srv);

@@ -60,6 +60,9 @@ struct result {
 
 /* Starts the server with config (NULL: defaults, plus an HTTP/1.1 hook). */
 void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1);
+/* Closes a handle and runs the loop until it is closed, so that a handle
+ * on the stack may go out of scope afterwards. */
+void fx_close_handle(struct fx *f, uv_handle_t *h);
 /* Closes everything and checks the loop ends with no live handles. */
 void fx_close(struct fx *f);
 struct rpc_client *fx_connect(struct fx *f,
@@ -102,5 +105,6 @@ int test_bad_group(void);
 int test_etcdctl_group(void);
 int test_faults_group(void);
 int test_random_group(void);
+int test_etcd_group(void);
 
 #endif

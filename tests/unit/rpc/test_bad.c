@@ -527,7 +527,7 @@ static void silent_and_half_open_peers_closed(void **state)
     t.data = &ticks;
     uv_timer_start(&t, on_tick, 300, 0);
     RUN_UNTIL(&f, ticks == 1);
-    uv_close((uv_handle_t *)&t, NULL);
+    fx_close_handle(&f, (uv_handle_t *)&t);
     assert_true(rpc_client_alive(cl));
     struct result res;
     result_init(&res);

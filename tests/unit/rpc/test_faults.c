@@ -50,7 +50,7 @@ static uint64_t scenario(struct fx *f, int countdown, int *outcome)
     assert_false(fired);
     uint64_t used = cairn_mem_alloc_count() - before;
     cairn_mem_fault_set(-1, 0);
-    uv_close((uv_handle_t *)&guard, NULL);
+    fx_close_handle(f, (uv_handle_t *)&guard);
     *outcome = (rv1 == 0 && r1.code == RPC_OK && r1.n_msgs == 1) +
                (rv2 == 0 && r2.code == RPC_OK && r2.n_msgs == 50);
     rpc_client_close(cl);

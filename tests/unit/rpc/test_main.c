@@ -15,5 +15,6 @@ int main(void)
     failed += test_faults_group();
     failed += test_random_group();
     failed += test_etcdctl_group();
+    failed += test_etcd_group();
     return failed ? 1 : 0;
 }
