@@ -489,9 +489,9 @@ static void silent_and_half_open_peers_closed(void **state)
     (void)state;
     /* Timeouts are generous beside the intervals, so that a loaded machine
      * stalling the loop does not make a live peer look dead. */
-    struct rpc_server_config scfg = {.handshake_timeout_ms = 150,
+    struct rpc_server_config scfg = {.handshake_timeout_ms = 500,
                                      .keepalive_interval_ms = 20,
-                                     .keepalive_timeout_ms = 200};
+                                     .keepalive_timeout_ms = 500};
     struct fx f;
     fx_open(&f, &scfg, true);
     struct raw r;
@@ -519,7 +519,7 @@ static void silent_and_half_open_peers_closed(void **state)
     /* a real client answers them and stays connected through many, while
      * sending its own PINGs, which the server answers */
     struct rpc_client_config ccfg = {.keepalive_interval_ms = 20,
-                                     .keepalive_timeout_ms = 500};
+                                     .keepalive_timeout_ms = 1000};
     struct rpc_client *cl = fx_connect(&f, &ccfg);
     uv_timer_t t;
     int ticks = 0;
