@@ -220,14 +220,49 @@ err_abort:
 
 /* ---- hashes ---- */
 
+/* etcd's mvccpb.KeyValue as gogoproto marshals it (proto3: zero fields
+ * left out), hashed piecewise. */
+static uint32_t hash_varint_field(uint32_t h, uint8_t tag, int64_t v)
+{
+    if (v == 0)
+        return h;
+    uint8_t b[1 + CAIRN_VARINT_MAX];
+    b[0] = tag;
+    size_t n = varint_put(b + 1, (uint64_t)v);
+    return crc32c(h, b, 1 + n);
+}
+
+static uint32_t hash_bytes_field(uint32_t h, uint8_t tag, const uint8_t *p,
+                                 size_t len)
+{
+    if (len == 0)
+        return h;
+    uint8_t b[1 + CAIRN_VARINT_MAX];
+    b[0] = tag;
+    size_t n = varint_put(b + 1, len);
+    h = crc32c(h, b, 1 + n);
+    return crc32c(h, p, len);
+}
+
+/* One record as etcd's key bucket holds it: the revision key (BE main, '_',
+ * BE sub, and 't' for a tombstone), then the marshaled KeyValue (only the
+ * key for a tombstone). */
 static uint32_t hash_rec(uint32_t h, const struct mvcc__rec *r)
 {
-    uint8_t hdr[12];
-    codec_put_u32(hdr, (uint32_t)r->key_len);
-    codec_put_u64(hdr + 4, (uint64_t)r->main);
-    h = crc32c(h, hdr, sizeof(hdr));
-    h = crc32c(h, r->key, r->key_len);
-    return crc32c(h, r->raw, r->raw_len);
+    uint8_t rk[18];
+    mvcc__put_be64(rk, (uint64_t)r->main);
+    rk[8] = '_';
+    mvcc__put_be64(rk + 9, (uint64_t)r->sub);
+    rk[17] = 't';
+    h = crc32c(h, rk, r->tomb ? 18 : 17);
+    h = hash_bytes_field(h, 0x0a, r->key, r->key_len);
+    if (r->tomb)
+        return h;
+    h = hash_varint_field(h, 0x10, r->create);
+    h = hash_varint_field(h, 0x18, r->main);
+    h = hash_varint_field(h, 0x20, r->version);
+    h = hash_bytes_field(h, 0x2a, r->val, r->val_len);
+    return hash_varint_field(h, 0x30, r->lease);
 }
 
 int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
@@ -246,53 +281,60 @@ int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
         rc = CAIRN_EFUTUREREV;
         goto out;
     }
-    if (rev <= 0)
-        rev = (mvcc_rev)cur;
-    if (rev < (mvcc_rev)compact) {
+    if (rev > 0 && rev <= (mvcc_rev)compact) {
         rc = CAIRN_EREVCOMPACTED;
         goto out;
     }
+    if (rev <= 0)
+        rev = (mvcc_rev)cur;
+    mvcc_rev cr = (mvcc_rev)compact;
     MDB_cursor *c;
-    if ((rc = mvcc__err(mdb_cursor_open(t, s->kv, &c))) != 0)
+    if ((rc = mvcc__err(mdb_cursor_open(t, s->rev, &c))) != 0)
         goto out;
+    /* etcd's HashByRev: in revision order, every record in (compact, rev],
+     * and below that only each key's version alive at rev. */
+    uint32_t h = crc32c(0, "key", 3);
     MDB_val k, v;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    uint32_t h = 0;
-    struct mvcc__rec r, kept;
-    bool have = false;
-    mvcc_rev cr = (mvcc_rev)compact;
-    while (mrc == 0) {
-        if (!mvcc__rec_decode(&k, &v, &r)) {
+    while (mrc == 0 && rc == 0) {
+        if (k.mv_size != 16) {
             rc = CAIRN_ECORRUPT;
             break;
         }
-        if (have && mvcc__key_cmp(kept.key, kept.key_len, r.key, r.key_len)) {
-            if (!kept.tomb)
-                h = hash_rec(h, &kept);
-            have = false;
-        }
-        if (r.main <= cr) {
-            kept = r;
-            have = true;
-        } else {
-            if (have) {
-                if (!kept.tomb)
-                    h = hash_rec(h, &kept);
-                have = false;
+        mvcc_rev main = (mvcc_rev)mvcc__get_be64(k.mv_data);
+        int64_t sub = (int64_t)mvcc__get_be64((const uint8_t *)k.mv_data + 8);
+        if (main > rev)
+            break;
+        struct mvcc__rec r;
+        rc = mvcc__get_exact(s, t, v.mv_data, v.mv_size, main, sub, &r);
+        if (rc == CAIRN_ENOTFOUND)
+            rc = CAIRN_ECORRUPT;
+        if (rc != 0)
+            break;
+        bool take = main > cr;
+        if (!take && !r.tomb) {
+            struct mvcc__rec alive;
+            int grc =
+                mvcc__get(s, rd->kv, r.key, r.key_len, rev, false, &alive);
+            if (grc != 0 && grc != CAIRN_ENOTFOUND) {
+                rc = grc;
+                break;
             }
-            if (r.main <= rev)
-                h = hash_rec(h, &r);
+            take = grc == 0 && alive.main == main && alive.sub == sub;
         }
+        if (take)
+            h = hash_rec(h, &r);
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
-    if (rc == 0 && have && !kept.tomb)
-        h = hash_rec(h, &kept);
-    if (rc == 0 && mrc != MDB_NOTFOUND)
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = mvcc__err(mrc);
     mdb_cursor_close(c);
-    *hash = h;
-    *compact_rev = cr;
-    *header_rev = (mvcc_rev)cur;
+    if (rc == 0) {
+        *hash = h;
+        /* etcd answers -1 before the first compaction. */
+        *compact_rev = cr > 0 ? cr : -1;
+        *header_rev = (mvcc_rev)cur;
+    }
 out:
     mvcc__read_end(s, rd);
     return rc;

@@ -355,10 +355,13 @@ int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
 int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
                struct mvcc_arena *a, struct mvcc_range_resp *resp);
 
-/* HashKV(rev): a CRC-32C over every key-value visible in (compact_rev, rev]
- * plus each key's kept version at compact_rev, so it does not depend on how
- * far physical compaction got. rev <= 0: current. Equal on members that
- * applied the same log. */
+/* HashKV(rev), etcd v3.4's algorithm and value (HashByRev): CRC-32C over
+ * "key", then in revision order each record's etcd revision key and
+ * marshaled KeyValue, for every record in (compact_rev, rev] and, at or
+ * below compact_rev, each key's version alive at rev. It does not depend on
+ * how far physical compaction got, so members that applied the same log
+ * agree. rev <= 0: current; rev <= compact_rev: CAIRN_EREVCOMPACTED.
+ * *compact_rev is -1 before the first compaction, as etcd's. */
 int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
                  mvcc_rev *compact_rev, mvcc_rev *header_rev);
 /* Hash of the whole database content (kv history, lease attachments, ext
