@@ -258,6 +258,7 @@ void h_sync(struct h_net *net, raft_id id)
      * writes, synced in the next round (bounded). */
     for (int round = 0; round < 16 && nd->up && nd->n_pending > 0; round++) {
         struct raft_event evs[64];
+        struct raft_event persisted = {.type = RAFT_EVENT_TICK};
         int nev = 0;
         size_t n = nd->n_pending;
         struct h_pending *items = nd->pending;
@@ -280,11 +281,11 @@ void h_sync(struct h_net *net, raft_id id)
                 assert_int_equal(
                     raft_memory_storage_append(nd->ms, m.entries, m.n_entries),
                     0);
+                /* One report for the whole sync: the last entry written. */
                 const struct raft_entry *last = &m.entries[m.n_entries - 1];
-                evs[nev].type = RAFT_EVENT_PERSISTED;
-                evs[nev].u.persisted.index = last->index;
-                evs[nev].u.persisted.term = last->term;
-                nev++;
+                persisted.type = RAFT_EVENT_PERSISTED;
+                persisted.u.persisted.index = last->index;
+                persisted.u.persisted.term = last->term;
                 raft_message_decoded_free(&m);
                 break;
             }
@@ -302,6 +303,8 @@ void h_sync(struct h_net *net, raft_id id)
             buf_free(&p->bytes);
         }
         cairn_free(items);
+        if (persisted.type == RAFT_EVENT_PERSISTED)
+            evs[nev++] = persisted;
         for (int i = 0; i < nev; i++) {
             struct raft_update up;
             assert_int_equal(raft_step(nd->r, &evs[i], &up), 0);

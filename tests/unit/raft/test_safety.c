@@ -143,9 +143,13 @@ static void random_run(uint64_t seed, int steps, bool verbose_fail)
                 h_transfer(&net, id, to);
         } else if (what < 99) {
             /* Demote or promote someone, or swap a voter and a learner
-             * jointly; the leader decides if it may. */
+             * jointly, at the leader, keeping at least three voters: with
+             * configurations in force only once applied (etcd's semantics),
+             * voters that all lag behind members demoted to learners could
+             * not be elected (docs/raft.md). */
             raft_id who = 1 + prng_below(&p, (uint64_t)net.n);
-            const struct raft_conf_state *cs = nd->up ? &nd->r->conf : NULL;
+            const struct raft_conf_state *cs =
+                nd->up && nd->r->role == RAFT_LEADER ? &nd->r->conf : NULL;
             if (cs != NULL && raft__conf_is_joint(cs)) {
                 /* Leave an explicit joint configuration. */
                 h_conf(&net, id, RAFT_CC_TRANSITION_AUTO, 0);
@@ -158,8 +162,7 @@ static void random_run(uint64_t seed, int steps, bool verbose_fail)
                        RAFT_CC_ADD_NODE, (int)cs->learners[0]);
             } else if (cs != NULL) {
                 bool learner = raft__conf_is_learner(cs, who);
-                /* Keep at least two voters. */
-                if (learner || cs->n_voters > 2)
+                if (learner || cs->n_voters > 3)
                     h_conf(&net, id, RAFT_CC_TRANSITION_AUTO, 1,
                            learner ? RAFT_CC_ADD_NODE : RAFT_CC_ADD_LEARNER,
                            (int)who);
