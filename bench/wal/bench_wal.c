@@ -14,7 +14,8 @@
  * folder is made inside it and removed at the end.
  * CAIRN_BENCH_WAL_SECONDS sets the time per measurement (default 1.0),
  * CAIRN_BENCH_WAL_SEGMENT_MB the segment size (default: the WAL's);
- * CAIRN_BENCH_WAL_BATCH and CAIRN_BENCH_WAL_SIZE pick one shape. */
+ * CAIRN_BENCH_WAL_BATCH and CAIRN_BENCH_WAL_SIZE pick one shape;
+ * CAIRN_BENCH_WAL_NO_ZERO_FILL=1 prepares segments with fallocate only. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -132,7 +133,13 @@ static void wal_run_open(struct walrun *r, struct cairn_fs *fs, const char *dir,
     snprintf(r->dir, sizeof r->dir, "%s/wal", dir);
     const char *seg_env = getenv("CAIRN_BENCH_WAL_SEGMENT_MB");
     uint64_t seg_mb = seg_env && *seg_env ? strtoull(seg_env, NULL, 0) : 0;
-    struct wal_options o = {fs, r->dir, seg_mb * 1024 * 1024, NULL, false};
+    const char *nz = getenv("CAIRN_BENCH_WAL_NO_ZERO_FILL");
+    struct wal_options o = {
+        .fs = fs,
+        .dir = r->dir,
+        .segment_size_bytes = seg_mb * 1024 * 1024,
+        .no_zero_fill = nz && *nz && *nz != '0',
+    };
     struct wal_metadata meta = {1, 1};
     struct cairn_errmsg m;
     int rv = wal_create(&o, &meta, &r->w, &m);
