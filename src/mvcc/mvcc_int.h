@@ -40,12 +40,11 @@ struct mvcc_store {
     int pool_n;
 
     /* Apply-thread state. */
-    MDB_txn *wtxn;        /* the open batch, or NULL */
-    MDB_cursor *wcur;     /* a kv-db cursor of wtxn, reused by the batch */
-    bool batch_failed;    /* an I/O error inside the batch: commit refuses */
-    mvcc_rev wrev;        /* revision including the open batch */
-    mvcc_rev wcompact;    /* scheduled compaction including the batch */
-    uint64_t batch_bytes; /* bytes written by the batch, for the quota */
+    MDB_txn *wtxn;     /* the open batch, or NULL */
+    MDB_cursor *wcur;  /* a kv-db cursor of wtxn, reused by the batch */
+    bool batch_failed; /* an I/O error inside the batch: commit refuses */
+    mvcc_rev wrev;     /* revision including the open batch */
+    mvcc_rev wcompact; /* scheduled compaction including the batch */
     bool alarm;
 
     /* Committed figures, read by any thread. */

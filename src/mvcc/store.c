@@ -365,7 +365,6 @@ int mvcc_batch_begin(struct mvcc_store *s)
         return mvcc__err(rc);
     }
     s->batch_failed = false;
-    s->batch_bytes = 0;
     return 0;
 }
 
@@ -551,7 +550,6 @@ int mvcc_ext_put(struct mvcc_store *s, uint8_t table, const void *key,
         cairn_free(p);
     if (rc != 0)
         s->batch_failed = true;
-    s->batch_bytes += key_len + val_len + 16;
     return rc;
 }
 
