@@ -1235,12 +1235,34 @@ static bool is_snap(const uint8_t *bytes, size_t len)
     return snap;
 }
 
+/* The transport's unreachable report (etcd's ReportUnreachable): a send
+ * across a cut link fails, as a broken connection would. */
+static void unreachable_fire(struct sim_world *w, void *arg, uint64_t a,
+                             uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct cluster *c = arg;
+    struct member *m = &c->m[a >> 8];
+    if (c->failed || !m->up || m->paused || m->removed)
+        return;
+    struct raft_event ev = {.type = RAFT_EVENT_REPORT_UNREACHABLE};
+    ev.u.unreachable = (a & 0xff) + 1;
+    member_step(m, &ev, NULL);
+}
+
 static void net_lost(void *arg, int from, int to, const uint8_t *bytes,
                      size_t len)
 {
     struct cluster *c = arg;
-    if (!c->failed && is_snap(bytes, len))
+    if (c->failed)
+        return;
+    if (is_snap(bytes, len))
         snap_report(c, from, to, true);
+    if (c->net.link[from][to].blocked && prng_chance(&c->w.rng, 0.1))
+        sim_world_schedule(&c->w, prng_range(&c->w.rng, 100, 5000),
+                           unreachable_fire, NULL, c,
+                           ((uint64_t)from << 8) | (uint64_t)to, 0);
 }
 
 static void member_receive(struct member *m, int from, const uint8_t *bytes,

@@ -175,6 +175,7 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
         free(mem);
         return 2;
     }
+    fflush(stdout); /* the echoed trace comes before the verdict */
     if (res.verdict != SIM_PASS) {
         char repro[600];
         repro_line(o, seed, repro, sizeof(repro));
