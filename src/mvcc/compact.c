@@ -210,8 +210,11 @@ int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
     if (rc != 0)
         goto err_abort;
     rc = mvcc__err(mdb_txn_commit(t));
-    if (rc == 0)
+    if (rc == 0) {
         *done = finished;
+        if (s->on_commit != NULL)
+            s->on_commit(s->on_commit_arg, s->wrev);
+    }
     return rc;
 err_abort:
     mdb_txn_abort(t);

@@ -207,12 +207,20 @@ struct mvcc_lease_hooks {
     void *arg;
 };
 
+/* Called on the apply thread after a batch, a compaction step or a
+ * snapshot restore was committed, with the store's revision: the place to
+ * wake the loop (uv_async_send) so that it polls its watch hubs. Must not
+ * call back into the store. */
+typedef void (*mvcc_commit_cb)(void *arg, mvcc_rev rev);
+
 struct mvcc_options {
-    const char *dir;       /* directory holding the LMDB files; created */
-    size_t quota_bytes;    /* 0: 2 GiB, etcd's default quota */
-    size_t map_bytes;      /* 0: quota + headroom (see docs/mvcc.md) */
-    bool no_meta_sync;     /* MDB_NOMETASYNC instead of MDB_NOSYNC */
-    struct cairn_log *log; /* borrowed, may be NULL */
+    const char *dir;          /* directory holding the LMDB files; created */
+    size_t quota_bytes;       /* 0: 2 GiB, etcd's default quota */
+    size_t map_bytes;         /* 0: quota + headroom (see docs/mvcc.md) */
+    bool no_meta_sync;        /* MDB_NOMETASYNC instead of MDB_NOSYNC */
+    struct cairn_log *log;    /* borrowed, may be NULL */
+    mvcc_commit_cb on_commit; /* may be NULL */
+    void *on_commit_arg;
 };
 
 struct mvcc_store;

@@ -31,6 +31,8 @@ struct mvcc_store {
     size_t map_bytes;
     unsigned env_flags;
     struct mvcc_lease_hooks hooks;
+    mvcc_commit_cb on_commit;
+    void *on_commit_arg;
 
     /* Defragmentation replaces the environment: readers hold this lock
      * shared, defrag holds it exclusively. */

@@ -297,6 +297,8 @@ int mvcc_open(const struct mvcc_options *opts, struct mvcc_store **out,
         return cairn_errmsg_code(em, CAIRN_ENOMEM, "mvcc open");
     }
     s->log = opts->log;
+    s->on_commit = opts->on_commit;
+    s->on_commit_arg = opts->on_commit_arg;
     s->quota_bytes = opts->quota_bytes ? opts->quota_bytes : DEFAULT_QUOTA;
     /* Headroom past the quota so that a request admitted under the quota
      * never meets MDB_MAP_FULL halfway. */
@@ -414,6 +416,8 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
     }
     atomic_store(&s->committed_compact, (int64_t)s->wcompact);
     atomic_store(&s->committed_rev, (int64_t)s->wrev);
+    if (s->on_commit != NULL)
+        s->on_commit(s->on_commit_arg, s->wrev);
     return 0;
 err_abort:
     mvcc_batch_abort(s);
@@ -754,7 +758,11 @@ int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
     if (frc != 0)
         return cairn_errmsg_code(em, cairn_err_from_errno(ferr),
                                  "snapshot restore: rename %s", file);
-    if (rc != 0)
+    if (rc != 0) {
         cairn_errmsg_prefixf(em, "snapshot restore: reopen");
-    return rc;
+        return rc;
+    }
+    if (s->on_commit != NULL)
+        s->on_commit(s->on_commit_arg, s->wrev);
+    return 0;
 }

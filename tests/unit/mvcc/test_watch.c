@@ -82,13 +82,28 @@ static void drain(struct mvcc_watch_hub *h)
 static const uint8_t Z = 0;
 #define ALL .key = &Z, .key_len = 1, .end = &Z, .end_len = 1
 
+static void count_commit(void *arg, mvcc_rev rev)
+{
+    mvcc_rev *last = arg;
+    assert_true(rev >= *last);
+    *last = rev;
+}
+
 static void test_watch_cases(void **state)
 {
     (void)state;
     char *d = tmp_dir();
-    struct mvcc_store *s = store_open(d);
+    mvcc_rev notified = 0;
+    struct mvcc_options so = {.dir = d,
+                              .quota_bytes = 64u << 20,
+                              .on_commit = count_commit,
+                              .on_commit_arg = &notified};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&so, &s, &em), 0);
     uint64_t ci = 0;
-    puts_n(s, 20, 4, &ci); /* revisions 2..21 */
+    puts_n(s, 20, 4, &ci);          /* revisions 2..21 */
+    assert_int_equal(notified, 21); /* the loop would be woken now */
     mvcc_rev hdr;
     assert_int_equal(mvcc_batch_begin(s), 0);
     assert_int_equal(mvcc_compact(s, 10, &hdr), 0);
