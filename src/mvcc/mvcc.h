@@ -415,8 +415,11 @@ struct mvcc_watch_req {
 
 struct mvcc_watch_hub;
 
-/* A hub of watchers served from s. Owned by one thread (the loop). cb
- * receives every response for every watcher of the hub. */
+/* A hub of watchers served from s (borrowed: close the hub before the
+ * store). Owned by one thread (the loop): every mvcc_watch_* call on it
+ * comes from that thread. cb receives every response for every watcher of
+ * the hub, during mvcc_watch_hub_poll or mvcc_watch_progress, and must not
+ * call back into the hub. */
 struct mvcc_watch_hub_options {
     size_t max_revs_per_poll; /* 0: 1000 */
     size_t fragment_bytes;    /* 0: 1.5 MiB, etcd's max request bytes */
