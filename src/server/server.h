@@ -1,0 +1,186 @@
+/* server: the public header of the member binding — the configuration a
+ * member starts from (etcd's flags, already parsed), etcd's member and
+ * cluster id derivation, the data directory layout, and the running server:
+ * node/ bound to a libuv loop, the WAL thread, the apply thread and the peer
+ * transport (DESIGN.md, "Threads").
+ *
+ * Threads: a struct server lives on the thread that runs its uv_loop_t (the
+ * loop thread). Every function below that takes a struct server must be
+ * called on that thread, and every callback it makes runs there. The WAL
+ * and apply threads are private to the server.
+ *
+ * Ownership: server_open copies everything it needs from the config; the
+ * strings returned by the fact getters are owned by the server and valid
+ * until server_close.
+ *
+ * Data directory (as etcd's): <data-dir>/member/wal holds the WAL segments
+ * (or --wal-dir when given), <data-dir>/member/snap the snapshot metadata
+ * files, and <data-dir>/member/snap/db the mvcc (LMDB) store. */
+#ifndef CAIRN_SERVER_SERVER_H
+#define CAIRN_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/util.h"
+
+/* The etcd version whose API and behaviour a member offers; clients read it
+ * from Status and /version. */
+#define SERVER_ETCD_VERSION "3.4.0"
+/* The cluster version (major.minor) announced once a member serves. */
+#define SERVER_CLUSTER_VERSION "3.4"
+
+/* Bounds on the configuration: URLs per list and members of an initial
+ * cluster, and the longest URL or name accepted. */
+#define SERVER_URLS_MAX 16
+#define SERVER_MEMBERS_MAX 32
+#define SERVER_URL_LEN_MAX 320
+#define SERVER_NAME_LEN_MAX 256
+#define SERVER_TOKEN_LEN_MAX 1024
+
+/* A list of URLs as given on the command line (comma-separated), each kept
+ * in etcd's normalized text form ("http://127.0.0.1:2380"). */
+struct server_urls {
+    size_t n;
+    char url[SERVER_URLS_MAX][SERVER_URL_LEN_MAX];
+};
+
+/* Parses "url1,url2,..." into out, normalizing each URL (net_url_parse then
+ * net_url_format). 0, or CAIRN_EINVAL with the reason in m: an empty list,
+ * an unparsable URL, more than SERVER_URLS_MAX. */
+int server_urls_parse(const char *text, struct server_urls *out,
+                      struct cairn_errmsg *m);
+
+/* One member of an initial cluster: its name, peer URLs and the id etcd
+ * derives for it. */
+struct server_cluster_member {
+    char name[SERVER_NAME_LEN_MAX];
+    struct server_urls peer_urls;
+    uint64_t id;
+};
+
+/* An initial cluster ("name1=url1,name1=url2,name2=url3"), members in the
+ * order of first appearance, ids derived from the token as etcd's
+ * NewClusterFromURLsMap does. */
+struct server_initial_cluster {
+    size_t n;
+    struct server_cluster_member members[SERVER_MEMBERS_MAX];
+    uint64_t cluster_id;
+};
+
+/* Parses --initial-cluster and derives every member id and the cluster id
+ * from token. 0, or CAIRN_EINVAL with the reason in m (no '=', an empty
+ * name, a bad URL, the same URL twice, too many members, a token of
+ * SERVER_TOKEN_LEN_MAX bytes or more). */
+int server_initial_cluster_parse(const char *text, const char *token,
+                                 struct server_initial_cluster *out,
+                                 struct cairn_errmsg *m);
+
+/* etcd's member id (membership.NewMember): the first 8 bytes, big-endian, of
+ * SHA-1 over the sorted peer URLs concatenated, then the cluster token, then
+ * (for a member added at run time, now_s != NULL) the decimal Unix time in
+ * seconds. The token must be shorter than SERVER_TOKEN_LEN_MAX. */
+uint64_t server_member_id_derive(const struct server_urls *peer_urls,
+                                 const char *token, const int64_t *now_s);
+/* etcd's cluster id (RaftCluster.genID): the first 8 bytes, big-endian, of
+ * SHA-1 over the member ids sorted ascending, each 8 bytes big-endian. ids
+ * is not modified. */
+uint64_t server_cluster_id_derive(const uint64_t *ids, size_t n);
+
+enum server_auto_compaction_mode {
+    SERVER_AUTO_COMPACTION_PERIODIC = 0,
+    SERVER_AUTO_COMPACTION_REVISION = 1,
+};
+
+/* Everything a member starts from: etcd's flags with etcd's defaults
+ * (server_config_defaults). Strings are borrowed by server_open for the
+ * duration of the call only. */
+struct server_config {
+    const char *name;     /* --name, "default" */
+    const char *data_dir; /* --data-dir, "<name>.etcd" */
+    const char *wal_dir;  /* --wal-dir, NULL: <data-dir>/member/wal */
+    struct server_urls listen_client_urls;          /* http://localhost:2379 */
+    struct server_urls advertise_client_urls;       /* http://localhost:2379 */
+    struct server_urls listen_peer_urls;            /* http://localhost:2380 */
+    struct server_urls initial_advertise_peer_urls; /* http://localhost:2380 */
+    const char *initial_cluster;       /* "default=http://localhost:2380" */
+    bool initial_cluster_existing;     /* --initial-cluster-state existing */
+    const char *initial_cluster_token; /* "etcd-cluster" */
+    uint64_t snapshot_count;           /* 100000 */
+    unsigned heartbeat_interval_ms;    /* 100 */
+    unsigned election_timeout_ms;      /* 1000 */
+    int64_t quota_backend_bytes;       /* 0: 2 GiB */
+    uint64_t max_request_bytes;        /* 1.5 MiB */
+    uint32_t max_concurrent_streams;   /* 2^32 - 1 */
+    unsigned max_txn_ops;              /* 128 */
+    unsigned max_snapshots;            /* 5 (0: keep all) */
+    unsigned max_wals;                 /* 5 (0: keep all) */
+    bool strict_reconfig_check;        /* true */
+    bool pre_vote;                     /* false in etcd 3.4 */
+    bool force_new_cluster;            /* false */
+    enum server_auto_compaction_mode auto_compaction_mode; /* periodic */
+    /* --auto-compaction-retention in milliseconds (periodic) or revisions
+     * (revision); 0 disables auto compaction. */
+    int64_t auto_compaction_retention;
+    enum cairn_log_level log_level; /* info */
+    /* TEST ONLY (the hidden --cairn-test-control flag): a unix socket path on
+     * which the member serves the line protocol of docs/server.md until the
+     * gRPC API exists; NULL: none. */
+    const char *test_control_path;
+};
+
+/* Fills c with etcd's defaults (as listed beside each field). */
+void server_config_defaults(struct server_config *c);
+
+/* The paths of a member's data directory. */
+struct server_paths {
+    char member[4096]; /* <data-dir>/member */
+    char wal[4096];    /* --wal-dir or <data-dir>/member/wal */
+    char snap[4096];   /* <data-dir>/member/snap */
+    char db[4096];     /* <data-dir>/member/snap/db (the LMDB directory) */
+};
+/* Fills p from data_dir and wal_dir (NULL for the default). CAIRN_ETOOBIG
+ * when a path does not fit. */
+int server_paths_init(struct server_paths *p, const char *data_dir,
+                      const char *wal_dir);
+
+struct server;
+
+/* Opens a member on loop: reads or creates the data directory (a restart
+ * from an existing one recovers snapshot + WAL + LMDB and ignores the
+ * initial-cluster settings, as etcd does), opens the listeners and starts
+ * the WAL and apply threads and the tick timer. Returns 0 with *out set, or
+ * an error with the reason in m. log is borrowed and outlives the server. */
+int server_open(uv_loop_t *loop, const struct server_config *c,
+                struct cairn_log *log, struct server **out,
+                struct cairn_errmsg *m);
+
+/* Called once the server has stopped: status 0 after a graceful stop, or the
+ * error that stopped it (a failed fdatasync: CAIRN_ESYNC; removal from the
+ * cluster: CAIRN_EREMOVED). The server may be closed from the callback. */
+typedef void (*server_stopped_cb)(void *arg, int status);
+
+/* Registers the callback called when the server stops, for whatever
+ * reason. */
+void server_on_stopped(struct server *s, void *arg, server_stopped_cb cb);
+
+/* Starts a graceful stop (SIGTERM, SIGINT): a leader first hands leadership
+ * to the most up-to-date follower (bounded by an election timeout), then the
+ * member stops taking requests, drains its WAL and apply queues and closes
+ * its handles; the stopped callback follows. Calling it again is harmless. */
+void server_stop(struct server *s);
+
+/* Frees the server. It must have stopped (the stopped callback was called)
+ * or never have started; the loop must have no other use for its handles. */
+void server_close(struct server *s);
+
+/* ---- facts (loop thread) ---- */
+uint64_t server_member_id(const struct server *s);
+uint64_t server_cluster_id(const struct server *s);
+const char *server_name(const struct server *s);
+const struct server_urls *server_client_urls(const struct server *s);
+const struct server_urls *server_peer_urls(const struct server *s);
+
+#endif
