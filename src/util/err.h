@@ -74,7 +74,17 @@
     X(PROTOCOL, "protocol error")                               \
     X(UNIMPLEMENTED, "method not implemented")                  \
     X(DEADLINE, "deadline exceeded")                            \
-    X(TOOMANYREQUESTS, "too many requests")
+    X(TOOMANYREQUESTS, "too many requests")                     \
+    /* node */                                                  \
+    X(LEADERCHANGED, "leader changed")                          \
+    X(STOPPED, "server stopped")                                \
+    X(UNHEALTHYCLUSTER, "unhealthy cluster")                    \
+    X(MEMBERNOTFOUND, "member not found")                       \
+    X(MEMBEREXISTS, "member ID already exist")                  \
+    X(PEERURLEXISTS, "Peer URLs already exists")                \
+    X(MEMBERNOTLEARNER, "can only promote a learner member")    \
+    X(LEARNERNOTREADY,                                          \
+      "can only promote a learner member which is in sync with leader")
 
 /* Codes are negative: CAIRN_ENOMEM == -1, CAIRN_EINVAL == -2, ... in table
  * order. CAIRN__ERR_COUNT - 1 is how many codes there are. */

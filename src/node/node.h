@@ -1,0 +1,432 @@
+/* node: the public header of a cairn member's logic — an event-in,
+ * actions-out state machine around the Raft core, with no I/O, threads or
+ * clock of its own (DESIGN.md, "The path of a write"; issue 7 item 1).
+ *
+ * Two halves
+ * ----------
+ *   struct node          the member's brain, on the LOOP thread: drives the
+ *                        raft core, keeps the proposal and ReadIndex waiters,
+ *                        decides lease expiry, snapshots, log compaction and
+ *                        WAL release, refuses work with etcd's meanings.
+ *   struct node_applier  the deterministic executor, on the APPLY thread:
+ *                        decodes committed entries (docs/node.md) and runs
+ *                        them against mvcc and lease, one mvcc batch per
+ *                        apply batch storing the consistent index.
+ * The server binds both to libuv and its WAL and apply threads; the
+ * simulator binds them to simulated ones and calls the applier inline.
+ *
+ * The environment (struct node_env) and the order of actions
+ * ----------------------------------------------------------
+ * The node reaches the outside only through node_env. Every action is
+ * asynchronous: an env function only records or starts the work and returns;
+ * its completion comes back later as an event (node_persisted, node_applied,
+ * node_snapshot_done). An env function must never call into the node.
+ *   persist   the snapshot metadata (if any), then the entries (truncating
+ *             the log from entries[0].index), then the hard state, durable
+ *             with one fdatasync (wal_append / wal_snapshot), in the order
+ *             the persists were issued. Report node_persisted(seq) in order.
+ *   send      raft messages to peers. The node calls it only when the order
+ *             allows: the leader's appends and heartbeats at once (its own
+ *             write may be in flight), vote and append answers only after
+ *             the persist they depend on completed (raft.h's contract: a
+ *             follower acknowledges only what is synced). A MsgSnap carries
+ *             the snapshot's metadata only (len 0): the transport streams
+ *             the state machine image itself (mvcc_snapshot_write), and on
+ *             the receiving side hands node_receive a MsgSnap whose data is
+ *             the path of the received image file.
+ *   apply     one struct node_apply_batch to run on the apply thread with
+ *             node_applier_apply, in the order issued; then hand the same
+ *             batch back with node_applied on the loop thread.
+ *   snapshot  make a snapshot at meta->index durable: after every apply
+ *             batch issued before it, sync mvcc (node_applier_sync, apply
+ *             thread); then record it in the WAL (wal_snapshot,
+ *             wal_snap_save, wal_snap_purge) and release the WAL segments
+ *             below meta->index (wal_release) — DESIGN.md: LMDB is synced
+ *             before a snapshot is taken and before segments are released.
+ *             Report node_snapshot_done.
+ * Nothing reaches a client before its entry is committed — which the raft
+ * core hands out only once it is locally durable, also on one member — and
+ * applied.
+ *
+ * A received snapshot (a follower far behind): the node persists its
+ * metadata, and only once that is durable issues an apply batch that
+ * restores mvcc from the received image (node_apply_batch_restore_path).
+ * The server must keep the received image in the snap directory until the
+ * restore is durable, so that a crash between the two recovers from it.
+ *
+ * Threads: node_* functions except node_applier_* are called on one thread
+ * (the loop); the node takes no locks. node_applier_* run on the apply
+ * thread (or inline in the simulator); reads of mvcc done by the node
+ * (serializable and linearizable ranges, hashes, member list) use mvcc's
+ * any-thread read calls.
+ *
+ * Callbacks to clients: every request function returns 0 when it accepted
+ * the request, and then its callback runs exactly once, with a result or a
+ * CAIRN_E* code — possibly before the request function returns (a
+ * serializable range is answered at once). A negative return means refused
+ * and the callback never runs. The result and every pointer in it are valid
+ * during the callback only. Callbacks run on the loop thread and may call
+ * node functions again. Every waiting request has a deadline
+ * (node_config.request_timeout_ms) after which it fails with CAIRN_ETIMEOUT.
+ *
+ * Errors with etcd's meanings: CAIRN_ENOLEADER (no leader), CAIRN_ETIMEOUT,
+ * CAIRN_ELEADERCHANGED (the leader changed while a proposal or read waited;
+ * the write may or may not have been applied), CAIRN_ETOOMANYREQUESTS (apply
+ * lags commit by more than 5,000 entries, or too many pending requests),
+ * CAIRN_ETOOBIG (an encoded request larger than max_request_bytes),
+ * CAIRN_EQUOTA (the NOSPACE alarm), CAIRN_ESTOPPED (the member stopped:
+ * removed, or a fatal persist/apply failure), CAIRN_ENOTLEADER (a leader-only
+ * request on a follower: lease keep-alive, move-leader).
+ */
+#ifndef CAIRN_NODE_NODE_H
+#define CAIRN_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lease/lease.h"
+#include "mvcc/mvcc.h"
+#include "raft/raft.h"
+#include "util/util.h"
+#include "wal/wal.h"
+
+/* etcd's defaults. */
+#define NODE_SNAPSHOT_COUNT_DEFAULT 100000
+#define NODE_SNAPSHOT_CATCHUP_ENTRIES                             \
+    5000                        /* log tail kept after a snapshot \
+                                 */
+#define NODE_MAX_APPLY_LAG 5000 /* commit - applied before refusing */
+#define NODE_MAX_REQUEST_BYTES_DEFAULT (1536u * 1024)
+#define NODE_MEMBER_URLS_MAX 8
+#define NODE_MEMBER_NAME_MAX 64
+#define NODE_URL_MAX 256
+
+struct node;
+struct node_applier;
+/* A batch of work for the apply thread; owned by the node, lent to the
+ * server between env.apply and node_applied. Opaque. */
+struct node_apply_batch;
+
+/* ------------------------------------------------------------------------ */
+/* Members (etcd's membership.Member)                                        */
+
+struct node_member {
+    uint64_t id;
+    char name[NODE_MEMBER_NAME_MAX]; /* "" until the member publishes it */
+    uint32_t n_peer_urls;
+    char peer_urls[NODE_MEMBER_URLS_MAX][NODE_URL_MAX];
+    uint32_t n_client_urls;
+    char client_urls[NODE_MEMBER_URLS_MAX][NODE_URL_MAX];
+    bool is_learner;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Environment                                                               */
+
+/* One persist action: what update made durable and in what order. All
+ * pointers are owned by the node and stay valid until node_persisted(seq)
+ * has been called. */
+struct node_persist {
+    uint64_t seq;                          /* 1, 2, 3 ... in issue order */
+    const struct raft_snapshot_meta *snap; /* NULL, or a snapshot to record
+                                            * first (wal_snapshot + save) */
+    const char *snap_image_path;           /* with snap: the received image */
+    const struct raft_entry *entries;
+    size_t n_entries;
+    const struct raft_hard_state *hard_state; /* NULL: unchanged */
+};
+
+struct node_env {
+    void *ctx;
+    /* Monotonic milliseconds (lease expiry, deadlines, member ids). */
+    int64_t (*now_ms)(void *ctx);
+    /* Sends messages; borrowed for the call only (the transport copies or
+     * encodes them). A failed send is reported later with
+     * node_report_unreachable. */
+    void (*send)(void *ctx, const struct raft_message *msgs, size_t n);
+    void (*persist)(void *ctx, const struct node_persist *p);
+    void (*apply)(void *ctx, struct node_apply_batch *b);
+    void (*snapshot)(void *ctx, const struct raft_snapshot_meta *meta);
+    /* Borrowed; outlives the node; NULL for silence. */
+    const struct cairn_log *log;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration and start                                                   */
+
+struct node_config {
+    uint64_t id;             /* this member's id (non-zero) */
+    uint64_t cluster_id;     /* for response headers */
+    unsigned tick_ms;        /* --heartbeat-interval (etcd: 100) */
+    unsigned election_ticks; /* --election-timeout / tick_ms (etcd: 10) */
+    uint64_t snapshot_count; /* 0: NODE_SNAPSHOT_COUNT_DEFAULT */
+    uint64_t snapshot_catchup_entries; /* 0: NODE_SNAPSHOT_CATCHUP_ENTRIES */
+    size_t max_request_bytes;          /* 0: NODE_MAX_REQUEST_BYTES_DEFAULT */
+    bool strict_reconfig_check;
+    bool pre_vote;               /* etcd 3.4's default: false; cairn: true */
+    uint64_t request_timeout_ms; /* 0: 5 s + 2 election timeouts (etcd) */
+    size_t max_pending_requests; /* 0: 100,000 */
+    uint64_t seed;               /* raft's elections */
+    /* A new cluster: its initial members (bootstrap). Ignored when
+     * recovery holds a snapshot or entries (a restart). */
+    const struct node_member *initial_members;
+    size_t n_initial_members;
+    /* A restart: what wal_recover returned (borrowed for node_new). NULL or
+     * empty for a new member. */
+    const struct wal_recovery *recovery;
+    /* mvcc's consistent index at start (entries up to it are not applied
+     * again). */
+    uint64_t applied_index;
+    /* The store and lessor the applier uses; the node reads through them
+     * (any-thread calls) and drives the lessor's primary clock. Borrowed;
+     * they outlive the node. */
+    struct mvcc_store *store;
+    struct lessor *lessor;
+};
+
+/* Creates the node (raft core over an in-memory copy of the recovered log).
+ * It may call env functions (bootstrap entries to persist) before it
+ * returns. CAIRN_EINVAL, CAIRN_ENOMEM. */
+int node_new(const struct node_config *config, const struct node_env *env,
+             struct node **out);
+/* Frees the node; pending requests fail with CAIRN_ESTOPPED first. Batches
+ * and persists still lent to the server must have been handed back (or the
+ * server is shutting down and drops them). */
+void node_free(struct node *n);
+
+/* ------------------------------------------------------------------------ */
+/* Events in (loop thread)                                                   */
+
+/* One tick of --heartbeat-interval. */
+int node_tick(struct node *n);
+/* A message from a peer; borrowed for the call (the core copies it). */
+int node_receive(struct node *n, const struct raft_message *m);
+/* The persist with this seq completed; status 0 or the failure (then the
+ * member stops: CAIRN_ESTOPPED to everything, never a retry). */
+int node_persisted(struct node *n, uint64_t seq, int status);
+/* The batch b came back from node_applier_apply. */
+int node_applied(struct node *n, struct node_apply_batch *b);
+/* The snapshot requested at index is durable (status 0) or failed. */
+int node_snapshot_done(struct node *n, raft_index index, int status);
+int node_report_unreachable(struct node *n, uint64_t peer);
+int node_report_snapshot(struct node *n, uint64_t peer, bool failed);
+/* Campaign at once (tests, a single-member start). */
+int node_campaign(struct node *n);
+
+/* ------------------------------------------------------------------------ */
+/* Requests (loop thread)                                                    */
+
+enum node_req_type {
+    NODE_REQ_RANGE = 1,
+    NODE_REQ_PUT,
+    NODE_REQ_DELETE,
+    NODE_REQ_TXN,
+    NODE_REQ_COMPACT,
+    NODE_REQ_LEASE_GRANT,
+    NODE_REQ_LEASE_REVOKE,
+    NODE_REQ_LEASE_KEEPALIVE,
+    NODE_REQ_LEASE_TTL,
+    NODE_REQ_LEASE_LIST,
+    NODE_REQ_MEMBER_ADD,
+    NODE_REQ_MEMBER_REMOVE,
+    NODE_REQ_MEMBER_UPDATE,
+    NODE_REQ_MEMBER_LIST,
+    NODE_REQ_MEMBER_PROMOTE,
+    NODE_REQ_STATUS,
+    NODE_REQ_HASH,
+    NODE_REQ_HASH_KV,
+    NODE_REQ_MOVE_LEADER,
+    NODE_REQ_DEFRAGMENT,
+    NODE_REQ_ALARM,
+    NODE_REQ_SNAPSHOT_EXPORT,
+};
+
+/* Alarm types and actions, numbered as etcd's AlarmType / AlarmAction. */
+enum node_alarm_type {
+    NODE_ALARM_NONE = 0,
+    NODE_ALARM_NOSPACE = 1,
+    NODE_ALARM_CORRUPT = 2
+};
+enum node_alarm_action {
+    NODE_ALARM_GET = 0,
+    NODE_ALARM_ACTIVATE = 1,
+    NODE_ALARM_DEACTIVATE = 2
+};
+struct node_alarm {
+    uint64_t member_id;
+    uint8_t type; /* enum node_alarm_type */
+};
+#define NODE_ALARMS_MAX 64
+
+struct node_status {
+    uint64_t member_id;
+    uint64_t leader;
+    raft_index raft_index; /* last index */
+    raft_term raft_term;
+    raft_index applied_index;
+    raft_index commit_index;
+    uint64_t db_bytes;
+    uint64_t db_in_use_bytes;
+    bool is_learner;
+};
+
+/* What a request's callback receives. header: etcd's ResponseHeader
+ * fields. Only the member of the union matching type is set, and only when
+ * err == 0. Valid during the callback only. */
+struct node_result {
+    uint8_t type; /* enum node_req_type */
+    int err;
+    uint64_t cluster_id;
+    uint64_t member_id;
+    mvcc_rev revision;
+    raft_term raft_term;
+    union {
+        struct mvcc_range_resp range;
+        struct mvcc_put_resp put;
+        struct mvcc_delete_resp del;
+        struct mvcc_txn_resp txn;
+        struct {
+            int64_t id, ttl_s;
+        } lease_grant;
+        struct {
+            int64_t id, ttl_s;
+        } lease_keepalive;
+        struct {
+            struct lease_info info;
+            const uint8_t *const *keys; /* n_keys key pointers */
+            const size_t *key_lens;
+            size_t n_keys;
+        } lease_ttl;
+        struct {
+            const int64_t *ids;
+            size_t n;
+        } lease_list;
+        /* MEMBER_*: the member concerned (add, remove, update, promote)
+         * and the whole list after the change. */
+        struct {
+            const struct node_member *member;
+            const struct node_member *list;
+            size_t n;
+        } members;
+        struct node_status status;
+        struct {
+            uint32_t hash;
+            mvcc_rev compact_rev;
+        } hash;
+        struct {
+            const struct node_alarm *alarms;
+            size_t n;
+        } alarms;
+    } u;
+};
+
+typedef void (*node_done_cb)(void *arg, const struct node_result *res);
+
+/* KV. Requests are borrowed for the call (encoded at once). A
+ * linearizable range takes a ReadIndex round shared with every read that
+ * is waiting when the round starts, waits until the applied index reaches
+ * the round's answer, then reads mvcc; serializable reads mvcc at once. */
+int node_range(struct node *n, const struct mvcc_range_req *req,
+               bool serializable, void *arg, node_done_cb cb);
+int node_put(struct node *n, const struct mvcc_put_req *req, void *arg,
+             node_done_cb cb);
+int node_delete_range(struct node *n, const struct mvcc_delete_req *req,
+                      void *arg, node_done_cb cb);
+int node_txn(struct node *n, const struct mvcc_txn_req *req, void *arg,
+             node_done_cb cb);
+/* physical: answer only after the history is dropped (etcd's physical
+ * flag); cairn answers once the compaction is applied either way and
+ * mvcc_compact_step finishes it in the background. */
+int node_compact(struct node *n, mvcc_rev rev, bool physical, void *arg,
+                 node_done_cb cb);
+
+/* Leases. Keep-alive is leader-only: on a follower it is refused with
+ * CAIRN_ENOTLEADER and the server forwards it to node_leader() (etcd
+ * forwards LeaseRenew over the peer port too). Time-to-live and list are
+ * answered from the local lessor. */
+int node_lease_grant(struct node *n, int64_t id, int64_t ttl_s, void *arg,
+                     node_done_cb cb);
+int node_lease_revoke(struct node *n, int64_t id, void *arg, node_done_cb cb);
+int node_lease_keepalive(struct node *n, int64_t id, void *arg,
+                         node_done_cb cb);
+int node_lease_ttl(struct node *n, int64_t id, bool keys, void *arg,
+                   node_done_cb cb);
+int node_lease_list(struct node *n, void *arg, node_done_cb cb);
+
+/* Membership (etcd's MemberAdd / Remove / Update / Promote / List). m->id
+ * is ignored for add (derived from the peer URLs and the clock, as etcd
+ * does). */
+int node_member_add(struct node *n, const struct node_member *m, void *arg,
+                    node_done_cb cb);
+int node_member_remove(struct node *n, uint64_t id, void *arg, node_done_cb cb);
+/* Replaces the peer URLs of member m->id. */
+int node_member_update(struct node *n, const struct node_member *m, void *arg,
+                       node_done_cb cb);
+int node_member_promote(struct node *n, uint64_t id, void *arg,
+                        node_done_cb cb);
+/* As etcd 3.4's MemberList: served from the locally applied state. */
+int node_member_list(struct node *n, void *arg, node_done_cb cb);
+
+/* Maintenance. */
+int node_status(struct node *n, void *arg, node_done_cb cb);
+int node_hash(struct node *n, void *arg, node_done_cb cb);
+int node_hash_kv(struct node *n, mvcc_rev rev, void *arg, node_done_cb cb);
+int node_move_leader(struct node *n, uint64_t target, void *arg,
+                     node_done_cb cb);
+/* Runs mvcc_defrag on the apply thread, between apply batches. */
+int node_defragment(struct node *n, void *arg, node_done_cb cb);
+/* action NODE_ALARM_GET lists; ACTIVATE/DEACTIVATE are proposed. */
+int node_alarm(struct node *n, uint8_t action, uint64_t member_id, uint8_t type,
+               void *arg, node_done_cb cb);
+/* Writes the store's image to fd (mvcc_snapshot_write) on the apply
+ * thread, between apply batches; fd is borrowed until the callback. */
+int node_snapshot_export(struct node *n, int fd, void *arg, node_done_cb cb);
+
+/* ------------------------------------------------------------------------ */
+/* Introspection (loop thread)                                               */
+
+void node_status_get(struct node *n, struct node_status *st);
+bool node_is_leader(const struct node *n);
+uint64_t node_leader(const struct node *n);
+raft_index node_applied_index(const struct node *n);
+/* True once the member stopped (removed, or a fatal failure); *err says
+ * why. */
+bool node_stopped(const struct node *n, int *err);
+/* The members as last applied (copied into list, at most max); returns how
+ * many there are. */
+size_t node_members(struct node *n, struct node_member *list, size_t max);
+/* The raft core, for traces and the simulator's invariant checks. */
+const struct raft *node_raft(const struct node *n);
+
+/* ------------------------------------------------------------------------ */
+/* The applier (apply thread)                                                */
+
+/* Over the store and lessor (borrowed; they outlive it). The applier's
+ * state is all in them: a restarted applier continues from mvcc's
+ * consistent index. log may be NULL. */
+int node_applier_new(struct mvcc_store *store, struct lessor *lessor,
+                     const struct cairn_log *log, struct node_applier **out);
+void node_applier_free(struct node_applier *a);
+/* Runs one batch: committed entries (skipping those at or below the
+ * consistent index) in one mvcc batch, or a snapshot restore, or a local
+ * operation (defragment, export). Fills the batch's per-request results.
+ * Returns 0 or a fatal error (the batch was aborted; the member must stop
+ * and replay from the stored index), which node_applied then reports. */
+int node_applier_apply(struct node_applier *a, struct node_apply_batch *b);
+/* mvcc_sync for the snapshot action. */
+int node_applier_sync(struct node_applier *a);
+/* For the server: what a batch holds (loop or apply thread). */
+raft_index node_apply_batch_last_index(const struct node_apply_batch *b);
+/* The received image to restore, or NULL. */
+const char *node_apply_batch_restore_path(const struct node_apply_batch *b);
+
+/* ------------------------------------------------------------------------ */
+/* Entry encoding (docs/node.md), public for tools and tests                 */
+
+/* Decodes the internal request in an entry's data and prints one line
+ * ("put id=.. key=..") into out (size bytes, NUL included); returns 0 or
+ * CAIRN_EMALFORMED. */
+int node_entry_describe(const void *data, size_t len, char *out, size_t size);
+
+#endif
