@@ -267,7 +267,7 @@ int mvcc_sync(struct mvcc_store *s);
  * that fails after writing something (I/O or memory) fails the batch: later
  * requests return CAIRN_EIO and the commit refuses. Other errors change
  * nothing: CAIRN_EKEYNOTFOUND (ignore_value or ignore_lease without the key),
- * CAIRN_ELEASENOTFOUND, CAIRN_EQUOTA (the NOSPACE alarm is raised),
+ * CAIRN_ELEASENOTFOUND, CAIRN_EQUOTA (while the NOSPACE alarm is set),
  * CAIRN_EDUPLICATEKEY, CAIRN_EVALUEPROVIDED, CAIRN_ELEASEPROVIDED,
  * CAIRN_EEMPTYKEY, CAIRN_EREVCOMPACTED and CAIRN_EFUTUREREV (a range inside a
  * txn), CAIRN_ENOMEM, CAIRN_EIO. */
@@ -277,11 +277,14 @@ int mvcc_delete_range(struct mvcc_store *s, const struct mvcc_delete_req *req,
                       struct mvcc_arena *a, struct mvcc_delete_resp *resp);
 int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
              struct mvcc_arena *a, struct mvcc_txn_resp *resp);
-/* etcd's request validation (v3rpc checkTxnRequest and checkIntervals): an
- * empty key, a value with ignore_value, a lease with ignore_lease, a key put
- * twice or put inside a deleted range of the same txn. The api layer may
- * call it before proposing; mvcc_txn calls it too. Any thread. */
-int mvcc_txn_validate(const struct mvcc_txn_req *req);
+/* etcd's request validation (v3rpc checkTxnRequest and checkIntervals):
+ * more than max_ops compares or operations in a branch
+ * (CAIRN_ETOOMANYOPS; nested txns get what is left; etcd's --max-txn-ops
+ * is 128), an empty key, a value with ignore_value, a lease with
+ * ignore_lease, a key put twice or put inside a deleted range of the same
+ * txn. The api layer calls it before proposing; mvcc_txn calls it too
+ * without an operation limit. Any thread. */
+int mvcc_txn_validate(const struct mvcc_txn_req *req, size_t max_ops);
 
 /* Schedules compaction at rev: reads below rev fail with
  * CAIRN_EREVCOMPACTED from now on; the history is dropped by

@@ -1,6 +1,7 @@
 /* Writing the revisioned key space: Put, DeleteRange and Txn with etcd
  * v3.4's checks and semantics (etcdserver/apply.go, v3rpc/key.go), lease
  * attachments, compaction scheduling and lease revocation. Apply thread. */
+#include <stdint.h>
 #include <string.h>
 
 #include "mvcc/mvcc_int.h"
@@ -524,53 +525,56 @@ static int check_intervals(const struct mvcc_op *reqs, size_t n,
     return 0;
 }
 
-static int validate_ops(const struct mvcc_op *ops, size_t n, int depth)
+static int check_txn_fields(const struct mvcc_txn_req *t, size_t max_ops,
+                            int depth);
+
+/* etcd's checkRequestOp. */
+static int check_op_fields(const struct mvcc_op *o, size_t max_ops, int depth)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct mvcc_op *o = &ops[i];
-        int rc = 0;
-        switch (o->type) {
-        case MVCC_OP_RANGE:
-            if (o->u.range.key_len == 0)
-                rc = CAIRN_EEMPTYKEY;
-            break;
-        case MVCC_OP_PUT:
-            rc = check_put_fields(&o->u.put);
-            break;
-        case MVCC_OP_DELETE:
-            if (o->u.del.key_len == 0)
-                rc = CAIRN_EEMPTYKEY;
-            break;
-        case MVCC_OP_TXN:
-            if (depth >= MVCC__TXN_DEPTH_MAX)
-                return CAIRN_ETOOBIG;
-            rc =
-                validate_ops(o->u.txn->success, o->u.txn->n_success, depth + 1);
-            if (rc == 0)
-                rc = validate_ops(o->u.txn->failure, o->u.txn->n_failure,
-                                  depth + 1);
-            for (size_t j = 0; rc == 0 && j < o->u.txn->n_compares; j++)
-                if (o->u.txn->compares[j].key_len == 0)
-                    rc = CAIRN_EEMPTYKEY;
-            break;
-        default:
-            /* etcd answers an empty request op with ErrGRPCKeyNotFound. */
-            rc = CAIRN_EKEYNOTFOUND;
-        }
-        if (rc != 0)
-            return rc;
+    switch (o->type) {
+    case MVCC_OP_RANGE:
+        return o->u.range.key_len == 0 ? CAIRN_EEMPTYKEY : 0;
+    case MVCC_OP_PUT:
+        return check_put_fields(&o->u.put);
+    case MVCC_OP_DELETE:
+        return o->u.del.key_len == 0 ? CAIRN_EEMPTYKEY : 0;
+    case MVCC_OP_TXN:
+        if (depth >= MVCC__TXN_DEPTH_MAX)
+            return CAIRN_ETOOBIG;
+        return check_txn_fields(o->u.txn, max_ops, depth + 1);
     }
+    /* etcd answers an empty request op with ErrGRPCKeyNotFound. */
+    return CAIRN_EKEYNOTFOUND;
+}
+
+/* etcd's checkTxnRequest: nested txns get what the outer one left of the
+ * operation budget. */
+static int check_txn_fields(const struct mvcc_txn_req *t, size_t max_ops,
+                            int depth)
+{
+    size_t opc = t->n_compares;
+    if (opc < t->n_success)
+        opc = t->n_success;
+    if (opc < t->n_failure)
+        opc = t->n_failure;
+    if (opc > max_ops)
+        return CAIRN_ETOOMANYOPS;
+    for (size_t j = 0; j < t->n_compares; j++)
+        if (t->compares[j].key_len == 0)
+            return CAIRN_EEMPTYKEY;
+    int rc;
+    for (size_t i = 0; i < t->n_success; i++)
+        if ((rc = check_op_fields(&t->success[i], max_ops - opc, depth)) != 0)
+            return rc;
+    for (size_t i = 0; i < t->n_failure; i++)
+        if ((rc = check_op_fields(&t->failure[i], max_ops - opc, depth)) != 0)
+            return rc;
     return 0;
 }
 
-int mvcc_txn_validate(const struct mvcc_txn_req *req)
+int mvcc_txn_validate(const struct mvcc_txn_req *req, size_t max_ops)
 {
-    for (size_t j = 0; j < req->n_compares; j++)
-        if (req->compares[j].key_len == 0)
-            return CAIRN_EEMPTYKEY;
-    int rc = validate_ops(req->success, req->n_success, 0);
-    if (rc == 0)
-        rc = validate_ops(req->failure, req->n_failure, 0);
+    int rc = check_txn_fields(req, max_ops, 0);
     if (rc != 0)
         return rc;
     struct ivset p = {0}, d = {0};
@@ -835,7 +839,9 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     memset(resp, 0, sizeof(*resp));
     if (s->batch_failed)
         return CAIRN_EIO;
-    int rc = mvcc_txn_validate(req);
+    /* The operation budget is the api layer's (--max-txn-ops); applying
+     * what was admitted must not depend on configuration. */
+    int rc = mvcc_txn_validate(req, SIZE_MAX);
     if (rc != 0)
         return rc;
     if (s->alarm && mvcc_txn_cost(req) > 0)

@@ -242,10 +242,10 @@ static void test_txn_validation(void **state)
     (void)state;
     struct mvcc_op two_puts[] = {OP_PUT("a"), OP_PUT("a")};
     struct mvcc_txn_req t = {.success = two_puts, .n_success = 2};
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_EDUPLICATEKEY);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_EDUPLICATEKEY);
     struct mvcc_op put_in_del[] = {OP_DEL("a", "c"), OP_PUT("b")};
     t = (struct mvcc_txn_req){.success = put_in_del, .n_success = 2};
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_EDUPLICATEKEY);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_EDUPLICATEKEY);
     /* Then and else of a nested txn may both put a key... */
     struct mvcc_op inner_ops[] = {OP_PUT("k")};
     struct mvcc_txn_req inner = {.success = inner_ops,
@@ -254,18 +254,18 @@ static void test_txn_validation(void **state)
                                  .n_failure = 1};
     struct mvcc_op outer_ok[] = {{.type = MVCC_OP_TXN, .u.txn = &inner}};
     t = (struct mvcc_txn_req){.success = outer_ok, .n_success = 1};
-    assert_int_equal(mvcc_txn_validate(&t), 0);
+    assert_int_equal(mvcc_txn_validate(&t, 128), 0);
     /* ...but not together with the outer level. */
     struct mvcc_op outer_dup[] = {{.type = MVCC_OP_TXN, .u.txn = &inner},
                                   OP_PUT("k")};
     t = (struct mvcc_txn_req){.success = outer_dup, .n_success = 2};
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_EDUPLICATEKEY);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_EDUPLICATEKEY);
     /* Success and failure of the top level are separate. */
     t = (struct mvcc_txn_req){.success = inner_ops,
                               .n_success = 1,
                               .failure = inner_ops,
                               .n_failure = 1};
-    assert_int_equal(mvcc_txn_validate(&t), 0);
+    assert_int_equal(mvcc_txn_validate(&t, 128), 0);
     struct mvcc_op bad[] = {{.type = MVCC_OP_PUT,
                              .u.put = {.key = (const uint8_t *)"a",
                                        .key_len = 1,
@@ -273,14 +273,22 @@ static void test_txn_validation(void **state)
                                        .value_len = 1,
                                        .ignore_value = true}}};
     t = (struct mvcc_txn_req){.success = bad, .n_success = 1};
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_EVALUEPROVIDED);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_EVALUEPROVIDED);
     bad[0].u.put = (struct mvcc_put_req){.key = (const uint8_t *)"a",
                                          .key_len = 1,
                                          .lease = 5,
                                          .ignore_lease = true};
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_ELEASEPROVIDED);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_ELEASEPROVIDED);
     bad[0].u.put.key_len = 0;
-    assert_int_equal(mvcc_txn_validate(&t), CAIRN_EEMPTYKEY);
+    assert_int_equal(mvcc_txn_validate(&t, 128), CAIRN_EEMPTYKEY);
+    /* The operation budget: 3 ops at the top leave 0 for a nested txn's
+     * one op when the limit is 3. */
+    struct mvcc_op three[] = {
+        OP_PUT("x"), OP_PUT("y"), {.type = MVCC_OP_TXN, .u.txn = &inner}};
+    t = (struct mvcc_txn_req){.success = three, .n_success = 3};
+    assert_int_equal(mvcc_txn_validate(&t, 2), CAIRN_ETOOMANYOPS);
+    assert_int_equal(mvcc_txn_validate(&t, 3), CAIRN_ETOOMANYOPS);
+    assert_int_equal(mvcc_txn_validate(&t, 4), 0);
 }
 
 static void test_txn_semantics(void **state)

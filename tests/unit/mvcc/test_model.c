@@ -903,7 +903,7 @@ static void run_model(uint64_t seed, int steps, bool reopen_each)
             struct mvcc_txn_req *t = gtxn(&g, 0, m.rev);
             struct mvcc_txn_resp resp;
             int rc = mvcc_txn(s, t, &ra, &resp);
-            int vrc = mvcc_txn_validate(t);
+            int vrc = mvcc_txn_validate(t, SIZE_MAX);
             if (vrc != 0) {
                 assert_int_equal(rc, vrc);
                 continue;
