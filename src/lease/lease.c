@@ -248,8 +248,8 @@ int lease_revoke(struct lessor *l, int64_t id)
     uint8_t k[8];
     encode_id(k, id);
     rc = mvcc_ext_del(l->s, TABLE_LEASE, k, sizeof(k));
-    if (rc != 0)
-        return rc;
+    if (rc != 0 && rc != CAIRN_ENOTFOUND)
+        return rc; /* mvcc failed the batch */
     pthread_mutex_lock(&l->mu);
     bool found;
     size_t p = find_pos(l, id, &found);
