@@ -971,7 +971,7 @@ static void shutdown_fire(struct sim_world *w, void *arg, uint64_t inc,
     struct member *m = arg;
     if (!m->up || m->incarnation != inc || m->removed)
         return;
-    sim_tracef(w, "m%d applied its removal: shut down", m->slot + 1);
+    sim_tracef(w, "m%d stops: it was removed", m->slot + 1);
     member_drop_volatile(m);
     m->up = false;
     m->paused = false;
@@ -1316,8 +1316,15 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
     struct member *m = &c->m[to];
     if (c->failed)
         return;
-    if (!m->up || m->removed || peer_forgotten(m, &c->m[from]) ||
-        peer_forgotten(&c->m[from], m)) {
+    struct member *sender = &c->m[from];
+    if (m->up && peer_forgotten(m, sender) && sender->up) {
+        /* As etcd's transport answers a removed member: it learns of its
+         * removal and stops. */
+        sim_world_schedule(&c->w, prng_range(&c->w.rng, 100, 5000),
+                           shutdown_fire, NULL, sender, sender->incarnation, 0);
+    }
+    if (!m->up || m->removed || peer_forgotten(m, sender) ||
+        peer_forgotten(sender, m)) {
         net_lost(c, from, to, bytes, len);
         return;
     }
