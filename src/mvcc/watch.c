@@ -26,11 +26,64 @@ struct mvcc_watch_hub {
     struct mvcc_watch_hub_options o;
     mvcc_watch_cb cb;
     void *arg;
-    struct watcher **w;
+    struct watcher **w; /* all watchers */
     size_t n, cap;
+    /* The index events are matched through: single-key watchers sorted by
+     * key (found by binary search), range watchers in a list. cand holds
+     * one event's matches. All three arrays have room for cap. */
+    struct watcher **pt, **rg, **cand;
+    size_t npt, nrg;
     int64_t next_id;
     struct mvcc_arena arena;
 };
+
+/* First position in pt whose key is >= key. */
+static size_t pt_lower(const struct mvcc_watch_hub *h, const uint8_t *key,
+                       size_t key_len)
+{
+    size_t lo = 0, hi = h->npt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mvcc__key_cmp(h->pt[mid]->key, h->pt[mid]->key_len, key, key_len) <
+            0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void index_add(struct mvcc_watch_hub *h, struct watcher *w)
+{
+    if (w->end_len != 0) {
+        h->rg[h->nrg++] = w;
+        return;
+    }
+    size_t p = pt_lower(h, w->key, w->key_len);
+    memmove(&h->pt[p + 1], &h->pt[p], (h->npt - p) * sizeof(*h->pt));
+    h->pt[p] = w;
+    h->npt++;
+}
+
+static void index_del(struct mvcc_watch_hub *h, struct watcher *w)
+{
+    if (w->end_len != 0) {
+        for (size_t i = 0; i < h->nrg; i++)
+            if (h->rg[i] == w) {
+                h->rg[i] = h->rg[--h->nrg];
+                return;
+            }
+        CAIRN_UNREACHABLE();
+    }
+    for (size_t p = pt_lower(h, w->key, w->key_len); p < h->npt; p++)
+        if (h->pt[p] == w) {
+            memmove(&h->pt[p], &h->pt[p + 1],
+                    (h->npt - p - 1) * sizeof(*h->pt));
+            h->npt--;
+            return;
+        }
+    CAIRN_UNREACHABLE();
+}
 
 int mvcc_watch_hub_init(struct mvcc_store *s,
                         const struct mvcc_watch_hub_options *opts, void *arg,
@@ -70,6 +123,9 @@ void mvcc_watch_hub_close(struct mvcc_watch_hub *h)
     for (size_t i = 0; i < h->n; i++)
         watcher_free(h->w[i]);
     cairn_free(h->w);
+    cairn_free(h->pt);
+    cairn_free(h->rg);
+    cairn_free(h->cand);
     mvcc_arena_free(&h->arena);
     cairn_free(h);
 }
@@ -94,10 +150,13 @@ int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
         return CAIRN_EEXISTS;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        struct watcher **nw = cairn_realloc(h->w, cap * sizeof(*nw));
-        if (nw == NULL)
-            return CAIRN_ENOMEM;
-        h->w = nw;
+        struct watcher ***arrs[] = {&h->w, &h->pt, &h->rg, &h->cand};
+        for (size_t i = 0; i < 4; i++) {
+            struct watcher **nw = cairn_realloc(*arrs[i], cap * sizeof(*nw));
+            if (nw == NULL)
+                return CAIRN_ENOMEM; /* the grown ones stay grown: harmless */
+            *arrs[i] = nw;
+        }
         h->cap = cap;
     }
     struct watcher *w = cairn_calloc(1, sizeof(*w));
@@ -124,6 +183,7 @@ int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
     }
     w->id = *id;
     h->w[h->n++] = w;
+    index_add(h, w);
     return 0;
 }
 
@@ -133,6 +193,7 @@ int mvcc_watch_cancel(struct mvcc_watch_hub *h, int64_t id)
     struct watcher *w = find(h, id, &pos);
     if (w == NULL)
         return CAIRN_ENOTFOUND;
+    index_del(h, w);
     watcher_free(w);
     h->w[pos] = h->w[--h->n];
     return 0;
@@ -293,21 +354,27 @@ static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
             break;
         const uint8_t *key = v.mv_data;
         size_t key_len = v.mv_size;
+        /* The watchers this change concerns. */
+        size_t nc = 0;
         bool built = false, want_prev = false;
-        for (size_t i = 0; i < h->n; i++) {
-            struct watcher *w = h->w[i];
+        for (size_t i = pt_lower(h, key, key_len);
+             i < h->npt &&
+             mvcc__key_cmp(h->pt[i]->key, h->pt[i]->key_len, key, key_len) == 0;
+             i++)
+            if (h->pt[i]->sel && h->pt[i]->next_rev <= main)
+                h->cand[nc++] = h->pt[i];
+        for (size_t i = 0; i < h->nrg; i++) {
+            struct watcher *w = h->rg[i];
             if (w->sel && w->next_rev <= main &&
                 mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
                                key_len))
-                want_prev |= w->prev_kv;
+                h->cand[nc++] = w;
         }
+        for (size_t i = 0; i < nc; i++)
+            want_prev |= h->cand[i]->prev_kv;
         struct mvcc_event ev;
-        for (size_t i = 0; i < h->n && rc == 0; i++) {
-            struct watcher *w = h->w[i];
-            if (!w->sel || w->next_rev > main ||
-                !mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
-                                key_len))
-                continue;
+        for (size_t i = 0; i < nc && rc == 0; i++) {
+            struct watcher *w = h->cand[i];
             if (!built) {
                 rc = make_event(h, rd->t, rd->kv, key, key_len, main, sub,
                                 want_prev, &ev);
@@ -367,6 +434,7 @@ int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
                                            .compact_rev = compact,
                                            .canceled = true};
             (void)h->cb(h->arg, &resp);
+            index_del(h, w);
             watcher_free(w);
             h->w[i] = h->w[--h->n];
             continue;

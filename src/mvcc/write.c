@@ -715,7 +715,6 @@ static int compute_path(struct wctx *w, const struct mvcc_txn_req *t,
     return 0;
 }
 
-/* etcd's checkRequests with checkRequestPut and checkRequestRange. */
 /* The delete ranges met so far along the executed path, in execution
  * order (borrowed from the request). */
 struct dels_seen {
@@ -733,8 +732,9 @@ static bool dels_cover(const struct dels_seen *ds, const uint8_t *key,
     return false;
 }
 
+/* etcd's checkRequests with checkRequestPut and checkRequestRange. */
 static int check_path(struct wctx *w, const struct mvcc_txn_req *t,
-                      const struct path *p, size_t *pos, struct dels_seen *ds)
+                      const struct path *p, size_t *pos)
 {
     bool ok = p->v[(*pos)++];
     const struct mvcc_op *ops = ok ? t->success : t->failure;
@@ -743,18 +743,49 @@ static int check_path(struct wctx *w, const struct mvcc_txn_req *t,
         int rc = 0;
         switch (ops[i].type) {
         case MVCC_OP_TXN:
-            rc = check_path(w, ops[i].u.txn, p, pos, ds);
+            rc = check_path(w, ops[i].u.txn, p, pos);
             break;
         case MVCC_OP_PUT:
             rc = check_put(w, &ops[i].u.put);
-            /* etcd checks ignore_value/ignore_lease against the state
-             * before the txn, then panics when a sibling nested txn deleted
-             * the key before the put runs. Validation leaves a delete before
-             * such a put only in that shape, so it is found here and the
-             * txn fails cleanly. */
-            if (rc == 0 &&
-                (ops[i].u.put.ignore_value || ops[i].u.put.ignore_lease) &&
-                dels_cover(ds, ops[i].u.put.key, ops[i].u.put.key_len))
+            break;
+        case MVCC_OP_RANGE:
+            if (ops[i].u.range.revision > wctx_rev(w))
+                rc = CAIRN_EFUTUREREV;
+            else if (ops[i].u.range.revision != 0 &&
+                     ops[i].u.range.revision < w->s->wcompact)
+                rc = CAIRN_EREVCOMPACTED;
+            break;
+        default:
+            break;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* etcd checks ignore_value/ignore_lease against the state before the txn,
+ * then panics when a sibling nested txn deleted the key before the put
+ * runs. Validation leaves a delete before such a put only in that shape;
+ * this pass, after etcd's checks passed, finds it so the txn fails
+ * cleanly. */
+static int check_deleted_ignores(const struct mvcc_txn_req *t,
+                                 const struct path *p, size_t *pos,
+                                 struct dels_seen *ds)
+{
+    bool ok = p->v[(*pos)++];
+    const struct mvcc_op *ops = ok ? t->success : t->failure;
+    size_t n = ok ? t->n_success : t->n_failure;
+    for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        const struct mvcc_put_req *put = &ops[i].u.put;
+        switch (ops[i].type) {
+        case MVCC_OP_TXN:
+            rc = check_deleted_ignores(ops[i].u.txn, p, pos, ds);
+            break;
+        case MVCC_OP_PUT:
+            if ((put->ignore_value || put->ignore_lease) &&
+                dels_cover(ds, put->key, put->key_len))
                 rc = CAIRN_EKEYNOTFOUND;
             break;
         case MVCC_OP_DELETE:
@@ -768,13 +799,6 @@ static int check_path(struct wctx *w, const struct mvcc_txn_req *t,
                 ds->cap = cap;
             }
             ds->d[ds->n++] = &ops[i].u.del;
-            break;
-        case MVCC_OP_RANGE:
-            if (ops[i].u.range.revision > wctx_rev(w))
-                rc = CAIRN_EFUTUREREV;
-            else if (ops[i].u.range.revision != 0 &&
-                     ops[i].u.range.revision < w->s->wcompact)
-                rc = CAIRN_EREVCOMPACTED;
             break;
         default:
             break;
@@ -852,8 +876,11 @@ int mvcc_txn(struct mvcc_store *s, const struct mvcc_txn_req *req,
     if ((rc = compute_path(&w, req, &p, 0)) != 0)
         goto out;
     size_t pos = 0;
+    if ((rc = check_path(&w, req, &p, &pos)) != 0)
+        goto out;
     struct dels_seen ds = {0};
-    rc = check_path(&w, req, &p, &pos, &ds);
+    pos = 0;
+    rc = check_deleted_ignores(req, &p, &pos, &ds);
     cairn_free(ds.d);
     if (rc != 0)
         goto out;
