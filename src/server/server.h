@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "node/node.h"
 #include "util/util.h"
 
 /* The etcd version whose API and behaviour a member offers; clients read it
@@ -182,5 +183,66 @@ uint64_t server_cluster_id(const struct server *s);
 const char *server_name(const struct server *s);
 const struct server_urls *server_client_urls(const struct server *s);
 const struct server_urls *server_peer_urls(const struct server *s);
+/* Limits the API layer enforces (--max-txn-ops, --max-request-bytes,
+ * --max-concurrent-streams). */
+unsigned server_max_txn_ops(const struct server *s);
+uint64_t server_max_request_bytes(const struct server *s);
+uint32_t server_max_concurrent_streams(const struct server *s);
+/* The leader's id (0: none known), and whether this member leads. */
+uint64_t server_leader(const struct server *s);
+bool server_is_leader(const struct server *s);
+/* True once the member has joined and can serve (it has logged
+ * "published" and "enabled capabilities for version"). */
+bool server_ready(const struct server *s);
+
+/* ---- requests (loop thread) ----
+ *
+ * The request interface the API layer calls: a pass-through to node/'s
+ * request functions (node/node.h documents each: arguments, results,
+ * errors with etcd's meanings, and the callback contract: 0 means accepted
+ * and cb runs exactly once, on the loop thread, possibly before the call
+ * returns; a negative return means refused and cb never runs). The server
+ * adds one refusal: CAIRN_ESHUTDOWN once server_stop was called or the
+ * member stopped. Requests are borrowed for the call only. Keep-alive on a
+ * follower is refused with CAIRN_ENOTLEADER by the node; forwarding it to
+ * the leader is the API layer's business (server_leader). */
+int server_range(struct server *s, const struct mvcc_range_req *req,
+                 bool serializable, void *arg, node_done_cb cb);
+int server_put(struct server *s, const struct mvcc_put_req *req, void *arg,
+               node_done_cb cb);
+int server_delete_range(struct server *s, const struct mvcc_delete_req *req,
+                        void *arg, node_done_cb cb);
+int server_txn(struct server *s, const struct mvcc_txn_req *req, void *arg,
+               node_done_cb cb);
+int server_compact(struct server *s, mvcc_rev rev, bool physical, void *arg,
+                   node_done_cb cb);
+int server_lease_grant(struct server *s, int64_t id, int64_t ttl_s, void *arg,
+                       node_done_cb cb);
+int server_lease_revoke(struct server *s, int64_t id, void *arg,
+                        node_done_cb cb);
+int server_lease_keepalive(struct server *s, int64_t id, void *arg,
+                           node_done_cb cb);
+int server_lease_ttl(struct server *s, int64_t id, bool keys, void *arg,
+                     node_done_cb cb);
+int server_lease_list(struct server *s, void *arg, node_done_cb cb);
+int server_member_add(struct server *s, const struct node_member *m, void *arg,
+                      node_done_cb cb);
+int server_member_remove(struct server *s, uint64_t id, void *arg,
+                         node_done_cb cb);
+int server_member_update(struct server *s, const struct node_member *m,
+                         void *arg, node_done_cb cb);
+int server_member_promote(struct server *s, uint64_t id, void *arg,
+                          node_done_cb cb);
+int server_member_list(struct server *s, void *arg, node_done_cb cb);
+int server_status(struct server *s, void *arg, node_done_cb cb);
+int server_hash(struct server *s, void *arg, node_done_cb cb);
+int server_hash_kv(struct server *s, mvcc_rev rev, void *arg, node_done_cb cb);
+int server_move_leader(struct server *s, uint64_t target, void *arg,
+                       node_done_cb cb);
+int server_defragment(struct server *s, void *arg, node_done_cb cb);
+int server_alarm(struct server *s, uint8_t action, uint64_t member_id,
+                 uint8_t type, void *arg, node_done_cb cb);
+int server_snapshot_export(struct server *s, int fd, void *arg,
+                           node_done_cb cb);
 
 #endif
