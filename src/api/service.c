@@ -1,0 +1,715 @@
+/* service: the api handle: the rpc server with etcd's KV, Maintenance and
+ * Auth methods, each unary call unpacked, checked, handed to the backend
+ * and answered from its completion, plus the HTTP/1.1 hook and the gRPC
+ * counters behind /metrics. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+
+struct api_req;
+typedef void (*api__handler)(struct api_req *r, const uint8_t *data,
+                             size_t len);
+
+struct api__method_def {
+    const char *path;
+    const char *service;
+    const char *method;
+    api__handler fn;
+};
+
+/* One per method: the rpc dispatch table's arg. */
+struct api__slot {
+    struct api *api;
+    size_t idx;
+};
+
+struct api {
+    uv_loop_t *loop;
+    struct api_backend be;
+    unsigned max_txn_ops;
+    size_t max_request_bytes;
+    struct cairn_log *log;
+    struct rpc_server *srv;
+    struct api__slot *slots;
+    struct api_grpc_counter *counters;
+    size_t n_methods;
+    /* calls between start and done: rpc ends them after rpc_server_close
+     * returns (as their connections close), so a closed api is freed by
+     * the last one */
+    size_t open_calls;
+    bool closed;
+};
+
+static void api_free(struct api *a)
+{
+    cairn_free(a->counters);
+    cairn_free(a->slots);
+    cairn_free(a);
+}
+
+/* One unary call. It lives until both the rpc call has ended and the
+ * backend has completed (a client may go away while its request is in
+ * Raft; the completion then finds call_done and only frees). */
+struct api_req {
+    struct api *api;
+    struct rpc_call *call;
+    size_t idx;
+    bool got_msg;
+    bool call_done;
+    bool pending; /* a backend completion is owed */
+    struct api_arena arena;
+};
+
+static void req_free(struct api_req *r)
+{
+    api_arena_free(&r->arena);
+    cairn_free(r);
+}
+
+static void req_fail_status(struct api_req *r, struct api_status st)
+{
+    rpc_call_finish(r->call, st.code, st.message);
+}
+
+static void req_fail(struct api_req *r, int err)
+{
+    req_fail_status(r, api_status_from_err(err));
+}
+
+/* Packs msg and ends the call OK. */
+static void req_reply(struct api_req *r, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *p = api_arena_alloc(&r->arena, n);
+    if (p == NULL) {
+        req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    protobuf_c_message_pack(msg, p);
+    int rv = rpc_call_send(r->call, p, n);
+    if (rv != 0) {
+        /* a call already ended ignores this */
+        req_fail(r, rv);
+        return;
+    }
+    rpc_call_finish(r->call, RPC_OK, NULL);
+}
+
+/* A backend completion arrived: false when the call is gone (r freed). */
+static bool req_completed(struct api_req *r)
+{
+    CAIRN_ASSERT(r->pending);
+    r->pending = false;
+    if (r->call_done) {
+        req_free(r);
+        return false;
+    }
+    return true;
+}
+
+static Etcdserverpb__ResponseHeader *local_header(struct api_req *r)
+{
+    struct api_header h = {0};
+    r->api->be.header(r->api->be.arg, &h);
+    Etcdserverpb__ResponseHeader *ph = api_arena_alloc(&r->arena, sizeof(*ph));
+    if (ph == NULL)
+        return NULL;
+    etcdserverpb__response_header__init(ph);
+    ph->cluster_id = h.cluster_id;
+    ph->member_id = h.member_id;
+    ph->revision = h.revision;
+    ph->raft_term = h.raft_term;
+    return ph;
+}
+
+/* Unpacks with protobuf-c's default allocator; the caller frees. */
+#define UNPACK(r, type, data, len, out)        \
+    do {                                       \
+        out = type##__unpack(NULL, len, data); \
+        if (out == NULL) {                     \
+            req_fail(r, CAIRN_EMALFORMED);     \
+            return;                            \
+        }                                      \
+    } while (0)
+
+/* ---- KV ---- */
+
+static void range_done(void *ctx, int status, const struct api_header *h,
+                       const struct mvcc_range_resp *resp)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r))
+        return;
+    if (status != 0) {
+        req_fail(r, status);
+        return;
+    }
+    Etcdserverpb__RangeResponse out;
+    int rv = api_range_to_pb(h, resp, &r->arena, &out);
+    if (rv != 0) {
+        req_fail(r, rv);
+        return;
+    }
+    req_reply(r, &out.base);
+}
+
+static void kv_range(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__RangeRequest *in;
+    UNPACK(r, etcdserverpb__range_request, data, len, in);
+    struct mvcc_range_req req;
+    int rv = api_range_from_pb(in, &req);
+    if (rv != 0) {
+        req_fail(r, rv);
+    } else {
+        r->pending = true;
+        r->api->be.range(r->api->be.arg, &req, in->serializable, r, range_done);
+    }
+    etcdserverpb__range_request__free_unpacked(in, NULL);
+}
+
+static void put_done(void *ctx, int status, const struct api_header *h,
+                     const struct mvcc_put_resp *resp)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r))
+        return;
+    if (status != 0) {
+        req_fail(r, status);
+        return;
+    }
+    Etcdserverpb__PutResponse out;
+    int rv = api_put_to_pb(h, resp, &r->arena, &out);
+    if (rv != 0) {
+        req_fail(r, rv);
+        return;
+    }
+    req_reply(r, &out.base);
+}
+
+static void kv_put(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__PutRequest *in;
+    UNPACK(r, etcdserverpb__put_request, data, len, in);
+    struct mvcc_put_req req;
+    int rv = api_put_from_pb(in, &req);
+    if (rv != 0) {
+        req_fail(r, rv);
+    } else {
+        r->pending = true;
+        r->api->be.put(r->api->be.arg, &req, r, put_done);
+    }
+    etcdserverpb__put_request__free_unpacked(in, NULL);
+}
+
+static void delete_done(void *ctx, int status, const struct api_header *h,
+                        const struct mvcc_delete_resp *resp)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r))
+        return;
+    if (status != 0) {
+        req_fail(r, status);
+        return;
+    }
+    Etcdserverpb__DeleteRangeResponse out;
+    int rv = api_delete_to_pb(h, resp, &r->arena, &out);
+    if (rv != 0) {
+        req_fail(r, rv);
+        return;
+    }
+    req_reply(r, &out.base);
+}
+
+static void kv_delete(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__DeleteRangeRequest *in;
+    UNPACK(r, etcdserverpb__delete_range_request, data, len, in);
+    struct mvcc_delete_req req;
+    int rv = api_delete_from_pb(in, &req);
+    if (rv != 0) {
+        req_fail(r, rv);
+    } else {
+        r->pending = true;
+        r->api->be.delete_range(r->api->be.arg, &req, r, delete_done);
+    }
+    etcdserverpb__delete_range_request__free_unpacked(in, NULL);
+}
+
+static void txn_done(void *ctx, int status, const struct api_header *h,
+                     const struct mvcc_txn_resp *resp)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r))
+        return;
+    if (status != 0) {
+        req_fail(r, status);
+        return;
+    }
+    Etcdserverpb__TxnResponse out;
+    int rv = api_txn_to_pb(h, resp, &r->arena, &out);
+    if (rv != 0) {
+        req_fail(r, rv);
+        return;
+    }
+    req_reply(r, &out.base);
+}
+
+static void kv_txn(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__TxnRequest *in;
+    UNPACK(r, etcdserverpb__txn_request, data, len, in);
+    struct mvcc_txn_req req;
+    int rv = api_txn_from_pb(in, r->api->max_txn_ops, &r->arena, &req);
+    if (rv != 0) {
+        req_fail(r, rv);
+    } else {
+        r->pending = true;
+        r->api->be.txn(r->api->be.arg, &req, r, txn_done);
+    }
+    etcdserverpb__txn_request__free_unpacked(in, NULL);
+}
+
+static void compact_done(void *ctx, int status, const struct api_header *h)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r))
+        return;
+    if (status != 0) {
+        req_fail(r, status);
+        return;
+    }
+    Etcdserverpb__CompactionResponse out;
+    etcdserverpb__compaction_response__init(&out);
+    Etcdserverpb__ResponseHeader ph;
+    etcdserverpb__response_header__init(&ph);
+    ph.cluster_id = h->cluster_id;
+    ph.member_id = h->member_id;
+    ph.revision = h->revision;
+    ph.raft_term = h->raft_term;
+    out.header = &ph;
+    req_reply(r, &out.base);
+}
+
+static void kv_compact(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__CompactionRequest *in;
+    UNPACK(r, etcdserverpb__compaction_request, data, len, in);
+    r->pending = true;
+    r->api->be.compact(r->api->be.arg, in->revision, in->physical, r,
+                       compact_done);
+    etcdserverpb__compaction_request__free_unpacked(in, NULL);
+}
+
+/* ---- Maintenance.Status ---- */
+
+static void maint_status(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__StatusRequest *in;
+    UNPACK(r, etcdserverpb__status_request, data, len, in);
+    etcdserverpb__status_request__free_unpacked(in, NULL);
+
+    struct api_member_status st = {0};
+    r->api->be.status(r->api->be.arg, &st);
+    Etcdserverpb__StatusResponse out;
+    etcdserverpb__status_response__init(&out);
+    out.header = local_header(r);
+    if (out.header == NULL) {
+        req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    out.version = (char *)API_ETCD_VERSION;
+    out.dbsize = st.db_size_bytes;
+    out.dbsizeinuse = st.db_size_in_use_bytes;
+    out.leader = st.leader;
+    out.raftindex = st.raft_index;
+    out.raftterm = st.raft_term;
+    out.raftappliedindex = st.raft_applied_index;
+    out.islearner = st.is_learner;
+    /* etcd lists "no leader" and each alarm (AlarmMember's text form) */
+    char *errors[2];
+    char alarm[96];
+    size_t n = 0;
+    if (st.leader == 0)
+        errors[n++] = (char *)"etcdserver: no leader";
+    if (st.nospace_alarm) {
+        snprintf(alarm, sizeof(alarm), "memberID:%" PRIu64 " alarm:NOSPACE ",
+                 out.header->member_id);
+        errors[n++] = alarm;
+    }
+    out.n_errors = n;
+    out.errors = n > 0 ? errors : NULL;
+    req_reply(r, &out.base);
+}
+
+/* ---- Auth, while disabled (auth/store.go with an empty store) ---- */
+
+static void auth_header_only(struct api_req *r, const ProtobufCMessage *msg,
+                             Etcdserverpb__ResponseHeader **slot)
+{
+    *slot = local_header(r);
+    if (*slot == NULL) {
+        req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    req_reply(r, msg);
+}
+
+static void auth_enable(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__AuthEnableRequest *in;
+    UNPACK(r, etcdserverpb__auth_enable_request, data, len, in);
+    etcdserverpb__auth_enable_request__free_unpacked(in, NULL);
+    /* enabling needs a root user, and the store has none */
+    req_fail_status(r, api__status_etcd(API__E_ROOT_USER_NOT_EXIST));
+}
+
+static void auth_disable(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__AuthDisableRequest *in;
+    UNPACK(r, etcdserverpb__auth_disable_request, data, len, in);
+    etcdserverpb__auth_disable_request__free_unpacked(in, NULL);
+    Etcdserverpb__AuthDisableResponse out;
+    etcdserverpb__auth_disable_response__init(&out);
+    auth_header_only(r, &out.base, &out.header);
+}
+
+static void auth_authenticate(struct api_req *r, const uint8_t *data,
+                              size_t len)
+{
+    Etcdserverpb__AuthenticateRequest *in;
+    UNPACK(r, etcdserverpb__authenticate_request, data, len, in);
+    etcdserverpb__authenticate_request__free_unpacked(in, NULL);
+    req_fail_status(r, api__status_etcd(API__E_AUTH_NOT_ENABLED));
+}
+
+static void auth_user_list(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__AuthUserListRequest *in;
+    UNPACK(r, etcdserverpb__auth_user_list_request, data, len, in);
+    etcdserverpb__auth_user_list_request__free_unpacked(in, NULL);
+    Etcdserverpb__AuthUserListResponse out;
+    etcdserverpb__auth_user_list_response__init(&out);
+    auth_header_only(r, &out.base, &out.header);
+}
+
+static void auth_role_list(struct api_req *r, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__AuthRoleListRequest *in;
+    UNPACK(r, etcdserverpb__auth_role_list_request, data, len, in);
+    etcdserverpb__auth_role_list_request__free_unpacked(in, NULL);
+    Etcdserverpb__AuthRoleListResponse out;
+    etcdserverpb__auth_role_list_response__init(&out);
+    auth_header_only(r, &out.base, &out.header);
+}
+
+/* Unpacks a message of desc only to check it is well formed. */
+static bool unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
+                    const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    if (m == NULL) {
+        req_fail(r, CAIRN_EMALFORMED);
+        return false;
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return true;
+}
+
+/* Requests naming a user or a role, which an empty store has not. */
+static void auth_user_missing(struct api_req *r,
+                              const ProtobufCMessageDescriptor *desc,
+                              const uint8_t *data, size_t len)
+{
+    if (unpacks(r, desc, data, len))
+        req_fail_status(r, api__status_etcd(API__E_USER_NOT_FOUND));
+}
+static void auth_role_missing(struct api_req *r,
+                              const ProtobufCMessageDescriptor *desc,
+                              const uint8_t *data, size_t len)
+{
+    if (unpacks(r, desc, data, len))
+        req_fail_status(r, api__status_etcd(API__E_ROLE_NOT_FOUND));
+}
+
+#define USER_MISSING(fname, desc)                                         \
+    static void fname(struct api_req *r, const uint8_t *data, size_t len) \
+    {                                                                     \
+        auth_user_missing(r, &desc, data, len);                           \
+    }
+#define ROLE_MISSING(fname, desc)                                         \
+    static void fname(struct api_req *r, const uint8_t *data, size_t len) \
+    {                                                                     \
+        auth_role_missing(r, &desc, data, len);                           \
+    }
+USER_MISSING(auth_user_get, etcdserverpb__auth_user_get_request__descriptor)
+USER_MISSING(auth_user_delete,
+             etcdserverpb__auth_user_delete_request__descriptor)
+USER_MISSING(auth_user_change_password,
+             etcdserverpb__auth_user_change_password_request__descriptor)
+USER_MISSING(auth_user_grant_role,
+             etcdserverpb__auth_user_grant_role_request__descriptor)
+USER_MISSING(auth_user_revoke_role,
+             etcdserverpb__auth_user_revoke_role_request__descriptor)
+ROLE_MISSING(auth_role_delete,
+             etcdserverpb__auth_role_delete_request__descriptor)
+ROLE_MISSING(auth_role_grant_permission,
+             etcdserverpb__auth_role_grant_permission_request__descriptor)
+ROLE_MISSING(auth_role_revoke_permission,
+             etcdserverpb__auth_role_revoke_permission_request__descriptor)
+
+/* ---- the dispatch table ---- */
+
+#define KV "etcdserverpb.KV"
+#define MAINT "etcdserverpb.Maintenance"
+#define AUTH "etcdserverpb.Auth"
+static const struct api__method_def methods[] = {
+    {"/" KV "/Range", KV, "Range", kv_range},
+    {"/" KV "/Put", KV, "Put", kv_put},
+    {"/" KV "/DeleteRange", KV, "DeleteRange", kv_delete},
+    {"/" KV "/Txn", KV, "Txn", kv_txn},
+    {"/" KV "/Compact", KV, "Compact", kv_compact},
+    {"/" MAINT "/Status", MAINT, "Status", maint_status},
+    {"/" AUTH "/AuthEnable", AUTH, "AuthEnable", auth_enable},
+    {"/" AUTH "/AuthDisable", AUTH, "AuthDisable", auth_disable},
+    {"/" AUTH "/Authenticate", AUTH, "Authenticate", auth_authenticate},
+    {"/" AUTH "/UserGet", AUTH, "UserGet", auth_user_get},
+    {"/" AUTH "/UserList", AUTH, "UserList", auth_user_list},
+    {"/" AUTH "/UserDelete", AUTH, "UserDelete", auth_user_delete},
+    {"/" AUTH "/UserChangePassword", AUTH, "UserChangePassword",
+     auth_user_change_password},
+    {"/" AUTH "/UserGrantRole", AUTH, "UserGrantRole", auth_user_grant_role},
+    {"/" AUTH "/UserRevokeRole", AUTH, "UserRevokeRole", auth_user_revoke_role},
+    {"/" AUTH "/RoleList", AUTH, "RoleList", auth_role_list},
+    {"/" AUTH "/RoleDelete", AUTH, "RoleDelete", auth_role_delete},
+    {"/" AUTH "/RoleGrantPermission", AUTH, "RoleGrantPermission",
+     auth_role_grant_permission},
+    {"/" AUTH "/RoleRevokePermission", AUTH, "RoleRevokePermission",
+     auth_role_revoke_permission},
+};
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
+/* ---- rpc callbacks of every unary method ---- */
+
+static void unary_start(void *arg, struct rpc_call *call)
+{
+    struct api__slot *slot = arg;
+    slot->api->counters[slot->idx].started++;
+    slot->api->open_calls++;
+    struct api_req *r = cairn_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        struct api_status st = api_status_from_err(CAIRN_ENOMEM);
+        rpc_call_finish(call, st.code, st.message);
+        return;
+    }
+    r->api = slot->api;
+    r->call = call;
+    r->idx = slot->idx;
+    api_arena_init(&r->arena);
+    rpc_call_set_user(call, r);
+}
+
+static void unary_message(void *arg, struct rpc_call *call, const uint8_t *data,
+                          size_t len)
+{
+    (void)arg;
+    struct api_req *r = rpc_call_user(call);
+    if (r == NULL || r->got_msg)
+        return; /* a unary method reads one message */
+    r->got_msg = true;
+    methods[r->idx].fn(r, data, len);
+}
+
+static void unary_half_close(void *arg, struct rpc_call *call)
+{
+    (void)arg;
+    struct api_req *r = rpc_call_user(call);
+    if (r != NULL && !r->got_msg)
+        req_fail_status(r, api__status_etcd(API__E_NO_REQUEST));
+}
+
+static void unary_done(void *arg, struct rpc_call *call, int code,
+                       const char *message)
+{
+    (void)message;
+    struct api__slot *slot = arg;
+    struct api *a = slot->api;
+    if (code >= 0 && code < 17)
+        a->counters[slot->idx].handled[code]++;
+    struct api_req *r = rpc_call_user(call);
+    if (r != NULL) {
+        r->call_done = true;
+        r->call = NULL;
+        if (!r->pending)
+            req_free(r);
+    }
+    CAIRN_ASSERT(a->open_calls > 0);
+    a->open_calls--;
+    if (a->closed && a->open_calls == 0)
+        api_free(a);
+}
+
+static const struct rpc_call_cbs unary_cbs = {
+    .start = unary_start,
+    .message = unary_message,
+    .half_close = unary_half_close,
+    .done = unary_done,
+};
+
+/* ---- HTTP/1.1 ---- */
+
+static void http1_request(void *arg, struct rpc_http1_request *req)
+{
+    struct api *a = arg;
+    const char *path = req->path;
+    size_t plen = strcspn(path, "?");
+    bool get = strcmp(req->method, "GET") == 0;
+    struct api_member_status st = {0};
+    if (plen == 7 && memcmp(path, "/health", 7) == 0) {
+        if (!get) {
+            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
+                              "Method Not Allowed", 18);
+            return;
+        }
+        a->be.status(a->be.arg, &st);
+        const char *body = api_health_body(&st);
+        bool ok = strstr(body, "true") != NULL;
+        rpc_http1_respond(req, ok ? 200 : 503, "text/plain; charset=utf-8",
+                          body, strlen(body));
+        return;
+    }
+    if (plen == 8 && memcmp(path, "/version", 8) == 0) {
+        if (!get) {
+            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
+                              "Method Not Allowed", 18);
+            return;
+        }
+        static const char body[] =
+            "{\"etcdserver\":\"" API_ETCD_VERSION
+            "\",\"etcdcluster\":\"" API_CLUSTER_VERSION "\"}";
+        rpc_http1_respond(req, 200, "application/json", body, sizeof(body) - 1);
+        return;
+    }
+    if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+        a->be.status(a->be.arg, &st);
+        struct buf b = BUF_INIT;
+        if (api_metrics_render(&st, st.leader != 0, a->counters, a->n_methods,
+                               &b) != 0) {
+            buf_free(&b);
+            rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                              "out of memory", 13);
+            return;
+        }
+        rpc_http1_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                          b.data, b.len);
+        buf_free(&b);
+        return;
+    }
+    /* Go's http.NotFound */
+    rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
+                      "404 page not found\n", 19);
+}
+
+/* ---- the handle ---- */
+
+int api_open(uv_loop_t *loop, const struct api_backend *backend,
+             const struct api_config *config, struct cairn_log *log,
+             struct api **out)
+{
+    struct api *a = cairn_calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CAIRN_ENOMEM;
+    a->loop = loop;
+    a->be = *backend;
+    a->log = log;
+    a->n_methods = N_METHODS;
+    a->max_txn_ops =
+        config != NULL && config->max_txn_ops != 0 ? config->max_txn_ops : 128;
+    a->max_request_bytes = config != NULL && config->max_request_bytes != 0
+                               ? config->max_request_bytes
+                               : (size_t)3 << 19;
+    a->slots = cairn_calloc(N_METHODS, sizeof(*a->slots));
+    a->counters = cairn_calloc(N_METHODS, sizeof(*a->counters));
+    struct rpc_method *table = cairn_calloc(N_METHODS, sizeof(*table));
+    int rv = CAIRN_ENOMEM;
+    if (a->slots == NULL || a->counters == NULL || table == NULL)
+        goto err_after_alloc;
+    for (size_t i = 0; i < N_METHODS; i++) {
+        a->slots[i] = (struct api__slot){a, i};
+        a->counters[i].service = methods[i].service;
+        a->counters[i].method = methods[i].method;
+        a->counters[i].type = "unary";
+        table[i] =
+            (struct rpc_method){methods[i].path, &unary_cbs, &a->slots[i]};
+    }
+    struct rpc_server_config rc = {0};
+    if (config != NULL)
+        rc = config->rpc;
+    if (rc.max_recv_msg_bytes == 0)
+        /* grpc's limit is etcd's request limit plus its 512 KiB margin */
+        rc.max_recv_msg_bytes = a->max_request_bytes + (512u << 10);
+    struct rpc_http1_handler h1 = {.request = http1_request, .arg = a};
+    rv = rpc_server_init(&a->srv, loop, &rc, table, N_METHODS, &h1, log);
+    if (rv != 0)
+        goto err_after_alloc;
+    cairn_free(table);
+    *out = a;
+    return 0;
+
+err_after_alloc:
+    cairn_free(table);
+    api_free(a);
+    return rv;
+}
+
+int api_listen(struct api *a, const char *url, uint16_t *port,
+               struct cairn_errmsg *m)
+{
+    struct net_url u;
+    int rv = net_url_parse(url, &u, m);
+    if (rv != 0)
+        return rv;
+    return rpc_server_listen(a->srv, &u, port, m);
+}
+
+int api_serve(uv_loop_t *loop, const struct api_backend *backend,
+              const struct api_config *config, struct cairn_log *log,
+              const char *const *client_urls, size_t n, struct api **out,
+              struct cairn_errmsg *m)
+{
+    struct api *a;
+    int rv = api_open(loop, backend, config, log, &a);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "api: open");
+    for (size_t i = 0; i < n; i++) {
+        rv = api_listen(a, client_urls[i], NULL, m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "api: listen on %s", client_urls[i]);
+            api_close(a);
+            return rv;
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+void api_drain(struct api *a)
+{
+    rpc_server_drain(a->srv);
+}
+
+void api_close(struct api *a)
+{
+    CAIRN_ASSERT(!a->closed);
+    a->closed = true;
+    rpc_server_close(a->srv);
+    if (a->open_calls == 0)
+        api_free(a);
+}
+
+struct rpc_server *api_rpc_server(struct api *a)
+{
+    return a->srv;
+}

@@ -1,0 +1,538 @@
+/* The api tests' fake member and fixture (see fake.h). */
+#include "fake.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void fake_init(struct fake *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->rev = 1;
+    f->term = 2;
+    f->leader = 0x1111;
+    api_arena_init(&f->arena);
+}
+
+void fake_free(struct fake *f)
+{
+    api_arena_free(&f->arena);
+}
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c != 0)
+        return c;
+    return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+static bool in_range(const struct fake_kv *kv, const uint8_t *key,
+                     size_t key_len, const uint8_t *end, size_t end_len)
+{
+    if (end_len == 0)
+        return keycmp(kv->key, kv->key_len, key, key_len) == 0;
+    if (keycmp(kv->key, kv->key_len, key, key_len) < 0)
+        return false;
+    if (end_len == 1 && end[0] == 0)
+        return true;
+    return keycmp(kv->key, kv->key_len, end, end_len) < 0;
+}
+
+static void kv_out(const struct fake_kv *in, struct mvcc_kv *out,
+                   bool keys_only)
+{
+    *out = (struct mvcc_kv){in->key,
+                            in->key_len,
+                            keys_only ? NULL : in->value,
+                            keys_only ? 0 : in->value_len,
+                            in->create_rev,
+                            in->mod_rev,
+                            in->version,
+                            in->lease};
+}
+
+static struct mvcc_kv *kv_copy(struct fake *f, const struct fake_kv *in)
+{
+    struct mvcc_kv *kv = api_arena_alloc(&f->arena, sizeof(*kv));
+    assert_non_null(kv);
+    uint8_t *k = api_arena_alloc(&f->arena, in->key_len + in->value_len + 1);
+    assert_non_null(k);
+    memcpy(k, in->key, in->key_len);
+    memcpy(k + in->key_len, in->value, in->value_len);
+    *kv = (struct mvcc_kv){k,
+                           in->key_len,
+                           k + in->key_len,
+                           in->value_len,
+                           in->create_rev,
+                           in->mod_rev,
+                           in->version,
+                           in->lease};
+    return kv;
+}
+
+static int do_range(struct fake *f, const struct mvcc_range_req *r,
+                    struct mvcc_range_resp *out)
+{
+    if (r->revision > 0 && r->revision <= f->compact_rev)
+        return CAIRN_EREVCOMPACTED;
+    if (r->revision > f->rev)
+        return CAIRN_EFUTUREREV;
+    memset(out, 0, sizeof(*out));
+    out->header_rev = f->rev;
+    out->kvs = api_arena_alloc(&f->arena, FAKE_KEYS_MAX * sizeof(*out->kvs));
+    assert_non_null(out->kvs);
+    for (size_t i = 0; i < f->n; i++) {
+        if (!in_range(&f->kvs[i], r->key, r->key_len, r->end, r->end_len))
+            continue;
+        out->count++;
+        if (r->count_only)
+            continue;
+        if (r->limit > 0 && (int64_t)out->n_kvs >= r->limit) {
+            out->more = true;
+            continue;
+        }
+        kv_out(&f->kvs[i], &out->kvs[out->n_kvs++], r->keys_only);
+    }
+    if (r->sort_order == MVCC_SORT_DESCEND)
+        for (size_t i = 0; i < out->n_kvs / 2; i++) {
+            struct mvcc_kv t = out->kvs[i];
+            out->kvs[i] = out->kvs[out->n_kvs - 1 - i];
+            out->kvs[out->n_kvs - 1 - i] = t;
+        }
+    return 0;
+}
+
+/* rev: the revision this write makes (one per request, even in a txn). */
+static int do_put(struct fake *f, const struct mvcc_put_req *r, int64_t rev,
+                  struct mvcc_put_resp *out)
+{
+    assert_true(r->key_len <= sizeof(f->kvs[0].key));
+    assert_true(r->value_len <= sizeof(f->kvs[0].value));
+    size_t i = 0;
+    while (i < f->n &&
+           keycmp(f->kvs[i].key, f->kvs[i].key_len, r->key, r->key_len) < 0)
+        i++;
+    bool exists = i < f->n && keycmp(f->kvs[i].key, f->kvs[i].key_len, r->key,
+                                     r->key_len) == 0;
+    if ((r->ignore_value || r->ignore_lease) && !exists)
+        return CAIRN_EKEYNOTFOUND;
+    memset(out, 0, sizeof(*out));
+    if (exists && r->prev_kv)
+        out->prev_kv = kv_copy(f, &f->kvs[i]);
+    if (!exists) {
+        assert_true(f->n < FAKE_KEYS_MAX);
+        memmove(&f->kvs[i + 1], &f->kvs[i], (f->n - i) * sizeof(f->kvs[0]));
+        f->n++;
+        memset(&f->kvs[i], 0, sizeof(f->kvs[i]));
+        memcpy(f->kvs[i].key, r->key, r->key_len);
+        f->kvs[i].key_len = r->key_len;
+        f->kvs[i].create_rev = rev;
+    }
+    struct fake_kv *kv = &f->kvs[i];
+    if (!r->ignore_value) {
+        memcpy(kv->value, r->value, r->value_len);
+        kv->value_len = r->value_len;
+    }
+    if (!r->ignore_lease)
+        kv->lease = r->lease;
+    kv->mod_rev = rev;
+    kv->version++;
+    out->header_rev = rev;
+    return 0;
+}
+
+static int do_delete(struct fake *f, const struct mvcc_delete_req *r,
+                     int64_t rev, struct mvcc_delete_resp *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->prev_kvs =
+        api_arena_alloc(&f->arena, FAKE_KEYS_MAX * sizeof(*out->prev_kvs));
+    assert_non_null(out->prev_kvs);
+    size_t w = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (in_range(&f->kvs[i], r->key, r->key_len, r->end, r->end_len)) {
+            out->deleted++;
+            if (r->prev_kv)
+                out->prev_kvs[out->n_prev_kvs++] = *kv_copy(f, &f->kvs[i]);
+            continue;
+        }
+        f->kvs[w++] = f->kvs[i];
+    }
+    f->n = w;
+    out->header_rev = out->deleted > 0 ? rev : f->rev;
+    return 0;
+}
+
+static bool compare_one(struct fake *f, const struct mvcc_compare *c)
+{
+    struct fake_kv none = {0};
+    const struct fake_kv *kv = &none;
+    for (size_t i = 0; i < f->n; i++)
+        if (keycmp(f->kvs[i].key, f->kvs[i].key_len, c->key, c->key_len) == 0)
+            kv = &f->kvs[i];
+    int cmp;
+    switch (c->target) {
+    case MVCC_CMP_VALUE:
+        if (kv == &none)
+            return false;
+        cmp = keycmp(kv->value, kv->value_len, c->value, c->value_len);
+        break;
+    case MVCC_CMP_VERSION:
+        cmp = (kv->version > c->number) - (kv->version < c->number);
+        break;
+    case MVCC_CMP_CREATE:
+        cmp = (kv->create_rev > c->number) - (kv->create_rev < c->number);
+        break;
+    case MVCC_CMP_MOD:
+        cmp = (kv->mod_rev > c->number) - (kv->mod_rev < c->number);
+        break;
+    default:
+        cmp = (kv->lease > c->number) - (kv->lease < c->number);
+    }
+    switch (c->result) {
+    case MVCC_CMP_EQUAL:
+        return cmp == 0;
+    case MVCC_CMP_GREATER:
+        return cmp > 0;
+    case MVCC_CMP_LESS:
+        return cmp < 0;
+    default:
+        return cmp != 0;
+    }
+}
+
+static int do_txn(struct fake *f, const struct mvcc_txn_req *r, int64_t rev,
+                  bool *wrote, struct mvcc_txn_resp *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->succeeded = true;
+    for (size_t i = 0; i < r->n_compares; i++)
+        if (!compare_one(f, &r->compares[i]))
+            out->succeeded = false;
+    const struct mvcc_op *ops = out->succeeded ? r->success : r->failure;
+    size_t n = out->succeeded ? r->n_success : r->n_failure;
+    out->responses =
+        api_arena_alloc(&f->arena, (n + 1) * sizeof(*out->responses));
+    assert_non_null(out->responses);
+    out->n_responses = n;
+    for (size_t i = 0; i < n; i++) {
+        struct mvcc_op_resp *o = &out->responses[i];
+        o->type = ops[i].type;
+        int rv = 0;
+        switch (ops[i].type) {
+        case MVCC_OP_RANGE:
+            rv = do_range(f, &ops[i].u.range, &o->u.range);
+            break;
+        case MVCC_OP_PUT:
+            rv = do_put(f, &ops[i].u.put, rev, &o->u.put);
+            *wrote = true;
+            break;
+        case MVCC_OP_DELETE:
+            rv = do_delete(f, &ops[i].u.del, rev, &o->u.del);
+            *wrote = *wrote || o->u.del.deleted > 0;
+            break;
+        case MVCC_OP_TXN:
+            o->u.txn = api_arena_alloc(&f->arena, sizeof(*o->u.txn));
+            assert_non_null(o->u.txn);
+            rv = do_txn(f, ops[i].u.txn, rev, wrote, o->u.txn);
+            break;
+        }
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+static void header(void *arg, struct api_header *h)
+{
+    struct fake *f = arg;
+    *h = (struct api_header){0xc1u, 0xa1u, f->rev, f->term};
+}
+
+static void status(void *arg, struct api_member_status *st)
+{
+    struct fake *f = arg;
+    *st = (struct api_member_status){
+        .leader = f->leader,
+        .raft_index = 40,
+        .raft_term = f->term,
+        .raft_applied_index = 39,
+        .db_size_bytes = 20480,
+        .db_size_in_use_bytes = 16384,
+        .nospace_alarm = f->nospace_alarm,
+        .leader_changes_seen = 1,
+        .proposals_committed = 40,
+        .proposals_applied = 39,
+        .proposals_pending = 1,
+        .proposals_failed = 3,
+    };
+}
+
+static int take_failure(struct fake *f)
+{
+    int rv = f->fail_next;
+    f->fail_next = 0;
+    return rv;
+}
+
+static void range(void *arg, const struct mvcc_range_req *req,
+                  bool serializable, void *ctx, api_range_cb cb)
+{
+    struct fake *f = arg;
+    if (serializable)
+        f->serializable_reads++;
+    struct mvcc_range_resp resp;
+    struct api_header h;
+    int rv = take_failure(f);
+    if (rv == 0)
+        rv = do_range(f, req, &resp);
+    header(f, &h);
+    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+}
+
+static void put(void *arg, const struct mvcc_put_req *req, void *ctx,
+                api_put_cb cb)
+{
+    struct fake *f = arg;
+    if (f->hold) {
+        assert_true(f->n_held < FAKE_HELD_MAX);
+        /* the request is borrowed: keep a copy, as a member proposing it
+         * would */
+        typeof(f->held[0]) *hd = &f->held[f->n_held++];
+        hd->ctx = ctx;
+        hd->cb = cb;
+        hd->req = *req;
+        memcpy(hd->key, req->key, req->key_len);
+        memcpy(hd->value, req->value, req->value_len);
+        hd->req.key = hd->key;
+        hd->req.value = hd->value;
+        return;
+    }
+    struct mvcc_put_resp resp;
+    struct api_header h;
+    int rv = take_failure(f);
+    if (rv == 0) {
+        rv = do_put(f, req, f->rev + 1, &resp);
+        if (rv == 0)
+            f->rev++;
+    }
+    header(f, &h);
+    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+}
+
+void fake_release(struct fake *f)
+{
+    size_t n = f->n_held;
+    f->n_held = 0;
+    f->hold = false;
+    for (size_t i = 0; i < n; i++)
+        put(f, &f->held[i].req, f->held[i].ctx, f->held[i].cb);
+}
+
+static void delete_range(void *arg, const struct mvcc_delete_req *req,
+                         void *ctx, api_delete_cb cb)
+{
+    struct fake *f = arg;
+    struct mvcc_delete_resp resp;
+    struct api_header h;
+    int rv = take_failure(f);
+    if (rv == 0) {
+        rv = do_delete(f, req, f->rev + 1, &resp);
+        if (rv == 0 && resp.deleted > 0)
+            f->rev++;
+    }
+    header(f, &h);
+    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+}
+
+static void txn(void *arg, const struct mvcc_txn_req *req, void *ctx,
+                api_txn_cb cb)
+{
+    struct fake *f = arg;
+    struct mvcc_txn_resp resp;
+    struct api_header h;
+    bool wrote = false;
+    int rv = take_failure(f);
+    if (rv == 0)
+        rv = do_txn(f, req, f->rev + 1, &wrote, &resp);
+    if (rv == 0 && wrote)
+        f->rev++;
+    if (rv == 0)
+        resp.header_rev = f->rev;
+    header(f, &h);
+    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+}
+
+static void compact(void *arg, int64_t revision, bool physical, void *ctx,
+                    api_compact_cb cb)
+{
+    (void)physical;
+    struct fake *f = arg;
+    struct api_header h;
+    int rv = take_failure(f);
+    if (rv == 0 && revision <= f->compact_rev)
+        rv = CAIRN_EREVCOMPACTED;
+    else if (rv == 0 && revision > f->rev)
+        rv = CAIRN_EFUTUREREV;
+    if (rv == 0)
+        f->compact_rev = revision;
+    header(f, &h);
+    cb(ctx, rv, rv == 0 ? &h : NULL);
+}
+
+struct api_backend fake_backend(struct fake *f)
+{
+    return (struct api_backend){
+        .arg = f,
+        .header = header,
+        .status = status,
+        .range = range,
+        .put = put,
+        .delete_range = delete_range,
+        .txn = txn,
+        .compact = compact,
+    };
+}
+
+/* ---- fixture ---- */
+
+struct connect_wait {
+    int done, status;
+    struct rpc_client *cl;
+};
+static void on_connect(void *arg, int status, struct rpc_client *cl)
+{
+    struct connect_wait *w = arg;
+    w->done = 1;
+    w->status = status;
+    w->cl = cl;
+}
+
+void fx_open(struct fx *f, const struct api_config *cfg)
+{
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    fake_init(&f->fake);
+    struct api_backend be = fake_backend(&f->fake);
+    assert_int_equal(api_open(&f->loop, &be, cfg, NULL, &f->api), 0);
+    struct cairn_errmsg m = {{0}};
+    assert_int_equal(api_listen(f->api, "http://127.0.0.1:0", &f->port, &m), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)f->port);
+    assert_int_equal(net_url_parse(url, &f->url, &m), 0);
+    struct connect_wait w = {0, 0, NULL};
+    assert_int_equal(
+        rpc_client_connect(&f->loop, &f->url, NULL, NULL, &w, on_connect), 0);
+    RUN_UNTIL(f, w.done);
+    assert_int_equal(w.status, 0);
+    f->cl = w.cl;
+}
+
+void fx_close(struct fx *f)
+{
+    rpc_client_close(f->cl);
+    api_close(f->api);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    fake_free(&f->fake);
+}
+
+static void res_msg(void *arg, struct rpc_call *call, const uint8_t *d,
+                    size_t n)
+{
+    (void)call;
+    struct result *r = arg;
+    r->n_msgs++;
+    buf_reset(&r->last);
+    assert_int_equal(buf_append(&r->last, d, n), 0);
+}
+static void res_done(void *arg, struct rpc_call *call, int code,
+                     const char *msg)
+{
+    (void)call;
+    struct result *r = arg;
+    r->done++;
+    r->code = code;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg);
+}
+static const struct rpc_call_cbs result_cbs = {NULL, res_msg, NULL, NULL,
+                                               res_done};
+
+void fx_call_start(struct fx *f, const char *path, const void *data, size_t len,
+                   struct result *r)
+{
+    memset(r, 0, sizeof(*r));
+    buf_init(&r->last);
+    r->code = -1;
+    assert_int_equal(
+        rpc_client_call(f->cl, path, -1, NULL, &result_cbs, r, &r->call), 0);
+    if (data != NULL)
+        assert_int_equal(rpc_call_send(r->call, data, len), 0);
+    rpc_call_close_send(r->call);
+}
+
+void fx_unary_raw(struct fx *f, const char *path, const void *data, size_t len,
+                  struct result *r)
+{
+    fx_call_start(f, path, data, len, r);
+    RUN_UNTIL(f, r->done == 1);
+}
+
+void fx_unary(struct fx *f, const char *path, const ProtobufCMessage *msg,
+              struct result *r)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *p = cairn_malloc(n + 1);
+    assert_non_null(p);
+    protobuf_c_message_pack(msg, p);
+    fx_unary_raw(f, path, p, n, r);
+    cairn_free(p);
+}
+
+void result_free(struct result *r)
+{
+    buf_free(&r->last);
+}
+
+struct http_wait {
+    struct net_conn *conn;
+    struct buf *out;
+    int connected, closed;
+};
+static void http_read(void *arg, struct net_conn *c, const uint8_t *d, size_t n)
+{
+    (void)c;
+    struct http_wait *w = arg;
+    assert_int_equal(buf_append(w->out, d, n), 0);
+}
+static void http_closed(void *arg, struct net_conn *c, int status)
+{
+    (void)c;
+    (void)status;
+    struct http_wait *w = arg;
+    w->closed = 1;
+}
+static const struct net_conn_cbs http_cbs = {http_read, NULL, http_closed};
+static void http_connected(void *arg, int status, struct net_conn *c)
+{
+    struct http_wait *w = arg;
+    assert_int_equal(status, 0);
+    w->conn = c;
+    w->connected = 1;
+    net_conn_start(c, &http_cbs, w);
+}
+
+void fx_http_get(struct fx *f, const char *path, struct buf *out)
+{
+    struct http_wait w = {NULL, out, 0, 0};
+    assert_int_equal(net_connect(&f->loop, &f->url, NULL, &w, http_connected),
+                     0);
+    RUN_UNTIL(f, w.connected);
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    assert_int_equal(net_conn_write(w.conn, req, (size_t)n), 0);
+    RUN_UNTIL(f, w.closed);
+    assert_int_equal(buf_append_u8(out, 0), 0);
+    out->len--;
+}

@@ -1,0 +1,103 @@
+/* The api tests' fixture: a fake member behind struct api_backend (an
+ * in-memory key space with etcd's semantics for what the tests use), one
+ * loop, an api listening on 127.0.0.1 port 0 and our rpc client. */
+#ifndef CAIRN_TEST_API_FAKE_H
+#define CAIRN_TEST_API_FAKE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
+
+#include "api/api.h"
+
+#define FAKE_KEYS_MAX 256
+#define FAKE_HELD_MAX 16
+
+struct fake_kv {
+    uint8_t key[64];
+    size_t key_len;
+    uint8_t value[256];
+    size_t value_len;
+    int64_t create_rev, mod_rev, version, lease;
+};
+
+struct fake {
+    struct fake_kv kvs[FAKE_KEYS_MAX]; /* sorted by key */
+    size_t n;
+    int64_t rev;
+    int64_t compact_rev;
+    uint64_t term;
+    uint64_t leader;
+    bool nospace_alarm;
+    int fail_next; /* a cairn code the next request completes with */
+    /* hold: put completions wait in held[] until fake_release */
+    bool hold;
+    struct {
+        void *ctx;
+        api_put_cb cb;
+        struct mvcc_put_req req;
+        uint8_t key[64], value[256];
+    } held[FAKE_HELD_MAX];
+    size_t n_held;
+    int serializable_reads;
+    struct api_arena arena;
+};
+
+void fake_init(struct fake *f);
+void fake_free(struct fake *f);
+struct api_backend fake_backend(struct fake *f);
+/* Completes the held puts. */
+void fake_release(struct fake *f);
+
+/* A loop, an api over a fake, a client. */
+struct fx {
+    uv_loop_t loop;
+    struct fake fake;
+    struct api *api;
+    uint16_t port;
+    struct net_url url;
+    struct rpc_client *cl;
+};
+
+#define RUN_UNTIL(f, cond)                               \
+    do {                                                 \
+        for (long i_ = 0; i_ < 2000000 && !(cond); i_++) \
+            uv_run(&(f)->loop, UV_RUN_ONCE);             \
+        assert_true(cond);                               \
+    } while (0)
+
+void fx_open(struct fx *f, const struct api_config *cfg);
+void fx_close(struct fx *f);
+
+/* One finished client call. */
+struct result {
+    int done;
+    int code;
+    char msg[512];
+    int n_msgs;
+    struct buf last;
+    struct rpc_call *call;
+};
+/* Sends one message (packed from msg; NULL sends raw bytes) to path, waits
+ * for the end, and leaves the answer in r (result_free after). */
+void fx_unary(struct fx *f, const char *path, const ProtobufCMessage *msg,
+              struct result *r);
+void fx_unary_raw(struct fx *f, const char *path, const void *data, size_t len,
+                  struct result *r);
+/* Starts the same call without waiting for it. */
+void fx_call_start(struct fx *f, const char *path, const void *data, size_t len,
+                   struct result *r);
+void result_free(struct result *r);
+/* An HTTP/1.1 GET on a raw connection; the whole answer in out
+ * (NUL-terminated). */
+void fx_http_get(struct fx *f, const char *path, struct buf *out);
+
+int test_errors_group(void);
+int test_convert_group(void);
+int test_http_group(void);
+int test_kv_group(void);
+
+#endif

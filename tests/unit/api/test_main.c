@@ -1,0 +1,16 @@
+/* Runs every api test group; the exit status counts failed tests. */
+#include <signal.h>
+
+#include "fake.h"
+
+int main(void)
+{
+    /* as net.h asks of every program */
+    signal(SIGPIPE, SIG_IGN);
+    int failed = 0;
+    failed += test_errors_group();
+    failed += test_convert_group();
+    failed += test_http_group();
+    failed += test_kv_group();
+    return failed ? 1 : 0;
+}
