@@ -199,9 +199,9 @@ void transport_adopt(struct transport *t, struct net_conn *conn);
  * peers), CAIRN_ENOMEM. */
 int transport_add_peer(struct transport *t, raft_id id, const char *const *urls,
                        size_t n_urls, struct cairn_errmsg *msg);
-/* Replaces a peer's URLs; its connection is closed and dialled again with
- * the new ones (messages still queued are kept). CAIRN_NOTFOUND, and the
- * errors of add. */
+/* Replaces a peer's URLs; its connection is closed (messages still queued
+ * are dropped, as on a connection loss) and dialled again at once with the
+ * new ones. CAIRN_ENOTFOUND, and the errors of add. */
 int transport_update_peer(struct transport *t, raft_id id,
                           const char *const *urls, size_t n_urls,
                           struct cairn_errmsg *msg);

@@ -1,0 +1,115 @@
+/* The transport tests' fixture: up to four transports (members) on one libuv
+ * loop on 127.0.0.1 with OS-picked ports, a host per member that records
+ * what its callbacks heard, raw net connections for hostile peers, and a
+ * loop driver that runs until a condition holds (no sleeps). */
+#ifndef CAIRN_TESTS_TRANSPORT_FIXTURE_H
+#define CAIRN_TESTS_TRANSPORT_FIXTURE_H
+
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
+
+#include "transport/transport.h"
+
+#define FX_MEMBERS 4
+#define FX_GOT_MAX 8192
+/* Every wait is a liveness bound, never a speed claim. */
+#define FX_DEADLINE_MS 30000
+
+struct fx_got {
+    raft_id from;
+    uint8_t type;
+    raft_index index;
+    uint64_t ctx;
+    size_t n_entries;
+    uint32_t data_crc; /* over every entry's data */
+};
+
+struct fixture;
+
+/* One member: its transport and what its host heard. */
+struct fx_member {
+    struct fixture *f;
+    raft_id id;
+    uint64_t cluster_id;
+    struct transport *t;
+    bool open;
+    bool closing; /* transport_close called, closed callback not yet */
+    bool closed;
+    char url[64];
+    uint16_t port;
+    char snap_dir[PATH_MAX];
+    struct cairn_log log;
+    char name[16];
+    /* callbacks heard */
+    struct fx_got got[FX_GOT_MAX];
+    size_t n_got;
+    size_t n_heartbeats;
+    uint64_t unreachable[FX_MEMBERS + 8]; /* by peer id */
+    size_t n_snaps;
+    char snap_path[PATH_MAX];
+    raft_index snap_index;
+    char snap_desc[32];
+    size_t heartbeats_at_snap;
+    size_t n_snap_status;
+    int snap_status;
+    raft_index snap_status_index;
+    /* log lines containing these, counted */
+    size_t log_refused_in;  /* "refused peer connection" */
+    size_t log_refused_out; /* "refused our connection" */
+    size_t log_malformed;
+};
+
+/* A raw connection, for peers that do not play by the rules. */
+struct fx_raw {
+    struct net_conn *conn;
+    bool connected;
+    bool closed;
+    struct buf got;
+};
+
+struct fixture {
+    uv_loop_t loop;
+    uv_timer_t tick; /* keeps UV_RUN_ONCE from blocking for long */
+    char root[256];
+    struct fx_member m[FX_MEMBERS];
+    struct transport_config cfg; /* template for members */
+};
+
+void fx_init(struct fixture *f);
+/* Closes whatever is open, runs the loop dry, checks no handle is left,
+ * removes the temporary directories. */
+void fx_fini(struct fixture *f);
+
+/* Opens member i (id i + 1) listening on 127.0.0.1:port (0: OS's pick). */
+void fx_open(struct fixture *f, int i, uint16_t port);
+void fx_close(struct fixture *f, int i);
+/* Adds member j as a peer of member i, at j's URL. */
+void fx_peer(struct fixture *f, int i, int j);
+/* Connects every open member with every other. */
+void fx_mesh(struct fixture *f, int n);
+
+typedef bool (*fx_cond)(struct fixture *f, void *arg);
+/* Runs the loop until cond holds; fails the test after FX_DEADLINE_MS. */
+void fx_run_until(struct fixture *f, fx_cond cond, void *arg);
+/* Runs the loop until member i's outgoing connection to j is accepted. */
+void fx_wait_connected(struct fixture *f, int i, int j);
+
+/* An append with one entry of `len` bytes derived from seq. */
+int fx_send_app(struct fixture *f, int i, int j, uint64_t seq, size_t len);
+int fx_send_heartbeat(struct fixture *f, int i, int j);
+/* The crc fx_send_app's entry data has for (seq, len). */
+uint32_t fx_app_crc(uint64_t seq, size_t len);
+
+struct transport_peer_status fx_status(struct fixture *f, int i, int j);
+
+void fx_raw_connect(struct fixture *f, struct fx_raw *r, uint16_t port);
+void fx_raw_write(struct fx_raw *r, const void *p, size_t n);
+void fx_raw_close(struct fixture *f, struct fx_raw *r);
+
+#endif

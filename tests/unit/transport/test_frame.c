@@ -1,0 +1,125 @@
+/* The peer protocol's bytes: handshake and answer round trips, frames
+ * parsed whole, in pieces and corrupted, as docs/transport.md lays out. */
+#include <string.h>
+
+#include "fixture.h"
+#include "tests.h"
+#include "transport/transport_int.h"
+
+static void handshake_roundtrip(void **state)
+{
+    (void)state;
+    struct tp_handshake hs = {TRANSPORT_PROTOCOL_VERSION, TP_KIND_SNAPSHOT,
+                              0x1122334455667788ull, 7, 9};
+    uint8_t b[TP_HANDSHAKE_BYTES];
+    tp__handshake_encode(b, &hs);
+    /* The layout the document shows: magic, then little-endian fields. */
+    assert_memory_equal(b, "CRNP", 4);
+    assert_int_equal(b[4], 1);
+    assert_int_equal(b[6], TP_KIND_SNAPSHOT);
+    assert_int_equal(b[8], 0x88);
+    assert_int_equal(b[16], 7);
+    assert_int_equal(b[24], 9);
+    struct tp_handshake out;
+    assert_int_equal(tp__handshake_decode(b, &out), 0);
+    assert_int_equal(out.version, hs.version);
+    assert_int_equal(out.kind, hs.kind);
+    assert_true(out.cluster_id == hs.cluster_id);
+    assert_int_equal(out.from, 7);
+    assert_int_equal(out.to, 9);
+    /* Any flipped bit is caught: in the magic or by the checksum. */
+    for (size_t i = 0; i < sizeof(b) * 8; i++) {
+        b[i / 8] ^= (uint8_t)(1u << (i % 8));
+        assert_int_equal(tp__handshake_decode(b, &out), CAIRN_EMALFORMED);
+        b[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+
+    uint8_t a[TP_ANSWER_BYTES];
+    tp__answer_encode(a, TP_ANSWER_REMOVED, 42);
+    uint8_t code;
+    raft_id who;
+    assert_int_equal(tp__answer_decode(a, &code, &who), 0);
+    assert_int_equal(code, TP_ANSWER_REMOVED);
+    assert_int_equal(who, 42);
+    a[10] ^= 1;
+    assert_int_equal(tp__answer_decode(a, &code, &who), CAIRN_EMALFORMED);
+    assert_string_equal(tp__answer_text(TP_ANSWER_CLUSTER),
+                        "cluster ID mismatch");
+}
+
+static void frames_whole_split_and_corrupt(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    struct raft_entry e = {
+        .term = 3, .index = 11, .data = (uint8_t *)"xyz", .len = 3};
+    struct raft_message m = {.type = RAFT_MSG_APP,
+                             .from = 1,
+                             .to = 2,
+                             .term = 3,
+                             .index = 10,
+                             .log_term = 3,
+                             .commit = 9,
+                             .entries = &e,
+                             .n_entries = 1};
+    assert_int_equal(tp__frame_append_msg(&b, TP_FRAME_MSG, NULL, &m, 1024), 0);
+    size_t first = b.len;
+    assert_int_equal(tp__frame_append(&b, TP_FRAME_PING, "12345678", 8), 0);
+
+    uint8_t type;
+    const uint8_t *pl;
+    size_t len, total;
+    /* Every prefix of the first frame asks for more. */
+    for (size_t n = 0; n < first; n++)
+        assert_int_equal(
+            tp__frame_parse(b.data, n, 1024, &type, &pl, &len, &total), 0);
+    assert_int_equal(
+        tp__frame_parse(b.data, b.len, 1024, &type, &pl, &len, &total), 1);
+    assert_int_equal(type, TP_FRAME_MSG);
+    assert_int_equal(total, first);
+    assert_int_equal(len, first - TP_FRAME_HEADER_BYTES);
+    struct raft_message d;
+    assert_int_equal(raft_message_decode(pl, len, &d), 0);
+    assert_int_equal(d.type, RAFT_MSG_APP);
+    assert_int_equal(d.commit, 9);
+    assert_int_equal(d.n_entries, 1);
+    assert_memory_equal(d.entries[0].data, "xyz", 3);
+    raft_message_decoded_free(&d);
+    assert_int_equal(tp__frame_parse(b.data + first, b.len - first, 1024, &type,
+                                     &pl, &len, &total),
+                     1);
+    assert_int_equal(type, TP_FRAME_PING);
+    assert_memory_equal(pl, "12345678", 8);
+
+    /* A payload over the bound is refused from its header alone. */
+    assert_int_equal(tp__frame_parse(b.data, TP_FRAME_HEADER_BYTES, 4, &type,
+                                     &pl, &len, &total),
+                     CAIRN_EMALFORMED);
+    /* So is a message too large to send. */
+    size_t before = b.len;
+    assert_int_equal(tp__frame_append_msg(&b, TP_FRAME_MSG, NULL, &m, 4),
+                     CAIRN_ETOOBIG);
+    assert_int_equal(b.len, before);
+    /* Any flipped payload or type bit fails the checksum or the type. */
+    for (size_t i = 4 * 8; i < first * 8; i++) {
+        b.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+        int rv = tp__frame_parse(b.data, b.len, 1024, &type, &pl, &len, &total);
+        assert_int_equal(rv, CAIRN_EMALFORMED);
+        b.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    /* An unknown type. */
+    b.data[4] = 99;
+    assert_int_equal(
+        tp__frame_parse(b.data, b.len, 1024, &type, &pl, &len, &total),
+        CAIRN_EMALFORMED);
+    buf_free(&b);
+}
+
+int test_frame_group(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(handshake_roundtrip),
+        cmocka_unit_test(frames_whole_split_and_corrupt),
+    };
+    return cmocka_run_group_tests_name("transport_frame", tests, NULL, NULL);
+}
