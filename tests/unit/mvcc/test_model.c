@@ -1061,11 +1061,27 @@ static void run_model(uint64_t seed, int steps, bool reopen_each)
             assert_int_equal(st.compact_rev, m.ccompact);
             assert_int_equal(st.consistent_index, ci);
             assert_true(st.in_use_bytes <= st.db_bytes);
-            if (prng_chance(&g.p, 0.5)) {
+            uint64_t what = prng_below(&g.p, 4);
+            if (what < 2) {
                 watches_finish(&m, &hub, ws);
                 mvcc_close(s);
                 s = store_open(dir);
                 mvcc_set_lease_hooks(s, &hooks);
+            } else if (what == 2) {
+                /* Defragment under live watchers. */
+                struct cairn_errmsg em = {{0}};
+                assert_int_equal(mvcc_defrag(s, &em), 0);
+            } else {
+                /* Restore a snapshot of the same state under live watchers:
+                 * they go on where they were. */
+                char snap[4200];
+                snprintf(snap, sizeof(snap), "%s.snap", dir);
+                FILE *fp = fopen(snap, "wb");
+                assert_non_null(fp);
+                struct cairn_errmsg em = {{0}};
+                assert_int_equal(mvcc_snapshot_write(s, fileno(fp), &em), 0);
+                fclose(fp);
+                assert_int_equal(mvcc_snapshot_restore(s, snap, &em), 0);
             }
         }
         if (reopen_each && !in_batch && hub == NULL) {
