@@ -934,8 +934,11 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
                                name, scans[at].end, scans[at].why);
         goto err_after_list;
     }
-    for (size_t i = start; i < cur; i++) {
-        if (scans[i].nrec == 0) {
+    /* A named segment always has durable metadata (it is synced before the
+     * rename), and at most one, prepared, follows the log's last records:
+     * anything else is damage, never a crash's doing. */
+    for (size_t i = start; i < w->n_segs; i++) {
+        if (scans[i].nrec == 0 && !scans[i].bad) {
             char name[WAL_NAME_MAX];
             wal__seg_name(name, w->segs[i].seq, w->segs[i].first);
             rv = cairn_errmsg_code(m, CAIRN_ECORRUPT,
@@ -944,6 +947,15 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
                                    w->dir, name);
             goto err_after_list;
         }
+    }
+    if (cur + 2 < w->n_segs) {
+        char name[WAL_NAME_MAX];
+        wal__seg_name(name, w->segs[cur + 2].seq, w->segs[cur + 2].first);
+        rv = cairn_errmsg_code(m, CAIRN_ECORRUPT,
+                               "wal: %s/%s: a second empty segment after the "
+                               "last records (records lost from one of them?)",
+                               w->dir, name);
+        goto err_after_list;
     }
     if (r.stale) {
         char name[WAL_NAME_MAX];
@@ -972,8 +984,7 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     w->hs = r.hs;
     w->last_index = snap_index + r.n;
     /* The open segment is the last one with records (or a bad tail); the
-     * one after it, if it holds just its metadata, stays the prepared one;
-     * empty ones after that are left-overs of a crash and go. */
+     * one after it, if any, holds just its metadata: the prepared one. */
     w->cur = cur;
     const struct seg_scan *cs = &scans[cur];
     char path[PATH_MAX_BYTES];
@@ -995,27 +1006,17 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
         rec->truncated = true;
         rec->truncated_bytes = cs->size - cs->end;
     }
-    for (size_t i = w->n_segs; i-- > cur + 1;) {
-        if (i == cur + 1 && scans[i].nrec == 1 && !scans[i].bad) {
-            rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
-            if (rv == 0)
-                rv = w->fs->open(w->fs, path, CAIRN_FS_RDWR, &w->next_fd);
-            if (rv != 0) {
-                cairn_errmsg_code(m, rv, "wal: open %s", path);
-                goto err_after_list;
-            }
-            w->next_off = scans[i].end;
-            w->next_crc = scans[i].crc;
-            continue;
-        }
-        rv = seg_path(w, path, w->segs[i].seq, w->segs[i].first);
+    if (cur + 1 < w->n_segs) {
+        /* Holds just its metadata (checked above): the prepared one. */
+        rv = seg_path(w, path, w->segs[cur + 1].seq, w->segs[cur + 1].first);
         if (rv == 0)
-            rv = w->fs->unlink(w->fs, path);
+            rv = w->fs->open(w->fs, path, CAIRN_FS_RDWR, &w->next_fd);
         if (rv != 0) {
-            cairn_errmsg_code(m, rv, "wal: remove empty segment %s", path);
+            cairn_errmsg_code(m, rv, "wal: open %s", path);
             goto err_after_list;
         }
-        w->n_segs--;
+        w->next_off = scans[cur + 1].end;
+        w->next_crc = scans[cur + 1].crc;
     }
     /* What we return must be durable, and bytes read back after an earlier
      * failed fdatasync may only be in the page cache: sync them (and the
