@@ -241,6 +241,7 @@ static void on_in_fs(uv_fs_t *req)
     ssize_t result = req->result;
     uv_fs_req_cleanup(req);
     in->waiting = false;
+    in->rx_ms = uv_now(in->t->loop); /* the disk's progress counts too */
     if (in->conn == NULL || in->state == TIN_REFUSED) {
         in_unref(in);
         return;
@@ -457,6 +458,7 @@ static void in_read(void *arg, struct net_conn *c, const uint8_t *data,
     (void)c;
     if (in->state == TIN_REFUSED)
         return;
+    in->rx_ms = uv_now(in->t->loop);
     if (buf_append(&in->rx, data, len) != 0) {
         in_stop(in, false);
         return;
@@ -505,6 +507,7 @@ void transport_adopt(struct transport *t, struct net_conn *conn)
     in->conn = conn;
     in->refs = 1;
     in->fd = -1;
+    in->rx_ms = uv_now(t->loop);
     in->next = t->ins;
     if (t->ins != NULL)
         t->ins->prev = in;
@@ -526,4 +529,25 @@ void tp__in_close_all(struct transport *t)
     for (struct tin *in = t->ins; in != NULL; in = in->next)
         if (in->conn != NULL)
             in_stop(in, false);
+}
+
+void tp__in_sweep(struct transport *t, uint64_t now_ms)
+{
+    uint64_t dead_ms = 5 * t->cfg.probe_interval_ms;
+    for (struct tin *in = t->ins; in != NULL; in = in->next) {
+        if (in->conn == NULL || in->waiting || in->state == TIN_REFUSED)
+            continue;
+        uint64_t limit =
+            in->state == TIN_SNAPSHOT ? t->cfg.snap_stall_ms : dead_ms;
+        if (now_ms - in->rx_ms <= limit)
+            continue;
+        cairn_warnf(t->cfg.log, TP_COMPONENT,
+                    "closing peer connection from %s (member %016llx): "
+                    "silent for %llu ms",
+                    net_conn_peer(in->conn), (unsigned long long)in->from,
+                    (unsigned long long)(now_ms - in->rx_ms));
+        if (in->state == TIN_SNAPSHOT && in->snap_started && !in->snap_done)
+            t->st.snapshots_receive_failed++;
+        in_stop(in, false);
+    }
 }

@@ -133,7 +133,18 @@ static void snap_read(void *arg, struct net_conn *c, const uint8_t *data,
 static void snap_drain(void *arg, struct net_conn *c)
 {
     (void)c;
-    snap_pump(arg);
+    struct tsnap *s = arg;
+    s->progress_ms = uv_now(s->t->loop);
+    snap_pump(s);
+}
+
+void tp__snap_sweep(struct tsnap *s, uint64_t now_ms)
+{
+    if (s->reported || s->reading)
+        return;
+    if (now_ms - s->progress_ms <= s->t->cfg.snap_stall_ms)
+        return;
+    tp__snap_cancel(s, CAIRN_ETIMEOUT);
 }
 
 static void snap_closed(void *arg, struct net_conn *c, int status)
@@ -178,6 +189,7 @@ static void on_snap_fs_read(uv_fs_t *req)
         return;
     }
     s->sent += (uint64_t)n;
+    s->progress_ms = uv_now(s->t->loop);
     if (s->peer != NULL)
         s->peer->st.bytes_sent += total;
     snap_pump(s);
@@ -314,6 +326,7 @@ int transport_send_snapshot(struct transport *t, const struct raft_message *m,
         goto err_after_chunk;
     }
     s->dial = d;
+    s->progress_ms = uv_now(t->loop);
     s->refs = 2; /* the peer's pointer and the dial */
     s->peer = p;
     p->snap = s;

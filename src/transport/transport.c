@@ -406,6 +406,16 @@ static void on_prep_closed(uv_handle_t *h)
     tp__live_dec(h->data);
 }
 
+static void on_sweep(uv_timer_t *h)
+{
+    struct transport *t = h->data;
+    uint64_t now = uv_now(t->loop);
+    tp__in_sweep(t, now);
+    for (size_t i = 0; i < t->n_peers; i++)
+        if (t->peers[i]->snap != NULL)
+            tp__snap_sweep(t->peers[i]->snap, now);
+}
+
 int transport_open(uv_loop_t *loop, const struct transport_config *config,
                    const struct transport_cbs *cbs, void *arg,
                    struct transport **out)
@@ -441,6 +451,8 @@ int transport_open(uv_loop_t *loop, const struct transport_config *config,
         c->probe_interval_ms = TRANSPORT_PROBE_INTERVAL_MS_DEFAULT;
     if (c->snap_chunk_bytes == 0)
         c->snap_chunk_bytes = TRANSPORT_SNAP_CHUNK_BYTES_DEFAULT;
+    if (c->snap_stall_ms == 0)
+        c->snap_stall_ms = TRANSPORT_SNAP_STALL_MS_DEFAULT;
     if (c->snap_chunk_bytes > c->frame_bytes_max)
         c->snap_chunk_bytes = c->frame_bytes_max;
     t->cbs = cbs;
@@ -454,7 +466,11 @@ int transport_open(uv_loop_t *loop, const struct transport_config *config,
     t->in_cfg.write_queue_max_bytes = 1u << 20;
     uv_prepare_init(loop, &t->prep);
     t->prep.data = t;
-    t->live = 1; /* the prepare handle */
+    uv_timer_init(loop, &t->sweep);
+    t->sweep.data = t;
+    uv_timer_start(&t->sweep, on_sweep, c->probe_interval_ms,
+                   c->probe_interval_ms);
+    t->live = 2; /* the prepare handle and the sweep timer */
     *out = t;
     return 0;
 }
@@ -501,6 +517,8 @@ void transport_close(struct transport *t, void *arg, transport_closed_cb cb)
     tp__in_close_all(t);
     uv_prepare_stop(&t->prep);
     uv_close((uv_handle_t *)&t->prep, on_prep_closed);
+    uv_timer_stop(&t->sweep);
+    uv_close((uv_handle_t *)&t->sweep, on_prep_closed);
 }
 
 static void on_accept(void *arg, struct net_conn *conn)

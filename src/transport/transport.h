@@ -70,6 +70,7 @@
 #define TRANSPORT_BACKOFF_MAX_MS_DEFAULT 5000
 #define TRANSPORT_PROBE_INTERVAL_MS_DEFAULT 1000
 #define TRANSPORT_SNAP_CHUNK_BYTES_DEFAULT (256u << 10)
+#define TRANSPORT_SNAP_STALL_MS_DEFAULT 60000
 /* Most peers one transport serves (the raft configuration's bound). */
 #define TRANSPORT_PEERS_MAX 64
 
@@ -155,8 +156,15 @@ struct transport_config {
      * [wait/2, wait] so that members do not dial in lockstep. */
     uint64_t backoff_min_ms;
     uint64_t backoff_max_ms;
-    /* Round-trip probes on each connected message connection. */
+    /* Round-trip probes on each connected message connection. A connection
+     * silent for 5 probe intervals counts as dead: an unanswered probe or
+     * handshake on our side, no handshake or no frame (probes included) on
+     * an inbound one. */
     uint64_t probe_interval_ms;
+    /* A snapshot stream that makes no progress (no chunk written, nothing
+     * acknowledged) for this long fails with CAIRN_ETIMEOUT, on both
+     * sides. It covers the receiver's fsync of the whole body. */
+    uint64_t snap_stall_ms;
     /* Bytes per snapshot chunk frame (and per file read/write). */
     size_t snap_chunk_bytes;
     struct cairn_log *log; /* borrowed; may be NULL */

@@ -145,6 +145,7 @@ struct tsnap {
     bool reading;
     bool ended; /* SNAP_END queued */
     bool reported;
+    uint64_t progress_ms; /* loop time of the last progress */
     uv_fs_t req;
     uint8_t *chunk; /* header + snap_chunk_bytes */
 };
@@ -164,6 +165,7 @@ struct tin {
     int refs;              /* the connection, a file request */
     uint8_t state;         /* enum tin_state */
     raft_id from;
+    uint64_t rx_ms; /* loop time of the last bytes read (or of accept) */
     struct buf rx;
     size_t rx_off;
     bool waiting; /* a file request holds up the frames behind it */
@@ -192,6 +194,7 @@ struct transport {
     struct prng prng;
     uv_prepare_t prep;
     bool prep_active;
+    uv_timer_t sweep; /* silent inbound connections, stalled snapshots */
     struct net_listener *listeners[TP_LISTENERS_MAX];
     size_t n_listeners;
     struct tpeer *peers[TRANSPORT_PEERS_MAX];
@@ -224,10 +227,14 @@ void tp__report_unreachable(struct tpeer *p);
 
 /* inbound.c */
 void tp__in_close_from(struct transport *t, raft_id from);
+/* Closes inbound connections silent for too long. */
+void tp__in_sweep(struct transport *t, uint64_t now_ms);
 void tp__in_close_all(struct transport *t);
 
 /* snap.c */
 /* Cancels p's snapshot (reported CAIRN_ECANCELED). */
 void tp__snap_cancel(struct tsnap *s, int status);
+/* Fails s if it made no progress for snap_stall_ms. */
+void tp__snap_sweep(struct tsnap *s, uint64_t now_ms);
 
 #endif

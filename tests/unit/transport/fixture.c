@@ -170,7 +170,7 @@ void fx_fini(struct fixture *f)
     nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void fx_open(struct fixture *f, int i, uint16_t port)
+void fx_open_url(struct fixture *f, int i, const char *url)
 {
     struct fx_member *mb = &f->m[i];
     cairn_log_init(&mb->log, mb->name, CAIRN_LOG_DEBUG);
@@ -183,18 +183,25 @@ void fx_open(struct fixture *f, int i, uint16_t port)
     c.seed = 1000 + (uint64_t)i;
     c.log = &mb->log;
     assert_int_equal(transport_open(&f->loop, &c, &host_cbs, mb, &mb->t), 0);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
     struct cairn_errmsg msg;
     int rv = transport_listen(mb->t, url, &msg);
     if (rv != 0)
         fail_msg("listen %s: %s", url, msg.text);
     mb->port = transport_listen_port(mb->t, 0);
+    snprintf(mb->url, sizeof(mb->url), "%s", url);
+    mb->open = true;
+    mb->closed = false;
+}
+
+void fx_open(struct fixture *f, int i, uint16_t port)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    fx_open_url(f, i, url);
+    struct fx_member *mb = &f->m[i];
     assert_true(mb->port != 0);
     snprintf(mb->url, sizeof(mb->url), "http://127.0.0.1:%u",
              (unsigned)mb->port);
-    mb->open = true;
-    mb->closed = false;
 }
 
 void fx_peer(struct fixture *f, int i, int j)
@@ -358,4 +365,78 @@ void fx_raw_close(struct fixture *f, struct fx_raw *r)
         net_conn_close(r->conn, false);
     fx_run_until(f, raw_gone, r);
     buf_free(&r->got);
+}
+
+/* ---- mute peers ---- */
+
+static void mute_read(void *arg, struct net_conn *c, const uint8_t *d, size_t n)
+{
+    (void)arg;
+    (void)c;
+    (void)d;
+    (void)n;
+}
+
+static void mute_closed(void *arg, struct net_conn *c, int status)
+{
+    (void)status;
+    struct fx_mute *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->conns[i] == c)
+            m->conns[i] = NULL;
+}
+
+static const struct net_conn_cbs mute_cbs = {mute_read, NULL, mute_closed};
+
+static void mute_accept(void *arg, struct net_conn *c)
+{
+    struct fx_mute *m = arg;
+    if (m->n == 8) {
+        net_conn_close(c, false);
+        return;
+    }
+    m->conns[m->n++] = c;
+    net_conn_start(c, &mute_cbs, m);
+}
+
+static bool mute_has_conn(struct fixture *f, void *arg)
+{
+    (void)f;
+    return ((struct fx_mute *)arg)->n > 0;
+}
+
+static bool mute_all_closed(struct fixture *f, void *arg)
+{
+    (void)f;
+    struct fx_mute *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->conns[i] != NULL)
+            return false;
+    return true;
+}
+
+void fx_mute_open(struct fixture *f, struct fx_mute *m)
+{
+    memset(m, 0, sizeof(*m));
+    struct net_url u;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &u, NULL), 0);
+    assert_int_equal(net_listener_open(&f->loop, &u, NULL, NULL, &m->l, m,
+                                       mute_accept, NULL),
+                     0);
+    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%u",
+             (unsigned)net_listener_port(m->l));
+}
+
+void fx_mute_wait_conn(struct fixture *f, struct fx_mute *m)
+{
+    fx_run_until(f, mute_has_conn, m);
+}
+
+void fx_mute_close(struct fixture *f, struct fx_mute *m)
+{
+    net_listener_close(m->l);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->conns[i] != NULL)
+            net_conn_close(m->conns[i], false);
+    fx_run_until(f, mute_all_closed, m);
 }

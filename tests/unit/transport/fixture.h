@@ -41,7 +41,7 @@ struct fx_member {
     bool open;
     bool closing; /* transport_close called, closed callback not yet */
     bool closed;
-    char url[64];
+    char url[300];
     uint16_t port;
     char snap_dir[PATH_MAX];
     struct cairn_log log;
@@ -88,6 +88,8 @@ void fx_fini(struct fixture *f);
 
 /* Opens member i (id i + 1) listening on 127.0.0.1:port (0: OS's pick). */
 void fx_open(struct fixture *f, int i, uint16_t port);
+/* Opens member i listening on url (e.g. a unix socket). */
+void fx_open_url(struct fixture *f, int i, const char *url);
 void fx_close(struct fixture *f, int i);
 /* Adds member j as a peer of member i, at j's URL. */
 void fx_peer(struct fixture *f, int i, int j);
@@ -111,5 +113,18 @@ struct transport_peer_status fx_status(struct fixture *f, int i, int j);
 void fx_raw_connect(struct fixture *f, struct fx_raw *r, uint16_t port);
 void fx_raw_write(struct fx_raw *r, const void *p, size_t n);
 void fx_raw_close(struct fixture *f, struct fx_raw *r);
+
+/* A listener that accepts and never says a word: a peer that hangs. */
+struct fx_mute {
+    struct net_listener *l;
+    char url[64];
+    struct net_conn *conns[8];
+    size_t n;
+};
+void fx_mute_open(struct fixture *f, struct fx_mute *m);
+/* Runs until the mute listener has accepted a connection. */
+void fx_mute_wait_conn(struct fixture *f, struct fx_mute *m);
+/* Closes the listener and every connection it holds. */
+void fx_mute_close(struct fixture *f, struct fx_mute *m);
 
 #endif

@@ -214,58 +214,6 @@ static void peer_down_then_back(void **state)
     fx_fini(&f);
 }
 
-/* A listener that accepts and never answers the handshake. */
-struct mute {
-    struct net_conn *conns[8];
-    size_t n;
-};
-
-static void mute_read(void *arg, struct net_conn *c, const uint8_t *d, size_t n)
-{
-    (void)arg;
-    (void)c;
-    (void)d;
-    (void)n;
-}
-
-static void mute_closed(void *arg, struct net_conn *c, int status)
-{
-    (void)status;
-    struct mute *m = arg;
-    for (size_t i = 0; i < m->n; i++)
-        if (m->conns[i] == c)
-            m->conns[i] = NULL;
-}
-
-static const struct net_conn_cbs mute_cbs = {mute_read, NULL, mute_closed};
-
-static void mute_accept(void *arg, struct net_conn *c)
-{
-    struct mute *m = arg;
-    if (m->n == 8) {
-        net_conn_close(c, false);
-        return;
-    }
-    m->conns[m->n++] = c;
-    net_conn_start(c, &mute_cbs, m);
-}
-
-static bool mute_has_conn(struct fixture *f, void *arg)
-{
-    (void)f;
-    return ((struct mute *)arg)->n > 0;
-}
-
-static bool mute_all_closed(struct fixture *f, void *arg)
-{
-    (void)f;
-    struct mute *m = arg;
-    for (size_t i = 0; i < m->n; i++)
-        if (m->conns[i] != NULL)
-            return false;
-    return true;
-}
-
 static void queue_bound_when_unanswered(void **state)
 {
     (void)state;
@@ -275,19 +223,11 @@ static void queue_bound_when_unanswered(void **state)
     f.cfg.queue_bytes_max = 64 << 10;
     f.cfg.probe_interval_ms = 2000; /* the answer wait outlives the test */
     fx_open(&f, 0, 0);
-    struct mute mute = {0};
-    struct net_listener *l;
-    struct net_url u;
-    assert_int_equal(net_url_parse("http://127.0.0.1:0", &u, NULL), 0);
-    assert_int_equal(net_listener_open(&f.loop, &u, NULL, NULL, &l, &mute,
-                                       mute_accept, NULL),
-                     0);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u",
-             (unsigned)net_listener_port(l));
-    const char *urls[1] = {url};
+    struct fx_mute mute;
+    fx_mute_open(&f, &mute);
+    const char *urls[1] = {mute.url};
     assert_int_equal(transport_add_peer(f.m[0].t, 2, urls, 1, NULL), 0);
-    fx_run_until(&f, mute_has_conn, &mute);
+    fx_mute_wait_conn(&f, &mute);
     /* Connected at the TCP level but never accepted: messages wait, up to
      * the bound. */
     for (uint64_t s = 0; s < 16; s++)
@@ -317,11 +257,7 @@ static void queue_bound_when_unanswered(void **state)
     assert_int_equal(fx_send_app(&f, 0, 1, 0, 100 << 10), 0);
 
     fx_close(&f, 0);
-    net_listener_close(l);
-    fx_run_until(&f, mute_all_closed, &mute);
-    for (size_t i = 0; i < mute.n; i++)
-        if (mute.conns[i] != NULL)
-            net_conn_close(mute.conns[i], false);
+    fx_mute_close(&f, &mute);
     fx_fini(&f);
 }
 

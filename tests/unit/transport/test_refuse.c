@@ -217,12 +217,42 @@ static void garbage_and_malformed_frames_close_one_connection(void **state)
     fx_fini(&f);
 }
 
+static bool no_inbound(struct fixture *f, void *arg)
+{
+    (void)arg;
+    struct transport_status ts;
+    transport_status(f->m[0].t, &ts);
+    return ts.inbound_conns == 0;
+}
+
+static void silent_connections_closed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    fx_open(&f, 0, 0);
+    /* One says nothing, one stops in the middle of its handshake: each
+     * holds an inbound slot only for 5 probe intervals. */
+    struct fx_raw quiet, half;
+    fx_raw_connect(&f, &quiet, f.m[0].port);
+    fx_raw_connect(&f, &half, f.m[0].port);
+    fx_raw_write(&half, "CRNP\x01\x00", 6);
+    fx_run_until(&f, raw_closed, &quiet);
+    fx_run_until(&f, raw_closed, &half);
+    fx_run_until(&f, no_inbound, NULL);
+    assert_int_equal(quiet.got.len, 0);
+    buf_free(&quiet.got);
+    buf_free(&half.got);
+    fx_fini(&f);
+}
+
 int test_refuse_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(other_cluster_refused_logged_once),
         cmocka_unit_test(removed_and_unknown_members_refused),
         cmocka_unit_test(garbage_and_malformed_frames_close_one_connection),
+        cmocka_unit_test(silent_connections_closed),
     };
     return cmocka_run_group_tests_name("transport_refuse", tests, NULL, NULL);
 }

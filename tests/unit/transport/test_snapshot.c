@@ -277,12 +277,74 @@ static void close_during_stream(void **state)
     assert_int_equal(f.m[1].n_snaps, 0);
 }
 
+static void stalled_stream_times_out(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    f.cfg.snap_stall_ms = 300;
+    fx_open(&f, 0, 0);
+    /* Member 2's address answers nothing, not even the handshake. */
+    struct fx_mute mute;
+    fx_mute_open(&f, &mute);
+    const char *urls[1] = {mute.url};
+    assert_int_equal(transport_add_peer(f.m[0].t, 2, urls, 1, NULL), 0);
+    char path[PATH_MAX];
+    write_body(&f, "body", 1000, 3, path, sizeof(path));
+    assert_int_equal(send_snap(&f, 0, 1, 4, path), 0);
+    fx_run_until(&f, status_heard, NULL);
+    assert_int_equal(f.m[0].snap_status, CAIRN_ETIMEOUT);
+    assert_int_equal(fx_status(&f, 0, 1).snapshots_failed, 1);
+    /* The slot is free again. */
+    assert_int_equal(send_snap(&f, 0, 1, 5, path), 0);
+    fx_close(&f, 0);
+    assert_int_equal(f.m[0].n_snap_status, 2);
+    assert_int_equal(f.m[0].snap_status, CAIRN_ECANCELED);
+    fx_mute_close(&f, &mute);
+    fx_fini(&f);
+}
+
+static bool got_3(struct fixture *f, void *arg)
+{
+    (void)arg;
+    return f->m[1].n_got >= 3;
+}
+
+static void over_unix_sockets(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    for (int i = 0; i < 2; i++) {
+        char url[300];
+        snprintf(url, sizeof(url), "unix://%s/m%d.sock", f.root, i + 1);
+        fx_open_url(&f, i, url);
+    }
+    fx_mesh(&f, 2);
+    for (uint64_t s = 0; s < 3; s++)
+        assert_int_equal(fx_send_app(&f, 0, 1, s, 1000), 0);
+    fx_run_until(&f, got_3, NULL);
+    for (uint64_t s = 0; s < 3; s++) {
+        assert_int_equal(f.m[1].got[s].index, s);
+        assert_int_equal(f.m[1].got[s].data_crc, fx_app_crc(s, 1000));
+    }
+    char path[PATH_MAX];
+    write_body(&f, "body", (size_t)1 << 20, 8, path, sizeof(path));
+    assert_int_equal(send_snap(&f, 0, 1, 12, path), 0);
+    fx_run_until(&f, status_heard, NULL);
+    assert_int_equal(f.m[0].snap_status, 0);
+    assert_files_equal(path, f.m[1].snap_path);
+    fx_fini(&f);
+}
+
 int test_snapshot_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(streamed_while_heartbeats_flow),
         cmocka_unit_test(remove_peer_during_stream),
         cmocka_unit_test(close_during_stream),
+        cmocka_unit_test(stalled_stream_times_out),
+        cmocka_unit_test(over_unix_sockets),
     };
     return cmocka_run_group_tests_name("transport_snapshot", tests, NULL, NULL);
 }
