@@ -216,6 +216,7 @@ struct cluster {
     raft_index gconf_index;
     raft_term max_term;
     /* phases */
+    bool closing; /* tearing down: no more events */
     bool healed;
     uint64_t heal_us;
     uint64_t end_us;
@@ -1293,6 +1294,8 @@ static void backlog_push(struct member *m, int kind, int from,
 {
     if (m->n_backlog == BACKLOG_MAX) {
         sim_tracef(&m->c->w, "m%d backlog full: input dropped", m->slot + 1);
+        if (kind == 0 && is_snap(bytes, len))
+            snap_report(m->c, from, m->slot, true);
         return;
     }
     struct backlog_item *it = &m->backlog[m->n_backlog++];
@@ -1346,8 +1349,14 @@ static void member_drop_volatile(struct member *m)
     for (size_t i = 0; i < m->n_held; i++)
         buf_free(&m->held[i].bytes);
     m->n_held = 0;
-    for (size_t i = 0; i < m->n_backlog; i++)
-        buf_free(&m->backlog[i].bytes);
+    for (size_t i = 0; i < m->n_backlog; i++) {
+        /* A snapshot that never reached its core: its sender must hear. */
+        struct backlog_item *it = &m->backlog[i];
+        if (!m->c->closing && it->kind == 0 &&
+            is_snap(it->bytes.data, it->bytes.len))
+            snap_report(m->c, it->from, m->slot, true);
+        buf_free(&it->bytes);
+    }
     m->n_backlog = 0;
     memset(m->waiters, 0, sizeof(m->waiters));
     m->dirty = false;
@@ -2234,6 +2243,7 @@ static int cluster_init(struct cluster *c, const struct sim_options *opt)
 
 static void cluster_free(struct cluster *c)
 {
+    c->closing = true;
     for (int s = 0; s < c->p.slots; s++) {
         struct member *m = &c->m[s];
         member_drop_volatile(m);
