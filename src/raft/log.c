@@ -268,8 +268,9 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *ents,
 int raft__log_maybe_append(struct raft_log *l, raft_index index,
                            raft_term log_term, raft_index committed,
                            const struct raft_entry *ents, size_t n,
-                           raft_index *last_new)
+                           raft_index *last_new, raft_index *written_from)
 {
+    *written_from = 0;
     bool skip_check = false;
 #ifdef CAIRN_FAULTS
     skip_check = l->faults != NULL && l->faults->skip_append_conflict_check;
@@ -292,6 +293,7 @@ int raft__log_maybe_append(struct raft_log *l, raft_index index,
             int rv = raft__log_append(l, ents + off, n - off);
             if (rv != 0)
                 return rv;
+            *written_from = ci;
         }
     }
     raft_index c = committed < lastnew ? committed : lastnew;

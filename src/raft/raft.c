@@ -90,6 +90,13 @@ static void send(struct raft *r, struct raft_message m)
         m.after_persist = false;
         break;
     }
+    /* A leader whose term (its hard state) is not durable yet might, after
+     * a crash, lead the same term again with another log: a single voter
+     * wins without asking anyone. Its messages wait for the disk until the
+     * entry opening its term is durable, which makes the term durable. */
+    if (r->role == RAFT_LEADER &&
+        raft__log_durable_index(&r->log) < r->term_start_index)
+        m.after_persist = true;
     struct raft_message *slot = vec_push(r, &r->msgs, sizeof(m));
     if (slot != NULL)
         *slot = m;
@@ -116,29 +123,22 @@ static int progress_slot(const struct raft *r, raft_id id)
 
 /* Makes the progress set match r->conf: new members start probing from
  * the end of our log, removed ones are dropped, others keep their state. */
-static void progress_sync(struct raft *r)
+static void progress_add(struct raft *r, const struct raft_conf_state *cs,
+                         raft_index last, bool must_fit)
 {
-    /* Drop members no longer in the configuration. */
-    for (uint32_t i = 0; i < r->n_prs;) {
-        if (!raft__conf_contains(&r->conf, r->prs[i].id)) {
-            raft__inflights_close(&r->prs[i].ins);
-            r->prs[i] = r->prs[r->n_prs - 1];
-            r->n_prs--;
-            continue;
-        }
-        i++;
-    }
-    const raft_id *lists[4] = {r->conf.voters, r->conf.voters_outgoing,
-                               r->conf.learners, r->conf.learners_next};
-    uint32_t counts[4] = {r->conf.n_voters, r->conf.n_voters_outgoing,
-                          r->conf.n_learners, r->conf.n_learners_next};
-    raft_index last = raft__log_last_index(&r->log);
+    const raft_id *lists[4] = {cs->voters, cs->voters_outgoing, cs->learners,
+                               cs->learners_next};
+    uint32_t counts[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
+                          cs->n_learners_next};
     for (int l = 0; l < 4; l++) {
         for (uint32_t i = 0; i < counts[l]; i++) {
             raft_id id = lists[l][i];
             if (progress_get(r, id) != NULL)
                 continue;
-            CAIRN_ASSERT(r->n_prs < RAFT_STATUS_PEERS_MAX);
+            if (r->n_prs == RAFT_STATUS_PEERS_MAX) {
+                CAIRN_ASSERT(!must_fit);
+                return;
+            }
             struct progress *pr = &r->prs[r->n_prs++];
             memset(pr, 0, sizeof(*pr));
             pr->id = id;
@@ -152,13 +152,110 @@ static void progress_sync(struct raft *r)
                                  r->cfg.max_inflight_bytes);
         }
     }
+}
+
+/* Makes the progress set match the configuration in force, plus the members
+ * of the last committed one: a member being removed keeps receiving the log
+ * until its removal commits, so that it learns of it (and does not campaign
+ * and disrupt, thesis §4.2.3). New members start probing from the end of our
+ * log; others keep their state. Only the configuration in force counts for
+ * quorums. */
+static void progress_sync(struct raft *r)
+{
+    for (uint32_t i = 0; i < r->n_prs;) {
+        raft_id id = r->prs[i].id;
+        if (!raft__conf_contains(&r->conf, id) &&
+            !raft__conf_contains(&r->base_conf, id)) {
+            raft__inflights_close(&r->prs[i].ins);
+            r->prs[i] = r->prs[r->n_prs - 1];
+            r->n_prs--;
+            continue;
+        }
+        i++;
+    }
+    raft_index last = raft__log_last_index(&r->log);
+    progress_add(r, &r->conf, last, true);
+    progress_add(r, &r->base_conf, last, false);
     for (uint32_t i = 0; i < r->n_prs; i++)
         r->prs[i].learner = !raft__conf_is_voter(&r->conf, r->prs[i].id);
 }
 
+/* Who may campaign: a voter of the configuration in force, and also a voter
+ * of the last committed configuration while a later, uncommitted one (in
+ * which it is no voter) is in its log. Such a candidate is elected by a
+ * majority of its latest configuration, like any other (thesis §4.2.2
+ * allows a leader outside its configuration); without this, a demoted member
+ * holding the only copy of the change could leave the others, still joint,
+ * needing its vote while it refuses theirs (their logs are shorter). */
 static bool promotable(const struct raft *r)
 {
-    return raft__conf_is_voter(&r->conf, r->id);
+    return raft__conf_is_voter(&r->conf, r->id) ||
+           (r->n_hist > 0 && raft__conf_is_voter(&r->base_conf, r->id));
+}
+
+/* ---- configurations in force (thesis §4.1: from the log, on append) ---- */
+
+static void conf_set(struct raft *r, const struct raft_conf_state *cs)
+{
+    r->conf = *cs;
+    progress_sync(r);
+}
+
+/* Applies the configuration entries among ents (just appended to the log)
+ * to the configuration in force. An entry that cannot apply is a no-op on
+ * every member alike, since all decide from the same log. */
+static void conf_appended(struct raft *r, const struct raft_entry *ents,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ents[i].type == RAFT_ENTRY_NORMAL)
+            continue;
+        struct raft_conf_change cc;
+        struct raft_conf_state next = r->conf;
+        if (raft_conf_change_decode(ents[i].data, ents[i].len, &cc) != 0 ||
+            raft__conf_apply(&next, &cc) != 0)
+            continue;
+        if (r->n_hist == r->cap_hist) {
+            size_t cap = r->cap_hist > 0 ? r->cap_hist * 2 : 4;
+            struct conf_hist *h = cairn_realloc(r->hist, cap * sizeof(*h));
+            if (h == NULL) {
+                r->nomem = CAIRN_ENOMEM;
+                return;
+            }
+            r->hist = h;
+            r->cap_hist = cap;
+        }
+        r->hist[r->n_hist].index = ents[i].index;
+        r->hist[r->n_hist].cs = next;
+        r->n_hist++;
+        conf_set(r, &next);
+    }
+}
+
+/* The log was truncated from index `from`: configurations appended there
+ * are no longer in force (PITFALLS: a truncated log rolls them back). */
+static void conf_truncate(struct raft *r, raft_index from)
+{
+    size_t n = r->n_hist;
+    while (r->n_hist > 0 && r->hist[r->n_hist - 1].index >= from)
+        r->n_hist--;
+    if (r->n_hist != n)
+        conf_set(r, r->n_hist > 0 ? &r->hist[r->n_hist - 1].cs : &r->base_conf);
+}
+
+/* Committed configuration entries can never be truncated: fold them into
+ * the base, so the history holds only uncommitted ones. */
+static void conf_fold(struct raft *r)
+{
+    size_t k = 0;
+    while (k < r->n_hist && r->hist[k].index <= r->log.committed)
+        k++;
+    if (k == 0)
+        return;
+    r->base_conf = r->hist[k - 1].cs;
+    memmove(r->hist, r->hist + k, (r->n_hist - k) * sizeof(*r->hist));
+    r->n_hist -= k;
+    progress_sync(r); /* members whose removal committed go */
 }
 
 /* The joint commit index: the smaller of the two majorities' (§4.3). */
@@ -303,6 +400,7 @@ static void become_leader(struct raft *r)
     /* The empty entry lets the leader commit its term at once (§6.4;
      * PITFALLS: never commit earlier terms by counting). */
     struct raft_entry empty = {.type = RAFT_ENTRY_NORMAL};
+    r->term_start_index = raft__log_last_index(&r->log) + 1;
     int rv = append_entries(r, &empty, 1);
     if (rv != 0)
         r->nomem = rv;
@@ -582,34 +680,9 @@ static void record_vote(struct raft *r, raft_id id, bool granted)
 
 static void campaign(struct raft *r, enum campaign_kind kind);
 
-static bool has_unapplied_conf_change(struct raft *r)
-{
-    if (r->log.committed <= r->log.applied)
-        return false;
-    struct raft_entry *ents;
-    size_t n;
-    raft_index lo = r->log.applied + 1, hi = r->log.committed + 1;
-    /* Bounded by the number of committed-but-unapplied entries. */
-    while (lo < hi) {
-        int rv =
-            raft__log_slice(&r->log, lo, hi, UINT64_MAX, &r->arena, &ents, &n);
-        if (rv != 0)
-            return rv != CAIRN_ECOMPACTED; /* be careful on ENOMEM */
-        for (size_t i = 0; i < n; i++)
-            if (ents[i].type != RAFT_ENTRY_NORMAL)
-                return true;
-        lo += n;
-    }
-    return false;
-}
-
 static void hup(struct raft *r, enum campaign_kind kind)
 {
     if (r->role == RAFT_LEADER || !promotable(r))
-        return;
-    /* A configuration change committed but not yet applied might remove
-     * us or change the quorum: wait until it is (etcd). */
-    if (has_unapplied_conf_change(r))
         return;
     campaign(r, kind);
 }
@@ -698,13 +771,21 @@ static void handle_append(struct raft *r, const struct raft_message *m)
         return;
     }
     raft_index last_new = 0;
+    raft_index written_from = 0;
     int rv = raft__log_maybe_append(&r->log, m->index, m->log_term, m->commit,
-                                    m->entries, m->n_entries, &last_new);
+                                    m->entries, m->n_entries, &last_new,
+                                    &written_from);
     if (rv < 0) {
         r->nomem = rv;
         return;
     }
     if (rv == 1) {
+        if (written_from != 0) {
+            /* Configurations come and go with the log. */
+            conf_truncate(r, written_from);
+            size_t off = (size_t)(written_from - (m->index + 1));
+            conf_appended(r, m->entries + off, m->n_entries - off);
+        }
         resp.index = last_new;
         send(r, resp);
         return;
@@ -738,13 +819,6 @@ static void handle_heartbeat(struct raft *r, const struct raft_message *m)
     send(r, resp);
 }
 
-static void apply_conf_state(struct raft *r, const struct raft_conf_state *cs)
-{
-    r->conf = *cs;
-    progress_sync(r);
-    r->conf_changed = true;
-}
-
 static bool restore(struct raft *r, const struct raft_snapshot *s)
 {
     if (s->meta.index <= r->log.committed)
@@ -761,7 +835,11 @@ static bool restore(struct raft *r, const struct raft_snapshot *s)
         r->nomem = rv;
         return false;
     }
-    apply_conf_state(r, &s->meta.conf);
+    r->n_hist = 0;
+    r->base_conf = s->meta.conf;
+    r->applied_conf = s->meta.conf;
+    r->conf_changed = true;
+    conf_set(r, &s->meta.conf);
     r->pending_conf_index = 0;
     return true;
 }
@@ -784,7 +862,9 @@ static int check_conf_proposal(struct raft *r, const struct raft_entry *e)
     struct raft_conf_change cc;
     if (raft_conf_change_decode(e->data, e->len, &cc) != 0)
         return CAIRN_EINVAL;
-    if (r->pending_conf_index > r->log.applied || !committed_in_term(r))
+    /* One change at a time: the previous one must be committed (thesis
+     * §4.1), and the leader must have committed an entry of its term. */
+    if (r->pending_conf_index > r->log.committed || !committed_in_term(r))
         return CAIRN_ECONFCHANGEPENDING;
     struct raft_conf_state trial = r->conf;
     bool leave = cc.transition == RAFT_CC_TRANSITION_AUTO && cc.n_changes == 0;
@@ -835,6 +915,10 @@ static int leader_propose(struct raft *r, struct raft_entry *ents, size_t n,
     if (rv != 0)
         return rv;
     r->uncommitted_size += size;
+    /* New configurations are in force at once; the quorum may have
+     * shrunk, and new members get probed by the broadcast. */
+    conf_appended(r, ents, n);
+    maybe_commit(r);
     bcast_append(r);
     return 0;
 }
@@ -1191,10 +1275,10 @@ static void tick(struct raft *r)
             }
         }
         /* A transfer that did not finish within an election timeout is
-         * abandoned (§3.10); a leader that is no longer a voter steps down
-         * then, handed over or not. */
+         * abandoned (§3.10); a leader that a committed change made a
+         * non-voter steps down then, handed over or not. */
         r->lead_transferee = RAFT_NONE;
-        if (!raft__conf_is_voter(&r->conf, r->id)) {
+        if (!raft__conf_is_voter(&r->conf, r->id) && r->n_hist == 0) {
             become_follower(r, r->term, RAFT_NONE);
             return;
         }
@@ -1232,34 +1316,6 @@ static void hand_over(struct raft *r)
         transfer_leadership(r, best);
 }
 
-static void apply_conf_entry(struct raft *r, const struct raft_entry *e)
-{
-    struct raft_conf_change cc;
-    if (raft_conf_change_decode(e->data, e->len, &cc) != 0)
-        return; /* neutral: never valid when proposed either */
-    struct raft_conf_state next = r->conf;
-    if (raft__conf_apply(&next, &cc) != 0)
-        return;
-    bool was_leader = r->role == RAFT_LEADER;
-    apply_conf_state(r, &next);
-    if (!was_leader)
-        return;
-    if (r->lead_transferee != RAFT_NONE &&
-        !raft__conf_is_voter(&r->conf, r->lead_transferee))
-        r->lead_transferee = RAFT_NONE;
-    /* The quorum changed: commit may move; new members need entries
-     * (but nobody needs an empty append for nothing). */
-    if (maybe_commit(r)) {
-        bcast_append(r);
-    } else {
-        for (uint32_t i = 0; i < r->n_prs; i++)
-            if (r->prs[i].id != r->id)
-                maybe_send_append(r, r->prs[i].id, false);
-    }
-    if (!raft__conf_is_voter(&r->conf, r->id))
-        hand_over(r);
-}
-
 /* Hands out committed, locally durable entries and applies configuration
  * changes among them. */
 static void collect_committed(struct raft *r, struct raft_update *up)
@@ -1288,21 +1344,42 @@ static void collect_committed(struct raft *r, struct raft_update *up)
     uint64_t size = payload_size(ents, n);
     r->uncommitted_size =
         r->uncommitted_size > size ? r->uncommitted_size - size : 0;
-    for (size_t i = 0; i < n; i++)
-        if (ents[i].type != RAFT_ENTRY_NORMAL)
-            apply_conf_entry(r, &ents[i]);
-    /* Joint configurations with auto_leave are left by the leader as soon
-     * as the one that entered them is applied. */
-    if (r->role == RAFT_LEADER && r->conf.auto_leave &&
-        raft__conf_is_joint(&r->conf) && l->applied >= r->pending_conf_index) {
+    /* The configuration as of the applied index, for the host. */
+    for (size_t i = 0; i < n; i++) {
+        if (ents[i].type == RAFT_ENTRY_NORMAL)
+            continue;
+        struct raft_conf_change cc;
+        struct raft_conf_state next = r->applied_conf;
+        if (raft_conf_change_decode(ents[i].data, ents[i].len, &cc) == 0 &&
+            raft__conf_apply(&next, &cc) == 0) {
+            r->applied_conf = next;
+            r->conf_changed = true;
+        }
+    }
+}
+
+/* What a leader does about its configuration after every step: leave a
+ * joint configuration with auto_leave once it is committed; hand over once
+ * a committed change removed or demoted it. */
+static void leader_conf_duties(struct raft *r)
+{
+    if (r->role != RAFT_LEADER || r->n_hist > 0 ||
+        r->pending_conf_index > r->log.committed ||
+        r->lead_transferee != RAFT_NONE)
+        return;
+    if (!raft__conf_is_voter(&r->conf, r->id)) {
+        hand_over(r);
+        return;
+    }
+    if (r->conf.auto_leave && raft__conf_is_joint(&r->conf)) {
         uint8_t buf[16];
         struct raft_conf_change leave = {0};
         size_t len = raft_conf_change_encode(&leave, buf);
         struct raft_entry e = {
             .type = RAFT_ENTRY_CONF_CHANGE_V2, .data = buf, .len = len};
-        int prv = leader_propose(r, &e, 1, false);
-        if (prv == CAIRN_ENOMEM)
-            r->nomem = prv;
+        int rv = leader_propose(r, &e, 1, false);
+        if (rv == CAIRN_ENOMEM)
+            r->nomem = rv;
     }
 }
 
@@ -1454,6 +1531,8 @@ int raft_step(struct raft *r, const struct raft_event *ev,
     r->nomem = 0;
 
     int rv = dispatch(r, ev);
+    conf_fold(r);
+    leader_conf_duties(r);
     collect_committed(r, up);
 
     struct unstable *u = &r->log.u;
@@ -1482,7 +1561,7 @@ int raft_step(struct raft *r, const struct raft_event *ev,
                              up->soft_state.role != r->prev_ss.role;
     r->prev_ss = up->soft_state;
     up->conf_changed = r->conf_changed;
-    up->conf_state = r->conf;
+    up->conf_state = r->applied_conf;
     up->messages = r->msgs.data;
     up->n_messages = r->msgs.len;
     up->read_states = r->read_states.data;
@@ -1505,12 +1584,17 @@ static int check_config(const struct raft_config *c)
     return 0;
 }
 
-/* Re-applies configuration changes in (snapshot, applied]: the storage's
- * configuration is the one at its snapshot. */
+/* The configurations from the log: the storage's configuration is the one
+ * at its snapshot; every configuration entry after it is in force from its
+ * append (the latest one rules), and those up to applied make the host's
+ * applied configuration. */
 static int replay_conf_changes(struct raft *r)
 {
+    r->base_conf = r->conf;
+    r->applied_conf = r->conf;
     raft_index lo = raft__log_first_index(&r->log);
-    raft_index hi = r->log.applied + 1;
+    raft_index hi = raft__log_last_index(&r->log) + 1;
+    /* Bounded by the log's length. */
     while (lo < hi) {
         struct raft_entry *ents;
         size_t n;
@@ -1523,12 +1607,21 @@ static int replay_conf_changes(struct raft *r)
             if (ents[i].type == RAFT_ENTRY_NORMAL)
                 continue;
             struct raft_conf_change cc;
-            if (raft_conf_change_decode(ents[i].data, ents[i].len, &cc) == 0)
-                (void)raft__conf_apply(&r->conf, &cc);
+            if (raft_conf_change_decode(ents[i].data, ents[i].len, &cc) != 0)
+                continue;
+            if (ents[i].index <= r->log.applied) {
+                struct raft_conf_state next = r->applied_conf;
+                if (raft__conf_apply(&next, &cc) == 0)
+                    r->applied_conf = next;
+            }
         }
+        conf_appended(r, ents, n);
+        if (r->nomem != 0)
+            return r->nomem;
         lo += n;
     }
     raft__arena_reset(&r->arena);
+    conf_fold(r);
     return 0;
 }
 
@@ -1605,6 +1698,7 @@ void raft_free(struct raft *r)
     cairn_free(r->msgs.data);
     cairn_free(r->read_states.data);
     cairn_free(r->reads);
+    cairn_free(r->hist);
     cairn_free(r);
 }
 

@@ -19,9 +19,13 @@
  *       3. apply update.committed (in order) to the state machine;
  *       4. hand update.read_states to the readers waiting on them;
  *     then report completions as events: RAFT_EVENT_PERSISTED once the
- *     entries up to (index, term) are durable AND readable through the
+ *     entries up to (index, term), and the hard states of the updates that
+ *     carried them, are durable AND the entries readable through the
  *     storage interface; RAFT_EVENT_SNAPSHOT_INSTALLED once a snapshot from
  *     an update is durable, readable through storage and applied.
+ *     A new leader's first messages carry after_persist too, until the
+ *     entry opening its term is durable (else a crash could let it lead
+ *     the same term twice).
  *
  * Every update is a delta: it holds only what this step produced. The host
  * processes updates in the order it received them.
@@ -36,16 +40,19 @@
  * passed in an event are borrowed for the duration of the call only: the core
  * copies what it keeps.
  *
- * Configuration changes (etcd's semantics): a change takes effect on a member
- * when its entry is handed out in update.committed, i.e. once committed and
- * locally durable; the update then carries the new conf_state. Because only
- * committed configurations are in force, a truncated log never has to roll a
- * configuration back. A leader proposes a change only when none is pending
- * (appended but not yet applied) and once it has committed an entry of its
- * own term (PITFALLS: single-server change safety). A leader that a committed
- * change removes or demotes stops accepting proposals, hands leadership to the
- * most advanced voter (TimeoutNow once it has every entry) and steps down when
- * that one takes over, or after an election timeout at the latest.
+ * Configuration changes (thesis §4.1, PITFALLS): the configuration in force
+ * on a member is the latest one in its log, committed or not, from the
+ * moment its entry is appended; a truncated log rolls it back. Elections and
+ * commit counting use it. A leader proposes a change only when the previous
+ * one is committed and it has committed an entry of its own term
+ * (PITFALLS: single-server change safety). A member being removed keeps
+ * receiving the log until its removal commits, so it learns of it. A leader
+ * that a committed change removes or demotes stops accepting proposals,
+ * hands leadership to the most advanced voter (TimeoutNow once it has every
+ * entry) and steps down when that one takes over, or after an election
+ * timeout at the latest. update.conf_state is the configuration as of the
+ * last entry handed out for applying: what a snapshot at the applied index
+ * must record.
  *
  * Errors: functions return 0 or a negative CAIRN_E* code (util/err.h).
  * Storage callbacks may fail only with CAIRN_ECOMPACTED or CAIRN_EUNAVAILABLE
@@ -293,8 +300,8 @@ int raft_entry_decode(const void *p, size_t len, struct raft_entry *e);
  * next modifies the storage; the core copies what it hands out. */
 struct raft_storage {
     void *ctx;
-    /* The persisted hard state and the configuration in force at the
-     * snapshot's index (a restarting core re-applies later changes). */
+    /* The persisted hard state and the configuration at the snapshot's
+     * index (the core replays the configuration entries after it). */
     int (*initial_state)(void *ctx, struct raft_hard_state *hs,
                          struct raft_conf_state *cs);
     int (*first_index)(void *ctx, raft_index *out);
@@ -548,9 +555,10 @@ struct raft_update {
     /* Committed, locally durable entries to apply, in order. */
     const struct raft_entry *committed;
     size_t n_committed;
-    /* True if applying committed entries, or restoring the snapshot, changed
-     * the configuration; conf_state (always the current one) is then the new
-     * configuration, which the host records for its snapshots. */
+    /* True if the committed entries of this update, or the snapshot,
+     * changed the configuration as of the applied index; conf_state (always
+     * filled) is that configuration, which the host records with its
+     * snapshots. The configuration in force may be newer (raft_status). */
     bool conf_changed;
     struct raft_conf_state conf_state;
     const struct raft_message *messages;

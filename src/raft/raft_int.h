@@ -104,11 +104,13 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *ents,
                      size_t n);
 /* The follower's append (§5.3): on a match of (index, log_term) appends the
  * new part of ents, advances commit to min(committed, last new) and sets
- * *last_new. Returns 1 if it matched, 0 if not, or CAIRN_ENOMEM. */
+ * *last_new, and *written_from to the first index written (truncating what
+ * was there), or 0 if nothing was. Returns 1 if it matched, 0 if not, or
+ * CAIRN_ENOMEM. */
 int raft__log_maybe_append(struct raft_log *l, raft_index index,
                            raft_term log_term, raft_index committed,
                            const struct raft_entry *ents, size_t n,
-                           raft_index *last_new);
+                           raft_index *last_new, raft_index *written_from);
 void raft__log_commit_to(struct raft_log *l, raft_index i);
 /* Leader: commit max if it is of term (§5.4.2). True if commit moved. */
 bool raft__log_maybe_commit(struct raft_log *l, raft_index max, raft_term term);
@@ -220,6 +222,14 @@ struct vec {
     size_t cap;
 };
 
+/* A configuration entry in the uncommitted part of the log, and the
+ * configuration it puts in force (thesis §4.1: on append, committed or not;
+ * a truncation rolls it back). */
+struct conf_hist {
+    raft_index index;
+    struct raft_conf_state cs;
+};
+
 struct raft {
     struct raft_config cfg;
     raft_id id;
@@ -229,11 +239,23 @@ struct raft {
     uint8_t role;
     raft_id lead;
     raft_id lead_transferee;
+    /* In force: the latest configuration in the log, committed or not. */
     struct raft_conf_state conf;
+    /* In force before the uncommitted configuration entries in hist. */
+    struct raft_conf_state base_conf;
+    struct conf_hist *hist;
+    size_t n_hist;
+    size_t cap_hist;
+    /* As of the last entry handed out for applying: what the host records
+     * with a snapshot at its applied index. */
+    struct raft_conf_state applied_conf;
     struct progress prs[RAFT_STATUS_PEERS_MAX];
     uint32_t n_prs;
     int8_t votes[RAFT_STATUS_PEERS_MAX]; /* by progress slot */
     raft_index pending_conf_index;
+    /* Leader: index of the empty entry that opened its term. Until it is
+     * durable, so is not the term: messages wait (see send()). */
+    raft_index term_start_index;
     uint64_t uncommitted_size;
     unsigned election_elapsed;
     unsigned heartbeat_elapsed;

@@ -189,6 +189,9 @@ static void record_applied(struct h_net *net, struct h_node *nd,
         if (net->committed_term[e->index] != 0)
             assert_int_equal(net->committed_term[e->index], e->term);
         net->committed_term[e->index] = e->term;
+        if (net->committed_by[e->index] == 0 ||
+            nd->r->term < net->committed_by[e->index])
+            net->committed_by[e->index] = nd->r->term;
     }
     if (up->conf_changed)
         nd->conf = up->conf_state;
@@ -665,8 +668,9 @@ void h_compact(struct h_net *net, raft_id id)
     assert_true(nd->known[i]);
     uint8_t data[8];
     codec_put_u64(data, nd->chain[i]);
-    int rv =
-        raft_memory_storage_create_snapshot(nd->ms, i, &nd->r->conf, data, 8);
+    /* The configuration as of the applied index, as the host was told. */
+    int rv = raft_memory_storage_create_snapshot(nd->ms, i,
+                                                 &nd->r->applied_conf, data, 8);
     if (rv == CAIRN_ESNAPOUTOFDATE)
         return;
     assert_int_equal(rv, 0);

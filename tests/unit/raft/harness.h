@@ -60,6 +60,9 @@ struct h_net {
     raft_id leader_of_term[4096];
     /* term of each committed (applied somewhere) index; 0: unknown */
     raft_term committed_term[H_MAX_APPLIED];
+    /* the lowest current term of a member applying it: the entry was
+     * committed in this term or earlier */
+    raft_term committed_by[H_MAX_APPLIED];
     uint64_t delivered;
 };
 

@@ -142,15 +142,25 @@ static void test_durability_marks(void **state)
     assert_int_equal(up.soft_state.role, RAFT_LEADER);
     assert_int_equal(up.n_messages, 2);
     assert_int_equal(up.messages[0].type, RAFT_MSG_APP);
-    assert_false(up.messages[0].after_persist);
+    /* The new leader's first appends wait until its term is durable. */
+    assert_true(up.messages[0].after_persist);
     struct raft_message app = up.messages[0];
     struct raft_entry e0 = app.entries[0];
     app.entries = &e0;
+    struct raft_memory_storage *ms1 = net.nodes[1].ms;
+    assert_int_equal(raft_memory_storage_append(ms1, &e0, 1), 0);
+    raft_memory_storage_set_hard_state(ms1, &up.hard_state);
     raft_receive(h_r(&net, 2), &app, &up);
     assert_int_equal(up.n_messages, 1);
     assert_int_equal(up.messages[0].type, RAFT_MSG_APP_RESP);
     assert_true(up.messages[0].after_persist);
     assert_int_equal(up.n_entries, 1);
+    /* Once it is, the leader's appends go out at once (§10.2.1). */
+    assert_int_equal(raft_persisted(h_r(&net, 1), 2, 2, &up), 0);
+    assert_int_equal(raft_tick(h_r(&net, 1), &up), 0);
+    assert_int_equal(up.n_messages, 2);
+    assert_int_equal(up.messages[0].type, RAFT_MSG_HEARTBEAT);
+    assert_false(up.messages[0].after_persist);
     h_close(&net);
 }
 

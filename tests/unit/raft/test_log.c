@@ -180,22 +180,25 @@ static void test_log_maybe_append(void **state)
     fx_init(&f, terms, 3);
     f.log.committed = 1;
     struct raft_entry e[2];
-    raft_index lastnew;
+    raft_index lastnew, wf;
     /* Mismatch at (3, 2): rejected. */
     raft_term t4[2] = {4, 4};
     ents_of(e, t4, 2, 4);
-    assert_int_equal(raft__log_maybe_append(&f.log, 3, 2, 3, e, 2, &lastnew),
-                     0);
+    assert_int_equal(
+        raft__log_maybe_append(&f.log, 3, 2, 3, e, 2, &lastnew, &wf), 0);
+    assert_int_equal(wf, 0);
     assert_int_equal(raft__log_last_index(&f.log), 3);
     /* Match: appended, commit = min(leader commit, last new). */
-    assert_int_equal(raft__log_maybe_append(&f.log, 3, 3, 9, e, 2, &lastnew),
-                     1);
+    assert_int_equal(
+        raft__log_maybe_append(&f.log, 3, 3, 9, e, 2, &lastnew, &wf), 1);
+    assert_int_equal(wf, 4);
     assert_int_equal(lastnew, 5);
     assert_int_equal(f.log.committed, 5);
     /* Entries already present are not truncated by a shorter append. */
     ents_of(e, t4, 1, 4);
-    assert_int_equal(raft__log_maybe_append(&f.log, 3, 3, 5, e, 1, &lastnew),
-                     1);
+    assert_int_equal(
+        raft__log_maybe_append(&f.log, 3, 3, 5, e, 1, &lastnew, &wf), 1);
+    assert_int_equal(wf, 0);
     assert_int_equal(raft__log_last_index(&f.log), 5);
     fx_close(&f);
 }

@@ -287,6 +287,50 @@ static void test_remove_follower_and_snapshot_conf(void **state)
     h_close(&net);
 }
 
+static void test_uncommitted_conf_in_force_and_rolled_back(void **state)
+{
+    (void)state;
+    /* PITFALLS: the configuration in force is the latest in the log,
+     * committed or not; a restart keeps it; a truncation rolls it back. */
+    struct h_net net;
+    h_init(&net, 5, 5, NULL);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    h_cut(&net, 1, 3);
+    h_cut(&net, 1, 4);
+    h_cut(&net, 1, 5);
+    assert_int_equal(
+        h_conf(&net, 1, RAFT_CC_TRANSITION_AUTO, 1, RAFT_CC_ADD_LEARNER, 6), 0);
+    h_deliver(&net, 1000);
+    /* On 1 and 2 only: uncommitted, but in force. */
+    assert_int_equal(h_commit(&net, 2), 2);
+    assert_int_equal(h_last(&net, 2), 3);
+    assert_true(raft__conf_is_learner(&h_r(&net, 2)->conf, 6));
+    assert_false(raft__conf_is_learner(&h_r(&net, 3)->conf, 6));
+    /* A restart does not forget it. */
+    h_crash(&net, 2);
+    h_start(&net, 2);
+    assert_true(raft__conf_is_learner(&h_r(&net, 2)->conf, 6));
+    /* 3 leads term 3 without 1 and 2, and overwrites index 3. */
+    h_crash(&net, 1);
+    h_heal(&net);
+    h_cut(&net, 2, 3);
+    h_cut(&net, 2, 4);
+    h_cut(&net, 2, 5);
+    h_campaign(&net, 3);
+    h_deliver(&net, 1000);
+    assert_int_equal(h_leader(&net), 3);
+    h_heal(&net);
+    h_tick(&net, 3, 1);
+    h_deliver(&net, 1000);
+    /* 2's entry 3 was replaced: the configuration rolled back. */
+    assert_int_equal(raft__log_term_or_zero(&h_r(&net, 2)->log, 3), 3);
+    assert_false(raft__conf_is_learner(&h_r(&net, 2)->conf, 6));
+    assert_int_equal(h_r(&net, 2)->conf.n_voters, 5);
+    h_check_safety(&net);
+    h_close(&net);
+}
+
 int test_membership_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +340,7 @@ int test_membership_group(void)
         cmocka_unit_test(test_joint_change_removes_leader),
         cmocka_unit_test(test_explicit_joint),
         cmocka_unit_test(test_remove_follower_and_snapshot_conf),
+        cmocka_unit_test(test_uncommitted_conf_in_force_and_rolled_back),
     };
     return cmocka_run_group_tests_name("raft_membership", tests, NULL, NULL);
 }
