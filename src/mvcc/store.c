@@ -57,17 +57,35 @@ bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
 
 /* kv-db order: user key (memcmp, then length), then the big-endian
  * revision suffix. */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
 static int kv_cmp(const MDB_val *a, const MDB_val *b)
 {
+    /* LMDB calls this for every step of every search: keep it lean. */
     CAIRN_ASSERT(a->mv_size >= MVCC__REV_BYTES &&
                  b->mv_size >= MVCC__REV_BYTES);
     size_t al = a->mv_size - MVCC__REV_BYTES;
     size_t bl = b->mv_size - MVCC__REV_BYTES;
-    int c = mvcc__key_cmp(a->mv_data, al, b->mv_data, bl);
+    const uint8_t *pa = a->mv_data, *pb = b->mv_data;
+    int c = memcmp(pa, pb, al < bl ? al : bl);
     if (c != 0)
         return c;
-    return memcmp((const uint8_t *)a->mv_data + al,
-                  (const uint8_t *)b->mv_data + bl, MVCC__REV_BYTES);
+    if (al != bl)
+        return al < bl ? -1 : 1;
+    uint64_t x = load_be64(pa + al), y = load_be64(pb + bl);
+    if (x == y) {
+        x = load_be64(pa + al + 8);
+        y = load_be64(pb + bl + 8);
+    }
+    return x < y ? -1 : (x > y);
 }
 
 bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r)
