@@ -4,6 +4,7 @@
 #define CAIRN_TRANSPORT_TRANSPORT_INT_H
 
 #include <limits.h>
+#include <stdio.h>
 
 #include "transport/transport.h"
 
@@ -79,6 +80,12 @@ void tp__frame_header(uint8_t out[TP_FRAME_HEADER_BYTES], uint8_t type,
  * for a payload over max, a bad checksum or an unknown type. */
 int tp__frame_parse(const uint8_t *p, size_t avail, size_t max, uint8_t *type,
                     const uint8_t **payload, size_t *len, size_t *total);
+
+/* Writes the decoded text of one direction of a connection (as captured,
+ * from its first byte) to out, one line per handshake, answer or frame.
+ * 0, or CAIRN_EMALFORMED at the first thing that does not decode (after
+ * saying so in the text). */
+int tp__dump(FILE *out, const uint8_t *p, size_t len);
 
 /* ---- objects ---- */
 

@@ -1,5 +1,7 @@
 /* The peer protocol's bytes: handshake and answer round trips, frames
  * parsed whole, in pieces and corrupted, as docs/transport.md lays out. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fixture.h"
@@ -115,11 +117,70 @@ static void frames_whole_split_and_corrupt(void **state)
     buf_free(&b);
 }
 
+static void dump_decodes_a_stream(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    uint8_t hs[TP_HANDSHAKE_BYTES];
+    struct tp_handshake h = {TRANSPORT_PROTOCOL_VERSION, TP_KIND_MESSAGES, 5, 1,
+                             2};
+    tp__handshake_encode(hs, &h);
+    assert_int_equal(buf_append(&b, hs, sizeof(hs)), 0);
+    struct raft_entry e[2] = {
+        {.term = 4, .index = 8, .data = (uint8_t *)"ab", .len = 2},
+        {.term = 4, .index = 9, .data = (uint8_t *)"c", .len = 1}};
+    struct raft_message m = {.type = RAFT_MSG_APP,
+                             .from = 1,
+                             .to = 2,
+                             .term = 4,
+                             .log_term = 4,
+                             .index = 7,
+                             .commit = 6,
+                             .entries = e,
+                             .n_entries = 2};
+    assert_int_equal(tp__frame_append_msg(&b, TP_FRAME_MSG, NULL, &m, 1024), 0);
+    assert_int_equal(
+        tp__frame_append(&b, TP_FRAME_PING, "\x2a\0\0\0\0\0\0\0", 8), 0);
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *out = open_memstream(&text, &text_len);
+    assert_non_null(out);
+    assert_int_equal(tp__dump(out, b.data, b.len), 0);
+    fclose(out);
+    assert_non_null(strstr(text, "0: handshake version=1 kind=messages "
+                                 "cluster=0000000000000005 "
+                                 "from=0000000000000001 "
+                                 "to=0000000000000002\n"));
+    assert_non_null(strstr(text, "36: MSG len="));
+    assert_non_null(strstr(text, "MsgApp"));
+    assert_non_null(strstr(text, "index=7 commit=6 entries=2 (3 bytes)"));
+    assert_non_null(strstr(text, "PING len=8 token=42\n"));
+    free(text);
+
+    /* Cut inside the last frame: said, and an error. */
+    out = open_memstream(&text, &text_len);
+    assert_int_equal(tp__dump(out, b.data, b.len - 3), CAIRN_EMALFORMED);
+    fclose(out);
+    assert_non_null(strstr(text, "truncated frame"));
+    free(text);
+
+    /* An answer opens the other direction. */
+    uint8_t a[TP_ANSWER_BYTES];
+    tp__answer_encode(a, TP_ANSWER_CLUSTER, 2);
+    out = open_memstream(&text, &text_len);
+    assert_int_equal(tp__dump(out, a, sizeof(a)), 0);
+    fclose(out);
+    assert_non_null(strstr(text, "answer code=2 (cluster ID mismatch)"));
+    free(text);
+    buf_free(&b);
+}
+
 int test_frame_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_roundtrip),
         cmocka_unit_test(frames_whole_split_and_corrupt),
+        cmocka_unit_test(dump_decodes_a_stream),
     };
     return cmocka_run_group_tests_name("transport_frame", tests, NULL, NULL);
 }
