@@ -29,6 +29,7 @@
 #include "mvcc/mvcc.h"
 #include "proto/proto.h"
 #include "rpc/rpc.h"
+#include "server/server.h"
 #include "util/util.h"
 
 /* The version we claim on /version, /metrics and in Status: etcd 3.4.23,
@@ -50,68 +51,53 @@ struct api_status api_status_from_err(int err);
 
 /* ---- the member behind the API (the server's request interface) ---- */
 
-/* etcd's ResponseHeader. */
+/* etcd's ResponseHeader, as a struct node_result carries it. */
 struct api_header {
     uint64_t cluster_id;
     uint64_t member_id;
     int64_t revision;
     uint64_t raft_term;
 };
+/* The header of a request's result. */
+struct api_header api_header_of(const struct node_result *res);
 
-/* Figures for Maintenance.Status and /metrics, as the member knows them
- * now; the backend fills what it has and leaves the rest 0. */
-struct api_member_status {
-    uint64_t leader; /* member id of the leader, 0 when none */
-    uint64_t raft_index;
-    uint64_t raft_term;
-    uint64_t raft_applied_index;
-    int64_t db_size_bytes;
-    int64_t db_size_in_use_bytes;
-    bool is_learner;
-    bool nospace_alarm; /* reported as etcd's "memberID:... alarm:NOSPACE" */
-    /* metrics (counters since start) */
-    uint64_t leader_changes_seen;
-    uint64_t proposals_committed;
-    uint64_t proposals_applied;
-    uint64_t proposals_pending;
-    uint64_t proposals_failed;
+/* Counters for /metrics the member may keep (etcd's names beside each). */
+struct api_metrics {
+    uint64_t leader_changes_seen; /* etcd_server_leader_changes_seen_total */
+    uint64_t proposals_committed; /* etcd_server_proposals_committed_total */
+    uint64_t proposals_applied;   /* etcd_server_proposals_applied_total */
+    uint64_t proposals_pending;   /* etcd_server_proposals_pending */
+    uint64_t proposals_failed;    /* etcd_server_proposals_failed_total */
 };
 
-/* Completions: status 0 with the header and response, or a negative cairn
- * code (header and response NULL). Called once per request, on the loop
- * thread, possibly before the request function returns. */
-typedef void (*api_range_cb)(void *ctx, int status, const struct api_header *h,
-                             const struct mvcc_range_resp *resp);
-typedef void (*api_put_cb)(void *ctx, int status, const struct api_header *h,
-                           const struct mvcc_put_resp *resp);
-typedef void (*api_delete_cb)(void *ctx, int status, const struct api_header *h,
-                              const struct mvcc_delete_resp *resp);
-typedef void (*api_txn_cb)(void *ctx, int status, const struct api_header *h,
-                           const struct mvcc_txn_resp *resp);
-typedef void (*api_compact_cb)(void *ctx, int status,
-                               const struct api_header *h);
-
+/* The requests the API makes, with the signatures and the contract of
+ * server.h's request interface (arg instead of the struct server): 0 means
+ * accepted and cb runs exactly once on the loop thread, possibly before the
+ * function returns; a negative code means refused and cb never runs.
+ * api_backend_server() fills it from a running server; tests fill it with
+ * a fake member. */
 struct api_backend {
     void *arg;
-    /* The current header (cluster and member id, applied revision, term). */
-    void (*header)(void *arg, struct api_header *h);
-    /* Status figures, at once. */
-    void (*status)(void *arg, struct api_member_status *st);
-    /* KV. A range is linearizable unless serializable. Writes complete once
-     * committed and applied (DESIGN.md, durability contract). */
-    void (*range)(void *arg, const struct mvcc_range_req *req,
-                  bool serializable, void *ctx, api_range_cb cb);
-    void (*put)(void *arg, const struct mvcc_put_req *req, void *ctx,
-                api_put_cb cb);
-    void (*delete_range)(void *arg, const struct mvcc_delete_req *req,
-                         void *ctx, api_delete_cb cb);
-    void (*txn)(void *arg, const struct mvcc_txn_req *req, void *ctx,
-                api_txn_cb cb);
-    /* physical: complete only once the compaction has been done, not just
-     * scheduled (etcd's --physical). */
-    void (*compact)(void *arg, int64_t revision, bool physical, void *ctx,
-                    api_compact_cb cb);
+    int (*range)(void *arg, const struct mvcc_range_req *req, bool serializable,
+                 void *ctx, node_done_cb cb);
+    int (*put)(void *arg, const struct mvcc_put_req *req, void *ctx,
+               node_done_cb cb);
+    int (*delete_range)(void *arg, const struct mvcc_delete_req *req, void *ctx,
+                        node_done_cb cb);
+    int (*txn)(void *arg, const struct mvcc_txn_req *req, void *ctx,
+               node_done_cb cb);
+    int (*compact)(void *arg, mvcc_rev rev, bool physical, void *ctx,
+                   node_done_cb cb);
+    int (*status)(void *arg, void *ctx, node_done_cb cb);
+    int (*alarm)(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
+                 void *ctx, node_done_cb cb);
+    /* May be NULL: /metrics then leaves the counters out. */
+    void (*metrics)(void *arg, struct api_metrics *m);
 };
+
+/* The table over a running server: each entry calls the server_* function
+ * of the same name. s is borrowed and must outlive the api. */
+struct api_backend api_backend_server(struct server *s);
 
 /* ---- the service ---- */
 
@@ -137,11 +123,12 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
  * *port (may be NULL) receives the bound port. */
 int api_listen(struct api *a, const char *url, uint16_t *port,
                struct cairn_errmsg *m);
-/* Opens and listens on every URL of client_urls (n of them): how the
- * `cairn` binary serves its --listen-client-urls. On failure nothing is
- * left open and m says which URL failed. */
-int api_serve(uv_loop_t *loop, const struct api_backend *backend,
-              const struct api_config *config, struct cairn_log *log,
+/* How the `cairn` binary serves its --listen-client-urls: opens the API
+ * over s (api_backend_server) with s's limits (--max-txn-ops,
+ * --max-request-bytes, --max-concurrent-streams) and listens on every URL
+ * of client_urls (n of them). On failure nothing is left open and m says
+ * which URL failed. Close it (api_drain, api_close) before server_close. */
+int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
               const char *const *client_urls, size_t n, struct api **out,
               struct cairn_errmsg *m);
 /* grpc's GracefulStop, then close: see rpc_server_drain/rpc_server_close;
@@ -192,7 +179,8 @@ int api_txn_to_pb(const struct api_header *h, const struct mvcc_txn_resp *in,
                   struct api_arena *arena, Etcdserverpb__TxnResponse *out);
 
 /* The body of GET /metrics (Prometheus text format 0.0.4) from the member's
- * figures and the API's own counters, appended to out. */
+ * status, its counters (NULL: left out) and the API's own counters,
+ * appended to out. */
 struct api_grpc_counter {
     const char *service;  /* "etcdserverpb.KV" */
     const char *method;   /* "Range" */
@@ -200,11 +188,9 @@ struct api_grpc_counter {
     uint64_t handled[17]; /* by gRPC code */
     uint64_t started;
 };
-int api_metrics_render(const struct api_member_status *st, bool has_leader,
+int api_metrics_render(const struct node_status *st,
+                       const struct api_metrics *m,
                        const struct api_grpc_counter *counters, size_t n,
                        struct buf *out);
-/* The body of GET /health as etcd 3.4 answers it: {"health":"true"} when the
- * member has a leader and no alarm, else {"health":"false"}. */
-const char *api_health_body(const struct api_member_status *st);
 
 #endif

@@ -1,20 +1,12 @@
-/* http: the bodies of etcd's HTTP/1.1 endpoints on the client port:
- * /health (etcdhttp/metrics.go checkHealth), /version (etcdhttp/base.go)
- * and /metrics in Prometheus' text format with etcd's metric names. */
+/* http: the body of /metrics on the client port, in Prometheus' text
+ * format with etcd's metric names (etcdserver/metrics.go, mvcc/metrics.go,
+ * go-grpc-prometheus). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
-
-const char *api_health_body(const struct api_member_status *st)
-{
-    /* etcd: any alarm, or no leader, makes the member unhealthy */
-    if (st->nospace_alarm || st->leader == 0)
-        return "{\"health\":\"false\"}";
-    return "{\"health\":\"true\"}";
-}
 
 static int appendf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -63,40 +55,48 @@ static const char *const code_names[17] = {
     "Unauthenticated",
 };
 
-int api_metrics_render(const struct api_member_status *st, bool has_leader,
+int api_metrics_render(const struct node_status *st,
+                       const struct api_metrics *m,
                        const struct api_grpc_counter *counters, size_t n,
                        struct buf *out)
 {
     int rv = 0;
     rv |= metric(out, "etcd_server_has_leader", "gauge",
                  "Whether or not a leader exists. 1 is existence, 0 is not.",
-                 has_leader ? 1 : 0);
+                 st->leader != 0 ? 1 : 0);
+    rv |= metric(out, "etcd_server_is_leader", "gauge",
+                 "Whether or not this member is a leader. 1 if is, 0 "
+                 "otherwise.",
+                 st->leader != 0 && st->leader == st->member_id ? 1 : 0);
     rv |= metric(out, "etcd_server_is_learner", "gauge",
                  "Whether or not this member is a learner. 1 if is, 0 "
                  "otherwise.",
                  st->is_learner ? 1 : 0);
-    rv |= metric(out, "etcd_server_leader_changes_seen_total", "counter",
-                 "The number of leader changes seen.", st->leader_changes_seen);
-    rv |= metric(out, "etcd_server_proposals_committed_total", "gauge",
-                 "The total number of consensus proposals committed.",
-                 st->proposals_committed);
-    rv |= metric(out, "etcd_server_proposals_applied_total", "gauge",
-                 "The total number of consensus proposals applied.",
-                 st->proposals_applied);
-    rv |= metric(out, "etcd_server_proposals_pending", "gauge",
-                 "The current number of pending proposals to commit.",
-                 st->proposals_pending);
-    rv |= metric(out, "etcd_server_proposals_failed_total", "counter",
-                 "The total number of failed proposals seen.",
-                 st->proposals_failed);
+    if (m != NULL) {
+        rv |= metric(out, "etcd_server_leader_changes_seen_total", "counter",
+                     "The number of leader changes seen.",
+                     m->leader_changes_seen);
+        rv |= metric(out, "etcd_server_proposals_committed_total", "gauge",
+                     "The total number of consensus proposals committed.",
+                     m->proposals_committed);
+        rv |= metric(out, "etcd_server_proposals_applied_total", "gauge",
+                     "The total number of consensus proposals applied.",
+                     m->proposals_applied);
+        rv |= metric(out, "etcd_server_proposals_pending", "gauge",
+                     "The current number of pending proposals to commit.",
+                     m->proposals_pending);
+        rv |= metric(out, "etcd_server_proposals_failed_total", "counter",
+                     "The total number of failed proposals seen.",
+                     m->proposals_failed);
+    }
     rv |= metric(out, "etcd_mvcc_db_total_size_in_bytes", "gauge",
                  "Total size of the underlying database physically allocated "
                  "in bytes.",
-                 (uint64_t)st->db_size_bytes);
+                 st->db_bytes);
     rv |= metric(out, "etcd_mvcc_db_total_size_in_use_in_bytes", "gauge",
                  "Total size of the underlying database logically in use in "
                  "bytes.",
-                 (uint64_t)st->db_size_in_use_bytes);
+                 st->db_in_use_bytes);
     rv |= appendf(out,
                   "# HELP etcd_server_version Which version is running. 1 for "
                   "'server_version' label with current version.\n"

@@ -35,10 +35,11 @@ struct api {
     struct api__slot *slots;
     struct api_grpc_counter *counters;
     size_t n_methods;
-    /* calls between start and done: rpc ends them after rpc_server_close
-     * returns (as their connections close), so a closed api is freed by
-     * the last one */
-    size_t open_calls;
+    struct api__http *http; /* HTTP/1.1 requests waiting on the member */
+    /* calls between start and done and HTTP/1.1 requests not yet answered
+     * or cancelled: rpc ends them after rpc_server_close returns (as their
+     * connections close), so a closed api is freed by the last one */
+    size_t refs;
     bool closed;
 };
 
@@ -49,9 +50,20 @@ static void api_free(struct api *a)
     cairn_free(a);
 }
 
+static void api__unref(struct api *a)
+{
+    CAIRN_ASSERT(a->refs > 0);
+    a->refs--;
+    if (a->closed && a->refs == 0)
+        api_free(a);
+}
+
 /* One unary call. It lives until both the rpc call has ended and the
  * backend has completed (a client may go away while its request is in
  * Raft; the completion then finds call_done and only frees). */
+struct api_req;
+typedef void (*api__with_header_fn)(struct api_req *r,
+                                    const struct api_header *h);
 struct api_req {
     struct api *api;
     struct rpc_call *call;
@@ -60,6 +72,11 @@ struct api_req {
     bool call_done;
     bool pending; /* a backend completion is owed */
     struct api_arena arena;
+    /* Maintenance.Status: the status while the alarms are asked */
+    struct node_status status;
+    struct api_header header;
+    /* answers built around a header only */
+    api__with_header_fn with_header;
 };
 
 static void req_free(struct api_req *r)
@@ -88,17 +105,33 @@ static void req_reply(struct api_req *r, const ProtobufCMessage *msg)
         return;
     }
     protobuf_c_message_pack(msg, p);
-    int rv = rpc_call_send(r->call, p, n);
+    /* done may run inside send and free r; the call itself stays valid
+     * until control returns to the loop */
+    struct rpc_call *call = r->call;
+    int rv = rpc_call_send(call, p, n);
     if (rv != 0) {
         /* a call already ended ignores this */
-        req_fail(r, rv);
+        struct api_status st = api_status_from_err(rv);
+        rpc_call_finish(call, st.code, st.message);
         return;
     }
-    rpc_call_finish(r->call, RPC_OK, NULL);
+    rpc_call_finish(call, RPC_OK, NULL);
 }
 
-/* A backend completion arrived: false when the call is gone (r freed). */
-static bool req_completed(struct api_req *r)
+/* Hands a request to the backend: rv is what the backend function said.
+ * A refusal is answered at once. */
+static void req_submitted(struct api_req *r, int rv)
+{
+    if (rv != 0) {
+        /* refused: no completion will come */
+        r->pending = false;
+        req_fail(r, rv);
+    }
+}
+
+/* A backend completion arrived: false when the call is gone (r freed) or
+ * the result is an error (answered). */
+static bool req_completed(struct api_req *r, const struct node_result *res)
 {
     CAIRN_ASSERT(r->pending);
     r->pending = false;
@@ -106,22 +139,50 @@ static bool req_completed(struct api_req *r)
         req_free(r);
         return false;
     }
+    if (res->err != 0) {
+        req_fail(r, res->err);
+        return false;
+    }
     return true;
 }
 
-static Etcdserverpb__ResponseHeader *local_header(struct api_req *r)
+struct api_header api_header_of(const struct node_result *res)
 {
-    struct api_header h = {0};
-    r->api->be.header(r->api->be.arg, &h);
+    return (struct api_header){res->cluster_id, res->member_id, res->revision,
+                               res->raft_term};
+}
+
+static Etcdserverpb__ResponseHeader *header_pb(struct api_req *r,
+                                               const struct api_header *h)
+{
     Etcdserverpb__ResponseHeader *ph = api_arena_alloc(&r->arena, sizeof(*ph));
     if (ph == NULL)
         return NULL;
     etcdserverpb__response_header__init(ph);
-    ph->cluster_id = h.cluster_id;
-    ph->member_id = h.member_id;
-    ph->revision = h.revision;
-    ph->raft_term = h.raft_term;
+    ph->cluster_id = h->cluster_id;
+    ph->member_id = h->member_id;
+    ph->revision = h->revision;
+    ph->raft_term = h->raft_term;
     return ph;
+}
+
+/* Answers that are a header and nothing the member holds (Auth while
+ * disabled) take the header from a Status round, so that it carries the
+ * member's revision and term like every other. */
+static void header_done(void *ctx, const struct node_result *res)
+{
+    struct api_req *r = ctx;
+    if (!req_completed(r, res))
+        return;
+    struct api_header h = api_header_of(res);
+    r->with_header(r, &h);
+}
+
+static void req_with_header(struct api_req *r, api__with_header_fn fn)
+{
+    r->with_header = fn;
+    r->pending = true;
+    req_submitted(r, r->api->be.status(r->api->be.arg, r, header_done));
 }
 
 /* Unpacks with protobuf-c's default allocator; the caller frees. */
@@ -134,20 +195,29 @@ static Etcdserverpb__ResponseHeader *local_header(struct api_req *r)
         }                                      \
     } while (0)
 
+/* Unpacks a message of desc only to check it is well formed. */
+static bool unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
+                    const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    if (m == NULL) {
+        req_fail(r, CAIRN_EMALFORMED);
+        return false;
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return true;
+}
+
 /* ---- KV ---- */
 
-static void range_done(void *ctx, int status, const struct api_header *h,
-                       const struct mvcc_range_resp *resp)
+static void range_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r))
+    if (!req_completed(r, res))
         return;
-    if (status != 0) {
-        req_fail(r, status);
-        return;
-    }
+    struct api_header h = api_header_of(res);
     Etcdserverpb__RangeResponse out;
-    int rv = api_range_to_pb(h, resp, &r->arena, &out);
+    int rv = api_range_to_pb(&h, &res->u.range, &r->arena, &out);
     if (rv != 0) {
         req_fail(r, rv);
         return;
@@ -165,23 +235,20 @@ static void kv_range(struct api_req *r, const uint8_t *data, size_t len)
         req_fail(r, rv);
     } else {
         r->pending = true;
-        r->api->be.range(r->api->be.arg, &req, in->serializable, r, range_done);
+        req_submitted(r, r->api->be.range(r->api->be.arg, &req,
+                                          in->serializable, r, range_done));
     }
     etcdserverpb__range_request__free_unpacked(in, NULL);
 }
 
-static void put_done(void *ctx, int status, const struct api_header *h,
-                     const struct mvcc_put_resp *resp)
+static void put_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r))
+    if (!req_completed(r, res))
         return;
-    if (status != 0) {
-        req_fail(r, status);
-        return;
-    }
+    struct api_header h = api_header_of(res);
     Etcdserverpb__PutResponse out;
-    int rv = api_put_to_pb(h, resp, &r->arena, &out);
+    int rv = api_put_to_pb(&h, &res->u.put, &r->arena, &out);
     if (rv != 0) {
         req_fail(r, rv);
         return;
@@ -199,23 +266,19 @@ static void kv_put(struct api_req *r, const uint8_t *data, size_t len)
         req_fail(r, rv);
     } else {
         r->pending = true;
-        r->api->be.put(r->api->be.arg, &req, r, put_done);
+        req_submitted(r, r->api->be.put(r->api->be.arg, &req, r, put_done));
     }
     etcdserverpb__put_request__free_unpacked(in, NULL);
 }
 
-static void delete_done(void *ctx, int status, const struct api_header *h,
-                        const struct mvcc_delete_resp *resp)
+static void delete_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r))
+    if (!req_completed(r, res))
         return;
-    if (status != 0) {
-        req_fail(r, status);
-        return;
-    }
+    struct api_header h = api_header_of(res);
     Etcdserverpb__DeleteRangeResponse out;
-    int rv = api_delete_to_pb(h, resp, &r->arena, &out);
+    int rv = api_delete_to_pb(&h, &res->u.del, &r->arena, &out);
     if (rv != 0) {
         req_fail(r, rv);
         return;
@@ -233,23 +296,20 @@ static void kv_delete(struct api_req *r, const uint8_t *data, size_t len)
         req_fail(r, rv);
     } else {
         r->pending = true;
-        r->api->be.delete_range(r->api->be.arg, &req, r, delete_done);
+        req_submitted(
+            r, r->api->be.delete_range(r->api->be.arg, &req, r, delete_done));
     }
     etcdserverpb__delete_range_request__free_unpacked(in, NULL);
 }
 
-static void txn_done(void *ctx, int status, const struct api_header *h,
-                     const struct mvcc_txn_resp *resp)
+static void txn_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r))
+    if (!req_completed(r, res))
         return;
-    if (status != 0) {
-        req_fail(r, status);
-        return;
-    }
+    struct api_header h = api_header_of(res);
     Etcdserverpb__TxnResponse out;
-    int rv = api_txn_to_pb(h, resp, &r->arena, &out);
+    int rv = api_txn_to_pb(&h, &res->u.txn, &r->arena, &out);
     if (rv != 0) {
         req_fail(r, rv);
         return;
@@ -267,29 +327,24 @@ static void kv_txn(struct api_req *r, const uint8_t *data, size_t len)
         req_fail(r, rv);
     } else {
         r->pending = true;
-        r->api->be.txn(r->api->be.arg, &req, r, txn_done);
+        req_submitted(r, r->api->be.txn(r->api->be.arg, &req, r, txn_done));
     }
     etcdserverpb__txn_request__free_unpacked(in, NULL);
 }
 
-static void compact_done(void *ctx, int status, const struct api_header *h)
+static void compact_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r))
+    if (!req_completed(r, res))
         return;
-    if (status != 0) {
-        req_fail(r, status);
-        return;
-    }
+    struct api_header h = api_header_of(res);
     Etcdserverpb__CompactionResponse out;
     etcdserverpb__compaction_response__init(&out);
-    Etcdserverpb__ResponseHeader ph;
-    etcdserverpb__response_header__init(&ph);
-    ph.cluster_id = h->cluster_id;
-    ph.member_id = h->member_id;
-    ph.revision = h->revision;
-    ph.raft_term = h->raft_term;
-    out.header = &ph;
+    out.header = header_pb(r, &h);
+    if (out.header == NULL) {
+        req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
     req_reply(r, &out.base);
 }
 
@@ -298,124 +353,145 @@ static void kv_compact(struct api_req *r, const uint8_t *data, size_t len)
     Etcdserverpb__CompactionRequest *in;
     UNPACK(r, etcdserverpb__compaction_request, data, len, in);
     r->pending = true;
-    r->api->be.compact(r->api->be.arg, in->revision, in->physical, r,
-                       compact_done);
+    req_submitted(r, r->api->be.compact(r->api->be.arg, in->revision,
+                                        in->physical, r, compact_done));
     etcdserverpb__compaction_request__free_unpacked(in, NULL);
 }
 
-/* ---- Maintenance.Status ---- */
+/* ---- Maintenance.Status: the status, then the alarms ---- */
 
-static void maint_status(struct api_req *r, const uint8_t *data, size_t len)
+static void status_alarms_done(void *ctx, const struct node_result *res)
 {
-    Etcdserverpb__StatusRequest *in;
-    UNPACK(r, etcdserverpb__status_request, data, len, in);
-    etcdserverpb__status_request__free_unpacked(in, NULL);
-
-    struct api_member_status st = {0};
-    r->api->be.status(r->api->be.arg, &st);
+    struct api_req *r = ctx;
+    if (!req_completed(r, res))
+        return;
+    const struct node_status *st = &r->status;
     Etcdserverpb__StatusResponse out;
     etcdserverpb__status_response__init(&out);
-    out.header = local_header(r);
-    if (out.header == NULL) {
+    out.header = header_pb(r, &r->header);
+    size_t n_alarms = res->u.alarms.n;
+    char **errors = api_arena_alloc(&r->arena, (n_alarms + 1) * sizeof(char *));
+    if (out.header == NULL || errors == NULL) {
         req_fail(r, CAIRN_ENOMEM);
         return;
     }
     out.version = (char *)API_ETCD_VERSION;
-    out.dbsize = st.db_size_bytes;
-    out.dbsizeinuse = st.db_size_in_use_bytes;
-    out.leader = st.leader;
-    out.raftindex = st.raft_index;
-    out.raftterm = st.raft_term;
-    out.raftappliedindex = st.raft_applied_index;
-    out.islearner = st.is_learner;
-    /* etcd lists "no leader" and each alarm (AlarmMember's text form) */
-    char *errors[2];
-    char alarm[96];
+    out.dbsize = (int64_t)st->db_bytes;
+    out.dbsizeinuse = (int64_t)st->db_in_use_bytes;
+    out.leader = st->leader;
+    out.raftindex = st->raft_index;
+    out.raftterm = st->raft_term;
+    out.raftappliedindex = st->applied_index;
+    out.islearner = st->is_learner;
+    /* etcd lists "no leader" and each alarm in AlarmMember's text form */
     size_t n = 0;
-    if (st.leader == 0)
+    if (st->leader == 0)
         errors[n++] = (char *)"etcdserver: no leader";
-    if (st.nospace_alarm) {
-        snprintf(alarm, sizeof(alarm), "memberID:%" PRIu64 " alarm:NOSPACE ",
-                 out.header->member_id);
-        errors[n++] = alarm;
+    for (size_t i = 0; i < n_alarms; i++) {
+        const struct node_alarm *a = &res->u.alarms.alarms[i];
+        char *text = api_arena_alloc(&r->arena, 96);
+        if (text == NULL) {
+            req_fail(r, CAIRN_ENOMEM);
+            return;
+        }
+        snprintf(text, 96, "memberID:%" PRIu64 " alarm:%s ", a->member_id,
+                 a->type == NODE_ALARM_NOSPACE   ? "NOSPACE"
+                 : a->type == NODE_ALARM_CORRUPT ? "CORRUPT"
+                                                 : "NONE");
+        errors[n++] = text;
     }
     out.n_errors = n;
     out.errors = n > 0 ? errors : NULL;
     req_reply(r, &out.base);
 }
 
-/* ---- Auth, while disabled (auth/store.go with an empty store) ---- */
-
-static void auth_header_only(struct api_req *r, const ProtobufCMessage *msg,
-                             Etcdserverpb__ResponseHeader **slot)
+static void status_done(void *ctx, const struct node_result *res)
 {
-    *slot = local_header(r);
-    if (*slot == NULL) {
-        req_fail(r, CAIRN_ENOMEM);
+    struct api_req *r = ctx;
+    if (!req_completed(r, res))
         return;
-    }
-    req_reply(r, msg);
+    r->status = res->u.status;
+    r->header = api_header_of(res);
+    r->pending = true;
+    req_submitted(r, r->api->be.alarm(r->api->be.arg, NODE_ALARM_GET, 0,
+                                      NODE_ALARM_NONE, r, status_alarms_done));
 }
+
+static void maint_status(struct api_req *r, const uint8_t *data, size_t len)
+{
+    if (!unpacks(r, &etcdserverpb__status_request__descriptor, data, len))
+        return;
+    r->pending = true;
+    req_submitted(r, r->api->be.status(r->api->be.arg, r, status_done));
+}
+
+/* ---- Auth, while disabled (auth/store.go with an empty store) ---- */
 
 static void auth_enable(struct api_req *r, const uint8_t *data, size_t len)
 {
-    Etcdserverpb__AuthEnableRequest *in;
-    UNPACK(r, etcdserverpb__auth_enable_request, data, len, in);
-    etcdserverpb__auth_enable_request__free_unpacked(in, NULL);
     /* enabling needs a root user, and the store has none */
-    req_fail_status(r, api__status_etcd(API__E_ROOT_USER_NOT_EXIST));
+    if (unpacks(r, &etcdserverpb__auth_enable_request__descriptor, data, len))
+        req_fail_status(r, api__status_etcd(API__E_ROOT_USER_NOT_EXIST));
+}
+
+static void auth_disable_reply(struct api_req *r, const struct api_header *h)
+{
+    Etcdserverpb__AuthDisableResponse out;
+    etcdserverpb__auth_disable_response__init(&out);
+    out.header = header_pb(r, h);
+    if (out.header == NULL)
+        req_fail(r, CAIRN_ENOMEM);
+    else
+        req_reply(r, &out.base);
 }
 
 static void auth_disable(struct api_req *r, const uint8_t *data, size_t len)
 {
-    Etcdserverpb__AuthDisableRequest *in;
-    UNPACK(r, etcdserverpb__auth_disable_request, data, len, in);
-    etcdserverpb__auth_disable_request__free_unpacked(in, NULL);
-    Etcdserverpb__AuthDisableResponse out;
-    etcdserverpb__auth_disable_response__init(&out);
-    auth_header_only(r, &out.base, &out.header);
+    if (unpacks(r, &etcdserverpb__auth_disable_request__descriptor, data, len))
+        req_with_header(r, auth_disable_reply);
 }
 
 static void auth_authenticate(struct api_req *r, const uint8_t *data,
                               size_t len)
 {
-    Etcdserverpb__AuthenticateRequest *in;
-    UNPACK(r, etcdserverpb__authenticate_request, data, len, in);
-    etcdserverpb__authenticate_request__free_unpacked(in, NULL);
-    req_fail_status(r, api__status_etcd(API__E_AUTH_NOT_ENABLED));
+    if (unpacks(r, &etcdserverpb__authenticate_request__descriptor, data, len))
+        req_fail_status(r, api__status_etcd(API__E_AUTH_NOT_ENABLED));
+}
+
+static void user_list_reply(struct api_req *r, const struct api_header *h)
+{
+    Etcdserverpb__AuthUserListResponse out;
+    etcdserverpb__auth_user_list_response__init(&out);
+    out.header = header_pb(r, h);
+    if (out.header == NULL)
+        req_fail(r, CAIRN_ENOMEM);
+    else
+        req_reply(r, &out.base);
 }
 
 static void auth_user_list(struct api_req *r, const uint8_t *data, size_t len)
 {
-    Etcdserverpb__AuthUserListRequest *in;
-    UNPACK(r, etcdserverpb__auth_user_list_request, data, len, in);
-    etcdserverpb__auth_user_list_request__free_unpacked(in, NULL);
-    Etcdserverpb__AuthUserListResponse out;
-    etcdserverpb__auth_user_list_response__init(&out);
-    auth_header_only(r, &out.base, &out.header);
+    if (unpacks(r, &etcdserverpb__auth_user_list_request__descriptor, data,
+                len))
+        req_with_header(r, user_list_reply);
+}
+
+static void role_list_reply(struct api_req *r, const struct api_header *h)
+{
+    Etcdserverpb__AuthRoleListResponse out;
+    etcdserverpb__auth_role_list_response__init(&out);
+    out.header = header_pb(r, h);
+    if (out.header == NULL)
+        req_fail(r, CAIRN_ENOMEM);
+    else
+        req_reply(r, &out.base);
 }
 
 static void auth_role_list(struct api_req *r, const uint8_t *data, size_t len)
 {
-    Etcdserverpb__AuthRoleListRequest *in;
-    UNPACK(r, etcdserverpb__auth_role_list_request, data, len, in);
-    etcdserverpb__auth_role_list_request__free_unpacked(in, NULL);
-    Etcdserverpb__AuthRoleListResponse out;
-    etcdserverpb__auth_role_list_response__init(&out);
-    auth_header_only(r, &out.base, &out.header);
-}
-
-/* Unpacks a message of desc only to check it is well formed. */
-static bool unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
-                    const uint8_t *data, size_t len)
-{
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
-    if (m == NULL) {
-        req_fail(r, CAIRN_EMALFORMED);
-        return false;
-    }
-    protobuf_c_message_free_unpacked(m, NULL);
-    return true;
+    if (unpacks(r, &etcdserverpb__auth_role_list_request__descriptor, data,
+                len))
+        req_with_header(r, role_list_reply);
 }
 
 /* Requests naming a user or a role, which an empty store has not. */
@@ -497,7 +573,7 @@ static void unary_start(void *arg, struct rpc_call *call)
 {
     struct api__slot *slot = arg;
     slot->api->counters[slot->idx].started++;
-    slot->api->open_calls++;
+    slot->api->refs++;
     struct api_req *r = cairn_calloc(1, sizeof(*r));
     if (r == NULL) {
         struct api_status st = api_status_from_err(CAIRN_ENOMEM);
@@ -545,10 +621,7 @@ static void unary_done(void *arg, struct rpc_call *call, int code,
         if (!r->pending)
             req_free(r);
     }
-    CAIRN_ASSERT(a->open_calls > 0);
-    a->open_calls--;
-    if (a->closed && a->open_calls == 0)
-        api_free(a);
+    api__unref(a);
 }
 
 static const struct rpc_call_cbs unary_cbs = {
@@ -560,26 +633,145 @@ static const struct rpc_call_cbs unary_cbs = {
 
 /* ---- HTTP/1.1 ---- */
 
+enum api__http_kind { API__HTTP_HEALTH, API__HTTP_METRICS };
+
+/* One /health or /metrics request waiting on the member. Listed in the
+ * api so that rpc's cancel (which names the rpc request) finds it. */
+struct api__http {
+    struct api__http *next;
+    struct api *api;
+    struct rpc_http1_request *req; /* NULL once cancelled */
+    enum api__http_kind kind;
+    struct node_status status;
+    bool pending;
+};
+
+static void http_unlink(struct api *a, struct api__http *h)
+{
+    for (struct api__http **pp = &a->http; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            return;
+        }
+}
+
+/* The request is answered or gone: forget it (the memory goes once no
+ * completion is owed). */
+static void http_end(struct api__http *h)
+{
+    if (h->req != NULL) {
+        http_unlink(h->api, h);
+        h->req = NULL;
+        api__unref(h->api);
+    }
+    if (!h->pending)
+        cairn_free(h);
+}
+
+static void http_text(struct api__http *h, int status, const char *type,
+                      const void *body, size_t len)
+{
+    rpc_http1_respond(h->req, status, type, body, len);
+    http_end(h);
+}
+
+static void http_health_answer(struct api__http *h, bool healthy)
+{
+    /* etcdhttp's checkHealth: 200 or 503 with the JSON either way */
+    const char *body =
+        healthy ? "{\"health\":\"true\"}" : "{\"health\":\"false\"}";
+    http_text(h, healthy ? 200 : 503, "text/plain; charset=utf-8", body,
+              strlen(body));
+}
+
+/* A completion for an HTTP request: false when it was cancelled (and h
+ * freed). */
+static bool http_completed(struct api__http *h)
+{
+    CAIRN_ASSERT(h->pending);
+    h->pending = false;
+    if (h->req == NULL) {
+        cairn_free(h);
+        return false;
+    }
+    return true;
+}
+
+static void health_read_done(void *ctx, const struct node_result *res)
+{
+    struct api__http *h = ctx;
+    if (http_completed(h))
+        http_health_answer(h, res->err == 0);
+}
+
+static void health_alarms_done(void *ctx, const struct node_result *res)
+{
+    struct api__http *h = ctx;
+    if (!http_completed(h))
+        return;
+    if (res->err != 0 || res->u.alarms.n > 0) {
+        http_health_answer(h, false);
+        return;
+    }
+    /* etcd 3.4 also runs a quorum read (its v2 QGET); ours is a
+     * linearizable range of one key, which needs the same round */
+    static const uint8_t key[] = "health";
+    struct mvcc_range_req q = {.key = key, .key_len = 6, .count_only = true};
+    struct api *a = h->api;
+    h->pending = true;
+    int rv = a->be.range(a->be.arg, &q, false, h, health_read_done);
+    if (rv != 0) {
+        h->pending = false;
+        http_health_answer(h, false);
+    }
+}
+
+static void http_status_done(void *ctx, const struct node_result *res)
+{
+    struct api__http *h = ctx;
+    if (!http_completed(h))
+        return;
+    struct api *a = h->api;
+    if (h->kind == API__HTTP_HEALTH) {
+        if (res->err != 0 || res->u.status.leader == 0) {
+            http_health_answer(h, false);
+            return;
+        }
+        h->pending = true;
+        int rv = a->be.alarm(a->be.arg, NODE_ALARM_GET, 0, NODE_ALARM_NONE, h,
+                             health_alarms_done);
+        if (rv != 0) {
+            h->pending = false;
+            http_health_answer(h, false);
+        }
+        return;
+    }
+    /* metrics: what the status says, even when it failed (no leader...) */
+    struct node_status st = {0};
+    if (res->err == 0)
+        st = res->u.status;
+    struct api_metrics m;
+    if (a->be.metrics != NULL)
+        a->be.metrics(a->be.arg, &m);
+    struct buf b = BUF_INIT;
+    if (api_metrics_render(&st, a->be.metrics != NULL ? &m : NULL, a->counters,
+                           a->n_methods, &b) != 0) {
+        buf_free(&b);
+        http_text(h, 500, "text/plain; charset=utf-8", "out of memory", 13);
+        return;
+    }
+    http_text(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+              b.len);
+    buf_free(&b);
+}
+
 static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct api *a = arg;
     const char *path = req->path;
     size_t plen = strcspn(path, "?");
     bool get = strcmp(req->method, "GET") == 0;
-    struct api_member_status st = {0};
-    if (plen == 7 && memcmp(path, "/health", 7) == 0) {
-        if (!get) {
-            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
-                              "Method Not Allowed", 18);
-            return;
-        }
-        a->be.status(a->be.arg, &st);
-        const char *body = api_health_body(&st);
-        bool ok = strstr(body, "true") != NULL;
-        rpc_http1_respond(req, ok ? 200 : 503, "text/plain; charset=utf-8",
-                          body, strlen(body));
-        return;
-    }
+    enum api__http_kind kind;
     if (plen == 8 && memcmp(path, "/version", 8) == 0) {
         if (!get) {
             rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
@@ -591,25 +783,55 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
             "\",\"etcdcluster\":\"" API_CLUSTER_VERSION "\"}";
         rpc_http1_respond(req, 200, "application/json", body, sizeof(body) - 1);
         return;
-    }
-    if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
-        a->be.status(a->be.arg, &st);
-        struct buf b = BUF_INIT;
-        if (api_metrics_render(&st, st.leader != 0, a->counters, a->n_methods,
-                               &b) != 0) {
-            buf_free(&b);
-            rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
-                              "out of memory", 13);
+    } else if (plen == 7 && memcmp(path, "/health", 7) == 0) {
+        if (!get) {
+            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
+                              "Method Not Allowed", 18);
             return;
         }
-        rpc_http1_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-                          b.data, b.len);
-        buf_free(&b);
+        kind = API__HTTP_HEALTH;
+    } else if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+        kind = API__HTTP_METRICS;
+    } else {
+        /* Go's http.NotFound */
+        rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
+                          "404 page not found\n", 19);
         return;
     }
-    /* Go's http.NotFound */
-    rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
-                      "404 page not found\n", 19);
+    struct api__http *h = cairn_calloc(1, sizeof(*h));
+    if (h == NULL) {
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+        return;
+    }
+    h->api = a;
+    h->req = req;
+    h->kind = kind;
+    h->next = a->http;
+    a->http = h;
+    a->refs++;
+    h->pending = true;
+    int rv = a->be.status(a->be.arg, h, http_status_done);
+    if (rv != 0) {
+        h->pending = false;
+        if (kind == API__HTTP_HEALTH) {
+            http_health_answer(h, false);
+        } else {
+            struct node_result none = {.type = NODE_REQ_STATUS, .err = rv};
+            h->pending = true;
+            http_status_done(h, &none);
+        }
+    }
+}
+
+static void http1_cancel(void *arg, struct rpc_http1_request *req)
+{
+    struct api *a = arg;
+    for (struct api__http *h = a->http; h != NULL; h = h->next)
+        if (h->req == req) {
+            http_end(h);
+            return;
+        }
 }
 
 /* ---- the handle ---- */
@@ -650,7 +872,8 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     if (rc.max_recv_msg_bytes == 0)
         /* grpc's limit is etcd's request limit plus its 512 KiB margin */
         rc.max_recv_msg_bytes = a->max_request_bytes + (512u << 10);
-    struct rpc_http1_handler h1 = {.request = http1_request, .arg = a};
+    struct rpc_http1_handler h1 = {
+        .request = http1_request, .cancel = http1_cancel, .arg = a};
     rv = rpc_server_init(&a->srv, loop, &rc, table, N_METHODS, &h1, log);
     if (rv != 0)
         goto err_after_alloc;
@@ -674,27 +897,6 @@ int api_listen(struct api *a, const char *url, uint16_t *port,
     return rpc_server_listen(a->srv, &u, port, m);
 }
 
-int api_serve(uv_loop_t *loop, const struct api_backend *backend,
-              const struct api_config *config, struct cairn_log *log,
-              const char *const *client_urls, size_t n, struct api **out,
-              struct cairn_errmsg *m)
-{
-    struct api *a;
-    int rv = api_open(loop, backend, config, log, &a);
-    if (rv != 0)
-        return cairn_errmsg_code(m, rv, "api: open");
-    for (size_t i = 0; i < n; i++) {
-        rv = api_listen(a, client_urls[i], NULL, m);
-        if (rv != 0) {
-            cairn_errmsg_prefixf(m, "api: listen on %s", client_urls[i]);
-            api_close(a);
-            return rv;
-        }
-    }
-    *out = a;
-    return 0;
-}
-
 void api_drain(struct api *a)
 {
     rpc_server_drain(a->srv);
@@ -704,9 +906,9 @@ void api_close(struct api *a)
 {
     CAIRN_ASSERT(!a->closed);
     a->closed = true;
+    a->refs++; /* held while rpc ends what is open */
     rpc_server_close(a->srv);
-    if (a->open_calls == 0)
-        api_free(a);
+    api__unref(a);
 }
 
 struct rpc_server *api_rpc_server(struct api *a)

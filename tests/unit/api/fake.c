@@ -243,29 +243,14 @@ static int do_txn(struct fake *f, const struct mvcc_txn_req *r, int64_t rev,
     return 0;
 }
 
-static void header(void *arg, struct api_header *h)
+static struct node_result result_new(struct fake *f, uint8_t type, int err)
 {
-    struct fake *f = arg;
-    *h = (struct api_header){0xc1u, 0xa1u, f->rev, f->term};
-}
-
-static void status(void *arg, struct api_member_status *st)
-{
-    struct fake *f = arg;
-    *st = (struct api_member_status){
-        .leader = f->leader,
-        .raft_index = 40,
-        .raft_term = f->term,
-        .raft_applied_index = 39,
-        .db_size_bytes = 20480,
-        .db_size_in_use_bytes = 16384,
-        .nospace_alarm = f->nospace_alarm,
-        .leader_changes_seen = 1,
-        .proposals_committed = 40,
-        .proposals_applied = 39,
-        .proposals_pending = 1,
-        .proposals_failed = 3,
-    };
+    return (struct node_result){.type = type,
+                                .err = err,
+                                .cluster_id = 0xc1,
+                                .member_id = 0xa1,
+                                .revision = f->rev,
+                                .raft_term = f->term};
 }
 
 static int take_failure(struct fake *f)
@@ -275,25 +260,48 @@ static int take_failure(struct fake *f)
     return rv;
 }
 
-static void range(void *arg, const struct mvcc_range_req *req,
-                  bool serializable, void *ctx, api_range_cb cb)
+static int range(void *arg, const struct mvcc_range_req *req, bool serializable,
+                 void *ctx, node_done_cb cb)
 {
     struct fake *f = arg;
+    if (f->refuse_next != 0) {
+        int rv = f->refuse_next;
+        f->refuse_next = 0;
+        return rv;
+    }
     if (serializable)
         f->serializable_reads++;
-    struct mvcc_range_resp resp;
-    struct api_header h;
+    f->reads++;
     int rv = take_failure(f);
+    struct node_result res = result_new(f, NODE_REQ_RANGE, rv);
     if (rv == 0)
-        rv = do_range(f, req, &resp);
-    header(f, &h);
-    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+        res.err = do_range(f, req, &res.u.range);
+    cb(ctx, &res);
+    return 0;
 }
 
-static void put(void *arg, const struct mvcc_put_req *req, void *ctx,
-                api_put_cb cb)
+static void put_now(struct fake *f, const struct mvcc_put_req *req, void *ctx,
+                    node_done_cb cb)
+{
+    int rv = take_failure(f);
+    struct node_result res = result_new(f, NODE_REQ_PUT, rv);
+    if (rv == 0) {
+        res.err = do_put(f, req, f->rev + 1, &res.u.put);
+        if (res.err == 0)
+            res.revision = ++f->rev;
+    }
+    cb(ctx, &res);
+}
+
+static int put(void *arg, const struct mvcc_put_req *req, void *ctx,
+               node_done_cb cb)
 {
     struct fake *f = arg;
+    if (f->refuse_next != 0) {
+        int rv = f->refuse_next;
+        f->refuse_next = 0;
+        return rv;
+    }
     if (f->hold) {
         assert_true(f->n_held < FAKE_HELD_MAX);
         /* the request is borrowed: keep a copy, as a member proposing it
@@ -306,18 +314,10 @@ static void put(void *arg, const struct mvcc_put_req *req, void *ctx,
         memcpy(hd->value, req->value, req->value_len);
         hd->req.key = hd->key;
         hd->req.value = hd->value;
-        return;
+        return 0;
     }
-    struct mvcc_put_resp resp;
-    struct api_header h;
-    int rv = take_failure(f);
-    if (rv == 0) {
-        rv = do_put(f, req, f->rev + 1, &resp);
-        if (rv == 0)
-            f->rev++;
-    }
-    header(f, &h);
-    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+    put_now(f, req, ctx, cb);
+    return 0;
 }
 
 void fake_release(struct fake *f)
@@ -326,49 +326,46 @@ void fake_release(struct fake *f)
     f->n_held = 0;
     f->hold = false;
     for (size_t i = 0; i < n; i++)
-        put(f, &f->held[i].req, f->held[i].ctx, f->held[i].cb);
+        put_now(f, &f->held[i].req, f->held[i].ctx, f->held[i].cb);
 }
 
-static void delete_range(void *arg, const struct mvcc_delete_req *req,
-                         void *ctx, api_delete_cb cb)
+static int delete_range(void *arg, const struct mvcc_delete_req *req, void *ctx,
+                        node_done_cb cb)
 {
     struct fake *f = arg;
-    struct mvcc_delete_resp resp;
-    struct api_header h;
     int rv = take_failure(f);
+    struct node_result res = result_new(f, NODE_REQ_DELETE, rv);
     if (rv == 0) {
-        rv = do_delete(f, req, f->rev + 1, &resp);
-        if (rv == 0 && resp.deleted > 0)
-            f->rev++;
+        res.err = do_delete(f, req, f->rev + 1, &res.u.del);
+        if (res.err == 0 && res.u.del.deleted > 0)
+            res.revision = ++f->rev;
     }
-    header(f, &h);
-    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+    cb(ctx, &res);
+    return 0;
 }
 
-static void txn(void *arg, const struct mvcc_txn_req *req, void *ctx,
-                api_txn_cb cb)
+static int txn(void *arg, const struct mvcc_txn_req *req, void *ctx,
+               node_done_cb cb)
 {
     struct fake *f = arg;
-    struct mvcc_txn_resp resp;
-    struct api_header h;
     bool wrote = false;
     int rv = take_failure(f);
+    struct node_result res = result_new(f, NODE_REQ_TXN, rv);
     if (rv == 0)
-        rv = do_txn(f, req, f->rev + 1, &wrote, &resp);
-    if (rv == 0 && wrote)
+        res.err = do_txn(f, req, f->rev + 1, &wrote, &res.u.txn);
+    if (res.err == 0 && wrote)
         f->rev++;
-    if (rv == 0)
-        resp.header_rev = f->rev;
-    header(f, &h);
-    cb(ctx, rv, rv == 0 ? &h : NULL, rv == 0 ? &resp : NULL);
+    res.revision = f->rev;
+    res.u.txn.header_rev = f->rev;
+    cb(ctx, &res);
+    return 0;
 }
 
-static void compact(void *arg, int64_t revision, bool physical, void *ctx,
-                    api_compact_cb cb)
+static int compact(void *arg, mvcc_rev revision, bool physical, void *ctx,
+                   node_done_cb cb)
 {
     (void)physical;
     struct fake *f = arg;
-    struct api_header h;
     int rv = take_failure(f);
     if (rv == 0 && revision <= f->compact_rev)
         rv = CAIRN_EREVCOMPACTED;
@@ -376,21 +373,64 @@ static void compact(void *arg, int64_t revision, bool physical, void *ctx,
         rv = CAIRN_EFUTUREREV;
     if (rv == 0)
         f->compact_rev = revision;
-    header(f, &h);
-    cb(ctx, rv, rv == 0 ? &h : NULL);
+    struct node_result res = result_new(f, NODE_REQ_COMPACT, rv);
+    cb(ctx, &res);
+    return 0;
+}
+
+static int status(void *arg, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    if (f->refuse_status)
+        return CAIRN_ESTOPPED;
+    struct node_result res = result_new(f, NODE_REQ_STATUS, take_failure(f));
+    res.u.status = (struct node_status){
+        .member_id = 0xa1,
+        .leader = f->leader,
+        .raft_index = 40,
+        .raft_term = f->term,
+        .applied_index = 39,
+        .commit_index = 40,
+        .db_bytes = 20480,
+        .db_in_use_bytes = 16384,
+    };
+    cb(ctx, &res);
+    return 0;
+}
+
+static int alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
+                 void *ctx, node_done_cb cb)
+{
+    (void)member_id;
+    (void)type;
+    struct fake *f = arg;
+    assert_int_equal(action, NODE_ALARM_GET);
+    static const struct node_alarm nospace = {0xa1, NODE_ALARM_NOSPACE};
+    struct node_result res = result_new(f, NODE_REQ_ALARM, 0);
+    res.u.alarms.alarms = f->nospace_alarm ? &nospace : NULL;
+    res.u.alarms.n = f->nospace_alarm ? 1 : 0;
+    cb(ctx, &res);
+    return 0;
+}
+
+static void metrics(void *arg, struct api_metrics *m)
+{
+    (void)arg;
+    *m = (struct api_metrics){1, 40, 39, 1, 3};
 }
 
 struct api_backend fake_backend(struct fake *f)
 {
     return (struct api_backend){
         .arg = f,
-        .header = header,
-        .status = status,
         .range = range,
         .put = put,
         .delete_range = delete_range,
         .txn = txn,
         .compact = compact,
+        .status = status,
+        .alarm = alarm,
+        .metrics = metrics,
     };
 }
 

@@ -32,12 +32,15 @@ struct fake {
     uint64_t term;
     uint64_t leader;
     bool nospace_alarm;
-    int fail_next; /* a cairn code the next request completes with */
+    int fail_next;   /* a cairn code the next request completes with */
+    int refuse_next; /* a cairn code the next range or put is refused with */
+    bool refuse_status;
+    int reads;
     /* hold: put completions wait in held[] until fake_release */
     bool hold;
     struct {
         void *ctx;
-        api_put_cb cb;
+        node_done_cb cb;
         struct mvcc_put_req req;
         uint8_t key[64], value[256];
     } held[FAKE_HELD_MAX];

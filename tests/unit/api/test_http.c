@@ -4,32 +4,21 @@
 
 #include "fake.h"
 
-static void test_health_body(void **state)
-{
-    (void)state;
-    struct api_member_status st = {.leader = 5};
-    assert_string_equal(api_health_body(&st), "{\"health\":\"true\"}");
-    st.nospace_alarm = true;
-    assert_string_equal(api_health_body(&st), "{\"health\":\"false\"}");
-    st.nospace_alarm = false;
-    st.leader = 0;
-    assert_string_equal(api_health_body(&st), "{\"health\":\"false\"}");
-}
-
 static void test_metrics_render(void **state)
 {
     (void)state;
-    struct api_member_status st = {.leader_changes_seen = 3,
-                                   .proposals_committed = 10,
-                                   .proposals_applied = 9,
-                                   .proposals_pending = 1,
-                                   .proposals_failed = 2,
-                                   .db_size_bytes = 4096};
+    struct node_status st = {
+        .member_id = 7, .leader = 7, .db_bytes = 4096, .db_in_use_bytes = 1024};
+    struct api_metrics m = {.leader_changes_seen = 3,
+                            .proposals_committed = 10,
+                            .proposals_applied = 9,
+                            .proposals_pending = 1,
+                            .proposals_failed = 2};
     struct api_grpc_counter c = {"etcdserverpb.KV", "Range", "unary", {0}, 4};
     c.handled[0] = 3;
     c.handled[11] = 1;
     struct buf b = BUF_INIT;
-    assert_int_equal(api_metrics_render(&st, true, &c, 1, &b), 0);
+    assert_int_equal(api_metrics_render(&st, &m, &c, 1, &b), 0);
     assert_int_equal(buf_append_u8(&b, 0), 0);
     const char *t = (const char *)b.data;
     const char *want[] = {
@@ -40,6 +29,8 @@ static void test_metrics_render(void **state)
         "\netcd_server_proposals_pending 1\n",
         "\netcd_server_proposals_failed_total 2\n",
         "\netcd_mvcc_db_total_size_in_bytes 4096\n",
+        "\netcd_mvcc_db_total_size_in_use_in_bytes 1024\n",
+        "\netcd_server_is_leader 1\n",
         "# TYPE etcd_server_has_leader gauge\n",
         "etcd_server_version{server_version=\"3.4.23\"} 1\n",
         "etcd_cluster_version{cluster_version=\"3.4\"} 1\n",
@@ -67,6 +58,13 @@ static void test_metrics_render(void **state)
         line = nl + 1;
     }
     buf_free(&b);
+    /* without the member's counters, their lines are left out */
+    struct buf b2 = BUF_INIT;
+    assert_int_equal(api_metrics_render(&st, NULL, NULL, 0, &b2), 0);
+    assert_int_equal(buf_append_u8(&b2, 0), 0);
+    assert_null(strstr((char *)b2.data, "proposals"));
+    assert_non_null(strstr((char *)b2.data, "\netcd_server_has_leader 1\n"));
+    buf_free(&b2);
 }
 
 static void test_http_endpoints(void **state)
@@ -78,7 +76,25 @@ static void test_http_endpoints(void **state)
     fx_http_get(&f, "/health", &b);
     assert_non_null(strstr((char *)b.data, "HTTP/1.1 200"));
     assert_non_null(strstr((char *)b.data, "\r\n\r\n{\"health\":\"true\"}"));
+    /* the quorum read */
+    assert_int_equal(f.fake.reads, 1);
     buf_reset(&b);
+    /* unhealthy: an alarm, a failed read, a refused status, no leader */
+    f.fake.nospace_alarm = true;
+    fx_http_get(&f, "/health", &b);
+    assert_non_null(strstr((char *)b.data, "HTTP/1.1 503"));
+    assert_non_null(strstr((char *)b.data, "{\"health\":\"false\"}"));
+    buf_reset(&b);
+    f.fake.nospace_alarm = false;
+    f.fake.refuse_next = CAIRN_ENOLEADER;
+    fx_http_get(&f, "/health", &b);
+    assert_non_null(strstr((char *)b.data, "HTTP/1.1 503"));
+    buf_reset(&b);
+    f.fake.refuse_status = true;
+    fx_http_get(&f, "/health", &b);
+    assert_non_null(strstr((char *)b.data, "HTTP/1.1 503"));
+    buf_reset(&b);
+    f.fake.refuse_status = false;
     f.fake.leader = 0;
     fx_http_get(&f, "/health", &b);
     assert_non_null(strstr((char *)b.data, "HTTP/1.1 503"));
@@ -115,7 +131,6 @@ static void test_http_endpoints(void **state)
 int test_http_group(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_body),
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_http_endpoints),
     };

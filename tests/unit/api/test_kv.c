@@ -251,6 +251,12 @@ static void test_errors(void **state)
     assert_int_equal(r.code, RPC_RESOURCE_EXHAUSTED);
     assert_string_equal(r.msg, "etcdserver: mvcc: database space exceeded");
     result_free(&r);
+    /* refused at once by the member (e.g. stopping) */
+    f.fake.refuse_next = CAIRN_ESHUTDOWN;
+    fx_unary(&f, KV "Put", &p.base, &r);
+    assert_int_equal(r.code, RPC_UNAVAILABLE);
+    assert_string_equal(r.msg, "etcdserver: server stopped");
+    result_free(&r);
     f.fake.fail_next = CAIRN_ETIMEOUT;
     Etcdserverpb__RangeRequest q = ETCDSERVERPB__RANGE_REQUEST__INIT;
     q.key = BIN("k");
@@ -320,6 +326,8 @@ static void test_status_auth(void **state)
     assert_int_equal(st->leader, 0x1111);
     assert_int_equal(st->raftindex, 40);
     assert_int_equal(st->raftappliedindex, 39);
+    assert_int_equal(st->header->revision, 1);
+    assert_int_equal(st->header->raft_term, 2);
     assert_int_equal(st->raftterm, 2);
     assert_int_equal(st->dbsize, 20480);
     assert_int_equal(st->dbsizeinuse, 16384);
@@ -358,6 +366,7 @@ static void test_status_auth(void **state)
     assert_non_null(ulr);
     assert_int_equal(ulr->n_users, 0);
     assert_int_equal(ulr->header->cluster_id, 0xc1);
+    assert_int_equal(ulr->header->raft_term, 2);
     etcdserverpb__auth_user_list_response__free_unpacked(ulr, NULL);
     result_free(&r);
     Etcdserverpb__AuthUserGetRequest ug =

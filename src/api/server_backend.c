@@ -1,0 +1,82 @@
+/* server_backend: the API over a running member: the backend table that
+ * calls server.h's request interface, and api_serve for the `cairn`
+ * binary. Kept apart from the services so that tests over a fake member
+ * link without the server. */
+#include "api/api.h"
+
+static int b_range(void *arg, const struct mvcc_range_req *req,
+                   bool serializable, void *ctx, node_done_cb cb)
+{
+    return server_range(arg, req, serializable, ctx, cb);
+}
+static int b_put(void *arg, const struct mvcc_put_req *req, void *ctx,
+                 node_done_cb cb)
+{
+    return server_put(arg, req, ctx, cb);
+}
+static int b_delete_range(void *arg, const struct mvcc_delete_req *req,
+                          void *ctx, node_done_cb cb)
+{
+    return server_delete_range(arg, req, ctx, cb);
+}
+static int b_txn(void *arg, const struct mvcc_txn_req *req, void *ctx,
+                 node_done_cb cb)
+{
+    return server_txn(arg, req, ctx, cb);
+}
+static int b_compact(void *arg, mvcc_rev rev, bool physical, void *ctx,
+                     node_done_cb cb)
+{
+    return server_compact(arg, rev, physical, ctx, cb);
+}
+static int b_status(void *arg, void *ctx, node_done_cb cb)
+{
+    return server_status(arg, ctx, cb);
+}
+static int b_alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
+                   void *ctx, node_done_cb cb)
+{
+    return server_alarm(arg, action, member_id, type, ctx, cb);
+}
+
+struct api_backend api_backend_server(struct server *s)
+{
+    return (struct api_backend){
+        .arg = s,
+        .range = b_range,
+        .put = b_put,
+        .delete_range = b_delete_range,
+        .txn = b_txn,
+        .compact = b_compact,
+        .status = b_status,
+        .alarm = b_alarm,
+        /* the server keeps no proposal counters yet */
+        .metrics = NULL,
+    };
+}
+
+int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
+              const char *const *client_urls, size_t n, struct api **out,
+              struct cairn_errmsg *m)
+{
+    struct api_backend be = api_backend_server(s);
+    struct api_config cfg = {
+        .max_txn_ops = server_max_txn_ops(s),
+        .max_request_bytes = (size_t)server_max_request_bytes(s),
+        .rpc = {.max_concurrent_streams = server_max_concurrent_streams(s)},
+    };
+    struct api *a;
+    int rv = api_open(loop, &be, &cfg, log, &a);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "api: open");
+    for (size_t i = 0; i < n; i++) {
+        rv = api_listen(a, client_urls[i], NULL, m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "api: listen on %s", client_urls[i]);
+            api_close(a);
+            return rv;
+        }
+    }
+    *out = a;
+    return 0;
+}
