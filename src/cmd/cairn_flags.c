@@ -48,7 +48,7 @@ static const struct flag_def flags[] = {
      "List of URLs to listen on for the metrics and health endpoints."},
     {"max-snapshots", F_UINT, OFF(max_snapshots), "5",
      "Maximum number of snapshot files to retain (0 is unlimited)."},
-    {"max-wals", F_UINT, OFF(max_wals), "5",
+    {"max-wals", F_REFUSED, 0, "5",
      "Maximum number of wal files to retain (0 is unlimited)."},
     {"name", F_STR, OFF(name), "default",
      "Human-readable name for this member."},
@@ -198,6 +198,11 @@ static const struct flag_def flags[] = {
      "The maximum revisions deleted in each compaction batch."},
     {"experimental-watch-progress-notify-interval", F_REFUSED, 0, "10m0s",
      "Duration of periodic watch progress notifications."},
+    /* etcd 3.5's name for the raft log tail kept after a snapshot. */
+    {"experimental-snapshot-catchup-entries", F_U64,
+     OFF(snapshot_catchup_entries), "5000",
+     "Number of entries for a slow follower to catch up after compacting "
+     "the raft storage entries."},
     {"force-new-cluster", F_REFUSEDB, 0, "false",
      "Force to create a new one member cluster."},
     {"unsafe-no-fsync", F_REFUSEDB, 0, "false",

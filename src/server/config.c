@@ -26,6 +26,7 @@ void server_config_defaults(struct server_config *c)
     c->initial_cluster_existing = false;
     c->initial_cluster_token = "etcd-cluster";
     c->snapshot_count = 100000;
+    c->snapshot_catchup_entries = 5000;
     c->heartbeat_interval_ms = 100;
     c->election_timeout_ms = 1000;
     c->quota_backend_bytes = 0;
@@ -33,7 +34,6 @@ void server_config_defaults(struct server_config *c)
     c->max_concurrent_streams = UINT32_MAX;
     c->max_txn_ops = 128;
     c->max_snapshots = 5;
-    c->max_wals = 5;
     c->strict_reconfig_check = true;
     c->pre_vote = false;
     c->force_new_cluster = false;

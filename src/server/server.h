@@ -110,17 +110,19 @@ struct server_config {
     bool initial_cluster_existing;     /* --initial-cluster-state existing */
     const char *initial_cluster_token; /* "etcd-cluster" */
     uint64_t snapshot_count;           /* 100000 */
-    unsigned heartbeat_interval_ms;    /* 100 */
-    unsigned election_timeout_ms;      /* 1000 */
-    int64_t quota_backend_bytes;       /* 0: 2 GiB */
-    uint64_t max_request_bytes;        /* 1.5 MiB */
-    uint32_t max_concurrent_streams;   /* 2^32 - 1 */
-    unsigned max_txn_ops;              /* 128 */
-    unsigned max_snapshots;            /* 5 (0: keep all) */
-    unsigned max_wals;                 /* 5 (0: keep all) */
-    bool strict_reconfig_check;        /* true */
-    bool pre_vote;                     /* false in etcd 3.4 */
-    bool force_new_cluster;            /* false */
+    /* --experimental-snapshot-catchup-entries (etcd 3.5's flag): the raft
+     * log tail kept after a snapshot for slow followers. 5000. */
+    uint64_t snapshot_catchup_entries;
+    unsigned heartbeat_interval_ms;  /* 100 */
+    unsigned election_timeout_ms;    /* 1000 */
+    int64_t quota_backend_bytes;     /* 0: 2 GiB */
+    uint64_t max_request_bytes;      /* 1.5 MiB */
+    uint32_t max_concurrent_streams; /* 2^32 - 1 */
+    unsigned max_txn_ops;            /* 128 */
+    unsigned max_snapshots;          /* 5 (0: keep all) */
+    bool strict_reconfig_check;      /* true */
+    bool pre_vote;                   /* false in etcd 3.4 */
+    bool force_new_cluster;          /* false */
     enum server_auto_compaction_mode auto_compaction_mode; /* periodic */
     /* --auto-compaction-retention in milliseconds (periodic) or revisions
      * (revision); 0 disables auto compaction. */
@@ -153,7 +155,10 @@ struct server;
  * from an existing one recovers snapshot + WAL + LMDB and ignores the
  * initial-cluster settings, as etcd does), opens the listeners and starts
  * the WAL and apply threads and the tick timer. Returns 0 with *out set, or
- * an error with the reason in m. log is borrowed and outlives the server. */
+ * an error with the reason in m. log is borrowed and outlives the server.
+ * On an error *out may still be set (the failure came after handles were
+ * opened on the loop): the caller then runs the loop until it has nothing
+ * left of the server's and calls server_close(*out). */
 int server_open(uv_loop_t *loop, const struct server_config *c,
                 struct cairn_log *log, struct server **out,
                 struct cairn_errmsg *m);

@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""Process-level tests of cairn members: real `cairn` processes on 127.0.0.1
+with ports picked by the test, driven through the test-only control socket
+(docs/server.md) until the gRPC API exists. Every process is stopped by pid
+at the end, also on failure. Bounds are generous liveness limits, never
+speed assertions.
+
+usage: cluster_test.py <path to cairn> <case>   (cases: see CASES below)
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+LIVENESS_S = 30.0  # any single wait: a leader, a write, a catch-up
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    def __init__(self, cluster, name):
+        self.cluster = cluster
+        self.name = name
+        self.peer_port = free_port()
+        self.client_port = free_port()
+        self.data_dir = os.path.join(cluster.root, name + ".etcd")
+        self.ctl_path = os.path.join(cluster.root, name + ".ctl")
+        self.log_path = os.path.join(cluster.root, name + ".log")
+        self.proc = None
+
+    @property
+    def peer_url(self):
+        return "http://127.0.0.1:%d" % self.peer_port
+
+    def start(self, extra=()):
+        args = [
+            self.cluster.binary,
+            "--name", self.name,
+            "--data-dir", self.data_dir,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--listen-client-urls", "http://127.0.0.1:%d" % self.client_port,
+            "--advertise-client-urls",
+            "http://127.0.0.1:%d" % self.client_port,
+            "--initial-cluster", self.cluster.initial_cluster(),
+            "--initial-cluster-token", self.cluster.token,
+            "--heartbeat-interval", "50",
+            "--election-timeout", "500",
+            "--cairn-test-control", self.ctl_path,
+        ] + list(self.cluster.extra) + list(extra)
+        log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ETCD_")}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
+        log.close()
+        self.cluster.pids.append(self.proc)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            self.proc.send_signal(sig)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=LIVENESS_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Fail("%s did not stop on signal %d" % (self.name, sig))
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, line, timeout=10.0):
+        """One request; returns the reply line or None when unreachable."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                s.connect(self.ctl_path)
+                s.sendall((line + "\n").encode())
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return None
+                    buf += chunk
+                return buf.decode().strip()
+        except OSError:
+            return None
+
+    def status(self):
+        r = self.request("status")
+        if r is None or not r.startswith("STATUS"):
+            return None
+        return dict(kv.split("=") for kv in r.split()[1:])
+
+
+class Cluster:
+    def __init__(self, binary, n, extra=()):
+        self.binary = binary
+        self.root = tempfile.mkdtemp(prefix="cairn-cluster-")
+        self.token = "tok-%d" % os.getpid()
+        self.extra = extra
+        self.pids = []
+        self.members = [Member(self, "m%d" % i) for i in range(n)]
+        self.acked = {}  # key -> value of every acknowledged write
+
+    def initial_cluster(self):
+        return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+
+    def start(self):
+        for m in self.members:
+            m.start()
+        for m in self.members:
+            self.wait_ready(m)
+
+    def wait_ready(self, m):
+        deadline = time.time() + LIVENESS_S
+        while time.time() < deadline:
+            t = m.log_text() if os.path.exists(m.log_path) else ""
+            if "published" in t and "enabled capabilities for version" in t:
+                return
+            check(m.alive(), "%s exited during start:\n%s" % (m.name, t))
+            time.sleep(0.05)
+        raise Fail("%s not ready in time:\n%s" % (m.name, m.log_text()))
+
+    def running(self):
+        return [m for m in self.members if m.alive()]
+
+    def leader(self, among=None):
+        """The member all running members agree leads, waiting for one."""
+        deadline = time.time() + LIVENESS_S
+        among = among or self.running()
+        while time.time() < deadline:
+            leads = set()
+            for m in among:
+                st = m.status()
+                if st is not None:
+                    leads.add(st["leader"])
+            if len(leads) == 1:
+                lid = leads.pop()
+                for m in among:
+                    st = m.status()
+                    if st and st["id"] == lid and lid != "0" * 16:
+                        return m
+            time.sleep(0.05)
+        raise Fail("no agreed leader in time")
+
+    def put(self, key, value, via=None):
+        """Puts until acknowledged (retries are idempotent: same value)."""
+        deadline = time.time() + LIVENESS_S
+        last = None
+        while time.time() < deadline:
+            targets = [via] if via is not None else self.running()
+            for m in targets:
+                r = m.request("put %s %s" % (key, value))
+                last = r
+                if r is not None and r.startswith("OK"):
+                    self.acked[key] = value
+                    return
+            time.sleep(0.05)
+        raise Fail("put %s not acknowledged in time (last: %s)" % (key, last))
+
+    def check_all_acked(self, members=None):
+        """Every acknowledged write is readable (serializably) on every
+        member, once it has caught up."""
+        for m in members or self.running():
+            deadline = time.time() + LIVENESS_S
+            for key, value in sorted(self.acked.items()):
+                while True:
+                    r = m.request("sget %s" % key)
+                    if r is not None and r.startswith("VALUE %s " % value):
+                        break
+                    if time.time() > deadline:
+                        raise Fail("%s: %s is %r, want %s" %
+                                   (m.name, key, r, value))
+                    time.sleep(0.05)
+
+    def check_hashkv_equal(self):
+        """Once quiet, HashKV at the same revision is equal everywhere."""
+        deadline = time.time() + LIVENESS_S
+        while True:
+            revs = set()
+            for m in self.running():
+                r = m.request("scount")
+                check(r is not None, "%s unreachable" % m.name)
+                revs.add(r.split("rev=")[1])
+            if len(revs) == 1:
+                break
+            check(time.time() < deadline, "revisions differ: %s" % revs)
+            time.sleep(0.05)
+        rev = revs.pop()
+        hashes = {}
+        for m in self.running():
+            r = m.request("hashkv %s" % rev)
+            check(r is not None and r.startswith("HASHKV"),
+                  "%s hashkv: %s" % (m.name, r))
+            hashes[m.name] = r.split()[1]
+        check(len(set(hashes.values())) == 1, "HashKV differ: %s" % hashes)
+
+    def stop(self):
+        for p in self.pids:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+    def cleanup(self, ok):
+        if ok and not os.environ.get("CAIRN_CLUSTER_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            print("kept %s for inspection" % self.root)
+            if ok:
+                return
+            for m in self.members:
+                if os.path.exists(m.log_path):
+                    print("---- %s ----" % m.name)
+                    print(m.log_text()[-4000:])
+
+
+# ---------------------------------------------------------------- cases
+
+def case_single(c):
+    """One member: writes persist across a graceful stop and a SIGKILL."""
+    c.start()
+    m = c.members[0]
+    for i in range(50):
+        c.put("k%03d" % i, "v%d" % i)
+    check(m.kill(signal.SIGTERM) == 0, "graceful stop exits 0")
+    m.start()
+    c.wait_ready(m)
+    c.check_all_acked()
+    for i in range(50, 100):
+        c.put("k%03d" % i, "v%d" % i)
+    m.kill(signal.SIGKILL)
+    m.start()
+    c.wait_ready(m)
+    c.check_all_acked()
+
+
+def case_three(c):
+    """Three members: writes through any member, reads on all, HashKV."""
+    c.start()
+    c.leader()
+    for i in range(60):
+        c.put("k%03d" % i, "v%d" % i, via=c.members[i % 3])
+    c.check_all_acked()
+    c.check_hashkv_equal()
+
+
+def case_leader_kill(c):
+    """The leader SIGKILLed: a new one is elected, writes continue; the old
+    leader restarts and catches up; every acknowledged write everywhere."""
+    c.start()
+    for i in range(30):
+        c.put("a%03d" % i, "x%d" % i)
+    old = c.leader()
+    old.kill(signal.SIGKILL)
+    new = c.leader()
+    check(new is not old, "a new leader")
+    for i in range(30):
+        c.put("b%03d" % i, "y%d" % i)
+    old.start()
+    c.wait_ready(old)
+    c.check_all_acked()
+    c.check_hashkv_equal()
+
+
+def case_snapshot_catchup(c):
+    """A follower down while the others write past a snapshot and compact
+    the log: on restart it catches up (by snapshot)."""
+    c.start()
+    lead = c.leader()
+    f = next(m for m in c.members if m is not lead)
+    f.kill(signal.SIGKILL)
+    for i in range(400):
+        c.put("s%04d" % i, "z%d" % i)
+    f.start()
+    c.wait_ready(f)
+    c.check_all_acked()
+    c.check_hashkv_equal()
+
+
+def case_member_remove(c):
+    """A member removed live: writes continue on the rest, the removed
+    member stops by itself."""
+    c.start()
+    for i in range(20):
+        c.put("r%03d" % i, "w%d" % i)
+    lead = c.leader()
+    victim = next(m for m in c.members if m is not lead)
+    vid = victim.status()["id"]
+    deadline = time.time() + LIVENESS_S
+    while True:
+        r = lead.request("member-remove %s" % vid)
+        if r is not None and r.startswith("OK"):
+            break
+        check(time.time() < deadline, "member-remove: %s" % r)
+        time.sleep(0.1)
+    rest = [m for m in c.members if m is not victim]
+    for i in range(20):
+        c.put("q%03d" % i, "u%d" % i, via=rest[i % 2])
+    deadline = time.time() + LIVENESS_S
+    while victim.alive() and time.time() < deadline:
+        time.sleep(0.05)
+    check(not victim.alive(), "the removed member stops")
+    victim.kill()
+    r = lead.request("members")
+    check(r is not None and vid not in r, "members after removal: %s" % r)
+    c.check_all_acked(rest)
+
+
+def tear_wal_tail(m):
+    """Overwrites the end of the last record of the last WAL segment that
+    holds records (a prepared segment holds only its small metadata record,
+    docs/wal.md) with garbage, as a torn write leaves it."""
+    wal = os.path.join(m.data_dir, "member", "wal")
+    segs = sorted(f for f in os.listdir(wal) if f.endswith(".wal"))
+    check(segs, "a WAL segment exists")
+    for name in reversed(segs):
+        path = os.path.join(wal, name)
+        with open(path, "r+b") as f:
+            data = f.read()
+            end = len(data.rstrip(b"\0"))
+            if end <= 64:
+                continue
+            f.seek(end - 7)
+            f.write(b"\xde\xad\xbe\xef\x01\x02\x03")
+            return
+    raise Fail("no WAL segment holds records")
+
+
+def case_torn_wal(c):
+    """A member whose WAL tail was torn restarts and catches up."""
+    c.start()
+    for i in range(40):
+        c.put("t%03d" % i, "p%d" % i)
+    lead = c.leader()
+    f = next(m for m in c.members if m is not lead)
+    f.kill(signal.SIGKILL)
+    tear_wal_tail(f)
+    f.start()
+    c.wait_ready(f)
+    for i in range(10):
+        c.put("u%03d" % i, "p%d" % i)
+    c.check_all_acked()
+    c.check_hashkv_equal()
+    check("torn tail" in f.log_text(), "the torn tail is reported")
+
+
+def case_graceful_leader_stop(c):
+    """SIGTERM on the leader hands leadership over before it exits."""
+    c.start()
+    c.put("g1", "h1")
+    lead = c.leader()
+    check(lead.kill(signal.SIGTERM) == 0, "graceful stop exits 0")
+    check("transferr" in lead.log_text(), "the leader transferred")
+    new = c.leader()
+    check(new is not lead, "a new leader")
+    c.put("g2", "h2")
+    c.check_all_acked()
+
+
+CASES = {
+    "single": (1, (), case_single),
+    "three": (3, (), case_three),
+    "leader_kill": (3, (), case_leader_kill),
+    "snapshot_catchup": (3, ("--snapshot-count", "50",
+                             "--experimental-snapshot-catchup-entries", "20"),
+                         case_snapshot_catchup),
+    "member_remove": (3, (), case_member_remove),
+    "torn_wal": (3, (), case_torn_wal),
+    "graceful_leader_stop": (3, (), case_graceful_leader_stop),
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        print(__doc__)
+        print("cases:", " ".join(CASES))
+        return 2
+    n, extra, fn = CASES[sys.argv[2]]
+    c = Cluster(os.path.abspath(sys.argv[1]), n, extra)
+    ok = False
+    try:
+        fn(c)
+        ok = True
+        print("PASS", sys.argv[2])
+    except Fail as e:
+        print("FAIL", sys.argv[2] + ":", e)
+    finally:
+        c.stop()
+        c.cleanup(ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
