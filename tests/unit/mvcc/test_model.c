@@ -1136,7 +1136,7 @@ static void test_model_random(void **state)
     (void)state;
     uint64_t seed = env_u64("CAIRN_TEST_SEED", 1);
     int steps = (int)env_u64("CAIRN_MVCC_MODEL_STEPS", 4000);
-    int seeds = (int)env_u64("CAIRN_MVCC_MODEL_SEEDS", 6);
+    int seeds = (int)env_u64("CAIRN_MVCC_MODEL_SEEDS", 8);
     for (int i = 0; i < seeds; i++) {
         fprintf(stderr, "# model seed %llu\n",
                 (unsigned long long)(seed + (uint64_t)i));
