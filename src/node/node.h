@@ -131,7 +131,10 @@ struct node_persist {
     uint64_t seq;                          /* 1, 2, 3 ... in issue order */
     const struct raft_snapshot_meta *snap; /* NULL, or a snapshot to record
                                             * first (wal_snapshot + save) */
-    const char *snap_image_path;           /* with snap: the received image */
+    /* With snap: the received image to keep for the restore that follows
+     * (node_apply_batch_restore_path), or NULL when there is no image (the
+     * bootstrap snapshot of a new cluster at index 1). */
+    const char *snap_image_path;
     const struct raft_entry *entries;
     size_t n_entries;
     const struct raft_hard_state *hard_state; /* NULL: unchanged */
@@ -178,16 +181,23 @@ struct node_config {
     /* mvcc's consistent index at start (entries up to it are not applied
      * again). */
     uint64_t applied_index;
-    /* The store and lessor the applier uses; the node reads through them
-     * (any-thread calls) and drives the lessor's primary clock. Borrowed;
-     * they outlive the node. */
+    /* The store the applier uses; the node reads it through mvcc's
+     * any-thread calls. Borrowed; outlives the node. */
     struct mvcc_store *store;
-    struct lessor *lessor;
+    /* The applier (borrowed; outlives the node). The node drives the
+     * lessor's primary clock and answers lease queries through the
+     * applier's current lessor, which a snapshot restore replaces; the node
+     * does not touch it while a restore batch is out. */
+    struct node_applier *applier;
 };
 
 /* Creates the node (raft core over an in-memory copy of the recovered log).
- * It may call env functions (bootstrap entries to persist) before it
- * returns. CAIRN_EINVAL, CAIRN_ENOMEM. */
+ * A new cluster (no recovery, initial members given) is bootstrapped as a
+ * snapshot at index 1, term 1 holding the initial voters, followed by one
+ * entry per initial member recording it (so every member's mvcc lists the
+ * same members); node_new hands that to env.persist before it returns. A
+ * member joining an existing cluster passes neither and waits for the
+ * leader's snapshot. CAIRN_EINVAL, CAIRN_ENOMEM. */
 int node_new(const struct node_config *config, const struct node_env *env,
              struct node **out);
 /* Frees the node; pending requests fail with CAIRN_ESTOPPED first. Batches
@@ -402,10 +412,16 @@ const struct raft *node_raft(const struct node *n);
 /* ------------------------------------------------------------------------ */
 /* The applier (apply thread)                                                */
 
-/* Over the store and lessor (borrowed; they outlive it). The applier's
- * state is all in them: a restarted applier continues from mvcc's
- * consistent index. log may be NULL. */
+/* The lessor the applier currently uses (replaced by a snapshot restore). */
+struct lessor *node_applier_lessor(const struct node_applier *a);
+
+/* Over the store (borrowed; outlives the applier) and the lessor opened on
+ * it (owned by the applier from now on: node_applier_free closes it; a
+ * snapshot restore closes it and reopens one with lease_opts, copied). The
+ * applier's state is all in the store: a restarted applier continues from
+ * mvcc's consistent index. log may be NULL. */
 int node_applier_new(struct mvcc_store *store, struct lessor *lessor,
+                     const struct lease_options *lease_opts,
                      const struct cairn_log *log, struct node_applier **out);
 void node_applier_free(struct node_applier *a);
 /* Runs one batch: committed entries (skipping those at or below the

@@ -20,5 +20,6 @@ int main(void)
 {
     int failed = 0;
     failed += node_test_codec();
+    failed += node_test_member();
     return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,365 @@
+/* The applier: runs committed entries against mvcc and lease on the apply
+ * thread, one mvcc batch per apply batch with the consistent index stored in
+ * it, and records per-request results keyed by request id. Deterministic:
+ * every member applying the same entries reaches the same state. */
+#include "node/node_int.h"
+
+#include <string.h>
+
+struct node_applier {
+    struct mvcc_store *s;
+    struct lessor *l;
+    struct lease_options lo;
+    const struct cairn_log *log;
+};
+
+int node_applier_new(struct mvcc_store *store, struct lessor *lessor,
+                     const struct lease_options *lease_opts,
+                     const struct cairn_log *log, struct node_applier **out)
+{
+    CAIRN_ASSERT(store != NULL && lessor != NULL && lease_opts != NULL);
+    struct node_applier *a = cairn_calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CAIRN_ENOMEM;
+    a->s = store;
+    a->l = lessor;
+    a->lo = *lease_opts;
+    a->log = log;
+    *out = a;
+    return 0;
+}
+
+void node_applier_free(struct node_applier *a)
+{
+    if (a == NULL)
+        return;
+    if (a->l != NULL)
+        lease_close(a->l);
+    cairn_free(a);
+}
+
+struct lessor *node_applier_lessor(const struct node_applier *a)
+{
+    return a->l;
+}
+
+int node_applier_sync(struct node_applier *a)
+{
+    return mvcc_sync(a->s);
+}
+
+raft_index node_apply_batch_last_index(const struct node_apply_batch *b)
+{
+    if (b->kind == NODE__BATCH_RESTORE)
+        return b->snap.index;
+    return b->n_entries ? b->entries[b->n_entries - 1].index : 0;
+}
+
+const char *node_apply_batch_restore_path(const struct node_apply_batch *b)
+{
+    return b->kind == NODE__BATCH_RESTORE ? b->restore_path : NULL;
+}
+
+void node__batch_free(struct node_apply_batch *b)
+{
+    if (b == NULL)
+        return;
+    cairn_free(b->entries);
+    cairn_free(b->data);
+    cairn_free(b->restore_path);
+    cairn_free(b->results);
+    mvcc_arena_free(&b->arena);
+    cairn_free(b);
+}
+
+/* A result slot for request id (0: internal, none). NULL when out of
+ * memory: the result is lost, the waiter times out. */
+static struct node_result *add_result(struct node_apply_batch *b, uint64_t id,
+                                      uint8_t type)
+{
+    if (id == 0)
+        return NULL;
+    if (b->n_results == b->cap_results) {
+        size_t cap = b->cap_results ? 2 * b->cap_results : 8;
+        struct node__result *r = cairn_realloc(b->results, cap * sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        b->results = r;
+        b->cap_results = cap;
+    }
+    struct node__result *r = &b->results[b->n_results++];
+    memset(r, 0, sizeof(*r));
+    r->id = id;
+    r->res.type = type;
+    r->res.cluster_id = b->cluster_id;
+    r->res.member_id = b->member_id;
+    r->res.raft_term = b->term;
+    return &r->res;
+}
+
+static void member_key(uint64_t id, uint8_t k[8])
+{
+    for (int i = 0; i < 8; i++)
+        k[i] = (uint8_t)(id >> (56 - 8 * i));
+}
+
+static int member_put(struct node_applier *a, const struct node_member *m)
+{
+    struct buf v = BUF_INIT;
+    uint8_t k[8];
+    member_key(m->id, k);
+    int rc = node__member_encode(0, m, &v);
+    if (rc == 0)
+        rc = mvcc_ext_put(a->s, NODE__TABLE_MEMBER, k, 8, v.data, v.len);
+    buf_free(&v);
+    return rc;
+}
+
+/* Applies one configuration change entry: the raft core has already
+ * changed the configuration; here the member records follow it. */
+static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
+                             const struct raft_entry *e)
+{
+    struct raft_conf_change cc;
+    if (raft_conf_change_decode(e->data, e->len, &cc) != 0) {
+        cairn_errorf(a->log, "node", "apply %llu: malformed conf change",
+                     (unsigned long long)e->index);
+        return 0;
+    }
+    uint64_t req = 0;
+    struct node_member m;
+    memset(&m, 0, sizeof(m));
+    bool have_member =
+        cc.context_len > 0 &&
+        node__member_decode(cc.context, cc.context_len, &req, &m) == 0;
+    for (uint32_t i = 0; i < cc.n_changes; i++) {
+        const struct raft_conf_change_item *it = &cc.changes[i];
+        uint8_t k[8];
+        member_key(it->node, k);
+        int rc = 0;
+        if (it->type == RAFT_CC_REMOVE_NODE) {
+            rc = mvcc_ext_del(a->s, NODE__TABLE_MEMBER, k, 8);
+            if (rc == CAIRN_ENOTFOUND)
+                rc = 0;
+        } else if (have_member && m.id == it->node) {
+            m.is_learner = it->type == RAFT_CC_ADD_LEARNER;
+            rc = member_put(a, &m);
+        }
+        /* Otherwise a change without a record (proposed by someone other
+         * than node, e.g. by a test): the configuration changes, the
+         * member records stay. */
+        if (rc != 0)
+            return rc;
+    }
+    struct node_result *r = add_result(b, req, 0);
+    if (r != NULL) {
+        r->type = NODE_REQ_MEMBER_ADD; /* the node fills the list */
+        struct node_member *copy = mvcc_arena_alloc(&b->arena, sizeof(*copy));
+        if (copy != NULL) {
+            *copy = m;
+            r->u.members.member = copy;
+        }
+    }
+    return 0;
+}
+
+static int apply_alarm(struct node_applier *a, const struct node__req *q,
+                       struct node_result *r)
+{
+    uint8_t k[9];
+    member_key(q->u.alarm.member, k);
+    k[8] = q->u.alarm.type;
+    int rc;
+    if (q->u.alarm.action == NODE_ALARM_ACTIVATE) {
+        rc = mvcc_ext_put(a->s, NODE__TABLE_ALARM, k, 9, "", 0);
+        if (rc == 0 && q->u.alarm.type == NODE_ALARM_NOSPACE)
+            rc = mvcc_alarm_set(a->s, true);
+    } else {
+        rc = mvcc_ext_del(a->s, NODE__TABLE_ALARM, k, 9);
+        if (rc == CAIRN_ENOTFOUND)
+            rc = 0;
+        if (rc == 0 && q->u.alarm.type == NODE_ALARM_NOSPACE)
+            rc = mvcc_alarm_set(a->s, false);
+    }
+    (void)r;
+    return rc;
+}
+
+/* Runs one decoded request. Returns a fatal error only (the batch failed:
+ * mvcc said so by CAIRN_EIO after a partial write); request errors go into
+ * the result. */
+static int apply_req(struct node_applier *a, struct node_apply_batch *b,
+                     const struct node__req *q, bool *compacted)
+{
+    struct node_result scratch;
+    struct node_result *r;
+    int rc = 0;
+    switch (q->type) {
+    case NODE__E_PUT:
+        r = add_result(b, q->id, NODE_REQ_PUT);
+        r = r ? r : &scratch;
+        rc = mvcc_put(a->s, &q->u.put, &b->arena, &r->u.put);
+        r->revision = r->u.put.header_rev;
+        break;
+    case NODE__E_DELETE:
+        r = add_result(b, q->id, NODE_REQ_DELETE);
+        r = r ? r : &scratch;
+        rc = mvcc_delete_range(a->s, &q->u.del, &b->arena, &r->u.del);
+        r->revision = r->u.del.header_rev;
+        break;
+    case NODE__E_TXN:
+        r = add_result(b, q->id, NODE_REQ_TXN);
+        r = r ? r : &scratch;
+        rc = mvcc_txn(a->s, &q->u.txn, &b->arena, &r->u.txn);
+        r->revision = r->u.txn.header_rev;
+        break;
+    case NODE__E_COMPACT:
+        r = add_result(b, q->id, NODE_REQ_COMPACT);
+        r = r ? r : &scratch;
+        rc = mvcc_compact(a->s, q->u.compact.rev, &r->revision);
+        if (rc == 0)
+            *compacted = true;
+        break;
+    case NODE__E_LEASE_GRANT:
+        r = add_result(b, q->id, NODE_REQ_LEASE_GRANT);
+        r = r ? r : &scratch;
+        rc = lease_grant(a->l, q->u.grant.id, q->u.grant.ttl_s, b->now_ms,
+                         &r->u.lease_grant.id, &r->u.lease_grant.ttl_s);
+        break;
+    case NODE__E_LEASE_REVOKE:
+        r = add_result(b, q->id, NODE_REQ_LEASE_REVOKE);
+        r = r ? r : &scratch;
+        rc = lease_revoke(a->l, q->u.revoke_id);
+        break;
+    case NODE__E_LEASE_CHECKPOINT:
+        r = &scratch;
+        for (size_t i = 0; rc == 0 && i < q->u.checkpoint.n; i++)
+            rc = lease_checkpoint(a->l, q->u.checkpoint.ids[i],
+                                  q->u.checkpoint.remaining_s[i]);
+        break;
+    case NODE__E_ALARM:
+        r = add_result(b, q->id, NODE_REQ_ALARM);
+        r = r ? r : &scratch;
+        rc = apply_alarm(a, q, r);
+        break;
+    case NODE__E_MEMBER_UPDATE:
+        r = add_result(b, q->id, NODE_REQ_MEMBER_UPDATE);
+        r = r ? r : &scratch;
+        rc = member_put(a, q->u.member);
+        r->u.members.member = q->u.member;
+        break;
+    default:
+        CAIRN_UNREACHABLE();
+    }
+    r->err = rc;
+    if (r->revision == 0) {
+        struct mvcc_status st;
+        if (mvcc_status_get(a->s, &st) == 0)
+            r->revision = st.rev;
+    }
+    /* A failure after a partial write fails the whole batch (mvcc.h). */
+    if (rc == CAIRN_EIO || rc == CAIRN_ENOMEM || rc == CAIRN_ESYNC)
+        return rc;
+    return 0;
+}
+
+static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
+{
+    struct mvcc_status st;
+    int rc = mvcc_status_get(a->s, &st);
+    if (rc != 0)
+        return rc;
+    b->last_index = node_apply_batch_last_index(b);
+    if (b->last_index <= st.consistent_index)
+        return 0; /* all applied before a restart or in a restored image */
+    if ((rc = mvcc_batch_begin(a->s)) != 0)
+        return rc;
+    bool compacted = false;
+    for (size_t i = 0; i < b->n_entries; i++) {
+        const struct raft_entry *e = &b->entries[i];
+        if (e->index <= st.consistent_index)
+            continue;
+        if (e->type == RAFT_ENTRY_CONF_CHANGE ||
+            e->type == RAFT_ENTRY_CONF_CHANGE_V2) {
+            rc = apply_conf_change(a, b, e);
+        } else if (e->len > 0) {
+            struct node__req q;
+            rc = node__req_decode(e->data, e->len, &b->arena, &q);
+            if (rc == CAIRN_EMALFORMED) {
+                /* Every member decodes the same bytes the same way, so
+                 * skipping keeps them equal; it means a bug, say so. */
+                cairn_errorf(a->log, "node",
+                             "apply %llu: malformed entry skipped",
+                             (unsigned long long)e->index);
+                rc = 0;
+                continue;
+            }
+            if (rc == 0)
+                rc = apply_req(a, b, &q, &compacted);
+        }
+        if (rc != 0)
+            goto err_abort;
+    }
+    if ((rc = mvcc_batch_commit(a->s, b->last_index)) != 0)
+        return rc;
+    /* Drop the compacted history now, a step at a time so that each LMDB
+     * write transaction stays short; bounded by the history's size. */
+    for (size_t steps = 0; compacted && steps < (1u << 20); steps++) {
+        bool done = false;
+        if ((rc = mvcc_compact_step(a->s, 10000, &done)) != 0)
+            return rc;
+        if (done)
+            break;
+    }
+    return 0;
+
+err_abort:
+    mvcc_batch_abort(a->s);
+    return rc;
+}
+
+static int apply_restore(struct node_applier *a, struct node_apply_batch *b)
+{
+    struct cairn_errmsg em = {{0}};
+    b->last_index = b->snap.index;
+    if (b->restore_path == NULL)
+        return 0; /* the bootstrap snapshot: no image */
+    int rc = mvcc_snapshot_restore(a->s, b->restore_path, &em);
+    if (rc != 0) {
+        cairn_errorf(a->log, "node", "restore snapshot %llu: %s",
+                     (unsigned long long)b->snap.index, em.text);
+        return rc;
+    }
+    /* The lessor reloads what the image holds (mvcc.h). */
+    lease_close(a->l);
+    a->l = NULL;
+    rc = lease_open(a->s, &a->lo, &a->l);
+    if (rc != 0)
+        cairn_errorf(a->log, "node", "reopen lessor after restore: %s",
+                     cairn_strerror(rc));
+    return rc;
+}
+
+int node_applier_apply(struct node_applier *a, struct node_apply_batch *b)
+{
+    struct cairn_errmsg em = {{0}};
+    int rc = 0;
+    switch (b->kind) {
+    case NODE__BATCH_ENTRIES:
+        rc = apply_entries(a, b);
+        break;
+    case NODE__BATCH_RESTORE:
+        rc = apply_restore(a, b);
+        break;
+    case NODE__BATCH_DEFRAG:
+        rc = mvcc_defrag(a->s, &em);
+        break;
+    case NODE__BATCH_EXPORT:
+        rc = mvcc_snapshot_write(a->s, b->fd, &em);
+        break;
+    default:
+        CAIRN_UNREACHABLE();
+    }
+    b->status = rc;
+    return rc;
+}

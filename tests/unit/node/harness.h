@@ -1,0 +1,97 @@
+/* A fake environment for node tests: members wired in-process, a fake
+ * clock, queued persist/apply/snapshot actions completed when the test
+ * runs them, messages delivered in order (or dropped for a member cut
+ * off), mvcc stores in a mkdtemp directory removed at the end. */
+#ifndef CAIRN_TESTS_NODE_HARNESS_H
+#define CAIRN_TESTS_NODE_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/node.h"
+
+#define H_MEMBERS_MAX 5
+
+struct h_msg {
+    uint64_t from, to;
+    struct buf bytes;
+    char *image; /* MsgSnap: the sender's store image file */
+};
+
+struct h_member {
+    struct h_cluster *c;
+    uint64_t id;
+    bool started;
+    bool cut;          /* messages to and from it are dropped */
+    bool hold_persist; /* persists stay pending */
+    bool hold_apply;   /* apply batches stay pending */
+    char dir[128];
+    struct mvcc_store *s;
+    struct node_applier *ap;
+    struct node *n;
+    uint64_t *persists; /* pending seqs */
+    size_t n_persists, cap_persists;
+    struct node_apply_batch **batches;
+    size_t n_batches, cap_batches;
+    struct raft_snapshot_meta snaps[8];
+    size_t n_snaps;
+    /* counters for assertions */
+    uint64_t sent_by_type[RAFT_MSG_TYPE_MAX + 1];
+    uint64_t snapshots_done;
+    raft_index last_snapshot_index;
+    uint64_t entries_persisted;
+};
+
+struct h_cluster {
+    char root[64];
+    int64_t now_ms;
+    unsigned tick_ms;
+    size_t n;
+    struct h_member m[H_MEMBERS_MAX];
+    struct h_msg *msgs;
+    size_t n_msgs, cap_msgs;
+    uint64_t images;
+    struct node_config base; /* template for each member's config */
+};
+
+/* n members with ids 1..n, all bootstrapped with each other as voters;
+ * base may set snapshot_count and the like (NULL: defaults). */
+void h_cluster_init(struct h_cluster *c, size_t n,
+                    const struct node_config *base);
+void h_cluster_free(struct h_cluster *c);
+/* A member id `id` in slot c->n, joining (no bootstrap), not started
+ * until h_member_start. */
+struct h_member *h_member_add(struct h_cluster *c, uint64_t id);
+void h_member_start(struct h_member *m, bool bootstrap);
+/* Completes pending actions and delivers messages until nothing is left
+ * (bounded); returns how many actions ran. */
+size_t h_run(struct h_cluster *c);
+/* One tick on every started member (clock advances tick_ms), then h_run. */
+void h_tick(struct h_cluster *c, unsigned ticks);
+/* Ticks until some member leads (bounded); returns it or NULL. */
+struct h_member *h_leader(struct h_cluster *c);
+struct h_member *h_elect(struct h_cluster *c, uint64_t id);
+
+/* A request's outcome, for callbacks. */
+struct h_result {
+    int calls;
+    int err;
+    int64_t rev;
+    char value[64];
+    int64_t count;
+    int64_t lease_id;
+    size_t n_members;
+    uint64_t member_id;
+    bool succeeded;
+    uint32_t hash;
+};
+void h_done(void *arg, const struct node_result *r);
+
+int h_put(struct h_member *m, const char *k, const char *v,
+          struct h_result *res);
+int h_get(struct h_member *m, const char *k, bool serializable,
+          struct h_result *res);
+uint32_t h_hash_kv(struct h_member *m);
+
+#endif

@@ -1,0 +1,417 @@
+/* Node tests driven event by event through the fake environment: one and
+ * three members, KV round trips, durability before acknowledgement,
+ * ReadIndex batching and single use, leader changes failing waiting
+ * proposals, lease expiry on the leader only, snapshots and log compaction
+ * with a lagging follower caught up by snapshot, membership changes, and
+ * refusals (too many requests, request too large). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cmocka needs setjmp.h and stdarg.h first. */
+#include <cmocka.h>
+
+#include "harness.h"
+#include "tests_node.h"
+
+static void test_one_member_kv(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 1, NULL);
+    struct h_member *m = h_elect(&c, 1);
+    struct h_result put, get, ser;
+    assert_int_equal(h_put(m, "foo", "bar", &put), 0);
+    h_run(&c);
+    assert_int_equal(put.calls, 1);
+    assert_int_equal(put.err, 0);
+    assert_true(put.rev >= 2);
+    assert_int_equal(h_get(m, "foo", false, &get), 0);
+    h_tick(&c, 1);
+    assert_int_equal(get.calls, 1);
+    assert_int_equal(get.err, 0);
+    assert_string_equal(get.value, "bar");
+    assert_int_equal(get.rev, put.rev);
+    /* Serializable: answered inside the call. */
+    assert_int_equal(h_get(m, "foo", true, &ser), 0);
+    assert_int_equal(ser.calls, 1);
+    assert_string_equal(ser.value, "bar");
+
+    /* A txn: compare value == "bar", then put baz, else nothing. */
+    struct mvcc_compare cmp = {.result = MVCC_CMP_EQUAL,
+                               .target = MVCC_CMP_VALUE,
+                               .key = (const uint8_t *)"foo",
+                               .key_len = 3,
+                               .value = (const uint8_t *)"bar",
+                               .value_len = 3};
+    struct mvcc_op op = {.type = MVCC_OP_PUT};
+    op.u.put.key = (const uint8_t *)"foo";
+    op.u.put.key_len = 3;
+    op.u.put.value = (const uint8_t *)"baz";
+    op.u.put.value_len = 3;
+    struct mvcc_txn_req txn = {
+        .compares = &cmp, .n_compares = 1, .success = &op, .n_success = 1};
+    struct h_result tr = {0};
+    assert_int_equal(node_txn(m->n, &txn, &tr, h_done), 0);
+    h_run(&c);
+    assert_int_equal(tr.calls, 1);
+    assert_int_equal(tr.err, 0);
+    assert_true(tr.succeeded);
+    assert_int_equal(tr.rev, put.rev + 1);
+    memset(&tr, 0, sizeof(tr));
+    assert_int_equal(node_txn(m->n, &txn, &tr, h_done), 0);
+    h_run(&c);
+    assert_false(tr.succeeded); /* the value is baz now */
+
+    /* Delete, and the key is gone. */
+    struct mvcc_delete_req del = {.key = (const uint8_t *)"foo", .key_len = 3};
+    struct h_result dr = {0};
+    assert_int_equal(node_delete_range(m->n, &del, &dr, h_done), 0);
+    h_run(&c);
+    assert_int_equal(dr.err, 0);
+    assert_int_equal(h_get(m, "foo", true, &ser), 0);
+    assert_int_equal(ser.count, 0);
+
+    /* Members: the bootstrap recorded the one member. */
+    struct h_result ml = {0};
+    assert_int_equal(node_member_list(m->n, &ml, h_done), 0);
+    assert_int_equal(ml.n_members, 1);
+    h_cluster_free(&c);
+}
+
+/* Nothing is acknowledged before the local WAL sync, also on one member
+ * (etcd #14370), and nothing is applied either. */
+static void test_no_ack_before_persist(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 1, NULL);
+    struct h_member *m = h_elect(&c, 1);
+    raft_index applied = node_applied_index(m->n);
+    m->hold_persist = true;
+    struct h_result put;
+    assert_int_equal(h_put(m, "k", "v", &put), 0);
+    h_run(&c);
+    h_tick(&c, 3);
+    assert_int_equal(put.calls, 0);
+    assert_true(node_applied_index(m->n) == applied);
+    assert_true(m->n_persists > 0);
+    m->hold_persist = false;
+    h_run(&c);
+    assert_int_equal(put.calls, 1);
+    assert_int_equal(put.err, 0);
+    assert_true(node_applied_index(m->n) > applied);
+    h_cluster_free(&c);
+}
+
+static void test_three_members_kv(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *f = &c.m[2];
+    assert_true(node_leader(f->n) == 1);
+    struct h_result p1, p2, g;
+    assert_int_equal(h_put(l, "a", "1", &p1), 0);
+    assert_int_equal(h_put(f, "b", "2", &p2), 0); /* forwarded */
+    h_run(&c);
+    assert_int_equal(p1.calls, 1);
+    assert_int_equal(p1.err, 0);
+    assert_int_equal(p2.calls, 1);
+    assert_int_equal(p2.err, 0);
+    assert_int_equal(h_get(f, "a", false, &g), 0);
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.value, "1");
+    h_tick(&c, 2);
+    uint32_t h1 = h_hash_kv(&c.m[0]);
+    assert_true(h1 == h_hash_kv(&c.m[1]));
+    assert_true(h1 == h_hash_kv(&c.m[2]));
+    struct h_result ml = {0};
+    assert_int_equal(node_member_list(f->n, &ml, h_done), 0);
+    assert_int_equal(ml.n_members, 3);
+    h_cluster_free(&c);
+}
+
+/* Reads waiting together share one round; a read that arrives while a
+ * round is out waits for the next one (PITFALLS: etcd #20418). */
+static void test_read_index_batching(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    h_elect(&c, 1);
+    struct h_member *f = &c.m[1];
+    struct h_result r[4];
+    uint64_t before = f->sent_by_type[RAFT_MSG_READ_INDEX];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_get(f, "x", false, &r[i]), 0);
+    /* One round asked for all three. */
+    assert_true(f->sent_by_type[RAFT_MSG_READ_INDEX] == before + 1);
+    /* A fourth read while that round is out. */
+    assert_int_equal(h_get(f, "x", false, &r[3]), 0);
+    assert_true(f->sent_by_type[RAFT_MSG_READ_INDEX] == before + 1);
+    h_run(&c);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].err, 0);
+    }
+    /* The fourth needed a round of its own. */
+    assert_true(f->sent_by_type[RAFT_MSG_READ_INDEX] == before + 2);
+
+    /* A write acknowledged before a read starts is seen by it. */
+    struct h_result p, g;
+    assert_int_equal(h_put(&c.m[0], "x", "new", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    f->hold_apply = true;
+    assert_int_equal(h_get(f, "x", false, &g), 0);
+    h_run(&c);
+    /* f may lag in applying: the read waits for it rather than read old
+     * data. */
+    f->hold_apply = false;
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.value, "new");
+    h_cluster_free(&c);
+}
+
+/* A proposal on a leader that lost its quorum fails with LEADERCHANGED
+ * once another member leads; its entry is overwritten. */
+static void test_leader_change_fails_proposals(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *old = h_elect(&c, 1);
+    old->cut = true;
+    struct h_result p;
+    assert_int_equal(h_put(old, "lost", "1", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.calls, 0);
+    /* The others elect a new leader. */
+    struct h_member *nl = NULL;
+    for (int t = 0; t < 100 && nl == NULL; t++) {
+        h_tick(&c, 1);
+        for (size_t i = 1; i < 3; i++)
+            if (node_is_leader(c.m[i].n))
+                nl = &c.m[i];
+    }
+    assert_non_null(nl);
+    struct h_result q;
+    assert_int_equal(h_put(nl, "kept", "2", &q), 0);
+    h_run(&c);
+    assert_int_equal(q.err, 0);
+    old->cut = false;
+    h_tick(&c, 5);
+    assert_int_equal(p.calls, 1);
+    assert_true(p.err == CAIRN_ELEADERCHANGED || p.err == CAIRN_ETIMEOUT);
+    /* Overwritten: nobody has the lost key. */
+    h_tick(&c, 2);
+    for (size_t i = 0; i < 3; i++) {
+        struct h_result g;
+        assert_int_equal(h_get(&c.m[i], "lost", true, &g), 0);
+        assert_int_equal(g.count, 0);
+    }
+    h_cluster_free(&c);
+}
+
+/* Leases expire by the leader's clock only; followers never run it. */
+static void test_lease_expiry_on_leader(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_result g = {0};
+    assert_int_equal(node_lease_grant(l->n, 0, 5, &g, h_done), 0);
+    h_run(&c);
+    assert_int_equal(g.err, 0);
+    assert_true(g.lease_id != 0);
+    struct mvcc_put_req p = {.key = (const uint8_t *)"lk",
+                             .key_len = 2,
+                             .value = (const uint8_t *)"v",
+                             .value_len = 1,
+                             .lease = g.lease_id};
+    struct h_result pr = {0};
+    assert_int_equal(node_put(c.m[2].n, &p, &pr, h_done), 0);
+    h_run(&c);
+    assert_int_equal(pr.err, 0);
+    for (size_t i = 0; i < 3; i++) {
+        struct lessor *ls = node_applier_lessor(c.m[i].ap);
+        assert_true(lease_exists(ls, g.lease_id));
+        assert_true(lease_is_primary(ls) == (i == 0));
+    }
+    /* Keep-alive: only the leader renews. */
+    struct h_result ka = {0};
+    assert_int_equal(node_lease_keepalive(c.m[1].n, g.lease_id, &ka, h_done),
+                     CAIRN_ENOTLEADER);
+    assert_int_equal(node_lease_keepalive(l->n, g.lease_id, &ka, h_done), 0);
+    h_run(&c);
+    assert_int_equal(ka.calls, 1);
+    assert_int_equal(ka.err, 0);
+    /* Past the TTL the leader revokes; the key goes with the lease. */
+    h_tick(&c, 60);
+    for (size_t i = 0; i < 3; i++) {
+        assert_false(lease_exists(node_applier_lessor(c.m[i].ap), g.lease_id));
+        struct h_result r;
+        assert_int_equal(h_get(&c.m[i], "lk", true, &r), 0);
+        assert_int_equal(r.count, 0);
+    }
+    /* Followers proposed nothing: every revoke came from the leader. */
+    assert_true(c.m[1].sent_by_type[RAFT_MSG_PROP] == 0);
+    assert_true(c.m[2].sent_by_type[RAFT_MSG_PROP] == 1); /* the put */
+    h_cluster_free(&c);
+}
+
+/* Every snapshot_count applied entries a snapshot; the log keeps a tail;
+ * a follower cut off past the tail catches up by snapshot. */
+static void test_snapshot_and_compaction(void **state)
+{
+    (void)state;
+    struct node_config base = {.snapshot_count = 20,
+                               .snapshot_catchup_entries = 5};
+    struct h_cluster c;
+    h_cluster_init(&c, 3, &base);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *lag = &c.m[2];
+    lag->cut = true;
+    char k[32];
+    for (int i = 0; i < 70; i++) {
+        struct h_result p;
+        snprintf(k, sizeof(k), "key%03d", i);
+        assert_int_equal(h_put(l, k, "v", &p), 0);
+        h_run(&c);
+        assert_int_equal(p.err, 0);
+    }
+    assert_true(l->snapshots_done >= 3);
+    assert_true(l->last_snapshot_index >= 60);
+    lag->cut = false;
+    uint64_t snaps_before = l->sent_by_type[RAFT_MSG_SNAP];
+    h_tick(&c, 10);
+    assert_true(l->sent_by_type[RAFT_MSG_SNAP] > snaps_before);
+    assert_true(node_applied_index(lag->n) == node_applied_index(l->n));
+    assert_true(h_hash_kv(lag) == h_hash_kv(l));
+    struct h_result g;
+    assert_int_equal(h_get(lag, "key069", true, &g), 0);
+    assert_string_equal(g.value, "v");
+    /* It keeps following after the snapshot. */
+    struct h_result p;
+    assert_int_equal(h_put(lag, "after", "x", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_true(h_hash_kv(lag) == h_hash_kv(l));
+    h_cluster_free(&c);
+}
+
+static void test_membership(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct node_member nm = {.n_peer_urls = 1};
+    strcpy(nm.peer_urls[0], "http://127.0.0.1:9999");
+    struct h_result a = {0};
+    /* A peer URL in use is refused. */
+    struct node_member dup = {.n_peer_urls = 1};
+    strcpy(dup.peer_urls[0], "http://127.0.0.1:2390");
+    assert_int_equal(node_member_add(l->n, &dup, &a, h_done),
+                     CAIRN_EPEERURLEXISTS);
+    assert_int_equal(node_member_add(l->n, &nm, &a, h_done), 0);
+    h_run(&c);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, 0);
+    assert_int_equal(a.n_members, 4);
+    assert_true(a.member_id != 0);
+    /* The new member joins with an empty log: the leader sends a
+     * snapshot. */
+    struct h_member *j = h_member_add(&c, a.member_id);
+    h_member_start(j, false);
+    h_tick(&c, 5);
+    assert_true(node_leader(j->n) == 1);
+    assert_true(node_applied_index(j->n) == node_applied_index(l->n));
+    struct h_result ml = {0};
+    assert_int_equal(node_member_list(j->n, &ml, h_done), 0);
+    assert_int_equal(ml.n_members, 4);
+    /* Remove member 3: the others list three, member 3 stops. */
+    struct h_result rm = {0};
+    assert_int_equal(node_member_remove(l->n, 12345, &rm, h_done),
+                     CAIRN_EMEMBERNOTFOUND);
+    assert_int_equal(node_member_remove(l->n, 3, &rm, h_done), 0);
+    h_run(&c);
+    h_tick(&c, 2);
+    assert_int_equal(rm.calls, 1);
+    assert_int_equal(rm.err, 0);
+    assert_int_equal(rm.n_members, 3);
+    int err = 0;
+    assert_true(node_stopped(c.m[2].n, &err));
+    assert_int_equal(err, CAIRN_EREMOVED);
+    struct h_result p;
+    assert_int_equal(h_put(j, "from-new", "1", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_true(h_hash_kv(j) == h_hash_kv(l));
+    h_cluster_free(&c);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 1, NULL);
+    struct h_result r;
+    /* No leader yet. */
+    assert_int_equal(h_put(&c.m[0], "k", "v", &r), CAIRN_ENOLEADER);
+    struct h_member *m = h_elect(&c, 1);
+    /* Too large. */
+    size_t big = NODE_MAX_REQUEST_BYTES_DEFAULT + 1;
+    char *v = malloc(big + 1);
+    memset(v, 'x', big);
+    v[big] = 0;
+    assert_int_equal(h_put(m, "k", v, &r), CAIRN_ETOOBIG);
+    free(v);
+    assert_int_equal(r.calls, 0);
+    /* Apply lagging commit by more than 5,000 entries. */
+    m->hold_apply = true;
+    static struct h_result many[NODE_MAX_APPLY_LAG + 2];
+    int refused = 0;
+    for (int i = 0; i < NODE_MAX_APPLY_LAG + 2; i++) {
+        int rc = h_put(m, "k", "v", &many[i]);
+        if (rc == CAIRN_ETOOMANYREQUESTS)
+            refused++;
+        else
+            assert_int_equal(rc, 0);
+        h_run(&c);
+    }
+    assert_true(refused > 0);
+    m->hold_apply = false;
+    h_run(&c);
+    for (int i = 0; i < NODE_MAX_APPLY_LAG + 2 - refused; i++)
+        assert_int_equal(many[i].err, 0);
+    assert_int_equal(h_put(m, "k", "v", &r), 0);
+    h_run(&c);
+    assert_int_equal(r.err, 0);
+    h_cluster_free(&c);
+}
+
+int node_test_member(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_member_kv),
+        cmocka_unit_test(test_no_ack_before_persist),
+        cmocka_unit_test(test_three_members_kv),
+        cmocka_unit_test(test_read_index_batching),
+        cmocka_unit_test(test_leader_change_fails_proposals),
+        cmocka_unit_test(test_lease_expiry_on_leader),
+        cmocka_unit_test(test_snapshot_and_compaction),
+        cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests_name("node member", tests, NULL, NULL);
+}
