@@ -89,7 +89,10 @@ static int write_record(struct wctx *w, const uint8_t *key, size_t key_len,
     mvcc__put_be64(kb + key_len, (uint64_t)w->main);
     mvcc__put_be64(kb + key_len + 8, (uint64_t)sub);
     MDB_val k = {key_len + MVCC__REV_BYTES, kb}, v = {vsz, NULL};
-    int rc = mdb_put(w->t, w->s->kv, &k, &v, MDB_RESERVE);
+    /* Through the request's cursor: the lookup of the key's previous
+     * version left it on the leaf page the new record goes to, and LMDB
+     * then skips the descent from the root. */
+    int rc = mdb_cursor_put(w->c, &k, &v, MDB_RESERVE);
     if (rc == 0) {
         uint8_t *p = v.mv_data;
         *p++ = tomb ? MVCC__FLAG_TOMB : 0;
