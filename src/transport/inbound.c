@@ -146,7 +146,12 @@ static void in_message(struct tin *in, const uint8_t *pl, size_t len,
 {
     struct transport *t = in->t;
     struct raft_message m;
-    if (raft_message_decode(pl, len, &m) != 0) {
+    int rv = raft_message_decode(pl, len, &m);
+    if (rv == CAIRN_ENOMEM) {
+        in_stop(in, false); /* the sender's next connection retries */
+        return;
+    }
+    if (rv != 0) {
         in_malformed(in, "raft message");
         return;
     }
@@ -164,15 +169,19 @@ static void in_message(struct tin *in, const uint8_t *pl, size_t len,
 
 /* ---- snapshot reception ---- */
 
+/* Sends the receiver's verdict; a verdict that cannot be sent closes the
+ * connection, so the sender hears a failure rather than waiting for it. */
 static void in_ack(struct tin *in, int status)
 {
     uint8_t st[4];
     codec_put_u32(st, (uint32_t)(int32_t)status);
     struct buf b = BUF_INIT;
-    if (tp__frame_append(&b, TP_FRAME_SNAP_ACK, st, sizeof(st)) == 0 &&
-        in->conn != NULL)
-        (void)net_conn_write(in->conn, b.data, b.len);
+    int rv = tp__frame_append(&b, TP_FRAME_SNAP_ACK, st, sizeof(st));
+    if (rv == 0 && in->conn != NULL)
+        rv = net_conn_write(in->conn, b.data, b.len);
     buf_free(&b);
+    if (rv != 0)
+        in_stop(in, false);
 }
 
 static void in_snap_fail(struct tin *in, int status, const char *what)
@@ -317,7 +326,12 @@ static void in_snap_head(struct tin *in, const uint8_t *pl, size_t len)
         return;
     }
     struct raft_message m;
-    if (raft_message_decode(in->head.data, in->head.len, &m) != 0) {
+    int rv = raft_message_decode(in->head.data, in->head.len, &m);
+    if (rv == CAIRN_ENOMEM) {
+        in_snap_fail(in, rv, "decode head");
+        return;
+    }
+    if (rv != 0) {
         in_malformed(in, "snapshot message");
         return;
     }

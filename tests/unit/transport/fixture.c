@@ -42,7 +42,8 @@ static void on_snapshot(void *arg, const struct raft_message *m,
     size_t n = m->snapshot->len < sizeof(mb->snap_desc) - 1
                    ? m->snapshot->len
                    : sizeof(mb->snap_desc) - 1;
-    memcpy(mb->snap_desc, m->snapshot->data, n);
+    if (n > 0)
+        memcpy(mb->snap_desc, m->snapshot->data, n);
     mb->snap_desc[n] = '\0';
     mb->heartbeats_at_snap = mb->n_heartbeats;
 }
@@ -66,6 +67,11 @@ static void on_snapshot_status(void *arg, raft_id peer, raft_index index,
 
 static const struct transport_cbs host_cbs = {
     on_receive, on_snapshot, on_unreachable, on_snapshot_status};
+
+const struct transport_cbs *fx_host_cbs(void)
+{
+    return &host_cbs;
+}
 
 static void log_sink(void *arg, enum cairn_log_level level, const char *line)
 {
@@ -170,12 +176,17 @@ void fx_fini(struct fixture *f)
     nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void fx_open_url(struct fixture *f, int i, const char *url)
+void fx_log_init(struct fx_member *mb)
 {
-    struct fx_member *mb = &f->m[i];
     cairn_log_init(&mb->log, mb->name, CAIRN_LOG_DEBUG);
     mb->log.sink = log_sink;
     mb->log.sink_arg = mb;
+}
+
+void fx_open_url(struct fixture *f, int i, const char *url)
+{
+    struct fx_member *mb = &f->m[i];
+    fx_log_init(mb);
     struct transport_config c = f->cfg;
     c.cluster_id = mb->cluster_id;
     c.self_id = mb->id;

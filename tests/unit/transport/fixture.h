@@ -82,6 +82,10 @@ struct fixture {
 };
 
 void fx_init(struct fixture *f);
+/* The recording host's callbacks (arg: the struct fx_member). */
+const struct transport_cbs *fx_host_cbs(void);
+/* Points mb->log at the counting sink (and stderr with CAIRN_TEST_LOG). */
+void fx_log_init(struct fx_member *mb);
 /* Closes whatever is open, runs the loop dry, checks no handle is left,
  * removes the temporary directories. */
 void fx_fini(struct fixture *f);

@@ -12,5 +12,6 @@ int main(void)
     failed += test_messages_group();
     failed += test_refuse_group();
     failed += test_snapshot_group();
+    failed += test_faults_group();
     return failed ? 1 : 0;
 }

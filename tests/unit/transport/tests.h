@@ -6,5 +6,6 @@ int test_frame_group(void);
 int test_messages_group(void);
 int test_refuse_group(void);
 int test_snapshot_group(void);
+int test_faults_group(void);
 
 #endif
