@@ -1,6 +1,6 @@
 /* api: the public header of the etcd v3 API layer: the services of etcd
- * 3.4 (KV, Maintenance.Status, Auth while disabled) on rpc/'s gRPC server,
- * HTTP/1.1 /health, /version and /metrics on the same port, and the one
+ * 3.4 (KV, Lease, Cluster, Maintenance, Auth while disabled) on rpc/'s gRPC
+ * server, HTTP/1.1 /health, /version and /metrics on the same port, and the one
  * table mapping cairn's error codes to gRPC codes and etcd's error texts.
  *
  * The member behind the API is reached through a table of functions, struct
@@ -91,6 +91,24 @@ struct api_backend {
     int (*status)(void *arg, void *ctx, node_done_cb cb);
     int (*alarm)(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
                  void *ctx, node_done_cb cb);
+    int (*hash)(void *arg, void *ctx, node_done_cb cb);
+    int (*hash_kv)(void *arg, mvcc_rev rev, void *ctx, node_done_cb cb);
+    int (*move_leader)(void *arg, uint64_t target, void *ctx, node_done_cb cb);
+    int (*defragment)(void *arg, void *ctx, node_done_cb cb);
+    int (*lease_grant)(void *arg, int64_t id, int64_t ttl_s, void *ctx,
+                       node_done_cb cb);
+    int (*lease_revoke)(void *arg, int64_t id, void *ctx, node_done_cb cb);
+    int (*lease_keepalive)(void *arg, int64_t id, void *ctx, node_done_cb cb);
+    int (*lease_ttl)(void *arg, int64_t id, bool keys, void *ctx,
+                     node_done_cb cb);
+    int (*lease_list)(void *arg, void *ctx, node_done_cb cb);
+    int (*member_add)(void *arg, const struct node_member *m, void *ctx,
+                      node_done_cb cb);
+    int (*member_remove)(void *arg, uint64_t id, void *ctx, node_done_cb cb);
+    int (*member_update)(void *arg, const struct node_member *m, void *ctx,
+                         node_done_cb cb);
+    int (*member_promote)(void *arg, uint64_t id, void *ctx, node_done_cb cb);
+    int (*member_list)(void *arg, void *ctx, node_done_cb cb);
     /* May be NULL: /metrics then leaves the counters out. */
     void (*metrics)(void *arg, struct api_metrics *m);
 };

@@ -1,5 +1,6 @@
-/* api_int: what api/'s files share privately: etcd errors that no cairn
- * code stands for (the auth store's, answered while auth is disabled). */
+/* api_int: what api/'s files share privately: the api handle, one unary
+ * call's state and the helpers that answer it, each service's handlers,
+ * and etcd errors that no cairn code stands for. */
 #ifndef CAIRN_API_API_INT_H
 #define CAIRN_API_API_INT_H
 
@@ -16,6 +17,8 @@
       "etcdserver: user name not found")                                  \
     X(ROLE_NOT_FOUND, RPC_FAILED_PRECONDITION,                            \
       "etcdserver: role name not found")                                  \
+    X(MEMBER_BAD_URLS, RPC_INVALID_ARGUMENT,                              \
+      "etcdserver: given member URLs are invalid")                        \
     X(USER_EMPTY, RPC_INVALID_ARGUMENT, "etcdserver: user name is empty") \
     X(ROLE_EMPTY, RPC_INVALID_ARGUMENT, "etcdserver: role name is empty") \
     X(NO_REQUEST, RPC_INTERNAL, "grpc: error unmarshalling request: EOF")
@@ -27,5 +30,135 @@ enum api__etcd_err {
 };
 
 struct api_status api__status_etcd(enum api__etcd_err e);
+
+struct api_req;
+/* A unary method: the request's bytes (borrowed for the call). */
+typedef void (*api__handler)(struct api_req *r, const uint8_t *data,
+                             size_t len);
+
+/* One row of the dispatch table: a unary method (fn) or a streaming one
+ * (its own cbs, whose arg is the method's struct api__slot). */
+struct api__method_def {
+    const char *path;
+    const char *service;
+    const char *method;
+    api__handler fn;
+    const struct rpc_call_cbs *cbs; /* NULL: unary through fn */
+    const char *type;               /* go-grpc-prometheus' grpc_type */
+};
+
+/* One per method: the rpc dispatch table's arg. */
+struct api__slot {
+    struct api *api;
+    size_t idx;
+};
+
+struct api__http;
+struct api {
+    uv_loop_t *loop;
+    struct api_backend be;
+    unsigned max_txn_ops;
+    size_t max_request_bytes;
+    struct cairn_log *log;
+    struct rpc_server *srv;
+    struct api__slot *slots;
+    struct api_grpc_counter *counters;
+    size_t n_methods;
+    struct api__http *http; /* HTTP/1.1 requests waiting on the member */
+    /* calls between start and done and HTTP/1.1 requests not yet answered
+     * or cancelled: rpc ends them after rpc_server_close returns (as their
+     * connections close), so a closed api is freed by the last one */
+    size_t refs;
+    bool closed;
+};
+
+/* Streams hold a reference from start to done (api__ref/api__unref), and
+ * count themselves in the method's counters. */
+void api__ref(struct api *a);
+void api__unref(struct api *a);
+void api__count_start(struct api__slot *slot);
+void api__count_done(struct api__slot *slot, int code);
+
+/* One unary call. It lives until both the rpc call has ended and the
+ * backend has completed (a client may go away while its request is in
+ * Raft; the completion then finds call_done and only frees). */
+typedef void (*api__with_header_fn)(struct api_req *r,
+                                    const struct api_header *h);
+struct api_req {
+    struct api *api;
+    struct rpc_call *call;
+    size_t idx;
+    bool got_msg;
+    bool call_done;
+    bool pending; /* a backend completion is owed */
+    struct api_arena arena;
+    /* Maintenance.Status: the status while the alarms are asked */
+    struct node_status status;
+    struct api_header header;
+    /* answers built around a header only */
+    api__with_header_fn with_header;
+    int64_t lease_id; /* LeaseTimeToLive: for a missing lease's answer */
+};
+
+void api__req_free(struct api_req *r);
+/* End the call with a status (etcd's for a cairn code). */
+void api__req_fail_status(struct api_req *r, struct api_status st);
+void api__req_fail(struct api_req *r, int err);
+/* Packs msg and ends the call OK. r may be freed on return. */
+void api__req_reply(struct api_req *r, const ProtobufCMessage *msg);
+/* Set r->pending, call the backend, then pass what it returned: a
+ * refusal is answered at once. */
+void api__req_submitted(struct api_req *r, int rv);
+/* In a completion: false when the call is gone (r freed) or the result is
+ * an error (answered); true to go on answering. */
+bool api__req_completed(struct api_req *r, const struct node_result *res);
+/* A wire header in r's arena; NULL when out of memory. */
+Etcdserverpb__ResponseHeader *api__header_pb(struct api_req *r,
+                                             const struct api_header *h);
+/* Answers built around a header only take it from a Status round, so that
+ * it carries the member's revision and term like every other. */
+void api__req_with_header(struct api_req *r, api__with_header_fn fn);
+/* Unpacks a message of desc only to check it is well formed (answers the
+ * call when not). */
+bool api__unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
+                  const uint8_t *data, size_t len);
+
+/* Unpacks with protobuf-c's default allocator; the caller frees. */
+#define UNPACK(r, type, data, len, out)         \
+    do {                                        \
+        out = type##__unpack(NULL, len, data);  \
+        if (out == NULL) {                      \
+            api__req_fail(r, CAIRN_EMALFORMED); \
+            return;                             \
+        }                                       \
+    } while (0)
+
+/* The handlers of each service (kv.c, maint.c, auth.c, lease.c). */
+#define API__HANDLER(name) \
+    void name(struct api_req *r, const uint8_t *data, size_t len)
+API__HANDLER(api__kv_range);
+API__HANDLER(api__kv_put);
+API__HANDLER(api__kv_delete);
+API__HANDLER(api__kv_txn);
+API__HANDLER(api__kv_compact);
+API__HANDLER(api__maint_status);
+API__HANDLER(api__auth_enable);
+API__HANDLER(api__auth_disable);
+API__HANDLER(api__auth_authenticate);
+API__HANDLER(api__auth_user_list);
+API__HANDLER(api__auth_role_list);
+API__HANDLER(api__auth_user_get);
+API__HANDLER(api__auth_user_delete);
+API__HANDLER(api__auth_user_change_password);
+API__HANDLER(api__auth_user_grant_role);
+API__HANDLER(api__auth_user_revoke_role);
+API__HANDLER(api__auth_role_delete);
+API__HANDLER(api__auth_role_grant_permission);
+API__HANDLER(api__auth_role_revoke_permission);
+API__HANDLER(api__lease_grant);
+API__HANDLER(api__lease_revoke);
+API__HANDLER(api__lease_ttl);
+API__HANDLER(api__lease_list);
+extern const struct rpc_call_cbs api__lease_keepalive_cbs;
 
 #endif

@@ -36,6 +36,19 @@
     X(CONFCHANGEPENDING, RPC_UNAVAILABLE, "etcdserver: unhealthy cluster")   \
     X(CORRUPT, RPC_DATA_LOSS, "etcdserver: corrupt cluster")                 \
     X(REMOVED, RPC_NOT_FOUND, "etcdserver: member not found")                \
+    X(LEADERCHANGED, RPC_UNAVAILABLE, "etcdserver: leader changed")          \
+    X(STOPPED, RPC_UNAVAILABLE, "etcdserver: server stopped")                \
+    X(UNHEALTHYCLUSTER, RPC_UNAVAILABLE, "etcdserver: unhealthy cluster")    \
+    X(MEMBERNOTFOUND, RPC_NOT_FOUND, "etcdserver: member not found")         \
+    X(MEMBEREXISTS, RPC_FAILED_PRECONDITION,                                 \
+      "etcdserver: member ID already exist")                                 \
+    X(PEERURLEXISTS, RPC_FAILED_PRECONDITION,                                \
+      "etcdserver: Peer URLs already exists")                                \
+    X(MEMBERNOTLEARNER, RPC_FAILED_PRECONDITION,                             \
+      "etcdserver: can only promote a learner member")                       \
+    X(LEARNERNOTREADY, RPC_FAILED_PRECONDITION,                              \
+      "etcdserver: can only promote a learner member which is in sync with " \
+      "leader")                                                              \
     X(CANCELED, RPC_CANCELLED, "context canceled")                           \
     X(DEADLINE, RPC_DEADLINE_EXCEEDED, "context deadline exceeded")          \
     X(UNIMPLEMENTED, RPC_UNIMPLEMENTED, "etcdserver: unknown method")        \

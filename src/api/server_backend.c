@@ -39,6 +39,67 @@ static int b_alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
     return server_alarm(arg, action, member_id, type, ctx, cb);
 }
 
+static int b_hash(void *arg, void *ctx, node_done_cb cb)
+{
+    return server_hash(arg, ctx, cb);
+}
+static int b_hash_kv(void *arg, mvcc_rev rev, void *ctx, node_done_cb cb)
+{
+    return server_hash_kv(arg, rev, ctx, cb);
+}
+static int b_move_leader(void *arg, uint64_t target, void *ctx, node_done_cb cb)
+{
+    return server_move_leader(arg, target, ctx, cb);
+}
+static int b_defragment(void *arg, void *ctx, node_done_cb cb)
+{
+    return server_defragment(arg, ctx, cb);
+}
+static int b_lease_grant(void *arg, int64_t id, int64_t ttl_s, void *ctx,
+                         node_done_cb cb)
+{
+    return server_lease_grant(arg, id, ttl_s, ctx, cb);
+}
+static int b_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
+{
+    return server_lease_revoke(arg, id, ctx, cb);
+}
+static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
+{
+    return server_lease_keepalive(arg, id, ctx, cb);
+}
+static int b_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
+                       node_done_cb cb)
+{
+    return server_lease_ttl(arg, id, keys, ctx, cb);
+}
+static int b_lease_list(void *arg, void *ctx, node_done_cb cb)
+{
+    return server_lease_list(arg, ctx, cb);
+}
+static int b_member_add(void *arg, const struct node_member *m, void *ctx,
+                        node_done_cb cb)
+{
+    return server_member_add(arg, m, ctx, cb);
+}
+static int b_member_remove(void *arg, uint64_t id, void *ctx, node_done_cb cb)
+{
+    return server_member_remove(arg, id, ctx, cb);
+}
+static int b_member_update(void *arg, const struct node_member *m, void *ctx,
+                           node_done_cb cb)
+{
+    return server_member_update(arg, m, ctx, cb);
+}
+static int b_member_promote(void *arg, uint64_t id, void *ctx, node_done_cb cb)
+{
+    return server_member_promote(arg, id, ctx, cb);
+}
+static int b_member_list(void *arg, void *ctx, node_done_cb cb)
+{
+    return server_member_list(arg, ctx, cb);
+}
+
 struct api_backend api_backend_server(struct server *s)
 {
     return (struct api_backend){
@@ -50,6 +111,20 @@ struct api_backend api_backend_server(struct server *s)
         .compact = b_compact,
         .status = b_status,
         .alarm = b_alarm,
+        .hash = b_hash,
+        .hash_kv = b_hash_kv,
+        .move_leader = b_move_leader,
+        .defragment = b_defragment,
+        .lease_grant = b_lease_grant,
+        .lease_revoke = b_lease_revoke,
+        .lease_keepalive = b_lease_keepalive,
+        .lease_ttl = b_lease_ttl,
+        .lease_list = b_lease_list,
+        .member_add = b_member_add,
+        .member_remove = b_member_remove,
+        .member_update = b_member_update,
+        .member_promote = b_member_promote,
+        .member_list = b_member_list,
         /* the server keeps no proposal counters yet */
         .metrics = NULL,
     };

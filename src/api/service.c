@@ -8,41 +8,6 @@
 
 #include "api/api_int.h"
 
-struct api_req;
-typedef void (*api__handler)(struct api_req *r, const uint8_t *data,
-                             size_t len);
-
-struct api__method_def {
-    const char *path;
-    const char *service;
-    const char *method;
-    api__handler fn;
-};
-
-/* One per method: the rpc dispatch table's arg. */
-struct api__slot {
-    struct api *api;
-    size_t idx;
-};
-
-struct api {
-    uv_loop_t *loop;
-    struct api_backend be;
-    unsigned max_txn_ops;
-    size_t max_request_bytes;
-    struct cairn_log *log;
-    struct rpc_server *srv;
-    struct api__slot *slots;
-    struct api_grpc_counter *counters;
-    size_t n_methods;
-    struct api__http *http; /* HTTP/1.1 requests waiting on the member */
-    /* calls between start and done and HTTP/1.1 requests not yet answered
-     * or cancelled: rpc ends them after rpc_server_close returns (as their
-     * connections close), so a closed api is freed by the last one */
-    size_t refs;
-    bool closed;
-};
-
 static void api_free(struct api *a)
 {
     cairn_free(a->counters);
@@ -50,7 +15,12 @@ static void api_free(struct api *a)
     cairn_free(a);
 }
 
-static void api__unref(struct api *a)
+void api__ref(struct api *a)
+{
+    a->refs++;
+}
+
+void api__unref(struct api *a)
 {
     CAIRN_ASSERT(a->refs > 0);
     a->refs--;
@@ -58,50 +28,29 @@ static void api__unref(struct api *a)
         api_free(a);
 }
 
-/* One unary call. It lives until both the rpc call has ended and the
- * backend has completed (a client may go away while its request is in
- * Raft; the completion then finds call_done and only frees). */
-struct api_req;
-typedef void (*api__with_header_fn)(struct api_req *r,
-                                    const struct api_header *h);
-struct api_req {
-    struct api *api;
-    struct rpc_call *call;
-    size_t idx;
-    bool got_msg;
-    bool call_done;
-    bool pending; /* a backend completion is owed */
-    struct api_arena arena;
-    /* Maintenance.Status: the status while the alarms are asked */
-    struct node_status status;
-    struct api_header header;
-    /* answers built around a header only */
-    api__with_header_fn with_header;
-};
-
-static void req_free(struct api_req *r)
+void api__req_free(struct api_req *r)
 {
     api_arena_free(&r->arena);
     cairn_free(r);
 }
 
-static void req_fail_status(struct api_req *r, struct api_status st)
+void api__req_fail_status(struct api_req *r, struct api_status st)
 {
     rpc_call_finish(r->call, st.code, st.message);
 }
 
-static void req_fail(struct api_req *r, int err)
+void api__req_fail(struct api_req *r, int err)
 {
-    req_fail_status(r, api_status_from_err(err));
+    api__req_fail_status(r, api_status_from_err(err));
 }
 
 /* Packs msg and ends the call OK. */
-static void req_reply(struct api_req *r, const ProtobufCMessage *msg)
+void api__req_reply(struct api_req *r, const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
     uint8_t *p = api_arena_alloc(&r->arena, n);
     if (p == NULL) {
-        req_fail(r, CAIRN_ENOMEM);
+        api__req_fail(r, CAIRN_ENOMEM);
         return;
     }
     protobuf_c_message_pack(msg, p);
@@ -120,27 +69,27 @@ static void req_reply(struct api_req *r, const ProtobufCMessage *msg)
 
 /* Hands a request to the backend: rv is what the backend function said.
  * A refusal is answered at once. */
-static void req_submitted(struct api_req *r, int rv)
+void api__req_submitted(struct api_req *r, int rv)
 {
     if (rv != 0) {
         /* refused: no completion will come */
         r->pending = false;
-        req_fail(r, rv);
+        api__req_fail(r, rv);
     }
 }
 
 /* A backend completion arrived: false when the call is gone (r freed) or
  * the result is an error (answered). */
-static bool req_completed(struct api_req *r, const struct node_result *res)
+bool api__req_completed(struct api_req *r, const struct node_result *res)
 {
     CAIRN_ASSERT(r->pending);
     r->pending = false;
     if (r->call_done) {
-        req_free(r);
+        api__req_free(r);
         return false;
     }
     if (res->err != 0) {
-        req_fail(r, res->err);
+        api__req_fail(r, res->err);
         return false;
     }
     return true;
@@ -152,8 +101,8 @@ struct api_header api_header_of(const struct node_result *res)
                                res->raft_term};
 }
 
-static Etcdserverpb__ResponseHeader *header_pb(struct api_req *r,
-                                               const struct api_header *h)
+Etcdserverpb__ResponseHeader *api__header_pb(struct api_req *r,
+                                             const struct api_header *h)
 {
     Etcdserverpb__ResponseHeader *ph = api_arena_alloc(&r->arena, sizeof(*ph));
     if (ph == NULL)
@@ -172,408 +121,92 @@ static Etcdserverpb__ResponseHeader *header_pb(struct api_req *r,
 static void header_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
-    if (!req_completed(r, res))
+    if (!api__req_completed(r, res))
         return;
     struct api_header h = api_header_of(res);
     r->with_header(r, &h);
 }
 
-static void req_with_header(struct api_req *r, api__with_header_fn fn)
+void api__req_with_header(struct api_req *r, api__with_header_fn fn)
 {
     r->with_header = fn;
     r->pending = true;
-    req_submitted(r, r->api->be.status(r->api->be.arg, r, header_done));
+    api__req_submitted(r, r->api->be.status(r->api->be.arg, r, header_done));
 }
 
-/* Unpacks with protobuf-c's default allocator; the caller frees. */
-#define UNPACK(r, type, data, len, out)        \
-    do {                                       \
-        out = type##__unpack(NULL, len, data); \
-        if (out == NULL) {                     \
-            req_fail(r, CAIRN_EMALFORMED);     \
-            return;                            \
-        }                                      \
-    } while (0)
-
 /* Unpacks a message of desc only to check it is well formed. */
-static bool unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
-                    const uint8_t *data, size_t len)
+bool api__unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
+                  const uint8_t *data, size_t len)
 {
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
     if (m == NULL) {
-        req_fail(r, CAIRN_EMALFORMED);
+        api__req_fail(r, CAIRN_EMALFORMED);
         return false;
     }
     protobuf_c_message_free_unpacked(m, NULL);
     return true;
 }
 
-/* ---- KV ---- */
-
-static void range_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    struct api_header h = api_header_of(res);
-    Etcdserverpb__RangeResponse out;
-    int rv = api_range_to_pb(&h, &res->u.range, &r->arena, &out);
-    if (rv != 0) {
-        req_fail(r, rv);
-        return;
-    }
-    req_reply(r, &out.base);
-}
-
-static void kv_range(struct api_req *r, const uint8_t *data, size_t len)
-{
-    Etcdserverpb__RangeRequest *in;
-    UNPACK(r, etcdserverpb__range_request, data, len, in);
-    struct mvcc_range_req req;
-    int rv = api_range_from_pb(in, &req);
-    if (rv != 0) {
-        req_fail(r, rv);
-    } else {
-        r->pending = true;
-        req_submitted(r, r->api->be.range(r->api->be.arg, &req,
-                                          in->serializable, r, range_done));
-    }
-    etcdserverpb__range_request__free_unpacked(in, NULL);
-}
-
-static void put_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    struct api_header h = api_header_of(res);
-    Etcdserverpb__PutResponse out;
-    int rv = api_put_to_pb(&h, &res->u.put, &r->arena, &out);
-    if (rv != 0) {
-        req_fail(r, rv);
-        return;
-    }
-    req_reply(r, &out.base);
-}
-
-static void kv_put(struct api_req *r, const uint8_t *data, size_t len)
-{
-    Etcdserverpb__PutRequest *in;
-    UNPACK(r, etcdserverpb__put_request, data, len, in);
-    struct mvcc_put_req req;
-    int rv = api_put_from_pb(in, &req);
-    if (rv != 0) {
-        req_fail(r, rv);
-    } else {
-        r->pending = true;
-        req_submitted(r, r->api->be.put(r->api->be.arg, &req, r, put_done));
-    }
-    etcdserverpb__put_request__free_unpacked(in, NULL);
-}
-
-static void delete_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    struct api_header h = api_header_of(res);
-    Etcdserverpb__DeleteRangeResponse out;
-    int rv = api_delete_to_pb(&h, &res->u.del, &r->arena, &out);
-    if (rv != 0) {
-        req_fail(r, rv);
-        return;
-    }
-    req_reply(r, &out.base);
-}
-
-static void kv_delete(struct api_req *r, const uint8_t *data, size_t len)
-{
-    Etcdserverpb__DeleteRangeRequest *in;
-    UNPACK(r, etcdserverpb__delete_range_request, data, len, in);
-    struct mvcc_delete_req req;
-    int rv = api_delete_from_pb(in, &req);
-    if (rv != 0) {
-        req_fail(r, rv);
-    } else {
-        r->pending = true;
-        req_submitted(
-            r, r->api->be.delete_range(r->api->be.arg, &req, r, delete_done));
-    }
-    etcdserverpb__delete_range_request__free_unpacked(in, NULL);
-}
-
-static void txn_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    struct api_header h = api_header_of(res);
-    Etcdserverpb__TxnResponse out;
-    int rv = api_txn_to_pb(&h, &res->u.txn, &r->arena, &out);
-    if (rv != 0) {
-        req_fail(r, rv);
-        return;
-    }
-    req_reply(r, &out.base);
-}
-
-static void kv_txn(struct api_req *r, const uint8_t *data, size_t len)
-{
-    Etcdserverpb__TxnRequest *in;
-    UNPACK(r, etcdserverpb__txn_request, data, len, in);
-    struct mvcc_txn_req req;
-    int rv = api_txn_from_pb(in, r->api->max_txn_ops, &r->arena, &req);
-    if (rv != 0) {
-        req_fail(r, rv);
-    } else {
-        r->pending = true;
-        req_submitted(r, r->api->be.txn(r->api->be.arg, &req, r, txn_done));
-    }
-    etcdserverpb__txn_request__free_unpacked(in, NULL);
-}
-
-static void compact_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    struct api_header h = api_header_of(res);
-    Etcdserverpb__CompactionResponse out;
-    etcdserverpb__compaction_response__init(&out);
-    out.header = header_pb(r, &h);
-    if (out.header == NULL) {
-        req_fail(r, CAIRN_ENOMEM);
-        return;
-    }
-    req_reply(r, &out.base);
-}
-
-static void kv_compact(struct api_req *r, const uint8_t *data, size_t len)
-{
-    Etcdserverpb__CompactionRequest *in;
-    UNPACK(r, etcdserverpb__compaction_request, data, len, in);
-    r->pending = true;
-    req_submitted(r, r->api->be.compact(r->api->be.arg, in->revision,
-                                        in->physical, r, compact_done));
-    etcdserverpb__compaction_request__free_unpacked(in, NULL);
-}
-
-/* ---- Maintenance.Status: the status, then the alarms ---- */
-
-static void status_alarms_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    const struct node_status *st = &r->status;
-    Etcdserverpb__StatusResponse out;
-    etcdserverpb__status_response__init(&out);
-    out.header = header_pb(r, &r->header);
-    size_t n_alarms = res->u.alarms.n;
-    char **errors = api_arena_alloc(&r->arena, (n_alarms + 1) * sizeof(char *));
-    if (out.header == NULL || errors == NULL) {
-        req_fail(r, CAIRN_ENOMEM);
-        return;
-    }
-    out.version = (char *)API_ETCD_VERSION;
-    out.dbsize = (int64_t)st->db_bytes;
-    out.dbsizeinuse = (int64_t)st->db_in_use_bytes;
-    out.leader = st->leader;
-    out.raftindex = st->raft_index;
-    out.raftterm = st->raft_term;
-    out.raftappliedindex = st->applied_index;
-    out.islearner = st->is_learner;
-    /* etcd lists "no leader" and each alarm in AlarmMember's text form */
-    size_t n = 0;
-    if (st->leader == 0)
-        errors[n++] = (char *)"etcdserver: no leader";
-    for (size_t i = 0; i < n_alarms; i++) {
-        const struct node_alarm *a = &res->u.alarms.alarms[i];
-        char *text = api_arena_alloc(&r->arena, 96);
-        if (text == NULL) {
-            req_fail(r, CAIRN_ENOMEM);
-            return;
-        }
-        snprintf(text, 96, "memberID:%" PRIu64 " alarm:%s ", a->member_id,
-                 a->type == NODE_ALARM_NOSPACE   ? "NOSPACE"
-                 : a->type == NODE_ALARM_CORRUPT ? "CORRUPT"
-                                                 : "NONE");
-        errors[n++] = text;
-    }
-    out.n_errors = n;
-    out.errors = n > 0 ? errors : NULL;
-    req_reply(r, &out.base);
-}
-
-static void status_done(void *ctx, const struct node_result *res)
-{
-    struct api_req *r = ctx;
-    if (!req_completed(r, res))
-        return;
-    r->status = res->u.status;
-    r->header = api_header_of(res);
-    r->pending = true;
-    req_submitted(r, r->api->be.alarm(r->api->be.arg, NODE_ALARM_GET, 0,
-                                      NODE_ALARM_NONE, r, status_alarms_done));
-}
-
-static void maint_status(struct api_req *r, const uint8_t *data, size_t len)
-{
-    if (!unpacks(r, &etcdserverpb__status_request__descriptor, data, len))
-        return;
-    r->pending = true;
-    req_submitted(r, r->api->be.status(r->api->be.arg, r, status_done));
-}
-
-/* ---- Auth, while disabled (auth/store.go with an empty store) ---- */
-
-static void auth_enable(struct api_req *r, const uint8_t *data, size_t len)
-{
-    /* enabling needs a root user, and the store has none */
-    if (unpacks(r, &etcdserverpb__auth_enable_request__descriptor, data, len))
-        req_fail_status(r, api__status_etcd(API__E_ROOT_USER_NOT_EXIST));
-}
-
-static void auth_disable_reply(struct api_req *r, const struct api_header *h)
-{
-    Etcdserverpb__AuthDisableResponse out;
-    etcdserverpb__auth_disable_response__init(&out);
-    out.header = header_pb(r, h);
-    if (out.header == NULL)
-        req_fail(r, CAIRN_ENOMEM);
-    else
-        req_reply(r, &out.base);
-}
-
-static void auth_disable(struct api_req *r, const uint8_t *data, size_t len)
-{
-    if (unpacks(r, &etcdserverpb__auth_disable_request__descriptor, data, len))
-        req_with_header(r, auth_disable_reply);
-}
-
-static void auth_authenticate(struct api_req *r, const uint8_t *data,
-                              size_t len)
-{
-    if (unpacks(r, &etcdserverpb__authenticate_request__descriptor, data, len))
-        req_fail_status(r, api__status_etcd(API__E_AUTH_NOT_ENABLED));
-}
-
-static void user_list_reply(struct api_req *r, const struct api_header *h)
-{
-    Etcdserverpb__AuthUserListResponse out;
-    etcdserverpb__auth_user_list_response__init(&out);
-    out.header = header_pb(r, h);
-    if (out.header == NULL)
-        req_fail(r, CAIRN_ENOMEM);
-    else
-        req_reply(r, &out.base);
-}
-
-static void auth_user_list(struct api_req *r, const uint8_t *data, size_t len)
-{
-    if (unpacks(r, &etcdserverpb__auth_user_list_request__descriptor, data,
-                len))
-        req_with_header(r, user_list_reply);
-}
-
-static void role_list_reply(struct api_req *r, const struct api_header *h)
-{
-    Etcdserverpb__AuthRoleListResponse out;
-    etcdserverpb__auth_role_list_response__init(&out);
-    out.header = header_pb(r, h);
-    if (out.header == NULL)
-        req_fail(r, CAIRN_ENOMEM);
-    else
-        req_reply(r, &out.base);
-}
-
-static void auth_role_list(struct api_req *r, const uint8_t *data, size_t len)
-{
-    if (unpacks(r, &etcdserverpb__auth_role_list_request__descriptor, data,
-                len))
-        req_with_header(r, role_list_reply);
-}
-
-/* Requests naming a user or a role, which an empty store has not. */
-static void auth_user_missing(struct api_req *r,
-                              const ProtobufCMessageDescriptor *desc,
-                              const uint8_t *data, size_t len)
-{
-    if (unpacks(r, desc, data, len))
-        req_fail_status(r, api__status_etcd(API__E_USER_NOT_FOUND));
-}
-static void auth_role_missing(struct api_req *r,
-                              const ProtobufCMessageDescriptor *desc,
-                              const uint8_t *data, size_t len)
-{
-    if (unpacks(r, desc, data, len))
-        req_fail_status(r, api__status_etcd(API__E_ROLE_NOT_FOUND));
-}
-
-#define USER_MISSING(fname, desc)                                         \
-    static void fname(struct api_req *r, const uint8_t *data, size_t len) \
-    {                                                                     \
-        auth_user_missing(r, &desc, data, len);                           \
-    }
-#define ROLE_MISSING(fname, desc)                                         \
-    static void fname(struct api_req *r, const uint8_t *data, size_t len) \
-    {                                                                     \
-        auth_role_missing(r, &desc, data, len);                           \
-    }
-USER_MISSING(auth_user_get, etcdserverpb__auth_user_get_request__descriptor)
-USER_MISSING(auth_user_delete,
-             etcdserverpb__auth_user_delete_request__descriptor)
-USER_MISSING(auth_user_change_password,
-             etcdserverpb__auth_user_change_password_request__descriptor)
-USER_MISSING(auth_user_grant_role,
-             etcdserverpb__auth_user_grant_role_request__descriptor)
-USER_MISSING(auth_user_revoke_role,
-             etcdserverpb__auth_user_revoke_role_request__descriptor)
-ROLE_MISSING(auth_role_delete,
-             etcdserverpb__auth_role_delete_request__descriptor)
-ROLE_MISSING(auth_role_grant_permission,
-             etcdserverpb__auth_role_grant_permission_request__descriptor)
-ROLE_MISSING(auth_role_revoke_permission,
-             etcdserverpb__auth_role_revoke_permission_request__descriptor)
-
 /* ---- the dispatch table ---- */
 
 #define KV "etcdserverpb.KV"
 #define MAINT "etcdserverpb.Maintenance"
+#define LEASE "etcdserverpb.Lease"
 #define AUTH "etcdserverpb.Auth"
+#define UNARY(svc, name, fn)                           \
+    {                                                  \
+        "/" svc "/" name, svc, name, fn, NULL, "unary" \
+    }
+#define STREAM(svc, name, cbs, type)                 \
+    {                                                \
+        "/" svc "/" name, svc, name, NULL, cbs, type \
+    }
 static const struct api__method_def methods[] = {
-    {"/" KV "/Range", KV, "Range", kv_range},
-    {"/" KV "/Put", KV, "Put", kv_put},
-    {"/" KV "/DeleteRange", KV, "DeleteRange", kv_delete},
-    {"/" KV "/Txn", KV, "Txn", kv_txn},
-    {"/" KV "/Compact", KV, "Compact", kv_compact},
-    {"/" MAINT "/Status", MAINT, "Status", maint_status},
-    {"/" AUTH "/AuthEnable", AUTH, "AuthEnable", auth_enable},
-    {"/" AUTH "/AuthDisable", AUTH, "AuthDisable", auth_disable},
-    {"/" AUTH "/Authenticate", AUTH, "Authenticate", auth_authenticate},
-    {"/" AUTH "/UserGet", AUTH, "UserGet", auth_user_get},
-    {"/" AUTH "/UserList", AUTH, "UserList", auth_user_list},
-    {"/" AUTH "/UserDelete", AUTH, "UserDelete", auth_user_delete},
-    {"/" AUTH "/UserChangePassword", AUTH, "UserChangePassword",
-     auth_user_change_password},
-    {"/" AUTH "/UserGrantRole", AUTH, "UserGrantRole", auth_user_grant_role},
-    {"/" AUTH "/UserRevokeRole", AUTH, "UserRevokeRole", auth_user_revoke_role},
-    {"/" AUTH "/RoleList", AUTH, "RoleList", auth_role_list},
-    {"/" AUTH "/RoleDelete", AUTH, "RoleDelete", auth_role_delete},
-    {"/" AUTH "/RoleGrantPermission", AUTH, "RoleGrantPermission",
-     auth_role_grant_permission},
-    {"/" AUTH "/RoleRevokePermission", AUTH, "RoleRevokePermission",
-     auth_role_revoke_permission},
+    UNARY(KV, "Range", api__kv_range),
+    UNARY(KV, "Put", api__kv_put),
+    UNARY(KV, "DeleteRange", api__kv_delete),
+    UNARY(KV, "Txn", api__kv_txn),
+    UNARY(KV, "Compact", api__kv_compact),
+    UNARY(LEASE, "LeaseGrant", api__lease_grant),
+    UNARY(LEASE, "LeaseRevoke", api__lease_revoke),
+    STREAM(LEASE, "LeaseKeepAlive", &api__lease_keepalive_cbs, "bidi_stream"),
+    UNARY(LEASE, "LeaseTimeToLive", api__lease_ttl),
+    UNARY(LEASE, "LeaseLeases", api__lease_list),
+    UNARY(MAINT, "Status", api__maint_status),
+    UNARY(AUTH, "AuthEnable", api__auth_enable),
+    UNARY(AUTH, "AuthDisable", api__auth_disable),
+    UNARY(AUTH, "Authenticate", api__auth_authenticate),
+    UNARY(AUTH, "UserGet", api__auth_user_get),
+    UNARY(AUTH, "UserList", api__auth_user_list),
+    UNARY(AUTH, "UserDelete", api__auth_user_delete),
+    UNARY(AUTH, "UserChangePassword", api__auth_user_change_password),
+    UNARY(AUTH, "UserGrantRole", api__auth_user_grant_role),
+    UNARY(AUTH, "UserRevokeRole", api__auth_user_revoke_role),
+    UNARY(AUTH, "RoleList", api__auth_role_list),
+    UNARY(AUTH, "RoleDelete", api__auth_role_delete),
+    UNARY(AUTH, "RoleGrantPermission", api__auth_role_grant_permission),
+    UNARY(AUTH, "RoleRevokePermission", api__auth_role_revoke_permission),
 };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
 /* ---- rpc callbacks of every unary method ---- */
 
+void api__count_start(struct api__slot *slot)
+{
+    slot->api->counters[slot->idx].started++;
+    slot->api->refs++;
+}
+
+void api__count_done(struct api__slot *slot, int code)
+{
+    if (code >= 0 && code < 17)
+        slot->api->counters[slot->idx].handled[code]++;
+}
+
 static void unary_start(void *arg, struct rpc_call *call)
 {
     struct api__slot *slot = arg;
-    slot->api->counters[slot->idx].started++;
-    slot->api->refs++;
+    api__count_start(slot);
     struct api_req *r = cairn_calloc(1, sizeof(*r));
     if (r == NULL) {
         struct api_status st = api_status_from_err(CAIRN_ENOMEM);
@@ -603,7 +236,7 @@ static void unary_half_close(void *arg, struct rpc_call *call)
     (void)arg;
     struct api_req *r = rpc_call_user(call);
     if (r != NULL && !r->got_msg)
-        req_fail_status(r, api__status_etcd(API__E_NO_REQUEST));
+        api__req_fail_status(r, api__status_etcd(API__E_NO_REQUEST));
 }
 
 static void unary_done(void *arg, struct rpc_call *call, int code,
@@ -612,14 +245,13 @@ static void unary_done(void *arg, struct rpc_call *call, int code,
     (void)message;
     struct api__slot *slot = arg;
     struct api *a = slot->api;
-    if (code >= 0 && code < 17)
-        a->counters[slot->idx].handled[code]++;
+    api__count_done(slot, code);
     struct api_req *r = rpc_call_user(call);
     if (r != NULL) {
         r->call_done = true;
         r->call = NULL;
         if (!r->pending)
-            req_free(r);
+            api__req_free(r);
     }
     api__unref(a);
 }
@@ -862,9 +494,10 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
         a->slots[i] = (struct api__slot){a, i};
         a->counters[i].service = methods[i].service;
         a->counters[i].method = methods[i].method;
-        a->counters[i].type = "unary";
-        table[i] =
-            (struct rpc_method){methods[i].path, &unary_cbs, &a->slots[i]};
+        a->counters[i].type = methods[i].type;
+        table[i] = (struct rpc_method){
+            methods[i].path,
+            methods[i].cbs != NULL ? methods[i].cbs : &unary_cbs, &a->slots[i]};
     }
     struct rpc_server_config rc = {0};
     if (config != NULL)

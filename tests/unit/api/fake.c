@@ -130,7 +130,8 @@ static int do_put(struct fake *f, const struct mvcc_put_req *r, int64_t rev,
     }
     struct fake_kv *kv = &f->kvs[i];
     if (!r->ignore_value) {
-        memcpy(kv->value, r->value, r->value_len);
+        if (r->value_len > 0)
+            memcpy(kv->value, r->value, r->value_len);
         kv->value_len = r->value_len;
     }
     if (!r->ignore_lease)
@@ -311,7 +312,8 @@ static int put(void *arg, const struct mvcc_put_req *req, void *ctx,
         hd->cb = cb;
         hd->req = *req;
         memcpy(hd->key, req->key, req->key_len);
-        memcpy(hd->value, req->value, req->value_len);
+        if (req->value_len > 0)
+            memcpy(hd->value, req->value, req->value_len);
         hd->req.key = hd->key;
         hd->req.value = hd->value;
         return 0;
@@ -413,6 +415,118 @@ static int alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
     return 0;
 }
 
+static int lease_find(struct fake *f, int64_t id)
+{
+    for (size_t i = 0; i < f->n_leases; i++)
+        if (f->leases[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+static int fk_lease_grant(void *arg, int64_t id, int64_t ttl_s, void *ctx,
+                          node_done_cb cb)
+{
+    struct fake *f = arg;
+    int rv = 0;
+    if (id == 0)
+        id = ++f->next_lease + 0x7000;
+    if (lease_find(f, id) >= 0)
+        rv = CAIRN_ELEASEEXISTS;
+    else if (ttl_s > LEASE_TTL_MAX)
+        rv = CAIRN_ELEASETTLTOOLARGE;
+    struct node_result res = result_new(f, NODE_REQ_LEASE_GRANT, rv);
+    if (rv == 0) {
+        assert_true(f->n_leases < 16);
+        f->leases[f->n_leases].id = id;
+        f->leases[f->n_leases].ttl_s = ttl_s;
+        f->n_leases++;
+        res.u.lease_grant.id = id;
+        res.u.lease_grant.ttl_s = ttl_s;
+    }
+    cb(ctx, &res);
+    return 0;
+}
+
+static int fk_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = lease_find(f, id);
+    struct node_result res =
+        result_new(f, NODE_REQ_LEASE_REVOKE, i < 0 ? CAIRN_ELEASENOTFOUND : 0);
+    if (i >= 0) {
+        f->leases[i] = f->leases[--f->n_leases];
+        size_t w = 0;
+        for (size_t k = 0; k < f->n; k++)
+            if (f->kvs[k].lease != id)
+                f->kvs[w++] = f->kvs[k];
+        if (w != f->n)
+            res.revision = ++f->rev;
+        f->n = w;
+    }
+    cb(ctx, &res);
+    return 0;
+}
+
+static int fk_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    if (f->refuse_next != 0) {
+        int rv = f->refuse_next;
+        f->refuse_next = 0;
+        return rv;
+    }
+    f->keepalives++;
+    int i = lease_find(f, id);
+    struct node_result res =
+        result_new(f, NODE_REQ_LEASE_KEEPALIVE,
+                   i < 0 ? CAIRN_ELEASENOTFOUND : take_failure(f));
+    if (res.err == 0) {
+        res.u.lease_keepalive.id = id;
+        res.u.lease_keepalive.ttl_s = f->leases[i].ttl_s;
+    }
+    cb(ctx, &res);
+    return 0;
+}
+
+static int fk_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
+                        node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = lease_find(f, id);
+    struct node_result res =
+        result_new(f, NODE_REQ_LEASE_TTL, i < 0 ? CAIRN_ELEASENOTFOUND : 0);
+    const uint8_t *kp[FAKE_KEYS_MAX];
+    size_t kl[FAKE_KEYS_MAX];
+    if (i >= 0) {
+        res.u.lease_ttl.info =
+            (struct lease_info){id, f->leases[i].ttl_s, f->leases[i].ttl_s - 1};
+        size_t n = 0;
+        for (size_t k = 0; keys && k < f->n; k++)
+            if (f->kvs[k].lease == id) {
+                kp[n] = f->kvs[k].key;
+                kl[n++] = f->kvs[k].key_len;
+            }
+        res.u.lease_ttl.keys = kp;
+        res.u.lease_ttl.key_lens = kl;
+        res.u.lease_ttl.n_keys = n;
+    }
+    cb(ctx, &res);
+    return 0;
+}
+
+static int fk_lease_list(void *arg, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    int64_t ids[16];
+    for (size_t i = 0; i < f->n_leases; i++)
+        ids[i] = f->leases[i].id;
+    struct node_result res = result_new(f, NODE_REQ_LEASE_LIST, 0);
+    res.u.lease_list.ids = ids;
+    res.u.lease_list.n = f->n_leases;
+    cb(ctx, &res);
+    return 0;
+}
+
 static void metrics(void *arg, struct api_metrics *m)
 {
     (void)arg;
@@ -431,6 +545,11 @@ struct api_backend fake_backend(struct fake *f)
         .status = status,
         .alarm = alarm,
         .metrics = metrics,
+        .lease_grant = fk_lease_grant,
+        .lease_revoke = fk_lease_revoke,
+        .lease_keepalive = fk_lease_keepalive,
+        .lease_ttl = fk_lease_ttl,
+        .lease_list = fk_lease_list,
     };
 }
 
@@ -509,6 +628,15 @@ void fx_call_start(struct fx *f, const char *path, const void *data, size_t len,
     if (data != NULL)
         assert_int_equal(rpc_call_send(r->call, data, len), 0);
     rpc_call_close_send(r->call);
+}
+
+void fx_stream_start(struct fx *f, const char *path, struct result *r)
+{
+    memset(r, 0, sizeof(*r));
+    buf_init(&r->last);
+    r->code = -1;
+    assert_int_equal(
+        rpc_client_call(f->cl, path, -1, NULL, &result_cbs, r, &r->call), 0);
 }
 
 void fx_unary_raw(struct fx *f, const char *path, const void *data, size_t len,

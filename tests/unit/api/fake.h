@@ -46,6 +46,12 @@ struct fake {
     } held[FAKE_HELD_MAX];
     size_t n_held;
     int serializable_reads;
+    struct {
+        int64_t id, ttl_s;
+    } leases[16];
+    size_t n_leases;
+    int64_t next_lease;
+    int keepalives;
     struct api_arena arena;
 };
 
@@ -94,6 +100,8 @@ void fx_unary_raw(struct fx *f, const char *path, const void *data, size_t len,
 void fx_call_start(struct fx *f, const char *path, const void *data, size_t len,
                    struct result *r);
 void result_free(struct result *r);
+/* Starts a streaming call: nothing sent, nothing closed. */
+void fx_stream_start(struct fx *f, const char *path, struct result *r);
 /* An HTTP/1.1 GET on a raw connection; the whole answer in out
  * (NUL-terminated). */
 void fx_http_get(struct fx *f, const char *path, struct buf *out);
@@ -102,5 +110,6 @@ int test_errors_group(void);
 int test_convert_group(void);
 int test_http_group(void);
 int test_kv_group(void);
+int test_lease_group(void);
 
 #endif

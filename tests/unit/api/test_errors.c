@@ -62,6 +62,25 @@ static void test_server_errors(void **state)
     check(CAIRN_ECANCELED, RPC_CANCELLED, "context canceled");
 }
 
+static void test_member_errors(void **state)
+{
+    (void)state;
+    check(CAIRN_EMEMBERNOTFOUND, RPC_NOT_FOUND, "etcdserver: member not found");
+    check(CAIRN_EMEMBEREXISTS, RPC_FAILED_PRECONDITION,
+          "etcdserver: member ID already exist");
+    check(CAIRN_EPEERURLEXISTS, RPC_FAILED_PRECONDITION,
+          "etcdserver: Peer URLs already exists");
+    check(CAIRN_EMEMBERNOTLEARNER, RPC_FAILED_PRECONDITION,
+          "etcdserver: can only promote a learner member");
+    check(CAIRN_ELEARNERNOTREADY, RPC_FAILED_PRECONDITION,
+          "etcdserver: can only promote a learner member which is in sync "
+          "with leader");
+    check(CAIRN_ESTOPPED, RPC_UNAVAILABLE, "etcdserver: server stopped");
+    check(CAIRN_ELEADERCHANGED, RPC_UNAVAILABLE, "etcdserver: leader changed");
+    check(CAIRN_EUNHEALTHYCLUSTER, RPC_UNAVAILABLE,
+          "etcdserver: unhealthy cluster");
+}
+
 static void test_unknown_errors(void **state)
 {
     (void)state;
@@ -78,6 +97,7 @@ int test_errors_group(void)
         cmocka_unit_test(test_mvcc_errors),
         cmocka_unit_test(test_lease_errors),
         cmocka_unit_test(test_server_errors),
+        cmocka_unit_test(test_member_errors),
         cmocka_unit_test(test_unknown_errors),
     };
     return cmocka_run_group_tests_name("errors", tests, NULL, NULL);

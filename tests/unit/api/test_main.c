@@ -12,5 +12,6 @@ int main(void)
     failed += test_convert_group();
     failed += test_http_group();
     failed += test_kv_group();
+    failed += test_lease_group();
     return failed ? 1 : 0;
 }
