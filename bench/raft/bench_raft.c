@@ -28,6 +28,9 @@ struct bench {
     struct qmsg q[QUEUE_MAX];
     size_t head;
     size_t len;
+    /* The configuration as of each member's applied index (for its
+     * snapshots), from update.conf_state. */
+    struct raft_conf_state conf[NODES + 1];
     uint64_t wire_bytes;
     uint64_t committed; /* entries applied by the leader */
 };
@@ -62,6 +65,8 @@ static void handle(struct bench *b, raft_id id, const struct raft_update *up)
         raft_memory_storage_set_hard_state(b->ms[id], &up->hard_state);
     if (id == 1)
         b->committed += up->n_committed;
+    if (up->conf_changed)
+        b->conf[id] = up->conf_state;
     for (size_t i = 0; i < up->n_messages; i++) {
         if (b->len == QUEUE_MAX)
             die("queue", CAIRN_EFULL);
@@ -140,7 +145,7 @@ static void run(struct bench *b, uint64_t entries)
                      * then compact what it covers. */
                     raft_index at = st.applied - 512;
                     if (raft_memory_storage_create_snapshot(
-                            b->ms[id], at, &st.conf, NULL, 0) == 0)
+                            b->ms[id], at, &b->conf[id], NULL, 0) == 0)
                         raft_memory_storage_compact(b->ms[id], at);
                 }
             }
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
         die("calloc", CAIRN_ENOMEM);
     struct raft_conf_state cs = {.n_voters = NODES, .voters = {1, 2, 3}};
     for (raft_id id = 1; id <= NODES; id++) {
+        b->conf[id] = cs;
         int rv = raft_memory_storage_new(&b->ms[id]);
         if (rv == 0)
             rv = raft_memory_storage_bootstrap(b->ms[id], &cs);
