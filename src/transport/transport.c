@@ -281,7 +281,8 @@ static void peer_answered(struct tpeer *p, uint8_t code, raft_id who)
 {
     struct transport *t = p->t;
     if (code != TP_ANSWER_OK || who != p->id) {
-        if (p->refusal_logged != code) {
+        bool first = p->refusal_logged != code;
+        if (first) {
             p->refusal_logged = code;
             cairn_warnf(t->cfg.log, TP_COMPONENT,
                         "peer %016llx refused our connection: %s",
@@ -290,6 +291,9 @@ static void peer_answered(struct tpeer *p, uint8_t code, raft_id who)
                                              : tp__answer_text(code));
         }
         net_conn_close(p->conn, false);
+        if (first && code == TP_ANSWER_REMOVED && !t->closing &&
+            t->cbs->removed != NULL)
+            t->cbs->removed(t->arg, p->id);
         return;
     }
     p->answered = true;

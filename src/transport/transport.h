@@ -133,6 +133,11 @@ struct transport_cbs {
      * the transport closes meanwhile (CAIRN_ECANCELED). */
     void (*snapshot_status)(void *arg, raft_id peer, raft_index index,
                             int status);
+    /* Peer refused our connection because it removed us from the cluster
+     * (etcd's peers answer a removed member so, and it stops: "the member
+     * has been permanently removed from the cluster"). Called once per
+     * peer until that peer accepts us again. May be NULL. */
+    void (*removed)(void *arg, raft_id by);
 };
 
 struct transport_config {

@@ -65,8 +65,15 @@ static void on_snapshot_status(void *arg, raft_id peer, raft_index index,
     mb->snap_status_index = index;
 }
 
+static void on_removed(void *arg, raft_id by)
+{
+    struct fx_member *mb = arg;
+    assert_true(by < FX_MEMBERS + 8);
+    mb->removed_by[by]++;
+}
+
 static const struct transport_cbs host_cbs = {
-    on_receive, on_snapshot, on_unreachable, on_snapshot_status};
+    on_receive, on_snapshot, on_unreachable, on_snapshot_status, on_removed};
 
 const struct transport_cbs *fx_host_cbs(void)
 {

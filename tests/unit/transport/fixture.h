@@ -51,6 +51,7 @@ struct fx_member {
     size_t n_got;
     size_t n_heartbeats;
     uint64_t unreachable[FX_MEMBERS + 8]; /* by peer id */
+    uint64_t removed_by[FX_MEMBERS + 8];  /* by peer id */
     size_t n_snaps;
     char snap_path[PATH_MAX];
     raft_index snap_index;

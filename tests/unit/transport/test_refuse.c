@@ -33,6 +33,7 @@ static void other_cluster_refused_logged_once(void **state)
     assert_int_equal(fx_status(&f, 0, 1).connects, 0);
     assert_int_equal(fx_status(&f, 1, 0).connects, 0);
     assert_int_equal(f.m[1].n_got, 0);
+    assert_int_equal(f.m[0].removed_by[2], 0);
     fx_fini(&f);
 }
 
@@ -82,6 +83,10 @@ static void removed_and_unknown_members_refused(void **state)
     assert_int_equal(f.m[0].log_refused_out, 1);
     assert_int_equal(f.m[2].log_refused_out, 1);
     assert_true(f.m[0].unreachable[2] >= 1);
+    /* Member 1 hears it was removed, once; member 3 (never added) does
+     * not. */
+    assert_int_equal(f.m[0].removed_by[2], 1);
+    assert_int_equal(f.m[2].removed_by[2], 0);
     fx_fini(&f);
 }
 
