@@ -1,0 +1,107 @@
+/* cairn: the member program — etcd's flags in, one member running on a
+ * libuv loop until SIGTERM or SIGINT (graceful stop) or a fatal error. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cmd/cairn_flags.h"
+#include "server/server.h"
+
+#define CAIRN_PROGRAM_VERSION "0.1.0"
+
+struct prog {
+    uv_loop_t loop;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    struct server *server;
+    struct cairn_log log;
+    int status;
+};
+
+static void on_stopped(void *arg, int status)
+{
+    struct prog *p = arg;
+    p->status = status;
+    uv_close((uv_handle_t *)&p->sigterm, NULL);
+    uv_close((uv_handle_t *)&p->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct prog *p = h->data;
+    cairn_infof(&p->log, "main", "received %s, stopping",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    server_stop(p->server);
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    struct cairn_flags *f = cairn_calloc(1, sizeof *f);
+    struct cairn_errmsg m = {{0}};
+    if (f == NULL) {
+        fprintf(stderr, "cairn: out of memory\n");
+        return 1;
+    }
+    int rv = cairn_flags_parse(argc, argv, envp, f, &m);
+    if (rv != 0) {
+        fprintf(stderr, "cairn: %s\n", m.text);
+        fprintf(stderr, "Try 'cairn --help' for more information.\n");
+        cairn_free(f);
+        return 2;
+    }
+    if (f->print_help) {
+        cairn_flags_usage(stdout);
+        cairn_free(f);
+        return 0;
+    }
+    if (f->print_version) {
+        printf("cairn Version: %s\netcd Version: %s\nAPI Version: %s\n",
+               CAIRN_PROGRAM_VERSION, SERVER_ETCD_VERSION,
+               SERVER_CLUSTER_VERSION);
+        cairn_free(f);
+        return 0;
+    }
+    /* net.h: writes to a vanished peer must fail with EPIPE, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+
+    struct prog p;
+    memset(&p, 0, sizeof p);
+    cairn_log_init(&p.log, f->config.name, f->config.log_level);
+    if (f->warnings[0] != '\0') {
+        char *save = NULL;
+        for (char *l = strtok_r(f->warnings, "\n", &save); l != NULL;
+             l = strtok_r(NULL, "\n", &save))
+            cairn_warnf(&p.log, "main", "%s", l);
+    }
+    cairn_infof(&p.log, "main", "cairn %s (etcd API %s), data dir %s",
+                CAIRN_PROGRAM_VERSION, SERVER_ETCD_VERSION, f->config.data_dir);
+    uv_loop_init(&p.loop);
+    rv = server_open(&p.loop, &f->config, &p.log, &p.server, &m);
+    if (rv != 0) {
+        cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "%s", m.text);
+        uv_run(&p.loop, UV_RUN_DEFAULT);
+        server_close(p.server);
+        uv_loop_close(&p.loop);
+        cairn_free(f);
+        return 1;
+    }
+    server_on_stopped(p.server, &p, on_stopped);
+    uv_signal_init(&p.loop, &p.sigterm);
+    p.sigterm.data = &p;
+    uv_signal_start(&p.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&p.loop, &p.sigint);
+    p.sigint.data = &p;
+    uv_signal_start(&p.sigint, on_signal, SIGINT);
+
+    uv_run(&p.loop, UV_RUN_DEFAULT);
+    server_close(p.server);
+    uv_loop_close(&p.loop);
+    cairn_free(f);
+    if (p.status != 0) {
+        cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "stopped: %s",
+                        cairn_strerror(p.status));
+        return 1;
+    }
+    return 0;
+}

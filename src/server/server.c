@@ -1,0 +1,1146 @@
+/* The member binding: start-up and recovery of the data directory, node/'s
+ * environment on a libuv loop, the WAL and apply threads with their bounded
+ * queues, the tick timer, the peer transport, and the graceful stop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/server_int.h"
+
+#define COMP "server"
+
+static void finish_shutdown(struct server *s);
+
+/* ------------------------------------------------------------------------ */
+/* Done list: completions from the threads to the loop                      */
+
+static void done_push(struct server *s, struct server__job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&s->done_mu);
+    if (s->done_tail != NULL)
+        s->done_tail->next = j;
+    else
+        s->done_head = j;
+    s->done_tail = j;
+    pthread_mutex_unlock(&s->done_mu);
+    uv_async_send(&s->async);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WAL thread                                                                */
+
+struct wal_acc {
+    struct raft_entry *ents;
+    size_t n, cap;
+    const struct raft_hard_state *hs;
+    struct server__job *jobs[SERVER__WAL_BATCH_MAX];
+    size_t n_jobs;
+};
+
+/* Adds a persist's entries to the merged batch: later entries replace the
+ * merged ones from their first index on, as they would in the log. */
+static int acc_add(struct wal_acc *a, const struct node_persist *p)
+{
+    if (p->n_entries > 0 && a->n > 0) {
+        raft_index first = p->entries[0].index;
+        if (first <= a->ents[a->n - 1].index) {
+            a->n = first > a->ents[0].index ? (size_t)(first - a->ents[0].index)
+                                            : 0;
+        }
+    }
+    if (a->n + p->n_entries > a->cap) {
+        size_t cap =
+            a->cap * 2 > a->n + p->n_entries ? a->cap * 2 : a->n + p->n_entries;
+        struct raft_entry *e = cairn_realloc(a->ents, cap * sizeof *e);
+        if (e == NULL)
+            return CAIRN_ENOMEM;
+        a->ents = e;
+        a->cap = cap;
+    }
+    if (p->n_entries > 0) {
+        memcpy(a->ents + a->n, p->entries, p->n_entries * sizeof *p->entries);
+        a->n += p->n_entries;
+    }
+    if (p->hard_state != NULL)
+        a->hs = p->hard_state;
+    return 0;
+}
+
+/* Makes the merged batch durable with one wal_append and completes its
+ * jobs. A failure is sticky in the WAL (CAIRN_ESYNC and write errors), so
+ * every later persist fails too and the node stops the member. */
+static void acc_flush(struct server *s, struct wal_acc *a, int status)
+{
+    if (a->n_jobs == 0)
+        return;
+    if (status == 0 && (a->n > 0 || a->hs != NULL)) {
+        struct cairn_errmsg m = {{0}};
+        status = wal_append(s->wal, a->hs, a->ents, a->n, &m);
+        if (status != 0)
+            cairn_errorf(s->log, COMP, "wal append: %s", m.text);
+    }
+    for (size_t i = 0; i < a->n_jobs; i++) {
+        a->jobs[i]->status = status;
+        done_push(s, a->jobs[i]);
+    }
+    a->n = 0;
+    a->hs = NULL;
+    a->n_jobs = 0;
+}
+
+/* Records a snapshot in the WAL and in member/snap. */
+static int wal_record_snapshot(struct server *s,
+                               const struct raft_snapshot_meta *meta)
+{
+    struct cairn_errmsg m = {{0}};
+    int rv = wal_snapshot(s->wal, meta->index, meta->term, &m);
+    if (rv == 0)
+        rv = wal_snap_save(&s->fs, s->paths.snap, meta, &m);
+    if (rv != 0)
+        cairn_errorf(s->log, COMP, "record snapshot at %llu: %s",
+                     (unsigned long long)meta->index, m.text);
+    return rv;
+}
+
+static void wal_run_job(struct server *s, struct wal_acc *a,
+                        struct server__job *j)
+{
+    int fatal = wal_fatal_error(s->wal);
+    if (j->kind == SERVER__JOB_SNAPSHOT) {
+        acc_flush(s, a, fatal);
+        int rv = fatal != 0 ? fatal : wal_record_snapshot(s, &j->snap);
+        struct cairn_errmsg m = {{0}};
+        if (rv == 0 && s->max_snapshots > 0)
+            rv = wal_snap_purge(&s->fs, s->paths.snap, s->max_snapshots, &m);
+        if (rv == 0)
+            rv = wal_release(s->wal, j->snap.index, &m);
+        if (rv != 0 && m.text[0] != '\0')
+            cairn_errorf(s->log, COMP, "snapshot at %llu: %s",
+                         (unsigned long long)j->snap.index, m.text);
+        j->status = rv;
+        done_push(s, j);
+        return;
+    }
+    const struct node_persist *p = j->persist;
+    if (p->snap != NULL) {
+        acc_flush(s, a, fatal);
+        if (fatal == 0)
+            fatal = wal_record_snapshot(s, p->snap);
+    }
+    if (a->n_jobs == SERVER__WAL_BATCH_MAX)
+        acc_flush(s, a, fatal);
+    if (fatal == 0)
+        fatal = acc_add(a, p);
+    a->jobs[a->n_jobs++] = j;
+    if (fatal != 0)
+        acc_flush(s, a, fatal);
+}
+
+static void *wal_main(void *arg)
+{
+    struct server *s = arg;
+    struct wal_acc a;
+    memset(&a, 0, sizeof a);
+    void *items[SERVER__WAL_BATCH_MAX];
+    for (;;) {
+        size_t n = cairn_queue_pop_batch(&s->wal_q, items,
+                                         SERVER__WAL_BATCH_MAX, false);
+        if (n == 0) {
+            /* Idle: prepare the next segment off the hot path. */
+            struct cairn_errmsg m = {{0}};
+            if (wal_fatal_error(s->wal) == 0 && wal_prepare(s->wal, &m) != 0)
+                cairn_warnf(s->log, COMP, "wal prepare: %s", m.text);
+            n = cairn_queue_pop_batch(&s->wal_q, items, SERVER__WAL_BATCH_MAX,
+                                      true);
+            if (n == 0)
+                break;
+        }
+        for (size_t i = 0; i < n; i++)
+            wal_run_job(s, &a, items[i]);
+        acc_flush(s, &a, wal_fatal_error(s->wal));
+    }
+    cairn_free(a.ents);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Apply thread                                                              */
+
+static void *apply_main(void *arg)
+{
+    struct server *s = arg;
+    void *items[64];
+    for (;;) {
+        size_t n = cairn_queue_pop_batch(&s->apply_q, items, 64, true);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            struct server__job *j = items[i];
+            if (j->kind == SERVER__JOB_APPLY) {
+                j->status = node_applier_apply(s->applier, j->batch);
+                done_push(s, j);
+                continue;
+            }
+            /* A snapshot: LMDB durable first, then the WAL records it and
+             * releases what it covers (DESIGN.md, durability contract). */
+            j->status = node_applier_sync(s->applier);
+            if (j->status != 0 ||
+                (j->status = cairn_queue_push(&s->wal_q, j)) != 0)
+                done_push(s, j);
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The node's environment (loop thread)                                      */
+
+static int64_t env_now_ms(void *ctx)
+{
+    struct server *s = ctx;
+    return (int64_t)uv_now(s->loop);
+}
+
+static struct server__job *job_new(struct server *s, enum server__job_kind k)
+{
+    struct server__job *j = cairn_calloc(1, sizeof *j);
+    if (j == NULL) {
+        /* The node cannot be told from inside an env call; stop the
+         * member from the loop instead (the async callback sees it). */
+        cairn_errorf(s->log, COMP, "out of memory queueing work: stopping");
+        s->stop_status = CAIRN_ENOMEM;
+        uv_async_send(&s->async);
+        return NULL;
+    }
+    j->kind = k;
+    return j;
+}
+
+static void env_persist(void *ctx, const struct node_persist *p)
+{
+    struct server *s = ctx;
+    struct server__job *j = job_new(s, SERVER__JOB_PERSIST);
+    if (j == NULL)
+        return;
+    j->persist = p;
+    j->seq = p->seq;
+    if (cairn_queue_push(&s->wal_q, j) != 0)
+        cairn_free(j);
+}
+
+static void env_apply(void *ctx, struct node_apply_batch *b)
+{
+    struct server *s = ctx;
+    struct server__job *j = job_new(s, SERVER__JOB_APPLY);
+    if (j == NULL)
+        return;
+    j->batch = b;
+    if (cairn_queue_push(&s->apply_q, j) != 0)
+        cairn_free(j);
+}
+
+static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
+{
+    struct server *s = ctx;
+    struct server__job *j = job_new(s, SERVER__JOB_SNAPSHOT);
+    if (j == NULL)
+        return;
+    j->snap = *meta;
+    if (cairn_queue_push(&s->apply_q, j) != 0)
+        cairn_free(j);
+}
+
+/* Sending a snapshot: the store's image is written to a file in the
+ * thread pool, then streamed by the transport. */
+struct snap_send {
+    uv_work_t work;
+    struct server *s;
+    struct raft_message m;
+    struct raft_snapshot snap;
+    char path[4200];
+    int status;
+};
+
+static void snap_send_work(uv_work_t *w)
+{
+    struct snap_send *ss = w->data;
+    int fd = open(ss->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ss->status = cairn_err_from_errno(errno);
+        return;
+    }
+    struct cairn_errmsg m = {{0}};
+    ss->status = mvcc_snapshot_write(ss->s->store, fd, &m);
+    if (close(fd) != 0 && ss->status == 0)
+        ss->status = CAIRN_EIO;
+}
+
+static void snap_send_after(uv_work_t *w, int uv_status)
+{
+    struct snap_send *ss = w->data;
+    struct server *s = ss->s;
+    s->pending_work--;
+    int rv = uv_status != 0 ? CAIRN_ECANCELED : ss->status;
+    if (rv == 0 && s->transport != NULL && !s->shutting_down) {
+        struct cairn_errmsg m = {{0}};
+        rv = transport_send_snapshot(s->transport, &ss->m, ss->path, &m);
+        if (rv != 0)
+            cairn_warnf(s->log, COMP, "send snapshot to %016llx: %s",
+                        (unsigned long long)ss->m.to, m.text);
+    } else if (rv == 0) {
+        rv = CAIRN_ECANCELED;
+    }
+    unlink(ss->path);
+    if (rv != 0 && s->node != NULL && !s->shutting_down)
+        node_report_snapshot(s->node, ss->m.to, true);
+    cairn_free(ss);
+    if (s->shutting_down)
+        finish_shutdown(s);
+}
+
+static void send_snapshot(struct server *s, const struct raft_message *m)
+{
+    struct snap_send *ss = cairn_calloc(1, sizeof *ss);
+    if (ss == NULL) {
+        node_report_snapshot(s->node, m->to, true);
+        return;
+    }
+    ss->s = s;
+    ss->m = *m;
+    ss->m.entries = NULL;
+    ss->m.n_entries = 0;
+    ss->snap = *m->snapshot;
+    ss->snap.data = NULL;
+    ss->snap.len = 0;
+    ss->m.snapshot = &ss->snap;
+    snprintf(ss->path, sizeof ss->path, "%s/send-%016llx-%016llx.img",
+             s->paths.snap, (unsigned long long)m->to,
+             (unsigned long long)m->snapshot->meta.index);
+    ss->work.data = ss;
+    if (uv_queue_work(s->loop, &ss->work, snap_send_work, snap_send_after) !=
+        0) {
+        cairn_free(ss);
+        node_report_snapshot(s->node, m->to, true);
+        return;
+    }
+    s->pending_work++;
+}
+
+static void env_send(void *ctx, const struct raft_message *msgs, size_t n)
+{
+    struct server *s = ctx;
+    if (s->transport == NULL || s->shutting_down)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i].type == RAFT_MSG_SNAP)
+            send_snapshot(s, &msgs[i]);
+        else
+            transport_send(s->transport, &msgs[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transport callbacks                                                       */
+
+static bool node_usable(const struct server *s)
+{
+    return s->node != NULL && !s->shutting_down;
+}
+
+static void tr_receive(void *arg, const struct raft_message *m)
+{
+    struct server *s = arg;
+    if (node_usable(s))
+        node_receive(s->node, m);
+}
+
+static void tr_snapshot(void *arg, const struct raft_message *m,
+                        const char *body_path)
+{
+    struct server *s = arg;
+    if (!node_usable(s) || m->snapshot == NULL) {
+        unlink(body_path);
+        return;
+    }
+    /* node.h: a received MsgSnap's data is the path of the image file. */
+    struct raft_snapshot snap = *m->snapshot;
+    snap.data = (const uint8_t *)body_path;
+    snap.len = strlen(body_path);
+    struct raft_message copy = *m;
+    copy.snapshot = &snap;
+    node_receive(s->node, &copy);
+}
+
+static void tr_unreachable(void *arg, raft_id peer)
+{
+    struct server *s = arg;
+    if (node_usable(s))
+        node_report_unreachable(s->node, peer);
+}
+
+static void tr_snapshot_status(void *arg, raft_id peer, raft_index index,
+                               int status)
+{
+    struct server *s = arg;
+    (void)index;
+    if (node_usable(s))
+        node_report_snapshot(s->node, peer, status != 0);
+}
+
+static const struct transport_cbs tr_cbs = {
+    .receive = tr_receive,
+    .snapshot = tr_snapshot,
+    .unreachable = tr_unreachable,
+    .snapshot_status = tr_snapshot_status,
+};
+
+/* Keeps the transport's peers equal to the applied members: new members
+ * are dialled, removed ones dropped, changed URLs updated. */
+static void reconcile_peers(struct server *s)
+{
+    if (s->transport == NULL || s->shutting_down || !node_usable(s))
+        return;
+    size_t n = node_members(s->node, s->members, SERVER__MEMBERS_MAX);
+    if (n > SERVER__MEMBERS_MAX)
+        n = SERVER__MEMBERS_MAX;
+    raft_id have[TRANSPORT_PEERS_MAX];
+    size_t n_have = transport_peer_ids(s->transport, have, TRANSPORT_PEERS_MAX);
+    if (n_have > TRANSPORT_PEERS_MAX)
+        n_have = TRANSPORT_PEERS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const struct node_member *mem = &s->members[i];
+        if (mem->id == s->member_id || mem->n_peer_urls == 0)
+            continue;
+        bool known = false;
+        for (size_t k = 0; k < n_have && !known; k++)
+            known = have[k] == mem->id;
+        if (known)
+            continue;
+        const char *urls[NODE_MEMBER_URLS_MAX];
+        for (uint32_t k = 0; k < mem->n_peer_urls; k++)
+            urls[k] = mem->peer_urls[k];
+        struct cairn_errmsg m = {{0}};
+        int rv = transport_add_peer(s->transport, mem->id, urls,
+                                    mem->n_peer_urls, &m);
+        if (rv != 0)
+            cairn_warnf(s->log, COMP, "add peer %016llx: %s",
+                        (unsigned long long)mem->id, m.text);
+        else
+            cairn_infof(s->log, COMP, "added peer %016llx (%s)",
+                        (unsigned long long)mem->id, urls[0]);
+    }
+    for (size_t k = 0; k < n_have; k++) {
+        bool member = false;
+        for (size_t i = 0; i < n && !member; i++)
+            member = s->members[i].id == have[k];
+        if (!member) {
+            transport_remove_peer(s->transport, have[k]);
+            cairn_infof(s->log, COMP, "removed peer %016llx",
+                        (unsigned long long)have[k]);
+        }
+    }
+}
+
+/* Logs etcd's readiness lines once the member knows a leader and has
+ * applied everything committed: tools wait for them. */
+static void check_ready(struct server *s)
+{
+    if (s->ready || !node_usable(s) || s->stopping)
+        return;
+    if (node_leader(s->node) == 0)
+        return;
+    struct node_status st;
+    node_status_get(s->node, &st);
+    if (st.applied_index < st.commit_index)
+        return;
+    s->ready = true;
+    char urls[SERVER_URLS_MAX * SERVER_URL_LEN_MAX];
+    size_t used = 0;
+    urls[0] = '\0';
+    for (size_t i = 0; i < s->client_urls.n && used < sizeof urls; i++)
+        used += (size_t)snprintf(urls + used, sizeof urls - used, "%s%s",
+                                 i > 0 ? " " : "", s->client_urls.url[i]);
+    cairn_infof(s->log, COMP,
+                "published {Name:%s ClientURLs:[%s]} to cluster %016llx",
+                s->name, urls, (unsigned long long)s->cluster_id);
+    cairn_infof(s->log, COMP, "enabled capabilities for version %s",
+                SERVER_CLUSTER_VERSION);
+    cairn_infof(s->log, COMP, "ready to serve client requests");
+}
+
+static void check_node_stopped(struct server *s)
+{
+    int err = 0;
+    if (s->node != NULL && !s->stopping && node_stopped(s->node, &err)) {
+        cairn_errorf(s->log, COMP, "member stopped: %s", cairn_strerror(err));
+        server__shutdown(s, err != 0 ? err : CAIRN_ESTOPPED);
+    }
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct server *s = h->data;
+    pthread_mutex_lock(&s->done_mu);
+    struct server__job *j = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    while (j != NULL) {
+        struct server__job *next = j->next;
+        if (node_usable(s)) {
+            switch (j->kind) {
+            case SERVER__JOB_PERSIST:
+                node_persisted(s->node, j->seq, j->status);
+                break;
+            case SERVER__JOB_APPLY:
+                node_applied(s->node, j->batch);
+                break;
+            case SERVER__JOB_SNAPSHOT:
+                node_snapshot_done(s->node, j->snap.index, j->status);
+                break;
+            }
+        }
+        cairn_free(j);
+        j = next;
+    }
+    if (s->stop_status != 0 && !s->stopping)
+        server__shutdown(s, s->stop_status);
+    check_node_stopped(s);
+    check_ready(s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (!node_usable(s))
+        return;
+    node_tick(s->node);
+    check_node_stopped(s);
+    reconcile_peers(s);
+    check_ready(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start-up                                                                  */
+
+/* mkdir -p with etcd's private permissions. */
+static int mkdir_all(const char *path, struct cairn_errmsg *m)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return cairn_errmsg_code(m, CAIRN_ETOOBIG, "path %s", path);
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return cairn_errmsg_code(m, cairn_err_from_errno(errno),
+                                     "create directory %s", buf);
+        buf[i] = c;
+    }
+    return 0;
+}
+
+static bool urls_equal_sets(const struct server_urls *a,
+                            const struct server_urls *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < b->n && !found; k++)
+            found = strcmp(a->url[i], b->url[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Copies src into dst of size bytes; false if it does not fit. */
+static bool copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= size)
+        return false;
+    memcpy(dst, src, len + 1);
+    return true;
+}
+
+/* A new member: the initial cluster gives the ids and the members. */
+static int bootstrap_members(struct server *s, const struct server_config *c,
+                             struct server_initial_cluster *ic,
+                             struct node_member **out, size_t *n_out,
+                             struct cairn_errmsg *m)
+{
+    int rv = server_initial_cluster_parse(c->initial_cluster,
+                                          c->initial_cluster_token, ic, m);
+    if (rv != 0)
+        return rv;
+    const struct server_cluster_member *self = NULL;
+    for (size_t i = 0; i < ic->n; i++)
+        if (strcmp(ic->members[i].name, c->name) == 0)
+            self = &ic->members[i];
+    if (self == NULL)
+        return cairn_errmsg_code(m, CAIRN_EINVAL,
+                                 "couldn't find local name \"%s\" in the "
+                                 "initial cluster configuration",
+                                 c->name);
+    if (!urls_equal_sets(&self->peer_urls, &c->initial_advertise_peer_urls))
+        return cairn_errmsg_code(m, CAIRN_EINVAL,
+                                 "--initial-cluster has %s=%s but missing "
+                                 "from --initial-advertise-peer-urls",
+                                 self->name, self->peer_urls.url[0]);
+    if (c->initial_cluster_existing)
+        return cairn_errmsg_code(
+            m, CAIRN_EUNSUPPORTED,
+            "--initial-cluster-state existing with an empty data directory "
+            "(joining a running cluster) is not supported yet: the member "
+            "would need the cluster's member list from a peer");
+    s->member_id = self->id;
+    s->cluster_id = ic->cluster_id;
+    struct node_member *mem = cairn_calloc(ic->n, sizeof *mem);
+    if (mem == NULL)
+        return cairn_errmsg_code(m, CAIRN_ENOMEM, "initial members");
+    for (size_t i = 0; i < ic->n; i++) {
+        const struct server_cluster_member *cm = &ic->members[i];
+        mem[i].id = cm->id;
+        bool fits = copy_str(mem[i].name, sizeof mem[i].name, cm->name) &&
+                    cm->peer_urls.n <= NODE_MEMBER_URLS_MAX;
+        for (size_t k = 0; fits && k < cm->peer_urls.n; k++)
+            fits = copy_str(mem[i].peer_urls[mem[i].n_peer_urls++],
+                            NODE_URL_MAX, cm->peer_urls.url[k]);
+        if (fits && mem[i].id == s->member_id) {
+            const struct server_urls *cu = &c->advertise_client_urls;
+            fits = cu->n <= NODE_MEMBER_URLS_MAX;
+            for (size_t k = 0; fits && k < cu->n; k++)
+                fits = copy_str(mem[i].client_urls[mem[i].n_client_urls++],
+                                NODE_URL_MAX, cu->url[k]);
+        }
+        if (!fits) {
+            cairn_free(mem);
+            return cairn_errmsg_code(
+                m, CAIRN_EINVAL,
+                "member %s: a name of %d bytes or more, a URL of %d bytes "
+                "or more, or more than %d URLs",
+                cm->name, NODE_MEMBER_NAME_MAX, NODE_URL_MAX,
+                NODE_MEMBER_URLS_MAX);
+        }
+    }
+    *out = mem;
+    *n_out = ic->n;
+    return 0;
+}
+
+/* Whether this member is the only voter of the configuration in force. */
+static bool sole_voter(struct server *s)
+{
+    struct raft_status *st = cairn_malloc(sizeof *st);
+    if (st == NULL)
+        return false;
+    raft_status_get(node_raft(s->node), st);
+    bool sole = st->conf.n_voters == 1 && st->conf.n_voters_outgoing == 0 &&
+                st->conf.voters[0] == s->member_id;
+    cairn_free(st);
+    return sole;
+}
+
+static void stop_threads(struct server *s)
+{
+    if (!s->threads_started)
+        return;
+    cairn_queue_close(&s->apply_q);
+    pthread_join(s->apply_thread, NULL);
+    cairn_queue_close(&s->wal_q);
+    pthread_join(s->wal_thread, NULL);
+    s->threads_started = false;
+}
+
+static void free_state(struct server *s)
+{
+    stop_threads(s);
+    if (s->node != NULL) {
+        node_free(s->node);
+        s->node = NULL;
+    }
+    /* Completions that never reached the node: their batches and persists
+     * belong to the freed node. */
+    struct server__job *j = s->done_head;
+    while (j != NULL) {
+        struct server__job *next = j->next;
+        cairn_free(j);
+        j = next;
+    }
+    s->done_head = s->done_tail = NULL;
+    void *item;
+    while (cairn_queue_pop_batch(&s->wal_q, &item, 1, false) == 1)
+        cairn_free(item);
+    while (cairn_queue_pop_batch(&s->apply_q, &item, 1, false) == 1)
+        cairn_free(item);
+    if (s->applier != NULL) {
+        node_applier_free(s->applier);
+        s->applier = NULL;
+    }
+    if (s->lessor != NULL) {
+        lease_close(s->lessor);
+        s->lessor = NULL;
+    }
+    if (s->store != NULL) {
+        mvcc_close(s->store);
+        s->store = NULL;
+    }
+    if (s->wal != NULL) {
+        wal_close(s->wal);
+        s->wal = NULL;
+    }
+    wal_recovery_free(&s->rec);
+}
+
+int server_open(uv_loop_t *loop, const struct server_config *c,
+                struct cairn_log *log, struct server **out,
+                struct cairn_errmsg *m)
+{
+    int rv;
+    struct server *s = cairn_calloc(1, sizeof *s);
+    if (s == NULL)
+        return cairn_errmsg_code(m, CAIRN_ENOMEM, "server");
+    s->loop = loop;
+    s->log = log;
+    snprintf(s->name, sizeof s->name, "%s", c->name);
+    s->client_urls = c->advertise_client_urls;
+    s->peer_urls = c->initial_advertise_peer_urls;
+    s->listen_peer_urls = c->listen_peer_urls;
+    s->max_txn_ops = c->max_txn_ops;
+    s->max_request_bytes = c->max_request_bytes;
+    s->max_concurrent_streams = c->max_concurrent_streams;
+    s->max_snapshots = c->max_snapshots;
+    s->heartbeat_ms = c->heartbeat_interval_ms;
+    s->election_ms = c->election_timeout_ms;
+    cairn_fs_posix_init(&s->fs);
+    pthread_mutex_init(&s->done_mu, NULL);
+    struct node_member *initial = NULL;
+    size_t n_initial = 0;
+    struct server_initial_cluster *ic = NULL;
+
+    s->members = cairn_calloc(SERVER__MEMBERS_MAX, sizeof *s->members);
+    if (s->members == NULL) {
+        rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "server");
+        goto err_after_alloc;
+    }
+    rv = cairn_queue_init(&s->wal_q, SERVER__WAL_QUEUE_CAP);
+    if (rv != 0)
+        goto err_after_alloc;
+    rv = cairn_queue_init(&s->apply_q, SERVER__APPLY_QUEUE_CAP);
+    if (rv != 0)
+        goto err_after_wal_q;
+
+    rv = server_paths_init(&s->paths, c->data_dir, c->wal_dir);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "data directory %s", c->data_dir);
+        goto err_after_queues;
+    }
+    rv = mkdir_all(s->paths.snap, m);
+    if (rv != 0)
+        goto err_after_queues;
+
+    /* The WAL: recover it, or create it for a new member. */
+    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
+    if (wal_exists(&s->fs, s->paths.wal)) {
+        rv = wal_recover(&wo, s->paths.snap, &s->wal, &s->rec, m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "recover %s", s->paths.wal);
+            goto err_after_queues;
+        }
+        s->member_id = s->rec.meta.member_id;
+        s->cluster_id = s->rec.meta.cluster_id;
+        cairn_infof(log, COMP,
+                    "restarting member %016llx in cluster %016llx from %s "
+                    "(snapshot %llu, %zu entries after it, commit %llu); "
+                    "the initial-cluster flags are ignored",
+                    (unsigned long long)s->member_id,
+                    (unsigned long long)s->cluster_id, c->data_dir,
+                    (unsigned long long)s->rec.snap.index, s->rec.n_entries,
+                    (unsigned long long)s->rec.hard_state.commit);
+    } else {
+        ic = cairn_malloc(sizeof *ic);
+        if (ic == NULL) {
+            rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "initial cluster");
+            goto err_after_queues;
+        }
+        rv = bootstrap_members(s, c, ic, &initial, &n_initial, m);
+        if (rv != 0)
+            goto err_after_queues;
+        struct wal_metadata meta = {.member_id = s->member_id,
+                                    .cluster_id = s->cluster_id};
+        rv = wal_create(&wo, &meta, &s->wal, m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "create %s", s->paths.wal);
+            goto err_after_queues;
+        }
+        cairn_infof(log, COMP,
+                    "starting new member %016llx in cluster %016llx "
+                    "(%zu members) in %s",
+                    (unsigned long long)s->member_id,
+                    (unsigned long long)s->cluster_id, ic->n, c->data_dir);
+    }
+
+    /* The store, the lessor and the applier. */
+    struct mvcc_options mo = {.dir = s->paths.db, .log = log};
+    if (c->quota_backend_bytes > 0)
+        mo.quota_bytes = (size_t)c->quota_backend_bytes;
+    rv = mvcc_open(&mo, &s->store, m);
+    if (rv != 0) {
+        cairn_errmsg_prefixf(m, "open store %s", s->paths.db);
+        goto err_after_state;
+    }
+    struct lease_options lo = {.min_ttl_s = 0};
+    /* etcd's minimum TTL: 1.5 election timeouts, rounded up to seconds. */
+    lo.min_ttl_s = ((int64_t)c->election_timeout_ms * 3 / 2 + 999) / 1000;
+    rv = lease_open(s->store, &lo, &s->lessor);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "open lessor");
+        goto err_after_state;
+    }
+    rv = node_applier_new(s->store, s->lessor, &lo, log, &s->applier);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "applier");
+        goto err_after_state;
+    }
+    s->lessor = NULL; /* the applier's from now on */
+    struct mvcc_status ms;
+    rv = mvcc_status_get(s->store, &ms);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "store status");
+        goto err_after_state;
+    }
+
+    /* Threads before the node: node_new may already persist. */
+    if (pthread_create(&s->wal_thread, NULL, wal_main, s) != 0) {
+        rv = cairn_errmsg_code(m, CAIRN_EIO, "start the WAL thread");
+        goto err_after_state;
+    }
+    if (pthread_create(&s->apply_thread, NULL, apply_main, s) != 0) {
+        cairn_queue_close(&s->wal_q);
+        pthread_join(s->wal_thread, NULL);
+        rv = cairn_errmsg_code(m, CAIRN_EIO, "start the apply thread");
+        goto err_after_state;
+    }
+    s->threads_started = true;
+
+    /* The loop's handles first: the env may signal the async handle. */
+    uv_async_init(loop, &s->async, on_async);
+    s->async.data = s;
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_init(loop, &s->stop_timer);
+    s->stop_timer.data = s;
+
+    struct node_env env = {.ctx = s,
+                           .now_ms = env_now_ms,
+                           .send = env_send,
+                           .persist = env_persist,
+                           .apply = env_apply,
+                           .snapshot = env_snapshot,
+                           .log = log};
+    struct node_config nc = {
+        .id = s->member_id,
+        .cluster_id = s->cluster_id,
+        .tick_ms = c->heartbeat_interval_ms,
+        .election_ticks = c->election_timeout_ms / c->heartbeat_interval_ms,
+        .snapshot_count = c->snapshot_count,
+        .snapshot_catchup_entries = c->snapshot_catchup_entries,
+        .max_request_bytes = (size_t)c->max_request_bytes,
+        .strict_reconfig_check = c->strict_reconfig_check,
+        .pre_vote = c->pre_vote,
+        .seed = s->member_id ^ uv_hrtime(),
+        .initial_members = initial,
+        .n_initial_members = n_initial,
+        .recovery = s->wal != NULL && initial == NULL ? &s->rec : NULL,
+        .applied_index = ms.consistent_index,
+        .store = s->store,
+        .applier = s->applier,
+    };
+    rv = node_new(&nc, &env, &s->node);
+    cairn_free(initial);
+    initial = NULL;
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "start the member logic");
+        goto err_after_handles;
+    }
+
+    /* The transport, listening on the peer URLs. */
+    struct transport_config tc = {.cluster_id = s->cluster_id,
+                                  .self_id = s->member_id,
+                                  .snap_dir = s->paths.snap,
+                                  .seed = s->member_id ^ uv_hrtime(),
+                                  .log = log};
+    rv = transport_open(loop, &tc, &tr_cbs, s, &s->transport);
+    if (rv != 0) {
+        cairn_errmsg_code(m, rv, "open the peer transport");
+        goto err_after_handles;
+    }
+    for (size_t i = 0; i < c->listen_peer_urls.n; i++) {
+        rv = transport_listen(s->transport, c->listen_peer_urls.url[i], m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "listen for peers on %s",
+                                 c->listen_peer_urls.url[i]);
+            goto err_after_handles;
+        }
+        cairn_infof(log, COMP, "listening for peers on %s",
+                    c->listen_peer_urls.url[i]);
+    }
+    reconcile_peers(s);
+
+    if (c->test_control_path != NULL) {
+        rv = server__control_open(s, c->test_control_path, m);
+        if (rv != 0)
+            goto err_after_handles;
+    }
+
+    uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
+    /* A one-voter cluster need not wait an election timeout. */
+    if (sole_voter(s))
+        node_campaign(s->node);
+    cairn_free(ic);
+    *out = s;
+    return 0;
+
+err_after_handles:
+    /* The handles and the transport close through the loop: the caller
+     * runs it until it is empty, then calls server_close. */
+    cairn_free(ic);
+    server__shutdown(s, rv);
+    *out = s;
+    return rv;
+err_after_state:
+    free_state(s);
+err_after_queues:
+    cairn_free(initial);
+    cairn_free(ic);
+    cairn_queue_destroy(&s->apply_q);
+err_after_wal_q:
+    cairn_queue_destroy(&s->wal_q);
+err_after_alloc:
+    cairn_free(s->members);
+    pthread_mutex_destroy(&s->done_mu);
+    cairn_free(s);
+    *out = NULL;
+    return rv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stopping                                                                  */
+
+bool server__serving(const struct server *s)
+{
+    return !s->stopping && node_usable(s);
+}
+
+static void maybe_finished(struct server *s)
+{
+    if (!s->state_freed || s->closing_handles > 0 || s->transport != NULL ||
+        s->stopped)
+        return;
+    s->stopped = true;
+    cairn_infof(s->log, COMP, "stopped (%s)",
+                s->stop_status == 0 ? "gracefully"
+                                    : cairn_strerror(s->stop_status));
+    if (s->stopped_cb != NULL)
+        s->stopped_cb(s->stopped_arg, s->stop_status);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct server *s = h->data;
+    s->closing_handles--;
+    maybe_finished(s);
+}
+
+static void on_transport_closed(void *arg)
+{
+    struct server *s = arg;
+    s->transport = NULL;
+    maybe_finished(s);
+}
+
+/* The second half of a stop, once no snapshot image is being written from
+ * the store: join the threads, free the state, close the handles. */
+static void finish_shutdown(struct server *s)
+{
+    if (s->pending_work > 0 || s->state_freed)
+        return;
+    s->state_freed = true;
+    free_state(s);
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->stop_timer,
+                         (uv_handle_t *)&s->async};
+    for (size_t i = 0; i < 3; i++) {
+        if (hs[i]->loop != NULL && !uv_is_closing(hs[i])) {
+            s->closing_handles++;
+            uv_close(hs[i], on_handle_closed);
+        }
+    }
+    maybe_finished(s);
+}
+
+void server__shutdown(struct server *s, int status)
+{
+    if (!s->stopping) {
+        s->stopping = true;
+        s->stop_status = status;
+    }
+    if (s->shutting_down)
+        return;
+    /* Stop hearing from peers and clients, then free the state. */
+    s->shutting_down = true;
+    server__control_close(s);
+    uv_timer_stop(&s->tick);
+    uv_timer_stop(&s->stop_timer);
+    if (s->transport != NULL)
+        transport_close(s->transport, s, on_transport_closed);
+    finish_shutdown(s);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (!s->transfer_done)
+        cairn_warnf(s->log, COMP, "leadership transfer did not finish in time");
+    server__shutdown(s, 0);
+}
+
+static void on_moved(void *arg, const struct node_result *res)
+{
+    struct server *s = arg;
+    if (res->err != 0)
+        cairn_warnf(s->log, COMP, "leadership transfer: %s",
+                    cairn_strerror(res->err));
+    else
+        cairn_infof(s->log, COMP, "leadership transferred");
+    /* Not from inside the node's callback: the stop frees the node. */
+    s->transfer_done = true;
+    if (!s->shutting_down)
+        uv_timer_start(&s->stop_timer, on_stop_timer, 0, 0);
+}
+
+/* The most up-to-date voter other than this member (etcd's
+ * longestConnected-then-highest-match choice, simplified to the highest
+ * match). 0 when there is none. */
+static uint64_t best_transferee(struct server *s)
+{
+    struct raft_status *st = cairn_malloc(sizeof *st);
+    if (st == NULL)
+        return 0;
+    raft_status_get(node_raft(s->node), st);
+    uint64_t best = 0;
+    raft_index best_match = 0;
+    for (uint32_t i = 0; i < st->n_progress; i++) {
+        const struct raft_progress_status *p = &st->progress[i];
+        if (p->id == s->member_id || p->learner)
+            continue;
+        if (best == 0 || p->match > best_match) {
+            best = p->id;
+            best_match = p->match;
+        }
+    }
+    cairn_free(st);
+    return best;
+}
+
+void server_stop(struct server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->stop_status = 0;
+    uint64_t target = 0;
+    if (node_usable(s) && node_is_leader(s->node))
+        target = best_transferee(s);
+    if (target != 0) {
+        cairn_infof(s->log, COMP,
+                    "stopping: transferring leadership to %016llx",
+                    (unsigned long long)target);
+        /* Bounded by two election timeouts' worth of ticks. */
+        int rv = node_move_leader(s->node, target, s, on_moved);
+        if (rv == 0) {
+            uv_timer_start(&s->stop_timer, on_stop_timer, 2ull * s->election_ms,
+                           0);
+            return;
+        }
+        cairn_warnf(s->log, COMP, "leadership transfer refused: %s",
+                    cairn_strerror(rv));
+    }
+    server__shutdown(s, 0);
+}
+
+void server_on_stopped(struct server *s, void *arg, server_stopped_cb cb)
+{
+    s->stopped_arg = arg;
+    s->stopped_cb = cb;
+}
+
+void server_close(struct server *s)
+{
+    if (s == NULL)
+        return;
+    CAIRN_ASSERT(s->node == NULL && s->transport == NULL &&
+                 s->closing_handles == 0);
+    cairn_queue_destroy(&s->apply_q);
+    cairn_queue_destroy(&s->wal_q);
+    pthread_mutex_destroy(&s->done_mu);
+    cairn_free(s->members);
+    cairn_free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Facts                                                                     */
+
+uint64_t server_member_id(const struct server *s)
+{
+    return s->member_id;
+}
+uint64_t server_cluster_id(const struct server *s)
+{
+    return s->cluster_id;
+}
+const char *server_name(const struct server *s)
+{
+    return s->name;
+}
+const struct server_urls *server_client_urls(const struct server *s)
+{
+    return &s->client_urls;
+}
+const struct server_urls *server_peer_urls(const struct server *s)
+{
+    return &s->peer_urls;
+}
+unsigned server_max_txn_ops(const struct server *s)
+{
+    return s->max_txn_ops;
+}
+uint64_t server_max_request_bytes(const struct server *s)
+{
+    return s->max_request_bytes;
+}
+uint32_t server_max_concurrent_streams(const struct server *s)
+{
+    return s->max_concurrent_streams;
+}
+uint64_t server_leader(const struct server *s)
+{
+    return node_usable(s) ? node_leader(s->node) : 0;
+}
+bool server_is_leader(const struct server *s)
+{
+    return node_usable(s) && node_is_leader(s->node);
+}
+bool server_ready(const struct server *s)
+{
+    return s->ready && !s->stopping;
+}

@@ -1,0 +1,107 @@
+/* server_int: the server's private state, shared by its source files
+ * (server.c: start-up, threads and the node environment; requests.c: the
+ * request pass-through; control.c: the test-only control socket). */
+#ifndef CAIRN_SERVER_SERVER_INT_H
+#define CAIRN_SERVER_SERVER_INT_H
+
+#include <pthread.h>
+
+#include "lease/lease.h"
+#include "mvcc/mvcc.h"
+#include "net/net.h"
+#include "node/node.h"
+#include "server/server.h"
+#include "transport/transport.h"
+#include "wal/wal.h"
+
+/* Bounds of the queues to the WAL and apply threads (items in flight); the
+ * loop blocks on a full queue, which is the back-pressure on the node. */
+#define SERVER__WAL_QUEUE_CAP 1024
+#define SERVER__APPLY_QUEUE_CAP 1024
+/* Most persists merged into one wal_append (one fdatasync). */
+#define SERVER__WAL_BATCH_MAX 64
+#define SERVER__MEMBERS_MAX 64
+
+enum server__job_kind {
+    SERVER__JOB_PERSIST = 1, /* WAL thread: a node_persist */
+    SERVER__JOB_APPLY,       /* apply thread: a node_apply_batch */
+    SERVER__JOB_SNAPSHOT,    /* apply thread (mvcc sync), then WAL thread */
+};
+
+/* One unit of work handed to a thread and back to the loop through the
+ * done list. Allocated by the loop, freed by the loop. */
+struct server__job {
+    enum server__job_kind kind;
+    int status;
+    struct server__job *next; /* in the done list */
+    const struct node_persist *persist;
+    uint64_t seq;
+    struct node_apply_batch *batch;
+    struct raft_snapshot_meta snap;
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct cairn_log *log;
+    char name[SERVER_NAME_LEN_MAX];
+    struct server_urls client_urls;
+    struct server_urls peer_urls;
+    struct server_urls listen_peer_urls;
+    struct server_paths paths;
+    uint64_t member_id;
+    uint64_t cluster_id;
+    unsigned max_txn_ops;
+    uint64_t max_request_bytes;
+    uint32_t max_concurrent_streams;
+    unsigned max_snapshots;
+    unsigned heartbeat_ms;
+    unsigned election_ms;
+
+    struct cairn_fs fs;
+    struct wal *wal; /* the WAL thread's once started */
+    struct wal_recovery rec;
+    struct mvcc_store *store;
+    struct lessor *lessor; /* until the applier owns it */
+    struct node_applier *applier;
+    struct node *node;
+    struct transport *transport;
+    struct node_member *members; /* SERVER__MEMBERS_MAX, for reconciling */
+
+    uv_timer_t tick;
+    uv_timer_t stop_timer;
+    uv_async_t async;
+    pthread_t wal_thread;
+    pthread_t apply_thread;
+    bool threads_started;
+    struct cairn_queue wal_q;
+    struct cairn_queue apply_q;
+    pthread_mutex_t done_mu;
+    struct server__job *done_head;
+    struct server__job *done_tail;
+
+    bool ready;         /* published */
+    bool stopping;      /* server_stop called or the member stopped */
+    bool shutting_down; /* the stop's second half has begun */
+    bool transfer_done; /* the leadership transfer answered */
+    bool state_freed;   /* threads joined, node and stores freed */
+    bool stopped;       /* the stopped callback has been called */
+    int stop_status;
+    int closing_handles; /* uv handles being closed */
+    int pending_work;    /* snapshot images being written */
+    void *stopped_arg;
+    server_stopped_cb stopped_cb;
+
+    struct server__control *control; /* test-only; NULL when off */
+};
+
+/* Whether requests are still taken. */
+bool server__serving(const struct server *s);
+/* Stops the member with status (0: graceful). */
+void server__shutdown(struct server *s, int status);
+
+/* The test-only control socket (control.c). */
+int server__control_open(struct server *s, const char *path,
+                         struct cairn_errmsg *m);
+void server__control_close(struct server *s);
+
+#endif
