@@ -616,8 +616,10 @@ struct raft_status {
     raft_index applied;
     raft_index last_index;
     raft_id lead_transferee;
+    /* The configuration in force (the latest in the log). */
     struct raft_conf_state conf;
-    /* Leader only: one row per member of the configuration. */
+    /* Leader only: one row per member of the configuration in force, and
+     * per member whose removal has not committed yet. */
     uint32_t n_progress;
     struct raft_progress_status progress[RAFT_STATUS_PEERS_MAX];
 };
