@@ -18,6 +18,13 @@
  * etcd #15247, a slow disk revoking every lease). */
 #define LEASE_EXPIRY_MAX_LAG 1000
 #define MEMBERS_MAX RAFT_CONF_MAX
+#define CLEARS_MAX 64
+
+#ifdef CAIRN_FAULTS
+#define FAULT(n, name) ((n)->cfg.faults.name)
+#else
+#define FAULT(n, name) false
+#endif
 
 enum waiter_kind {
     W_PROPOSAL = 1, /* completed by an apply result with its id */
@@ -128,7 +135,11 @@ struct node {
     /* leases */
     struct revoking revoking[LEASE_REVOKING_MAX];
     size_t n_revoking;
-    int64_t revoke_budget_ms;
+    raft_index fake_persisted_index; /* faults: ack_before_persist */
+    raft_term fake_persisted_term;
+    raft_index last_read_index;    /* faults: reuse_read_index */
+    int64_t clear_ids[CLEARS_MAX]; /* checkpoints of 0 to propose */
+    size_t n_clear;
 
     /* completions collected while stepping; run at the end */
     struct completion *done;
@@ -263,19 +274,29 @@ static void complete_err(struct node *n, struct waiter *w, int err)
     complete(n, w, &r);
 }
 
-/* Runs queued callbacks; callbacks may call node functions, whose own
- * completions are appended and run by this same loop. */
+static void settle(struct node *n);
+
+/* Settles the node (serves what became servable, starts the next read
+ * round) and runs queued callbacks, until neither has more to do.
+ * Callbacks may call node functions: their work is picked up by this same
+ * loop, never by a nested one. Called at the end of every public entry
+ * point, never while a raft update is being handled. */
 static void drain(struct node *n)
 {
     if (n->draining)
         return;
     n->draining = true;
-    for (size_t i = 0; i < n->n_done && i < (1u << 30); i++) {
-        struct completion c = n->done[i];
-        c.w->cb(c.w->arg, &c.res);
-        waiter_free(c.w);
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        settle(n);
+        if (n->n_done == 0)
+            break;
+        for (size_t i = 0; i < n->n_done && i < (1u << 30); i++) {
+            struct completion c = n->done[i];
+            c.w->cb(c.w->arg, &c.res);
+            waiter_free(c.w);
+        }
+        n->n_done = 0;
     }
-    n->n_done = 0;
     n->draining = false;
     mvcc_arena_reset(&n->read_arena);
 }
@@ -490,8 +511,6 @@ static struct lessor *lessor_of(struct node *n)
     return n->restore_out ? NULL : node_applier_lessor(n->cfg.applier);
 }
 
-static void start_round(struct node *n);
-
 static void leader_changed(struct node *n, uint64_t old_lead, uint8_t old_role)
 {
     cairn_infof(n->env.log, "node", "member %llx: leader %llx -> %llx (%s)",
@@ -516,8 +535,11 @@ static void leader_changed(struct node *n, uint64_t old_lead, uint8_t old_role)
         n->round_out = false;
     }
     struct lessor *l = lessor_of(n);
-    bool leader = n->role == RAFT_LEADER;
-    bool was = old_role == RAFT_LEADER;
+    bool leader = n->role == RAFT_LEADER ||
+                  (FAULT(n, expire_leases_on_follower) && n->lead != RAFT_NONE);
+    bool was =
+        old_role == RAFT_LEADER || (FAULT(n, expire_leases_on_follower) &&
+                                    l != NULL && lease_is_primary(l));
     if (l != NULL && leader && !was) {
         /* etcd's Promote: every lease gets its remaining TTL plus an
          * election timeout from now, so a leader change never expires a
@@ -528,8 +550,6 @@ static void leader_changed(struct node *n, uint64_t old_lead, uint8_t old_role)
     } else if (l != NULL && !leader && was) {
         lease_demote(l);
     }
-    if (n->lead != RAFT_NONE)
-        start_round(n);
 }
 
 /* ---- reads ---- */
@@ -562,15 +582,15 @@ static void serve_applied(struct node *n)
 /* One ReadIndex round for every read pending now; later reads wait for
  * the next round (PITFALLS: an answer is used once, by the reads waiting
  * when it was asked). */
-static void start_round(struct node *n)
+static bool start_round(struct node *n)
 {
     if (n->round_out || n->stopped || n->lead == RAFT_NONE)
-        return;
+        return false;
     bool any = false;
     for (struct waiter *w = n->w_head; w && !any; w = w->next)
         any = w->kind == W_READ && w->phase == R_PENDING;
     if (!any)
-        return;
+        return false;
     uint64_t ctx = ++n->round_ctx;
     struct raft_event ev = {.type = RAFT_EVENT_READ_INDEX};
     ev.u.read_ctx = ctx;
@@ -586,6 +606,33 @@ static void start_round(struct node *n)
             }
     }
     handle_update(n, &u);
+    return rc == 0;
+}
+
+static void propose_clears(struct node *n);
+
+static void settle(struct node *n)
+{
+    if (FAULT(n, ack_before_persist) && n->fake_persisted_index != 0 &&
+        !n->stopped) {
+        struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
+        ev.u.persisted.index = n->fake_persisted_index;
+        ev.u.persisted.term = n->fake_persisted_term;
+        n->fake_persisted_index = 0;
+        step(n, &ev);
+    }
+    if (FAULT(n, reuse_read_index) && n->last_read_index != 0)
+        for (struct waiter *w = n->w_head; w; w = w->next)
+            if (w->kind == W_READ && w->phase == R_PENDING) {
+                w->phase = R_INDEX;
+                w->wait_index = n->last_read_index;
+            }
+    for (int i = 0; i < 64 && !n->stopped; i++) {
+        serve_applied(n);
+        propose_clears(n);
+        if (!start_round(n))
+            break;
+    }
 }
 
 static void read_states(struct node *n, const struct raft_read_state *rs,
@@ -598,12 +645,13 @@ static void read_states(struct node *n, const struct raft_read_state *rs,
             if (w->kind == W_READ && w->phase == R_ROUND &&
                 w->round == rs[i].ctx) {
                 w->phase = R_INDEX;
-                w->wait_index = rs[i].index;
+                w->wait_index = FAULT(n, read_before_applied) ? 0 : rs[i].index;
             }
         n->round_out = false;
+        n->last_read_index = rs[i].index;
     }
-    serve_applied(n);
-    start_round(n); /* reads that came while the round was out */
+    /* Serving and the next round wait for settle(): no raft step may run
+     * while an update is being handled. */
 }
 
 /* ---- the update ---- */
@@ -646,6 +694,10 @@ static int handle_update(struct node *n, const struct raft_update *u)
     if (u->snapshot || u->n_entries || u->hard_state_changed) {
         if ((rc = issue_persist(n, u)) != 0)
             goto fatal;
+        if (FAULT(n, ack_before_persist) && u->n_entries) {
+            n->fake_persisted_index = u->entries[u->n_entries - 1].index;
+            n->fake_persisted_term = u->entries[u->n_entries - 1].term;
+        }
     }
     /* A received snapshot is restored only once its metadata is durable. */
     if (u->snapshot) {
@@ -674,7 +726,8 @@ static int handle_update(struct node *n, const struct raft_update *u)
     size_t run = 0;
     for (size_t i = 0; i < u->n_messages; i++) {
         const struct raft_message *m = &u->messages[i];
-        if (!m->after_persist || n->persisted_seq == n->persist_seq) {
+        if (!m->after_persist || n->persisted_seq == n->persist_seq ||
+            FAULT(n, ack_before_persist)) {
             run++;
             continue;
         }
@@ -952,7 +1005,8 @@ void node_free(struct node *n)
 static void lease_tick(struct node *n)
 {
     struct lessor *l = lessor_of(n);
-    if (l == NULL || n->role != RAFT_LEADER || !lease_is_primary(l))
+    if (l == NULL || !lease_is_primary(l) ||
+        (n->role != RAFT_LEADER && !FAULT(n, expire_leases_on_follower)))
         return;
     if (n->hs.commit > n->applied + LEASE_EXPIRY_MAX_LAG)
         return;
@@ -1033,7 +1087,6 @@ int node_tick(struct node *n)
             if (w->kind == W_READ && w->phase == R_ROUND)
                 w->phase = R_PENDING;
     }
-    start_round(n);
     if (!n->stopped)
         lease_tick(n);
     int64_t now = now_ms(n);
@@ -1185,7 +1238,6 @@ int node_applied(struct node *n, struct node_apply_batch *b)
     }
     if (n->removed_at != 0 && n->applied >= n->removed_at)
         node_stop(n, CAIRN_EREMOVED);
-    serve_applied(n);
     maybe_snapshot(n);
     issue_batches(n);
     /* Results point into b's arena: run the callbacks, then free it. */
@@ -1326,7 +1378,9 @@ static int answer_now(struct node *n, uint8_t type, struct node_result *res,
     res->member_id = n->cfg.id;
     res->raft_term = n->hs.term;
     cb(arg, res);
-    mvcc_arena_reset(&n->read_arena);
+    /* Queued results may point into the read arena too. */
+    if (!n->draining && n->n_done == 0)
+        mvcc_arena_reset(&n->read_arena);
     return 0;
 }
 
@@ -1382,8 +1436,7 @@ int node_range(struct node *n, const struct mvcc_range_req *req,
         w->range.end = req->end_len ? w->range_bytes + req->key_len : NULL;
     }
     w->phase = R_PENDING;
-    start_round(n);
-    drain(n);
+    drain(n); /* starts a round unless one is out */
     return 0;
 }
 
@@ -1493,24 +1546,31 @@ static void serve_renew(struct node *n, struct waiter *w)
     r.err = lease_renew(l, w->lease_id, now_ms(n), &r.u.lease_keepalive.ttl_s,
                         &clear);
     r.u.lease_keepalive.id = w->lease_id;
-    if (r.err == 0 && clear) {
-        int64_t rem = 0;
-        struct node__req q = {.type = NODE__E_LEASE_CHECKPOINT};
-        q.u.checkpoint.ids = &w->lease_id;
-        q.u.checkpoint.remaining_s = &rem;
-        q.u.checkpoint.n = 1;
-        buf_reset(&n->enc);
-        if (node__req_encode(&q, &n->enc) == 0) {
-            struct raft_proposal p = {n->enc.data, n->enc.len};
-            struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
-            ev.u.propose.items = &p;
-            ev.u.propose.n = 1;
-            complete(n, w, &r);
-            step(n, &ev);
-            return;
-        }
-    }
+    /* A recorded remaining TTL is cleared by a checkpoint of 0 (etcd),
+     * proposed by settle() outside this walk of the waiters. */
+    if (r.err == 0 && clear && n->n_clear < CLEARS_MAX)
+        n->clear_ids[n->n_clear++] = w->lease_id;
     complete(n, w, &r);
+}
+
+static void propose_clears(struct node *n)
+{
+    if (n->n_clear == 0)
+        return;
+    int64_t rem[CLEARS_MAX] = {0};
+    struct node__req q = {.type = NODE__E_LEASE_CHECKPOINT};
+    q.u.checkpoint.ids = n->clear_ids;
+    q.u.checkpoint.remaining_s = rem;
+    q.u.checkpoint.n = n->n_clear;
+    buf_reset(&n->enc);
+    if (node__req_encode(&q, &n->enc) == 0) {
+        struct raft_proposal p = {n->enc.data, n->enc.len};
+        struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
+        ev.u.propose.items = &p;
+        ev.u.propose.n = 1;
+        step(n, &ev);
+    }
+    n->n_clear = 0;
 }
 
 int node_lease_keepalive(struct node *n, int64_t id, void *arg, node_done_cb cb)
@@ -1528,7 +1588,6 @@ int node_lease_keepalive(struct node *n, int64_t id, void *arg, node_done_cb cb)
         return CAIRN_ENOMEM;
     w->lease_id = id;
     w->wait_index = n->hs.commit;
-    serve_applied(n);
     drain(n);
     return 0;
 }

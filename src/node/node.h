@@ -158,6 +158,27 @@ struct node_env {
 /* ------------------------------------------------------------------------ */
 /* Configuration and start                                                   */
 
+#ifdef CAIRN_FAULTS
+/* Test-only switches that break the node on purpose, so that the
+ * whole-member simulation (issue 11) can show its checks catch each kind
+ * of bug. Compiled only when CAIRN_FAULTS is defined (the ASan build). */
+struct node_faults {
+    /* Tell the core entries are durable as soon as they are handed to
+     * env.persist, and send answers without waiting: a follower
+     * acknowledges, a leader commits and answers, before the local sync. */
+    bool ack_before_persist;
+    /* Serve a linearizable read as soon as its round is answered, without
+     * waiting for the applied index to reach it. */
+    bool read_before_applied;
+    /* Serve a new linearizable read from the last round's answer instead
+     * of asking a new round (etcd #20418). */
+    bool reuse_read_index;
+    /* Run the lease clock and propose revokes on every member, not only
+     * on the leader. */
+    bool expire_leases_on_follower;
+};
+#endif
+
 struct node_config {
     uint64_t id;             /* this member's id (non-zero) */
     uint64_t cluster_id;     /* for response headers */
@@ -189,6 +210,9 @@ struct node_config {
      * applier's current lessor, which a snapshot restore replaces; the node
      * does not touch it while a restore batch is out. */
     struct node_applier *applier;
+#ifdef CAIRN_FAULTS
+    struct node_faults faults;
+#endif
 };
 
 /* Creates the node (raft core over an in-memory copy of the recovered log).

@@ -400,6 +400,172 @@ static void test_refusals(void **state)
     h_cluster_free(&c);
 }
 
+/* A linearizable read without a reachable leader times out; so does a
+ * proposal that cannot commit. */
+static void test_timeouts(void **state)
+{
+    (void)state;
+    struct node_config base = {.request_timeout_ms = 2000};
+    struct h_cluster c;
+    h_cluster_init(&c, 3, &base);
+    struct h_member *l = h_elect(&c, 1);
+    c.m[1].cut = true;
+    c.m[2].cut = true;
+    struct h_result g, p;
+    assert_int_equal(h_get(l, "k", false, &g), 0);
+    assert_int_equal(h_put(l, "k", "v", &p), 0);
+    h_tick(&c, 5);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(p.calls, 0);
+    h_tick(&c, 20);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(p.calls, 1);
+    /* Timed out, or failed because the leader stepped down (CheckQuorum)
+     * meanwhile. */
+    assert_true(g.err == CAIRN_ETIMEOUT || g.err == CAIRN_ELEADERCHANGED);
+    assert_true(p.err == CAIRN_ETIMEOUT || p.err == CAIRN_ELEADERCHANGED);
+    h_cluster_free(&c);
+}
+
+/* Move-leader hands over; the new leader renews leases (etcd's Promote),
+ * so a lease kept alive does not expire across the change, and expires
+ * once keep-alives stop. */
+static void test_move_leader_and_lease_promote(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_result g = {0};
+    assert_int_equal(node_lease_grant(l->n, 0, 3, &g, h_done), 0);
+    h_run(&c);
+    assert_int_equal(g.err, 0);
+    h_tick(&c, 20); /* 2 s of the 3 s TTL */
+    struct h_result mv = {0};
+    assert_int_equal(node_move_leader(c.m[1].n, 3, &mv, h_done),
+                     CAIRN_ENOTLEADER);
+    assert_int_equal(node_move_leader(l->n, 3, &mv, h_done), 0);
+    h_tick(&c, 3);
+    assert_int_equal(mv.calls, 1);
+    assert_int_equal(mv.err, 0);
+    struct h_member *nl = &c.m[2];
+    assert_true(node_is_leader(nl->n));
+    assert_true(lease_is_primary(node_applier_lessor(nl->ap)));
+    assert_false(lease_is_primary(node_applier_lessor(l->ap)));
+    /* 2 more seconds: past the grant's TTL, within TTL + election timeout
+     * of the promotion. */
+    h_tick(&c, 20);
+    assert_true(lease_exists(node_applier_lessor(nl->ap), g.lease_id));
+    struct h_result ka = {0};
+    assert_int_equal(node_lease_keepalive(nl->n, g.lease_id, &ka, h_done), 0);
+    h_run(&c);
+    assert_int_equal(ka.err, 0);
+    /* No more keep-alives: gone after its TTL (and the revoke). */
+    h_tick(&c, 40);
+    for (size_t i = 0; i < 3; i++)
+        assert_false(lease_exists(node_applier_lessor(c.m[i].ap), g.lease_id));
+    h_cluster_free(&c);
+}
+
+#ifdef CAIRN_FAULTS
+/* Each test-only switch really breaks what it names, so the simulator's
+ * checks have something to catch. */
+static void test_faults_break_the_node(void **state)
+{
+    (void)state;
+    /* ack_before_persist: acknowledged while the WAL write is held. */
+    struct node_config base = {.faults.ack_before_persist = true};
+    struct h_cluster c;
+    h_cluster_init(&c, 1, &base);
+    struct h_member *m = h_elect(&c, 1);
+    m->hold_persist = true;
+    struct h_result p;
+    assert_int_equal(h_put(m, "k", "v", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.err, 0);
+    m->hold_persist = false;
+    h_run(&c);
+    h_cluster_free(&c);
+
+    /* read_before_applied: a follower that has not applied the write
+     * answers a linearizable read without it. */
+    memset(&base, 0, sizeof(base));
+    base.faults.read_before_applied = true;
+    h_cluster_init(&c, 3, &base);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *f = &c.m[2];
+    f->hold_apply = true;
+    assert_int_equal(h_put(l, "k", "new", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    struct h_result g;
+    assert_int_equal(h_get(f, "k", false, &g), 0);
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.count, 0); /* stale */
+    f->hold_apply = false;
+    h_run(&c);
+    h_cluster_free(&c);
+
+    /* reuse_read_index: a read after the write is served from the answer
+     * of a round asked before it. */
+    memset(&base, 0, sizeof(base));
+    base.faults.reuse_read_index = true;
+    h_cluster_init(&c, 3, &base);
+    l = h_elect(&c, 1);
+    f = &c.m[2];
+    assert_int_equal(h_get(f, "k", false, &g), 0);
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    f->hold_apply = true;
+    assert_int_equal(h_put(l, "k", "new", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_int_equal(h_get(f, "k", false, &g), 0);
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.count, 0); /* stale */
+    f->hold_apply = false;
+    h_run(&c);
+    h_cluster_free(&c);
+
+    /* expire_leases_on_follower: followers run the clock too. */
+    memset(&base, 0, sizeof(base));
+    base.faults.expire_leases_on_follower = true;
+    h_cluster_init(&c, 3, &base);
+    h_elect(&c, 1);
+    assert_true(lease_is_primary(node_applier_lessor(c.m[1].ap)));
+    h_cluster_free(&c);
+}
+
+/* Without the switches, the same scenarios stay correct. */
+static void test_faults_off_is_correct(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *f = &c.m[2];
+    struct h_result g, p;
+    assert_int_equal(h_get(f, "k", false, &g), 0);
+    h_run(&c);
+    f->hold_apply = true;
+    assert_int_equal(h_put(l, "k", "new", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_int_equal(h_get(f, "k", false, &g), 0);
+    h_run(&c);
+    assert_int_equal(g.calls, 0); /* waits for the apply */
+    f->hold_apply = false;
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.value, "new");
+    assert_false(lease_is_primary(node_applier_lessor(c.m[1].ap)));
+    h_cluster_free(&c);
+}
+#endif
+
 int node_test_member(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +578,12 @@ int node_test_member(void)
         cmocka_unit_test(test_snapshot_and_compaction),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_move_leader_and_lease_promote),
+#ifdef CAIRN_FAULTS
+        cmocka_unit_test(test_faults_break_the_node),
+        cmocka_unit_test(test_faults_off_is_correct),
+#endif
     };
     return cmocka_run_group_tests_name("node member", tests, NULL, NULL);
 }
