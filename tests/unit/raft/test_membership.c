@@ -98,7 +98,7 @@ static void test_one_pending_change(void **state)
     h_deliver(&net, 1000);
     assert_int_equal(
         h_conf(&net, 1, RAFT_CC_TRANSITION_AUTO, 1, RAFT_CC_ADD_LEARNER, 4), 0);
-    /* A second one while the first is not applied. */
+    /* A second one while the first is not committed. */
     assert_int_equal(
         h_conf(&net, 1, RAFT_CC_TRANSITION_AUTO, 1, RAFT_CC_ADD_LEARNER, 5),
         CAIRN_ECONFCHANGEPENDING);
