@@ -366,6 +366,19 @@ int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
 int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
                struct mvcc_arena *a, struct mvcc_range_resp *resp);
 
+/* A read snapshot of the committed state for several reads in a row (for
+ * instance every serializable read of one loop turn): one transaction for
+ * all of them. Any thread; the reader belongs to that thread until
+ * mvcc_reader_end. Hold it briefly: it pins the snapshot's pages and holds
+ * off defragmentation and snapshot restore. */
+struct mvcc_reader;
+int mvcc_reader_begin(struct mvcc_store *s, struct mvcc_reader **out);
+/* mvcc_range on the reader's snapshot; header_rev is the snapshot's
+ * revision. */
+int mvcc_reader_range(struct mvcc_reader *r, const struct mvcc_range_req *req,
+                      struct mvcc_arena *a, struct mvcc_range_resp *resp);
+void mvcc_reader_end(struct mvcc_reader *r);
+
 /* HashKV(rev), etcd v3.4's algorithm and value (HashByRev): CRC-32C over
  * "key", then in revision order each record's etcd revision key and
  * marshaled KeyValue, for every record in (compact_rev, rev] and, at or

@@ -374,3 +374,48 @@ out:
     mvcc__read_end(s, rd);
     return rc;
 }
+
+/* ---- readers ---- */
+
+struct mvcc_reader {
+    struct mvcc_store *s;
+    struct mvcc__rd *rd;
+    mvcc_rev cur, compact;
+};
+
+int mvcc_reader_begin(struct mvcc_store *s, struct mvcc_reader **out)
+{
+    struct mvcc_reader *r = cairn_malloc(sizeof(*r));
+    if (r == NULL)
+        return CAIRN_ENOMEM;
+    r->s = s;
+    int rc = mvcc__read_begin(s, &r->rd);
+    if (rc != 0) {
+        cairn_free(r);
+        return rc;
+    }
+    uint64_t cur, compact;
+    if ((rc = mvcc__meta_get(s, r->rd->t, "rev", &cur)) != 0 ||
+        (rc = mvcc__meta_get(s, r->rd->t, "compact", &compact)) != 0) {
+        mvcc_reader_end(r);
+        return rc;
+    }
+    r->cur = (mvcc_rev)cur;
+    r->compact = (mvcc_rev)compact;
+    *out = r;
+    return 0;
+}
+
+int mvcc_reader_range(struct mvcc_reader *r, const struct mvcc_range_req *req,
+                      struct mvcc_arena *a, struct mvcc_range_resp *resp)
+{
+    return mvcc__range(r->s, r->rd->kv, r->cur, r->compact, req, a, resp);
+}
+
+void mvcc_reader_end(struct mvcc_reader *r)
+{
+    if (r == NULL)
+        return;
+    mvcc__read_end(r->s, r->rd);
+    cairn_free(r);
+}

@@ -336,6 +336,31 @@ static void test_txn_semantics(void **state)
     assert_int_equal(rev_now(f), 2);
 }
 
+static void test_reader_snapshot(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(put(f, "a", "1", NULL), 0);
+    struct mvcc_reader *r;
+    assert_int_equal(mvcc_reader_begin(f->s, &r), 0);
+    assert_int_equal(put(f, "a", "2", NULL), 0);
+    assert_int_equal(put(f, "b", "1", NULL), 0);
+    /* The reader keeps its snapshot; a plain read sees the new state. */
+    struct mvcc_range_req q = {.key = (const uint8_t *)"a", .key_len = 1};
+    struct mvcc_range_resp rr;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mvcc_reader_range(r, &q, &f->a, &rr), 0);
+        assert_int_equal(rr.header_rev, 2);
+        assert_int_equal(rr.n_kvs, 1);
+        assert_memory_equal(rr.kvs[0].value, "1", 1);
+    }
+    q.revision = 3;
+    assert_int_equal(mvcc_reader_range(r, &q, &f->a, &rr), CAIRN_EFUTUREREV);
+    assert_int_equal(get(f, "a", 0, &rr), 0);
+    assert_int_equal(rr.header_rev, 4);
+    assert_memory_equal(rr.kvs[0].value, "2", 1);
+    mvcc_reader_end(r);
+}
+
 static void test_nospace_alarm(void **state)
 {
     struct fx *f = *state;
@@ -380,6 +405,7 @@ int test_kv_group(void)
         cmocka_unit_test(test_txn_validation),
         cmocka_unit_test_setup_teardown(test_txn_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nospace_alarm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot, setup, teardown),
     };
     return cmocka_run_group_tests_name("mvcc_kv", tests, NULL, NULL);
 }
