@@ -137,14 +137,20 @@ static void peer_flush(struct tpeer *p)
 
 /* ---- the dialled message connection ---- */
 
+uint64_t tp__backoff_wait(struct prng *r, uint64_t *bound_ms, uint64_t max_ms)
+{
+    uint64_t b = *bound_ms;
+    uint64_t wait = prng_range(r, b / 2, b);
+    *bound_ms = b > max_ms / 2 ? max_ms : 2 * b;
+    return wait;
+}
+
 static void peer_backoff(struct tpeer *p)
 {
     struct transport *t = p->t;
     p->state = TRANSPORT_PEER_BACKOFF;
-    uint64_t wait = prng_range(&t->prng, p->backoff_ms / 2, p->backoff_ms);
-    p->backoff_ms *= 2;
-    if (p->backoff_ms > t->cfg.backoff_max_ms)
-        p->backoff_ms = t->cfg.backoff_max_ms;
+    uint64_t wait =
+        tp__backoff_wait(&t->prng, &p->backoff_ms, t->cfg.backoff_max_ms);
     uv_timer_start(&p->timer, peer_on_timer, wait, 0);
 }
 

@@ -19,8 +19,10 @@
  * Sending: transport_send encodes the message into the peer's queue (bounded
  * in messages and bytes); everything queued goes out as one write when the
  * connection can take it (once per loop turn, or when the previous write
- * drained). A full queue, or no connection, drops the message and reports
- * the peer unreachable to the host (at most once per episode: after a
+ * drained); while a dial or its handshake is under way, messages wait in
+ * the queue. A full queue, or a peer in backoff after a failed
+ * dial or a lost connection, drops the message and reports the peer
+ * unreachable to the host (at most once per episode: after a
  * report, the next one comes only after a write succeeded again or the
  * connection was lost again). The host turns that report into
  * RAFT_EVENT_REPORT_UNREACHABLE.
@@ -93,7 +95,7 @@ struct transport_peer_status {
                               * connection's acceptance; 0 when not
                               * connected */
     uint64_t msgs_sent;      /* messages handed to the socket */
-    uint64_t msgs_dropped;   /* messages dropped (queue full, no connection,
+    uint64_t msgs_dropped;   /* messages dropped (queue full, backoff,
                               * connection lost with them queued) */
     uint64_t msgs_received;  /* messages delivered from this peer */
     uint64_t bytes_sent;     /* frame bytes written, messages and snapshots */
@@ -124,7 +126,7 @@ struct transport_cbs {
      * pointers are borrowed for the call. */
     void (*snapshot)(void *arg, const struct raft_message *m,
                      const char *body_path);
-    /* Sending to peer failed (queue full, no connection, connection lost):
+    /* Sending to peer failed (queue full, backoff, connection lost):
      * → RAFT_EVENT_REPORT_UNREACHABLE. */
     void (*unreachable)(void *arg, raft_id peer);
     /* The snapshot sent to peer arrived (status 0) or did not (a negative
@@ -226,9 +228,9 @@ int transport_remove_peer(struct transport *t, raft_id id);
 
 /* Queues m for m->to (a peer) and returns. m is encoded at once (borrowed
  * for the call). Returns 0 when queued; CAIRN_ENOTFOUND (not a peer; the
- * message is dropped without report); CAIRN_EFULL (queue bound reached or
- * no connection: dropped and reported unreachable); CAIRN_ETOOBIG (larger
- * than frame_bytes_max; dropped); CAIRN_ENOMEM; CAIRN_EINVAL for a
+ * message is dropped without report); CAIRN_EFULL (queue bound reached, or
+ * the peer is in backoff: dropped and reported unreachable); CAIRN_ETOOBIG
+ * (larger than frame_bytes_max; dropped); CAIRN_ENOMEM; CAIRN_EINVAL for a
  * RAFT_MSG_SNAP (use transport_send_snapshot). A queued message may still
  * be lost if the connection breaks: Raft retries. */
 int transport_send(struct transport *t, const struct raft_message *m);

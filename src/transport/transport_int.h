@@ -226,6 +226,9 @@ struct transport {
 };
 
 /* transport.c */
+/* The wait before the next dial: uniform in [b/2, b] for the current bound
+ * b = *bound_ms, which then doubles up to max_ms ("equal jitter"). */
+uint64_t tp__backoff_wait(struct prng *r, uint64_t *bound_ms, uint64_t max_ms);
 struct tpeer *tp__peer_find(const struct transport *t, raft_id id);
 bool tp__is_removed(const struct transport *t, raft_id id);
 void tp__live_inc(struct transport *t);

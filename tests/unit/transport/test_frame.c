@@ -175,12 +175,43 @@ static void dump_decodes_a_stream(void **state)
     buf_free(&b);
 }
 
+static void backoff_doubles_with_jitter_up_to_the_cap(void **state)
+{
+    (void)state;
+    struct prng r, again;
+    prng_seed(&r, 11);
+    prng_seed(&again, 11);
+    uint64_t b = TRANSPORT_BACKOFF_MIN_MS_DEFAULT, b2 = b;
+    uint64_t expect = b;
+    bool varied = false;
+    uint64_t first = 0;
+    for (int i = 0; i < 40; i++) {
+        uint64_t w = tp__backoff_wait(&r, &b, TRANSPORT_BACKOFF_MAX_MS_DEFAULT);
+        /* Same seed, same waits. */
+        assert_int_equal(
+            w, tp__backoff_wait(&again, &b2, TRANSPORT_BACKOFF_MAX_MS_DEFAULT));
+        assert_true(w >= expect / 2 && w <= expect);
+        expect = expect * 2 > TRANSPORT_BACKOFF_MAX_MS_DEFAULT
+                     ? TRANSPORT_BACKOFF_MAX_MS_DEFAULT
+                     : expect * 2;
+        assert_int_equal(b, expect);
+        if (i == 10)
+            first = w;
+        if (i > 10 && w != first)
+            varied = true;
+    }
+    /* Capped at 5 s, and jittered there rather than in lockstep. */
+    assert_int_equal(b, TRANSPORT_BACKOFF_MAX_MS_DEFAULT);
+    assert_true(varied);
+}
+
 int test_frame_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_roundtrip),
         cmocka_unit_test(frames_whole_split_and_corrupt),
         cmocka_unit_test(dump_decodes_a_stream),
+        cmocka_unit_test(backoff_doubles_with_jitter_up_to_the_cap),
     };
     return cmocka_run_group_tests_name("transport_frame", tests, NULL, NULL);
 }
