@@ -66,8 +66,45 @@ static void env_persist(void *ctx, const struct node_persist *p)
 {
     struct h_member *m = ctx;
     GROW(m->persists, m->n_persists, m->cap_persists);
-    m->persists[m->n_persists++] = p->seq;
+    m->persists[m->n_persists++] = p;
     m->entries_persisted += p->n_entries;
+}
+
+#define H_WAL_DIR "/member/wal"
+#define H_SNAP_DIR "/member/snap"
+
+/* What the server's WAL thread does with one persist. */
+static void wal_persist(struct h_member *m, const struct node_persist *p)
+{
+    struct cairn_errmsg em = {{0}};
+    if (p->snap != NULL) {
+        assert_int_equal(wal_snapshot(m->w, p->snap->index, p->snap->term, &em),
+                         0);
+        assert_int_equal(wal_snap_save(&m->fs, H_SNAP_DIR, p->snap, &em), 0);
+    }
+    if (p->n_entries > 0 || p->hard_state != NULL)
+        assert_int_equal(
+            wal_append(m->w, p->hard_state, p->entries, p->n_entries, &em), 0);
+}
+
+static struct wal_options wal_opts(struct h_member *m)
+{
+    struct wal_options o = {.fs = &m->fs,
+                            .dir = H_WAL_DIR,
+                            .segment_size_bytes = 64 * 1024,
+                            .no_zero_fill = true};
+    return o;
+}
+
+void h_member_use_wal(struct h_member *m)
+{
+    m->use_wal = true;
+    prng_seed(&m->rng, 77 + m->id);
+    assert_int_equal(cairn_fs_mem_init(&m->fs, &m->rng), 0);
+    struct wal_options o = wal_opts(m);
+    struct wal_metadata meta = {.member_id = m->id, .cluster_id = 0xc1};
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(wal_create(&o, &meta, &m->w, &em), 0);
 }
 
 static void env_apply(void *ctx, struct node_apply_batch *b)
@@ -123,6 +160,23 @@ void h_member_start(struct h_member *m, bool bootstrap)
         cfg.initial_members = members;
         cfg.n_initial_members = c->n;
     }
+    struct wal_recovery rec;
+    memset(&rec, 0, sizeof(rec));
+    if (m->use_wal && m->w == NULL) {
+        struct wal_options o = wal_opts(m);
+        struct cairn_errmsg em = {{0}};
+        assert_int_equal(wal_recover(&o, H_SNAP_DIR, &m->w, &rec, &em), 0);
+        /* Recovery starts from the newest snapshot the node asked for (or
+         * the bootstrap one). */
+        assert_true(rec.has_snap);
+        assert_true(rec.snap.index >= m->last_snapshot_index);
+        struct mvcc_status st;
+        assert_int_equal(mvcc_status_get(m->s, &st), 0);
+        cfg.recovery = &rec;
+        cfg.applied_index = st.consistent_index;
+        cfg.initial_members = NULL;
+        cfg.n_initial_members = 0;
+    }
     struct node_env env = {.ctx = m,
                            .now_ms = env_now,
                            .send = env_send,
@@ -130,11 +184,18 @@ void h_member_start(struct h_member *m, bool bootstrap)
                            .apply = env_apply,
                            .snapshot = env_snapshot};
     assert_int_equal(node_new(&cfg, &env, &m->n), 0);
+    wal_recovery_free(&rec);
     m->started = true;
 }
 
 void h_cluster_init(struct h_cluster *c, size_t n,
                     const struct node_config *base)
+{
+    h_cluster_init_wal(c, n, base, false);
+}
+
+void h_cluster_init_wal(struct h_cluster *c, size_t n,
+                        const struct node_config *base, bool wal)
 {
     memset(c, 0, sizeof(*c));
     strcpy(c->root, "/tmp/cairn-node-XXXXXX");
@@ -149,6 +210,8 @@ void h_cluster_init(struct h_cluster *c, size_t n,
         c->m[i].c = c;
         c->m[i].id = i + 1;
         member_open(&c->m[i]);
+        if (wal)
+            h_member_use_wal(&c->m[i]);
     }
     for (size_t i = 0; i < n; i++)
         h_member_start(&c->m[i], true);
@@ -163,6 +226,26 @@ struct h_member *h_member_add(struct h_cluster *c, uint64_t id)
     m->id = id;
     member_open(m);
     return m;
+}
+
+void h_member_restart(struct h_member *m)
+{
+    assert_true(m->use_wal);
+    /* Let the member's threads finish, as a graceful stop does. */
+    h_run(m->c);
+    assert_int_equal(m->n_batches, 0);
+    assert_int_equal(m->n_persists, 0);
+    node_free(m->n);
+    m->n = NULL;
+    m->started = false;
+    node_applier_free(m->ap);
+    mvcc_close(m->s);
+    wal_close(m->w);
+    m->w = NULL;
+    /* Anything not synced is lost (nothing should be). */
+    cairn_fs_mem_crash(&m->fs, false);
+    member_open(m);
+    h_member_start(m, false);
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag,
@@ -189,6 +272,10 @@ void h_cluster_free(struct h_cluster *c)
         }
         node_applier_free(m->ap);
         mvcc_close(m->s);
+        if (m->use_wal) {
+            wal_close(m->w);
+            cairn_fs_mem_close(&m->fs);
+        }
         free(m->persists);
         free(m->batches);
     }
@@ -221,7 +308,9 @@ static size_t run_member(struct h_member *m)
     if (!m->started)
         return 0;
     if (!m->hold_persist && m->n_persists > 0) {
-        uint64_t seq = m->persists[m->n_persists - 1];
+        uint64_t seq = m->persists[m->n_persists - 1]->seq;
+        for (size_t i = 0; m->use_wal && i < m->n_persists; i++)
+            wal_persist(m, m->persists[i]);
         m->n_persists = 0;
         assert_int_equal(node_persisted(m->n, seq, 0), 0);
         k++;
@@ -241,6 +330,13 @@ static size_t run_member(struct h_member *m)
         memmove(m->snaps, m->snaps + 1, (m->n_snaps - 1) * sizeof(meta));
         m->n_snaps--;
         assert_int_equal(node_applier_sync(m->ap), 0);
+        if (m->use_wal) {
+            struct cairn_errmsg em = {{0}};
+            assert_int_equal(wal_snapshot(m->w, meta.index, meta.term, &em), 0);
+            assert_int_equal(wal_snap_save(&m->fs, H_SNAP_DIR, &meta, &em), 0);
+            assert_int_equal(wal_snap_purge(&m->fs, H_SNAP_DIR, 5, &em), 0);
+            assert_int_equal(wal_release(m->w, meta.index, &em), 0);
+        }
         m->snapshots_done++;
         m->last_snapshot_index = meta.index;
         node_snapshot_done(m->n, meta.index, 0);

@@ -30,7 +30,13 @@ struct h_member {
     struct mvcc_store *s;
     struct node_applier *ap;
     struct node *n;
-    uint64_t *persists; /* pending seqs */
+    /* WAL mode (h_member_use_wal): persists and snapshots go to a real
+     * WAL on an in-memory file system, as the server's WAL thread does. */
+    bool use_wal;
+    struct cairn_fs fs;
+    struct prng rng;
+    struct wal *w;
+    const struct node_persist **persists; /* pending, borrowed */
     size_t n_persists, cap_persists;
     struct node_apply_batch **batches;
     size_t n_batches, cap_batches;
@@ -59,11 +65,21 @@ struct h_cluster {
  * base may set snapshot_count and the like (NULL: defaults). */
 void h_cluster_init(struct h_cluster *c, size_t n,
                     const struct node_config *base);
+/* The same with every member persisting through a WAL. */
+void h_cluster_init_wal(struct h_cluster *c, size_t n,
+                        const struct node_config *base, bool wal);
 void h_cluster_free(struct h_cluster *c);
 /* A member id `id` in slot c->n, joining (no bootstrap), not started
  * until h_member_start. */
 struct h_member *h_member_add(struct h_cluster *c, uint64_t id);
 void h_member_start(struct h_member *m, bool bootstrap);
+/* Before h_member_start: this member persists through a WAL (created on
+ * its in-memory file system if none is there, else recovered). */
+void h_member_use_wal(struct h_member *m);
+/* Stops the member's node, applier, lessor and store, as a process exit
+ * would after its WAL thread drained, and starts it again from its WAL
+ * and store (WAL mode only). */
+void h_member_restart(struct h_member *m);
 /* Completes pending actions and delivers messages until nothing is left
  * (bounded); returns how many actions ran. */
 size_t h_run(struct h_cluster *c);
