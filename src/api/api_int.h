@@ -160,5 +160,15 @@ API__HANDLER(api__lease_revoke);
 API__HANDLER(api__lease_ttl);
 API__HANDLER(api__lease_list);
 extern const struct rpc_call_cbs api__lease_keepalive_cbs;
+API__HANDLER(api__member_add);
+API__HANDLER(api__member_remove);
+API__HANDLER(api__member_update);
+API__HANDLER(api__member_list);
+API__HANDLER(api__member_promote);
+API__HANDLER(api__maint_alarm);
+API__HANDLER(api__maint_hash);
+API__HANDLER(api__maint_hash_kv);
+API__HANDLER(api__maint_defragment);
+API__HANDLER(api__maint_move_leader);
 
 #endif

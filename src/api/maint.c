@@ -71,3 +71,156 @@ void api__maint_status(struct api_req *r, const uint8_t *data, size_t len)
     r->pending = true;
     api__req_submitted(r, r->api->be.status(r->api->be.arg, r, status_done));
 }
+
+/* ---- Alarm, Hash, HashKV, Defragment, MoveLeader ---- */
+
+static void alarm_done(void *ctx, const struct node_result *res)
+{
+    struct api_req *r = ctx;
+    if (!api__req_completed(r, res))
+        return;
+    struct api_header h = api_header_of(res);
+    Etcdserverpb__AlarmResponse out;
+    etcdserverpb__alarm_response__init(&out);
+    out.header = api__header_pb(r, &h);
+    size_t n = res->u.alarms.n;
+    Etcdserverpb__AlarmMember **v =
+        n > 0 ? api_arena_alloc(&r->arena, n * sizeof(*v)) : NULL;
+    Etcdserverpb__AlarmMember *m =
+        n > 0 ? api_arena_alloc(&r->arena, n * sizeof(*m)) : NULL;
+    if (out.header == NULL || (n > 0 && (v == NULL || m == NULL))) {
+        api__req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        etcdserverpb__alarm_member__init(&m[i]);
+        m[i].memberid = res->u.alarms.alarms[i].member_id;
+        m[i].alarm = (Etcdserverpb__AlarmType)res->u.alarms.alarms[i].type;
+        v[i] = &m[i];
+    }
+    out.n_alarms = n;
+    out.alarms = v;
+    api__req_reply(r, &out.base);
+}
+
+static void alarm_empty_reply(struct api_req *r, const struct api_header *h)
+{
+    Etcdserverpb__AlarmResponse out;
+    etcdserverpb__alarm_response__init(&out);
+    out.header = api__header_pb(r, h);
+    if (out.header == NULL)
+        api__req_fail(r, CAIRN_ENOMEM);
+    else
+        api__req_reply(r, &out.base);
+}
+
+API__HANDLER(api__maint_alarm)
+{
+    Etcdserverpb__AlarmRequest *in;
+    UNPACK(r, etcdserverpb__alarm_request, data, len, in);
+    uint8_t action = (uint8_t)in->action, type = (uint8_t)in->alarm;
+    uint64_t member = in->memberid;
+    etcdserverpb__alarm_request__free_unpacked(in, NULL);
+    if (action > NODE_ALARM_DEACTIVATE) {
+        /* etcd's apply does nothing for an action it does not know and
+         * answers an empty response */
+        api__req_with_header(r, alarm_empty_reply);
+        return;
+    }
+    r->pending = true;
+    api__req_submitted(r, r->api->be.alarm(r->api->be.arg, action, member, type,
+                                           r, alarm_done));
+}
+
+static void hash_done(void *ctx, const struct node_result *res)
+{
+    struct api_req *r = ctx;
+    if (!api__req_completed(r, res))
+        return;
+    struct api_header h = api_header_of(res);
+    Etcdserverpb__HashResponse out;
+    etcdserverpb__hash_response__init(&out);
+    out.header = api__header_pb(r, &h);
+    if (out.header == NULL) {
+        api__req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    out.hash = res->u.hash.hash;
+    api__req_reply(r, &out.base);
+}
+
+API__HANDLER(api__maint_hash)
+{
+    if (!api__unpacks(r, &etcdserverpb__hash_request__descriptor, data, len))
+        return;
+    r->pending = true;
+    api__req_submitted(r, r->api->be.hash(r->api->be.arg, r, hash_done));
+}
+
+static void hash_kv_done(void *ctx, const struct node_result *res)
+{
+    struct api_req *r = ctx;
+    if (!api__req_completed(r, res))
+        return;
+    struct api_header h = api_header_of(res);
+    Etcdserverpb__HashKVResponse out;
+    etcdserverpb__hash_kvresponse__init(&out);
+    out.header = api__header_pb(r, &h);
+    if (out.header == NULL) {
+        api__req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    out.hash = res->u.hash.hash;
+    out.compact_revision = res->u.hash.compact_rev;
+    api__req_reply(r, &out.base);
+}
+
+API__HANDLER(api__maint_hash_kv)
+{
+    Etcdserverpb__HashKVRequest *in;
+    UNPACK(r, etcdserverpb__hash_kvrequest, data, len, in);
+    mvcc_rev rev = in->revision;
+    etcdserverpb__hash_kvrequest__free_unpacked(in, NULL);
+    r->pending = true;
+    api__req_submitted(
+        r, r->api->be.hash_kv(r->api->be.arg, rev, r, hash_kv_done));
+}
+
+static void header_only_done(void *ctx, const struct node_result *res)
+{
+    struct api_req *r = ctx;
+    if (!api__req_completed(r, res))
+        return;
+    struct api_header h = api_header_of(res);
+    /* DefragmentResponse and MoveLeaderResponse are a header (field 1)
+     * and nothing else: one message gives both their bytes */
+    Etcdserverpb__DefragmentResponse out;
+    etcdserverpb__defragment_response__init(&out);
+    out.header = api__header_pb(r, &h);
+    if (out.header == NULL) {
+        api__req_fail(r, CAIRN_ENOMEM);
+        return;
+    }
+    api__req_reply(r, &out.base);
+}
+
+API__HANDLER(api__maint_defragment)
+{
+    if (!api__unpacks(r, &etcdserverpb__defragment_request__descriptor, data,
+                      len))
+        return;
+    r->pending = true;
+    api__req_submitted(
+        r, r->api->be.defragment(r->api->be.arg, r, header_only_done));
+}
+
+API__HANDLER(api__maint_move_leader)
+{
+    Etcdserverpb__MoveLeaderRequest *in;
+    UNPACK(r, etcdserverpb__move_leader_request, data, len, in);
+    uint64_t target = in->targetid;
+    etcdserverpb__move_leader_request__free_unpacked(in, NULL);
+    r->pending = true;
+    api__req_submitted(
+        r, r->api->be.move_leader(r->api->be.arg, target, r, header_only_done));
+}

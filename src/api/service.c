@@ -152,6 +152,7 @@ bool api__unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
 #define KV "etcdserverpb.KV"
 #define MAINT "etcdserverpb.Maintenance"
 #define LEASE "etcdserverpb.Lease"
+#define CLUSTER "etcdserverpb.Cluster"
 #define AUTH "etcdserverpb.Auth"
 #define UNARY(svc, name, fn)                           \
     {                                                  \
@@ -172,7 +173,17 @@ static const struct api__method_def methods[] = {
     STREAM(LEASE, "LeaseKeepAlive", &api__lease_keepalive_cbs, "bidi_stream"),
     UNARY(LEASE, "LeaseTimeToLive", api__lease_ttl),
     UNARY(LEASE, "LeaseLeases", api__lease_list),
+    UNARY(CLUSTER, "MemberAdd", api__member_add),
+    UNARY(CLUSTER, "MemberRemove", api__member_remove),
+    UNARY(CLUSTER, "MemberUpdate", api__member_update),
+    UNARY(CLUSTER, "MemberList", api__member_list),
+    UNARY(CLUSTER, "MemberPromote", api__member_promote),
+    UNARY(MAINT, "Alarm", api__maint_alarm),
     UNARY(MAINT, "Status", api__maint_status),
+    UNARY(MAINT, "Defragment", api__maint_defragment),
+    UNARY(MAINT, "Hash", api__maint_hash),
+    UNARY(MAINT, "HashKV", api__maint_hash_kv),
+    UNARY(MAINT, "MoveLeader", api__maint_move_leader),
     UNARY(AUTH, "AuthEnable", api__auth_enable),
     UNARY(AUTH, "AuthDisable", api__auth_disable),
     UNARY(AUTH, "Authenticate", api__auth_authenticate),

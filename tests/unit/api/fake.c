@@ -10,6 +10,14 @@ void fake_init(struct fake *f)
     f->rev = 1;
     f->term = 2;
     f->leader = 0x1111;
+    f->n_members = 1;
+    f->members[0].id = 0xa1;
+    snprintf(f->members[0].name, sizeof(f->members[0].name), "default");
+    f->members[0].n_peer_urls = 1;
+    snprintf(f->members[0].peer_urls[0], NODE_URL_MAX, "http://127.0.0.1:2380");
+    f->members[0].n_client_urls = 1;
+    snprintf(f->members[0].client_urls[0], NODE_URL_MAX,
+             "http://127.0.0.1:2379");
     api_arena_init(&f->arena);
 }
 
@@ -403,15 +411,140 @@ static int status(void *arg, void *ctx, node_done_cb cb)
 static int alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
                  void *ctx, node_done_cb cb)
 {
-    (void)member_id;
-    (void)type;
     struct fake *f = arg;
-    assert_int_equal(action, NODE_ALARM_GET);
+    if (action == NODE_ALARM_ACTIVATE && type == NODE_ALARM_NOSPACE)
+        f->nospace_alarm = true;
+    else if (action == NODE_ALARM_DEACTIVATE && type == NODE_ALARM_NOSPACE)
+        f->nospace_alarm = false;
+    (void)member_id;
     static const struct node_alarm nospace = {0xa1, NODE_ALARM_NOSPACE};
     struct node_result res = result_new(f, NODE_REQ_ALARM, 0);
     res.u.alarms.alarms = f->nospace_alarm ? &nospace : NULL;
     res.u.alarms.n = f->nospace_alarm ? 1 : 0;
     cb(ctx, &res);
+    return 0;
+}
+
+static int hash(void *arg, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    struct node_result res = result_new(f, NODE_REQ_HASH, 0);
+    res.u.hash.hash = 0xabc0u + (uint32_t)f->rev;
+    cb(ctx, &res);
+    return 0;
+}
+
+static int hash_kv(void *arg, mvcc_rev rev, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    struct node_result res =
+        result_new(f, NODE_REQ_HASH_KV,
+                   rev > 0 && rev <= f->compact_rev ? CAIRN_EREVCOMPACTED : 0);
+    res.u.hash.hash = 0xdef0u + (uint32_t)(rev > 0 ? rev : f->rev);
+    res.u.hash.compact_rev = f->compact_rev > 0 ? f->compact_rev : -1;
+    cb(ctx, &res);
+    return 0;
+}
+
+static int defragment(void *arg, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    f->defrags++;
+    struct node_result res = result_new(f, NODE_REQ_DEFRAGMENT, 0);
+    cb(ctx, &res);
+    return 0;
+}
+
+static int member_find(struct fake *f, uint64_t id)
+{
+    for (size_t i = 0; i < f->n_members; i++)
+        if (f->members[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+static int move_leader(void *arg, uint64_t target, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = member_find(f, target);
+    struct node_result res =
+        result_new(f, NODE_REQ_MOVE_LEADER, i < 0 ? CAIRN_EMEMBERNOTFOUND : 0);
+    if (i >= 0)
+        f->leader = target;
+    cb(ctx, &res);
+    return 0;
+}
+
+static void members_result(struct fake *f, uint8_t type, int err,
+                           const struct node_member *m, void *ctx,
+                           node_done_cb cb)
+{
+    struct node_result res = result_new(f, type, err);
+    res.u.members.member = m;
+    res.u.members.list = f->members;
+    res.u.members.n = f->n_members;
+    cb(ctx, &res);
+}
+
+static int member_add(void *arg, const struct node_member *m, void *ctx,
+                      node_done_cb cb)
+{
+    struct fake *f = arg;
+    for (size_t i = 0; i < f->n_members; i++)
+        if (strcmp(f->members[i].peer_urls[0], m->peer_urls[0]) == 0) {
+            members_result(f, NODE_REQ_MEMBER_ADD, CAIRN_EPEERURLEXISTS, NULL,
+                           ctx, cb);
+            return 0;
+        }
+    assert_true(f->n_members < 4);
+    struct node_member *n = &f->members[f->n_members++];
+    *n = *m;
+    n->id = 0xbeef0000u + f->n_members;
+    members_result(f, NODE_REQ_MEMBER_ADD, 0, n, ctx, cb);
+    return 0;
+}
+
+static int member_remove(void *arg, uint64_t id, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = member_find(f, id);
+    if (i >= 0)
+        f->members[i] = f->members[--f->n_members];
+    members_result(f, NODE_REQ_MEMBER_REMOVE, i < 0 ? CAIRN_EMEMBERNOTFOUND : 0,
+                   NULL, ctx, cb);
+    return 0;
+}
+
+static int member_update(void *arg, const struct node_member *m, void *ctx,
+                         node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = member_find(f, m->id);
+    if (i >= 0) {
+        f->members[i].n_peer_urls = m->n_peer_urls;
+        memcpy(f->members[i].peer_urls, m->peer_urls, sizeof(m->peer_urls));
+    }
+    members_result(f, NODE_REQ_MEMBER_UPDATE, i < 0 ? CAIRN_EMEMBERNOTFOUND : 0,
+                   NULL, ctx, cb);
+    return 0;
+}
+
+static int member_promote(void *arg, uint64_t id, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    int i = member_find(f, id);
+    int err = i < 0                       ? CAIRN_EMEMBERNOTFOUND
+              : !f->members[i].is_learner ? CAIRN_EMEMBERNOTLEARNER
+                                          : 0;
+    if (err == 0)
+        f->members[i].is_learner = false;
+    members_result(f, NODE_REQ_MEMBER_PROMOTE, err, NULL, ctx, cb);
+    return 0;
+}
+
+static int member_list(void *arg, void *ctx, node_done_cb cb)
+{
+    members_result(arg, NODE_REQ_MEMBER_LIST, 0, NULL, ctx, cb);
     return 0;
 }
 
@@ -550,6 +683,15 @@ struct api_backend fake_backend(struct fake *f)
         .lease_keepalive = fk_lease_keepalive,
         .lease_ttl = fk_lease_ttl,
         .lease_list = fk_lease_list,
+        .hash = hash,
+        .hash_kv = hash_kv,
+        .defragment = defragment,
+        .move_leader = move_leader,
+        .member_add = member_add,
+        .member_remove = member_remove,
+        .member_update = member_update,
+        .member_promote = member_promote,
+        .member_list = member_list,
     };
 }
 

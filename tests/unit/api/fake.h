@@ -52,6 +52,9 @@ struct fake {
     size_t n_leases;
     int64_t next_lease;
     int keepalives;
+    struct node_member members[4];
+    size_t n_members;
+    int defrags;
     struct api_arena arena;
 };
 
@@ -111,5 +114,6 @@ int test_convert_group(void);
 int test_http_group(void);
 int test_kv_group(void);
 int test_lease_group(void);
+int test_cluster_group(void);
 
 #endif

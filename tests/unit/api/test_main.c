@@ -13,5 +13,6 @@ int main(void)
     failed += test_http_group();
     failed += test_kv_group();
     failed += test_lease_group();
+    failed += test_cluster_group();
     return failed ? 1 : 0;
 }
