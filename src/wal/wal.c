@@ -202,7 +202,10 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
 {
     if (w->fatal)
         return cairn_errmsg_code(m, w->fatal, "wal: prepare segment");
-    if (w->next_fd >= 0)
+    /* Nothing to do with one prepared, or while the open segment holds no
+     * records yet: it is what a recovery would take for the prepared one,
+     * and two empty segments look like damage. */
+    if (w->next_fd >= 0 || (w->fd >= 0 && w->need_head))
         return 0;
     /* Named now, after the index the log would go on from: every record a
      * recovery from index i needs is written after the segment before the
@@ -1048,11 +1051,16 @@ int wal_open(const struct wal_options *o, raft_index snap_index,
     rec->n_entries = r.n;
     cairn_free(r.data_off);
     rec->arena = r.arena.data;
+    /* Prepare the next segment only if the open one holds records: an
+     * empty open segment (its first batch was lost to a crash) is what the
+     * next recovery takes for the prepared one, and two empty segments
+     * would look like damage. */
+    bool prepare = scans[cur].nrec > 1;
     cairn_fs_names_free(&names);
     buf_free(&bytes);
     cairn_free(scans);
     struct cairn_errmsg pm;
-    if (wal_prepare(w, &pm) != 0)
+    if (prepare && wal_prepare(w, &pm) != 0)
         cairn_warnf(w->log, "wal", "%s (will retry at rotation)", pm.text);
     *out = w;
     return 0;

@@ -147,8 +147,9 @@ int wal_release(struct wal *w, raft_index index, struct cairn_errmsg *m);
 /* Prepares the next segment (created, preallocated, zero-filled, synced,
  * named, its directory synced) if it is not prepared yet, so that rotation
  * costs nothing on the hot path; the WAL thread may call it when idle.
- * wal_append calls it itself when rotation finds nothing prepared. A failed
- * directory sync here is fatal (CAIRN_ESYNC); other failures are not. */
+ * wal_append calls it itself when rotation finds nothing prepared. It does
+ * nothing while the open segment holds no records yet. A failed directory
+ * sync here is fatal (CAIRN_ESYNC); other failures are not. */
 int wal_prepare(struct wal *w, struct cairn_errmsg *m);
 
 /* Last index in the log (0 if none), and the sticky fatal error (0 if
