@@ -125,10 +125,15 @@ static void member_open(struct h_member *m)
 {
     snprintf(m->dir, sizeof(m->dir), "%s/m%llu", m->c->root,
              (unsigned long long)m->id);
-    struct mvcc_options o = {.dir = m->dir, .quota_bytes = 64u << 20};
+    struct mvcc_options o = {.dir = m->dir,
+                             .quota_bytes = m->c->opts.quota_bytes
+                                                ? m->c->opts.quota_bytes
+                                                : 64u << 20};
     struct cairn_errmsg em = {{0}};
     assert_int_equal(mvcc_open(&o, &m->s, &em), 0);
-    struct lease_options lo = {.min_ttl_s = 1};
+    struct lease_options lo = {.min_ttl_s = 1,
+                               .checkpoint_interval_ms =
+                                   m->c->opts.checkpoint_interval_ms};
     struct lessor *l;
     assert_int_equal(lease_open(m->s, &lo, &l), 0);
     assert_int_equal(node_applier_new(m->s, l, &lo, NULL, &m->ap), 0);
@@ -197,7 +202,16 @@ void h_cluster_init(struct h_cluster *c, size_t n,
 void h_cluster_init_wal(struct h_cluster *c, size_t n,
                         const struct node_config *base, bool wal)
 {
+    h_cluster_init_opts(c, n, base, wal, NULL);
+}
+
+void h_cluster_init_opts(struct h_cluster *c, size_t n,
+                         const struct node_config *base, bool wal,
+                         const struct h_opts *o)
+{
     memset(c, 0, sizeof(*c));
+    if (o != NULL)
+        c->opts = *o;
     strcpy(c->root, "/tmp/cairn-node-XXXXXX");
     assert_non_null(mkdtemp(c->root));
     c->tick_ms = 100;
@@ -460,11 +474,24 @@ void h_done(void *arg, const struct node_result *r)
     case NODE_REQ_MEMBER_PROMOTE:
     case NODE_REQ_MEMBER_UPDATE:
         h->n_members = r->u.members.n;
-        if (r->u.members.member)
+        if (r->u.members.member) {
             h->member_id = r->u.members.member->id;
+            h->is_learner = r->u.members.member->is_learner;
+        }
         break;
     case NODE_REQ_HASH_KV:
+    case NODE_REQ_HASH:
         h->hash = r->u.hash.hash;
+        break;
+    case NODE_REQ_LEASE_TTL:
+        h->ttl_s = r->u.lease_ttl.info.ttl_s;
+        h->n_keys = r->u.lease_ttl.n_keys;
+        break;
+    case NODE_REQ_LEASE_LIST:
+        h->count = (int64_t)r->u.lease_list.n;
+        break;
+    case NODE_REQ_ALARM:
+        h->n_alarms = r->u.alarms.n;
         break;
     default:
         break;

@@ -13,6 +13,12 @@
 
 #define H_MEMBERS_MAX 5
 
+/* Store and lessor options for members opened from now on. */
+struct h_opts {
+    size_t quota_bytes;             /* 0: 64 MiB */
+    int64_t checkpoint_interval_ms; /* 0: lease's default */
+};
+
 struct h_msg {
     uint64_t from, to;
     struct buf bytes;
@@ -59,6 +65,7 @@ struct h_cluster {
     size_t n_msgs, cap_msgs;
     uint64_t images;
     struct node_config base; /* template for each member's config */
+    struct h_opts opts;
 };
 
 /* n members with ids 1..n, all bootstrapped with each other as voters;
@@ -68,6 +75,9 @@ void h_cluster_init(struct h_cluster *c, size_t n,
 /* The same with every member persisting through a WAL. */
 void h_cluster_init_wal(struct h_cluster *c, size_t n,
                         const struct node_config *base, bool wal);
+void h_cluster_init_opts(struct h_cluster *c, size_t n,
+                         const struct node_config *base, bool wal,
+                         const struct h_opts *o);
 void h_cluster_free(struct h_cluster *c);
 /* A member id `id` in slot c->n, joining (no bootstrap), not started
  * until h_member_start. */
@@ -101,6 +111,10 @@ struct h_result {
     uint64_t member_id;
     bool succeeded;
     uint32_t hash;
+    int64_t ttl_s;
+    size_t n_keys;
+    size_t n_alarms;
+    bool is_learner; /* MEMBER_*: the member concerned */
 };
 void h_done(void *arg, const struct node_result *r);
 

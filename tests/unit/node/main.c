@@ -21,5 +21,6 @@ int main(void)
     int failed = 0;
     failed += node_test_codec();
     failed += node_test_member();
+    failed += node_test_ops();
     return failed == 0 ? 0 : 1;
 }
