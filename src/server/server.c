@@ -548,6 +548,23 @@ static int mkdir_all(const char *path, struct cairn_errmsg *m)
     return 0;
 }
 
+/* Snapshot images being written for a follower when the member last
+ * stopped are of no use now. */
+static void remove_stale_images(struct server *s)
+{
+    struct cairn_fs_names names;
+    if (s->fs.list(&s->fs, s->paths.snap, &names) != 0)
+        return;
+    for (size_t i = 0; i < names.count; i++) {
+        if (strncmp(names.names[i], "send-", 5) != 0)
+            continue;
+        char path[sizeof s->paths.snap + 300];
+        snprintf(path, sizeof path, "%s/%.256s", s->paths.snap, names.names[i]);
+        s->fs.unlink(&s->fs, path);
+    }
+    cairn_fs_names_free(&names);
+}
+
 static bool urls_equal_sets(const struct server_urls *a,
                             const struct server_urls *b)
 {
@@ -748,6 +765,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     rv = mkdir_all(s->paths.snap, m);
     if (rv != 0)
         goto err_after_queues;
+    remove_stale_images(s);
 
     /* The WAL: recover it, or create it for a new member. */
     struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
@@ -767,6 +785,28 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
                     (unsigned long long)s->cluster_id, c->data_dir,
                     (unsigned long long)s->rec.snap.index, s->rec.n_entries,
                     (unsigned long long)s->rec.hard_state.commit);
+        if (!s->rec.has_snap && s->rec.n_entries == 0 &&
+            s->rec.hard_state.term == 0) {
+            /* A crash between creating the WAL and persisting the
+             * bootstrap: bootstrap again, from the same flags. */
+            uint64_t mid = s->member_id, cid = s->cluster_id;
+            ic = cairn_malloc(sizeof *ic);
+            if (ic == NULL) {
+                rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "initial cluster");
+                goto err_after_state;
+            }
+            rv = bootstrap_members(s, c, ic, &initial, &n_initial, m);
+            if (rv == 0 && (mid != s->member_id || cid != s->cluster_id))
+                rv = cairn_errmsg_code(m, CAIRN_EINVAL,
+                                       "the WAL in %s belongs to member "
+                                       "%016llx of cluster %016llx, not to "
+                                       "the initial cluster given",
+                                       s->paths.wal, (unsigned long long)mid,
+                                       (unsigned long long)cid);
+            if (rv != 0)
+                goto err_after_state;
+            cairn_infof(log, COMP, "the WAL is empty: bootstrapping again");
+        }
     } else {
         ic = cairn_malloc(sizeof *ic);
         if (ic == NULL) {

@@ -6,5 +6,6 @@ int main(void)
     int failed = 0;
     failed += test_config_run();
     failed += test_flags_run();
+    failed += test_server_run();
     return failed != 0;
 }

@@ -11,5 +11,6 @@
 
 int test_config_run(void);
 int test_flags_run(void);
+int test_server_run(void);
 
 #endif

@@ -1,0 +1,233 @@
+/* Tests of a whole one-member server in this process: it starts, serves
+ * writes, stops gracefully, and recovers them from snapshot + WAL + LMDB on
+ * restart; start-up refusals. The loop runs until each awaited event; no
+ * assertion depends on timing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "tests.h"
+
+#define LOOP_TURNS_MAX 200000
+
+struct fixture {
+    char dir[64];
+    char peer_url[160];
+    char cluster[200];
+    uv_loop_t loop;
+    struct cairn_log log;
+    struct server_config cfg;
+    struct server *s;
+    bool stopped;
+    int stop_status;
+    int done;
+    int errors;
+    char last_value[64];
+};
+
+static void on_stopped(void *arg, int status)
+{
+    struct fixture *f = arg;
+    f->stopped = true;
+    f->stop_status = status;
+}
+
+/* Runs the loop until *flag or until cond() says so; bounded. */
+static void run_until(struct fixture *f, bool (*cond)(struct fixture *))
+{
+    for (int i = 0; i < LOOP_TURNS_MAX && !cond(f); i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_true(cond(f));
+}
+
+static bool is_ready(struct fixture *f)
+{
+    return server_ready(f->s);
+}
+static bool is_stopped(struct fixture *f)
+{
+    return f->stopped;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/cairn-test-server-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->peer_url, sizeof f->peer_url, "unix://%s/peer.sock", f->dir);
+    snprintf(f->cluster, sizeof f->cluster, "u=%s", f->peer_url);
+    uv_loop_init(&f->loop);
+    cairn_log_init(&f->log, "u", CAIRN_LOG_WARN);
+    server_config_defaults(&f->cfg);
+    struct cairn_errmsg m = {{0}};
+    f->cfg.name = "u";
+    f->cfg.data_dir = f->dir;
+    f->cfg.initial_cluster = f->cluster;
+    f->cfg.heartbeat_interval_ms = 10;
+    f->cfg.election_timeout_ms = 100;
+    f->cfg.snapshot_count = 8; /* snapshots and log compaction too */
+    f->cfg.snapshot_catchup_entries = 2;
+    assert_int_equal(
+        server_urls_parse(f->peer_url, &f->cfg.listen_peer_urls, &m), 0);
+    f->cfg.initial_advertise_peer_urls = f->cfg.listen_peer_urls;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+static void start(struct fixture *f)
+{
+    struct cairn_errmsg m = {{0}};
+    f->stopped = false;
+    int rv = server_open(&f->loop, &f->cfg, &f->log, &f->s, &m);
+    if (rv != 0)
+        fail_msg("server_open: %s", m.text);
+    server_on_stopped(f->s, f, on_stopped);
+    run_until(f, is_ready);
+}
+
+static void stop(struct fixture *f)
+{
+    server_stop(f->s);
+    run_until(f, is_stopped);
+    assert_int_equal(f->stop_status, 0);
+    server_close(f->s);
+    f->s = NULL;
+    /* Nothing of the server is left on the loop. */
+    assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
+}
+
+static void on_done(void *arg, const struct node_result *res)
+{
+    struct fixture *f = arg;
+    f->done++;
+    if (res->err != 0) {
+        f->errors++;
+        return;
+    }
+    if (res->type == NODE_REQ_RANGE && res->u.range.n_kvs == 1) {
+        const struct mvcc_kv *kv = &res->u.range.kvs[0];
+        snprintf(f->last_value, sizeof f->last_value, "%.*s",
+                 (int)kv->value_len, (const char *)kv->value);
+    } else if (res->type == NODE_REQ_RANGE) {
+        f->last_value[0] = '\0';
+    }
+}
+
+static int want_done;
+static bool all_done(struct fixture *f)
+{
+    return f->done >= want_done;
+}
+
+static void put(struct fixture *f, const char *key, const char *value)
+{
+    struct mvcc_put_req r = {.key = (const uint8_t *)key,
+                             .key_len = strlen(key),
+                             .value = (const uint8_t *)value,
+                             .value_len = strlen(value)};
+    want_done = f->done + 1;
+    assert_int_equal(server_put(f->s, &r, f, on_done), 0);
+    run_until(f, all_done);
+}
+
+static void get(struct fixture *f, const char *key, bool serializable)
+{
+    struct mvcc_range_req r = {.key = (const uint8_t *)key,
+                               .key_len = strlen(key)};
+    want_done = f->done + 1;
+    assert_int_equal(server_range(f->s, &r, serializable, f, on_done), 0);
+    run_until(f, all_done);
+}
+
+static void test_serve_stop_recover(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    struct server_initial_cluster ic;
+    struct cairn_errmsg m = {{0}};
+    assert_int_equal(
+        server_initial_cluster_parse(f->cluster, "etcd-cluster", &ic, &m), 0);
+    assert_true(server_member_id(f->s) == ic.members[0].id);
+    assert_true(server_cluster_id(f->s) == ic.cluster_id);
+    assert_true(server_is_leader(f->s));
+    char k[16], v[16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        put(f, k, v);
+    }
+    get(f, "k07", false);
+    assert_string_equal(f->last_value, "v7");
+    assert_int_equal(f->errors, 0);
+    stop(f);
+
+    /* Restart: the initial-cluster flags are ignored (a bogus one here). */
+    f->cfg.initial_cluster = "other=http://127.0.0.1:1";
+    start(f);
+    assert_true(server_member_id(f->s) == ic.members[0].id);
+    for (int i = 0; i < 30; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        get(f, k, true);
+        assert_string_equal(f->last_value, v);
+    }
+    put(f, "after", "restart");
+    get(f, "after", false);
+    assert_string_equal(f->last_value, "restart");
+    assert_int_equal(f->errors, 0);
+    /* Requests after a stop began are refused. */
+    server_stop(f->s);
+    struct mvcc_put_req r = {.key = (const uint8_t *)"x", .key_len = 1};
+    assert_int_equal(server_put(f->s, &r, f, on_done), CAIRN_ESHUTDOWN);
+    run_until(f, is_stopped);
+    server_close(f->s);
+    f->s = NULL;
+}
+
+static void test_refusals(void **state)
+{
+    struct fixture *f = *state;
+    struct cairn_errmsg m = {{0}};
+    struct server *s = NULL;
+    f->cfg.name = "notthere";
+    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &s, &m),
+                     CAIRN_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(m.text, "notthere"));
+    f->cfg.name = "u";
+    f->cfg.initial_cluster_existing = true;
+    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &s, &m),
+                     CAIRN_EUNSUPPORTED);
+    assert_null(s);
+    f->cfg.initial_cluster_existing = false;
+    struct server_urls other;
+    assert_int_equal(server_urls_parse("http://127.0.0.1:9", &other, &m), 0);
+    f->cfg.initial_advertise_peer_urls = other;
+    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &s, &m),
+                     CAIRN_EINVAL);
+    assert_non_null(strstr(m.text, "--initial-advertise-peer-urls"));
+    assert_null(s);
+}
+
+int test_server_run(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_serve_stop_recover, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
