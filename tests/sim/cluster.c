@@ -15,7 +15,7 @@
 #define SLOTS_MAX 7
 #define KEYS_MAX 4
 #define CLIENTS_MAX 6
-#define HELD_MAX 4096    /* messages waiting for a sync, per member */
+#define HELD_MAX 16384   /* messages waiting for a sync, per member */
 #define BACKLOG_MAX 4096 /* inputs queued while a member is paused */
 #define WAITERS_MAX 256  /* outstanding client requests per member */
 #define EVENTS_MAX (1u << 20)
@@ -1682,6 +1682,11 @@ static void client_request_at(struct member *m, const uint8_t *p, size_t len)
     cmd.kind = p[11];
     cmd.key = p[12];
     cmd.op = codec_get_u64(p + 13);
+    if (is_read && c->core_fault == SIM_FAULT_LOCAL_READS) {
+        client_reply(c, client, cmd.op, attempt, m->slot, true,
+                     m->sm.val[cmd.key], false, RAFT_NONE);
+        return;
+    }
     struct waiter *wt = waiter_new(m);
     if (wt == NULL) {
         client_reply(c, client, cmd.op, attempt, m->slot, false, 0, false,
@@ -2281,6 +2286,7 @@ static const char *const fault_names[] = {
     "vote_before_persist",
     "skip_up_to_date_check",
     "skip_append_conflict_check",
+    "local_reads",
 };
 
 const char *sim_core_fault_name(int fault)
@@ -2294,6 +2300,11 @@ int sim_core_fault_parse(const char *name)
         if (strcmp(name, fault_names[i]) == 0)
             return i;
     return -1;
+}
+
+bool sim_fault_is_host(int fault)
+{
+    return fault == SIM_FAULT_LOCAL_READS;
 }
 
 bool sim_core_faults_available(void)

@@ -16,14 +16,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Test-only core fault switches the simulator can turn on (raft.h's struct
- * raft_faults; only in builds with CAIRN_FAULTS). */
+/* Faults that break the protocol on purpose, to show the checks catch them:
+ * the core's test-only switches (raft.h's struct raft_faults; only in builds
+ * with CAIRN_FAULTS), and host faults of the simulator itself (any build). */
 enum sim_core_fault {
     SIM_FAULT_NONE = 0,
     SIM_FAULT_COMMIT_EARLIER_TERMS,
     SIM_FAULT_VOTE_BEFORE_PERSIST,
     SIM_FAULT_SKIP_UP_TO_DATE_CHECK,
     SIM_FAULT_SKIP_APPEND_CONFLICT_CHECK,
+    /* host: a member answers reads from its own state, without ReadIndex
+     * (etcd #741): stale reads the linearizability checker must reject */
+    SIM_FAULT_LOCAL_READS,
     SIM_FAULT_COUNT,
 };
 
@@ -33,6 +37,8 @@ const char *sim_core_fault_name(int fault);
 int sim_core_fault_parse(const char *name);
 /* Whether this build has the core's fault switches. */
 bool sim_core_faults_available(void);
+/* Whether fault is one of the simulator's own (available in every build). */
+bool sim_fault_is_host(int fault);
 
 struct sim_options {
     uint64_t seed;

@@ -43,9 +43,11 @@ static void usage(FILE *out)
             "                 [--trace-dir DIR] [--quiet]\n"
             "Runs seeds of the Raft cluster simulation. Exit status 0 only\n"
             "if every seed passed (with --expect-failure: only if some seed\n"
-            "failed). Core faults (CAIRN_FAULTS builds only):");
+            "failed). Faults: local_reads (host), and the core's switches\n"
+            "(CAIRN_FAULTS builds only):");
     for (int i = 1; sim_core_fault_name(i) != NULL; i++)
-        fprintf(out, " %s", sim_core_fault_name(i));
+        if (!sim_fault_is_host(i))
+            fprintf(out, " %s", sim_core_fault_name(i));
     fprintf(out, "\n");
 }
 
@@ -93,7 +95,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 fprintf(stderr, "cairn-sim: unknown fault %s\n", v);
                 return -1;
             }
-            if (o->core_fault != 0 && !sim_core_faults_available()) {
+            if (o->core_fault != 0 && !sim_fault_is_host(o->core_fault) &&
+                !sim_core_faults_available()) {
                 fprintf(stderr, "cairn-sim: this build has no core fault "
                                 "switches (configure with "
                                 "-DCAIRN_FAULTS=ON)\n");

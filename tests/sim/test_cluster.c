@@ -1,6 +1,6 @@
 /* Whole simulated runs: a seed replays byte for byte (same trace hash),
- * different seeds differ, and with a core fault switch on the checks fail
- * and leave a trace. */
+ * different seeds differ, and with a core fault switch or a host fault on
+ * the checks fail and leave a trace. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -71,12 +71,33 @@ static void broken_core_is_caught(void **state)
     assert_true(caught);
 }
 
+/* A host that reads its own state without ReadIndex serves stale reads,
+ * which only the linearizability checker sees. Any build. */
+static void stale_reads_are_caught(void **state)
+{
+    (void)state;
+    bool caught = false;
+    for (uint64_t seed = 1; seed <= 20 && !caught; seed++) {
+        struct sim_options o = {.seed = seed,
+                                .core_fault = SIM_FAULT_LOCAL_READS};
+        struct sim_result r;
+        assert_int_equal(sim_cluster_run(&o, &r, NULL), 0);
+        if (r.verdict != SIM_PASS) {
+            assert_int_equal(r.verdict, SIM_NONLINEAR);
+            assert_non_null(strstr(r.reason, "read()"));
+            caught = true;
+        }
+    }
+    assert_true(caught);
+}
+
 int test_cluster_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_seed_same_run),
         cmocka_unit_test(different_seeds_differ),
         cmocka_unit_test(broken_core_is_caught),
+        cmocka_unit_test(stale_reads_are_caught),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
