@@ -250,7 +250,7 @@ static void on_in_fs(uv_fs_t *req)
     ssize_t result = req->result;
     uv_fs_req_cleanup(req);
     in->waiting = false;
-    in->rx_ms = uv_now(in->t->loop); /* the disk's progress counts too */
+    in->silent_sweeps = 0; /* the disk's progress counts too */
     if (in->conn == NULL || in->state == TIN_REFUSED) {
         in_unref(in);
         return;
@@ -472,7 +472,7 @@ static void in_read(void *arg, struct net_conn *c, const uint8_t *data,
     (void)c;
     if (in->state == TIN_REFUSED)
         return;
-    in->rx_ms = uv_now(in->t->loop);
+    in->silent_sweeps = 0;
     if (buf_append(&in->rx, data, len) != 0) {
         in_stop(in, false);
         return;
@@ -521,7 +521,6 @@ void transport_adopt(struct transport *t, struct net_conn *conn)
     in->conn = conn;
     in->refs = 1;
     in->fd = -1;
-    in->rx_ms = uv_now(t->loop);
     in->next = t->ins;
     if (t->ins != NULL)
         t->ins->prev = in;
@@ -545,21 +544,21 @@ void tp__in_close_all(struct transport *t)
             in_stop(in, false);
 }
 
-void tp__in_sweep(struct transport *t, uint64_t now_ms)
+void tp__in_sweep(struct transport *t)
 {
-    uint64_t dead_ms = 5 * t->cfg.probe_interval_ms;
     for (struct tin *in = t->ins; in != NULL; in = in->next) {
         if (in->conn == NULL || in->waiting || in->state == TIN_REFUSED)
             continue;
-        uint64_t limit =
-            in->state == TIN_SNAPSHOT ? t->cfg.snap_stall_ms : dead_ms;
-        if (now_ms - in->rx_ms <= limit)
+        /* Sweeps, not time: a stalled loop is not a silent peer. */
+        unsigned limit =
+            in->state == TIN_SNAPSHOT ? t->snap_stall_sweeps : TP_DEAD_PROBES;
+        if (++in->silent_sweeps <= limit)
             continue;
         cairn_warnf(t->cfg.log, TP_COMPONENT,
                     "closing peer connection from %s (member %016llx): "
-                    "silent for %llu ms",
+                    "silent for %u probe intervals",
                     net_conn_peer(in->conn), (unsigned long long)in->from,
-                    (unsigned long long)(now_ms - in->rx_ms));
+                    in->silent_sweeps);
         if (in->state == TIN_SNAPSHOT && in->snap_started && !in->snap_done)
             t->st.snapshots_receive_failed++;
         in_stop(in, false);

@@ -74,6 +74,7 @@ static void snap_read(void *arg, struct net_conn *c, const uint8_t *data,
     struct transport *t = s->t;
     if (s->reported)
         return;
+    s->stall_sweeps = 0;
     if (buf_append(&s->rx, data, len) != 0) {
         tp__snap_cancel(s, CAIRN_ENOMEM);
         return;
@@ -134,15 +135,15 @@ static void snap_drain(void *arg, struct net_conn *c)
 {
     (void)c;
     struct tsnap *s = arg;
-    s->progress_ms = uv_now(s->t->loop);
+    s->stall_sweeps = 0;
     snap_pump(s);
 }
 
-void tp__snap_sweep(struct tsnap *s, uint64_t now_ms)
+void tp__snap_sweep(struct tsnap *s)
 {
     if (s->reported || s->reading)
         return;
-    if (now_ms - s->progress_ms <= s->t->cfg.snap_stall_ms)
+    if (++s->stall_sweeps <= s->t->snap_stall_sweeps)
         return;
     tp__snap_cancel(s, CAIRN_ETIMEOUT);
 }
@@ -189,7 +190,7 @@ static void on_snap_fs_read(uv_fs_t *req)
         return;
     }
     s->sent += (uint64_t)n;
-    s->progress_ms = uv_now(s->t->loop);
+    s->stall_sweeps = 0;
     if (s->peer != NULL)
         s->peer->st.bytes_sent += total;
     snap_pump(s);
@@ -326,7 +327,6 @@ int transport_send_snapshot(struct transport *t, const struct raft_message *m,
         goto err_after_chunk;
     }
     s->dial = d;
-    s->progress_ms = uv_now(t->loop);
     s->refs = 2; /* the peer's pointer and the dial */
     s->peer = p;
     p->snap = s;

@@ -5,10 +5,6 @@
 
 #include "transport/transport_int.h"
 
-/* A connection that has not been answered within this many probe intervals,
- * or a probe unanswered for as long, counts as lost. */
-#define TP_DEAD_PROBES 5
-
 static void peer_dial(struct tpeer *p);
 static void peer_flush(struct tpeer *p);
 static void peer_on_timer(uv_timer_t *h);
@@ -222,8 +218,9 @@ static void peer_dial(struct tpeer *p)
     p->dial_ms = uv_now(t->loop);
     /* Covers both the dial and the answer: a black hole must not keep the
      * peer "connecting" for the kernel's minutes-long SYN retries. */
-    uv_timer_start(&p->timer, peer_on_timer,
-                   TP_DEAD_PROBES * t->cfg.probe_interval_ms, 0);
+    p->silent_ticks = 0;
+    uv_timer_start(&p->timer, peer_on_timer, t->cfg.probe_interval_ms,
+                   t->cfg.probe_interval_ms);
 }
 
 static void peer_abandon_dial(struct tpeer *p)
@@ -245,6 +242,9 @@ static void peer_on_timer(uv_timer_t *h)
         peer_dial(p);
         return;
     case TRANSPORT_PEER_CONNECTING:
+        if (++p->silent_ticks < TP_DEAD_PROBES)
+            return;
+        uv_timer_stop(&p->timer);
         cairn_debugf(t->cfg.log, TP_COMPONENT,
                      "peer %016llx: no answer in time",
                      (unsigned long long)p->id);
@@ -258,10 +258,8 @@ static void peer_on_timer(uv_timer_t *h)
         return;
     case TRANSPORT_PEER_CONNECTED: {
         uint64_t now_ns = uv_hrtime();
-        uint64_t dead_ns =
-            TP_DEAD_PROBES * t->cfg.probe_interval_ms * 1000000ull;
         if (p->ping_out) {
-            if (now_ns - p->ping_token > dead_ns && p->conn != NULL) {
+            if (++p->silent_ticks >= TP_DEAD_PROBES && p->conn != NULL) {
                 cairn_warnf(t->cfg.log, TP_COMPONENT,
                             "peer %016llx: probe unanswered, reconnecting",
                             (unsigned long long)p->id);
@@ -274,6 +272,7 @@ static void peer_on_timer(uv_timer_t *h)
         if (tp__frame_append(&p->q, TP_FRAME_PING, tok, sizeof(tok)) == 0) {
             p->ping_out = true;
             p->ping_token = now_ns;
+            p->silent_ticks = 0;
             schedule_flush(t);
         }
         return;
@@ -419,11 +418,10 @@ static void on_prep_closed(uv_handle_t *h)
 static void on_sweep(uv_timer_t *h)
 {
     struct transport *t = h->data;
-    uint64_t now = uv_now(t->loop);
-    tp__in_sweep(t, now);
+    tp__in_sweep(t);
     for (size_t i = 0; i < t->n_peers; i++)
         if (t->peers[i]->snap != NULL)
-            tp__snap_sweep(t->peers[i]->snap, now);
+            tp__snap_sweep(t->peers[i]->snap);
 }
 
 int transport_open(uv_loop_t *loop, const struct transport_config *config,
@@ -465,6 +463,9 @@ int transport_open(uv_loop_t *loop, const struct transport_config *config,
         c->snap_stall_ms = TRANSPORT_SNAP_STALL_MS_DEFAULT;
     if (c->snap_chunk_bytes > c->frame_bytes_max)
         c->snap_chunk_bytes = c->frame_bytes_max;
+    t->snap_stall_sweeps =
+        (unsigned)((c->snap_stall_ms + c->probe_interval_ms - 1) /
+                   c->probe_interval_ms);
     t->cbs = cbs;
     t->arg = arg;
     prng_seed(&t->prng, c->seed);

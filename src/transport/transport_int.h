@@ -10,6 +10,11 @@
 
 #define TP_COMPONENT "transport"
 
+/* A connection not answered within this many probe intervals, a probe
+ * unanswered for as long, or an inbound connection silent for as long,
+ * counts as dead. */
+#define TP_DEAD_PROBES 5
+
 /* ---- wire format ---- */
 
 #define TP_HANDSHAKE_BYTES 36
@@ -129,6 +134,10 @@ struct tpeer {
     int refusal_logged; /* answer code logged, -1 none */
     bool ping_out;
     uint64_t ping_token; /* uv_hrtime when queued */
+    /* Timer ticks without an answer (handshake or probe). Counted in ticks
+     * rather than time: a loop that stalled fires a late timer once, and
+     * its I/O comes right after, so a stall never looks like a dead peer. */
+    unsigned silent_ticks;
     struct tsnap *snap;
     struct transport_peer_status st;
 };
@@ -152,7 +161,7 @@ struct tsnap {
     bool reading;
     bool ended; /* SNAP_END queued */
     bool reported;
-    uint64_t progress_ms; /* loop time of the last progress */
+    unsigned stall_sweeps; /* sweeps since the last progress */
     uv_fs_t req;
     uint8_t *chunk; /* header + snap_chunk_bytes */
 };
@@ -172,7 +181,7 @@ struct tin {
     int refs;              /* the connection, a file request */
     uint8_t state;         /* enum tin_state */
     raft_id from;
-    uint64_t rx_ms; /* loop time of the last bytes read (or of accept) */
+    unsigned silent_sweeps; /* sweeps since the last bytes or disk progress */
     struct buf rx;
     size_t rx_off;
     bool waiting; /* a file request holds up the frames behind it */
@@ -217,6 +226,7 @@ struct transport {
     size_t n_ins;
     struct transport_status st;
     uint64_t snap_seq;
+    unsigned snap_stall_sweeps; /* snap_stall_ms in sweep intervals */
     size_t live; /* objects not yet released: closing waits for 0 */
     bool closing;
     void *close_arg;
@@ -238,13 +248,13 @@ void tp__report_unreachable(struct tpeer *p);
 /* inbound.c */
 void tp__in_close_from(struct transport *t, raft_id from);
 /* Closes inbound connections silent for too long. */
-void tp__in_sweep(struct transport *t, uint64_t now_ms);
+void tp__in_sweep(struct transport *t);
 void tp__in_close_all(struct transport *t);
 
 /* snap.c */
 /* Cancels p's snapshot (reported CAIRN_ECANCELED). */
 void tp__snap_cancel(struct tsnap *s, int status);
 /* Fails s if it made no progress for snap_stall_ms. */
-void tp__snap_sweep(struct tsnap *s, uint64_t now_ms);
+void tp__snap_sweep(struct tsnap *s);
 
 #endif
