@@ -109,6 +109,24 @@ struct api_backend {
                          node_done_cb cb);
     int (*member_promote)(void *arg, uint64_t id, void *ctx, node_done_cb cb);
     int (*member_list)(void *arg, void *ctx, node_done_cb cb);
+    /* Watch, one hub per Watch stream (watch ids are per stream, as
+     * etcd's). May all be NULL: the Watch service is then not offered.
+     * watch_open makes a hub whose responses go to cb(ctx, ...) on the loop
+     * thread (mvcc_watch_cb's contract: CAIRN_EAGAIN pauses that watcher
+     * until watch_resume); the member polls it after each commit and soon
+     * after each create, so that a watch from a past revision gets its
+     * history without waiting for a write. No callback comes after
+     * watch_close. The others are mvcc_watch_create/cancel/progress/resume
+     * on that hub. watch_header fills the header of created, canceled and
+     * progress answers: ids, the store's current revision, the term. */
+    int (*watch_open)(void *arg, void *ctx, mvcc_watch_cb cb, void **hub);
+    void (*watch_close)(void *arg, void *hub);
+    int (*watch_create)(void *arg, void *hub, const struct mvcc_watch_req *req,
+                        int64_t *id);
+    int (*watch_cancel)(void *arg, void *hub, int64_t id);
+    int (*watch_progress)(void *arg, void *hub, int64_t id);
+    int (*watch_resume)(void *arg, void *hub, int64_t id);
+    void (*watch_header)(void *arg, struct api_header *h);
     /* May be NULL: /metrics then leaves the counters out. */
     void (*metrics)(void *arg, struct api_metrics *m);
 };

@@ -50,7 +50,8 @@ struct api__method_def {
 /* One per method: the rpc dispatch table's arg. */
 struct api__slot {
     struct api *api;
-    size_t idx;
+    size_t idx;     /* in the method table */
+    size_t counter; /* in api->counters (offered methods only) */
 };
 
 struct api__http;
@@ -160,6 +161,7 @@ API__HANDLER(api__lease_revoke);
 API__HANDLER(api__lease_ttl);
 API__HANDLER(api__lease_list);
 extern const struct rpc_call_cbs api__lease_keepalive_cbs;
+extern const struct rpc_call_cbs api__watch_cbs;
 API__HANDLER(api__member_add);
 API__HANDLER(api__member_remove);
 API__HANDLER(api__member_update);

@@ -152,6 +152,7 @@ bool api__unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
 #define KV "etcdserverpb.KV"
 #define MAINT "etcdserverpb.Maintenance"
 #define LEASE "etcdserverpb.Lease"
+#define WATCH "etcdserverpb.Watch"
 #define CLUSTER "etcdserverpb.Cluster"
 #define AUTH "etcdserverpb.Auth"
 #define UNARY(svc, name, fn)                           \
@@ -168,6 +169,7 @@ static const struct api__method_def methods[] = {
     UNARY(KV, "DeleteRange", api__kv_delete),
     UNARY(KV, "Txn", api__kv_txn),
     UNARY(KV, "Compact", api__kv_compact),
+    STREAM(WATCH, "Watch", &api__watch_cbs, "bidi_stream"),
     UNARY(LEASE, "LeaseGrant", api__lease_grant),
     UNARY(LEASE, "LeaseRevoke", api__lease_revoke),
     STREAM(LEASE, "LeaseKeepAlive", &api__lease_keepalive_cbs, "bidi_stream"),
@@ -204,14 +206,14 @@ static const struct api__method_def methods[] = {
 
 void api__count_start(struct api__slot *slot)
 {
-    slot->api->counters[slot->idx].started++;
+    slot->api->counters[slot->counter].started++;
     slot->api->refs++;
 }
 
 void api__count_done(struct api__slot *slot, int code)
 {
     if (code >= 0 && code < 17)
-        slot->api->counters[slot->idx].handled[code]++;
+        slot->api->counters[slot->counter].handled[code]++;
 }
 
 static void unary_start(void *arg, struct rpc_call *call)
@@ -501,15 +503,21 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     int rv = CAIRN_ENOMEM;
     if (a->slots == NULL || a->counters == NULL || table == NULL)
         goto err_after_alloc;
+    size_t n = 0;
     for (size_t i = 0; i < N_METHODS; i++) {
-        a->slots[i] = (struct api__slot){a, i};
-        a->counters[i].service = methods[i].service;
-        a->counters[i].method = methods[i].method;
-        a->counters[i].type = methods[i].type;
-        table[i] = (struct rpc_method){
+        /* Watch only when the member offers watch hubs */
+        if (methods[i].cbs == &api__watch_cbs && backend->watch_open == NULL)
+            continue;
+        a->slots[n] = (struct api__slot){a, i, n};
+        a->counters[n].service = methods[i].service;
+        a->counters[n].method = methods[i].method;
+        a->counters[n].type = methods[i].type;
+        table[n] = (struct rpc_method){
             methods[i].path,
-            methods[i].cbs != NULL ? methods[i].cbs : &unary_cbs, &a->slots[i]};
+            methods[i].cbs != NULL ? methods[i].cbs : &unary_cbs, &a->slots[n]};
+        n++;
     }
+    a->n_methods = n;
     struct rpc_server_config rc = {0};
     if (config != NULL)
         rc = config->rpc;
@@ -518,7 +526,7 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
         rc.max_recv_msg_bytes = a->max_request_bytes + (512u << 10);
     struct rpc_http1_handler h1 = {
         .request = http1_request, .cancel = http1_cancel, .arg = a};
-    rv = rpc_server_init(&a->srv, loop, &rc, table, N_METHODS, &h1, log);
+    rv = rpc_server_init(&a->srv, loop, &rc, table, n, &h1, log);
     if (rv != 0)
         goto err_after_alloc;
     cairn_free(table);

@@ -127,6 +127,15 @@ static int do_put(struct fake *f, const struct mvcc_put_req *r, int64_t rev,
     memset(out, 0, sizeof(*out));
     if (exists && r->prev_kv)
         out->prev_kv = kv_copy(f, &f->kvs[i]);
+    struct fake_event *ev = NULL;
+    if (f->n_events < 64) {
+        ev = &f->events[f->n_events++];
+        memset(ev, 0, sizeof(*ev));
+        ev->rev = rev;
+        ev->has_prev = exists;
+        if (exists)
+            ev->prev = f->kvs[i];
+    }
     if (!exists) {
         assert_true(f->n < FAKE_KEYS_MAX);
         memmove(&f->kvs[i + 1], &f->kvs[i], (f->n - i) * sizeof(f->kvs[0]));
@@ -147,6 +156,8 @@ static int do_put(struct fake *f, const struct mvcc_put_req *r, int64_t rev,
     kv->mod_rev = rev;
     kv->version++;
     out->header_rev = rev;
+    if (ev != NULL)
+        ev->kv = *kv;
     return 0;
 }
 
@@ -161,6 +172,17 @@ static int do_delete(struct fake *f, const struct mvcc_delete_req *r,
     for (size_t i = 0; i < f->n; i++) {
         if (in_range(&f->kvs[i], r->key, r->key_len, r->end, r->end_len)) {
             out->deleted++;
+            if (f->n_events < 64) {
+                struct fake_event *ev = &f->events[f->n_events++];
+                memset(ev, 0, sizeof(*ev));
+                ev->rev = rev;
+                ev->is_delete = true;
+                ev->kv = f->kvs[i];
+                ev->kv.mod_rev = rev;
+                ev->kv.value_len = 0;
+                ev->prev = f->kvs[i];
+                ev->has_prev = true;
+            }
             if (r->prev_kv)
                 out->prev_kvs[out->n_prev_kvs++] = *kv_copy(f, &f->kvs[i]);
             continue;
@@ -660,6 +682,200 @@ static int fk_lease_list(void *arg, void *ctx, node_done_cb cb)
     return 0;
 }
 
+/* ---- a watch hub over the history ---- */
+
+struct fake_watcher {
+    bool used, paused;
+    int64_t id;
+    struct mvcc_watch_req req;
+    uint8_t key[64], end[64];
+    int64_t next_rev;
+};
+
+struct fake_hub {
+    struct fake *f;
+    void *ctx;
+    mvcc_watch_cb cb;
+    struct fake_watcher w[16];
+};
+
+static int watch_open(void *arg, void *ctx, mvcc_watch_cb cb, void **hub)
+{
+    struct fake *f = arg;
+    assert_true(f->n_hubs < 8);
+    struct fake_hub *h = cairn_calloc(1, sizeof(*h));
+    assert_non_null(h);
+    h->f = f;
+    h->ctx = ctx;
+    h->cb = cb;
+    f->hubs[f->n_hubs++] = h;
+    *hub = h;
+    return 0;
+}
+
+static void watch_close(void *arg, void *hub)
+{
+    struct fake *f = arg;
+    for (size_t i = 0; i < f->n_hubs; i++)
+        if (f->hubs[i] == hub) {
+            f->hubs[i] = f->hubs[--f->n_hubs];
+            break;
+        }
+    f->hubs_closed++;
+    cairn_free(hub);
+}
+
+static int watch_create(void *arg, void *hub, const struct mvcc_watch_req *req,
+                        int64_t *id)
+{
+    struct fake *f = arg;
+    struct fake_hub *h = hub;
+    if (*id >= 0) {
+        for (int i = 0; i < 16; i++)
+            if (h->w[i].used && h->w[i].id == *id)
+                return CAIRN_EEXISTS;
+    } else {
+        /* the lowest free id, as mvcc's hub */
+        int64_t cand = 0;
+        for (bool taken = true; taken; cand += taken) {
+            taken = false;
+            for (int i = 0; i < 16; i++)
+                if (h->w[i].used && h->w[i].id == cand)
+                    taken = true;
+        }
+        *id = cand;
+    }
+    for (int i = 0; i < 16; i++) {
+        struct fake_watcher *w = &h->w[i];
+        if (w->used)
+            continue;
+        memset(w, 0, sizeof(*w));
+        w->used = true;
+        w->id = *id;
+        w->req = *req;
+        assert_true(req->key_len <= 64 && req->end_len <= 64);
+        memcpy(w->key, req->key, req->key_len);
+        if (req->end_len > 0)
+            memcpy(w->end, req->end, req->end_len);
+        w->req.key = w->key;
+        w->req.end = w->end;
+        w->next_rev = req->start_rev > 0 ? req->start_rev : f->rev + 1;
+        return 0;
+    }
+    return CAIRN_EFULL;
+}
+
+static struct fake_watcher *watcher_find(struct fake_hub *h, int64_t id)
+{
+    for (int i = 0; i < 16; i++)
+        if (h->w[i].used && h->w[i].id == id)
+            return &h->w[i];
+    return NULL;
+}
+
+static int watch_cancel(void *arg, void *hub, int64_t id)
+{
+    (void)arg;
+    struct fake_watcher *w = watcher_find(hub, id);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    w->used = false;
+    return 0;
+}
+
+static int watch_progress(void *arg, void *hub, int64_t id)
+{
+    struct fake *f = arg;
+    struct fake_hub *h = hub;
+    struct fake_watcher *w = watcher_find(h, id);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    if (w->next_rev <= f->rev)
+        return CAIRN_EAGAIN;
+    struct mvcc_watch_resp r = {.watch_id = id, .header_rev = f->rev};
+    h->cb(h->ctx, &r);
+    return 0;
+}
+
+static int watch_resume(void *arg, void *hub, int64_t id)
+{
+    (void)arg;
+    struct fake_watcher *w = watcher_find(hub, id);
+    if (w == NULL)
+        return CAIRN_ENOTFOUND;
+    w->paused = false;
+    return 0;
+}
+
+static void watch_header(void *arg, struct api_header *h)
+{
+    struct fake *f = arg;
+    *h = (struct api_header){0xc1, 0xa1, f->rev, f->term};
+}
+
+static void fake_to_mvcc(const struct fake_kv *in, struct mvcc_kv *out)
+{
+    *out = (struct mvcc_kv){in->key,       in->key_len,    in->value,
+                            in->value_len, in->create_rev, in->mod_rev,
+                            in->version,   in->lease};
+}
+
+static void poll_watcher(struct fake *f, struct fake_hub *h,
+                         struct fake_watcher *w)
+{
+    if (w->next_rev <= f->compact_rev) {
+        struct mvcc_watch_resp r = {.watch_id = w->id,
+                                    .header_rev = f->rev,
+                                    .compact_rev = f->compact_rev,
+                                    .canceled = true};
+        w->used = false;
+        h->cb(h->ctx, &r);
+        return;
+    }
+    struct mvcc_event evs[64];
+    struct mvcc_kv prevs[64];
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_events; i++) {
+        const struct fake_event *e = &f->events[i];
+        if (e->rev < w->next_rev ||
+            !in_range(&e->kv, w->req.key, w->req.key_len, w->req.end,
+                      w->req.end_len))
+            continue;
+        if ((e->is_delete && w->req.no_delete) ||
+            (!e->is_delete && w->req.no_put))
+            continue;
+        evs[n].is_delete = e->is_delete;
+        fake_to_mvcc(&e->kv, &evs[n].kv);
+        evs[n].prev_kv = NULL;
+        if (w->req.prev_kv && e->has_prev) {
+            fake_to_mvcc(&e->prev, &prevs[n]);
+            evs[n].prev_kv = &prevs[n];
+        }
+        n++;
+    }
+    if (n == 0) {
+        w->next_rev = f->rev + 1;
+        return;
+    }
+    struct mvcc_watch_resp r = {
+        .watch_id = w->id, .header_rev = f->rev, .events = evs, .n_events = n};
+    if (h->cb(h->ctx, &r) == CAIRN_EAGAIN) {
+        w->paused = true;
+        return;
+    }
+    w->next_rev = f->rev + 1;
+}
+
+void fake_watch_poll(struct fake *f)
+{
+    for (size_t i = 0; i < f->n_hubs; i++)
+        for (int k = 0; k < 16; k++) {
+            struct fake_watcher *w = &f->hubs[i]->w[k];
+            if (w->used && !w->paused)
+                poll_watcher(f, f->hubs[i], w);
+        }
+}
+
 static void metrics(void *arg, struct api_metrics *m)
 {
     (void)arg;
@@ -692,6 +908,13 @@ struct api_backend fake_backend(struct fake *f)
         .member_update = member_update,
         .member_promote = member_promote,
         .member_list = member_list,
+        .watch_open = watch_open,
+        .watch_close = watch_close,
+        .watch_create = watch_create,
+        .watch_cancel = watch_cancel,
+        .watch_progress = watch_progress,
+        .watch_resume = watch_resume,
+        .watch_header = watch_header,
     };
 }
 

@@ -55,12 +55,25 @@ struct fake {
     struct node_member members[4];
     size_t n_members;
     int defrags;
+    /* history for watchers: every change, in revision order */
+    struct fake_event {
+        int64_t rev;
+        bool is_delete;
+        struct fake_kv kv, prev;
+        bool has_prev;
+    } events[64];
+    size_t n_events;
+    struct fake_hub *hubs[8];
+    size_t n_hubs;
+    int hubs_closed;
     struct api_arena arena;
 };
 
 void fake_init(struct fake *f);
 void fake_free(struct fake *f);
 struct api_backend fake_backend(struct fake *f);
+/* Delivers pending events to every hub's watchers (the member's poll). */
+void fake_watch_poll(struct fake *f);
 /* Completes the held puts. */
 void fake_release(struct fake *f);
 
@@ -115,5 +128,6 @@ int test_http_group(void);
 int test_kv_group(void);
 int test_lease_group(void);
 int test_cluster_group(void);
+int test_watch_group(void);
 
 #endif

@@ -14,5 +14,6 @@ int main(void)
     failed += test_kv_group();
     failed += test_lease_group();
     failed += test_cluster_group();
+    failed += test_watch_group();
     return failed ? 1 : 0;
 }
