@@ -323,6 +323,45 @@ static void update_peer_urls(void **state)
     fx_fini(&f);
 }
 
+static void on_adopt(void *arg, struct net_conn *c)
+{
+    transport_adopt(arg, c);
+}
+
+static void second_url_and_adopted_connections(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    fx_open(&f, 0, 0);
+    fx_open(&f, 1, 0);
+    fx_open(&f, 2, 0);
+    uint16_t dead_port = f.m[2].port;
+    fx_close(&f, 2);
+    /* Member 2 also serves peers on a listener its host owns. */
+    struct net_listener *l;
+    struct net_url u;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &u, NULL), 0);
+    assert_int_equal(net_listener_open(&f.loop, &u, NULL, NULL, &l, f.m[1].t,
+                                       on_adopt, NULL),
+                     0);
+    char dead[64], hosted[64];
+    snprintf(dead, sizeof(dead), "http://127.0.0.1:%u", (unsigned)dead_port);
+    snprintf(hosted, sizeof(hosted), "http://127.0.0.1:%u",
+             (unsigned)net_listener_port(l));
+    /* The first URL refuses; the second is tried after it. */
+    const char *urls[2] = {dead, hosted};
+    assert_int_equal(transport_add_peer(f.m[0].t, 2, urls, 2, NULL), 0);
+    fx_peer(&f, 1, 0);
+    fx_wait_connected(&f, 0, 1);
+    assert_int_equal(fx_send_app(&f, 0, 1, 0, 10), 0);
+    struct count_cond c = {1, 1};
+    fx_run_until(&f, got_at_least, &c);
+    check_in_order(&f, 1, 0, 1, 10);
+    net_listener_close(l);
+    fx_fini(&f);
+}
+
 int test_messages_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +373,7 @@ int test_messages_group(void)
         cmocka_unit_test(queue_bound_when_unanswered),
         cmocka_unit_test(bad_peer_arguments),
         cmocka_unit_test(update_peer_urls),
+        cmocka_unit_test(second_url_and_adopted_connections),
     };
     return cmocka_run_group_tests_name("transport_messages", tests, NULL, NULL);
 }

@@ -251,6 +251,70 @@ static void silent_connections_closed(void **state)
     fx_fini(&f);
 }
 
+/* A raw dialler's handshake, answered and closed with code. */
+static void expect_answer(struct fixture *f, const struct tp_handshake *hs,
+                          uint8_t want)
+{
+    struct fx_raw r;
+    fx_raw_connect(f, &r, f->m[1].port);
+    uint8_t b[TP_HANDSHAKE_BYTES];
+    tp__handshake_encode(b, hs);
+    fx_raw_write(&r, b, sizeof(b));
+    fx_run_until(f, raw_closed, &r);
+    assert_int_equal(r.got.len, TP_ANSWER_BYTES);
+    uint8_t code;
+    raft_id who;
+    assert_int_equal(tp__answer_decode(r.got.data, &code, &who), 0);
+    assert_int_equal(code, want);
+    assert_int_equal(who, f->m[1].id);
+    buf_free(&r.got);
+}
+
+static bool raw_answered(struct fixture *f, void *arg)
+{
+    (void)f;
+    struct fx_raw *r = arg;
+    return r->got.len >= TP_ANSWER_BYTES || r->closed;
+}
+
+static void every_refusal_code(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    fx_open(&f, 0, 0);
+    fx_open(&f, 1, 0);
+    fx_peer(&f, 1, 0);
+    uint64_t c = f.cfg.cluster_id;
+    struct tp_handshake hs = {2, TP_KIND_MESSAGES, c, 1, 2};
+    expect_answer(&f, &hs, TP_ANSWER_VERSION);
+    hs = (struct tp_handshake){1, TP_KIND_MESSAGES, c + 1, 1, 2};
+    expect_answer(&f, &hs, TP_ANSWER_CLUSTER);
+    hs = (struct tp_handshake){1, TP_KIND_MESSAGES, c, 1, 3};
+    expect_answer(&f, &hs, TP_ANSWER_RECEIVER);
+    hs = (struct tp_handshake){1, TP_KIND_MESSAGES, c, 4, 2};
+    expect_answer(&f, &hs, TP_ANSWER_UNKNOWN);
+    hs = (struct tp_handshake){1, 9, c, 1, 2};
+    expect_answer(&f, &hs, TP_ANSWER_KIND);
+    assert_int_equal(transport_remove_peer(f.m[1].t, 1), 0);
+    hs = (struct tp_handshake){1, TP_KIND_MESSAGES, c, 1, 2};
+    expect_answer(&f, &hs, TP_ANSWER_REMOVED);
+    /* Added back: accepted again. */
+    fx_peer(&f, 1, 0);
+    struct fx_raw r;
+    fx_raw_connect(&f, &r, f.m[1].port);
+    uint8_t b[TP_HANDSHAKE_BYTES];
+    tp__handshake_encode(b, &hs);
+    fx_raw_write(&r, b, sizeof(b));
+    fx_run_until(&f, raw_answered, &r);
+    uint8_t code;
+    raft_id who;
+    assert_int_equal(tp__answer_decode(r.got.data, &code, &who), 0);
+    assert_int_equal(code, TP_ANSWER_OK);
+    fx_raw_close(&f, &r);
+    fx_fini(&f);
+}
+
 int test_refuse_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +322,7 @@ int test_refuse_group(void)
         cmocka_unit_test(removed_and_unknown_members_refused),
         cmocka_unit_test(garbage_and_malformed_frames_close_one_connection),
         cmocka_unit_test(silent_connections_closed),
+        cmocka_unit_test(every_refusal_code),
     };
     return cmocka_run_group_tests_name("transport_refuse", tests, NULL, NULL);
 }
