@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "lease/lease.h"
+#include "util/util.h"
 
 struct fx {
     char dir[64];
@@ -318,6 +319,203 @@ static void test_promote_spreads_expiries(void **state)
     assert_int_equal(prev, 2000);
 }
 
+/* ---- a random sequence against a model ---- */
+
+#define ML 24
+#define FOREVER_MS INT64_MAX
+
+struct mlease {
+    bool used;
+    int64_t ttl, rem, expiry, next_cp;
+};
+
+struct mlessor {
+    struct mlease l[ML + 1]; /* ids 1..ML */
+    bool primary;
+    int64_t next_auto;
+};
+
+static int64_t m_rem_or_ttl(const struct mlease *x)
+{
+    return x->rem > 0 ? x->rem : x->ttl;
+}
+
+static void m_refresh(struct mlease *x, int64_t now, int64_t extend)
+{
+    x->expiry = now + m_rem_or_ttl(x) * 1000 + extend;
+    x->next_cp = m_rem_or_ttl(x) * 1000 > 60000 ? now + 60000 : FOREVER_MS;
+}
+
+static void test_random_against_model(void **state)
+{
+    struct fx *f = *state;
+    struct mlessor m = {.next_auto = 1};
+    struct prng p;
+    prng_seed(&p, 4242);
+    int64_t now = 0;
+    for (int step = 0; step < 3000; step++) {
+        now += (int64_t)prng_below(&p, 4000);
+        int64_t id = 1 + (int64_t)prng_below(&p, ML);
+        struct mlease *x = &m.l[id];
+        uint64_t op = prng_below(&p, 100);
+        if (op < 20) {
+            bool auto_id = prng_chance(&p, 0.3);
+            int64_t ttl = (int64_t)prng_range(&p, 1, 400);
+            int64_t want = id;
+            if (auto_id) {
+                want = m.next_auto;
+                while (want <= ML && m.l[want].used)
+                    want++;
+                if (want > ML)
+                    continue; /* keep ids in the model's range */
+            }
+            int64_t gid = 0, gttl = 0;
+            begin(f);
+            int rc = lease_grant(f->l, auto_id ? 0 : id, ttl, now, &gid, &gttl);
+            commit(f);
+            if (m.l[want].used) {
+                assert_int_equal(rc, CAIRN_ELEASEEXISTS);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            assert_int_equal(gid, want);
+            x = &m.l[want];
+            *x = (struct mlease){.used = true,
+                                 .ttl = ttl < 5 ? 5 : ttl,
+                                 .expiry = FOREVER_MS,
+                                 .next_cp = FOREVER_MS};
+            assert_int_equal(gttl, x->ttl);
+            if (m.primary)
+                m_refresh(x, now, 0);
+            if (auto_id)
+                m.next_auto = want + 1;
+        } else if (op < 30) {
+            begin(f);
+            int rc = lease_revoke(f->l, id);
+            commit(f);
+            assert_int_equal(rc, x->used ? 0 : CAIRN_ELEASENOTFOUND);
+            x->used = false;
+        } else if (op < 40) {
+            int64_t rem = (int64_t)prng_below(&p, 300);
+            begin(f);
+            assert_int_equal(lease_checkpoint(f->l, id, rem), 0);
+            commit(f);
+            if (x->used)
+                x->rem = rem;
+        } else if (op < 50) {
+            int64_t ttl;
+            bool clear;
+            int rc = lease_renew(f->l, id, now, &ttl, &clear);
+            if (!m.primary) {
+                assert_int_equal(rc, CAIRN_ENOTLEADER);
+            } else if (!x->used || x->expiry <= now) {
+                assert_int_equal(rc, CAIRN_ELEASENOTFOUND);
+            } else {
+                assert_int_equal(rc, 0);
+                assert_int_equal(ttl, x->ttl);
+                assert_int_equal(clear, x->rem > 0);
+                if (clear) {
+                    /* The caller proposes a checkpoint of 0 (etcd's Renew),
+                     * so a restart does not bring the old one back. */
+                    begin(f);
+                    assert_int_equal(lease_checkpoint(f->l, id, 0), 0);
+                    commit(f);
+                }
+                x->rem = 0;
+                x->expiry = now + x->ttl * 1000;
+                x->next_cp = x->ttl * 1000 > 60000 ? now + 60000 : FOREVER_MS;
+            }
+        } else if (op < 65) {
+            int64_t ids[ML];
+            size_t n = lease_expired(f->l, now, ids, ML);
+            /* The model's expired leases by expiry, then id. */
+            int64_t want[ML];
+            size_t k = 0;
+            for (int64_t i = 1; m.primary && i <= ML; i++)
+                if (m.l[i].used && m.l[i].expiry <= now)
+                    want[k++] = i;
+            for (size_t a = 1; a < k; a++)
+                for (size_t b = a; b > 0; b--) {
+                    struct mlease *u = &m.l[want[b - 1]], *v = &m.l[want[b]];
+                    if (u->expiry < v->expiry ||
+                        (u->expiry == v->expiry && want[b - 1] < want[b]))
+                        break;
+                    int64_t t = want[b];
+                    want[b] = want[b - 1];
+                    want[b - 1] = t;
+                }
+            assert_int_equal(n, k);
+            for (size_t i = 0; i < k; i++)
+                assert_int_equal(ids[i], want[i]);
+        } else if (op < 72) {
+            int64_t ids[ML], rem[ML];
+            size_t n = lease_checkpoints_due(f->l, now, ids, rem, ML);
+            size_t k = 0;
+            for (int64_t i = 1; m.primary && i <= ML; i++) {
+                struct mlease *y = &m.l[i];
+                if (!y->used || y->next_cp > now || y->expiry <= now)
+                    continue;
+                assert_true(k < n);
+                assert_int_equal(ids[k], i);
+                int64_t rem_ms = y->expiry - now;
+                assert_int_equal(rem[k], (rem_ms + 999) / 1000);
+                y->next_cp = rem_ms > 60000 ? now + 60000 : FOREVER_MS;
+                k++;
+            }
+            assert_int_equal(n, k);
+        } else if (op < 82) {
+            struct lease_info info;
+            int rc = lease_time_to_live(f->l, id, now, &info, 0, NULL, NULL);
+            if (!x->used) {
+                assert_int_equal(rc, CAIRN_ELEASENOTFOUND);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            assert_int_equal(info.granted_ttl_s, x->ttl);
+            if (m.primary)
+                assert_int_equal(info.ttl_s, x->expiry - now <= 0
+                                                 ? -1
+                                                 : (x->expiry - now) / 1000);
+            else
+                assert_int_equal(info.ttl_s, m_rem_or_ttl(x));
+        } else if (op < 88) {
+            int64_t extend = (int64_t)prng_below(&p, 2000);
+            lease_promote(f->l, now, extend);
+            m.primary = true;
+            for (int64_t i = 1; i <= ML; i++)
+                if (m.l[i].used)
+                    m_refresh(&m.l[i], now, extend);
+        } else if (op < 92) {
+            lease_demote(f->l);
+            m.primary = false;
+            for (int64_t i = 1; i <= ML; i++) {
+                m.l[i].expiry = FOREVER_MS;
+                m.l[i].next_cp = FOREVER_MS;
+            }
+        } else if (op < 96) {
+            int64_t ids[ML + 1];
+            size_t n = lease_list(f->l, ids, ML + 1);
+            size_t k = 0;
+            for (int64_t i = 1; i <= ML; i++)
+                if (m.l[i].used) {
+                    assert_true(k < n);
+                    assert_int_equal(ids[k++], i);
+                }
+            assert_int_equal(n, k);
+        } else {
+            /* Restart: leases, their checkpoints and the next chosen id
+             * survive; the clock stops until a promotion. */
+            fx_close(f);
+            fx_open(f);
+            m.primary = false;
+            for (int64_t i = 1; i <= ML; i++) {
+                m.l[i].expiry = FOREVER_MS;
+                m.l[i].next_cp = FOREVER_MS;
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +529,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grant_refused_under_nospace_alarm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_promote_spreads_expiries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_random_against_model, setup,
                                         teardown),
     };
     return cmocka_run_group_tests_name("lease", tests, NULL, NULL);
