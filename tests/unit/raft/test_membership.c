@@ -331,6 +331,39 @@ static void test_uncommitted_conf_in_force_and_rolled_back(void **state)
     h_close(&net);
 }
 
+static void test_excluded_voter_campaigns_to_commit_change(void **state)
+{
+    (void)state;
+    /* 1 holds the only copy of its own removal (uncommitted). It may still
+     * campaign, as a voter of the committed configuration, and is elected
+     * by a majority of the new one; it commits the change and hands over. */
+    struct h_net net;
+    h_init(&net, 3, 3, NULL);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    h_isolate(&net, 1);
+    assert_int_equal(
+        h_conf(&net, 1, RAFT_CC_TRANSITION_AUTO, 1, RAFT_CC_REMOVE_NODE, 1), 0);
+    h_drop_queue(&net);
+    assert_false(raft__conf_is_voter(&h_r(&net, 1)->conf, 1));
+    h_crash(&net, 1);
+    h_start(&net, 1);
+    h_heal(&net);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    /* Elected (by 2 and 3), committed its removal, handed over. */
+    for (raft_id i = 2; i <= 3; i++) {
+        assert_int_equal(h_r(&net, i)->conf.n_voters, 2);
+        assert_false(raft__conf_is_voter(&h_r(&net, i)->conf, 1));
+    }
+    raft_id l = h_leader(&net);
+    assert_true(l == 2 || l == 3);
+    assert_int_equal(h_propose(&net, l, "x"), 0);
+    h_deliver(&net, 1000);
+    h_check_safety(&net);
+    h_close(&net);
+}
+
 int test_membership_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +374,7 @@ int test_membership_group(void)
         cmocka_unit_test(test_explicit_joint),
         cmocka_unit_test(test_remove_follower_and_snapshot_conf),
         cmocka_unit_test(test_uncommitted_conf_in_force_and_rolled_back),
+        cmocka_unit_test(test_excluded_voter_campaigns_to_commit_change),
     };
     return cmocka_run_group_tests_name("raft_membership", tests, NULL, NULL);
 }
