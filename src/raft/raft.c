@@ -281,25 +281,19 @@ typedef int8_t (*voter_fn)(const struct raft *r, const struct progress *pr);
 
 static enum vote_result quorum_result(const struct raft *r, voter_fn fn)
 {
-    int8_t votes[RAFT_CONF_MAX];
+    int8_t votes[2][RAFT_CONF_MAX];
     const raft_id *halves[2] = {r->conf.voters, r->conf.voters_outgoing};
     uint32_t counts[2] = {r->conf.n_voters, r->conf.n_voters_outgoing};
-    enum vote_result res[2];
     for (int h = 0; h < 2; h++) {
         for (uint32_t i = 0; i < counts[h]; i++) {
             const struct progress *pr = NULL;
             for (uint32_t k = 0; k < r->n_prs; k++)
                 if (r->prs[k].id == halves[h][i])
                     pr = &r->prs[k];
-            votes[i] = pr != NULL ? fn(r, pr) : 0;
+            votes[h][i] = pr != NULL ? fn(r, pr) : 0;
         }
-        res[h] = raft__quorum_vote(votes, counts[h]);
     }
-    if (res[0] == VOTE_LOST || res[1] == VOTE_LOST)
-        return VOTE_LOST;
-    if (res[0] == VOTE_WON && res[1] == VOTE_WON)
-        return VOTE_WON;
-    return VOTE_PENDING;
+    return raft__quorum_vote_joint(votes[0], counts[0], votes[1], counts[1]);
 }
 
 static int8_t vote_of(const struct raft *r, const struct progress *pr)

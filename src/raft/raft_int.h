@@ -192,6 +192,9 @@ enum vote_result { VOTE_PENDING = 0, VOTE_LOST = 1, VOTE_WON = 2 };
 raft_index raft__quorum_committed(const raft_index *acked, uint32_t n);
 /* Votes: 1 granted, -1 rejected, 0 missing, one per id. An empty set wins. */
 enum vote_result raft__quorum_vote(const int8_t *votes, uint32_t n);
+/* A joint configuration decides only when both majorities do (§4.3). */
+enum vote_result raft__quorum_vote_joint(const int8_t *in, uint32_t n_in,
+                                         const int8_t *out, uint32_t n_out);
 
 /* ---- configuration changes (etcd's confchange.Changer) ---- */
 

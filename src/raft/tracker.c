@@ -202,6 +202,18 @@ enum vote_result raft__quorum_vote(const int8_t *votes, uint32_t n)
     return VOTE_LOST;
 }
 
+enum vote_result raft__quorum_vote_joint(const int8_t *in, uint32_t n_in,
+                                         const int8_t *out, uint32_t n_out)
+{
+    enum vote_result a = raft__quorum_vote(in, n_in);
+    enum vote_result b = raft__quorum_vote(out, n_out);
+    if (a == VOTE_LOST || b == VOTE_LOST)
+        return VOTE_LOST;
+    if (a == VOTE_WON && b == VOTE_WON)
+        return VOTE_WON;
+    return VOTE_PENDING;
+}
+
 /* ---- configurations ---- */
 
 static bool ids_has(const raft_id *ids, uint32_t n, raft_id id)

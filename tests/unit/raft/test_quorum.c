@@ -103,6 +103,40 @@ static void test_vote_random(void **state)
     }
 }
 
+/* Naive joint result: try the best and the worst completion of the missing
+ * votes, counting each half by brute force. */
+static bool half_wins(const int8_t *v, uint32_t n, int8_t missing_as)
+{
+    if (n == 0)
+        return true;
+    uint32_t yes = 0;
+    for (uint32_t i = 0; i < n; i++)
+        yes += (v[i] == 0 ? missing_as : v[i]) > 0;
+    return 2 * yes > n;
+}
+
+static void test_joint_vote_random(void **state)
+{
+    (void)state;
+    struct prng p;
+    prng_seed(&p, test_seed() + 4);
+    int iters = test_scale(20000);
+    for (int it = 0; it < iters; it++) {
+        uint32_t n1 = (uint32_t)prng_below(&p, 7);
+        uint32_t n2 = (uint32_t)prng_below(&p, 7);
+        int8_t a[8], b[8];
+        for (uint32_t i = 0; i < n1; i++)
+            a[i] = (int8_t)((int)prng_below(&p, 3) - 1);
+        for (uint32_t i = 0; i < n2; i++)
+            b[i] = (int8_t)((int)prng_below(&p, 3) - 1);
+        bool worst = half_wins(a, n1, -1) && half_wins(b, n2, -1);
+        bool best = half_wins(a, n1, 1) && half_wins(b, n2, 1);
+        enum vote_result want =
+            worst ? VOTE_WON : (best ? VOTE_PENDING : VOTE_LOST);
+        assert_int_equal(raft__quorum_vote_joint(a, n1, b, n2), want);
+    }
+}
+
 static void test_vote_examples(void **state)
 {
     (void)state;
@@ -217,6 +251,7 @@ int test_quorum_group(void)
         cmocka_unit_test(test_committed_random),
         cmocka_unit_test(test_joint_committed_random),
         cmocka_unit_test(test_vote_random),
+        cmocka_unit_test(test_joint_vote_random),
         cmocka_unit_test(test_vote_examples),
         cmocka_unit_test(test_inflights_random),
         cmocka_unit_test(test_progress_decr),
