@@ -125,6 +125,8 @@ struct node {
     struct waiter *buckets[WAITER_BUCKETS];
     struct waiter *w_head, *w_tail;
     size_t n_waiters;
+    size_t n_read_waiters; /* W_READ and W_RENEW: the walks below skip
+                            * the list when there are none */
     uint64_t id_prefix, id_next;
 
     /* ReadIndex rounds: one at a time */
@@ -135,6 +137,13 @@ struct node {
     /* leases */
     struct revoking revoking[LEASE_REVOKING_MAX];
     size_t n_revoking;
+    /* While a received snapshot is not installed yet, PERSISTED for the
+     * entries after it is held back and reported after SNAPSHOT_INSTALLED:
+     * the core takes its last index from an uninstalled snapshot once its
+     * unstable entries are all reported stable. */
+    bool snap_installing;
+    raft_index held_persisted_index;
+    raft_term held_persisted_term;
     raft_index fake_persisted_index; /* faults: ack_before_persist */
     raft_term fake_persisted_term;
     raft_index last_read_index;    /* faults: reuse_read_index */
@@ -206,6 +215,8 @@ static struct waiter *waiter_new(struct node *n, uint8_t kind, uint8_t type,
         n->w_head = w;
     n->w_tail = w;
     n->n_waiters++;
+    if (kind == W_READ || kind == W_RENEW)
+        n->n_read_waiters++;
     return w;
 }
 
@@ -224,6 +235,8 @@ static void waiter_unlink(struct node *n, struct waiter *w)
     else
         n->w_tail = w->prev;
     n->n_waiters--;
+    if (w->kind == W_READ || w->kind == W_RENEW)
+        n->n_read_waiters--;
 }
 
 static void waiter_free(struct waiter *w)
@@ -569,6 +582,8 @@ static void serve_renew(struct node *n, struct waiter *w);
 /* Reads and renewals whose index is applied are served. */
 static void serve_applied(struct node *n)
 {
+    if (n->n_read_waiters == 0)
+        return;
     for (struct waiter *w = n->w_head, *next; w; w = next) {
         next = w->next;
         if (w->kind == W_READ && w->phase == R_INDEX &&
@@ -584,7 +599,8 @@ static void serve_applied(struct node *n)
  * when it was asked). */
 static bool start_round(struct node *n)
 {
-    if (n->round_out || n->stopped || n->lead == RAFT_NONE)
+    if (n->round_out || n->stopped || n->lead == RAFT_NONE ||
+        n->n_read_waiters == 0)
         return false;
     bool any = false;
     for (struct waiter *w = n->w_head; w && !any; w = w->next)
@@ -718,6 +734,8 @@ static int handle_update(struct node *n, const struct raft_update *u)
             b->restore_path[u->snapshot->len] = 0;
         }
         n->restore_wait_seq = n->persist_seq;
+        n->snap_installing = true;
+        n->held_persisted_index = 0;
         n->dispatched = u->snapshot->meta.index;
         n->snap_conf = u->snapshot->meta.conf;
         queue_batch(n, b);
@@ -1089,11 +1107,16 @@ int node_tick(struct node *n)
     }
     if (!n->stopped)
         lease_tick(n);
+    /* Waiters are in creation order with one timeout, so deadlines only
+     * grow along the list: stop at the first one not due. */
     int64_t now = now_ms(n);
     for (struct waiter *w = n->w_head, *next; w; w = next) {
         next = w->next;
-        if (w->deadline_ms <= now && w->kind != W_LOCAL)
-            complete_err(n, w, CAIRN_ETIMEOUT);
+        if (w->kind == W_LOCAL)
+            continue;
+        if (w->deadline_ms > now)
+            break;
+        complete_err(n, w, CAIRN_ETIMEOUT);
     }
     drain(n);
     return rc;
@@ -1124,7 +1147,11 @@ int node_persisted(struct node *n, uint64_t seq, int status)
         if (n->p_head == NULL)
             n->p_tail = NULL;
         n->persisted_seq = p->p.seq;
-        if (p->p.n_entries && !n->stopped) {
+        if (p->p.n_entries && !n->stopped && n->snap_installing) {
+            const struct raft_entry *last = &p->entries[p->p.n_entries - 1];
+            n->held_persisted_index = last->index;
+            n->held_persisted_term = last->term;
+        } else if (p->p.n_entries && !n->stopped) {
             const struct raft_entry *last = &p->entries[p->p.n_entries - 1];
             struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
             ev.u.persisted.index = last->index;
@@ -1214,6 +1241,19 @@ int node_applied(struct node *n, struct node_apply_batch *b)
         struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT_INSTALLED};
         ev.u.snapshot_index = b->snap.index;
         step(n, &ev);
+        bool later = false;
+        for (struct node_apply_batch *q = n->q_head; q; q = q->next)
+            later |= q->kind == NODE__BATCH_RESTORE;
+        if (!later) {
+            n->snap_installing = false;
+            if (n->held_persisted_index != 0 && !n->stopped) {
+                struct raft_event pe = {.type = RAFT_EVENT_PERSISTED};
+                pe.u.persisted.index = n->held_persisted_index;
+                pe.u.persisted.term = n->held_persisted_term;
+                n->held_persisted_index = 0;
+                step(n, &pe);
+            }
+        }
         /* The reopened lessor is not primary yet. */
         struct lessor *l = lessor_of(n);
         if (l != NULL && n->role == RAFT_LEADER && !lease_is_primary(l))

@@ -127,6 +127,10 @@ struct node_member {
 /* One persist action: what update made durable and in what order. All
  * pointers are owned by the node and stay valid until node_persisted(seq)
  * has been called. */
+/* A persist whose hard state differs from the last one only in commit,
+ * with no entries and no snapshot, may be written without its own
+ * fdatasync (raft.h: commit may be persisted lazily; etcd's MustSync); its
+ * completion must still be reported in order. */
 struct node_persist {
     uint64_t seq;                          /* 1, 2, 3 ... in issue order */
     const struct raft_snapshot_meta *snap; /* NULL, or a snapshot to record

@@ -22,5 +22,6 @@ int main(void)
     failed += node_test_codec();
     failed += node_test_member();
     failed += node_test_ops();
+    failed += node_test_random();
     return failed == 0 ? 0 : 1;
 }

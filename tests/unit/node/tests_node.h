@@ -10,5 +10,6 @@ uint64_t node_test_seed(uint64_t dflt);
 int node_test_codec(void);
 int node_test_member(void);
 int node_test_ops(void);
+int node_test_random(void);
 
 #endif
