@@ -141,10 +141,20 @@ uint64_t tp__backoff_wait(struct prng *r, uint64_t *bound_ms, uint64_t max_ms)
     return wait;
 }
 
+/* Waits before the next dial. What was queued for the failed attempt is
+ * dropped, as everything sent during the wait will be: delivered after the
+ * reconnect it would only be stale. */
 static void peer_backoff(struct tpeer *p)
 {
     struct transport *t = p->t;
     p->state = TRANSPORT_PEER_BACKOFF;
+    if (p->q_msgs > 0) {
+        peer_drop_queue(p);
+        tp__report_unreachable(p);
+        /* The host may have removed the peer or closed us meanwhile. */
+        if (p->removed || t->closing)
+            return;
+    }
     uint64_t wait =
         tp__backoff_wait(&t->prng, &p->backoff_ms, t->cfg.backoff_max_ms);
     uv_timer_start(&p->timer, peer_on_timer, wait, 0);
@@ -398,7 +408,9 @@ static void peer_conn_closed(void *arg, struct net_conn *c, int status)
             tp__report_unreachable(p);
         if (p->state == TRANSPORT_PEER_CONNECTING && !was_connected)
             p->url_next = (p->url_next + 1) % p->n_urls;
-        if (p->redial_now) {
+        if (p->removed || t->closing) {
+            /* The host removed the peer or closed us from the report. */
+        } else if (p->redial_now) {
             p->redial_now = false;
             peer_dial(p);
         } else {

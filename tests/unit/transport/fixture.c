@@ -15,6 +15,9 @@
 static void on_receive(void *arg, const struct raft_message *m)
 {
     struct fx_member *mb = arg;
+    assert_true(mb->open);
+    if (mb->close_on_receive)
+        fx_close(mb->f, (int)(mb - mb->f->m));
     if (m->type == RAFT_MSG_HEARTBEAT) {
         mb->n_heartbeats++;
         return;
@@ -51,8 +54,11 @@ static void on_snapshot(void *arg, const struct raft_message *m,
 static void on_unreachable(void *arg, raft_id peer)
 {
     struct fx_member *mb = arg;
+    assert_true(mb->open);
     assert_true(peer < FX_MEMBERS + 8);
     mb->unreachable[peer]++;
+    if (mb->remove_on_unreachable)
+        assert_int_equal(transport_remove_peer(mb->t, peer), 0);
 }
 
 static void on_snapshot_status(void *arg, raft_id peer, raft_index index,

@@ -46,6 +46,9 @@ struct fx_member {
     char snap_dir[PATH_MAX];
     struct cairn_log log;
     char name[16];
+    /* the host calling back into the transport from its callbacks */
+    bool remove_on_unreachable;
+    bool close_on_receive;
     /* callbacks heard */
     struct fx_got got[FX_GOT_MAX];
     size_t n_got;

@@ -362,6 +362,61 @@ static void second_url_and_adopted_connections(void **state)
     fx_fini(&f);
 }
 
+static bool peer_gone(struct fixture *f, void *arg)
+{
+    (void)arg;
+    struct transport_peer_status st;
+    return transport_peer_status(f->m[0].t, 2, &st) == CAIRN_ENOTFOUND;
+}
+
+static bool member2_closed(struct fixture *f, void *arg)
+{
+    (void)arg;
+    return f->m[1].closed;
+}
+
+static void host_calls_back_from_callbacks(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    fx_open(&f, 0, 0);
+    fx_open(&f, 1, 0);
+    uint16_t dead = f.m[1].port;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)dead);
+    fx_close(&f, 1);
+    /* Messages wait for the first dial; it fails; the host hears of the
+     * drop and removes the peer from inside the callback. */
+    f.m[0].remove_on_unreachable = true;
+    const char *urls[1] = {url};
+    assert_int_equal(transport_add_peer(f.m[0].t, 2, urls, 1, NULL), 0);
+    for (uint64_t s = 0; s < 5; s++)
+        assert_int_equal(fx_send_app(&f, 0, 1, s, 10), 0);
+    fx_run_until(&f, peer_gone, NULL);
+    assert_int_equal(f.m[0].unreachable[2], 1);
+    /* Again, removed from inside transport_send's own report. */
+    assert_int_equal(transport_add_peer(f.m[0].t, 2, urls, 1, NULL), 0);
+    fx_run_until(&f, in_backoff, NULL);
+    assert_int_equal(fx_send_app(&f, 0, 1, 0, 10), CAIRN_EFULL);
+    assert_true(peer_gone(&f, NULL));
+    assert_int_equal(f.m[0].unreachable[2], 2);
+    f.m[0].remove_on_unreachable = false;
+
+    /* A host that closes its transport from the receive callback hears
+     * nothing more, and the close completes. */
+    fx_open(&f, 1, dead);
+    f.m[1].close_on_receive = true;
+    fx_peer(&f, 0, 1);
+    fx_peer(&f, 1, 0);
+    fx_wait_connected(&f, 0, 1);
+    for (uint64_t s = 0; s < 50; s++)
+        assert_int_equal(fx_send_app(&f, 0, 1, s, 10), 0);
+    fx_run_until(&f, member2_closed, NULL);
+    assert_int_equal(f.m[1].n_got, 1);
+    fx_fini(&f);
+}
+
 int test_messages_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +429,7 @@ int test_messages_group(void)
         cmocka_unit_test(bad_peer_arguments),
         cmocka_unit_test(update_peer_urls),
         cmocka_unit_test(second_url_and_adopted_connections),
+        cmocka_unit_test(host_calls_back_from_callbacks),
     };
     return cmocka_run_group_tests_name("transport_messages", tests, NULL, NULL);
 }
