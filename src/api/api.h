@@ -95,6 +95,8 @@ struct api_backend {
     int (*hash_kv)(void *arg, mvcc_rev rev, void *ctx, node_done_cb cb);
     int (*move_leader)(void *arg, uint64_t target, void *ctx, node_done_cb cb);
     int (*defragment)(void *arg, void *ctx, node_done_cb cb);
+    /* Writes the store's image to fd (borrowed until cb). */
+    int (*snapshot_export)(void *arg, int fd, void *ctx, node_done_cb cb);
     int (*lease_grant)(void *arg, int64_t id, int64_t ttl_s, void *ctx,
                        node_done_cb cb);
     int (*lease_revoke)(void *arg, int64_t id, void *ctx, node_done_cb cb);

@@ -93,6 +93,8 @@ struct api_req {
     bool call_done;
     bool pending; /* a backend completion is owed */
     struct api_arena arena;
+    uint8_t *msg; /* the request, in arena, until the half-close */
+    size_t msg_len;
     /* Maintenance.Status: the status while the alarms are asked */
     struct node_status status;
     struct api_header header;
@@ -162,6 +164,7 @@ API__HANDLER(api__lease_ttl);
 API__HANDLER(api__lease_list);
 extern const struct rpc_call_cbs api__lease_keepalive_cbs;
 extern const struct rpc_call_cbs api__watch_cbs;
+extern const struct rpc_call_cbs api__snapshot_cbs;
 API__HANDLER(api__member_add);
 API__HANDLER(api__member_remove);
 API__HANDLER(api__member_update);

@@ -55,6 +55,10 @@ static int b_defragment(void *arg, void *ctx, node_done_cb cb)
 {
     return server_defragment(arg, ctx, cb);
 }
+static int b_snapshot_export(void *arg, int fd, void *ctx, node_done_cb cb)
+{
+    return server_snapshot_export(arg, fd, ctx, cb);
+}
 static int b_lease_grant(void *arg, int64_t id, int64_t ttl_s, void *ctx,
                          node_done_cb cb)
 {
@@ -115,6 +119,7 @@ struct api_backend api_backend_server(struct server *s)
         .hash_kv = b_hash_kv,
         .move_leader = b_move_leader,
         .defragment = b_defragment,
+        .snapshot_export = b_snapshot_export,
         .lease_grant = b_lease_grant,
         .lease_revoke = b_lease_revoke,
         .lease_keepalive = b_lease_keepalive,

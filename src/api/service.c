@@ -184,6 +184,7 @@ static const struct api__method_def methods[] = {
     UNARY(MAINT, "Status", api__maint_status),
     UNARY(MAINT, "Defragment", api__maint_defragment),
     UNARY(MAINT, "Hash", api__maint_hash),
+    STREAM(MAINT, "Snapshot", &api__snapshot_cbs, "server_stream"),
     UNARY(MAINT, "HashKV", api__maint_hash_kv),
     UNARY(MAINT, "MoveLeader", api__maint_move_leader),
     UNARY(AUTH, "AuthEnable", api__auth_enable),
@@ -233,6 +234,10 @@ static void unary_start(void *arg, struct rpc_call *call)
     rpc_call_set_user(call, r);
 }
 
+/* The request is kept until the client half-closes and handled then:
+ * grpc-go clients send the message and END_STREAM in separate frames, and
+ * an answer finished before the second arrives makes the stream end in a
+ * PROTOCOL_ERROR reset on their side (seen with etcdctl's Status). */
 static void unary_message(void *arg, struct rpc_call *call, const uint8_t *data,
                           size_t len)
 {
@@ -241,15 +246,24 @@ static void unary_message(void *arg, struct rpc_call *call, const uint8_t *data,
     if (r == NULL || r->got_msg)
         return; /* a unary method reads one message */
     r->got_msg = true;
-    methods[r->idx].fn(r, data, len);
+    r->msg_len = len;
+    r->msg = api_arena_alloc(&r->arena, len);
+    if (r->msg == NULL)
+        api__req_fail(r, CAIRN_ENOMEM);
+    else if (len > 0)
+        memcpy(r->msg, data, len);
 }
 
 static void unary_half_close(void *arg, struct rpc_call *call)
 {
     (void)arg;
     struct api_req *r = rpc_call_user(call);
-    if (r != NULL && !r->got_msg)
+    if (r == NULL)
+        return;
+    if (!r->got_msg)
         api__req_fail_status(r, api__status_etcd(API__E_NO_REQUEST));
+    else if (r->msg != NULL)
+        methods[r->idx].fn(r, r->msg, r->msg_len);
 }
 
 static void unary_done(void *arg, struct rpc_call *call, int code,

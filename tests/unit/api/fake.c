@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void fake_init(struct fake *f)
 {
@@ -430,8 +431,8 @@ static int status(void *arg, void *ctx, node_done_cb cb)
     return 0;
 }
 
-static int alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
-                 void *ctx, node_done_cb cb)
+static int fk_alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
+                    void *ctx, node_done_cb cb)
 {
     struct fake *f = arg;
     if (action == NODE_ALARM_ACTIVATE && type == NODE_ALARM_NOSPACE)
@@ -473,6 +474,22 @@ static int defragment(void *arg, void *ctx, node_done_cb cb)
     struct fake *f = arg;
     f->defrags++;
     struct node_result res = result_new(f, NODE_REQ_DEFRAGMENT, 0);
+    cb(ctx, &res);
+    return 0;
+}
+
+static int snapshot_export(void *arg, int fd, void *ctx, node_done_cb cb)
+{
+    struct fake *f = arg;
+    /* an image of 100,000 bytes (not a multiple of 512) with a pattern */
+    uint8_t buf[1000];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    int err = 0;
+    for (int i = 0; i < 100 && err == 0; i++)
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+            err = CAIRN_EIO;
+    struct node_result res = result_new(f, NODE_REQ_SNAPSHOT_EXPORT, err);
     cb(ctx, &res);
     return 0;
 }
@@ -892,7 +909,7 @@ struct api_backend fake_backend(struct fake *f)
         .txn = txn,
         .compact = compact,
         .status = status,
-        .alarm = alarm,
+        .alarm = fk_alarm,
         .metrics = metrics,
         .lease_grant = fk_lease_grant,
         .lease_revoke = fk_lease_revoke,
@@ -902,6 +919,7 @@ struct api_backend fake_backend(struct fake *f)
         .hash = hash,
         .hash_kv = hash_kv,
         .defragment = defragment,
+        .snapshot_export = snapshot_export,
         .move_leader = move_leader,
         .member_add = member_add,
         .member_remove = member_remove,
