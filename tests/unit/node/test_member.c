@@ -619,6 +619,33 @@ static void test_restart_from_wal(void **state)
     h_cluster_free(&c);
 }
 
+/* A failed WAL sync stops the member: waiting requests fail, new ones are
+ * refused, nothing is retried (PITFALLS: CockroachDB #37102). */
+static void test_persist_failure_stops(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 1, NULL);
+    struct h_member *m = h_elect(&c, 1);
+    m->hold_persist = true;
+    struct h_result p;
+    assert_int_equal(h_put(m, "k", "v", &p), 0);
+    h_run(&c);
+    assert_true(m->n_persists > 0);
+    uint64_t seq = m->persists[m->n_persists - 1]->seq;
+    m->n_persists = 0;
+    assert_int_equal(node_persisted(m->n, seq, CAIRN_ESYNC), 0);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.err, CAIRN_ESTOPPED);
+    int err = 0;
+    assert_true(node_stopped(m->n, &err));
+    assert_int_equal(err, CAIRN_ESYNC);
+    struct h_result q;
+    assert_int_equal(h_put(m, "k2", "v", &q), CAIRN_ESTOPPED);
+    assert_int_equal(node_tick(m->n), CAIRN_ESTOPPED);
+    h_cluster_free(&c);
+}
+
 int node_test_member(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +661,7 @@ int node_test_member(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_move_leader_and_lease_promote),
         cmocka_unit_test(test_restart_from_wal),
+        cmocka_unit_test(test_persist_failure_stops),
 #ifdef CAIRN_FAULTS
         cmocka_unit_test(test_faults_break_the_node),
         cmocka_unit_test(test_faults_off_is_correct),
