@@ -13,5 +13,6 @@ int main(void)
     failed += test_refuse_group();
     failed += test_snapshot_group();
     failed += test_faults_group();
+    failed += test_random_group();
     return failed ? 1 : 0;
 }

@@ -7,5 +7,6 @@ int test_messages_group(void);
 int test_refuse_group(void);
 int test_snapshot_group(void);
 int test_faults_group(void);
+int test_random_group(void);
 
 #endif
