@@ -196,6 +196,19 @@ static uint64_t next_req_id(struct node *n)
 static struct waiter *waiter_new(struct node *n, uint8_t kind, uint8_t type,
                                  void *arg, node_done_cb cb)
 {
+    /* Room for this waiter's completion is made now, so that completing
+     * never allocates: every waiter alive or queued has a slot. */
+    size_t need = n->n_done + n->n_waiters + 1;
+    if (need > n->cap_done) {
+        size_t cap = n->cap_done ? 2 * n->cap_done : 64;
+        while (cap < need)
+            cap *= 2;
+        struct completion *d = cairn_realloc(n->done, cap * sizeof(*d));
+        if (d == NULL)
+            return NULL;
+        n->done = d;
+        n->cap_done = cap;
+    }
     struct waiter *w = cairn_calloc(1, sizeof(*w));
     if (w == NULL)
         return NULL;
@@ -251,20 +264,7 @@ static void complete(struct node *n, struct waiter *w,
                      const struct node_result *res)
 {
     waiter_unlink(n, w);
-    if (n->n_done == n->cap_done) {
-        size_t cap = n->cap_done ? 2 * n->cap_done : 64;
-        struct completion *d = cairn_realloc(n->done, cap * sizeof(*d));
-        if (d == NULL) {
-            /* Cannot queue: answer at once; this may run the callback
-             * while an update is in use, which callbacks tolerate as long
-             * as they do not re-enter (they are told not to rely on it). */
-            w->cb(w->arg, res);
-            waiter_free(w);
-            return;
-        }
-        n->done = d;
-        n->cap_done = cap;
-    }
+    CAIRN_ASSERT(n->n_done < n->cap_done); /* reserved by waiter_new */
     n->done[n->n_done].w = w;
     n->done[n->n_done].res = *res;
     n->n_done++;
@@ -1141,27 +1141,34 @@ int node_persisted(struct node *n, uint64_t seq, int status)
         return 0;
     }
     CAIRN_ASSERT(seq > n->persisted_seq && seq <= n->persist_seq);
+    /* Persists complete in order, so one report of the newest entries
+     * covers the older ones (log matching): one step, one update, and the
+     * entries it commits go to the applier as one batch. */
+    raft_index index = 0;
+    raft_term term = 0;
     while (n->p_head && n->p_head->p.seq <= seq) {
         struct persist_rec *p = n->p_head;
         n->p_head = p->next;
         if (n->p_head == NULL)
             n->p_tail = NULL;
         n->persisted_seq = p->p.seq;
-        if (p->p.n_entries && !n->stopped && n->snap_installing) {
-            const struct raft_entry *last = &p->entries[p->p.n_entries - 1];
-            n->held_persisted_index = last->index;
-            n->held_persisted_term = last->term;
-        } else if (p->p.n_entries && !n->stopped) {
-            const struct raft_entry *last = &p->entries[p->p.n_entries - 1];
-            struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
-            ev.u.persisted.index = last->index;
-            ev.u.persisted.term = last->term;
-            step(n, &ev);
+        if (p->p.n_entries) {
+            index = p->entries[p->p.n_entries - 1].index;
+            term = p->entries[p->p.n_entries - 1].term;
         }
         cairn_free(p->entries);
         cairn_free(p->data);
         cairn_free(p->image_path);
         cairn_free(p);
+    }
+    if (index != 0 && !n->stopped && n->snap_installing) {
+        n->held_persisted_index = index;
+        n->held_persisted_term = term;
+    } else if (index != 0 && !n->stopped) {
+        struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
+        ev.u.persisted.index = index;
+        ev.u.persisted.term = term;
+        step(n, &ev);
     }
     n->persisted_seq = seq;
     flush_deferred(n);
