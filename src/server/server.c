@@ -434,7 +434,12 @@ static void reconcile_peers(struct server *s)
             cairn_infof(s->log, COMP, "added peer %016llx (%s)",
                         (unsigned long long)mem->id, urls[0]);
     }
-    for (size_t k = 0; k < n_have; k++) {
+    /* Until this member's own record is applied (a joining member before
+     * the leader's snapshot) the list is not the cluster's: drop no one. */
+    bool self_listed = false;
+    for (size_t i = 0; i < n && !self_listed; i++)
+        self_listed = s->members[i].id == s->member_id;
+    for (size_t k = 0; self_listed && k < n_have; k++) {
         bool member = false;
         for (size_t i = 0; i < n && !member; i++)
             member = s->members[i].id == have[k];
@@ -614,12 +619,6 @@ static int bootstrap_members(struct server *s, const struct server_config *c,
                                  "--initial-cluster has %s=%s but missing "
                                  "from --initial-advertise-peer-urls",
                                  self->name, self->peer_urls.url[0]);
-    if (c->initial_cluster_existing)
-        return cairn_errmsg_code(
-            m, CAIRN_EUNSUPPORTED,
-            "--initial-cluster-state existing with an empty data directory "
-            "(joining a running cluster) is not supported yet: the member "
-            "would need the cluster's member list from a peer");
     s->member_id = self->id;
     s->cluster_id = ic->cluster_id;
     struct node_member *mem = cairn_calloc(ic->n, sizeof *mem);
@@ -719,6 +718,206 @@ static void free_state(struct server *s)
     wal_recovery_free(&s->rec);
 }
 
+/* The loop's handles: the env may signal the async handle from the
+ * moment the threads run. */
+static void init_handles(struct server *s)
+{
+    if (s->handles_ready)
+        return;
+    uv_async_init(s->loop, &s->async, on_async);
+    s->async.data = s;
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_init(s->loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    s->handles_ready = true;
+}
+
+/* A joining member's first peers: the members that dialled it, at the
+ * URLs --initial-cluster gives them (found by etcd's id derivation for
+ * initial members; otherwise every listed URL not taken, which the
+ * transport tries in turn until one answers as that member). The applied
+ * member list takes over once the leader's snapshot is in. */
+static void add_join_peers(struct server *s)
+{
+    const struct server_initial_cluster *ic = s->ic;
+    bool taken[SERVER_MEMBERS_MAX] = {false};
+    for (size_t i = 0; i < ic->n; i++)
+        taken[i] = strcmp(ic->members[i].name, s->name) == 0;
+    uint64_t unmatched[SERVER__JOIN_SENDERS_MAX];
+    size_t n_unmatched = 0;
+    for (size_t k = 0; k < s->n_join_senders; k++) {
+        const char *urls[SERVER_URLS_MAX];
+        size_t n = 0;
+        for (size_t i = 0; i < ic->n && n == 0; i++) {
+            if (taken[i] || ic->members[i].id != s->join_senders[k])
+                continue;
+            taken[i] = true;
+            for (size_t u = 0; u < ic->members[i].peer_urls.n; u++)
+                urls[n++] = ic->members[i].peer_urls.url[u];
+        }
+        struct cairn_errmsg m = {{0}};
+        if (n == 0)
+            unmatched[n_unmatched++] = s->join_senders[k];
+        else if (transport_add_peer(s->transport, s->join_senders[k], urls, n,
+                                    &m) != 0)
+            cairn_warnf(s->log, COMP, "add peer %016llx: %s",
+                        (unsigned long long)s->join_senders[k], m.text);
+    }
+    for (size_t k = 0; k < n_unmatched; k++) {
+        const char *urls[SERVER_URLS_MAX];
+        size_t n = 0;
+        for (size_t i = 0; i < ic->n; i++)
+            for (size_t u = 0; !taken[i] && u < ic->members[i].peer_urls.n &&
+                               n < SERVER_URLS_MAX;
+                 u++)
+                urls[n++] = ic->members[i].peer_urls.url[u];
+        struct cairn_errmsg m = {{0}};
+        if (n == 0 ||
+            transport_add_peer(s->transport, unmatched[k], urls, n, &m) != 0)
+            cairn_warnf(s->log, COMP, "add peer %016llx: %s",
+                        (unsigned long long)unmatched[k], m.text);
+    }
+}
+
+/* The second half of start-up, once the ids are known and the WAL is open:
+ * store, lessor, applier, threads, node, transport, control socket, tick.
+ * On an error the caller stops the server (server__shutdown). */
+static int start_member(struct server *s, const struct node_member *initial,
+                        size_t n_initial, struct cairn_errmsg *m)
+{
+    const struct server_config *c = &s->cfg;
+    int rv;
+    struct mvcc_options mo = {.dir = s->paths.db, .log = s->log};
+    if (c->quota_backend_bytes > 0)
+        mo.quota_bytes = (size_t)c->quota_backend_bytes;
+    rv = mvcc_open(&mo, &s->store, m);
+    if (rv != 0) {
+        cairn_errmsg_prefixf(m, "open store %s", s->paths.db);
+        return rv;
+    }
+    struct lease_options lo = {.min_ttl_s = 0};
+    /* etcd's minimum TTL: 1.5 election timeouts, rounded up to seconds. */
+    lo.min_ttl_s = ((int64_t)c->election_timeout_ms * 3 / 2 + 999) / 1000;
+    rv = lease_open(s->store, &lo, &s->lessor);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "open lessor");
+    rv = node_applier_new(s->store, s->lessor, &lo, s->log, &s->applier);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "applier");
+    s->lessor = NULL; /* the applier's from now on */
+    struct mvcc_status ms;
+    rv = mvcc_status_get(s->store, &ms);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "store status");
+
+    init_handles(s);
+    /* Threads before the node: node_new may already persist. */
+    if (pthread_create(&s->wal_thread, NULL, wal_main, s) != 0)
+        return cairn_errmsg_code(m, CAIRN_EIO, "start the WAL thread");
+    if (pthread_create(&s->apply_thread, NULL, apply_main, s) != 0) {
+        cairn_queue_close(&s->wal_q);
+        pthread_join(s->wal_thread, NULL);
+        return cairn_errmsg_code(m, CAIRN_EIO, "start the apply thread");
+    }
+    s->threads_started = true;
+
+    struct node_env env = {.ctx = s,
+                           .now_ms = env_now_ms,
+                           .send = env_send,
+                           .persist = env_persist,
+                           .apply = env_apply,
+                           .snapshot = env_snapshot,
+                           .log = s->log};
+    bool restart =
+        s->rec.has_snap || s->rec.n_entries > 0 || s->rec.hard_state.term > 0;
+    struct node_config nc = {
+        .id = s->member_id,
+        .cluster_id = s->cluster_id,
+        .tick_ms = c->heartbeat_interval_ms,
+        .election_ticks = c->election_timeout_ms / c->heartbeat_interval_ms,
+        .snapshot_count = c->snapshot_count,
+        .snapshot_catchup_entries = c->snapshot_catchup_entries,
+        .max_request_bytes = (size_t)c->max_request_bytes,
+        .strict_reconfig_check = c->strict_reconfig_check,
+        .pre_vote = c->pre_vote,
+        .seed = s->member_id ^ uv_hrtime(),
+        .initial_members = initial,
+        .n_initial_members = n_initial,
+        .recovery = restart ? &s->rec : NULL,
+        .applied_index = ms.consistent_index,
+        .store = s->store,
+        .applier = s->applier,
+    };
+    rv = node_new(&nc, &env, &s->node);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "start the member logic");
+
+    /* The transport, listening on the peer URLs. */
+    struct transport_config tc = {.cluster_id = s->cluster_id,
+                                  .self_id = s->member_id,
+                                  .snap_dir = s->paths.snap,
+                                  .seed = s->member_id ^ uv_hrtime(),
+                                  .log = s->log};
+    rv = transport_open(s->loop, &tc, &tr_cbs, s, &s->transport);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "open the peer transport");
+    for (size_t i = 0; i < s->listen_peer_urls.n; i++) {
+        rv = transport_listen(s->transport, s->listen_peer_urls.url[i], m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "listen for peers on %s",
+                                 s->listen_peer_urls.url[i]);
+            return rv;
+        }
+        cairn_infof(s->log, COMP, "listening for peers on %s",
+                    s->listen_peer_urls.url[i]);
+    }
+    if (s->n_join_senders > 0)
+        add_join_peers(s);
+    reconcile_peers(s);
+
+    if (s->test_control_path != NULL) {
+        rv = server__control_open(s, s->test_control_path, m);
+        if (rv != 0)
+            return rv;
+    }
+
+    uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
+    /* A one-voter cluster need not wait an election timeout. */
+    if (sole_voter(s))
+        node_campaign(s->node);
+    return 0;
+}
+
+void server__join_learned(struct server *s, uint64_t cluster_id,
+                          uint64_t member_id, const uint64_t *senders,
+                          size_t n_senders)
+{
+    struct cairn_errmsg m = {{0}};
+    s->member_id = member_id;
+    s->cluster_id = cluster_id;
+    CAIRN_ASSERT(n_senders <= SERVER__JOIN_SENDERS_MAX);
+    memcpy(s->join_senders, senders, n_senders * sizeof senders[0]);
+    s->n_join_senders = n_senders;
+    cairn_infof(s->log, COMP,
+                "joining cluster %016llx as member %016llx (as %zu members "
+                "addressed us)",
+                (unsigned long long)cluster_id, (unsigned long long)member_id,
+                n_senders);
+    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = s->log};
+    struct wal_metadata meta = {.member_id = member_id,
+                                .cluster_id = cluster_id};
+    int rv = wal_create(&wo, &meta, &s->wal, &m);
+    if (rv != 0)
+        cairn_errmsg_prefixf(&m, "create %s", s->paths.wal);
+    else
+        rv = start_member(s, NULL, 0, &m);
+    if (rv != 0) {
+        cairn_log_write(s->log, CAIRN_LOG_FATAL, COMP, "%s", m.text);
+        server__shutdown(s, rv);
+    }
+}
+
 int server_open(uv_loop_t *loop, const struct server_config *c,
                 struct cairn_log *log, struct server **out,
                 struct cairn_errmsg *m)
@@ -729,6 +928,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
         return cairn_errmsg_code(m, CAIRN_ENOMEM, "server");
     s->loop = loop;
     s->log = log;
+    s->cfg = *c;
     snprintf(s->name, sizeof s->name, "%s", c->name);
     s->client_urls = c->advertise_client_urls;
     s->peer_urls = c->initial_advertise_peer_urls;
@@ -743,10 +943,13 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     pthread_mutex_init(&s->done_mu, NULL);
     struct node_member *initial = NULL;
     size_t n_initial = 0;
-    struct server_initial_cluster *ic = NULL;
 
     s->members = cairn_calloc(SERVER__MEMBERS_MAX, sizeof *s->members);
-    if (s->members == NULL) {
+    s->ic = cairn_malloc(sizeof *s->ic);
+    if (c->test_control_path != NULL)
+        s->test_control_path = cairn_strdup(c->test_control_path);
+    if (s->members == NULL || s->ic == NULL ||
+        (c->test_control_path != NULL && s->test_control_path == NULL)) {
         rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "server");
         goto err_after_alloc;
     }
@@ -769,6 +972,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
 
     /* The WAL: recover it, or create it for a new member. */
     struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
+    bool joining = false;
     if (wal_exists(&s->fs, s->paths.wal)) {
         rv = wal_recover(&wo, s->paths.snap, &s->wal, &s->rec, m);
         if (rv != 0) {
@@ -786,16 +990,12 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
                     (unsigned long long)s->rec.snap.index, s->rec.n_entries,
                     (unsigned long long)s->rec.hard_state.commit);
         if (!s->rec.has_snap && s->rec.n_entries == 0 &&
-            s->rec.hard_state.term == 0) {
+            s->rec.hard_state.term == 0 && !c->initial_cluster_existing) {
             /* A crash between creating the WAL and persisting the
-             * bootstrap: bootstrap again, from the same flags. */
+             * bootstrap: bootstrap again, from the same flags. (A joining
+             * member's empty WAL just waits for the leader again.) */
             uint64_t mid = s->member_id, cid = s->cluster_id;
-            ic = cairn_malloc(sizeof *ic);
-            if (ic == NULL) {
-                rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "initial cluster");
-                goto err_after_state;
-            }
-            rv = bootstrap_members(s, c, ic, &initial, &n_initial, m);
+            rv = bootstrap_members(s, c, s->ic, &initial, &n_initial, m);
             if (rv == 0 && (mid != s->member_id || cid != s->cluster_id))
                 rv = cairn_errmsg_code(m, CAIRN_EINVAL,
                                        "the WAL in %s belongs to member "
@@ -808,166 +1008,52 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
             cairn_infof(log, COMP, "the WAL is empty: bootstrapping again");
         }
     } else {
-        ic = cairn_malloc(sizeof *ic);
-        if (ic == NULL) {
-            rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "initial cluster");
-            goto err_after_queues;
-        }
-        rv = bootstrap_members(s, c, ic, &initial, &n_initial, m);
+        rv = bootstrap_members(s, c, s->ic, &initial, &n_initial, m);
         if (rv != 0)
             goto err_after_queues;
-        struct wal_metadata meta = {.member_id = s->member_id,
-                                    .cluster_id = s->cluster_id};
-        rv = wal_create(&wo, &meta, &s->wal, m);
-        if (rv != 0) {
-            cairn_errmsg_prefixf(m, "create %s", s->paths.wal);
-            goto err_after_queues;
+        joining = c->initial_cluster_existing;
+        if (!joining) {
+            struct wal_metadata meta = {.member_id = s->member_id,
+                                        .cluster_id = s->cluster_id};
+            rv = wal_create(&wo, &meta, &s->wal, m);
+            if (rv != 0) {
+                cairn_errmsg_prefixf(m, "create %s", s->paths.wal);
+                goto err_after_queues;
+            }
+            cairn_infof(log, COMP,
+                        "starting new member %016llx in cluster %016llx "
+                        "(%zu members) in %s",
+                        (unsigned long long)s->member_id,
+                        (unsigned long long)s->cluster_id, s->ic->n,
+                        c->data_dir);
         }
-        cairn_infof(log, COMP,
-                    "starting new member %016llx in cluster %016llx "
-                    "(%zu members) in %s",
-                    (unsigned long long)s->member_id,
-                    (unsigned long long)s->cluster_id, ic->n, c->data_dir);
     }
 
-    /* The store, the lessor and the applier. */
-    struct mvcc_options mo = {.dir = s->paths.db, .log = log};
-    if (c->quota_backend_bytes > 0)
-        mo.quota_bytes = (size_t)c->quota_backend_bytes;
-    rv = mvcc_open(&mo, &s->store, m);
-    if (rv != 0) {
-        cairn_errmsg_prefixf(m, "open store %s", s->paths.db);
-        goto err_after_state;
-    }
-    struct lease_options lo = {.min_ttl_s = 0};
-    /* etcd's minimum TTL: 1.5 election timeouts, rounded up to seconds. */
-    lo.min_ttl_s = ((int64_t)c->election_timeout_ms * 3 / 2 + 999) / 1000;
-    rv = lease_open(s->store, &lo, &s->lessor);
-    if (rv != 0) {
-        cairn_errmsg_code(m, rv, "open lessor");
-        goto err_after_state;
-    }
-    rv = node_applier_new(s->store, s->lessor, &lo, log, &s->applier);
-    if (rv != 0) {
-        cairn_errmsg_code(m, rv, "applier");
-        goto err_after_state;
-    }
-    s->lessor = NULL; /* the applier's from now on */
-    struct mvcc_status ms;
-    rv = mvcc_status_get(s->store, &ms);
-    if (rv != 0) {
-        cairn_errmsg_code(m, rv, "store status");
-        goto err_after_state;
-    }
-
-    /* Threads before the node: node_new may already persist. */
-    if (pthread_create(&s->wal_thread, NULL, wal_main, s) != 0) {
-        rv = cairn_errmsg_code(m, CAIRN_EIO, "start the WAL thread");
-        goto err_after_state;
-    }
-    if (pthread_create(&s->apply_thread, NULL, apply_main, s) != 0) {
-        cairn_queue_close(&s->wal_q);
-        pthread_join(s->wal_thread, NULL);
-        rv = cairn_errmsg_code(m, CAIRN_EIO, "start the apply thread");
-        goto err_after_state;
-    }
-    s->threads_started = true;
-
-    /* The loop's handles first: the env may signal the async handle. */
-    uv_async_init(loop, &s->async, on_async);
-    s->async.data = s;
-    uv_timer_init(loop, &s->tick);
-    s->tick.data = s;
-    uv_timer_init(loop, &s->stop_timer);
-    s->stop_timer.data = s;
-
-    struct node_env env = {.ctx = s,
-                           .now_ms = env_now_ms,
-                           .send = env_send,
-                           .persist = env_persist,
-                           .apply = env_apply,
-                           .snapshot = env_snapshot,
-                           .log = log};
-    struct node_config nc = {
-        .id = s->member_id,
-        .cluster_id = s->cluster_id,
-        .tick_ms = c->heartbeat_interval_ms,
-        .election_ticks = c->election_timeout_ms / c->heartbeat_interval_ms,
-        .snapshot_count = c->snapshot_count,
-        .snapshot_catchup_entries = c->snapshot_catchup_entries,
-        .max_request_bytes = (size_t)c->max_request_bytes,
-        .strict_reconfig_check = c->strict_reconfig_check,
-        .pre_vote = c->pre_vote,
-        .seed = s->member_id ^ uv_hrtime(),
-        .initial_members = initial,
-        .n_initial_members = n_initial,
-        .recovery = s->wal != NULL && initial == NULL ? &s->rec : NULL,
-        .applied_index = ms.consistent_index,
-        .store = s->store,
-        .applier = s->applier,
-    };
-    rv = node_new(&nc, &env, &s->node);
-    cairn_free(initial);
-    initial = NULL;
-    if (rv != 0) {
-        cairn_errmsg_code(m, rv, "start the member logic");
-        goto err_after_handles;
-    }
-
-    /* The transport, listening on the peer URLs. */
-    struct transport_config tc = {.cluster_id = s->cluster_id,
-                                  .self_id = s->member_id,
-                                  .snap_dir = s->paths.snap,
-                                  .seed = s->member_id ^ uv_hrtime(),
-                                  .log = log};
-    rv = transport_open(loop, &tc, &tr_cbs, s, &s->transport);
-    if (rv != 0) {
-        cairn_errmsg_code(m, rv, "open the peer transport");
-        goto err_after_handles;
-    }
-    for (size_t i = 0; i < c->listen_peer_urls.n; i++) {
-        rv = transport_listen(s->transport, c->listen_peer_urls.url[i], m);
-        if (rv != 0) {
-            cairn_errmsg_prefixf(m, "listen for peers on %s",
-                                 c->listen_peer_urls.url[i]);
-            goto err_after_handles;
-        }
-        cairn_infof(log, COMP, "listening for peers on %s",
-                    c->listen_peer_urls.url[i]);
-    }
-    reconcile_peers(s);
-
-    if (c->test_control_path != NULL) {
-        rv = server__control_open(s, c->test_control_path, m);
-        if (rv != 0)
-            goto err_after_handles;
-    }
-
-    uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
-    /* A one-voter cluster need not wait an election timeout. */
-    if (sole_voter(s))
-        node_campaign(s->node);
-    cairn_free(ic);
-    *out = s;
-    return 0;
-
-err_after_handles:
-    /* The handles and the transport close through the loop: the caller
+    /* From here on failures stop the server through the loop: the caller
      * runs it until it is empty, then calls server_close. */
-    cairn_free(ic);
-    server__shutdown(s, rv);
+    if (joining) {
+        init_handles(s);
+        rv = server__join_start(s, m);
+    } else {
+        rv = start_member(s, initial, n_initial, m);
+    }
+    cairn_free(initial);
+    if (rv != 0)
+        server__shutdown(s, rv);
     *out = s;
     return rv;
+
 err_after_state:
     free_state(s);
 err_after_queues:
     cairn_free(initial);
-    cairn_free(ic);
     cairn_queue_destroy(&s->apply_q);
 err_after_wal_q:
     cairn_queue_destroy(&s->wal_q);
 err_after_alloc:
     cairn_free(s->members);
+    cairn_free(s->ic);
+    cairn_free(s->test_control_path);
     pthread_mutex_destroy(&s->done_mu);
     cairn_free(s);
     *out = NULL;
@@ -1038,6 +1124,7 @@ void server__shutdown(struct server *s, int status)
         return;
     /* Stop hearing from peers and clients, then free the state. */
     s->shutting_down = true;
+    server__join_close(s);
     server__control_close(s);
     uv_timer_stop(&s->tick);
     uv_timer_stop(&s->stop_timer);
@@ -1130,10 +1217,13 @@ void server_close(struct server *s)
         return;
     CAIRN_ASSERT(s->node == NULL && s->transport == NULL &&
                  s->closing_handles == 0);
+    server__join_free(s);
     cairn_queue_destroy(&s->apply_q);
     cairn_queue_destroy(&s->wal_q);
     pthread_mutex_destroy(&s->done_mu);
     cairn_free(s->members);
+    cairn_free(s->ic);
+    cairn_free(s->test_control_path);
     cairn_free(s);
 }
 

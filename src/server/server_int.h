@@ -21,6 +21,7 @@
 /* Most persists merged into one wal_append (one fdatasync). */
 #define SERVER__WAL_BATCH_MAX 64
 #define SERVER__MEMBERS_MAX 64
+#define SERVER__JOIN_SENDERS_MAX 32
 
 enum server__job_kind {
     SERVER__JOB_PERSIST = 1, /* WAL thread: a node_persist */
@@ -92,12 +93,32 @@ struct server {
     server_stopped_cb stopped_cb;
 
     struct server__control *control; /* test-only; NULL when off */
+
+    /* What the second half of start-up needs from the configuration (it
+     * runs later when joining a running cluster). */
+    struct server_config cfg;          /* its strings are not used */
+    char *test_control_path;           /* owned copy, or NULL */
+    struct server_initial_cluster *ic; /* parsed --initial-cluster */
+    bool handles_ready;                /* async and timers initialized */
+    struct server__join *join;         /* while joining; see join.c */
+    /* The members whose handshakes told us our id: first peers. */
+    uint64_t join_senders[SERVER__JOIN_SENDERS_MAX];
+    size_t n_join_senders;
 };
 
 /* Whether requests are still taken. */
 bool server__serving(const struct server *s);
 /* Stops the member with status (0: graceful). */
 void server__shutdown(struct server *s, int status);
+
+/* Joining a running cluster (join.c): listens on the peer URLs for the
+ * leader's first handshake; server__join_learned continues the start. */
+int server__join_start(struct server *s, struct cairn_errmsg *m);
+void server__join_close(struct server *s);
+void server__join_free(struct server *s);
+void server__join_learned(struct server *s, uint64_t cluster_id,
+                          uint64_t member_id, const uint64_t *senders,
+                          size_t n_senders);
 
 /* The test-only control socket (control.c). */
 int server__control_open(struct server *s, const char *path,

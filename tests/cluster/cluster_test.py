@@ -350,6 +350,49 @@ def case_member_remove(c):
     c.check_all_acked(rest)
 
 
+def case_member_add(c):
+    """A member added live joins with --initial-cluster-state existing,
+    catches up, serves, and is removed live again."""
+    c.start()
+    for i in range(30):
+        c.put("j%03d" % i, "o%d" % i)
+    lead = c.leader()
+    new = Member(c, "m%d" % len(c.members))
+    deadline = time.time() + LIVENESS_S
+    while True:
+        r = lead.request("member-add %s" % new.peer_url)
+        if r is not None and r.startswith("MEMBER"):
+            break
+        check(time.time() < deadline, "member-add: %s" % r)
+        time.sleep(0.1)
+    new_id = r.split()[1]
+    c.members.append(new)
+    new.start(("--initial-cluster-state", "existing"))
+    c.wait_ready(new)
+    st = new.status()
+    check(st is not None and st["id"] == new_id,
+          "the new member has the id the cluster gave it: %s" % st)
+    for i in range(30):
+        c.put("n%03d" % i, "o%d" % i, via=c.members[i % 4])
+    c.check_all_acked()
+    c.check_hashkv_equal()
+    deadline = time.time() + LIVENESS_S
+    while True:
+        lead = c.leader()
+        r = lead.request("member-remove %s" % new_id)
+        if r is not None and r.startswith("OK"):
+            break
+        check(time.time() < deadline, "member-remove: %s" % r)
+        time.sleep(0.1)
+    deadline = time.time() + LIVENESS_S
+    while new.alive() and time.time() < deadline:
+        time.sleep(0.05)
+    check(not new.alive(), "the removed member stops")
+    new.kill()
+    c.put("after", "removal")
+    c.check_all_acked()
+
+
 def tear_wal_tail(m):
     """Overwrites the end of the last record of the last WAL segment that
     holds records (a prepared segment holds only its small metadata record,
@@ -409,6 +452,7 @@ CASES = {
                              "--experimental-snapshot-catchup-entries", "20"),
                          case_snapshot_catchup),
     "member_remove": (3, (), case_member_remove),
+    "member_add": (3, (), case_member_add),
     "torn_wal": (3, (), case_torn_wal),
     "graceful_leader_stop": (3, (), case_graceful_leader_stop),
 }

@@ -208,11 +208,6 @@ static void test_refusals(void **state)
     assert_null(s);
     assert_non_null(strstr(m.text, "notthere"));
     f->cfg.name = "u";
-    f->cfg.initial_cluster_existing = true;
-    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &s, &m),
-                     CAIRN_EUNSUPPORTED);
-    assert_null(s);
-    f->cfg.initial_cluster_existing = false;
     struct server_urls other;
     assert_int_equal(server_urls_parse("http://127.0.0.1:9", &other, &m), 0);
     f->cfg.initial_advertise_peer_urls = other;
@@ -222,12 +217,33 @@ static void test_refusals(void **state)
     assert_null(s);
 }
 
+/* A member joining a running cluster waits for a leader's handshake; it
+ * can be stopped meanwhile. */
+static void test_join_waits(void **state)
+{
+    struct fixture *f = *state;
+    struct cairn_errmsg m = {{0}};
+    f->cfg.initial_cluster_existing = true;
+    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &f->s, &m), 0);
+    server_on_stopped(f->s, f, on_stopped);
+    for (int i = 0; i < 10; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_false(server_ready(f->s));
+    struct mvcc_put_req r = {.key = (const uint8_t *)"x", .key_len = 1};
+    assert_int_equal(server_put(f->s, &r, f, on_done), CAIRN_ESHUTDOWN);
+    server_stop(f->s);
+    run_until(f, is_stopped);
+    server_close(f->s);
+    f->s = NULL;
+}
+
 int test_server_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_serve_stop_recover, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
