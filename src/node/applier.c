@@ -192,6 +192,7 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
                      const struct node__req *q, bool *compacted)
 {
     struct node_result scratch;
+    memset(&scratch, 0, sizeof(scratch));
     struct node_result *r;
     int rc = 0;
     switch (q->type) {

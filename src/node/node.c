@@ -89,12 +89,11 @@ struct node {
     struct node_env env;
     struct raft_memory_storage *ms;
     struct raft *r;
-    bool stopped;
     int stop_err;
+    unsigned round_ticks;
 
     /* raft's view */
     uint64_t lead;
-    uint8_t role;
     struct raft_hard_state hs;
     struct raft_conf_state conf;         /* latest handed out */
     struct raft_conf_state applied_conf; /* in force at applied */
@@ -111,13 +110,11 @@ struct node {
     struct node_apply_batch *q_head, *q_tail;
     uint64_t restore_wait_seq; /* q_head is a restore waiting for this */
     size_t batches_out;
-    bool restore_out;
     raft_index dispatched; /* last index handed to apply */
     raft_index applied;
 
     /* snapshots */
     raft_index snap_index;
-    bool snap_in_flight;
     raft_index snap_requested;
     struct raft_conf_state snap_conf;
 
@@ -131,17 +128,15 @@ struct node {
 
     /* ReadIndex rounds: one at a time */
     uint64_t round_ctx; /* last ctx used */
-    bool round_out;
-    unsigned round_ticks;
 
     /* leases */
     struct revoking revoking[LEASE_REVOKING_MAX];
     size_t n_revoking;
-    /* While a received snapshot is not installed yet, PERSISTED for the
-     * entries after it is held back and reported after SNAPSHOT_INSTALLED:
-     * the core takes its last index from an uninstalled snapshot once its
-     * unstable entries are all reported stable. */
-    bool snap_installing;
+    /* While a received snapshot is not installed yet (snap_installing),
+     * PERSISTED for the entries after it is held back and reported after
+     * SNAPSHOT_INSTALLED: the core takes its last index from an
+     * uninstalled snapshot once its unstable entries are all reported
+     * stable. */
     raft_index held_persisted_index;
     raft_term held_persisted_term;
     raft_index fake_persisted_index; /* faults: ack_before_persist */
@@ -153,10 +148,17 @@ struct node {
     /* completions collected while stepping; run at the end */
     struct completion *done;
     size_t n_done, cap_done;
-    bool draining;
 
     struct mvcc_arena read_arena;
     struct buf enc;
+
+    uint8_t role;
+    bool stopped;
+    bool restore_out;
+    bool snap_in_flight;
+    bool round_out;
+    bool snap_installing;
+    bool draining;
 };
 
 static int handle_update(struct node *n, const struct raft_update *u);
@@ -417,7 +419,7 @@ static int copy_entries(const struct raft_entry *src, size_t k,
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
         (*out)[i] = src[i];
-        if (src[i].len) {
+        if (src[i].len > 0 && *data != NULL) {
             memcpy(*data + off, src[i].data, src[i].len);
             (*out)[i].data = *data + off;
             off += src[i].len;
@@ -698,7 +700,6 @@ static int handle_update(struct node *n, const struct raft_update *u)
         rc = raft_memory_storage_apply_snapshot(n->ms, &s);
         if (rc != 0 && rc != CAIRN_ESNAPOUTOFDATE)
             goto fatal;
-        rc = 0;
     }
     if (u->n_entries) {
         rc = raft_memory_storage_append(n->ms, u->entries, u->n_entries);
@@ -1774,7 +1775,8 @@ static bool reconfig_ok(struct node *n, int extra_voters, uint64_t removed)
             active++;
     }
     cairn_free(st);
-    voters = (size_t)((int)voters + (extra_voters > 0 ? extra_voters : 0));
+    if (extra_voters > 0)
+        voters += (size_t)extra_voters;
     return active >= voters / 2 + 1;
 }
 
