@@ -1,10 +1,11 @@
-/* A seeded random run of three members through the fake environment:
- * puts and linearizable reads on any member while members are cut off and
- * healed, WAL writes and applies held back and released, and leadership
- * moved. Checks: no acknowledged write is lost on any member, every
- * linearizable read sees every write acknowledged before it started, and
- * the members' HashKV agree once quiet. CAIRN_TEST_SEED picks the seed;
- * CAIRN_NODE_RANDOM_RUNS runs more of them. */
+/* A seeded random run of three members through the fake environment,
+ * each persisting through a WAL on an in-memory file system: puts and
+ * linearizable reads on any member while members are cut off and healed,
+ * WAL writes and applies held back and released, members restarted from
+ * WAL and store, and leadership moved. Checks: no acknowledged write is lost on
+ * any member, every linearizable read sees every write acknowledged before it
+ * started, and the members' HashKV agree once quiet. CAIRN_TEST_SEED picks the
+ * seed; CAIRN_NODE_RANDOM_RUNS runs more of them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,11 +37,11 @@ static void run_seed(uint64_t seed)
     struct node_config base = {.snapshot_count = 50,
                                .snapshot_catchup_entries = 10};
     struct h_cluster c;
-    h_cluster_init(&c, 3, &base);
+    h_cluster_init_wal(&c, 3, &base, true);
     h_elect(&c, 1);
     static struct op ops[OPS_MAX];
     static struct h_result moves[MOVES_MAX];
-    size_t n_moves = 0;
+    size_t n_moves = 0, restarts = 0;
     memset(ops, 0, sizeof(ops));
     size_t n_ops = 0;
     int n_keys = 0;
@@ -80,7 +81,14 @@ static void run_seed(uint64_t seed)
             m->hold_persist = !m->hold_persist;
         } else if (dice < 70) {
             m->hold_apply = !m->hold_apply;
-        } else if (dice < 72 && node_is_leader(m->n)) {
+        } else if (dice < 72) {
+            /* An orderly restart from WAL and store: its requests fail
+             * with STOPPED, nothing acknowledged may be lost. */
+            m->hold_persist = false;
+            m->hold_apply = false;
+            h_member_restart(m);
+            restarts++;
+        } else if (dice < 74 && node_is_leader(m->n)) {
             /* The outcome is not checked (a transfer may time out), but
              * its result must outlive the request. */
             struct h_result *mv = &moves[n_moves++ % MOVES_MAX];
@@ -135,6 +143,7 @@ static void run_seed(uint64_t seed)
         }
     }
     assert_true(acked > 0);
+    assert_true(restarts > 0);
     uint32_t h = h_hash_kv(&c.m[0]);
     for (size_t j = 1; j < 3; j++)
         if (h_hash_kv(&c.m[j]) != h)
