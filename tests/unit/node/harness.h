@@ -64,6 +64,9 @@ struct h_cluster {
     struct h_msg *msgs;
     size_t n_msgs, cap_msgs;
     uint64_t images;
+    /* Allocation-failure tests: an apply that fails is handed back (the
+     * node stops) instead of failing the test. */
+    bool tolerate_apply_errors;
     struct node_config base; /* template for each member's config */
     struct h_opts opts;
 };
