@@ -99,7 +99,7 @@ static int cmp_str(const void *a, const void *b)
 uint64_t server_member_id_derive(const struct server_urls *peer_urls,
                                  const char *token, const int64_t *now_s)
 {
-    const char *sorted[SERVER_URLS_MAX];
+    const char *sorted[SERVER_URLS_MAX] = {NULL};
     CAIRN_ASSERT(peer_urls->n <= SERVER_URLS_MAX);
     for (size_t i = 0; i < peer_urls->n; i++)
         sorted[i] = peer_urls->url[i];
@@ -116,6 +116,8 @@ uint64_t server_member_id_derive(const struct server_urls *peer_urls,
     }
     size_t tl = strlen(token);
     CAIRN_ASSERT(tl < SERVER_TOKEN_LEN_MAX);
+    /* Bytes, not a C string: SHA-1 input has no terminator. */
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
     memcpy(in + len, token, tl);
     len += tl;
     if (now_s != NULL)

@@ -197,11 +197,12 @@ static int run(struct control_conn *c, char *line)
         return server_delete_range(s, &r, c, on_result);
     }
     if (strcmp(w[0], "hashkv") == 0 && n <= 2)
-        return server_hash_kv(s, n == 2 ? atoll(w[1]) : 0, c, on_result);
+        return server_hash_kv(s, n == 2 ? strtoll(w[1], NULL, 10) : 0, c,
+                              on_result);
     if (strcmp(w[0], "status") == 0 && n == 1)
         return server_status(s, c, on_result);
     if (strcmp(w[0], "compact") == 0 && n == 2)
-        return server_compact(s, atoll(w[1]), false, c, on_result);
+        return server_compact(s, strtoll(w[1], NULL, 10), false, c, on_result);
     if (strcmp(w[0], "members") == 0 && n == 1)
         return server_member_list(s, c, on_result);
     if (strcmp(w[0], "member-add") == 0 && n == 2) {
