@@ -84,7 +84,12 @@
     X(PEERURLEXISTS, "Peer URLs already exists")                \
     X(MEMBERNOTLEARNER, "can only promote a learner member")    \
     X(LEARNERNOTREADY,                                          \
-      "can only promote a learner member which is in sync with leader")
+      "can only promote a learner member which is in sync with leader") \
+    /* client */                                                \
+    X(NOENDPOINT, "no endpoint answered")                       \
+    X(RPCSTATUS, "call failed with a gRPC status")              \
+    /* net */                                                   \
+    X(TLS, "TLS handshake failed")
 
 /* Codes are negative: CAIRN_ENOMEM == -1, CAIRN_EINVAL == -2, ... in table
  * order. CAIRN__ERR_COUNT - 1 is how many codes there are. */
