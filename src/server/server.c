@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -553,6 +554,37 @@ static int mkdir_all(const char *path, struct cairn_errmsg *m)
     return 0;
 }
 
+/* One member per data directory: a second process on the same files
+ * would interleave WAL writes (etcd locks its WAL files for the same
+ * reason). The lock goes with the process, also on SIGKILL. */
+static int lock_data_dir(struct server *s, struct cairn_errmsg *m)
+{
+    char path[sizeof s->paths.member + 8];
+    snprintf(path, sizeof path, "%s/lock", s->paths.member);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return cairn_errmsg_code(m, cairn_err_from_errno(errno), "open %s",
+                                 path);
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return cairn_errmsg_code(
+            m, err == EWOULDBLOCK ? CAIRN_EBUSY : cairn_err_from_errno(err),
+            "data directory %s is in use by another "
+            "member (lock %s)",
+            s->paths.member, path);
+    }
+    return 0;
+}
+
+static void unlock_data_dir(struct server *s)
+{
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    s->lock_fd = -1;
+}
+
 /* Snapshot images being written for a follower when the member last
  * stopped are of no use now. */
 static void remove_stale_images(struct server *s)
@@ -941,6 +973,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     s->election_ms = c->election_timeout_ms;
     cairn_fs_posix_init(&s->fs);
     pthread_mutex_init(&s->done_mu, NULL);
+    s->lock_fd = -1;
     struct node_member *initial = NULL;
     size_t n_initial = 0;
 
@@ -966,6 +999,9 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
         goto err_after_queues;
     }
     rv = mkdir_all(s->paths.snap, m);
+    if (rv != 0)
+        goto err_after_queues;
+    rv = lock_data_dir(s, m);
     if (rv != 0)
         goto err_after_queues;
     remove_stale_images(s);
@@ -1046,6 +1082,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
 err_after_state:
     free_state(s);
 err_after_queues:
+    unlock_data_dir(s);
     cairn_free(initial);
     cairn_queue_destroy(&s->apply_q);
 err_after_wal_q:
@@ -1218,6 +1255,7 @@ void server_close(struct server *s)
     CAIRN_ASSERT(s->node == NULL && s->transport == NULL &&
                  s->closing_handles == 0);
     server__join_free(s);
+    unlock_data_dir(s);
     cairn_queue_destroy(&s->apply_q);
     cairn_queue_destroy(&s->wal_q);
     pthread_mutex_destroy(&s->done_mu);

@@ -209,9 +209,10 @@ bool server_ready(const struct server *s);
  * returns; a negative return means refused and cb never runs). The server
  * adds one refusal: CAIRN_ESHUTDOWN once server_stop was called or the
  * member stopped, and while a joining member has not yet heard from the
- * cluster (server_ready tells when it serves). Requests are borrowed for the call only. Keep-alive on a
- * follower is refused with CAIRN_ENOTLEADER by the node; forwarding it to
- * the leader is the API layer's business (server_leader). */
+ * cluster (server_ready tells when it serves). Requests are borrowed for the
+ * call only. Keep-alive on a follower is refused with CAIRN_ENOTLEADER by the
+ * node; forwarding it to the leader is the API layer's business
+ * (server_leader). */
 int server_range(struct server *s, const struct mvcc_range_req *req,
                  bool serializable, void *arg, node_done_cb cb);
 int server_put(struct server *s, const struct mvcc_put_req *req, void *arg,

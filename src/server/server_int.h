@@ -59,6 +59,7 @@ struct server {
     unsigned election_ms;
 
     struct cairn_fs fs;
+    int lock_fd;     /* flock'ed <data-dir>/member/lock, or -1 */
     struct wal *wal; /* the WAL thread's once started */
     struct wal_recovery rec;
     struct mvcc_store *store;

@@ -172,6 +172,12 @@ static void test_serve_stop_recover(void **state)
     get(f, "k07", false);
     assert_string_equal(f->last_value, "v7");
     assert_int_equal(f->errors, 0);
+    /* A second member on the same data directory is refused. */
+    struct server *twin = NULL;
+    assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &twin, &m),
+                     CAIRN_EBUSY);
+    assert_null(twin);
+    assert_non_null(strstr(m.text, "in use"));
     stop(f);
 
     /* Restart: the initial-cluster flags are ignored (a bogus one here). */
