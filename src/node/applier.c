@@ -90,6 +90,7 @@ static struct node_result *add_result(struct node_apply_batch *b, uint64_t id,
     struct node__result *r = &b->results[b->n_results++];
     memset(r, 0, sizeof(*r));
     r->id = id;
+    r->crc = b->cur_crc;
     r->res.type = type;
     r->res.cluster_id = b->cluster_id;
     r->res.member_id = b->member_id;
@@ -129,6 +130,7 @@ static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
     uint64_t req = 0;
     struct node_member m;
     memset(&m, 0, sizeof(m));
+    b->cur_crc = crc32c(0, cc.context, cc.context_len);
     bool have_member =
         cc.context_len > 0 &&
         node__member_decode(cc.context, cc.context_len, &req, &m) == 0;
@@ -285,6 +287,7 @@ static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
             rc = apply_conf_change(a, b, e);
         } else if (e->len > 0) {
             struct node__req q;
+            b->cur_crc = crc32c(0, e->data, e->len);
             rc = node__req_decode(e->data, e->len, &b->arena, &q);
             if (rc == CAIRN_EMALFORMED) {
                 /* Every member decodes the same bytes the same way, so

@@ -53,6 +53,8 @@ struct waiter {
     int64_t lease_id;
     /* W_MOVE_LEADER */
     uint64_t target;
+    /* W_PROPOSAL: crc32c of the proposed request bytes */
+    uint32_t crc;
     struct waiter *hnext;       /* hash chain */
     struct waiter *prev, *next; /* all waiters, oldest first */
 };
@@ -887,6 +889,21 @@ static int recover(struct node *n, const struct wal_recovery *rec)
     if (rc == 0)
         raft_memory_storage_set_hard_state(n->ms, &rec->hard_state);
     n->hs = rec->hard_state;
+    /* Request ids restart above those this member already put in its log
+     * (the clock may not have moved since the last incarnation). */
+    for (size_t i = 0; i < rec->n_entries; i++) {
+        const struct raft_entry *e = &rec->entries[i];
+        struct codec_reader r;
+        if (e->type != RAFT_ENTRY_NORMAL || e->len < 3)
+            continue;
+        codec_reader_init(&r, e->data, e->len);
+        (void)codec_read_u8(&r);
+        (void)codec_read_u8(&r);
+        uint64_t id = codec_read_varint(&r);
+        if (!r.bad && (id >> 48) == (n->id_prefix >> 48) &&
+            (id & ((1ULL << 48) - 1)) > n->id_next)
+            n->id_next = id & ((1ULL << 48) - 1);
+    }
     return rc;
 }
 
@@ -1198,7 +1215,7 @@ static void complete_results(struct node *n, struct node_apply_batch *b)
 {
     for (size_t i = 0; i < b->n_results; i++) {
         struct waiter *w = waiter_find(n, b->results[i].id);
-        if (w == NULL || w->kind != W_PROPOSAL)
+        if (w == NULL || w->kind != W_PROPOSAL || w->crc != b->results[i].crc)
             continue;
         struct node_result *r = &b->results[i].res;
         r->type = w->type;
@@ -1405,6 +1422,8 @@ static int propose_req(struct node *n, struct node__req *q, uint8_t type,
     q->id = w->id;
     buf_reset(&n->enc);
     rc = node__req_encode(q, &n->enc);
+    if (rc == 0)
+        w->crc = crc32c(0, n->enc.data, n->enc.len);
     if (rc == 0 && n->enc.len > n->cfg.max_request_bytes)
         rc = CAIRN_ETOOBIG;
     if (rc == 0) {
@@ -1793,6 +1812,7 @@ static int propose_conf(struct node *n, uint8_t cc_type,
     struct buf ctx = BUF_INIT;
     rc = node__member_encode(w->id, m, &ctx);
     if (rc == 0) {
+        w->crc = crc32c(0, ctx.data, ctx.len);
         struct raft_conf_change cc;
         memset(&cc, 0, sizeof(cc));
         cc.transition = RAFT_CC_TRANSITION_AUTO;

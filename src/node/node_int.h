@@ -77,6 +77,10 @@ int node__member_decode(const void *p, size_t len, uint64_t *req_id,
 /* Per-request result of an apply batch, keyed by request id. */
 struct node__result {
     uint64_t id;
+    /* crc32c of the entry's request bytes (a conf change: its context):
+     * the waiter checks it too, so a request id reused by a restarted
+     * member never takes another request's result. */
+    uint32_t crc;
     struct node_result res;
 };
 
@@ -96,7 +100,8 @@ struct node_apply_batch {
     raft_term term;     /* the node's term when issued (headers) */
     uint64_t member_id; /* for headers */
     uint64_t cluster_id;
-    int64_t now_ms; /* lease grants start their clock here */
+    int64_t now_ms;   /* lease grants start their clock here */
+    uint32_t cur_crc; /* applier: crc of the entry being applied */
     /* RESTORE: the snapshot applied. */
     struct raft_snapshot_meta snap;
     char *restore_path;
