@@ -614,11 +614,6 @@ static int finish(struct parse_state *ps, bool name_set, bool cluster_set,
         return cairn_errmsg_code(m, CAIRN_EINVAL,
                                  "invalid auto-compaction-retention \"%s\"", r);
     }
-    if (c->auto_compaction_retention != 0)
-        return cairn_errmsg_code(m, CAIRN_EUNSUPPORTED,
-                                 "flag --auto-compaction-retention is not "
-                                 "supported by cairn yet (only 0; see "
-                                 "docs/flags.md)");
     return 0;
 }
 

@@ -762,6 +762,7 @@ static void init_handles(struct server *s)
     s->tick.data = s;
     uv_timer_init(s->loop, &s->stop_timer);
     s->stop_timer.data = s;
+    server__compactor_init_timer(s);
     s->handles_ready = true;
 }
 
@@ -915,6 +916,7 @@ static int start_member(struct server *s, const struct node_member *initial,
     }
 
     uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
+    server__compactor_start(s);
     /* A one-voter cluster need not wait an election timeout. */
     if (sole_voter(s))
         node_campaign(s->node);
@@ -1141,8 +1143,9 @@ static void finish_shutdown(struct server *s)
     s->state_freed = true;
     free_state(s);
     uv_handle_t *hs[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->stop_timer,
+                         (uv_handle_t *)&s->compact_timer,
                          (uv_handle_t *)&s->async};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         if (hs[i]->loop != NULL && !uv_is_closing(hs[i])) {
             s->closing_handles++;
             uv_close(hs[i], on_handle_closed);
@@ -1165,6 +1168,8 @@ void server__shutdown(struct server *s, int status)
     server__control_close(s);
     uv_timer_stop(&s->tick);
     uv_timer_stop(&s->stop_timer);
+    if (s->handles_ready)
+        uv_timer_stop(&s->compact_timer);
     if (s->transport != NULL)
         transport_close(s->transport, s, on_transport_closed);
     finish_shutdown(s);

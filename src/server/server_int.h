@@ -22,6 +22,24 @@
 #define SERVER__WAL_BATCH_MAX 64
 #define SERVER__MEMBERS_MAX 64
 #define SERVER__JOIN_SENDERS_MAX 32
+/* Revisions a periodic compactor remembers (etcd: retention / retry + 1,
+ * 11 for retentions up to an hour, 10 more per hour beyond). */
+#define SERVER__COMPACT_WINDOW_MAX 4096
+
+/* Auto compaction state (compactor.c), loop thread. */
+struct server__compactor {
+    enum server_auto_compaction_mode mode;
+    int64_t retention; /* ms (periodic) or revisions; 0: off */
+    int64_t compact_interval_ms;
+    int64_t base_interval_ms;
+    int64_t last_success_ms;
+    mvcc_rev prev_rev;
+    mvcc_rev asked_rev;
+    bool in_flight;
+    size_t window;
+    size_t n_revs;
+    mvcc_rev revs[SERVER__COMPACT_WINDOW_MAX];
+};
 
 enum server__job_kind {
     SERVER__JOB_PERSIST = 1, /* WAL thread: a node_persist */
@@ -71,6 +89,8 @@ struct server {
 
     uv_timer_t tick;
     uv_timer_t stop_timer;
+    uv_timer_t compact_timer;
+    struct server__compactor compactor;
     uv_async_t async;
     pthread_t wal_thread;
     pthread_t apply_thread;
@@ -120,6 +140,11 @@ void server__join_free(struct server *s);
 void server__join_learned(struct server *s, uint64_t cluster_id,
                           uint64_t member_id, const uint64_t *senders,
                           size_t n_senders);
+
+/* Auto compaction (compactor.c): the timer is initialized with the other
+ * handles; start once the node runs. */
+void server__compactor_init_timer(struct server *s);
+void server__compactor_start(struct server *s);
 
 /* The test-only control socket (control.c). */
 int server__control_open(struct server *s, const char *path,

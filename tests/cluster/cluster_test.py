@@ -440,6 +440,29 @@ def case_kill_loop(c):
     c.check_hashkv_equal()
 
 
+def case_auto_compaction(c):
+    """Periodic auto compaction (retention 1s) compacts on the leader, and
+    the compaction reaches every member."""
+    c.start()
+    for i in range(20):
+        c.put("c%03d" % i, "d%d" % i)
+    deadline = time.time() + LIVENESS_S
+    while True:
+        compacts = []
+        for m in c.running():
+            r = m.request("hashkv")
+            check(r is not None and r.startswith("HASHKV"), "hashkv: %s" % r)
+            compacts.append(int(r.split("compact=")[1]))
+        if all(x > 0 for x in compacts):
+            break
+        check(time.time() < deadline, "no auto compaction: %s" % compacts)
+        c.put("tick%d" % int(time.time() * 10), "x")
+        time.sleep(0.1)
+    check("completed auto periodic compaction" in c.leader().log_text(),
+          "the leader logs the compaction")
+    c.check_all_acked()
+
+
 def tear_wal_tail(m):
     """Overwrites the end of the last record of the last WAL segment that
     holds records (a prepared segment holds only its small metadata record,
@@ -501,6 +524,8 @@ CASES = {
     "member_remove": (3, (), case_member_remove),
     "member_add": (3, (), case_member_add),
     "kill_loop": (3, (), case_kill_loop),
+    "auto_compaction": (3, ("--auto-compaction-retention", "1s"),
+                        case_auto_compaction),
     "torn_wal": (3, (), case_torn_wal),
     "graceful_leader_stop": (3, (), case_graceful_leader_stop),
 }

@@ -118,10 +118,26 @@ static void test_refused(void **state)
                            ARGV("--enable-grpc-gateway=true", "--cert-file="),
                            NULL, &f, &m),
                      0);
-    assert_int_equal(parse(ARGC("--auto-compaction-retention=1h"),
-                           ARGV("--auto-compaction-retention=1h"), NULL, &f,
+    /* Retention as etcd reads it: hours or a duration (periodic), a
+     * revision count (revision). */
+    assert_int_equal(parse(ARGC("--auto-compaction-retention=1h30m"),
+                           ARGV("--auto-compaction-retention=1h30m"), NULL, &f,
                            &m),
-                     CAIRN_EUNSUPPORTED);
+                     0);
+    assert_int_equal(f.config.auto_compaction_retention, 5400000);
+    assert_int_equal(parse(ARGC("--auto-compaction-retention=2"),
+                           ARGV("--auto-compaction-retention=2"), NULL, &f, &m),
+                     0);
+    assert_int_equal(f.config.auto_compaction_retention, 7200000);
+    assert_int_equal(parse(ARGC("--auto-compaction-mode=revision",
+                                "--auto-compaction-retention=100"),
+                           ARGV("--auto-compaction-mode=revision",
+                                "--auto-compaction-retention=100"),
+                           NULL, &f, &m),
+                     0);
+    assert_int_equal(f.config.auto_compaction_retention, 100);
+    assert_int_equal(f.config.auto_compaction_mode,
+                     SERVER_AUTO_COMPACTION_REVISION);
     assert_int_equal(parse(ARGC("--auto-compaction-retention=1x"),
                            ARGV("--auto-compaction-retention=1x"), NULL, &f,
                            &m),
