@@ -107,6 +107,8 @@ void cairn_errmsg_prefixf(struct cairn_errmsg *m, const char *fmt, ...)
 
 int cairn_errmsg_code(struct cairn_errmsg *m, int code, const char *fmt, ...)
 {
+    /* Writes m->text before anything reads it; callers may pass it fresh. */
+    // cppcheck-suppress ctuuninitvar
     snprintf(m->text, sizeof m->text, "%s", cairn_strerror(code));
     va_list ap;
     va_start(ap, fmt);
