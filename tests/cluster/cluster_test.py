@@ -472,6 +472,36 @@ def case_auto_compaction(c):
     c.check_all_acked()
 
 
+def case_apart(c):
+    """Members started apart (another --initial-cluster-token) refuse each
+    other: a stranger listing a member of this cluster is refused by it for
+    its cluster id, and the cluster goes on unaffected."""
+    c.start()
+    c.put("a1", "b1")
+    target = c.members[0]
+    other = Cluster(c.binary, 0)
+    os.rmdir(other.root)
+    other.root = c.root
+    other.pids = c.pids  # stopped by pid with the rest
+    other.token = "another-token"
+    stranger = Member(other, "stranger")
+    other.members = [stranger, target]
+    try:
+        stranger.start()
+        deadline = time.time() + LIVENESS_S
+        while "cluster ID mismatch" not in target.log_text():
+            check(time.time() < deadline, "the stranger is not refused")
+            time.sleep(0.05)
+        check(stranger.alive(), "the stranger keeps trying")
+        st = stranger.status()
+        check(st is None or st["leader"] == "0" * 16,
+              "the stranger has no leader: %s" % st)
+    finally:
+        stranger.kill()
+    c.put("a2", "b2")
+    c.check_all_acked()
+
+
 def tear_wal_tail(m):
     """Overwrites the end of the last record of the last WAL segment that
     holds records (a prepared segment holds only its small metadata record,
@@ -533,6 +563,7 @@ CASES = {
     "member_remove": (3, (), case_member_remove),
     "member_add": (3, (), case_member_add),
     "kill_loop": (3, (), case_kill_loop),
+    "apart": (3, (), case_apart),
     "auto_compaction": (3, ("--auto-compaction-retention", "1s"),
                         case_auto_compaction),
     "torn_wal": (3, (), case_torn_wal),
