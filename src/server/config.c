@@ -36,6 +36,7 @@ void server_config_defaults(struct server_config *c)
     c->max_snapshots = 5;
     c->strict_reconfig_check = true;
     c->pre_vote = false;
+    c->initial_election_tick_advance = true;
     c->force_new_cluster = false;
     c->auto_compaction_mode = SERVER_AUTO_COMPACTION_PERIODIC;
     c->auto_compaction_retention = 0;

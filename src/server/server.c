@@ -519,11 +519,43 @@ static void on_async(uv_async_t *h)
     check_ready(s);
 }
 
+/* etcd's adjustTicks: once at least two peers are connected (within 5 s
+ * of start), fast-forward the election clock to two ticks before its
+ * timeout, so a new or restarted cluster elects a leader quickly. */
+static void advance_ticks(struct server *s)
+{
+    if ((int64_t)uv_now(s->loop) - s->start_ms > 5000) {
+        s->advance_pending = false;
+        return;
+    }
+    raft_id ids[TRANSPORT_PEERS_MAX];
+    size_t n = transport_peer_ids(s->transport, ids, TRANSPORT_PEERS_MAX);
+    size_t active = 0;
+    for (size_t i = 0; i < n && i < TRANSPORT_PEERS_MAX; i++) {
+        struct transport_peer_status st;
+        if (transport_peer_status(s->transport, ids[i], &st) == 0 &&
+            st.state == TRANSPORT_PEER_CONNECTED)
+            active++;
+    }
+    if (active < 2)
+        return;
+    s->advance_pending = false;
+    unsigned ticks = s->election_ms / s->heartbeat_ms;
+    ticks = ticks > 2 ? ticks - 2 : 0;
+    cairn_infof(s->log, COMP,
+                "%zu peers connected; fast-forwarding %u election ticks",
+                active, ticks);
+    for (unsigned i = 0; i < ticks && node_usable(s); i++)
+        node_tick(s->node);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
     if (!node_usable(s))
         return;
+    if (s->advance_pending && s->transport != NULL)
+        advance_ticks(s);
     node_tick(s->node);
     check_node_stopped(s);
     reconcile_peers(s);
@@ -915,6 +947,8 @@ static int start_member(struct server *s, const struct node_member *initial,
             return rv;
     }
 
+    s->start_ms = (int64_t)uv_now(s->loop);
+    s->advance_pending = c->initial_election_tick_advance;
     uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
     server__compactor_start(s);
     /* A one-voter cluster need not wait an election timeout. */

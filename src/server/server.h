@@ -122,7 +122,11 @@ struct server_config {
     unsigned max_snapshots;          /* 5 (0: keep all) */
     bool strict_reconfig_check;      /* true */
     bool pre_vote;                   /* false in etcd 3.4 */
-    bool force_new_cluster;          /* false */
+    /* --initial-election-tick-advance (true): once two peers are
+     * connected within 5 s of start, skip all but two ticks of the first
+     * election timeout, as etcd does. */
+    bool initial_election_tick_advance;
+    bool force_new_cluster;                                /* false */
     enum server_auto_compaction_mode auto_compaction_mode; /* periodic */
     /* --auto-compaction-retention in milliseconds (periodic) or revisions
      * (revision); 0 disables auto compaction. */

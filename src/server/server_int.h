@@ -101,12 +101,14 @@ struct server {
     struct server__job *done_head;
     struct server__job *done_tail;
 
-    bool ready;         /* published */
-    bool stopping;      /* server_stop called or the member stopped */
-    bool shutting_down; /* the stop's second half has begun */
-    bool transfer_done; /* the leadership transfer answered */
-    bool state_freed;   /* threads joined, node and stores freed */
-    bool stopped;       /* the stopped callback has been called */
+    bool ready;           /* published */
+    bool advance_pending; /* initial election tick advance still due */
+    int64_t start_ms;     /* loop time at start (the advance window) */
+    bool stopping;        /* server_stop called or the member stopped */
+    bool shutting_down;   /* the stop's second half has begun */
+    bool transfer_done;   /* the leadership transfer answered */
+    bool state_freed;     /* threads joined, node and stores freed */
+    bool stopped;         /* the stopped callback has been called */
     int stop_status;
     int closing_handles; /* uv handles being closed */
     int pending_work;    /* snapshot images being written */
