@@ -585,6 +585,8 @@ static void against_cairn(void **state)
     run_suite(bin, "cairn");
 }
 
+int failover_tests(void);
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,5 +594,6 @@ int main(void)
         cmocka_unit_test_teardown(against_etcd, server_teardown),
         cmocka_unit_test_teardown(against_cairn, server_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = failover_tests();
+    return failed + cmocka_run_group_tests(tests, NULL, NULL);
 }
