@@ -759,8 +759,11 @@ static int handle_update(struct node *n, const struct raft_update *u)
     }
     send_now(n, &u->messages[u->n_messages - run], run);
     /* 3. apply: committed entries are locally durable already. */
-    if (u->conf_changed)
-        n->conf = u->conf_state;
+    /* conf_state is always filled: the configuration as of the last entry
+     * handed out for applying, what a snapshot at the applied index must
+     * record. Taking it from every update also picks up, after a restart,
+     * the changes the core replayed from the log past the snapshot. */
+    n->conf = u->conf_state;
     if (u->n_committed) {
         struct node_apply_batch *b = batch_new(n, NODE__BATCH_ENTRIES);
         if (b == NULL || copy_entries(u->committed, u->n_committed, &b->entries,
