@@ -1,0 +1,205 @@
+#!/bin/sh
+# compare-etcd.sh: cairn against etcd 3.4 on this machine, side by side.
+# Starts a three-member cairn cluster and a three-member etcd cluster
+# (Debian's etcd-server, default flags but ports and data dirs) on
+# 127.0.0.1, runs the same cairn-bench workloads against each, alternating
+# A B A B over ROUNDS rounds, and prints per workload the median figures of
+# each, the ratio cairn/etcd, the CPU seconds all server processes used
+# (from /proc/PID/stat) and the peak RSS (VmHWM) of each server process.
+# Every process it starts is stopped by pid when it ends, however it ends.
+#
+# Environment: ROUNDS (3), BENCH (build/bin/cairn-bench), CAIRN
+# (build/bin/cairn), ETCD (etcd), PORT_BASE (picked from the pid), SCALE
+# (1: multiplies request counts), WORKLOADS (space-separated subset of the
+# names below), KEEP=1 keeps the data folder.
+set -eu
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+BENCH=${BENCH:-$here/build/bin/cairn-bench}
+CAIRN=${CAIRN:-$here/build/bin/cairn}
+ETCD=${ETCD:-etcd}
+SCALE=${SCALE:-1}
+PORT_BASE=${PORT_BASE:-$((20000 + ($$ % 1000) * 20))}
+WORKLOADS=${WORKLOADS:-put-1 put-100 range-l range-s txn-put watch lease-keepalive}
+TCK=$(getconf CLK_TCK)
+
+[ -x "$BENCH" ] || { echo "compare-etcd: $BENCH is not built" >&2; exit 2; }
+command -v "$ETCD" >/dev/null || { echo "compare-etcd: no $ETCD" >&2; exit 2; }
+
+dir=$(mktemp -d /tmp/cairn-compare-XXXXXX)
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null || true; done
+    for p in $pids; do wait "$p" 2>/dev/null || true; done
+    if [ "${KEEP:-0}" = 1 ]; then echo "data kept in $dir" >&2; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_cluster NAME BINARY FIRST_PORT: members NAME0..2, client ports
+# FIRST..FIRST+2, peer ports FIRST+3..FIRST+5. Sets <NAME>_pids, <NAME>_eps.
+start_cluster() {
+    name=$1 bin=$2 p=$3
+    cluster="" eps="" cpids=""
+    for i in 0 1 2; do
+        cluster="$cluster${cluster:+,}$name$i=http://127.0.0.1:$((p + 3 + i))"
+        eps="$eps${eps:+,}127.0.0.1:$((p + i))"
+    done
+    for i in 0 1 2; do
+        c=http://127.0.0.1:$((p + i)) pe=http://127.0.0.1:$((p + 3 + i))
+        mkdir -p "$dir/$name$i"
+        "$bin" --name "$name$i" --data-dir "$dir/$name$i/data" \
+            --listen-client-urls "$c" --advertise-client-urls "$c" \
+            --listen-peer-urls "$pe" --initial-advertise-peer-urls "$pe" \
+            --initial-cluster "$cluster" --initial-cluster-state new \
+            --initial-cluster-token "$name-compare" \
+            >"$dir/$name$i/log" 2>&1 &
+        pids="$pids $!" cpids="$cpids $!"
+    done
+    eval "${name}_pids=\"$cpids\" ${name}_eps=$eps"
+}
+
+# ready EPS: whether a leader serves writes within about 20 s.
+ready() {
+    n=0
+    while [ $n -lt 40 ]; do
+        if "$BENCH" --endpoints "$1" --timeout-ms 1000 put --total 1 \
+            2>/dev/null | grep -q 'RESULT put .* errors=0$'; then
+            return 0
+        fi
+        n=$((n + 1))
+        sleep 0.5
+    done
+    return 1
+}
+
+cpu_ticks() { # sum of utime+stime over the given pids
+    t=0
+    for p in "$@"; do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        t=$((t + v))
+    done
+    echo $t
+}
+
+args_for() { # the cairn-bench arguments of a workload
+    s=$SCALE
+    case $1 in
+    put-1) echo "--conns 1 --clients 1 --total $((2000 * s)) put --key-size 8 --val-size 256 --key-space-size 100000" ;;
+    put-100) echo "--conns 10 --clients 100 --total $((20000 * s)) put --key-size 8 --val-size 256 --key-space-size 100000" ;;
+    range-l) echo "--conns 10 --clients 100 --total $((20000 * s)) range foo --consistency l" ;;
+    range-s) echo "--conns 10 --clients 100 --total $((20000 * s)) range foo --consistency s" ;;
+    txn-put) echo "--conns 10 --clients 100 --total $((10000 * s)) txn-put --key-size 8 --val-size 256 --key-space-size 100000" ;;
+    watch) echo "--conns 10 watch --watchers 1000 --streams 10 --puts $((100 * s)) --key watchkey" ;;
+    lease-keepalive) echo "--conns 10 --clients 10000 --total $((50000 * s)) lease-keepalive" ;;
+    *) echo "compare-etcd: unknown workload $1" >&2; exit 2 ;;
+    esac
+}
+
+# run SYSTEM WORKLOAD ROUND: one bench run; appends "qps p50 p99 errors cpu_s"
+# to $dir/res.SYSTEM.WORKLOAD
+run() {
+    eval "eps=\$${1}_eps cp=\$${1}_pids"
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks $cp)
+    # shellcheck disable=SC2046
+    out=$("$BENCH" --endpoints "$eps" $(args_for "$2") 2>/dev/null | tail -n 1)
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $cp)
+    case $out in
+    RESULT*) ;;
+    *) out="RESULT $2 qps=0 p50_ms=0 p99_ms=0 errors=-1" ;;
+    esac
+    echo "$out" | awk -v cpu="$(((after - before)))" -v tck="$TCK" '{
+        for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%s %s %s %s %.2f\n", v["qps"], v["p50_ms"], v["p99_ms"], v["errors"], cpu / tck
+    }' >>"$dir/res.$1.$2"
+    echo "round $3 $1 $2: $out cpu_s=$(awk "BEGIN{printf \"%.2f\", $((after - before)) / $TCK}")" >&2
+}
+
+median() { # median of column $2 in file $1
+    awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR] = $1} END {
+        if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2];
+        else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+ratio() { # $1 / $2, or n/a
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
+}
+
+echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo), $(uname -sr)"
+echo "etcd: $("$ETCD" --version 2>/dev/null | head -n 1)"
+
+start_cluster etcd "$ETCD" "$PORT_BASE"
+cairn_na=""
+if [ ! -x "$CAIRN" ]; then
+    cairn_na="$CAIRN is not built"
+else
+    start_cluster cairn "$CAIRN" $((PORT_BASE + 10))
+fi
+ready "$etcd_eps" || { echo "compare-etcd: etcd cluster did not come up (logs in $dir)" >&2; KEEP=1; exit 1; }
+if [ -z "$cairn_na" ] && ! ready "$cairn_eps"; then
+    cairn_na="cairn does not serve the etcd v3 API at $cairn_eps yet"
+    # shellcheck disable=SC2154
+    for p in $cairn_pids; do kill "$p" 2>/dev/null || true; done
+fi
+[ -n "$cairn_na" ] && echo "cairn: n/a ($cairn_na)"
+
+# the floor of single-client put latency: one fdatasync and one loopback
+# round trip, measured here and now
+sync_ms=$(cd "$dir" && dd if=/dev/zero of=sync.probe bs=4096 count=500 oflag=dsync 2>&1 |
+    awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/) t = $(i - 1); printf "%.4f", t * 1000 / 500 }')
+rtt_ms=$(python3 - 2>/dev/null <<'PY' || echo n/a
+import socket, time, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+def echo():
+    c, _ = s.accept()
+    while True:
+        d = c.recv(64)
+        if not d: break
+        c.sendall(d)
+threading.Thread(target=echo, daemon=True).start()
+c = socket.create_connection(s.getsockname()); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+n = 2000; t = time.perf_counter()
+for _ in range(n):
+    c.sendall(b"x"); c.recv(64)
+print("%.4f" % ((time.perf_counter() - t) * 1000 / n))
+PY
+)
+echo "floor: fdatasync ${sync_ms} ms + loopback round trip ${rtt_ms} ms"
+
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+    for w in $WORKLOADS; do
+        [ -z "$cairn_na" ] && run cairn "$w" "$r"
+        run etcd "$w" "$r"
+    done
+    r=$((r + 1))
+done
+
+printf '\n%-16s %12s %12s %6s | %9s %9s %6s | %8s %8s %6s | %s\n' \
+    workload "etcd qps" "cairn qps" ratio "etcd p99" "cairn p99" ratio \
+    "etcd cpu" "cairn cpu" ratio "errors e/c"
+for w in $WORKLOADS; do
+    eq=$(median "$dir/res.etcd.$w" 1) ep=$(median "$dir/res.etcd.$w" 3)
+    ec=$(median "$dir/res.etcd.$w" 5) ee=$(median "$dir/res.etcd.$w" 4)
+    if [ -z "$cairn_na" ]; then
+        cq=$(median "$dir/res.cairn.$w" 1) cpp=$(median "$dir/res.cairn.$w" 3)
+        cc=$(median "$dir/res.cairn.$w" 5) ce=$(median "$dir/res.cairn.$w" 4)
+    else
+        cq=n/a cpp=n/a cc=n/a ce=n/a
+    fi
+    printf '%-16s %12s %12s %6s | %9s %9s %6s | %8s %8s %6s | %s/%s\n' \
+        "$w" "$eq" "$cq" "$(ratio "$cq" "$eq")" "$ep" "$cpp" "$(ratio "$cpp" "$ep")" \
+        "$ec" "$cc" "$(ratio "$cc" "$ec")" "$ee" "$ce"
+done
+echo "(qps and p99 in ms are medians over $ROUNDS rounds; cpu: server CPU seconds per run, all three members)"
+echo
+echo "peak RSS after the load (VmHWM):"
+for p in $etcd_pids ${cairn_pids:-}; do
+    [ -r "/proc/$p/status" ] || continue
+    echo "  pid $p $(cat "/proc/$p/comm"): $(awk '/VmHWM/ {print $2, $3}' "/proc/$p/status")"
+done
+[ -n "$cairn_na" ] && echo "cairn columns: n/a ($cairn_na)"
+exit 0
