@@ -88,7 +88,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = c->rbuf_size;
 }
 
-static void conn_fail(struct net_conn *c, int status)
+void net__conn_fail(struct net_conn *c, int status)
 {
     if (c->closing)
         return;
@@ -108,7 +108,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    conn_fail(c, n == UV_EOF ? 0 : net__uv_err((int)n));
+    net__conn_fail(c, n == UV_EOF ? 0 : net__uv_err((int)n));
 }
 
 static int stream_read_start(struct net_conn *c)
@@ -121,19 +121,21 @@ static void stream_read_stop(struct net_conn *c)
     uv_read_stop(&c->u.stream);
 }
 
-static void on_write(uv_write_t *req, int status)
+void net__on_write(uv_write_t *req, int status)
 {
     struct net__wreq *w = req->data;
     struct net_conn *c = w->conn;
-    CAIRN_ASSERT(c->queued_bytes >= w->len);
-    c->queued_bytes -= w->len;
+    size_t acct = w->acct;
+    CAIRN_ASSERT(c->queued_bytes >= acct);
+    c->queued_bytes -= acct;
     cairn_free(w);
     if (status < 0) {
-        conn_fail(c, status == UV_ECANCELED ? c->close_status
-                                            : net__uv_err(status));
+        net__conn_fail(c, status == UV_ECANCELED ? c->close_status
+                                                 : net__uv_err(status));
         return;
     }
-    if (c->queued_bytes == 0) {
+    /* A TLS protocol write (acct 0) empties nothing the caller queued. */
+    if (c->queued_bytes == 0 && (acct > 0 || c->close_after_flush)) {
         if (c->close_after_flush) {
             c->closing = true;
             c->type->close(c);
@@ -147,16 +149,20 @@ static int stream_write(struct net_conn *c, struct net__wreq *w)
 {
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
     w->req.data = w;
-    return uv_write(&w->req, &c->u.stream, &b, 1, on_write);
+    return uv_write(&w->req, &c->u.stream, &b, 1, net__on_write);
 }
 
-static void on_closed(uv_handle_t *h)
+void net__conn_finish(struct net_conn *c)
 {
-    struct net_conn *c = h->data;
     /* Pending writes were completed with ECANCELED before this runs. */
     if (c->cbs && c->cbs->closed)
         c->cbs->closed(c->arg, c, c->close_status);
     net__conn_free(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    net__conn_finish(h->data);
 }
 
 static void stream_close(struct net_conn *c)
@@ -183,7 +189,7 @@ void net_conn_start(struct net_conn *c, const struct net_conn_cbs *cbs,
     c->started = true;
     c->u.handle.data = c;
     if (c->type->read_start(c) != 0) {
-        conn_fail(c, CAIRN_EIO);
+        net__conn_fail(c, CAIRN_EIO);
         return;
     }
     c->reading = true;
@@ -202,11 +208,12 @@ int net_conn_write(struct net_conn *c, const void *data, size_t len)
         return CAIRN_ENOMEM;
     w->conn = c;
     w->len = len;
+    w->acct = len;
     memcpy(w->data, data, len);
     int rv = c->type->write(c, w);
     if (rv != 0) {
         cairn_free(w);
-        conn_fail(c, net__uv_err(rv));
+        net__conn_fail(c, net__uv_err(rv));
         return CAIRN_EIO;
     }
     c->queued_bytes += len;
@@ -261,7 +268,8 @@ const char *net_conn_peer(const struct net_conn *c)
 
 const char *net_conn_type_name(const struct net_conn *c)
 {
-    if (c->u.handle.type == UV_NAMED_PIPE)
-        return "unix";
-    return "tcp";
+    bool is_unix = c->u.handle.type == UV_NAMED_PIPE;
+    if (c->tls)
+        return is_unix ? "tls+unix" : "tls+tcp";
+    return is_unix ? "unix" : "tcp";
 }

@@ -1,4 +1,5 @@
-/* Listeners (TCP and unix sockets) and outgoing connections. */
+/* Listeners (TCP and unix sockets, plaintext or TLS) and outgoing
+ * connections. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ struct net_listener {
     net_accept_cb cb;
     void *arg;
     bool is_unix;
+    struct net_tls *tls;      /* NULL: plaintext */
+    struct net_conn *hs_head; /* accepted, still in their TLS handshake */
     uint16_t port;
     char path[NET_UNIX_PATH_MAX + 1];
 };
@@ -86,6 +89,46 @@ static void on_connection(uv_stream_t *server, int status)
     if (!l->is_unix)
         uv_tcp_nodelay(&c->u.tcp, 1);
     net__conn_name_peer(c, l->is_unix);
+    if (l->tls) {
+        /* handed to the accept callback once the handshake succeeds */
+        c->hs_listener = l;
+        c->hs_next = l->hs_head;
+        if (l->hs_head)
+            l->hs_head->hs_prev = c;
+        l->hs_head = c;
+        rv = net__tls_start(c, l->tls, true, NULL, l->log, NULL, NULL);
+        if (rv != 0) {
+            cairn_warnf(l->log, "net", "accept %s: %s", c->peer,
+                        cairn_strerror(rv));
+            net__conn_fail(c, rv);
+        }
+        return;
+    }
+    l->cb(l->arg, c);
+    CAIRN_ASSERT(c->started || c->closing);
+}
+
+static void hs_unlink(struct net_conn *c)
+{
+    struct net_listener *l = c->hs_listener;
+    if (l == NULL)
+        return;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        l->hs_head = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+    c->hs_listener = NULL;
+}
+
+void net__listener_hs_done(struct net_conn *c, int status)
+{
+    struct net_listener *l = c->hs_listener;
+    hs_unlink(c);
+    if (status != 0 || l == NULL)
+        return;
     l->cb(l->arg, c);
     CAIRN_ASSERT(c->started || c->closing);
 }
@@ -97,10 +140,15 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
 {
     char text[NET_HOST_MAX + 32];
     net_url_format(url, text, sizeof(text));
-    if (url->tls) {
+    if (url->tls && (config == NULL || config->tls == NULL)) {
         if (msg)
-            cairn_errmsg_setf(msg, "listen %s: TLS is not built yet", text);
+            cairn_errmsg_setf(msg, "listen %s: no TLS configured", text);
         return CAIRN_EUNSUPPORTED;
+    }
+    if (url->tls && !net__tls_can_serve(config->tls)) {
+        if (msg)
+            cairn_errmsg_setf(msg, "listen %s: TLS has no certificate", text);
+        return CAIRN_EINVAL;
     }
     struct net_listener *l = cairn_calloc(1, sizeof(*l));
     if (l == NULL)
@@ -112,6 +160,7 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
     l->cb = cb;
     l->arg = arg;
     l->is_unix = url->is_unix;
+    l->tls = url->tls ? config->tls : NULL;
     int rv;
     if (url->is_unix) {
         size_t plen = strnlen(url->host, sizeof(l->path) - 1);
@@ -170,6 +219,13 @@ uint16_t net_listener_port(const struct net_listener *l)
 
 void net_listener_close(struct net_listener *l)
 {
+    /* Handshakes in progress belong to no one yet: abort them. The list is
+     * as long as the connections accepted, each removed once. */
+    while (l->hs_head) {
+        struct net_conn *c = l->hs_head;
+        hs_unlink(c);
+        net__conn_fail(c, CAIRN_ECANCELED);
+    }
     if (l->is_unix && l->path[0])
         unlink(l->path);
     uv_close(&l->u.handle, on_listener_closed);
@@ -183,6 +239,8 @@ struct connect_req {
     bool is_unix;
     net_connect_cb cb;
     void *arg;
+    struct net_tls *tls; /* NULL: plaintext */
+    char host[NET_HOST_MAX];
 };
 
 static void on_failed_conn_closed(uv_handle_t *h)
@@ -197,6 +255,9 @@ static void on_connect(uv_connect_t *req, int status)
     net_connect_cb cb = r->cb;
     void *arg = r->arg;
     bool is_unix = r->is_unix;
+    struct net_tls *tls = r->tls;
+    char host[NET_HOST_MAX];
+    memcpy(host, r->host, sizeof(host));
     cairn_free(r);
     if (status < 0) {
         c->closing = true;
@@ -207,6 +268,17 @@ static void on_connect(uv_connect_t *req, int status)
     if (!is_unix)
         uv_tcp_nodelay(&c->u.tcp, 1);
     net__conn_name_peer(c, is_unix);
+    if (tls) {
+        /* the callback follows the handshake */
+        int rv =
+            net__tls_start(c, tls, false, is_unix ? NULL : host, NULL, cb, arg);
+        if (rv != 0) {
+            c->closing = true;
+            uv_close(&c->u.handle, on_failed_conn_closed);
+            cb(arg, rv, NULL);
+        }
+        return;
+    }
     cb(arg, 0, c);
 }
 
@@ -214,7 +286,7 @@ int net_connect(uv_loop_t *loop, const struct net_url *url,
                 const struct net_conn_config *config, void *arg,
                 net_connect_cb cb)
 {
-    if (url->tls)
+    if (url->tls && (config == NULL || config->tls == NULL))
         return CAIRN_EUNSUPPORTED;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -232,6 +304,8 @@ int net_connect(uv_loop_t *loop, const struct net_url *url,
     r->cb = cb;
     r->arg = arg;
     r->is_unix = url->is_unix;
+    r->tls = url->tls ? config->tls : NULL;
+    memcpy(r->host, url->host, sizeof(r->host));
     r->req.data = r;
     int rv;
     if (url->is_unix) {

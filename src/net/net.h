@@ -3,9 +3,13 @@
  * connections, and connections with a bounded write queue and a clean close.
  *
  * Connections reach their socket through a small connection-type table (as
- * redis does), so that the TLS layer of issue 9 slots in as another type
- * without changing callers: https and unixs URLs are parsed today and refused
- * with CAIRN_EUNSUPPORTED by listen and connect until then.
+ * redis does); TLS (OpenSSL 3 over memory BIOs, tls.c) is another row, so
+ * callers read and write plaintext either way. https and unixs URLs need a
+ * TLS context (struct net_tls, from net_tls_open) in net_conn_config.tls:
+ * a TLS listener hands a connection to its accept callback only after the
+ * handshake and etcd's checks succeeded, and net_connect calls back only
+ * after the handshake; refusals are logged with their reason and never
+ * reach the caller. See docs/tls.md.
  *
  * Threading: everything here runs on the thread of the uv_loop_t it was
  * opened on, and every callback is called on that thread. Nothing blocks:
@@ -66,7 +70,70 @@ int net_url_parse(const char *text, struct net_url *url,
  * needed, as snprintf does. */
 int net_url_format(const struct net_url *url, char *out, size_t size);
 
+struct net_tls;
+
+/* Everything etcd's TLS flags say about one side (client or peer), below the
+ * flag parser; docs/tls.md maps each flag onto a field. Strings are borrowed
+ * for the duration of net_tls_open only; NULL or "" means unset. */
+struct net_tls_config {
+    const char *cert_file; /* --cert-file / --peer-cert-file */
+    const char *key_file;  /* --key-file / --peer-key-file */
+    const char
+        *trusted_ca_file; /* --trusted-ca-file / --peer-trusted-ca-file */
+    const char *crl_file; /* --client-crl-file / --peer-crl-file */
+    /* --client-cert-auth / --peer-client-cert-auth. As in etcd, a trusted CA
+     * file alone also makes the server require and verify client certs. */
+    bool client_cert_auth;
+    /* --auto-tls / --peer-auto-tls: when no cert/key file is given, a
+     * self-signed certificate is made (or reused) in auto_tls_dir, for the
+     * hosts of auto_tls_hosts (URLs' "host:port" or host), and peers are not
+     * verified when dialing, as etcd does. */
+    bool auto_tls;
+    const char *auto_tls_dir;
+    const char *const *auto_tls_hosts;
+    size_t auto_tls_host_count;
+    /* The peer side's certificate also serves as a TLS client certificate
+     * (extended key usage clientAuth in the auto-TLS certificate). */
+    bool peer;
+    /* --cipher-suites: etcd's (Go's) names, comma separated; TLS 1.2 only,
+     * as in Go, TLS 1.3 suites stay enabled. */
+    const char *cipher_suites;
+    /* --peer-cert-allowed-cn / --peer-cert-allowed-hostname (mutually
+     * exclusive): the other side's certificate must carry this CN, or be
+     * valid for this host name or IP. */
+    const char *allowed_cn;
+    const char *allowed_hostname;
+    /* A connection whose handshake has not finished by then is closed.
+     * 0 means NET_TLS_HANDSHAKE_TIMEOUT_DEFAULT_MS. */
+    uint32_t handshake_timeout_ms;
+};
+#define NET_TLS_HANDSHAKE_TIMEOUT_DEFAULT_MS 10000u
+
+/* Validates cfg and loads its files into a TLS context that serves both
+ * listening (server) and dialing (client) sides. Errors name the file and
+ * OpenSSL's reason in msg: CAIRN_EINVAL (bad settings, unknown cipher suite,
+ * bad PEM, key not matching the certificate), CAIRN_EIO (unreadable file or
+ * auto-TLS directory), CAIRN_ENOMEM. log may be NULL; it is borrowed and
+ * must outlive the context (handshake refusals of dialed connections are
+ * logged there). The context is immutable after loading and may be shared
+ * by any number of listeners and connections on one loop; it must outlive
+ * them all (close it after they are closed). */
+int net_tls_open(const struct net_tls_config *cfg, struct cairn_log *log,
+                 struct net_tls **out, struct cairn_errmsg *msg);
+void net_tls_close(struct net_tls *tls);
+/* The certificate and key files in use (the generated ones under auto-TLS). */
+const char *net_tls_cert_file(const struct net_tls *tls);
+const char *net_tls_key_file(const struct net_tls *tls);
+/* Maps one etcd cipher-suite name ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+ * to OpenSSL's ("ECDHE-RSA-AES128-GCM-SHA256"); "" for TLS 1.3 suites, which
+ * are accepted and not restricted, as in Go; NULL if the name is unknown. */
+const char *net_tls_cipher_openssl_name(const char *etcd_name);
+
 struct net_conn_config {
+    /* TLS context for https and unixs URLs (borrowed, must outlive the
+     * listener and its connections). NULL: such URLs are refused with
+     * CAIRN_EUNSUPPORTED. Plaintext URLs ignore it. */
+    struct net_tls *tls;
     /* Bytes a connection may hold queued for writing; a write beyond it is
      * refused with CAIRN_EFULL, so a peer that never reads costs at most this
      * much. 0 means NET_WRITE_QUEUE_DEFAULT. */
@@ -98,11 +165,12 @@ struct net_conn_cbs {
  * net_conn_close on it before returning. */
 typedef void (*net_accept_cb)(void *arg, struct net_conn *conn);
 
-/* Opens a listener on url (http or unix) and starts accepting. For a unix
+/* Opens a listener on url and starts accepting; https/unixs need
+ * config->tls (with a certificate). For a unix
  * URL a stale socket file is removed first and the file is removed again on
  * close, as etcd does. On success *out is the listener; errors are returned
  * with the reason in msg (may be NULL): CAIRN_EINVAL (unresolvable host),
- * CAIRN_EUNSUPPORTED (https/unixs before issue 9), CAIRN_EBUSY (address in
+ * CAIRN_EUNSUPPORTED (https/unixs without config->tls), CAIRN_EBUSY (address in
  * use), CAIRN_EIO. */
 int net_listener_open(uv_loop_t *loop, const struct net_url *url,
                       const struct net_conn_config *config,
@@ -136,14 +204,19 @@ void net_conn_read_pause(struct net_conn *conn, bool paused);
 void net_conn_close(struct net_conn *conn, bool flush);
 /* "127.0.0.1:52344", "[::1]:2379" or "unix"; for log lines. */
 const char *net_conn_peer(const struct net_conn *conn);
-/* The type name of the connection ("tcp", "unix"), from the type table. */
+/* The type name of the connection ("tcp", "unix", "tls+tcp", "tls+unix"). */
 const char *net_conn_type_name(const struct net_conn *conn);
+/* The ALPN protocol agreed ("h2", "http/1.1") or "" (none, or plaintext). */
+const char *net_conn_alpn(const struct net_conn *conn);
 
 /* An outgoing connection is done: status 0 and a connection to start, or a
  * negative code and conn == NULL. */
 typedef void (*net_connect_cb)(void *arg, int status, struct net_conn *conn);
-/* Connects to url (http or unix; the host must be a literal address or
- * "localhost", since resolving names would block the loop). The callback
+/* Connects to url (the host must be a literal address or "localhost", since
+ * resolving names would block the loop). https/unixs need config->tls; the
+ * server's certificate is checked against the URL's host unless the context
+ * is auto-TLS, and a refused handshake calls back with CAIRN_ETLS or
+ * CAIRN_ETIMEOUT (the reason logged on the context's log). The callback
  * always runs later from the loop, never from inside this call. Returns 0,
  * or CAIRN_EINVAL/CAIRN_EUNSUPPORTED/CAIRN_ENOMEM without calling cb. */
 int net_connect(uv_loop_t *loop, const struct net_url *url,

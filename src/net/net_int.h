@@ -23,7 +23,9 @@ struct net__conn_type {
 struct net__wreq {
     uv_write_t req;
     struct net_conn *conn;
-    size_t len;
+    size_t len;  /* bytes in data, handed to the socket */
+    size_t acct; /* caller bytes this write stands for in queued_bytes (TLS
+                    writes ciphertext for plaintext; handshake writes 0) */
     uint8_t data[];
 };
 
@@ -49,9 +51,39 @@ struct net_conn {
     bool close_after_flush;
     int close_status; /* handed to the closed callback */
     char peer[64];
+    /* TLS state (tls.c); NULL for plaintext connections */
+    struct net__tls_conn *tls;
+    /* An accepted TLS connection still in its handshake is on its
+     * listener's list, so closing the listener can abort it. */
+    struct net_listener *hs_listener;
+    struct net_conn *hs_prev, *hs_next;
 };
 
 extern const struct net__conn_type net__stream_type;
+extern const struct net__conn_type net__tls_type;
+
+/* Fails the connection with status (once): closes it through its type. */
+void net__conn_fail(struct net_conn *c, int status);
+/* libuv's completion of a net__wreq: releases its acct bytes, drains. */
+void net__on_write(uv_write_t *req, int status);
+/* Frees the connection after its handles closed, calling `closed` first. */
+void net__conn_finish(struct net_conn *c);
+
+/* Turns the accepted (server) or connected (client) stream c into a TLS
+ * connection and starts its handshake under a deadline. host is the name or
+ * address the client dialed (NULL for servers and unix sockets), checked
+ * against the server's certificate when verifying. On completion (success
+ * or failure) the server side calls net__listener_hs_done and the client
+ * side calls cb(arg, ...), as net_connect promises. Returns 0, or a cairn
+ * code with c untouched (the caller closes it). */
+int net__tls_start(struct net_conn *c, struct net_tls *tls, bool server,
+                   const char *host, struct cairn_log *log, net_connect_cb cb,
+                   void *arg);
+/* Whether the context has a certificate to serve with. */
+bool net__tls_can_serve(const struct net_tls *tls);
+/* A server-side handshake ended: status 0 hands c to the listener's accept
+ * callback; otherwise c is being freed. */
+void net__listener_hs_done(struct net_conn *c, int status);
 
 /* A zeroed connection with its buffers, not yet attached to a socket. */
 struct net_conn *net__conn_alloc(uv_loop_t *loop,

@@ -487,6 +487,8 @@ int transport_open(uv_loop_t *loop, const struct transport_config *config,
     t->out_cfg.write_queue_max_bytes = c->queue_bytes_max + c->frame_bytes_max +
                                        4 * TP_FRAME_HEADER_BYTES + 64;
     t->in_cfg.write_queue_max_bytes = 1u << 20;
+    t->out_cfg.tls = c->tls;
+    t->in_cfg.tls = c->tls;
     uv_prepare_init(loop, &t->prep);
     t->prep.data = t;
     uv_timer_init(loop, &t->sweep);

@@ -175,6 +175,10 @@ struct transport_config {
     /* Bytes per snapshot chunk frame (and per file read/write). */
     size_t snap_chunk_bytes;
     struct cairn_log *log; /* borrowed; may be NULL */
+    /* Peer TLS (--peer-cert-file and friends, see docs/tls.md): used to
+     * listen on and dial https and unixs peer URLs; NULL refuses them with
+     * CAIRN_EUNSUPPORTED. Borrowed: must outlive the transport. */
+    struct net_tls *tls;
 };
 
 /* Opens a transport on loop. It listens nowhere by itself: the host calls

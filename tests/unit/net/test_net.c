@@ -253,7 +253,7 @@ static void connect_refused(void **state)
     assert_int_equal(f.connects, before);
     RUN_UNTIL(&f, f.connects == before + 1);
     assert_true(f.connect_status < 0);
-    /* names are not resolved on the loop; TLS is not there yet */
+    /* names are not resolved on the loop; https needs a TLS context */
     assert_int_equal(net_url_parse("http://example.invalid:1", &url, NULL), 0);
     assert_int_equal(net_connect(&f.loop, &url, NULL, &f, on_connected),
                      CAIRN_EINVAL);

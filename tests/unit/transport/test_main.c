@@ -14,5 +14,6 @@ int main(void)
     failed += test_snapshot_group();
     failed += test_faults_group();
     failed += test_random_group();
+    failed += test_tls_group();
     return failed ? 1 : 0;
 }

@@ -8,5 +8,6 @@ int test_refuse_group(void);
 int test_snapshot_group(void);
 int test_faults_group(void);
 int test_random_group(void);
+int test_tls_group(void);
 
 #endif
