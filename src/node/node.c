@@ -1369,6 +1369,13 @@ int node_report_snapshot(struct node *n, uint64_t peer, bool failed)
     return rc;
 }
 
+int node_report_removed(struct node *n)
+{
+    node_stop(n, CAIRN_EREMOVED);
+    drain(n);
+    return 0;
+}
+
 int node_campaign(struct node *n)
 {
     if (n->stopped)

@@ -249,6 +249,10 @@ int node_applied(struct node *n, struct node_apply_batch *b);
 int node_snapshot_done(struct node *n, raft_index index, int status);
 int node_report_unreachable(struct node *n, uint64_t peer);
 int node_report_snapshot(struct node *n, uint64_t peer, bool failed);
+/* The peers refused this member as removed from the cluster (the
+ * transport's handshake): the member stops with CAIRN_EREMOVED, as etcd's
+ * does, also when it missed the log entry removing it. */
+int node_report_removed(struct node *n);
 /* Campaign at once (tests, a single-member start). */
 int node_campaign(struct node *n);
 

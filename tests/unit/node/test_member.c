@@ -352,6 +352,15 @@ static void test_membership(void **state)
     int err = 0;
     assert_true(node_stopped(c.m[2].n, &err));
     assert_int_equal(err, CAIRN_EREMOVED);
+    /* A member told by its peers that it was removed stops too. */
+    struct h_result w;
+    c.m[1].cut = true;
+    assert_int_equal(h_put(&c.m[1], "x", "1", &w), 0);
+    assert_int_equal(node_report_removed(c.m[1].n), 0);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.err, CAIRN_ESTOPPED);
+    assert_true(node_stopped(c.m[1].n, &err));
+    assert_int_equal(err, CAIRN_EREMOVED);
     struct h_result p;
     assert_int_equal(h_put(j, "from-new", "1", &p), 0);
     h_run(&c);
