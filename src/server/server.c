@@ -222,6 +222,30 @@ static struct server__job *job_new(struct server *s, enum server__job_kind k)
     return j;
 }
 
+/* While stopping, after the threads have exited: the job's work done on
+ * the loop thread (the WAL and the applier are free now), its completion
+ * queued for the drain in free_state. */
+static void run_inline(struct server *s, struct server__job *j)
+{
+    struct wal_acc a;
+    memset(&a, 0, sizeof a);
+    if (j->kind == SERVER__JOB_APPLY) {
+        j->status = node_applier_apply(s->applier, j->batch);
+        done_push(s, j);
+        return;
+    }
+    if (j->kind == SERVER__JOB_SNAPSHOT) {
+        j->status = node_applier_sync(s->applier);
+        if (j->status != 0) {
+            done_push(s, j);
+            return;
+        }
+    }
+    wal_run_job(s, &a, j);
+    acc_flush(s, &a, wal_fatal_error(s->wal));
+    cairn_free(a.ents);
+}
+
 static void env_persist(void *ctx, const struct node_persist *p)
 {
     struct server *s = ctx;
@@ -230,6 +254,10 @@ static void env_persist(void *ctx, const struct node_persist *p)
         return;
     j->persist = p;
     j->seq = p->seq;
+    if (s->inline_work) {
+        run_inline(s, j);
+        return;
+    }
     if (cairn_queue_push(&s->wal_q, j) != 0)
         cairn_free(j);
 }
@@ -241,6 +269,10 @@ static void env_apply(void *ctx, struct node_apply_batch *b)
     if (j == NULL)
         return;
     j->batch = b;
+    if (s->inline_work) {
+        run_inline(s, j);
+        return;
+    }
     if (cairn_queue_push(&s->apply_q, j) != 0)
         cairn_free(j);
 }
@@ -252,6 +284,10 @@ static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
     if (j == NULL)
         return;
     j->snap = *meta;
+    if (s->inline_work) {
+        run_inline(s, j);
+        return;
+    }
     if (cairn_queue_push(&s->apply_q, j) != 0)
         cairn_free(j);
 }
@@ -488,28 +524,44 @@ static void check_node_stopped(struct server *s)
     }
 }
 
-static void on_async(uv_async_t *h)
+/* Hands one completion to the node and frees the job. */
+static void dispatch(struct server *s, struct server__job *j)
 {
-    struct server *s = h->data;
+    switch (j->kind) {
+    case SERVER__JOB_PERSIST:
+        node_persisted(s->node, j->seq, j->status);
+        break;
+    case SERVER__JOB_APPLY:
+        node_applied(s->node, j->batch);
+        break;
+    case SERVER__JOB_SNAPSHOT:
+        node_snapshot_done(s->node, j->snap.index, j->status);
+        break;
+    }
+    cairn_free(j);
+}
+
+static struct server__job *done_take(struct server *s)
+{
     pthread_mutex_lock(&s->done_mu);
     struct server__job *j = s->done_head;
     s->done_head = s->done_tail = NULL;
     pthread_mutex_unlock(&s->done_mu);
-    while (j != NULL) {
+    return j;
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct server *s = h->data;
+    struct server__job *j = done_take(s);
+    /* Also while stopping: every batch lent to the node goes back to it. */
+    while (j != NULL && s->node != NULL) {
         struct server__job *next = j->next;
-        if (node_usable(s)) {
-            switch (j->kind) {
-            case SERVER__JOB_PERSIST:
-                node_persisted(s->node, j->seq, j->status);
-                break;
-            case SERVER__JOB_APPLY:
-                node_applied(s->node, j->batch);
-                break;
-            case SERVER__JOB_SNAPSHOT:
-                node_snapshot_done(s->node, j->snap.index, j->status);
-                break;
-            }
-        }
+        dispatch(s, j);
+        j = next;
+    }
+    while (j != NULL) { /* the node is gone: nothing to hand back */
+        struct server__job *next = j->next;
         cairn_free(j);
         j = next;
     }
@@ -746,18 +798,30 @@ static void free_state(struct server *s)
 {
     stop_threads(s);
     if (s->node != NULL) {
+        /* The threads drained their queues; hand their completions back
+         * (batches and persists are the node's), running whatever work
+         * that produces inline, until nothing is left. Bounded: without
+         * ticks or messages the node only finishes what it started. */
+        s->inline_work = true;
+        for (int round = 0; round < 100000; round++) {
+            struct server__job *j = done_take(s);
+            if (j == NULL)
+                break;
+            while (j != NULL) {
+                struct server__job *next = j->next;
+                dispatch(s, j);
+                j = next;
+            }
+        }
         node_free(s->node);
         s->node = NULL;
     }
-    /* Completions that never reached the node: their batches and persists
-     * belong to the freed node. */
-    struct server__job *j = s->done_head;
+    struct server__job *j = done_take(s);
     while (j != NULL) {
         struct server__job *next = j->next;
         cairn_free(j);
         j = next;
     }
-    s->done_head = s->done_tail = NULL;
     void *item;
     while (cairn_queue_pop_batch(&s->wal_q, &item, 1, false) == 1)
         cairn_free(item);

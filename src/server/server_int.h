@@ -95,6 +95,7 @@ struct server {
     pthread_t wal_thread;
     pthread_t apply_thread;
     bool threads_started;
+    bool inline_work; /* the threads are gone: env work runs on the loop */
     struct cairn_queue wal_q;
     struct cairn_queue apply_q;
     pthread_mutex_t done_mu;

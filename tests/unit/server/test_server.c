@@ -223,6 +223,30 @@ static void test_refusals(void **state)
     assert_null(s);
 }
 
+/* --wal-dir puts the segments elsewhere; a restart finds them there. */
+static void test_wal_dir(void **state)
+{
+    struct fixture *f = *state;
+    char wal_dir[128];
+    snprintf(wal_dir, sizeof wal_dir, "%s/elsewhere/wal", f->dir);
+    f->cfg.wal_dir = wal_dir;
+    start(f);
+    put(f, "w", "1");
+    stop(f);
+    char seg[200];
+    snprintf(seg, sizeof seg, "%s/0000000000000000-0000000000000000.wal",
+             wal_dir);
+    assert_int_equal(access(seg, F_OK), 0);
+    char def[128];
+    snprintf(def, sizeof def, "%s/member/wal", f->dir);
+    assert_int_not_equal(access(def, F_OK), 0);
+    start(f);
+    get(f, "w", true);
+    assert_string_equal(f->last_value, "1");
+    assert_int_equal(f->errors, 0);
+    stop(f);
+}
+
 /* A member joining a running cluster waits for a leader's handshake; it
  * can be stopped meanwhile. */
 static void test_join_waits(void **state)
@@ -250,6 +274,7 @@ int test_server_run(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
