@@ -252,8 +252,16 @@ static bool start_op(struct client *cl, struct client__conn *c,
     int rv =
         rpc_client_call(c->rc, m->path, timeout, NULL, &call_cbs, s, &s->call);
     if (rv == CAIRN_ESHUTDOWN) {
-        list_push(cl, s, L_PENDING, true);
+        /* the connection is going (GOAWAY); a member that keeps refusing
+         * must not keep the call forever */
+        size_t ep = c->ep;
         conn_retire(c);
+        next_endpoint(cl, ep);
+        if (++s->tries >= (int)(cl->n_eps * CLIENT_RETRIES_PER_ENDPOINT))
+            finish(s, CAIRN_ENOENDPOINT, RPC_UNAVAILABLE,
+                   "connection refused new calls");
+        else
+            list_push(cl, s, L_PENDING, true);
         return false;
     }
     if (rv != 0) {
