@@ -1,5 +1,6 @@
-/* Our client against the real thing: Debian's etcd 3.4 server, started on
- * unix sockets in the test's folder (no ports to race for), answers our
+/* Our client against the real thing (plaintext, and TLS on unixs with
+ * client certificates): Debian's etcd 3.4 server, started on unix sockets
+ * in the test's folder (no ports to race for), answers our
  * Put, Range, Status and Watch; its error texts reach us intact; and for an
  * unknown method it says exactly what our server says. etcd runs as a child
  * on the test's loop and is stopped by pid, also when the test fails. */
@@ -265,10 +266,100 @@ static void against_etcd(void **state)
     assert_int_equal(uv_loop_close(&f.loop), 0);
 }
 
+/* etcd's integration fixtures: valid until 2031 */
+#define ETCD_FIXTURES \
+    "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures"
+
+/* Our TLS client against etcd serving clients on unixs with client
+ * certificates required. */
+static void against_etcd_tls(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/etcd", X_OK) != 0 ||
+        access(ETCD_FIXTURES "/server.crt", R_OK) != 0)
+        skip();
+    struct fx f;
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    char cmd[2048], url[96];
+    snprintf(dir, sizeof(dir), "cairn-test-etcd-tls-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd),
+             "rm -rf %s && mkdir %s && cd %s && exec etcd --name t "
+             "--data-dir data --listen-client-urls unixs://c.sock:1 "
+             "--advertise-client-urls unixs://c.sock:1 "
+             "--cert-file " ETCD_FIXTURES "/server.crt "
+             "--key-file " ETCD_FIXTURES "/server.key.insecure "
+             "--trusted-ca-file " ETCD_FIXTURES "/ca.crt --client-cert-auth "
+             "--listen-peer-urls unix://p.sock:2 "
+             "--initial-advertise-peer-urls unix://p.sock:2 "
+             "--initial-cluster t=unix://p.sock:2 > etcd.log 2>&1",
+             dir, dir, dir);
+    static struct proc etcd;
+    spawn_sh(&f.loop, &etcd, cmd);
+    etcd_pid = etcd.h.pid;
+    etcd_running = 1;
+    snprintf(url, sizeof(url), "unixs://%s/c.sock:1", dir);
+    assert_int_equal(net_url_parse(url, &f.url, NULL), 0);
+    struct net_tls_config tc = {.cert_file = ETCD_FIXTURES "/server.crt",
+                                .key_file =
+                                    ETCD_FIXTURES "/server.key.insecure",
+                                .trusted_ca_file = ETCD_FIXTURES "/ca.crt"};
+    struct net_tls *tls;
+    struct cairn_errmsg m;
+    assert_int_equal(net_tls_open(&tc, NULL, &tls, &m), 0);
+    struct rpc_client_config rc = {.net = {.tls = tls}};
+
+    struct rpc_client *cl = NULL;
+    for (int i = 0; i < 400 && cl == NULL && !etcd.exited; i++) {
+        struct conn_try t = {0, 0, NULL};
+        assert_int_equal(
+            rpc_client_connect(&f.loop, &f.url, &rc, NULL, &t, on_try), 0);
+        RUN_UNTIL(&f, t.done);
+        if (t.status == 0)
+            cl = t.cl;
+        else
+            wait_ms(&f, 50);
+    }
+    assert_non_null(cl);
+    struct result r;
+    for (int i = 0; i < 100; i++) {
+        put(&f, cl, "cairn", "tls", &r);
+        if (r.code == RPC_OK)
+            break;
+        result_free(&r);
+        wait_ms(&f, 100);
+    }
+    assert_int_equal(r.code, RPC_OK);
+    result_free(&r);
+    Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    rq.key.data = (uint8_t *)"cairn";
+    rq.key.len = 5;
+    uint8_t buf[256];
+    size_t n = etcdserverpb__range_request__pack(&rq, buf);
+    unary(&f, cl, "/etcdserverpb.KV/Range", buf, n, &r);
+    assert_int_equal(r.code, RPC_OK);
+    Etcdserverpb__RangeResponse *rr =
+        etcdserverpb__range_response__unpack(NULL, r.last.len, r.last.data);
+    assert_non_null(rr);
+    assert_int_equal(rr->n_kvs, 1);
+    assert_memory_equal(rr->kvs[0]->value.data, "tls", 3);
+    etcdserverpb__range_response__free_unpacked(rr, NULL);
+    result_free(&r);
+    rpc_client_close(cl);
+
+    kill(etcd.h.pid, SIGTERM); /* by pid, never by name */
+    RUN_UNTIL(&f, etcd.exited);
+    etcd_running = 0;
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    net_tls_close(tls);
+}
+
 int test_etcd_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(against_etcd, etcd_teardown),
+        cmocka_unit_test_teardown(against_etcd_tls, etcd_teardown),
     };
     return cmocka_run_group_tests_name("rpc client against etcd", tests, NULL,
                                        NULL);
