@@ -2,6 +2,7 @@
  * MemberList, MemberPromote; etcdserver/api/v3rpc/member.go): peer URLs
  * checked as etcd's types.NewURLs does, every answer carrying the member
  * list after the change. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api_int.h"
@@ -49,7 +50,15 @@ static Etcdserverpb__Member *member_pb(struct api_req *r,
     return p;
 }
 
-/* The list after the change, in r's arena (pointing into res). */
+static int member_cmp(const void *a, const void *b)
+{
+    uint64_t x = (*(Etcdserverpb__Member *const *)a)->id;
+    uint64_t y = (*(Etcdserverpb__Member *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* The list after the change, in r's arena (pointing into res), sorted by
+ * id as etcd's cluster.Members() is. */
 static int members_pb(struct api_req *r, const struct node_result *res,
                       Etcdserverpb__Member ***out, size_t *n_out)
 {
@@ -66,6 +75,7 @@ static int members_pb(struct api_req *r, const struct node_result *res,
         if (v[i] == NULL)
             return CAIRN_ENOMEM;
     }
+    qsort(v, n, sizeof(*v), member_cmp);
     *out = v;
     return 0;
 }

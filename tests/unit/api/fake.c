@@ -538,7 +538,7 @@ static int member_add(void *arg, const struct node_member *m, void *ctx,
     assert_true(f->n_members < 4);
     struct node_member *n = &f->members[f->n_members++];
     *n = *m;
-    n->id = 0xbeef0000u + f->n_members;
+    n->id = 0x10u + f->n_members; /* below the first member: lists sort */
     members_result(f, NODE_REQ_MEMBER_ADD, 0, n, ctx, cb);
     return 0;
 }

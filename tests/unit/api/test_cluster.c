@@ -34,14 +34,15 @@ static void test_members(void **state)
         etcdserverpb__member_add_response__unpack(NULL, r.last.len,
                                                   r.last.data);
     assert_non_null(ar);
-    assert_int_equal(ar->member->id, 0xbeef0002u);
+    assert_int_equal(ar->member->id, 0x12u);
     assert_true(ar->member->islearner);
     assert_int_equal(ar->member->n_peerurls, 1);
     assert_string_equal(ar->member->peerurls[0], "http://127.0.0.1:2390");
     assert_string_equal(ar->member->name, "");
     assert_int_equal(ar->n_members, 2);
-    assert_string_equal(ar->members[0]->name, "default");
-    assert_string_equal(ar->members[0]->clienturls[0], "http://127.0.0.1:2379");
+    assert_string_equal(ar->members[1]->name, "default");
+    assert_int_equal(ar->members[0]->id, 0x12u); /* sorted by id */
+    assert_string_equal(ar->members[1]->clienturls[0], "http://127.0.0.1:2379");
     etcdserverpb__member_add_response__free_unpacked(ar, NULL);
     result_free(&r);
     /* the same peer URL again */
@@ -57,7 +58,7 @@ static void test_members(void **state)
     assert_int_equal(r.code, RPC_FAILED_PRECONDITION);
     assert_string_equal(r.msg, "etcdserver: can only promote a learner member");
     result_free(&r);
-    p.id = 0xbeef0002u;
+    p.id = 0x12u;
     fx_unary(&f, CLUSTER "MemberPromote", &p.base, &r);
     assert_int_equal(r.code, RPC_OK);
     Etcdserverpb__MemberPromoteResponse *pr =
@@ -65,14 +66,14 @@ static void test_members(void **state)
                                                       r.last.data);
     assert_non_null(pr);
     assert_int_equal(pr->n_members, 2);
-    assert_false(pr->members[1]->islearner);
+    assert_false(pr->members[0]->islearner);
     etcdserverpb__member_promote_response__free_unpacked(pr, NULL);
     result_free(&r);
 
     char *nurl[1] = {(char *)"http://127.0.0.1:2391"};
     Etcdserverpb__MemberUpdateRequest u =
         ETCDSERVERPB__MEMBER_UPDATE_REQUEST__INIT;
-    u.id = 0xbeef0002u;
+    u.id = 0x12u;
     u.n_peerurls = 1;
     u.peerurls = nurl;
     fx_unary(&f, CLUSTER "MemberUpdate", &u.base, &r);
@@ -81,14 +82,14 @@ static void test_members(void **state)
         etcdserverpb__member_update_response__unpack(NULL, r.last.len,
                                                      r.last.data);
     assert_non_null(ur);
-    assert_string_equal(ur->members[1]->peerurls[0], "http://127.0.0.1:2391");
+    assert_string_equal(ur->members[0]->peerurls[0], "http://127.0.0.1:2391");
     assert_int_equal(ur->header->member_id, 0xa1);
     etcdserverpb__member_update_response__free_unpacked(ur, NULL);
     result_free(&r);
 
     Etcdserverpb__MemberRemoveRequest rm =
         ETCDSERVERPB__MEMBER_REMOVE_REQUEST__INIT;
-    rm.id = 0xbeef0002u;
+    rm.id = 0x12u;
     fx_unary(&f, CLUSTER "MemberRemove", &rm.base, &r);
     assert_int_equal(r.code, RPC_OK);
     result_free(&r);

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Acceptance of issue 8: the same etcdctl 3.4 commands (ETCDCTL_API=3)
+# against a three-member cairn cluster and a three-member etcd 3.4 cluster
+# (Debian's etcd-server), started side by side by this script; each
+# command's output, with member/cluster/lease ids, ports and timings
+# normalised, must be equal. Prints one "PASS name" / "FAIL name" line per
+# command (with a diff for failures) and "N passed, M failed".
+#
+#   tests/compat/etcdctl.sh CAIRN_BINARY [--keep]
+#
+# Ports are picked free by the script; every process it starts is stopped
+# by its pid at the end, failure or not. --keep leaves the scratch folder.
+set -uo pipefail
+
+cairn=${1:-}
+keep=0
+[ "${2:-}" = "--keep" ] && keep=1
+if [ -z "$cairn" ] || [ ! -x "$cairn" ]; then
+  echo "usage: $0 CAIRN_BINARY [--keep]" >&2
+  exit 2
+fi
+for b in etcd etcdctl python3; do
+  command -v "$b" >/dev/null || { echo "etcdctl.sh: needs $b" >&2; exit 2; }
+done
+export ETCDCTL_API=3
+
+work=$(mktemp -d /tmp/cairn-compat.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  [ $keep -eq 1 ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Twelve free ports, bound together so none repeats, from 10000-19999:
+# below the kernel's ephemeral range (which the members' own outgoing
+# connections draw from) and etcd's e2e harness (20000 and up).
+read -r -a ports < <(python3 - <<'EOF'
+import random, socket
+socks = []
+rng = random.Random()
+while len(socks) < 12:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", rng.randrange(10000, 20000)))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+)
+
+# start KIND BINARY FIRST_PORT_INDEX: three members m1..m3.
+start() {
+  local kind=$1 bin=$2 base=$3 cluster="" i
+  for i in 0 1 2; do
+    cluster+="${cluster:+,}m$((i + 1))=http://127.0.0.1:${ports[base + 3 + i]}"
+  done
+  for i in 0 1 2; do
+    local c=${ports[base + i]} p=${ports[base + 3 + i]}
+    "$bin" --name "m$((i + 1))" --data-dir "$work/$kind-$i" \
+      --listen-client-urls "http://127.0.0.1:$c" \
+      --advertise-client-urls "http://127.0.0.1:$c" \
+      --listen-peer-urls "http://127.0.0.1:$p" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+      --initial-cluster "$cluster" --initial-cluster-token compat \
+      --initial-cluster-state new >"$work/$kind-$i.log" 2>&1 &
+    pids+=($!)
+  done
+}
+start etcd etcd 0
+start cairn "$cairn" 6
+
+# Endpoints without the scheme: see docs/api.md (rpc and grpc-go's
+# authority for "http://" passthrough targets).
+eps() { echo "127.0.0.1:${ports[$1]},127.0.0.1:${ports[$1 + 1]},127.0.0.1:${ports[$1 + 2]}"; }
+first() { echo "127.0.0.1:${ports[$1]}"; }
+wait_healthy() {
+  local i
+  for i in $(seq 60); do
+    etcdctl --endpoints="$(eps "$1")" --dial-timeout=1s --command-timeout=1s \
+      endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "etcdctl.sh: the $2 cluster did not become healthy" >&2
+  tail -5 "$work/$2-"*.log >&2
+  return 1
+}
+wait_healthy 0 etcd || exit 1
+wait_healthy 6 cairn || exit 1
+
+# Normalisation: ports by their role, 16-hex-digit ids, decimal ids in
+# JSON, timings, database sizes (bbolt's and LMDB's files differ).
+normalise() {
+  local base=$1 i sedargs=()
+  for i in 0 1 2; do
+    sedargs+=(-e "s/127\.0\.0\.1:${ports[base + i]}\b/HOST:C$((i + 1))/g")
+    sedargs+=(-e "s/127\.0\.0\.1:${ports[base + 3 + i]}\b/HOST:P$((i + 1))/g")
+  done
+  sed "${sedargs[@]}" \
+    -e 's/\b[0-9a-f]\{16\}\b/ID/g' \
+    -e 's/"\(cluster_id\|member_id\|ID\|leader\|id\)":[0-9]*/"\1":0/g' \
+    -e 's/"\(ClusterID\|MemberID\|ID\)" : [0-9]*/"\1" : N/g' \
+    -e 's/took = [0-9.]*[a-zµ]*/took = T/g' \
+    -e 's/"ts":"[^"]*"/"ts":T/g' \
+    -e 's/client-[0-9a-f-]*/client-U/g' \
+    -e 's/"\(dbSize\|dbSizeInUse\|raftIndex\|raftAppliedIndex\)":[0-9]*/"\1":0/g'
+}
+
+# Members in name order: their ids, and so etcd's order (by id), differ
+# between the two clusters.
+sort_members() {
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        sys.stdout.write(line)
+        continue
+    if isinstance(d, dict) and "members" in d:
+        d["members"].sort(key=lambda m: m.get("name", ""))
+        line = json.dumps(d, separators=(",", ":")) + "\n"
+    sys.stdout.write(line)
+' | sort
+}
+
+pass=0
+fail=0
+# check NAME ARGS...: etcdctl ARGS against both clusters' first member;
+# stdin (if any) is given to both. With WAIT=s set, etcdctl is stopped
+# after s seconds (watch).
+check() {
+  local name=$1
+  shift
+  local in="$work/stdin" t=()
+  [ -n "${WAIT:-}" ] && t=(timeout "$WAIT")
+  cat >"$in"
+  "${t[@]}" etcdctl --endpoints="$(first 0)" "$@" <"$in" >"$work/out.etcd" 2>&1
+  echo "exit $?" >>"$work/out.etcd"
+  "${t[@]}" etcdctl --endpoints="$(first 6)" "$@" <"$in" >"$work/out.cairn" 2>&1
+  echo "exit $?" >>"$work/out.cairn"
+  normalise 0 <"$work/out.etcd" >"$work/n.etcd"
+  normalise 6 <"$work/out.cairn" >"$work/n.cairn"
+  if [ -n "${MEMBERS:-}" ]; then
+    sort_members <"$work/n.etcd" >"$work/s" && mv "$work/s" "$work/n.etcd"
+    sort_members <"$work/n.cairn" >"$work/s" && mv "$work/s" "$work/n.cairn"
+  fi
+  if diff -u "$work/n.etcd" "$work/n.cairn" >"$work/diff"; then
+    echo "PASS $name"
+    pass=$((pass + 1))
+  else
+    echo "FAIL $name"
+    sed 's/^/    /' "$work/diff" | head -30
+    fail=$((fail + 1))
+  fi
+}
+
+check put put foo bar </dev/null
+check get get foo </dev/null
+check get-json get foo -w json </dev/null
+check get-fields get foo -w fields </dev/null
+check put2 put foo2 bar2 </dev/null
+check put3 put zoo z </dev/null
+check get-prefix get --prefix foo </dev/null
+check get-keys-only get --prefix foo --keys-only </dev/null
+check get-print-value-only get --prefix foo --print-value-only </dev/null
+check get-limit get --prefix foo --limit 1 -w json </dev/null
+check get-sort get --prefix foo --sort-by=KEY --order=DESCEND </dev/null
+check get-sort-modify get --prefix "" --sort-by=MODIFY --order=ASCEND </dev/null
+check get-from-key get --from-key foo2 </dev/null
+check get-rev get foo --rev 2 </dev/null
+check put-prev put foo bar3 --prev-kv </dev/null
+check txn txn -w json <<'EOF'
+value("foo") = "bar3"
+
+put foo bar4
+get foo
+
+get zoo
+
+EOF
+check txn-failure txn <<'EOF'
+version("foo") = "99"
+
+put foo nope
+
+get foo
+
+EOF
+WAIT=2 check watch-rev watch foo --rev 2 </dev/null
+WAIT=2 check watch-prefix-prev-kv watch --prefix foo --rev 2 --prev-kv </dev/null
+check del-prev del foo2 --prev-kv </dev/null
+check del-prefix del --prefix zo </dev/null
+check get-all get --prefix "" -w json </dev/null
+check compaction compaction 3 </dev/null
+check get-compacted get foo --rev 2 </dev/null
+MEMBERS=1 check member-list member list </dev/null
+MEMBERS=1 check member-list-json member list -w json </dev/null
+check endpoint-health endpoint health </dev/null
+check endpoint-status endpoint status -w json </dev/null
+check endpoint-hashkv endpoint hashkv </dev/null
+check alarm-list alarm list </dev/null
+check defrag defrag </dev/null
+check lease-list-empty lease list </dev/null
+check lease-timetolive-missing lease timetolive 1234 </dev/null
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
