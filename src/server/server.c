@@ -533,6 +533,8 @@ static void dispatch(struct server *s, struct server__job *j)
         break;
     case SERVER__JOB_APPLY:
         node_applied(s->node, j->batch);
+        if (s->applied_cb != NULL && !s->stopping)
+            s->applied_cb(s->applied_arg);
         break;
     case SERVER__JOB_SNAPSHOT:
         node_snapshot_done(s->node, j->snap.index, j->status);
@@ -1410,6 +1412,19 @@ uint64_t server_leader(const struct server *s)
 bool server_is_leader(const struct server *s)
 {
     return node_usable(s) && node_is_leader(s->node);
+}
+uv_loop_t *server_loop(const struct server *s)
+{
+    return s->loop;
+}
+struct mvcc_store *server_store(const struct server *s)
+{
+    return s->stopping ? NULL : s->store;
+}
+void server_on_applied(struct server *s, void *arg, server_applied_cb cb)
+{
+    s->applied_arg = arg;
+    s->applied_cb = cb;
 }
 bool server_ready(const struct server *s)
 {

@@ -203,6 +203,19 @@ bool server_is_leader(const struct server *s);
 /* True once the member has joined and can serve (it has logged
  * "published" and "enabled capabilities for version"). */
 bool server_ready(const struct server *s);
+/* The loop the server runs on. */
+uv_loop_t *server_loop(const struct server *s);
+/* The member's mvcc store, for the API layer's watch hubs
+ * (mvcc_watch_hub_init) and nothing else: writes go through the requests
+ * below. NULL while a joining member has not started; valid until the
+ * server stops. */
+struct mvcc_store *server_store(const struct server *s);
+
+/* Called on the loop after every apply batch the node took back, so that
+ * the API layer polls its watch hubs (mvcc_watch_hub_poll) as mvcc.h asks;
+ * not called once the server stops. One callback; NULL removes it. */
+typedef void (*server_applied_cb)(void *arg);
+void server_on_applied(struct server *s, void *arg, server_applied_cb cb);
 
 /* ---- requests (loop thread) ----
  *

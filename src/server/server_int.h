@@ -115,6 +115,8 @@ struct server {
     int pending_work;    /* snapshot images being written */
     void *stopped_arg;
     server_stopped_cb stopped_cb;
+    void *applied_arg;
+    server_applied_cb applied_cb;
 
     struct server__control *control; /* test-only; NULL when off */
 

@@ -24,6 +24,7 @@ struct fixture {
     int stop_status;
     int done;
     int errors;
+    int applied_calls;
     char last_value[64];
 };
 
@@ -109,6 +110,12 @@ static void stop(struct fixture *f)
     assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
 }
 
+static void on_applied(void *arg)
+{
+    struct fixture *f = arg;
+    f->applied_calls++;
+}
+
 static void on_done(void *arg, const struct node_result *res)
 {
     struct fixture *f = arg;
@@ -163,6 +170,9 @@ static void test_serve_stop_recover(void **state)
     assert_true(server_member_id(f->s) == ic.members[0].id);
     assert_true(server_cluster_id(f->s) == ic.cluster_id);
     assert_true(server_is_leader(f->s));
+    assert_non_null(server_store(f->s));
+    assert_ptr_equal(server_loop(f->s), &f->loop);
+    server_on_applied(f->s, f, on_applied);
     char k[16], v[16];
     for (int i = 0; i < 30; i++) {
         snprintf(k, sizeof k, "k%02d", i);
@@ -172,6 +182,8 @@ static void test_serve_stop_recover(void **state)
     get(f, "k07", false);
     assert_string_equal(f->last_value, "v7");
     assert_int_equal(f->errors, 0);
+    /* Each put was applied in some batch the watchers hear of. */
+    assert_true(f->applied_calls >= 1);
     /* A second member on the same data directory is refused. */
     struct server *twin = NULL;
     assert_int_equal(server_open(&f->loop, &f->cfg, &f->log, &twin, &m),
