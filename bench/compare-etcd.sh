@@ -104,7 +104,9 @@ run() {
     # shellcheck disable=SC2086
     before=$(cpu_ticks $cp)
     # shellcheck disable=SC2046
-    out=$("$BENCH" --endpoints "$eps" $(args_for "$2") 2>/dev/null | tail -n 1)
+    log="$dir/out.$1.$2.$3"
+    "$BENCH" --endpoints "$eps" $(args_for "$2") >"$log" 2>&1 || true
+    out=$(tail -n 1 "$log")
     # shellcheck disable=SC2086
     after=$(cpu_ticks $cp)
     case $out in
@@ -116,6 +118,8 @@ run() {
         printf "%s %s %s %s %.2f\n", v["qps"], v["p50_ms"], v["p99_ms"], v["errors"], cpu / tck
     }' >>"$dir/res.$1.$2"
     echo "round $3 $1 $2: $out cpu_s=$(awk "BEGIN{printf \"%.2f\", $((after - before)) / $TCK}")" >&2
+    # the kinds of errors, when there were any
+    sed -n '/^Errors:/,/^RESULT/p' "$log" | grep -v '^RESULT' >&2 || true
 }
 
 median() { # median of column $2 in file $1
