@@ -66,12 +66,16 @@
  * serializable range is answered at once). A negative return means refused
  * and the callback never runs. The result and every pointer in it are valid
  * during the callback only. Callbacks run on the loop thread and may call
- * node functions again. Every waiting request has a deadline
+ * node functions again. Every waiting request but defragment and snapshot
+ * export (which end with their apply batch) has a deadline
  * (node_config.request_timeout_ms) after which it fails with CAIRN_ETIMEOUT.
+ * A write's result is matched to its request by id and by the crc of its
+ * bytes, so a restarted member reusing an id never answers wrongly.
  *
  * Errors with etcd's meanings: CAIRN_ENOLEADER (no leader), CAIRN_ETIMEOUT,
- * CAIRN_ELEADERCHANGED (the leader changed while a proposal or read waited;
- * the write may or may not have been applied), CAIRN_ETOOMANYREQUESTS (apply
+ * CAIRN_ELEADERCHANGED (the leader changed while a proposal or keep-alive
+ * waited; the write may or may not have been applied — reads waiting for a
+ * ReadIndex answer ask again instead), CAIRN_ETOOMANYREQUESTS (apply
  * lags commit by more than 5,000 entries, or too many pending requests),
  * CAIRN_ETOOBIG (an encoded request larger than max_request_bytes),
  * CAIRN_EQUOTA (the NOSPACE alarm), CAIRN_ESTOPPED (the member stopped:

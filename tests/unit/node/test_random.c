@@ -38,8 +38,8 @@ static struct h_member *live_leader(struct h_cluster *c)
     return NULL;
 }
 
-/* Membership changes mid-run: member 2 or 3 is removed around step 300, a
- * new member is added around step 600 and joins by snapshot once the add
+/* Membership changes mid-run: member 2 or 3 is removed around step 150, a
+ * new member is added around step 300 and joins by snapshot once the add
  * is applied. A removed member that was cut off when its removal committed
  * never learns of it (in production the peers' transport refuses it); it
  * is left out of the final checks. */
@@ -48,14 +48,14 @@ static void change_members(struct h_cluster *c, struct prng *rng, int step,
                            struct h_result *add, bool *joined)
 {
     struct h_member *l = live_leader(c);
-    if (step >= 300 && rm->calls == 0 && l != NULL && !rm->n_members) {
+    if (step >= 150 && rm->calls == 0 && l != NULL && !rm->n_members) {
         uint64_t id = 2 + prng_below(rng, 2);
         if (id != l->id && node_member_remove(l->n, id, rm, h_done) == 0) {
             rm->n_members = (size_t)-1; /* asked */
             *victim = id;
         }
     }
-    if (step >= 600 && add->calls == 0 && l != NULL && !add->n_members) {
+    if (step >= 300 && add->calls == 0 && l != NULL && !add->n_members) {
         struct node_member nm = {.n_peer_urls = 1};
         strcpy(nm.peer_urls[0], "http://127.0.0.1:9000");
         if (node_member_add(l->n, &nm, add, h_done) == 0)
@@ -218,11 +218,13 @@ static void run_seed(uint64_t seed, bool membership)
             fail_msg("seed %llu: HashKV differs on member %zu",
                      (unsigned long long)seed, j + 1);
     }
-    if (membership) {
+    /* Each change asked for was answered once (a run may end, or lack a
+     * leader, before asking). */
+    if (victim != 0)
         assert_int_equal(rm.calls, 1);
+    if (add.n_members != 0)
         assert_int_equal(add.calls, 1);
-        assert_true(joined || add.err != 0);
-    }
+    assert_true(joined || add.calls == 0 || add.err != 0);
     h_cluster_free(&c);
 }
 
