@@ -911,6 +911,63 @@ static void add_join_peers(struct server *s)
     }
 }
 
+/* A crash after a received snapshot's metadata was made durable and before
+ * the store was restored from its image leaves the store behind the
+ * snapshot: restore it now from the image the transport kept
+ * (docs/transport.md: <snap>/snap-<from>-<index>-<seq>.body). Images of no
+ * further use are removed. */
+static int restore_received_image(struct server *s, struct cairn_errmsg *m)
+{
+    struct mvcc_status ms;
+    int rv = mvcc_status_get(s->store, &ms);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "store status");
+    bool behind = s->rec.has_snap && s->rec.snap.index > ms.consistent_index;
+    char want[40];
+    snprintf(want, sizeof want, "-%016llx-",
+             (unsigned long long)s->rec.snap.index);
+    struct cairn_fs_names names;
+    rv = s->fs.list(&s->fs, s->paths.snap, &names);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "list %s", s->paths.snap);
+    bool restored = false;
+    for (size_t i = 0; i < names.count; i++) {
+        const char *n = names.names[i];
+        size_t len = strlen(n);
+        if (strncmp(n, "snap-", 5) != 0 || len < 5 ||
+            strcmp(n + len - 5, ".body") != 0)
+            continue;
+        char path[sizeof s->paths.snap + 300];
+        snprintf(path, sizeof path, "%s/%.256s", s->paths.snap, n);
+        if (behind && !restored && strstr(n, want) != NULL) {
+            rv = mvcc_snapshot_restore(s->store, path, m);
+            if (rv != 0) {
+                cairn_errmsg_prefixf(m, "restore the store from %s", path);
+                break;
+            }
+            restored = true;
+            cairn_infof(s->log, COMP,
+                        "restored the store from the received snapshot "
+                        "image %s (index %llu)",
+                        path, (unsigned long long)s->rec.snap.index);
+            continue;
+        }
+        s->fs.unlink(&s->fs, path);
+    }
+    cairn_fs_names_free(&names);
+    if (rv != 0)
+        return rv;
+    if (behind && !restored)
+        return cairn_errmsg_code(m, CAIRN_ENOSNAP,
+                                 "the store (index %llu) is behind the "
+                                 "snapshot at %llu and its image is missing "
+                                 "from %s",
+                                 (unsigned long long)ms.consistent_index,
+                                 (unsigned long long)s->rec.snap.index,
+                                 s->paths.snap);
+    return 0;
+}
+
 /* The second half of start-up, once the ids are known and the WAL is open:
  * store, lessor, applier, threads, node, transport, control socket, tick.
  * On an error the caller stops the server (server__shutdown). */
@@ -927,6 +984,9 @@ static int start_member(struct server *s, const struct node_member *initial,
         cairn_errmsg_prefixf(m, "open store %s", s->paths.db);
         return rv;
     }
+    rv = restore_received_image(s, m);
+    if (rv != 0)
+        return rv;
     struct lease_options lo = {.min_ttl_s = 0};
     /* etcd's minimum TTL: 1.5 election timeouts, rounded up to seconds. */
     lo.min_ttl_s = ((int64_t)c->election_timeout_ms * 3 / 2 + 999) / 1000;
