@@ -193,6 +193,14 @@ struct chain_map {
     size_t n, cap;
 };
 
+/* What the simulator knows of a write or CAS however its client fared:
+ * when it first took effect (was first applied) and with what result. */
+struct effect {
+    uint64_t at_us; /* 0: never applied */
+    int64_t result;
+    bool swapped;
+};
+
 struct cluster {
     struct sim_world w;
     struct sim_net net;
@@ -201,6 +209,10 @@ struct cluster {
     struct member m[SLOTS_MAX];
     struct client cl[CLIENTS_MAX];
     struct lin_history hist;
+    struct effect *effects; /* per history entry */
+    size_t effects_cap;
+    size_t *hist_of[CLIENTS_MAX]; /* per client: op id -> history entry */
+    size_t hist_of_cap[CLIENTS_MAX];
     uint64_t next_ctx;
     /* checks */
     bool failed;
@@ -657,7 +669,7 @@ static void disk_rewrite(struct member *m)
     const struct raft_storage *st = raft_memory_storage_iface(m->ms);
     const struct raft_snapshot *snap;
     CAIRN_ASSERT(st->snapshot(st->ctx, &snap) == 0);
-    struct buf file = BUF_INIT, rec = BUF_INIT;
+    struct buf rec = BUF_INIT;
     struct sim_disk tmp;
     sim_disk_init(&tmp, 0);
     rec_snapshot(&rec, snap);
@@ -680,7 +692,6 @@ static void disk_rewrite(struct member *m)
     CAIRN_ASSERT(sim_disk_replace(&m->disk, LOG_FILE, b->data, b->len) == 0);
     m->dirty = true;
     sim_disk_close(&tmp);
-    buf_free(&file);
     buf_free(&rec);
 }
 
@@ -830,6 +841,19 @@ static void member_emit(struct member *m, const struct raft_message *msg)
     }
 }
 
+/* The first application of a command is when it took effect. */
+static void effect_record(struct cluster *c, const struct cmd *cmd,
+                          int64_t result, bool swapped)
+{
+    if (cmd->op >= c->hist_of_cap[cmd->client])
+        return;
+    size_t h = c->hist_of[cmd->client][cmd->op];
+    if (h == 0 || c->effects[h - 1].at_us != 0)
+        return;
+    c->effects[h - 1] = (struct effect){
+        .at_us = c->w.now_us, .result = result, .swapped = swapped};
+}
+
 static void member_apply(struct member *m, const struct raft_entry *e)
 {
     struct cluster *c = m->c;
@@ -874,6 +898,7 @@ static void member_apply(struct member *m, const struct raft_entry *e)
             s->last_op[cmd.client] = cmd.op;
             s->last_result[cmd.client] = result;
             s->last_swapped[cmd.client] = swapped;
+            effect_record(c, &cmd, result, swapped);
         }
     }
     m->applied = e->index;
@@ -1795,6 +1820,12 @@ static void invoke_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
                                 cl->cmd.expect, w->now_us, &cl->hist);
     if (rv != 0)
         return; /* the history is full: this client stops */
+    c->hist_of[cl->id] = grow(c->hist_of[cl->id], &c->hist_of_cap[cl->id],
+                              cl->op + 1, sizeof(size_t), HISTORY_MAX);
+    c->hist_of[cl->id][cl->op] = cl->hist + 1;
+    c->effects = grow(c->effects, &c->effects_cap, cl->hist + 1,
+                      sizeof(*c->effects), HISTORY_MAX);
+    c->effects[cl->hist] = (struct effect){0, 0, false};
     cl->busy = true;
     cl->op_first_attempt = cl->attempt + 1;
     cl->invoked_us = w->now_us;
@@ -2277,6 +2308,9 @@ static void cluster_free(struct cluster *c)
     cairn_free(c->cmap.keys_index);
     cairn_free(c->cmap.keys_term);
     cairn_free(c->cmap.vals);
+    cairn_free(c->effects);
+    for (int i = 0; i < CLIENTS_MAX; i++)
+        cairn_free(c->hist_of[i]);
 }
 
 static void bootstrap(struct cluster *c)
@@ -2346,6 +2380,33 @@ const char *sim_verdict_name(int verdict)
     }
 }
 
+/* Writes and CAS whose client never learned their fate: the simulator
+ * knows it. One never applied anywhere by the end of the run never took
+ * effect (failed); one applied took effect at the latest when it was first
+ * applied, with the result it had then (ok, completing then). Both are
+ * sound: a read that saw a write no member applied is a violation, and a
+ * write is committed, hence visible to every later ReadIndex read, by the
+ * time any member applies it. It keeps the search small where a long outage
+ * leaves hundreds of unknown writes on one key. */
+static void resolve_unknown(struct cluster *c)
+{
+    for (size_t i = 0; i < c->hist.len; i++) {
+        struct lin_op *op = &c->hist.ops[i];
+        if (op->kind == LIN_READ ||
+            (op->outcome != LIN_UNKNOWN && op->outcome != LIN_PENDING))
+            continue;
+        const struct effect *e = &c->effects[i];
+        if (e->at_us == 0) {
+            op->outcome = LIN_FAILED;
+            op->complete = c->w.now_us;
+        } else {
+            op->outcome = LIN_OK;
+            op->complete = e->at_us;
+            op->cas_swapped = e->swapped;
+        }
+    }
+}
+
 static void final_checks(struct cluster *c)
 {
     if (c->failed)
@@ -2367,6 +2428,7 @@ static void final_checks(struct cluster *c)
             return;
         }
     }
+    resolve_unknown(c);
     struct lin_report rep;
     int rv = lin_check(c->hist.ops, c->hist.len, 0, 0, &rep);
     if (rv != 0) {
@@ -2413,6 +2475,13 @@ int sim_cluster_run(const struct sim_options *opt, struct sim_result *res,
     sim_world_schedule(&c->w, c->p.tick_us, monitor_fire, NULL, c, 0, 0);
     while (!c->failed && sim_world_step(&c->w, c->end_us))
         ;
+    /* Outcomes as the clients saw them (final_checks resolves unknowns). */
+    for (size_t i = 0; i < c->hist.len; i++) {
+        enum lin_outcome o = c->hist.ops[i].outcome;
+        res->ops_ok += o == LIN_OK;
+        res->ops_failed += o == LIN_FAILED;
+        res->ops_unknown += o == LIN_UNKNOWN || o == LIN_PENDING;
+    }
     final_checks(c);
     res->verdict = c->failed ? c->verdict : SIM_PASS;
     snprintf(res->reason, sizeof(res->reason), "%s", c->reason);
@@ -2421,12 +2490,6 @@ int sim_cluster_run(const struct sim_options *opt, struct sim_result *res,
     res->trace_hash = c->w.trace.hash;
     res->max_term = c->max_term;
     res->committed = c->seq_len - 1;
-    for (size_t i = 0; i < c->hist.len; i++) {
-        enum lin_outcome o = c->hist.ops[i].outcome;
-        res->ops_ok += o == LIN_OK;
-        res->ops_failed += o == LIN_FAILED;
-        res->ops_unknown += o == LIN_UNKNOWN || o == LIN_PENDING;
-    }
     if (c->failed && trace_out != NULL)
         sim_trace_dump(&c->w, trace_out);
     cluster_free(c);

@@ -246,6 +246,16 @@ static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
     }
 }
 
+/* SIGINT/SIGTERM end a campaign early: no new seeds, the running ones
+ * finish, and the summary line still comes. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -268,6 +278,11 @@ int main(int argc, char **argv)
         return 2;
     }
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     struct campaign cp = {0, 0, 0, 0};
     struct {
         pid_t pid;
@@ -280,6 +295,8 @@ int main(int argc, char **argv)
     uint64_t next = o.first_seed, end = o.first_seed + o.seeds;
     bool stop = false;
     while ((next < end && !stop) || running > 0) {
+        if (interrupted)
+            stop = true;
         while (running < o.jobs && next < end && !stop) {
             uint64_t seed = next++;
             if (excluded(&o, seed))
@@ -293,6 +310,8 @@ int main(int argc, char **argv)
                 break;
             }
             if (pid == 0) {
+                signal(SIGINT, SIG_DFL);
+                signal(SIGTERM, SIG_DFL);
                 close(fds[0]);
                 _exit(run_seed(&o, seed, fds[1]));
             }
@@ -342,11 +361,12 @@ int main(int argc, char **argv)
     drain(fds[0], &cp, acc, &acc_len, sizeof(acc));
     double wall = now_s() - t0;
     printf("RESULT sim seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
-           " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s\n",
+           " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s\n",
            cp.run, cp.failures, cp.events,
            wall > 0 ? (double)cp.events / wall : 0.0, wall, o.first_seed,
            o.core_fault ? " fault=" : "",
-           o.core_fault ? sim_core_fault_name(o.core_fault) : "");
+           o.core_fault ? sim_core_fault_name(o.core_fault) : "",
+           interrupted ? " interrupted" : "");
     if (o.expect_fail) {
         if (cp.failures == 0)
             fprintf(
