@@ -123,8 +123,9 @@ static void on_result(void *arg, const struct node_result *res)
         break;
     }
     case NODE_REQ_MEMBER_ADD:
+    case NODE_REQ_MEMBER_PROMOTE:
     case NODE_REQ_MEMBER_LIST:
-        if (res->type == NODE_REQ_MEMBER_ADD && res->u.members.member != NULL)
+        if (res->type != NODE_REQ_MEMBER_LIST && res->u.members.member != NULL)
             OUT("MEMBER %016llx",
                 (unsigned long long)res->u.members.member->id);
         else
@@ -205,15 +206,20 @@ static int run(struct control_conn *c, char *line)
         return server_compact(s, strtoll(w[1], NULL, 10), false, c, on_result);
     if (strcmp(w[0], "members") == 0 && n == 1)
         return server_member_list(s, c, on_result);
-    if (strcmp(w[0], "member-add") == 0 && n == 2) {
+    if ((strcmp(w[0], "member-add") == 0 ||
+         strcmp(w[0], "member-add-learner") == 0) &&
+        n == 2) {
         struct node_member m;
         memset(&m, 0, sizeof m);
         if (strlen(w[1]) >= NODE_URL_MAX)
             return CAIRN_EINVAL;
         snprintf(m.peer_urls[0], NODE_URL_MAX, "%s", w[1]);
         m.n_peer_urls = 1;
+        m.is_learner = strcmp(w[0], "member-add-learner") == 0;
         return server_member_add(s, &m, c, on_result);
     }
+    if (strcmp(w[0], "member-promote") == 0 && n == 2)
+        return server_member_promote(s, strtoull(w[1], NULL, 16), c, on_result);
     if (strcmp(w[0], "member-remove") == 0 && n == 2)
         return server_member_remove(s, strtoull(w[1], NULL, 16), c, on_result);
     if (strcmp(w[0], "move-leader") == 0 && n == 2)

@@ -361,6 +361,54 @@ def case_member_remove(c):
     c.check_all_acked(rest)
 
 
+def add_member(c, lead, learner=False):
+    """Adds a member through the leader; returns the Member (not started)
+    and its id."""
+    new = Member(c, "m%d" % len(c.members))
+    verb = "member-add-learner" if learner else "member-add"
+    deadline = time.time() + LIVENESS_S
+    while True:
+        r = lead.request("%s %s" % (verb, new.peer_url))
+        if r is not None and r.startswith("MEMBER"):
+            break
+        check(time.time() < deadline, "%s: %s" % (verb, r))
+        time.sleep(0.1)
+    c.members.append(new)
+    return new, r.split()[1]
+
+
+def case_learner(c):
+    """A learner added live joins and receives everything, is promoted to
+    voter, and then counts for the quorum like any member."""
+    c.start()
+    for i in range(20):
+        c.put("l%03d" % i, "e%d" % i)
+    new, new_id = add_member(c, c.leader(), learner=True)
+    new.start(("--initial-cluster-state", "existing"))
+    c.wait_ready(new)
+    c.check_all_acked()
+    r = c.leader().request("members")
+    check(r is not None and ("%s:" % new_id) in r and ":learner" in r,
+          "listed as a learner: %s" % r)
+    deadline = time.time() + LIVENESS_S
+    while True:
+        r = c.leader().request("member-promote %s" % new_id)
+        if r is not None and r.startswith("MEMBER"):
+            break
+        check(time.time() < deadline, "member-promote: %s" % r)
+        time.sleep(0.1)
+    r = c.leader().request("members")
+    check(r is not None and ":learner" not in r, "promoted: %s" % r)
+    # Four voters, quorum three: with one original member down, writes go
+    # on only because the promoted member now counts.
+    c.members[0].kill(signal.SIGKILL)
+    c.put("after", "promotion")
+    c.members[0].start()
+    c.wait_ready(c.members[0])
+    c.check_all_acked()
+    c.check_hashkv_equal()
+
+
 def case_member_add(c):
     """A member added live joins with --initial-cluster-state existing,
     catches up, serves, and is removed live again."""
@@ -562,6 +610,7 @@ CASES = {
                          case_snapshot_catchup),
     "member_remove": (3, (), case_member_remove),
     "member_add": (3, (), case_member_add),
+    "learner": (3, (), case_learner),
     "kill_loop": (3, (), case_kill_loop),
     "apart": (3, (), case_apart),
     "auto_compaction": (3, ("--auto-compaction-retention", "1s"),
