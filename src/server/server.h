@@ -177,7 +177,7 @@ typedef void (*server_stopped_cb)(void *arg, int status);
 void server_on_stopped(struct server *s, void *arg, server_stopped_cb cb);
 
 /* Starts a graceful stop (SIGTERM, SIGINT): a leader first hands leadership
- * to the most up-to-date follower (bounded by two election timeouts), then
+ * to the most up-to-date follower (bounded by two election timeouts), then the
  * member stops taking requests, drains its WAL and apply queues and closes
  * its handles; the stopped callback follows. Calling it again is harmless. */
 void server_stop(struct server *s);
