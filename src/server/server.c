@@ -1101,10 +1101,24 @@ void server__join_learned(struct server *s, uint64_t cluster_id,
     struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = s->log};
     struct wal_metadata meta = {.member_id = member_id,
                                 .cluster_id = cluster_id};
-    int rv = wal_create(&wo, &meta, &s->wal, &m);
-    if (rv != 0)
-        cairn_errmsg_prefixf(&m, "create %s", s->paths.wal);
-    else
+    int rv = 0;
+    if (s->wal == NULL) {
+        rv = wal_create(&wo, &meta, &s->wal, &m);
+        if (rv != 0)
+            cairn_errmsg_prefixf(&m, "create %s", s->paths.wal);
+    } else if (s->rec.meta.member_id != member_id ||
+               s->rec.meta.cluster_id != cluster_id) {
+        /* Joining again after a stop: the WAL says who we are. */
+        rv = cairn_errmsg_code(
+            &m, CAIRN_EINVAL,
+            "the WAL in %s belongs to member %016llx of "
+            "cluster %016llx, but the cluster addresses "
+            "this URL as %016llx of %016llx",
+            s->paths.wal, (unsigned long long)s->rec.meta.member_id,
+            (unsigned long long)s->rec.meta.cluster_id,
+            (unsigned long long)member_id, (unsigned long long)cluster_id);
+    }
+    if (rv == 0)
         rv = start_member(s, NULL, 0, &m);
     if (rv != 0) {
         cairn_log_write(s->log, CAIRN_LOG_FATAL, COMP, "%s", m.text);
@@ -1187,8 +1201,19 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
                     (unsigned long long)s->cluster_id, c->data_dir,
                     (unsigned long long)s->rec.snap.index, s->rec.n_entries,
                     (unsigned long long)s->rec.hard_state.commit);
-        if (!s->rec.has_snap && s->rec.n_entries == 0 &&
-            s->rec.hard_state.term == 0 && !c->initial_cluster_existing) {
+        bool empty = !s->rec.has_snap && s->rec.n_entries == 0 &&
+                     s->rec.hard_state.term == 0;
+        if (empty && c->initial_cluster_existing) {
+            /* A joining member that stopped before the leader's snapshot
+             * reached it: join again (its peers are only learned so). */
+            uint64_t mid = s->member_id, cid = s->cluster_id;
+            rv = bootstrap_members(s, c, s->ic, &initial, &n_initial, m);
+            if (rv != 0)
+                goto err_after_state;
+            s->member_id = mid;
+            s->cluster_id = cid;
+            joining = true;
+        } else if (empty) {
             /* A crash between creating the WAL and persisting the
              * bootstrap: bootstrap again, from the same flags. (A joining
              * member's empty WAL just waits for the leader again.) */
