@@ -118,6 +118,7 @@ struct h_result {
     size_t n_keys;
     size_t n_alarms;
     bool is_learner; /* MEMBER_*: the member concerned */
+    int type_hint;   /* free for the test's bookkeeping */
 };
 void h_done(void *arg, const struct node_result *r);
 

@@ -248,11 +248,108 @@ static void test_random_membership(void **state)
         run_seed(seed + (uint64_t)i, true);
 }
 
+/* Leases under random cuts and leader moves: a lease kept alive through
+ * whichever member leads never disappears sooner than its TTL after the
+ * last successful keep-alive (less an election timeout of slack, for a
+ * deposed leader that still renewed), and once keep-alives stop it is
+ * revoked with its key. */
+static void run_lease_seed(uint64_t seed)
+{
+    struct prng rng;
+    prng_seed(&rng, seed);
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    const int64_t ttl_ms = 5000, slack_ms = 1000;
+    struct h_result g = {0};
+    assert_int_equal(node_lease_grant(l->n, 0, ttl_ms / 1000, &g, h_done), 0);
+    h_run(&c);
+    assert_int_equal(g.err, 0);
+    struct mvcc_put_req p = {.key = (const uint8_t *)"lk",
+                             .key_len = 2,
+                             .value = (const uint8_t *)"v",
+                             .value_len = 1,
+                             .lease = g.lease_id};
+    struct h_result pr = {0};
+    assert_int_equal(node_put(l->n, &p, &pr, h_done), 0);
+    h_run(&c);
+    assert_int_equal(pr.err, 0);
+    int64_t last_ok = c.now_ms;
+    static struct h_result ka[4096];
+    size_t n_ka = 0;
+    for (int step = 0; step < 600; step++) {
+        struct h_member *m = &c.m[prng_below(&rng, 3)];
+        uint64_t dice = prng_below(&rng, 100);
+        if (dice < 4) {
+            for (size_t i = 0; i < 3; i++)
+                c.m[i].cut = false;
+            m->cut = true;
+        } else if (dice < 10) {
+            for (size_t i = 0; i < 3; i++)
+                c.m[i].cut = false;
+        } else if (dice < 12 && node_is_leader(m->n)) {
+            struct h_result *mv = &ka[n_ka++ % 4096];
+            memset(mv, 0, sizeof(*mv));
+            node_move_leader(m->n, 1 + prng_below(&rng, 3), mv, h_done);
+        }
+        /* A keep-alive to every member believing it leads, every second. */
+        if (step % 10 == 0)
+            for (size_t i = 0; i < 3; i++) {
+                if (!node_is_leader(c.m[i].n))
+                    continue;
+                struct h_result *r = &ka[n_ka++ % 4096];
+                memset(r, 0, sizeof(*r));
+                r->type_hint = 1;
+                node_lease_keepalive(c.m[i].n, g.lease_id, r, h_done);
+            }
+        h_tick(&c, 1);
+        for (size_t i = 0; i < n_ka && i < 4096; i++)
+            if (ka[i].type_hint && ka[i].calls == 1 && ka[i].err == 0) {
+                if (c.now_ms > last_ok)
+                    last_ok = c.now_ms;
+                ka[i].type_hint = 0;
+            }
+        bool gone = false;
+        for (size_t i = 0; i < 3; i++)
+            gone |= !lease_exists(node_applier_lessor(c.m[i].ap), g.lease_id);
+        if (gone) {
+            if (c.now_ms - last_ok < ttl_ms - slack_ms)
+                fail_msg("seed %llu: lease revoked %lld ms after its last "
+                         "keep-alive",
+                         (unsigned long long)seed,
+                         (long long)(c.now_ms - last_ok));
+            break;
+        }
+    }
+    /* Keep-alives stop: the lease and its key go. */
+    for (size_t i = 0; i < 3; i++)
+        c.m[i].cut = false;
+    h_tick(&c, 150);
+    for (size_t i = 0; i < 3; i++) {
+        assert_false(lease_exists(node_applier_lessor(c.m[i].ap), g.lease_id));
+        struct h_result r;
+        assert_int_equal(h_get(&c.m[i], "lk", true, &r), 0);
+        assert_int_equal(r.count, 0);
+    }
+    h_cluster_free(&c);
+}
+
+static void test_random_leases(void **state)
+{
+    (void)state;
+    uint64_t seed = node_test_seed(20261300);
+    const char *e = getenv("CAIRN_NODE_RANDOM_RUNS");
+    int runs = e != NULL && *e ? atoi(e) : 3;
+    for (int i = 0; i < runs; i++)
+        run_lease_seed(seed + (uint64_t)i);
+}
+
 int node_test_random(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_runs),
         cmocka_unit_test(test_random_membership),
+        cmocka_unit_test(test_random_leases),
     };
     return cmocka_run_group_tests_name("node random", tests, NULL, NULL);
 }
