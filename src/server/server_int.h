@@ -69,15 +69,9 @@ struct server {
     struct server_paths paths;
     uint64_t member_id;
     uint64_t cluster_id;
-    unsigned max_txn_ops;
     uint64_t max_request_bytes;
-    uint32_t max_concurrent_streams;
-    unsigned max_snapshots;
-    unsigned heartbeat_ms;
-    unsigned election_ms;
 
     struct cairn_fs fs;
-    int lock_fd;     /* flock'ed <data-dir>/member/lock, or -1 */
     struct wal *wal; /* the WAL thread's once started */
     struct wal_recovery rec;
     struct mvcc_store *store;
@@ -94,25 +88,13 @@ struct server {
     uv_async_t async;
     pthread_t wal_thread;
     pthread_t apply_thread;
-    bool threads_started;
-    bool inline_work; /* the threads are gone: env work runs on the loop */
     struct cairn_queue wal_q;
     struct cairn_queue apply_q;
     pthread_mutex_t done_mu;
     struct server__job *done_head;
     struct server__job *done_tail;
 
-    bool ready;           /* published */
-    bool advance_pending; /* initial election tick advance still due */
-    int64_t start_ms;     /* loop time at start (the advance window) */
-    bool stopping;        /* server_stop called or the member stopped */
-    bool shutting_down;   /* the stop's second half has begun */
-    bool transfer_done;   /* the leadership transfer answered */
-    bool state_freed;     /* threads joined, node and stores freed */
-    bool stopped;         /* the stopped callback has been called */
-    int stop_status;
-    int closing_handles; /* uv handles being closed */
-    int pending_work;    /* snapshot images being written */
+    int64_t start_ms; /* loop time at start (the advance window) */
     void *stopped_arg;
     server_stopped_cb stopped_cb;
     void *applied_arg;
@@ -125,11 +107,31 @@ struct server {
     struct server_config cfg;          /* its strings are not used */
     char *test_control_path;           /* owned copy, or NULL */
     struct server_initial_cluster *ic; /* parsed --initial-cluster */
-    bool handles_ready;                /* async and timers initialized */
     struct server__join *join;         /* while joining; see join.c */
     /* The members whose handshakes told us our id: first peers. */
     uint64_t join_senders[SERVER__JOIN_SENDERS_MAX];
     size_t n_join_senders;
+
+    /* Small fields last, packed. */
+    unsigned max_txn_ops;
+    uint32_t max_concurrent_streams;
+    unsigned max_snapshots;
+    unsigned heartbeat_ms;
+    unsigned election_ms;
+    int lock_fd; /* flock'ed <data-dir>/member/lock, or -1 */
+    int stop_status;
+    int closing_handles; /* uv handles being closed */
+    int pending_work;    /* snapshot images being written */
+    bool threads_started;
+    bool inline_work;     /* the threads are gone: env work runs on the loop */
+    bool handles_ready;   /* async and timers initialized */
+    bool ready;           /* published */
+    bool advance_pending; /* initial election tick advance still due */
+    bool stopping;        /* server_stop called or the member stopped */
+    bool shutting_down;   /* the stop's second half has begun */
+    bool transfer_done;   /* the leadership transfer answered */
+    bool state_freed;     /* threads joined, node and stores freed */
+    bool stopped;         /* the stopped callback has been called */
 };
 
 /* Whether requests are still taken. */
