@@ -212,6 +212,9 @@ static const struct flag_def flags[] = {
      * docs/server.md on this unix socket, for tests/cluster until the gRPC
      * API exists. Not an etcd flag. */
     {"cairn-test-control", F_STR, OFF(test_control_path), "", NULL},
+    /* TEST ONLY, hidden: WAL segment size in bytes (0: 64 MiB). */
+    {"cairn-test-wal-segment-bytes", F_U64, OFF(test_wal_segment_bytes), "0",
+     NULL},
     {"help", F_SPECIAL, 0, "false", "Show this help and exit."},
 };
 

@@ -1098,7 +1098,11 @@ void server__join_learned(struct server *s, uint64_t cluster_id,
                 "addressed us)",
                 (unsigned long long)cluster_id, (unsigned long long)member_id,
                 n_senders);
-    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = s->log};
+    struct wal_options wo = {.fs = &s->fs,
+                             .dir = s->paths.wal,
+                             .segment_size_bytes =
+                                 s->cfg.test_wal_segment_bytes,
+                             .log = s->log};
     struct wal_metadata meta = {.member_id = member_id,
                                 .cluster_id = cluster_id};
     int rv = 0;
@@ -1183,7 +1187,10 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     remove_stale_images(s);
 
     /* The WAL: recover it, or create it for a new member. */
-    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
+    struct wal_options wo = {.fs = &s->fs,
+                             .dir = s->paths.wal,
+                             .segment_size_bytes = c->test_wal_segment_bytes,
+                             .log = log};
     bool joining = false;
     if (wal_exists(&s->fs, s->paths.wal)) {
         rv = wal_recover(&wo, s->paths.snap, &s->wal, &s->rec, m);

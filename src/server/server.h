@@ -136,6 +136,10 @@ struct server_config {
      * which the member serves the line protocol of docs/server.md until the
      * gRPC API exists; NULL: none. */
     const char *test_control_path;
+    /* TEST ONLY (the hidden --cairn-test-wal-segment-bytes flag): the WAL
+     * segment size; 0: WAL_SEGMENT_SIZE_DEFAULT (64 MiB, etcd's). Tests
+     * use small segments to save disk writes and to exercise rotation. */
+    uint64_t test_wal_segment_bytes;
 };
 
 /* Fills c with etcd's defaults (as listed beside each field). */

@@ -76,6 +76,8 @@ class Member:
             "--heartbeat-interval", "50",
             "--election-timeout", "500",
             "--cairn-test-control", self.ctl_path,
+            # 1 MiB WAL segments: less disk written, rotation exercised.
+            "--cairn-test-wal-segment-bytes", "1048576",
         ] + list(self.cluster.extra) + list(extra)
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items()
