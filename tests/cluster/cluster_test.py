@@ -319,6 +319,27 @@ def case_leader_kill(c):
     c.check_hashkv_equal()
 
 
+def case_sigstop_leader(c):
+    """The leader frozen (SIGSTOP): the others elect a new leader and go on;
+    resumed (SIGCONT), the old leader follows and catches up."""
+    c.start()
+    for i in range(20):
+        c.put("f%03d" % i, "g%d" % i)
+    old = c.leader()
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        rest = [m for m in c.members if m is not old]
+        new = c.leader(among=rest)
+        check(new is not old, "a new leader")
+        for i in range(20):
+            c.put("h%03d" % i, "g%d" % i, via=rest[i % 2])
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    c.leader()  # all three, the resumed one included, agree on a leader
+    c.check_all_acked()
+    c.check_hashkv_equal()
+
+
 def case_snapshot_catchup(c):
     """A follower down while the others write past a snapshot and compact
     the log: on restart it catches up (by snapshot)."""
@@ -607,6 +628,7 @@ CASES = {
     "single": (1, (), case_single),
     "three": (3, (), case_three),
     "leader_kill": (3, (), case_leader_kill),
+    "sigstop_leader": (3, (), case_sigstop_leader),
     "snapshot_catchup": (3, ("--snapshot-count", "50",
                              "--experimental-snapshot-catchup-entries", "20"),
                          case_snapshot_catchup),
