@@ -108,6 +108,11 @@ normalise() {
     -e 's/"\(ClusterID\|MemberID\|ID\)" : [0-9]*/"\1" : N/g' \
     -e 's/took = [0-9.]*[a-zµ]*/took = T/g' \
     -e 's/"ts":"[^"]*"/"ts":T/g' \
+    -e 's/"\(ts\|took\)":[0-9.e+-]*/"\1":T/g' \
+    -e 's/remaining([0-9]*s)/remaining(Ns)/g' \
+    -e 's|^\([a-z]*/\)[0-9a-f]\{1,16\}$|\1ID|' \
+    -e 's/"\(took\|size\)":"[^"]*"/"\1":T/g' \
+    -e "s|$work/snap\.[a-z]*\.db|SNAP|g" \
     -e 's/client-[0-9a-f-]*/client-U/g' \
     -e 's/"\(dbSize\|dbSizeInUse\|raftIndex\|raftAppliedIndex\)":[0-9]*/"\1":0/g'
 }
@@ -118,6 +123,10 @@ sort_members() {
   python3 -c '
 import json, sys
 for line in sys.stdin:
+    if line.startswith("ETCD_INITIAL_CLUSTER="):
+        q = chr(34)
+        v = line.strip()[len("ETCD_INITIAL_CLUSTER="):].strip(q)
+        line = "ETCD_INITIAL_CLUSTER=" + q + ",".join(sorted(v.split(","))) + q + "\n"
     try:
         d = json.loads(line)
     except ValueError:
@@ -128,6 +137,23 @@ for line in sys.stdin:
         line = json.dumps(d, separators=(",", ":")) + "\n"
     sys.stdout.write(line)
 ' | sort
+}
+
+declare -A ids
+subst() {
+  local v=$2
+  v=${v//@LEASE/${ids[$1.lease]:-}}
+  v=${v//@MEMBER/${ids[$1.member]:-}}
+  v=${v//@SNAP/$work/snap.$1.db}
+  printf '%s' "$v"
+}
+# capture NAME REGEX: the first hex id after REGEX in the last outputs.
+capture() {
+  local side
+  for side in etcd cairn; do
+    ids[$side.$1]=$(grep -o "$2 [0-9a-f]*" "$work/out.$side" | head -1 |
+      awk '{print $NF}')
+  done
 }
 
 pass=0
@@ -141,9 +167,17 @@ check() {
   local in="$work/stdin" t=()
   [ -n "${WAIT:-}" ] && t=(timeout "$WAIT")
   cat >"$in"
-  "${t[@]}" etcdctl --endpoints="$(first 0)" "$@" <"$in" >"$work/out.etcd" 2>&1
+  local a ea=() ca=()
+  # @LEASE and @MEMBER stand for ids each cluster gave (see capture)
+  for a in "$@"; do
+    ea+=("$(subst etcd "$a")")
+    ca+=("$(subst cairn "$a")")
+  done
+  "${t[@]}" etcdctl --endpoints="$(first 0)" "${ea[@]}" <"$in" \
+    >"$work/out.etcd" 2>&1
   echo "exit $?" >>"$work/out.etcd"
-  "${t[@]}" etcdctl --endpoints="$(first 6)" "$@" <"$in" >"$work/out.cairn" 2>&1
+  "${t[@]}" etcdctl --endpoints="$(first 6)" "${ca[@]}" <"$in" \
+    >"$work/out.cairn" 2>&1
   echo "exit $?" >>"$work/out.cairn"
   normalise 0 <"$work/out.etcd" >"$work/n.etcd"
   normalise 6 <"$work/out.cairn" >"$work/n.cairn"
@@ -209,6 +243,22 @@ check alarm-list alarm list </dev/null
 check defrag defrag </dev/null
 check lease-list-empty lease list </dev/null
 check lease-timetolive-missing lease timetolive 1234 </dev/null
+check lease-grant lease grant 600 </dev/null
+capture lease lease
+check put-lease put lk lv --lease=@LEASE </dev/null
+check lease-list lease list </dev/null
+check lease-timetolive-keys lease timetolive @LEASE --keys </dev/null
+check lease-keep-alive-once lease keep-alive --once @LEASE </dev/null
+check lease-revoke lease revoke @LEASE </dev/null
+check get-lease-key get lk </dev/null
+MEMBERS=1 check member-add member add m4 --peer-urls=http://127.0.0.1:9 </dev/null
+capture member Member
+MEMBERS=1 check member-list-4 member list </dev/null
+check member-update member update @MEMBER --peer-urls=http://127.0.0.1:10 </dev/null
+check member-remove member remove @MEMBER </dev/null
+check snapshot-save snapshot save @SNAP </dev/null
+check lock lock mylock echo locked </dev/null
+WAIT=2 check elect elect myelection p1 </dev/null
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
