@@ -56,6 +56,8 @@ static int resolve(const struct net_url *url, bool may_block,
     return 0;
 }
 
+static void hs_unlink(struct net_conn *c);
+
 static void on_listener_closed(uv_handle_t *h)
 {
     cairn_free(h->data);
@@ -100,6 +102,7 @@ static void on_connection(uv_stream_t *server, int status)
         if (rv != 0) {
             cairn_warnf(l->log, "net", "accept %s: %s", c->peer,
                         cairn_strerror(rv));
+            hs_unlink(c);
             net__conn_fail(c, rv);
         }
         return;
