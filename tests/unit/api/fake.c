@@ -1073,17 +1073,22 @@ static void http_connected(void *arg, int status, struct net_conn *c)
     net_conn_start(c, &http_cbs, w);
 }
 
-void fx_http_get(struct fx *f, const char *path, struct buf *out)
+void fx_raw(struct fx *f, const void *bytes, size_t len, struct buf *out)
 {
     struct http_wait w = {NULL, out, 0, 0};
     assert_int_equal(net_connect(&f->loop, &f->url, NULL, &w, http_connected),
                      0);
     RUN_UNTIL(f, w.connected);
-    char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
-    assert_int_equal(net_conn_write(w.conn, req, (size_t)n), 0);
+    assert_int_equal(net_conn_write(w.conn, bytes, len), 0);
     RUN_UNTIL(f, w.closed);
     assert_int_equal(buf_append_u8(out, 0), 0);
     out->len--;
+}
+
+void fx_http_get(struct fx *f, const char *path, struct buf *out)
+{
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    fx_raw(f, req, (size_t)n, out);
 }

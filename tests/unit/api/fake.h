@@ -121,6 +121,9 @@ void fx_stream_start(struct fx *f, const char *path, struct result *r);
 /* An HTTP/1.1 GET on a raw connection; the whole answer in out
  * (NUL-terminated). */
 void fx_http_get(struct fx *f, const char *path, struct buf *out);
+/* Sends raw bytes on a new connection and waits until the server closes
+ * it; what came back in out. */
+void fx_raw(struct fx *f, const void *bytes, size_t len, struct buf *out);
 
 int test_errors_group(void);
 int test_convert_group(void);

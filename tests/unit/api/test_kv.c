@@ -306,6 +306,20 @@ static void test_bad_input(void **state)
     result_free(&r);
     /* and the server goes on serving */
     put_kv(&f, "still", "here");
+
+    /* HTTP/1.1 on a gRPC path: Go's 404, as etcd's mux answers */
+    struct buf got = BUF_INIT;
+    fx_http_get(&f, "/etcdserverpb.KV/Range", &got);
+    assert_non_null(strstr((char *)got.data, "HTTP/1.1 404"));
+    buf_reset(&got);
+    /* garbage bytes: the connection is closed without a word */
+    static const char junk[] = "\x01\x02garbage that is no protocol\r\n\r\n";
+    fx_raw(&f, junk, sizeof(junk) - 1, &got);
+    assert_int_equal(got.len, 0);
+    buf_free(&got);
+    /* and the gRPC client on its own connection is still served */
+    put_kv(&f, "after", "garbage");
+    assert_int_equal(f.fake.rev, 3);
     fx_close(&f);
 }
 
