@@ -164,8 +164,11 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 {
     (void)ssl;
     (void)arg;
-    /* gRPC wants h2; the HTTP endpoints on the same port speak HTTP/1.1 */
-    static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    /* gRPC clients offer h2 alone and get it. A client offering http/1.1
+     * too (curl, browsers) gets HTTP/1.1: rpc serves the HTTP endpoints
+     * (/health, /version, /metrics, the JSON gateway) over HTTP/1.1 only,
+     * while Go's server, preferring h2, serves them over both. */
+    static const unsigned char ours[] = "\x08http/1.1\x02h2";
     unsigned char *sel = NULL;
     if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in,
                               inlen) != OPENSSL_NPN_NEGOTIATED)
@@ -703,7 +706,8 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
                        NULL);
     } else {
         SSL_set_connect_state(tc->ssl);
-        static const unsigned char protos[] = "\x02h2\x08http/1.1";
+        /* every cairn client speaks HTTP/2 (gRPC, peers) */
+        static const unsigned char protos[] = "\x02h2";
         SSL_set_alpn_protos(tc->ssl, protos, sizeof(protos) - 1);
         if (host && host[0] && !is_ip_literal(host))
             SSL_set_tlsext_host_name(tc->ssl, host);

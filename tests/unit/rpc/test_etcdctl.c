@@ -268,20 +268,13 @@ static void child_timeout(uv_timer_t *t)
         kill(c->proc.pid, SIGKILL);
 }
 
-/* Runs etcdctl with `what` against the fixture's port; output in c->got. */
-static void run_etcdctl(struct fx *f, struct child *c, const char *what,
-                        const char *until)
+/* Runs cmdline under sh on the fixture's loop; output in c->got. */
+static void run_sh(struct fx *f, struct child *c, char *cmdline,
+                   const char *until)
 {
     memset(c, 0, sizeof(*c));
     c->until = until;
     buf_init(&c->got);
-    /* sh execs etcdctl (same pid) with stderr joined to stdout: error
-     * texts are part of what the tests check */
-    char cmdline[1024];
-    snprintf(cmdline, sizeof(cmdline),
-             "exec etcdctl --endpoints=127.0.0.1:%u --dial-timeout=5s "
-             "--command-timeout=10s %s 2>&1",
-             (unsigned)f->port, what);
     char *args[] = {"/bin/sh", "-c", cmdline, NULL};
     char *env[] = {"ETCDCTL_API=3", "PATH=/usr/bin:/bin", NULL};
     uv_pipe_init(&f->loop, &c->out, 0);
@@ -311,6 +304,20 @@ static void run_etcdctl(struct fx *f, struct child *c, const char *what,
     uv_close((uv_handle_t *)&c->timer, child_handle_closed);
     RUN_UNTIL(f, c->handles_open == 0);
     assert_int_equal(buf_append_u8(&c->got, 0), 0);
+}
+
+/* Runs etcdctl with `what` against the fixture's port; output in c->got. */
+static void run_etcdctl(struct fx *f, struct child *c, const char *what,
+                        const char *until)
+{
+    /* sh execs etcdctl (same pid) with stderr joined to stdout: error
+     * texts are part of what the tests check */
+    char cmdline[1024];
+    snprintf(cmdline, sizeof(cmdline),
+             "exec etcdctl --endpoints=127.0.0.1:%u --dial-timeout=5s "
+             "--command-timeout=10s %s 2>&1",
+             (unsigned)f->port, what);
+    run_sh(f, c, cmdline, until);
 }
 
 static void etcdctl_status_get_watch(void **state)
@@ -406,6 +413,13 @@ static void etcdctl_status_get_watch(void **state)
 #define ETCD_FIXTURES \
     "/usr/share/gocode/src/go.etcd.io/etcd/integration/fixtures"
 
+static void health_request(void *arg, struct rpc_http1_request *req)
+{
+    (*(int *)arg)++;
+    rpc_http1_respond(req, 200, "application/json", "{\"health\":\"true\"}",
+                      17);
+}
+
 static void etcdctl_over_tls(void **state)
 {
     (void)state;
@@ -428,8 +442,10 @@ static void etcdctl_over_tls(void **state)
     const struct rpc_method methods[] = {
         {"/etcdserverpb.Maintenance/Status", &status_cbs, &seen},
     };
+    int health = 0;
+    struct rpc_http1_handler h1 = {health_request, NULL, NULL, &health};
     assert_int_equal(
-        rpc_server_init(&f.srv, &f.loop, &cfg, methods, 1, NULL, NULL), 0);
+        rpc_server_init(&f.srv, &f.loop, &cfg, methods, 1, &h1, NULL), 0);
     assert_int_equal(net_url_parse("https://127.0.0.1:0", &f.url, NULL), 0);
     assert_int_equal(rpc_server_listen(f.srv, &f.url, &f.port, NULL), 0);
 
@@ -446,6 +462,27 @@ static void etcdctl_over_tls(void **state)
     assert_non_null(strstr(out, "\"version\":\"3.4.99-cairn-test\""));
     assert_int_equal(seen, 1);
     buf_free(&c.got);
+
+    /* the HTTP endpoints on the same TLS port: curl offers h2 and
+     * http/1.1 and is given HTTP/1.1 */
+    if (access("/usr/bin/curl", X_OK) == 0) {
+        char cmdline[1024];
+        snprintf(cmdline, sizeof(cmdline),
+                 "exec curl -sS --max-time 10 --cacert " ETCD_FIXTURES
+                 "/ca.crt --cert " ETCD_FIXTURES
+                 "/server.crt --key " ETCD_FIXTURES
+                 "/server.key.insecure -w ' %%{http_version}' "
+                 "https://127.0.0.1:%u/health 2>&1",
+                 (unsigned)f.port);
+        run_sh(&f, &c, cmdline, NULL);
+        out = (const char *)c.got.data;
+        if (c.status != 0)
+            fprintf(stderr, "curl said: %s\n", out);
+        assert_int_equal(c.status, 0);
+        assert_non_null(strstr(out, "{\"health\":\"true\"} 1.1"));
+        assert_int_equal(health, 1);
+        buf_free(&c.got);
+    }
 
     /* without a client certificate the server refuses the handshake */
     run_etcdctl(&f, &c,
