@@ -92,9 +92,14 @@ struct net_tls_config {
     const char *auto_tls_dir;
     const char *const *auto_tls_hosts;
     size_t auto_tls_host_count;
-    /* The peer side's certificate also serves as a TLS client certificate
-     * (extended key usage clientAuth in the auto-TLS certificate). */
+    /* The peer side: its auto-TLS certificate also serves as a client
+     * certificate (extended key usage clientAuth), and its listeners check
+     * a client certificate's subjectAltNames against the connection's
+     * remote IP, as etcd's peer listener does (see docs/tls.md), unless
+     * skip_client_san_verify (etcd's
+     * --experimental-peer-skip-client-san-verification). */
     bool peer;
+    bool skip_client_san_verify;
     /* --cipher-suites: etcd's (Go's) names, comma separated; TLS 1.2 only,
      * as in Go, TLS 1.3 suites stay enabled. */
     const char *cipher_suites;

@@ -25,6 +25,7 @@ struct net_tls {
     X509_CRL *crl;
     bool server_verify; /* require and verify client certificates */
     bool client_verify; /* verify servers we dial (not under auto-TLS) */
+    bool san_verify;    /* peer listeners: client cert SANs vs remote IP */
     uint32_t hs_timeout_ms;
     char cert_file[TLS_PATH_MAX];
     char key_file[TLS_PATH_MAX];
@@ -334,6 +335,7 @@ static int tls_setup(const struct net_tls_config *cfg, struct net_tls *t,
     SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, NULL);
     /* etcd: a trusted CA file alone also asks for client certificates */
     t->server_verify = cfg->client_cert_auth || set(cfg->trusted_ca_file);
+    t->san_verify = cfg->peer && !cfg->skip_client_san_verify;
     /* etcd skips verifying servers when its own certificate is self-made */
     t->client_verify = !self;
     return 0;
@@ -413,6 +415,63 @@ static void refuse(struct net_conn *c, int status, const char *why)
     net__conn_fail(c, status);
 }
 
+/* etcd's checkCertSAN for peer listeners: a client certificate naming IPs
+ * must name the remote IP; one naming only DNS names must name a host that
+ * resolves to it. Resolving would block the loop, so only "localhost" for a
+ * loopback address is accepted by name. Unix sockets have no address to
+ * check. */
+static const char *san_check(struct net_conn *c, X509 *peer, char *why,
+                             size_t size)
+{
+    if (c->u.handle.type != UV_TCP)
+        return NULL;
+    char ip[64];
+    const char *p = c->peer, *end;
+    if (p[0] == '[') {
+        p++;
+        end = strchr(p, ']');
+    } else {
+        end = strrchr(p, ':');
+    }
+    if (end == NULL || (size_t)(end - p) >= sizeof(ip))
+        return NULL;
+    memcpy(ip, p, (size_t)(end - p));
+    ip[end - p] = '\0';
+    GENERAL_NAMES *names =
+        X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+    int n = names ? sk_GENERAL_NAME_num(names) : 0;
+    bool has_ip = false, has_dns = false, ok = false;
+    char dns_list[200] = "";
+    for (int i = 0; i < n; i++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type == GEN_IPADD)
+            has_ip = true;
+        if (g->type == GEN_DNS) {
+            has_dns = true;
+            const char *d = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+            size_t used = strlen(dns_list);
+            snprintf(dns_list + used, sizeof(dns_list) - used, "%s%s",
+                     used ? " " : "", d);
+            if (strcmp(d, "localhost") == 0 &&
+                (strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0))
+                ok = true;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    if ((!has_ip && !has_dns) || ok)
+        return NULL;
+    if (has_ip && X509_check_ip_asc(peer, ip, 0) == 1)
+        return NULL;
+    if (has_dns)
+        snprintf(why, size, "tls: \"%s\" does not match any of DNSNames [%s]",
+                 ip, dns_list);
+    else
+        snprintf(why, size,
+                 "x509: certificate is not valid for the remote address %s",
+                 ip);
+    return why;
+}
+
 /* etcd's checks after the chain verified: CRL serials (server side, as
  * etcd's listener does) and the allowed CN or host name (both sides). */
 static const char *extra_checks(struct net_conn *c, char *why, size_t size)
@@ -439,6 +498,9 @@ static const char *extra_checks(struct net_conn *c, char *why, size_t size)
             }
         }
     }
+    if (tc->server && t->san_verify && peer &&
+        san_check(c, peer, why, size) != NULL)
+        return why;
     if (t->allowed_cn[0] || t->allowed_host[0]) {
         bool ok = false;
         if (peer && SSL_get_verify_result(tc->ssl) == X509_V_OK) {

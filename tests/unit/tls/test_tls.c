@@ -33,6 +33,7 @@ struct certs {
     char revoked[128], revoked_key[128], crl[128];
     char other_ca[128], stranger[128], stranger_key[128];
     char intruder[128], intruder_key[128];
+    char far[128], far_key[128]; /* valid, but for 10.9.9.9 only */
 };
 
 static void path(char *out, const struct certs *c, const char *name)
@@ -99,6 +100,8 @@ static void certs_make(struct certs *c)
     path(c->stranger_key, c, "stranger-key.pem");
     path(c->intruder, c, "intruder.pem");
     path(c->intruder_key, c, "intruder-key.pem");
+    path(c->far, c, "far.pem");
+    path(c->far_key, c, "far-key.pem");
     char key_path[128];
     X509 *ca, *other;
     EVP_PKEY *ca_key, *other_key;
@@ -120,6 +123,18 @@ static void certs_make(struct certs *c)
          c->intruder_key);
     leaf(c, other, other_key, "client", 14, -3600, 86400, c->stranger,
          c->stranger_key);
+    static const char *const far_hosts[] = {"10.9.9.9"};
+    struct net__cert_spec fs = {.cn = "client",
+                                .hosts = far_hosts,
+                                .host_count = 1,
+                                .server_auth = true,
+                                .client_auth = true,
+                                .not_before_s = -3600,
+                                .not_after_s = 86400,
+                                .serial = 15,
+                                .issuer = ca,
+                                .issuer_key = ca_key};
+    make(&fs, c->far, c->far_key, NULL, NULL);
 
     /* a CRL from the CA revoking serial 77 */
     X509_CRL *crl = X509_CRL_new();
@@ -575,6 +590,35 @@ static void allowed_cn_and_hostname(void **state)
     fixture_close(&f);
 }
 
+/* etcd's peer listener checks a client certificate's SANs against the
+ * remote address; client listeners and the skip switch do not. */
+static void peer_client_san_checked(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    cfg.peer = true;
+    serve(&f, "https://127.0.0.1:0", &cfg);
+    struct net_url url;
+    listen_url(&f, "https://127.0.0.1", &url);
+    still_serving(&f, &url); /* 127.0.0.1 is in the client's SANs */
+    refused_client(&f, &url, f.certs.far, f.certs.far_key,
+                   "not valid for the remote address 127.0.0.1");
+    net_listener_close(f.l);
+    net_tls_close(f.stls);
+    cfg.skip_client_san_verify = true;
+    serve(&f, "https://127.0.0.1:0", &cfg);
+    listen_url(&f, "https://127.0.0.1", &url);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.far, f.certs.far_key, f.certs.ca);
+    assert_int_equal(dial(&f, &url, ct), 0);
+    round_trip(&f, 10);
+    close_client(&f);
+    net_tls_close(ct);
+    fixture_close(&f);
+}
+
 static void client_refuses_untrusted_server(void **state)
 {
     (void)state;
@@ -899,6 +943,7 @@ int main(void)
         cmocka_unit_test(bad_client_certificates_refused),
         cmocka_unit_test(allowed_cn_and_hostname),
         cmocka_unit_test(client_refuses_untrusted_server),
+        cmocka_unit_test(peer_client_san_checked),
         cmocka_unit_test(handshake_deadline),
         cmocka_unit_test(write_queue_bounded_and_paused_reads),
         cmocka_unit_test(dialer_checks_allowed_cn),
