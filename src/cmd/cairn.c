@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api/api.h"
 #include "cmd/cairn_flags.h"
 #include "server/server.h"
 
@@ -15,6 +16,7 @@ struct prog {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     struct server *server;
+    struct api *api;
     struct cairn_log log;
     int status;
 };
@@ -23,6 +25,11 @@ static void on_stopped(void *arg, int status)
 {
     struct prog *p = arg;
     p->status = status;
+    /* The member has stopped: the API must not call it any more. */
+    if (p->api != NULL) {
+        api_close(p->api);
+        p->api = NULL;
+    }
     uv_close((uv_handle_t *)&p->sigterm, NULL);
     uv_close((uv_handle_t *)&p->sigint, NULL);
 }
@@ -32,6 +39,10 @@ static void on_signal(uv_signal_t *h, int signum)
     struct prog *p = h->data;
     cairn_infof(&p->log, "main", "received %s, stopping",
                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Stop taking client calls first (grpc's GracefulStop), so that none
+     * reaches a member that is going away. */
+    if (p->api != NULL)
+        api_drain(p->api);
     server_stop(p->server);
 }
 
@@ -80,6 +91,20 @@ int main(int argc, char **argv, char **envp)
     rv = server_open(&p.loop, &f->config, &p.log, &p.server, &m);
     if (rv != 0) {
         cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "%s", m.text);
+        uv_run(&p.loop, UV_RUN_DEFAULT);
+        server_close(p.server);
+        uv_loop_close(&p.loop);
+        cairn_free(f);
+        return 1;
+    }
+    const char *urls[SERVER_URLS_MAX];
+    size_t n = f->config.listen_client_urls.n;
+    for (size_t i = 0; i < n; i++)
+        urls[i] = f->config.listen_client_urls.url[i];
+    rv = api_serve(&p.loop, p.server, &p.log, urls, n, &p.api, &m);
+    if (rv != 0) {
+        cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "%s", m.text);
+        server_stop(p.server);
         uv_run(&p.loop, UV_RUN_DEFAULT);
         server_close(p.server);
         uv_loop_close(&p.loop);
