@@ -298,6 +298,9 @@ static int tls_setup(const struct net_tls_config *cfg, struct net_tls *t,
     /* a session cache would be per-context memory without a bound here */
     SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(t->ctx, 0);
+    /* A renegotiation would make SSL_write wait for reads, which the write
+     * path (encrypt at once into the memory BIO) does not allow. */
+    SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
     /* Without a certificate the context can only dial, as etcdctl with just
      * --cacert does; listeners refuse it. */
     if (t->cert_file[0]) {
