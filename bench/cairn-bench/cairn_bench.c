@@ -416,6 +416,15 @@ static void tick_cb(uv_timer_t *t)
 static void grant_cb(void *arg, const struct client_status *st,
                      ProtobufCMessage *resp);
 
+/* The grant phase waits in uv_run; the stop flag ends that wait when the
+ * last grant is answered (a callback run from the timer phase would
+ * otherwise leave the loop blocked in poll). */
+static void grant_check(struct bench *b)
+{
+    if (b->grant_done == b->o.clients)
+        uv_stop(&b->loop);
+}
+
 static void grant_one(struct bench *b, struct worker *w)
 {
     Etcdserverpb__LeaseGrantRequest g = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
@@ -429,6 +438,7 @@ static void grant_one(struct bench *b, struct worker *w)
         b->grant_failed++;
         b->grant_done++;
     }
+    grant_check(b);
 }
 
 static void grant_more(struct bench *b)
@@ -456,6 +466,7 @@ static void grant_cb(void *arg, const struct client_status *st,
         b->grant_done++;
     }
     client_msg_free(resp);
+    grant_check(b);
     grant_more(b);
 }
 
@@ -490,8 +501,8 @@ static void watch_message(void *arg, struct client_stream *s,
     struct bench *b = arg;
     const Etcdserverpb__WatchResponse *r =
         (const Etcdserverpb__WatchResponse *)m;
-    if (r->created)
-        b->created++;
+    if (r->created && ++b->created == b->o.watchers)
+        uv_stop(&b->loop); /* the creation phase waits in uv_run */
     uint64_t now = now_ns();
     for (size_t i = 0; i < r->n_events; i++)
         watch_record(b, r->events[i]->kv->mod_revision, now);
@@ -506,6 +517,7 @@ static void watch_done(void *arg, struct client_stream *s,
             b->wstreams[i] = NULL;
     if (st->status != 0 && st->status != CAIRN_ECANCELED)
         record_error(b, st);
+    uv_stop(&b->loop); /* the creation phase checks the streams left */
 }
 
 static const struct client_stream_cbs watch_cbs = {watch_message, watch_done};

@@ -222,7 +222,7 @@ static const struct rpc_call_cbs call_cbs = {
 static void flush_held(struct client_stream *s)
 {
     size_t i = 0;
-    for (; i < s->n_held; i++) {
+    for (; i < s->n_held && s->call; i++) {
         int rv = rpc_call_send(s->call, s->held[i], s->held_len[i]);
         if (rv == CAIRN_EFULL)
             break;
@@ -237,7 +237,7 @@ static void flush_held(struct client_stream *s)
     memmove(s->held_len, s->held_len + i,
             (s->n_held - i) * sizeof(*s->held_len));
     s->n_held -= i;
-    if (s->n_held == 0 && s->close_send_wanted)
+    if (s->n_held == 0 && s->close_send_wanted && s->call)
         rpc_call_close_send(s->call);
 }
 
@@ -249,8 +249,21 @@ static bool start_op(struct client *cl, struct client__conn *c,
     const struct client__method *m = client__method(s->m);
     list_remove(cl, s);
     int64_t timeout = m->stream ? -1 : cl->timeout_ms;
+    /* the op is active before the call starts: rpc may end the call (and
+     * run call_done) inside rpc_client_call or rpc_call_send */
+    s->conn = c;
+    c->n_active++;
+    list_push(cl, s, L_ACTIVE, false);
     int rv =
         rpc_client_call(c->rc, m->path, timeout, NULL, &call_cbs, s, &s->call);
+    if (rv != 0 && s->list != L_ACTIVE)
+        return true; /* call_done has dealt with it */
+    if (rv != 0) {
+        s->call = NULL;
+        s->conn = NULL;
+        c->n_active--;
+        list_remove(cl, s);
+    }
     if (rv == CAIRN_ESHUTDOWN) {
         /* the connection is going (GOAWAY); a member that keeps refusing
          * must not keep the call forever */
@@ -268,13 +281,16 @@ static bool start_op(struct client *cl, struct client__conn *c,
         finish(s, rv, RPC_INTERNAL, cairn_strerror(rv));
         return true;
     }
-    s->conn = c;
-    c->n_active++;
-    list_push(cl, s, L_ACTIVE, false);
+    if (s->list != L_ACTIVE) {
+        /* already ended inside rpc_client_call */
+        s->call = NULL;
+        return true;
+    }
     if (!m->stream) {
         /* an empty queue always takes one message */
         rv = rpc_call_send(s->call, s->body, s->len);
-        if (rv == 0)
+        /* done may already have run inside the send (and cleared call) */
+        if (rv == 0 && s->call)
             rpc_call_close_send(s->call);
     } else {
         flush_held(s);
@@ -307,11 +323,21 @@ static void pump(struct client *cl)
         defer(cl);
 }
 
+/* A stream callback is about to run: client_poll waits for these, and on
+ * a blocking client the stop flag keeps uv_run from blocking in poll after
+ * a callback run from the timer phase. */
+static void stream_event(struct client *cl)
+{
+    cl->stream_events++;
+    if (cl->blocking)
+        uv_stop(cl->loop);
+}
+
 static void run_done(struct client *cl, struct client_stream *s)
 {
     list_remove(cl, s);
     if (client__method(s->m)->stream) {
-        cl->stream_events++;
+        stream_event(cl);
         s->scbs->done(s->arg, s, &s->st);
     } else {
         ProtobufCMessage *resp = s->resp;
@@ -355,7 +381,7 @@ static void call_message(void *arg, struct rpc_call *call, const uint8_t *data,
         return;
     }
     if (s->scbs->message && !s->canceled && !s->cl->closing) {
-        s->cl->stream_events++;
+        stream_event(s->cl);
         s->scbs->message(s->arg, s, msg);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
@@ -478,6 +504,8 @@ static void maybe_drained(struct client *cl)
         return;
     cl->drained = true;
     uv_timer_stop(&cl->defer);
+    if (cl->blocking)
+        uv_stop(cl->loop); /* client_close's uv_run must not wait in poll */
     if (!cl->blocking)
         uv_close((uv_handle_t *)&cl->defer, free_client);
 }
@@ -508,8 +536,11 @@ void client_close(struct client *cl)
         uv_run(cl->loop, UV_RUN_ONCE);
     CAIRN_ASSERT(cl->drained);
     uv_close((uv_handle_t *)&cl->defer, NULL);
-    uv_run(cl->loop, UV_RUN_DEFAULT);
-    uv_loop_close(cl->loop);
+    /* again while a stop flag (set outside a run) cut a run short */
+    for (int i = 0; i < 1000 && uv_run(cl->loop, UV_RUN_DEFAULT) != 0; i++)
+        ;
+    int rv = uv_loop_close(cl->loop);
+    CAIRN_ASSERT(rv == 0);
     cairn_free(cl);
 }
 

@@ -25,6 +25,9 @@ static void sync_cb(void *arg, const struct client_status *st,
     snprintf(r->cl->last_msg, sizeof(r->cl->last_msg), "%s", st->message);
     r->st.message = r->cl->last_msg;
     r->resp = resp;
+    /* a callback run from the timer phase must not leave uv_run blocked
+     * in poll: a stop flag makes the poll not wait */
+    uv_stop(r->cl->loop);
 }
 
 /* Runs the private loop until *flag; the calls it waits for all end (by
@@ -142,6 +145,7 @@ int client_leader_sync(struct client *cl, size_t *index)
 }
 
 struct snap_ctx {
+    uv_loop_t *loop;
     int fd;
     int err;
     uint64_t size;
@@ -181,6 +185,7 @@ static void snap_done(void *arg, struct client_stream *s,
     c->st = *st;
     snprintf(c->msg, sizeof(c->msg), "%s", st->message);
     c->st.message = c->msg;
+    uv_stop(c->loop);
 }
 
 int client_snapshot_sync(struct client *cl, const char *path, uint64_t *size,
@@ -189,7 +194,8 @@ int client_snapshot_sync(struct client *cl, const char *path, uint64_t *size,
     CAIRN_ASSERT(cl->blocking);
     char part[4096];
     snprintf(part, sizeof(part), "%s.part", path);
-    struct snap_ctx c = {.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC, 0600)};
+    struct snap_ctx c = {.loop = cl->loop,
+                         .fd = open(part, O_WRONLY | O_CREAT | O_TRUNC, 0600)};
     if (c.fd < 0)
         return cairn_errmsg_code(msg, CAIRN_EIO, "client: open %s", part);
     static const struct client_stream_cbs cbs = {snap_message, snap_done};
@@ -228,6 +234,7 @@ struct poll_ctx {
 static void poll_timer(uv_timer_t *t)
 {
     ((struct poll_ctx *)t->data)->fired = true;
+    uv_stop(t->loop);
 }
 
 int client_poll(struct client *cl, int64_t timeout_ms)
