@@ -13,6 +13,9 @@
  *  - asynchronous, on the caller's libuv loop (client_init with a loop):
  *    client_call starts a call and its callback runs on that loop later;
  *    this is what load generators use, many calls in flight at once.
+ *    Callbacks run from a zero-delay timer of the client's; a caller that
+ *    drives its loop with UV_RUN_ONCE until a callback has run should
+ *    uv_stop the loop in that callback, or the run may wait in poll.
  *  - blocking (client_init with loop NULL): the client runs a private loop
  *    inside each client_*_sync function until the answer is there.
  *    Streams on a blocking client are driven by client_poll.
