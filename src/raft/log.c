@@ -165,8 +165,10 @@ int raft__log_term(const struct raft_log *l, raft_index i, raft_term *t)
             }
             if (i < u->snap->meta.index)
                 return CAIRN_ECOMPACTED;
-            /* between snapshot and offset cannot happen: offset is
-             * snap.index + 1 after a restore */
+            /* Between the snapshot and offset cannot be: offset stays
+             * snap.index + 1 until the snapshot is installed (stable_to
+             * defers). */
+            CAIRN_ASSERT(u->offset == u->snap->meta.index + 1);
         }
         int rv = l->storage->term(l->storage->ctx, i, t);
         storage_check(rv);
@@ -262,6 +264,9 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *ents,
         u->offset = after;
     if (u->handed_out > after - 1)
         u->handed_out = after - 1;
+    /* A persisted report for replaced entries no longer holds. */
+    if (u->stable_pending > after - 1)
+        u->stable_pending = after - 1;
     return 0;
 }
 
@@ -394,6 +399,16 @@ void raft__log_stable_to(struct raft_log *l, raft_index i, raft_term t)
         return; /* stale: that entry was replaced since */
     if (i > u->handed_out)
         return; /* the host cannot have persisted what it never got */
+    if (u->snap != NULL) {
+        /* The entries follow a snapshot the host has not installed yet.
+         * Dropping them now would leave the log's end to the snapshot
+         * (losing them: a shorter last index grants votes to candidates
+         * lacking entries we acknowledged) or to storage, which may not
+         * hold the snapshot yet. Keep them until it is installed. */
+        if (i > u->stable_pending)
+            u->stable_pending = i;
+        return;
+    }
     size_t drop = (size_t)(i - u->offset) + 1;
     raft__ev_remove_range(&u->v, 0, drop);
     u->offset = i + 1;
@@ -402,11 +417,20 @@ void raft__log_stable_to(struct raft_log *l, raft_index i, raft_term t)
 void raft__log_stable_snap_to(struct raft_log *l, raft_index i)
 {
     struct unstable *u = &l->u;
-    if (u->snap != NULL && u->snap->meta.index == i && u->snap_handed_out) {
-        free_snap(u->snap);
-        u->snap = NULL;
-        if (l->applied < i)
-            l->applied = i;
+    if (u->snap == NULL || u->snap->meta.index != i || !u->snap_handed_out)
+        return;
+    free_snap(u->snap);
+    u->snap = NULL;
+    if (l->applied < i)
+        l->applied = i;
+    /* Now storage holds the snapshot: the entries reported persisted in
+     * the meantime (validated then, cut back on truncation) leave. */
+    raft_index p = u->stable_pending;
+    u->stable_pending = 0;
+    if (p >= u->offset && p - u->offset < u->v.n) {
+        size_t drop = (size_t)(p - u->offset) + 1;
+        raft__ev_remove_range(&u->v, 0, drop);
+        u->offset = p + 1;
     }
 }
 
@@ -423,6 +447,7 @@ int raft__log_restore(struct raft_log *l, const struct raft_snapshot *snap)
     u->snap_handed_out = false;
     u->offset = snap->meta.index + 1;
     u->handed_out = snap->meta.index;
+    u->stable_pending = 0;
     l->committed = snap->meta.index;
     return 0;
 }

@@ -1444,9 +1444,9 @@ static int event_transfer(struct raft *r, raft_id target)
     return 0;
 }
 
-static void event_persisted(struct raft *r, raft_index index, raft_term term)
+/* The leader's own acknowledgement, once what it holds is durable. */
+static void self_ack(struct raft *r)
 {
-    raft__log_stable_to(&r->log, index, term);
     if (r->role != RAFT_LEADER)
         return;
     /* Our own acknowledgement, now that it is durable (etcd #14370). */
@@ -1456,6 +1456,20 @@ static void event_persisted(struct raft *r, raft_index index, raft_term term)
         if (maybe_commit(r))
             bcast_append(r);
     }
+}
+
+static void event_persisted(struct raft *r, raft_index index, raft_term term)
+{
+    raft__log_stable_to(&r->log, index, term);
+    self_ack(r);
+}
+
+static void event_snapshot_installed(struct raft *r, raft_index index)
+{
+    raft__log_stable_snap_to(&r->log, index);
+    /* Entries reported persisted before the snapshot was installed count
+     * as durable only now (a member may have won an election meanwhile). */
+    self_ack(r);
 }
 
 static void event_report_snapshot(struct raft *r, raft_id id, bool failed)
@@ -1496,7 +1510,7 @@ static int dispatch(struct raft *r, const struct raft_event *ev)
         event_persisted(r, ev->u.persisted.index, ev->u.persisted.term);
         return 0;
     case RAFT_EVENT_SNAPSHOT_INSTALLED:
-        raft__log_stable_snap_to(&r->log, ev->u.snapshot_index);
+        event_snapshot_installed(r, ev->u.snapshot_index);
         return 0;
     case RAFT_EVENT_REPORT_UNREACHABLE:
         if (r->role == RAFT_LEADER) {

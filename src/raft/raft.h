@@ -506,7 +506,10 @@ struct raft_event {
         raft_id transferee;
         /* PERSISTED: the entries up to index, ending with one of term,
          * are durable and readable from storage. Stale reports (the entry
-         * at index has another term by now) are ignored. */
+         * at index has another term by now) are ignored. Entries after a
+         * snapshot from an update may be reported before or after its
+         * SNAPSHOT_INSTALLED: the core holds them until the snapshot is
+         * installed and counts them durable from then on. */
         struct {
             raft_index index;
             raft_term term;

@@ -64,6 +64,11 @@ struct unstable {
     raft_index offset;
     /* Entries up to this index were handed to the host in an update. */
     raft_index handed_out;
+    /* Highest index reported persisted while snap was not yet installed
+     * (0: none). Those entries stay here until the snapshot is installed:
+     * the log's bounds and terms come from snap and this tail until then,
+     * so reports may arrive in either order without losing entries. */
+    raft_index stable_pending;
 };
 
 struct raft_log {
@@ -119,8 +124,12 @@ bool raft__log_maybe_commit(struct raft_log *l, raft_index max, raft_term term);
 int raft__log_slice(const struct raft_log *l, raft_index lo, raft_index hi,
                     uint64_t max_bytes, struct arena *a,
                     struct raft_entry **out, size_t *n);
-/* The host made entries up to (i, t) durable. */
+/* The host made entries up to (i, t) durable. While a received snapshot
+ * is not installed, the drop of those entries waits for
+ * raft__log_stable_snap_to. */
 void raft__log_stable_to(struct raft_log *l, raft_index i, raft_term t);
+/* The host installed the snapshot at i: forget it, and drop the entries
+ * after it reported persisted meanwhile. */
 void raft__log_stable_snap_to(struct raft_log *l, raft_index i);
 /* Replaces the log by a copy of snap (copied). CAIRN_ENOMEM. */
 int raft__log_restore(struct raft_log *l, const struct raft_snapshot *snap);

@@ -85,6 +85,7 @@ void h_crash(struct h_net *net, raft_id id)
 {
     struct h_node *nd = &net->nodes[id];
     drop_pending(nd);
+    nd->install_deferred = 0; /* a restart finds the snapshot in storage */
     raft_free(nd->r);
     nd->r = NULL;
     nd->up = false;
@@ -257,6 +258,14 @@ static void carry_out_lazy(struct h_net *net, struct h_node *nd,
 void h_sync(struct h_net *net, raft_id id)
 {
     struct h_node *nd = &net->nodes[id];
+    if (nd->up && nd->install_deferred != 0) {
+        struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT_INSTALLED,
+                                .u.snapshot_index = nd->install_deferred};
+        nd->install_deferred = 0;
+        struct raft_update up;
+        assert_int_equal(raft_step(nd->r, &ev, &up), 0);
+        carry_out_lazy(net, nd, &up);
+    }
     /* Completions are reported after the sync; each may cause more
      * writes, synced in the next round (bounded). */
     for (int round = 0; round < 16 && nd->up && nd->n_pending > 0; round++) {
@@ -306,8 +315,27 @@ void h_sync(struct h_net *net, raft_id id)
             buf_free(&p->bytes);
         }
         cairn_free(items);
-        if (persisted.type == RAFT_EVENT_PERSISTED)
-            evs[nev++] = persisted;
+        if (persisted.type == RAFT_EVENT_PERSISTED) {
+            if (nd->entries_first) {
+                /* The entries first; a lazy member's installation waits
+                 * for the next sync (only the latest snapshot counts, the
+                 * core has replaced any older one). */
+                int kept = 0;
+                for (int i = 0; i < nev; i++) {
+                    if (nd->lazy &&
+                        evs[i].type == RAFT_EVENT_SNAPSHOT_INSTALLED)
+                        nd->install_deferred = evs[i].u.snapshot_index;
+                    else
+                        evs[kept++] = evs[i];
+                }
+                nev = kept;
+                memmove(evs + 1, evs, (size_t)nev * sizeof(*evs));
+                evs[0] = persisted;
+                nev++;
+            } else {
+                evs[nev++] = persisted;
+            }
+        }
         for (int i = 0; i < nev; i++) {
             struct raft_update up;
             assert_int_equal(raft_step(nd->r, &evs[i], &up), 0);
@@ -334,6 +362,11 @@ static int carry_out(struct h_net *net, struct h_node *nd,
         evs[nev].u.persisted.index = last->index;
         evs[nev].u.persisted.term = last->term;
         nev++;
+    }
+    if (nev == 2 && nd->entries_first) {
+        struct raft_event t = evs[0];
+        evs[0] = evs[1];
+        evs[1] = t;
     }
     if (up->hard_state_changed)
         raft_memory_storage_set_hard_state(nd->ms, &up->hard_state);

@@ -28,6 +28,13 @@ struct h_node {
     size_t n_pending;
     size_t cap_pending;
     struct raft_conf_state conf; /* from update.conf_state */
+    /* When one write completes a received snapshot and entries after it,
+     * report PERSISTED before SNAPSHOT_INSTALLED (the core takes either
+     * order); a lazy member reports the installation only at its next
+     * h_sync (the state machine is slow to load the image), so other
+     * events come in between. */
+    bool entries_first;
+    raft_index install_deferred; /* 0: none */
 };
 
 enum h_pending_kind { H_PEND_SNAP, H_PEND_ENTRIES, H_PEND_HS, H_PEND_MSG };
