@@ -87,6 +87,11 @@ int main(int argc, char **argv, char **envp)
     }
     cairn_infof(&p.log, "main", "cairn %s (etcd API %s), data dir %s",
                 CAIRN_PROGRAM_VERSION, SERVER_ETCD_VERSION, f->config.data_dir);
+    if (f->config.initial_corrupt_check)
+        cairn_warnf(&p.log, "main",
+                    "--experimental-initial-corrupt-check: accepted, but "
+                    "the check against the peers' HashKV is not done yet "
+                    "(docs/flags.md)");
     uv_loop_init(&p.loop);
     rv = server_open(&p.loop, &f->config, &p.log, &p.server, &m);
     if (rv != 0) {

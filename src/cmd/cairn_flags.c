@@ -185,8 +185,8 @@ static const struct flag_def flags[] = {
     {"auth-token-ttl", F_REFUSED, 0, "300",
      "The lifetime in seconds of the auth token."},
     {"enable-grpc-gateway", F_REFUSEDB, 0, "true", "Enable GRPC gateway."},
-    {"experimental-initial-corrupt-check", F_REFUSEDB, 0, "false",
-     "Check data corruption before serving any client/peer traffic."},
+    {"experimental-initial-corrupt-check", F_BOOL, OFF(initial_corrupt_check),
+     "false", "Check data corruption before serving any client/peer traffic."},
     {"experimental-corrupt-check-time", F_REFUSED, 0, "0s",
      "Duration of time between cluster corruption check passes."},
     {"experimental-enable-v2v3", F_REFUSED, 0, "",
@@ -593,10 +593,9 @@ static int finish(struct parse_state *ps, bool name_set, bool cluster_set,
         return cairn_errmsg_code(m, CAIRN_EINVAL,
                                  "invalid value for flag "
                                  "-quota-backend-bytes: negative");
+    /* etcd 3.4: 0 means the default (the e2e suite passes it). */
     if (c->snapshot_count == 0)
-        return cairn_errmsg_code(m, CAIRN_EINVAL,
-                                 "invalid value for flag -snapshot-count: "
-                                 "0");
+        c->snapshot_count = 100000;
     if (c->max_request_bytes == 0)
         return cairn_errmsg_code(m, CAIRN_EINVAL,
                                  "invalid value for flag -max-request-bytes: "

@@ -515,6 +515,87 @@ static void check_ready(struct server *s)
     cairn_infof(s->log, COMP, "ready to serve client requests");
 }
 
+/* Copies src into dst of size bytes; false if it does not fit. */
+static bool copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= size)
+        return false;
+    memcpy(dst, src, len + 1);
+    return true;
+}
+
+/* Whether the applied record of this member carries our name and client
+ * URLs already. */
+static bool attributes_applied(const struct server *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct node_member *mem = &s->members[i];
+        if (mem->id != s->member_id)
+            continue;
+        if (strcmp(mem->name, s->name) != 0 ||
+            mem->n_client_urls != s->client_urls.n)
+            return false;
+        for (size_t k = 0; k < s->client_urls.n; k++)
+            if (strcmp(mem->client_urls[k], s->client_urls.url[k]) != 0)
+                return false;
+        return true;
+    }
+    return false;
+}
+
+static void on_published(void *arg, const struct node_result *res)
+{
+    struct server *s = arg;
+    if (res->err == 0 && !s->published) {
+        s->published = true;
+        cairn_infof(s->log, COMP, "published attributes to cluster %016llx",
+                    (unsigned long long)s->cluster_id);
+    }
+}
+
+/* etcd's publish: once ready, this member's name and client URLs go
+ * through raft into its member record, so that every member lists them.
+ * Retried every two election timeouts until the record carries them (a
+ * proposal may be lost to a leader change). */
+static void publish_attributes(struct server *s)
+{
+    if (!s->ready || s->published || s->stopping || !node_usable(s))
+        return;
+    size_t n = node_members(s->node, s->members, SERVER__MEMBERS_MAX);
+    if (n > SERVER__MEMBERS_MAX)
+        n = SERVER__MEMBERS_MAX;
+    if (attributes_applied(s, n)) {
+        s->published = true;
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    if (s->publish_tried && now - s->publish_ms < 2u * s->election_ms)
+        return;
+    if (s->client_urls.n > NODE_MEMBER_URLS_MAX)
+        return;
+    struct node_member *m = cairn_calloc(1, sizeof *m);
+    if (m == NULL)
+        return;
+    m->id = s->member_id;
+    bool fits = copy_str(m->name, sizeof m->name, s->name);
+    m->n_client_urls = (uint32_t)s->client_urls.n;
+    for (size_t k = 0; fits && k < s->client_urls.n; k++)
+        fits = copy_str(m->client_urls[k], NODE_URL_MAX, s->client_urls.url[k]);
+    if (!fits) {
+        cairn_free(m);
+        s->published = true; /* cannot be recorded: flags were checked */
+        cairn_warnf(s->log, COMP, "name or client URLs too long to publish");
+        return;
+    }
+    s->publish_tried = true;
+    s->publish_ms = now;
+    int rc = node_member_update(s->node, m, s, on_published);
+    cairn_free(m);
+    if (rc != 0)
+        cairn_debugf(s->log, COMP, "publish refused: %s", cairn_strerror(rc));
+}
+
 static void check_node_stopped(struct server *s)
 {
     int err = 0;
@@ -614,6 +695,7 @@ static void on_tick(uv_timer_t *t)
     check_node_stopped(s);
     reconcile_peers(s);
     check_ready(s);
+    publish_attributes(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -703,16 +785,6 @@ static bool urls_equal_sets(const struct server_urls *a,
     return true;
 }
 
-/* Copies src into dst of size bytes; false if it does not fit. */
-static bool copy_str(char *dst, size_t size, const char *src)
-{
-    size_t len = strlen(src);
-    if (len >= size)
-        return false;
-    memcpy(dst, src, len + 1);
-    return true;
-}
-
 /* A new member: the initial cluster gives the ids and the members. */
 static int bootstrap_members(struct server *s, const struct server_config *c,
                              struct server_initial_cluster *ic,
@@ -750,13 +822,9 @@ static int bootstrap_members(struct server *s, const struct server_config *c,
         for (size_t k = 0; fits && k < cm->peer_urls.n; k++)
             fits = copy_str(mem[i].peer_urls[mem[i].n_peer_urls++],
                             NODE_URL_MAX, cm->peer_urls.url[k]);
-        if (fits && mem[i].id == s->member_id) {
-            const struct server_urls *cu = &c->advertise_client_urls;
-            fits = cu->n <= NODE_MEMBER_URLS_MAX;
-            for (size_t k = 0; fits && k < cu->n; k++)
-                fits = copy_str(mem[i].client_urls[mem[i].n_client_urls++],
-                                NODE_URL_MAX, cu->url[k]);
-        }
+        /* No client URLs: every member must bootstrap the same records;
+         * each publishes its own through raft once ready
+         * (publish_attributes), as etcd does. */
         if (!fits) {
             cairn_free(mem);
             return cairn_errmsg_code(

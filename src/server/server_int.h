@@ -112,6 +112,10 @@ struct server {
     uint64_t join_senders[SERVER__JOIN_SENDERS_MAX];
     size_t n_join_senders;
 
+    /* Publishing this member's name and client URLs (etcd's publish):
+     * the loop time of the last attempt, retried until applied. */
+    uint64_t publish_ms;
+
     /* Small fields last, packed. */
     unsigned max_txn_ops;
     uint32_t max_concurrent_streams;
@@ -125,7 +129,9 @@ struct server {
     bool threads_started;
     bool inline_work;     /* the threads are gone: env work runs on the loop */
     bool handles_ready;   /* async and timers initialized */
-    bool ready;           /* published */
+    bool ready;           /* ready to serve (logged once) */
+    bool published;       /* our attributes are in the applied members */
+    bool publish_tried;   /* publish_ms is set */
     bool advance_pending; /* initial election tick advance still due */
     bool stopping;        /* server_stop called or the member stopped */
     bool shutting_down;   /* the stop's second half has begun */

@@ -95,7 +95,8 @@ wait_healthy 0 etcd || exit 1
 wait_healthy 6 cairn || exit 1
 
 # Normalisation: ports by their role, 16-hex-digit ids, decimal ids in
-# JSON, timings, database sizes (bbolt's and LMDB's files differ).
+# JSON (etcdctl prints ids with %x or %16x: an id with leading zero digits
+# is shorter), timings, database sizes (bbolt's and LMDB's files differ).
 normalise() {
   local base=$1 i sedargs=()
   for i in 0 1 2; do
@@ -103,6 +104,8 @@ normalise() {
     sedargs+=(-e "s/127\.0\.0\.1:${ports[base + 3 + i]}\b/HOST:P$((i + 1))/g")
   done
   sed "${sedargs[@]}" \
+    -e 's/^Member *[0-9a-f]\{1,16\} \(added to\|updated in\|removed from\) cluster *[0-9a-f]\{1,16\}$/Member ID \1 cluster ID/' \
+    -e 's/^[0-9a-f]\{1,16\}, \(started\|unstarted\), /ID, \1, /' \
     -e 's/\b[0-9a-f]\{16\}\b/ID/g' \
     -e 's/"\(cluster_id\|member_id\|ID\|leader\|id\)":[0-9]*/"\1":0/g' \
     -e 's/"\(ClusterID\|MemberID\|ID\)" : [0-9]*/"\1" : N/g' \

@@ -66,6 +66,28 @@ static void test_syntax(void **state)
     assert_string_equal(f.config.initial_cluster, "n1=http://localhost:2380");
 }
 
+/* The flags etcd's e2e suite passes: --snapshot-count 0 is etcd 3.4's
+ * default, --experimental-initial-corrupt-check is accepted. */
+static void test_e2e_flags(void **state)
+{
+    (void)state;
+    struct cairn_flags f;
+    struct cairn_errmsg m = {{0}};
+    assert_int_equal(parse(ARGC("--snapshot-count", "0",
+                                "--experimental-initial-corrupt-check"),
+                           ARGV("--snapshot-count", "0",
+                                "--experimental-initial-corrupt-check"),
+                           NULL, &f, &m),
+                     0);
+    assert_int_equal(f.config.snapshot_count, 100000);
+    assert_true(f.config.initial_corrupt_check);
+    assert_int_equal(parse(ARGC("--snapshot-count=7"),
+                           ARGV("--snapshot-count=7"), NULL, &f, &m),
+                     0);
+    assert_int_equal(f.config.snapshot_count, 7);
+    assert_false(f.config.initial_corrupt_check);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -187,9 +209,10 @@ static void test_version_help(void **state)
 int test_flags_run(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_syntax),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_env),      cmocka_unit_test(test_version_help),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_syntax),
+        cmocka_unit_test(test_e2e_flags),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_refused),      cmocka_unit_test(test_env),
+        cmocka_unit_test(test_version_help),
     };
     return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }
