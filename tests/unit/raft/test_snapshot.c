@@ -485,6 +485,71 @@ static void test_leader_counts_itself_once_snapshot_installed(void **state)
     hand_free(&h);
 }
 
+static void test_persisted_report_cut_by_truncation(void **state)
+{
+    (void)state;
+    /* Entries after an uninstalled snapshot are reported persisted, then
+     * a new leader replaces the last two of them: on installation only the
+     * entry that survived counts as durable, and the replaced ones' late
+     * report changes nothing. */
+    struct hand h;
+    hand_new(&h);
+    struct raft_snapshot snap = {
+        .meta = {.index = 10,
+                 .term = 2,
+                 .conf = {.n_voters = 3, .voters = {1, 2, 3}}}};
+    struct raft_message sm = {.type = RAFT_MSG_SNAP,
+                              .from = 1,
+                              .to = 2,
+                              .term = 2,
+                              .snapshot = &snap};
+    hand_receive(&h, &sm);
+    struct raft_entry ents[3];
+    for (int i = 0; i < 3; i++)
+        ents[i] = (struct raft_entry){.term = 2, .index = (raft_index)(11 + i)};
+    struct raft_message am = {.type = RAFT_MSG_APP,
+                              .from = 1,
+                              .to = 2,
+                              .term = 2,
+                              .log_term = 2,
+                              .index = 10,
+                              .commit = 11,
+                              .entries = ents,
+                              .n_entries = 3};
+    hand_receive(&h, &am);
+    hand_persisted(&h, 13, 2);
+
+    /* Leader 3 of term 3 has 11 but not 12..13 of term 2. */
+    struct raft_entry e12 = {.term = 3, .index = 12};
+    struct raft_message am3 = {.type = RAFT_MSG_APP,
+                               .from = 3,
+                               .to = 2,
+                               .term = 3,
+                               .log_term = 2,
+                               .index = 11,
+                               .commit = 11,
+                               .entries = &e12,
+                               .n_entries = 1};
+    hand_receive(&h, &am3);
+    assert_int_equal(h.up.n_entries, 1);
+    assert_int_equal(h.up.entries[0].term, 3);
+    assert_int_equal(hand_last(&h), 12);
+
+    hand_installed(&h, 10);
+    /* 11 was reported durable before the truncation and is committed. */
+    assert_int_equal(raft__log_durable_index(&h.r->log), 11);
+    assert_int_equal(h.up.n_committed, 1);
+    assert_int_equal(h.up.committed[0].index, 11);
+    /* The old report for 13 (term 2) is stale now. */
+    hand_persisted(&h, 13, 2);
+    assert_int_equal(raft__log_durable_index(&h.r->log), 11);
+    hand_persisted(&h, 12, 3);
+    assert_int_equal(raft__log_durable_index(&h.r->log), 12);
+    assert_int_equal(hand_last(&h), 12);
+    assert_int_equal(raft__log_last_term(&h.r->log), 3);
+    hand_free(&h);
+}
+
 int test_snapshot_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +561,7 @@ int test_snapshot_group(void)
         cmocka_unit_test(test_persisted_before_snapshot_installed),
         cmocka_unit_test(test_snapshot_installed_before_persisted),
         cmocka_unit_test(test_leader_counts_itself_once_snapshot_installed),
+        cmocka_unit_test(test_persisted_report_cut_by_truncation),
     };
     return cmocka_run_group_tests_name("raft_snapshot", tests, NULL, NULL);
 }
