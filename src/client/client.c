@@ -437,6 +437,8 @@ static void call_done(void *arg, struct rpc_call *call, int code,
                 st = CAIRN_ECANCELED;
             else if (code == RPC_UNAVAILABLE)
                 st = CAIRN_ENOENDPOINT;
+            else if (code == RPC_UNIMPLEMENTED)
+                st = CAIRN_EUNIMPLEMENTED;
             else
                 st = CAIRN_ERPCSTATUS;
         }

@@ -126,7 +126,8 @@ void client_endpoint_use(struct client *cl, size_t i);
 /* What a call ended with. status: 0, or a cairn code: the etcd error text
  * mapped back (CAIRN_EREVCOMPACTED for "etcdserver: mvcc: required revision
  * has been compacted", ...), CAIRN_ENOENDPOINT (no endpoint answered),
- * CAIRN_EDEADLINE, CAIRN_ECANCELED, CAIRN_EPROTOCOL (an answer that does
+ * CAIRN_EDEADLINE, CAIRN_ECANCELED, CAIRN_EUNIMPLEMENTED (the server does
+ * not offer the method), CAIRN_EPROTOCOL (an answer that does
  * not unpack), CAIRN_ERPCSTATUS (another gRPC error: see grpc_code).
  * grpc_code and message are the server's status (message borrowed for the
  * callback, never NULL). */
