@@ -104,6 +104,42 @@ static int b_member_list(void *arg, void *ctx, node_done_cb cb)
     return server_member_list(arg, ctx, cb);
 }
 
+/* Watch: the server's hubs (server.h), one per Watch stream. */
+static int b_watch_open(void *arg, void *ctx, mvcc_watch_cb cb, void **hub)
+{
+    struct server_watch *w;
+    int rc = server_watch_open(arg, ctx, cb, &w);
+    if (rc == 0)
+        *hub = w;
+    return rc;
+}
+static void b_watch_close(void *arg, void *hub)
+{
+    server_watch_close(arg, hub);
+}
+static int b_watch_create(void *arg, void *hub,
+                          const struct mvcc_watch_req *req, int64_t *id)
+{
+    return server_watch_create(arg, hub, req, id);
+}
+static int b_watch_cancel(void *arg, void *hub, int64_t id)
+{
+    return server_watch_cancel(arg, hub, id);
+}
+static int b_watch_progress(void *arg, void *hub, int64_t id)
+{
+    return server_watch_progress(arg, hub, id);
+}
+static int b_watch_resume(void *arg, void *hub, int64_t id)
+{
+    return server_watch_resume(arg, hub, id);
+}
+static void b_watch_header(void *arg, struct api_header *h)
+{
+    server_watch_header(arg, &h->cluster_id, &h->member_id, &h->revision,
+                        &h->raft_term);
+}
+
 struct api_backend api_backend_server(struct server *s)
 {
     return (struct api_backend){
@@ -130,6 +166,13 @@ struct api_backend api_backend_server(struct server *s)
         .member_update = b_member_update,
         .member_promote = b_member_promote,
         .member_list = b_member_list,
+        .watch_open = b_watch_open,
+        .watch_close = b_watch_close,
+        .watch_create = b_watch_create,
+        .watch_cancel = b_watch_cancel,
+        .watch_progress = b_watch_progress,
+        .watch_resume = b_watch_resume,
+        .watch_header = b_watch_header,
         /* the server keeps no proposal counters yet */
         .metrics = NULL,
     };

@@ -652,6 +652,10 @@ static void on_async(uv_async_t *h)
         server__shutdown(s, s->stop_status);
     check_node_stopped(s);
     check_ready(s);
+    /* After applied batches, and when woken for a new or resumed watcher
+     * (watch.c): a poll with nothing to deliver is cheap. */
+    if (s->store != NULL && !s->state_freed)
+        server__watch_poll(s);
 }
 
 /* etcd's adjustTicks: once at least two peers are connected (within 5 s
@@ -905,6 +909,7 @@ static void free_state(struct server *s)
         lease_close(s->lessor);
         s->lessor = NULL;
     }
+    server__watch_close_hubs(s);
     if (s->store != NULL) {
         mvcc_close(s->store);
         s->store = NULL;

@@ -224,6 +224,33 @@ struct mvcc_store *server_store(const struct server *s);
 typedef void (*server_applied_cb)(void *arg);
 void server_on_applied(struct server *s, void *arg, server_applied_cb cb);
 
+/* ---- watch hubs (loop thread) ----
+ *
+ * One hub of mvcc watchers per client Watch stream (mvcc.h's watch hub
+ * over server_store), kept by the server so that it polls every hub after
+ * each applied batch and soon after each create (a watch from a past
+ * revision gets its history without waiting for a write). Responses go to
+ * cb(ctx, ...) on the loop thread with mvcc_watch_cb's contract. When the
+ * member stops, the server closes the mvcc hubs before the store: no
+ * callback comes after that, and the other calls on the hub return
+ * CAIRN_ESHUTDOWN; server_watch_close must still be called, before
+ * server_close. */
+struct server_watch;
+int server_watch_open(struct server *s, void *ctx, mvcc_watch_cb cb,
+                      struct server_watch **out);
+void server_watch_close(struct server *s, struct server_watch *w);
+/* mvcc_watch_create/cancel/progress/resume on w's hub. */
+int server_watch_create(struct server *s, struct server_watch *w,
+                        const struct mvcc_watch_req *req, int64_t *id);
+int server_watch_cancel(struct server *s, struct server_watch *w, int64_t id);
+int server_watch_progress(struct server *s, struct server_watch *w, int64_t id);
+int server_watch_resume(struct server *s, struct server_watch *w, int64_t id);
+/* The header of watch answers: ids, the store's current revision (0 once
+ * stopped) and the current term. */
+void server_watch_header(struct server *s, uint64_t *cluster_id,
+                         uint64_t *member_id, int64_t *revision,
+                         uint64_t *term);
+
 /* ---- requests (loop thread) ----
  *
  * The request interface the API layer calls: a pass-through to node/'s

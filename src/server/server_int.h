@@ -112,6 +112,9 @@ struct server {
     uint64_t join_senders[SERVER__JOIN_SENDERS_MAX];
     size_t n_join_senders;
 
+    /* Watch hubs of the API's Watch streams (watch.c). */
+    struct server_watch *watches;
+
     /* Publishing this member's name and client URLs (etcd's publish):
      * the loop time of the last attempt, retried until applied. */
     uint64_t publish_ms;
@@ -158,6 +161,11 @@ void server__join_learned(struct server *s, uint64_t cluster_id,
  * handles; start once the node runs. */
 void server__compactor_init_timer(struct server *s);
 void server__compactor_start(struct server *s);
+
+/* Watch hubs (watch.c): poll every hub (after an applied batch, and when
+ * woken after a create or resume); close the mvcc hubs before the store. */
+void server__watch_poll(struct server *s);
+void server__watch_close_hubs(struct server *s);
 
 /* The test-only control socket (control.c). */
 int server__control_open(struct server *s, const char *path,

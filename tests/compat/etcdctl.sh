@@ -154,7 +154,7 @@ subst() {
 capture() {
   local side
   for side in etcd cairn; do
-    ids[$side.$1]=$(grep -o "$2 [0-9a-f]*" "$work/out.$side" | head -1 |
+    ids[$side.$1]=$(grep -o "$2  *[0-9a-f]*" "$work/out.$side" | head -1 |
       awk '{print $NF}')
   done
 }

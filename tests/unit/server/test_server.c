@@ -279,6 +279,125 @@ static void test_join_waits(void **state)
     f->s = NULL;
 }
 
+/* ---- watch hubs ---- */
+
+struct watch_seen {
+    int events;    /* delivered events */
+    int responses; /* responses of any kind */
+    int refuse;    /* answer CAIRN_EAGAIN this many more times */
+    char last[16]; /* value of the last PUT */
+    bool after_close;
+    bool closed;
+};
+
+static int on_watch(void *arg, const struct mvcc_watch_resp *resp)
+{
+    struct watch_seen *w = arg;
+    if (w->closed)
+        w->after_close = true;
+    if (w->refuse > 0 && resp->n_events > 0) {
+        w->refuse--;
+        return CAIRN_EAGAIN;
+    }
+    w->responses++;
+    for (size_t i = 0; i < resp->n_events; i++) {
+        const struct mvcc_event *e = &resp->events[i];
+        w->events++;
+        if (!e->is_delete)
+            snprintf(w->last, sizeof w->last, "%.*s", (int)e->kv.value_len,
+                     (const char *)e->kv.value);
+    }
+    return 0;
+}
+
+static struct watch_seen *seen;
+static int want_events;
+static bool enough_events(struct fixture *f)
+{
+    (void)f;
+    return seen->events >= want_events;
+}
+
+/* A watch from a past revision gets its history without a write, then new
+ * writes; a paused watcher catches up on resume; the header carries the
+ * store's revision; once the member stops the hub answers
+ * CAIRN_ESHUTDOWN and calls back no more. */
+static void test_watch(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    put(f, "w", "1");
+    put(f, "w", "2");
+    put(f, "other", "x");
+
+    struct watch_seen w = {0};
+    seen = &w;
+    struct server_watch *hub;
+    assert_int_equal(server_watch_open(f->s, &w, on_watch, &hub), 0);
+    struct mvcc_watch_req r = {
+        .key = (const uint8_t *)"w", .key_len = 1, .start_rev = 1};
+    int64_t id = -1;
+    assert_int_equal(server_watch_create(f->s, hub, &r, &id), 0);
+    assert_int_equal(id, 0);
+    want_events = 2;
+    run_until(f, enough_events);
+    assert_int_equal(w.events, 2);
+    assert_string_equal(w.last, "2");
+
+    uint64_t cid, mid, term;
+    int64_t rev;
+    server_watch_header(f->s, &cid, &mid, &rev, &term);
+    assert_int_equal(cid, server_cluster_id(f->s));
+    assert_int_equal(mid, server_member_id(f->s));
+    assert_int_equal(rev, 4); /* three puts after revision 1 */
+    assert_true(term >= 1);
+
+    /* Refused once: paused, then delivered after resume. */
+    w.refuse = 1;
+    put(f, "w", "3");
+    for (int i = 0; i < 1000 && w.refuse > 0; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(w.refuse, 0);
+    assert_int_equal(w.events, 2);
+    assert_int_equal(server_watch_resume(f->s, hub, id), 0);
+    want_events = 3;
+    run_until(f, enough_events);
+    assert_string_equal(w.last, "3");
+
+    /* A second watcher on a key range; the first is canceled. */
+    int64_t id2 = -1;
+    struct mvcc_watch_req r2 = {.key = (const uint8_t *)"o",
+                                .key_len = 1,
+                                .end = (const uint8_t *)"p",
+                                .end_len = 1};
+    assert_int_equal(server_watch_create(f->s, hub, &r2, &id2), 0);
+    assert_int_equal(id2, 1);
+    assert_int_equal(server_watch_cancel(f->s, hub, id), 0);
+    assert_int_equal(server_watch_cancel(f->s, hub, id), CAIRN_ENOTFOUND);
+    put(f, "w", "4");
+    put(f, "other", "y");
+    want_events = 4;
+    run_until(f, enough_events);
+    assert_string_equal(w.last, "y");
+
+    /* Stopped: no more callbacks, every call refused, close still works. */
+    server_stop(f->s);
+    run_until(f, is_stopped);
+    w.closed = true;
+    int64_t id3 = -1;
+    assert_int_equal(server_watch_create(f->s, hub, &r, &id3), CAIRN_ESHUTDOWN);
+    assert_int_equal(server_watch_progress(f->s, hub, id2), CAIRN_ESHUTDOWN);
+    assert_int_equal(server_watch_resume(f->s, hub, id2), CAIRN_ESHUTDOWN);
+    struct server_watch *late;
+    assert_int_equal(server_watch_open(f->s, &w, on_watch, &late),
+                     CAIRN_ESHUTDOWN);
+    server_watch_close(f->s, hub);
+    assert_false(w.after_close);
+    server_close(f->s);
+    f->s = NULL;
+    assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
+}
+
 int test_server_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +406,7 @@ int test_server_run(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
