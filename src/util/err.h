@@ -21,74 +21,74 @@
 #include <stddef.h>
 
 /* X(NAME, text). Codes are numbered from -1 downwards in table order. */
-#define CAIRN_ERRORS(X)                                         \
-    /* general */                                               \
-    X(NOMEM, "out of memory")                                   \
-    X(INVAL, "invalid argument")                                \
-    X(IO, "input/output error")                                 \
-    X(NOSPC, "no space left on device")                         \
-    X(CORRUPT, "data is corrupt")                               \
-    X(NOTFOUND, "not found")                                    \
-    X(EXISTS, "already exists")                                 \
-    X(BUSY, "resource busy")                                    \
-    X(AGAIN, "try again")                                       \
-    X(TOOBIG, "too large")                                      \
-    X(RANGE, "value out of range")                              \
-    X(SHUTDOWN, "shutting down")                                \
-    X(TIMEOUT, "timed out")                                     \
-    X(CANCELED, "canceled")                                     \
-    X(UNSUPPORTED, "not supported")                             \
-    X(MALFORMED, "malformed input")                             \
-    X(FULL, "queue is full")                                    \
-    X(SYNC, "fdatasync failed; data may be lost")               \
-    /* raft */                                                  \
-    X(NOTLEADER, "not the leader")                              \
-    X(NOLEADER, "no leader")                                    \
-    X(PROPOSALDROPPED, "proposal dropped")                      \
-    X(TRANSFERRING, "leadership transfer in progress")          \
-    X(CONFCHANGEPENDING, "a configuration change is pending")   \
-    X(COMPACTED, "requested index is compacted")                \
-    X(UNAVAILABLE, "requested entry is unavailable")            \
-    X(SNAPOUTOFDATE, "snapshot is older than the existing one") \
-    X(STEPPEDDOWN, "leader stepped down")                       \
-    X(REMOVED, "member has been removed")                       \
-    /* wal and snapshots */                                     \
-    X(WALTORN, "torn record at the tail of the log")            \
-    X(WALGAP, "log has a gap")                                  \
-    X(NOSNAP, "no usable snapshot")                             \
-    /* mvcc and lease */                                        \
-    X(REVCOMPACTED, "required revision has been compacted")     \
-    X(FUTUREREV, "required revision is a future revision")      \
-    X(KEYNOTFOUND, "key not found")                             \
-    X(DUPLICATEKEY, "duplicate key given in txn request")       \
-    X(LEASENOTFOUND, "requested lease not found")               \
-    X(LEASEEXISTS, "lease already exists")                      \
-    X(LEASETTLTOOLARGE, "too large lease TTL")                  \
-    X(WATCHCANCELED, "watch canceled")                          \
-    X(QUOTA, "database space exceeded")                         \
-    X(EMPTYKEY, "key is not provided")                          \
-    X(VALUEPROVIDED, "value is provided")                       \
-    X(LEASEPROVIDED, "lease is provided")                       \
-    X(TOOMANYOPS, "too many operations in txn request")         \
-    /* rpc and api */                                           \
-    X(PROTOCOL, "protocol error")                               \
-    X(UNIMPLEMENTED, "method not implemented")                  \
-    X(DEADLINE, "deadline exceeded")                            \
-    X(TOOMANYREQUESTS, "too many requests")                     \
-    /* node */                                                  \
-    X(LEADERCHANGED, "leader changed")                          \
-    X(STOPPED, "server stopped")                                \
-    X(UNHEALTHYCLUSTER, "unhealthy cluster")                    \
-    X(MEMBERNOTFOUND, "member not found")                       \
-    X(MEMBEREXISTS, "member ID already exist")                  \
-    X(PEERURLEXISTS, "Peer URLs already exists")                \
-    X(MEMBERNOTLEARNER, "can only promote a learner member")    \
-    X(LEARNERNOTREADY,                                          \
+#define CAIRN_ERRORS(X)                                                 \
+    /* general */                                                       \
+    X(NOMEM, "out of memory")                                           \
+    X(INVAL, "invalid argument")                                        \
+    X(IO, "input/output error")                                         \
+    X(NOSPC, "no space left on device")                                 \
+    X(CORRUPT, "data is corrupt")                                       \
+    X(NOTFOUND, "not found")                                            \
+    X(EXISTS, "already exists")                                         \
+    X(BUSY, "resource busy")                                            \
+    X(AGAIN, "try again")                                               \
+    X(TOOBIG, "too large")                                              \
+    X(RANGE, "value out of range")                                      \
+    X(SHUTDOWN, "shutting down")                                        \
+    X(TIMEOUT, "timed out")                                             \
+    X(CANCELED, "canceled")                                             \
+    X(UNSUPPORTED, "not supported")                                     \
+    X(MALFORMED, "malformed input")                                     \
+    X(FULL, "queue is full")                                            \
+    X(SYNC, "fdatasync failed; data may be lost")                       \
+    /* raft */                                                          \
+    X(NOTLEADER, "not the leader")                                      \
+    X(NOLEADER, "no leader")                                            \
+    X(PROPOSALDROPPED, "proposal dropped")                              \
+    X(TRANSFERRING, "leadership transfer in progress")                  \
+    X(CONFCHANGEPENDING, "a configuration change is pending")           \
+    X(COMPACTED, "requested index is compacted")                        \
+    X(UNAVAILABLE, "requested entry is unavailable")                    \
+    X(SNAPOUTOFDATE, "snapshot is older than the existing one")         \
+    X(STEPPEDDOWN, "leader stepped down")                               \
+    X(REMOVED, "member has been removed")                               \
+    /* wal and snapshots */                                             \
+    X(WALTORN, "torn record at the tail of the log")                    \
+    X(WALGAP, "log has a gap")                                          \
+    X(NOSNAP, "no usable snapshot")                                     \
+    /* mvcc and lease */                                                \
+    X(REVCOMPACTED, "required revision has been compacted")             \
+    X(FUTUREREV, "required revision is a future revision")              \
+    X(KEYNOTFOUND, "key not found")                                     \
+    X(DUPLICATEKEY, "duplicate key given in txn request")               \
+    X(LEASENOTFOUND, "requested lease not found")                       \
+    X(LEASEEXISTS, "lease already exists")                              \
+    X(LEASETTLTOOLARGE, "too large lease TTL")                          \
+    X(WATCHCANCELED, "watch canceled")                                  \
+    X(QUOTA, "database space exceeded")                                 \
+    X(EMPTYKEY, "key is not provided")                                  \
+    X(VALUEPROVIDED, "value is provided")                               \
+    X(LEASEPROVIDED, "lease is provided")                               \
+    X(TOOMANYOPS, "too many operations in txn request")                 \
+    /* rpc and api */                                                   \
+    X(PROTOCOL, "protocol error")                                       \
+    X(UNIMPLEMENTED, "method not implemented")                          \
+    X(DEADLINE, "deadline exceeded")                                    \
+    X(TOOMANYREQUESTS, "too many requests")                             \
+    /* node */                                                          \
+    X(LEADERCHANGED, "leader changed")                                  \
+    X(STOPPED, "server stopped")                                        \
+    X(UNHEALTHYCLUSTER, "unhealthy cluster")                            \
+    X(MEMBERNOTFOUND, "member not found")                               \
+    X(MEMBEREXISTS, "member ID already exist")                          \
+    X(PEERURLEXISTS, "Peer URLs already exists")                        \
+    X(MEMBERNOTLEARNER, "can only promote a learner member")            \
+    X(LEARNERNOTREADY,                                                  \
       "can only promote a learner member which is in sync with leader") \
-    /* client */                                                \
-    X(NOENDPOINT, "no endpoint answered")                       \
-    X(RPCSTATUS, "call failed with a gRPC status")              \
-    /* net */                                                   \
+    /* client */                                                        \
+    X(NOENDPOINT, "no endpoint answered")                               \
+    X(RPCSTATUS, "call failed with a gRPC status")                      \
+    /* net */                                                           \
     X(TLS, "TLS handshake failed")
 
 /* Codes are negative: CAIRN_ENOMEM == -1, CAIRN_EINVAL == -2, ... in table
