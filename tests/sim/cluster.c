@@ -1627,6 +1627,18 @@ static bool client_maybe_give_up(struct cluster *c, struct client *cl)
     return true;
 }
 
+/* A member of the committed configuration, as a client that knows the
+ * member list picks one to try next. */
+static int random_member_slot(struct cluster *c)
+{
+    const struct raft_conf_state *cs = &c->gconf;
+    uint64_t n = cs->n_voters + cs->n_learners;
+    uint64_t k = prng_below(&c->w.rng, n);
+    raft_id id =
+        k < cs->n_voters ? cs->voters[k] : cs->learners[k - cs->n_voters];
+    return (int)id - 1;
+}
+
 static void retry_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
 {
     (void)w;
@@ -1654,7 +1666,7 @@ static void reply_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
             if (r->hint >= 1 && r->hint <= (raft_id)c->p.slots)
                 cl->target = (int)r->hint - 1;
             else
-                cl->target = (int)prng_below(&c->w.rng, (uint64_t)c->p.slots);
+                cl->target = random_member_slot(c);
             sim_world_schedule(&c->w, prng_range(&c->w.rng, 1000, 20000),
                                retry_fire, NULL, c, (uint64_t)cl->id,
                                cl->attempt);
@@ -1778,7 +1790,7 @@ static void attempt_timeout_fire(struct sim_world *w, void *arg, uint64_t a,
     cl->uncertain = true;
     if (client_maybe_give_up(c, cl))
         return;
-    cl->target = (int)prng_below(&c->w.rng, (uint64_t)c->p.slots);
+    cl->target = random_member_slot(c);
     client_attempt(c, cl);
 }
 
