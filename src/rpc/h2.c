@@ -56,6 +56,7 @@ struct rpc_call *rpc__call_new(struct rpc__conn *c, int32_t stream_id)
     call->is_client = c->is_client;
     call->timeout_ms = -1;
     call->grpc_status = -1;
+    call->content_length = -1;
     buf_init(&call->meta);
     buf_init(&call->in);
     buf_init(&call->out);
@@ -484,6 +485,8 @@ void rpc_call_recv_pause(struct rpc_call *call, bool paused)
     rpc__conn_flush(c);
 }
 
+static int reset_protocol_error(nghttp2_session *s, int32_t id);
+
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
                          const uint8_t *data, size_t len, void *ud)
 {
@@ -494,6 +497,15 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
      * own stream. */
     nghttp2_session_consume_connection(s, len);
     struct rpc_call *call = nghttp2_session_get_stream_user_data(s, id);
+    if (call != NULL && !call->is_client && !call->done && !call->recv_failed) {
+        /* more body than content-length said (see request_field_ok) */
+        call->body_bytes += len;
+        if (call->content_length >= 0 &&
+            call->body_bytes > (uint64_t)call->content_length) {
+            call->recv_failed = true;
+            reset_protocol_error(s, id);
+        }
+    }
     if (call == NULL || call->recv_failed || call->done) {
         nghttp2_session_consume_stream(s, id, len);
         return 0;
@@ -539,6 +551,115 @@ static bool name_is(const uint8_t *name, size_t namelen, const char *want)
     return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
 }
 
+/* ---- request checks (server) ----
+ *
+ * nghttp2's HTTP messaging checks are off on server sessions because they
+ * hold :authority to RFC 3986's authority syntax, and grpc-go (so
+ * etcdctl) sends the whole dial target there when given a URL endpoint:
+ * `--endpoints=http://127.0.0.1:2379` gives `:authority
+ * http://127.0.0.1:2379`, which nghttp2 answers with RST_STREAM
+ * PROTOCOL_ERROR. grpc-go's own server, so etcd, takes any :authority that
+ * is a valid field value. The rest of what nghttp2 checked is done here,
+ * the same way, and a bad request is reset with PROTOCOL_ERROR as before. */
+
+enum {
+    RPC__PSEUDO_METHOD = 1,
+    RPC__PSEUDO_PATH = 2,
+    RPC__PSEUDO_SCHEME = 4,
+    RPC__PSEUDO_AUTHORITY = 8,
+};
+
+static int reset_protocol_error(nghttp2_session *s, int32_t id)
+{
+    /* with TEMPORAL_CALLBACK_FAILURE, nghttp2 sends this code instead of
+     * INTERNAL_ERROR */
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
+static bool value_is_nocase(const uint8_t *v, size_t n, const char *want)
+{
+    if (n != strlen(want))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = v[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (uint8_t)(ch - 'A' + 'a');
+        if (ch != (uint8_t)want[i])
+            return false;
+    }
+    return true;
+}
+
+/* Whether one field of a request's headers (trailer: of its trailers) is
+ * acceptable: RFC 9113 section 8.2 and 8.3, as nghttp2 checks them, but
+ * :authority only as a field value. */
+static bool request_field_ok(struct rpc_call *call, bool trailer,
+                             const uint8_t *name, size_t namelen,
+                             const uint8_t *value, size_t valuelen)
+{
+    if (!nghttp2_check_header_name(name, namelen) ||
+        !nghttp2_check_header_value_rfc9113(value, valuelen))
+        return false;
+    if (name[0] == ':') {
+        if (trailer || call->regular_seen)
+            return false;
+        uint8_t bit;
+        if (name_is(name, namelen, ":method"))
+            bit = RPC__PSEUDO_METHOD;
+        else if (name_is(name, namelen, ":path"))
+            bit = RPC__PSEUDO_PATH;
+        else if (name_is(name, namelen, ":scheme"))
+            bit = RPC__PSEUDO_SCHEME;
+        else if (name_is(name, namelen, ":authority"))
+            bit = RPC__PSEUDO_AUTHORITY;
+        else
+            return false; /* :status, :protocol or unknown */
+        if (call->pseudo_seen & bit)
+            return false;
+        call->pseudo_seen |= bit;
+        if (bit == RPC__PSEUDO_METHOD)
+            return nghttp2_check_method(value, valuelen);
+        if (bit == RPC__PSEUDO_PATH)
+            return valuelen > 0 && nghttp2_check_path(value, valuelen);
+        if (bit == RPC__PSEUDO_SCHEME)
+            return valuelen > 0;
+        return true;
+    }
+    call->regular_seen = true;
+    /* connection-specific fields have no place in HTTP/2 */
+    if (name_is(name, namelen, "connection") ||
+        name_is(name, namelen, "keep-alive") ||
+        name_is(name, namelen, "proxy-connection") ||
+        name_is(name, namelen, "transfer-encoding") ||
+        name_is(name, namelen, "upgrade"))
+        return false;
+    if (name_is(name, namelen, "te"))
+        return value_is_nocase(value, valuelen, "trailers");
+    if (name_is(name, namelen, "content-length") && !trailer) {
+        /* digits only, once, and small enough to count */
+        if (valuelen == 0 || valuelen > 18 || call->content_length >= 0)
+            return false;
+        int64_t v = 0;
+        for (size_t i = 0; i < valuelen; i++) {
+            if (value[i] < '0' || value[i] > '9')
+                return false;
+            v = v * 10 + (value[i] - '0');
+        }
+        call->content_length = v;
+    }
+    return true;
+}
+
+/* A request's header block is complete: the pseudo-fields every request
+ * must have (RFC 9113 8.3.1) are there. */
+static bool request_complete_ok(const struct rpc_call *call)
+{
+    const uint8_t need =
+        RPC__PSEUDO_METHOD | RPC__PSEUDO_PATH | RPC__PSEUDO_SCHEME;
+    return (call->pseudo_seen & need) == need;
+}
+
 static char *dup_value(const uint8_t *v, size_t n)
 {
     char *p = cairn_malloc(n + 1);
@@ -581,7 +702,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
         }
         return 0;
     }
-    if (call->dispatched)
+    bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
+    if (!request_field_ok(call, trailer, name, namelen, value, valuelen))
+        return reset_protocol_error(s, frame->hd.stream_id);
+    if (trailer)
         return 0; /* trailers from a client carry nothing we use */
     if (name_is(name, namelen, ":path")) {
         cairn_free(call->path);
@@ -640,6 +764,23 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame,
         nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (call == NULL || call->done)
         return 0;
+    if (!c->is_client) {
+        /* what nghttp2's HTTP messaging would have checked (see
+         * request_field_ok): a request's pseudo-fields, trailers that end
+         * the stream, and the body against content-length */
+        bool ends = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+        bool bad = frame->hd.type == NGHTTP2_HEADERS &&
+                   (frame->headers.cat == NGHTTP2_HCAT_REQUEST
+                        ? !request_complete_ok(call)
+                        : !ends);
+        if (ends && !call->recv_failed && call->content_length >= 0 &&
+            call->body_bytes != (uint64_t)call->content_length)
+            bad = true;
+        if (bad) {
+            reset_protocol_error(s, frame->hd.stream_id);
+            return 0;
+        }
+    }
     if (frame->hd.type == NGHTTP2_HEADERS && !c->is_client &&
         frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         rpc__server_dispatch(call);
@@ -742,6 +883,10 @@ int rpc__session_new(struct rpc__conn *c, uint32_t stream_window,
                                                            on_stream_close);
     /* We give windows back as calls take their bytes (see on_data_chunk). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* A server checks requests itself: nghttp2 would refuse the :authority
+     * grpc-go sends for URL endpoints (see request_field_ok). */
+    if (!c->is_client)
+        nghttp2_option_set_no_http_messaging(opt, 1);
     int rv = c->is_client
                  ? nghttp2_session_client_new3(&c->session, cbs, c, opt,
                                                (nghttp2_mem *)&rpc__mem)

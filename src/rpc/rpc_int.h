@@ -68,6 +68,11 @@ struct rpc_call {
     bool saw_post;
     bool saw_grpc_type;
     bool bad_timeout;
+    /* server: our own HTTP/2 request checks (nghttp2's are off, h2.c) */
+    uint8_t pseudo_seen;    /* RPC__PSEUDO_* bits */
+    bool regular_seen;      /* a regular field came: no pseudo-fields after */
+    int64_t content_length; /* -1: none given */
+    uint64_t body_bytes;    /* DATA payload received */
     /* the stream closed while messages were still held (paused): the end
      * is reported once they are delivered */
     bool stream_gone;

@@ -219,6 +219,163 @@ static void bad_requests_on_h2(void **state)
     fx_close(&f);
 }
 
+/* The RST_STREAM error code the server sent on `stream`; -1 if none. */
+static int64_t rst_code(const struct buf *got, uint32_t stream)
+{
+    size_t off = 0;
+    while (off + 9 <= got->len) {
+        const uint8_t *h = got->data + off;
+        size_t len = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+        uint32_t id = (uint32_t)(h[5] & 0x7f) << 24 | (uint32_t)h[6] << 16 |
+                      (uint32_t)h[7] << 8 | h[8];
+        if (off + 9 + len > got->len)
+            break;
+        if (h[3] == NGHTTP2_RST_STREAM && id == stream && len == 4)
+            return (int64_t)((uint32_t)h[9] << 24 | (uint32_t)h[10] << 16 |
+                             (uint32_t)h[11] << 8 | h[12]);
+        off += 9 + len;
+    }
+    return -1;
+}
+
+/* A header block of HPACK literals (no indexing, no Huffman) from a list
+ * of name, value pairs ended by NULL. */
+static void hpack_block(struct buf *blk, const char *const *nv)
+{
+    buf_reset(blk);
+    for (int k = 0; nv[k] != NULL && k < 32; k += 2) {
+        size_t nl = strlen(nv[k]), vl = strlen(nv[k + 1]);
+        assert_true(nl < 127 && vl < 127);
+        buf_append_u8(blk, 0);
+        buf_append_u8(blk, (uint8_t)nl);
+        buf_append(blk, nv[k], nl);
+        buf_append_u8(blk, (uint8_t)vl);
+        buf_append(blk, nv[k + 1], vl);
+    }
+}
+
+#define GOOD_START                                                     \
+    ":method", "POST", ":scheme", "http", ":path", "/test.Echo/Unary", \
+        ":authority", "t"
+#define GOOD_END "content-type", "application/grpc", "te", "trailers"
+
+/* The server checks requests itself (nghttp2's HTTP messaging is off so
+ * that grpc-go's URL-shaped :authority passes): each of these malformed
+ * requests is reset with PROTOCOL_ERROR, as nghttp2 would, and the
+ * connection goes on; a request whose :authority is a URL, as etcdctl
+ * sends for `--endpoints=http://...`, is served. */
+static void malformed_requests_reset(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT, blk = BUF_INIT;
+    h2_start(&b);
+    /* one header block each, sent with END_STREAM */
+    static const char *const bad[][20] = {
+        {GOOD_START, "Content-Type", "application/grpc", NULL},
+        {GOOD_START, ":path", "/test.Echo/Unary", GOOD_END, NULL},
+        {":method", "POST", ":scheme", "http", ":path", "/test.Echo/Unary",
+         GOOD_END, ":authority", "t", NULL},
+        {GOOD_START, ":protocol", "websocket", GOOD_END, NULL},
+        {GOOD_START, ":status", "200", GOOD_END, NULL},
+        {":method", "POST", ":path", "/test.Echo/Unary", GOOD_END, NULL},
+        {":scheme", "http", ":path", "/test.Echo/Unary", GOOD_END, NULL},
+        {":method", "POST", ":scheme", "http", GOOD_END, NULL},
+        {":method", "POST", ":scheme", "http", ":path", "", GOOD_END, NULL},
+        {":method", "PO ST", ":scheme", "http", ":path", "/test.Echo/Unary",
+         GOOD_END, NULL},
+        {GOOD_START, GOOD_END, "connection", "keep-alive", NULL},
+        {GOOD_START, GOOD_END, "transfer-encoding", "chunked", NULL},
+        {GOOD_START, GOOD_END, "upgrade", "h2c", NULL},
+        {GOOD_START, "content-type", "application/grpc", "te", "gzip", NULL},
+        {GOOD_START, GOOD_END, "x-meta", "a\r\nb", NULL},
+        {GOOD_START, GOOD_END, "x-meta", " padded", NULL},
+        {GOOD_START, GOOD_END, "content-length", "7", NULL},
+        {GOOD_START, GOOD_END, "content-length", "1x", NULL},
+    };
+    const uint32_t nbad = sizeof(bad) / sizeof(bad[0]);
+    for (uint32_t i = 0; i < nbad; i++) {
+        hpack_block(&blk, bad[i]);
+        h2_frame(&b, NGHTTP2_HEADERS,
+                 NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1 + 2 * i,
+                 blk.data, blk.len);
+    }
+    /* trailers: with a pseudo-field, and without END_STREAM */
+    const uint32_t t1 = 1 + 2 * nbad, t2 = t1 + 2, good = t2 + 2;
+    static const char *const req[] = {GOOD_START, GOOD_END, NULL};
+    static const char *const tr_pseudo[] = {":path", "/x", NULL};
+    static const char *const tr_plain[] = {"x-trailer", "1", NULL};
+    hpack_block(&blk, req);
+    h2_frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, t1, blk.data,
+             blk.len);
+    hpack_block(&blk, tr_pseudo);
+    h2_frame(&b, NGHTTP2_HEADERS,
+             NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, t1, blk.data,
+             blk.len);
+    hpack_block(&blk, req);
+    h2_frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, t2, blk.data,
+             blk.len);
+    hpack_block(&blk, tr_plain);
+    h2_frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, t2, blk.data,
+             blk.len);
+    /* a good call with grpc-go's :authority for an http:// endpoint, a
+     * content-length that matches its body, and a plain trailer */
+    static const char *const url[] = {":method",
+                                      "POST",
+                                      ":scheme",
+                                      "http",
+                                      ":path",
+                                      "/test.Echo/Unary",
+                                      ":authority",
+                                      "http://127.0.0.1:2379",
+                                      "content-type",
+                                      "application/grpc",
+                                      "te",
+                                      "trailers",
+                                      "content-length",
+                                      "7",
+                                      NULL};
+    hpack_block(&blk, url);
+    h2_frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, good, blk.data,
+             blk.len);
+    static const uint8_t msg[7] = {0, 0, 0, 0, 2, 'h', 'i'};
+    h2_frame(&b, NGHTTP2_DATA, 0, good, msg, sizeof(msg));
+    hpack_block(&blk, tr_plain);
+    h2_frame(&b, NGHTTP2_HEADERS,
+             NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, good, blk.data,
+             blk.len);
+    raw_send(&r, b.data, b.len);
+
+    bool goaway, ping_ack;
+    uint32_t data;
+    /* answered or reset, so a failure shows rather than hangs */
+    RUN_UNTIL(&f, (h2_scan(&r.got, good, &goaway, &ping_ack, &data) >= 0 ||
+                   rst_code(&r.got, good) >= 0) &&
+                      rst_code(&r.got, t2) >= 0);
+    for (uint32_t i = 0; i < nbad; i++) {
+        if (rst_code(&r.got, 1 + 2 * i) != NGHTTP2_PROTOCOL_ERROR)
+            fprintf(stderr, "bad request %u not reset\n", (unsigned)i);
+        assert_int_equal(rst_code(&r.got, 1 + 2 * i), NGHTTP2_PROTOCOL_ERROR);
+    }
+    assert_int_equal(rst_code(&r.got, t1), NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(rst_code(&r.got, t2), NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(h2_scan(&r.got, good, &goaway, &ping_ack, &data), 0);
+    assert_int_equal(rst_code(&r.got, good), -1);
+    assert_true(data >= 7); /* the echo */
+    assert_false(goaway);
+    assert_int_equal(r.closed, 0);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, r.closed == 1);
+    still_serving(&f);
+    buf_free(&r.got);
+    buf_free(&b);
+    buf_free(&blk);
+    fx_close(&f);
+}
+
 static void http1_routed_to_hook(void **state)
 {
     (void)state;
@@ -597,6 +754,7 @@ int test_bad_group(void)
         cmocka_unit_test(ping_answered_and_compressed_refused),
         cmocka_unit_test(server_deadline_from_grpc_timeout),
         cmocka_unit_test(bad_requests_on_h2),
+        cmocka_unit_test(malformed_requests_reset),
         cmocka_unit_test(http1_routed_to_hook),
         cmocka_unit_test(http1_answered_later_or_cancelled),
         cmocka_unit_test(http1_streamed_answers),
