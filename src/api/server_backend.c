@@ -2,6 +2,8 @@
  * calls server.h's request interface, and api_serve for the `cairn`
  * binary. Kept apart from the services so that tests over a fake member
  * link without the server. */
+#include <string.h>
+
 #include "api/api.h"
 
 static int b_range(void *arg, const struct mvcc_range_req *req,
@@ -68,9 +70,165 @@ static int b_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
     return server_lease_revoke(arg, id, ctx, cb);
 }
+/* ---- a follower's keep-alive, forwarded to the leader ----
+ *
+ * Keep-alive is leader-only (node.h). etcd's follower forwards LeaseRenew
+ * to the leader over the peer port; we forward it over the leader's
+ * published client URL instead: one short gRPC connection per keep-alive
+ * (a client sends one every TTL/3 seconds), LeaseKeepAlive with one
+ * request, half-closed, its one answer taken as the result. Bounded by the
+ * call's deadline; the result always comes, as the backend contract asks,
+ * and the connection is closed from a timer, outside rpc's callbacks. */
+
+#define FWD_TIMEOUT_MS 5000
+#define FWD_URL_MAX 256
+
+struct fwd {
+    int64_t id;
+    void *ctx;
+    node_done_cb cb;
+    struct rpc_client *cl;
+    uv_timer_t close_timer;
+    bool answered;
+    bool got;
+    int64_t ttl;
+    uint64_t cluster_id, member_id, raft_term;
+    int64_t revision;
+};
+
+static void fwd_freed(uv_handle_t *h)
+{
+    cairn_free(h->data);
+}
+
+static void fwd_on_close_timer(uv_timer_t *t)
+{
+    struct fwd *f = t->data;
+    if (f->cl != NULL)
+        rpc_client_close(f->cl);
+    f->cl = NULL;
+    uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
+}
+
+/* Gives the result to the API once, then closes from the timer. */
+static void fwd_finish(struct fwd *f, int err)
+{
+    if (f->answered)
+        return;
+    f->answered = true;
+    struct node_result res;
+    memset(&res, 0, sizeof res);
+    res.type = NODE_REQ_LEASE_KEEPALIVE;
+    res.err = err;
+    res.cluster_id = f->cluster_id;
+    res.member_id = f->member_id;
+    res.revision = f->revision;
+    res.raft_term = f->raft_term;
+    if (err == 0) {
+        res.u.lease_keepalive.id = f->id;
+        res.u.lease_keepalive.ttl_s = f->ttl;
+    }
+    f->cb(f->ctx, &res);
+    uv_timer_start(&f->close_timer, fwd_on_close_timer, 0, 0);
+}
+
+static void fwd_message(void *arg, struct rpc_call *call, const uint8_t *data,
+                        size_t len)
+{
+    (void)call;
+    struct fwd *f = arg;
+    Etcdserverpb__LeaseKeepAliveResponse *in =
+        etcdserverpb__lease_keep_alive_response__unpack(NULL, len, data);
+    if (in == NULL)
+        return;
+    if (!f->got) {
+        f->got = true;
+        f->ttl = in->ttl;
+        if (in->header != NULL) {
+            f->cluster_id = in->header->cluster_id;
+            f->member_id = in->header->member_id;
+            f->revision = in->header->revision;
+            f->raft_term = in->header->raft_term;
+        }
+    }
+    etcdserverpb__lease_keep_alive_response__free_unpacked(in, NULL);
+}
+
+static void fwd_done(void *arg, struct rpc_call *call, int code,
+                     const char *message)
+{
+    (void)call;
+    (void)code;
+    (void)message;
+    struct fwd *f = arg;
+    /* TTL 0 is the leader's "lease not found" (etcd answers so). Without
+     * an answer the client retries: "not leader" ends its stream. */
+    if (!f->got)
+        fwd_finish(f, CAIRN_ENOTLEADER);
+    else
+        fwd_finish(f, f->ttl > 0 ? 0 : CAIRN_ELEASENOTFOUND);
+}
+
+static const struct rpc_call_cbs fwd_cbs = {
+    .message = fwd_message,
+    .done = fwd_done,
+};
+
+static void fwd_connected(void *arg, int status, struct rpc_client *cl)
+{
+    struct fwd *f = arg;
+    if (status != 0) {
+        fwd_finish(f, CAIRN_ENOTLEADER);
+        return;
+    }
+    f->cl = cl;
+    Etcdserverpb__LeaseKeepAliveRequest req;
+    etcdserverpb__lease_keep_alive_request__init(&req);
+    req.id = f->id;
+    uint8_t buf[32];
+    size_t n = etcdserverpb__lease_keep_alive_request__get_packed_size(&req);
+    CAIRN_ASSERT(n <= sizeof buf);
+    etcdserverpb__lease_keep_alive_request__pack(&req, buf);
+    struct rpc_call *call;
+    int rc = rpc_client_call(cl, "/etcdserverpb.Lease/LeaseKeepAlive",
+                             FWD_TIMEOUT_MS, NULL, &fwd_cbs, f, &call);
+    if (rc != 0) {
+        fwd_finish(f, CAIRN_ENOTLEADER);
+        return;
+    }
+    /* done follows whatever happens to the call */
+    if (rpc_call_send(call, buf, n) != 0)
+        rpc_call_cancel(call);
+    else
+        rpc_call_close_send(call);
+}
+
 static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
-    return server_lease_keepalive(arg, id, ctx, cb);
+    struct server *s = arg;
+    uint64_t leader = server_leader(s);
+    char url_text[FWD_URL_MAX];
+    struct net_url url;
+    if (leader == 0 || leader == server_member_id(s) ||
+        !server_member_client_url(s, leader, url_text, sizeof url_text) ||
+        net_url_parse(url_text, &url, NULL) != 0)
+        return server_lease_keepalive(s, id, ctx, cb);
+    struct fwd *f = cairn_calloc(1, sizeof *f);
+    if (f == NULL)
+        return CAIRN_ENOMEM;
+    f->id = id;
+    f->ctx = ctx;
+    f->cb = cb;
+    uv_timer_init(server_loop(s), &f->close_timer);
+    f->close_timer.data = f;
+    int rc =
+        rpc_client_connect(server_loop(s), &url, NULL, NULL, f, fwd_connected);
+    if (rc != 0) {
+        f->answered = true; /* refused: cb never runs */
+        uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
+        return rc;
+    }
+    return 0;
 }
 static int b_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
                        node_done_cb cb)

@@ -128,6 +128,14 @@ int main(int argc, char **argv, char **envp)
     server_close(p.server);
     uv_loop_close(&p.loop);
     cairn_free(f);
+    /* etcd exits 0 once its member was removed from the cluster: the stop
+     * is the cluster's decision, not a failure. */
+    if (p.status == CAIRN_EREMOVED) {
+        cairn_infof(&p.log, "main",
+                    "the member has been permanently removed from the "
+                    "cluster; exiting");
+        return 0;
+    }
     if (p.status != 0) {
         cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "stopped: %s",
                         cairn_strerror(p.status));

@@ -488,32 +488,7 @@ static void reconcile_peers(struct server *s)
     }
 }
 
-/* Logs etcd's readiness lines once the member knows a leader and has
- * applied everything committed: tools wait for them. */
-static void check_ready(struct server *s)
-{
-    if (s->ready || !node_usable(s) || s->stopping)
-        return;
-    if (node_leader(s->node) == 0)
-        return;
-    struct node_status st;
-    node_status_get(s->node, &st);
-    if (st.applied_index < st.commit_index)
-        return;
-    s->ready = true;
-    char urls[SERVER_URLS_MAX * SERVER_URL_LEN_MAX];
-    size_t used = 0;
-    urls[0] = '\0';
-    for (size_t i = 0; i < s->client_urls.n && used < sizeof urls; i++)
-        used += (size_t)snprintf(urls + used, sizeof urls - used, "%s%s",
-                                 i > 0 ? " " : "", s->client_urls.url[i]);
-    cairn_infof(s->log, COMP,
-                "published {Name:%s ClientURLs:[%s]} to cluster %016llx",
-                s->name, urls, (unsigned long long)s->cluster_id);
-    cairn_infof(s->log, COMP, "enabled capabilities for version %s",
-                SERVER_CLUSTER_VERSION);
-    cairn_infof(s->log, COMP, "ready to serve client requests");
-}
+static void check_ready(struct server *s);
 
 /* Copies src into dst of size bytes; false if it does not fit. */
 static bool copy_str(char *dst, size_t size, const char *src)
@@ -549,18 +524,17 @@ static void on_published(void *arg, const struct node_result *res)
     struct server *s = arg;
     if (res->err == 0 && !s->published) {
         s->published = true;
-        cairn_infof(s->log, COMP, "published attributes to cluster %016llx",
-                    (unsigned long long)s->cluster_id);
+        check_ready(s);
     }
 }
 
-/* etcd's publish: once ready, this member's name and client URLs go
- * through raft into its member record, so that every member lists them.
- * Retried every two election timeouts until the record carries them (a
- * proposal may be lost to a leader change). */
+/* etcd's publish: once it knows a leader and has caught up (check_ready), this
+ * member's name and client URLs go through raft into its member record, so that
+ * every member lists them. Retried every two election timeouts until the record
+ * carries them (a proposal may be lost to a leader change). */
 static void publish_attributes(struct server *s)
 {
-    if (!s->ready || s->published || s->stopping || !node_usable(s))
+    if (s->published || s->stopping || !node_usable(s))
         return;
     size_t n = node_members(s->node, s->members, SERVER__MEMBERS_MAX);
     if (n > SERVER__MEMBERS_MAX)
@@ -594,6 +568,39 @@ static void publish_attributes(struct server *s)
     cairn_free(m);
     if (rc != 0)
         cairn_debugf(s->log, COMP, "publish refused: %s", cairn_strerror(rc));
+}
+
+/* Logs etcd's readiness lines once the member knows a leader and has
+ * applied everything committed: tools wait for them. */
+static void check_ready(struct server *s)
+{
+    if (s->ready || !node_usable(s) || s->stopping)
+        return;
+    if (node_leader(s->node) == 0)
+        return;
+    struct node_status st;
+    node_status_get(s->node, &st);
+    if (st.applied_index < st.commit_index)
+        return;
+    /* As etcd: ready (and its lines logged) once this member's attributes
+     * are in the applied member list, so that a client that waited for
+     * the lines finds every member's client URLs. */
+    publish_attributes(s);
+    if (!s->published)
+        return;
+    s->ready = true;
+    char urls[SERVER_URLS_MAX * SERVER_URL_LEN_MAX];
+    size_t used = 0;
+    urls[0] = '\0';
+    for (size_t i = 0; i < s->client_urls.n && used < sizeof urls; i++)
+        used += (size_t)snprintf(urls + used, sizeof urls - used, "%s%s",
+                                 i > 0 ? " " : "", s->client_urls.url[i]);
+    cairn_infof(s->log, COMP,
+                "published {Name:%s ClientURLs:[%s]} to cluster %016llx",
+                s->name, urls, (unsigned long long)s->cluster_id);
+    cairn_infof(s->log, COMP, "enabled capabilities for version %s",
+                SERVER_CLUSTER_VERSION);
+    cairn_infof(s->log, COMP, "ready to serve client requests");
 }
 
 static void check_node_stopped(struct server *s)
@@ -699,7 +706,6 @@ static void on_tick(uv_timer_t *t)
     check_node_stopped(s);
     reconcile_peers(s);
     check_ready(s);
-    publish_attributes(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1537,6 +1543,20 @@ void server_close(struct server *s)
 
 /* ------------------------------------------------------------------------ */
 /* Facts                                                                     */
+
+bool server_member_client_url(struct server *s, uint64_t id, char *out,
+                              size_t size)
+{
+    if (!node_usable(s))
+        return false;
+    size_t n = node_members(s->node, s->members, SERVER__MEMBERS_MAX);
+    if (n > SERVER__MEMBERS_MAX)
+        n = SERVER__MEMBERS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (s->members[i].id == id && s->members[i].n_client_urls > 0)
+            return copy_str(out, size, s->members[i].client_urls[0]);
+    return false;
+}
 
 uint64_t server_member_id(const struct server *s)
 {

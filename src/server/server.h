@@ -224,6 +224,12 @@ struct mvcc_store *server_store(const struct server *s);
 typedef void (*server_applied_cb)(void *arg);
 void server_on_applied(struct server *s, void *arg, server_applied_cb cb);
 
+/* The first client URL member id published (its applied record), copied
+ * into out (size bytes); false when unknown, not published yet, or too
+ * long. Used to forward a follower's lease keep-alive to the leader. */
+bool server_member_client_url(struct server *s, uint64_t id, char *out,
+                              size_t size);
+
 /* ---- watch hubs (loop thread) ----
  *
  * One hub of mvcc watchers per client Watch stream (mvcc.h's watch hub

@@ -161,8 +161,8 @@ capture() {
 
 pass=0
 fail=0
-# check NAME ARGS...: etcdctl ARGS against both clusters' first member;
-# stdin (if any) is given to both. With WAIT=s set, etcdctl is stopped
+# check NAME ARGS...: etcdctl ARGS against both clusters' first member (or
+# member AT, 0-2, when set); stdin (if any) is given to both. With WAIT=s set, etcdctl is stopped
 # after s seconds (watch).
 check() {
   local name=$1
@@ -176,10 +176,11 @@ check() {
     ea+=("$(subst etcd "$a")")
     ca+=("$(subst cairn "$a")")
   done
-  "${t[@]}" etcdctl --endpoints="$(first 0)" "${ea[@]}" <"$in" \
+  local at=${AT:-0}
+  "${t[@]}" etcdctl --endpoints="$(first "$at")" "${ea[@]}" <"$in" \
     >"$work/out.etcd" 2>&1
   echo "exit $?" >>"$work/out.etcd"
-  "${t[@]}" etcdctl --endpoints="$(first 6)" "${ca[@]}" <"$in" \
+  "${t[@]}" etcdctl --endpoints="$(first $((6 + at)))" "${ca[@]}" <"$in" \
     >"$work/out.cairn" 2>&1
   echo "exit $?" >>"$work/out.cairn"
   normalise 0 <"$work/out.etcd" >"$work/n.etcd"
@@ -252,6 +253,9 @@ check put-lease put lk lv --lease=@LEASE </dev/null
 check lease-list lease list </dev/null
 check lease-timetolive-keys lease timetolive @LEASE --keys </dev/null
 check lease-keep-alive-once lease keep-alive --once @LEASE </dev/null
+# on every member: at least two are followers, which forward it to the leader
+AT=1 check lease-keep-alive-m2 lease keep-alive --once @LEASE </dev/null
+AT=2 check lease-keep-alive-m3 lease keep-alive --once @LEASE </dev/null
 check lease-revoke lease revoke @LEASE </dev/null
 check get-lease-key get lk </dev/null
 MEMBERS=1 check member-add member add m4 --peer-urls=http://127.0.0.1:9 </dev/null
