@@ -65,7 +65,9 @@ static int insert(struct lessor *l, const struct lease *le)
         l->v = nv;
         l->cap = cap;
     }
-    memmove(&l->v[p + 1], &l->v[p], (l->n - p) * sizeof(*l->v));
+    CAIRN_ASSERT(l->v != NULL); /* cap > n, so the array was made */
+    if (p < l->n)
+        memmove(&l->v[p + 1], &l->v[p], (l->n - p) * sizeof(*l->v));
     l->v[p] = *le;
     l->n++;
     return 0;

@@ -151,6 +151,7 @@ int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
                 break;
             }
         }
+        CAIRN_ASSERT(skip != NULL); /* skip_cap starts at 0, so it was made */
         memcpy(skip, r.key, r.key_len);
         memset(skip + r.key_len, 0xff, MVCC__REV_BYTES);
         k.mv_size = r.key_len + MVCC__REV_BYTES;

@@ -148,8 +148,8 @@ int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **out)
     pthread_mutex_unlock(&s->pool_mu);
     int rc = 0;
     if (rd != NULL) {
-        if ((rc = mdb_txn_renew(rd->t)) == 0 &&
-            (rc = mdb_cursor_renew(rd->t, rd->kv)) == 0) {
+        /* A reader that cannot be renewed is dropped and a fresh one made. */
+        if (mdb_txn_renew(rd->t) == 0 && mdb_cursor_renew(rd->t, rd->kv) == 0) {
             *out = rd;
             return 0;
         }
@@ -391,8 +391,9 @@ int mvcc_batch_begin(struct mvcc_store *s)
 static void reload_committed(struct mvcc_store *s)
 {
     s->wrev = atomic_load(&s->committed_rev);
-    struct mvcc__rd *rd;
+    struct mvcc__rd *rd = NULL;
     if (mvcc__read_begin(s, &rd) == 0) {
+        CAIRN_ASSERT(rd != NULL);
         MDB_txn *t = rd->t;
         uint64_t c = 0, a = 0;
         if (mvcc__meta_get(s, t, "compact", &c) == 0)

@@ -495,9 +495,9 @@ static int check_intervals(const struct mvcc_op *reqs, size_t n,
         for (size_t j = 0; rc == 0 && j < pe.n; j++) {
             const uint8_t *k = pe.iv[j].key;
             size_t kl = pe.iv[j].key_len;
-            if (ivset_has_point(puts, k, kl) && !ivset_has_point(&pt, k, kl))
-                rc = CAIRN_EDUPLICATEKEY;
-            else if (ivset_covers(dels, k, kl))
+            if ((ivset_has_point(puts, k, kl) &&
+                 !ivset_has_point(&pt, k, kl)) ||
+                ivset_covers(dels, k, kl))
                 rc = CAIRN_EDUPLICATEKEY;
             else
                 rc = ivset_add(puts, k, kl, NULL, 0);
