@@ -88,7 +88,9 @@ struct fwd {
     void *ctx;
     node_done_cb cb;
     struct rpc_client *cl;
-    uv_timer_t close_timer;
+    uv_timer_t close_timer; /* deadline, then the deferred close */
+    bool connecting;        /* rpc_client_connect's callback still due */
+    bool closed;            /* the deferred close ran */
     bool answered;
     bool got;
     int64_t ttl;
@@ -101,13 +103,34 @@ static void fwd_freed(uv_handle_t *h)
     cairn_free(h->data);
 }
 
-static void fwd_on_close_timer(uv_timer_t *t)
+/* Closes the connection and frees f, once the connect callback has come
+ * (it still refers to f before). */
+static void fwd_close(struct fwd *f)
 {
-    struct fwd *f = t->data;
+    f->closed = true;
+    if (f->connecting)
+        return;
     if (f->cl != NULL)
         rpc_client_close(f->cl);
     f->cl = NULL;
     uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
+}
+
+static void fwd_on_close_timer(uv_timer_t *t)
+{
+    fwd_close(t->data);
+}
+
+static void fwd_finish(struct fwd *f, int err);
+
+/* A connection that is neither up nor failed by then still gets the API
+ * its result in bounded time. Once connected, the call's own deadline
+ * (shorter) ends it: its done callback must come before f goes. */
+static void fwd_on_deadline(uv_timer_t *t)
+{
+    struct fwd *f = t->data;
+    if (f->cl == NULL)
+        fwd_finish(f, CAIRN_ENOTLEADER);
 }
 
 /* Gives the result to the API once, then closes from the timer. */
@@ -177,11 +200,19 @@ static const struct rpc_call_cbs fwd_cbs = {
 static void fwd_connected(void *arg, int status, struct rpc_client *cl)
 {
     struct fwd *f = arg;
+    f->connecting = false;
     if (status != 0) {
-        fwd_finish(f, CAIRN_ENOTLEADER);
+        if (f->closed) /* answered at the deadline: only the close left */
+            fwd_close(f);
+        else
+            fwd_finish(f, CAIRN_ENOTLEADER);
         return;
     }
     f->cl = cl;
+    if (f->closed) {
+        fwd_close(f);
+        return;
+    }
     Etcdserverpb__LeaseKeepAliveRequest req;
     etcdserverpb__lease_keep_alive_request__init(&req);
     req.id = f->id;
@@ -221,6 +252,7 @@ static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
     f->cb = cb;
     uv_timer_init(server_loop(s), &f->close_timer);
     f->close_timer.data = f;
+    f->connecting = true;
     int rc =
         rpc_client_connect(server_loop(s), &url, NULL, NULL, f, fwd_connected);
     if (rc != 0) {
@@ -228,6 +260,7 @@ static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
         uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
         return rc;
     }
+    uv_timer_start(&f->close_timer, fwd_on_deadline, FWD_TIMEOUT_MS + 1000, 0);
     return 0;
 }
 static int b_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
