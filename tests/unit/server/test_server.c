@@ -279,6 +279,24 @@ static void test_join_waits(void **state)
     f->s = NULL;
 }
 
+/* Ready means published: this member's record carries its client URLs
+ * (what a follower forwards a keep-alive to); unknown ids and a short
+ * buffer give false. */
+static void test_publish(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    char url[64];
+    assert_true(server_member_client_url(f->s, server_member_id(f->s), url,
+                                         sizeof url));
+    assert_string_equal(url, f->cfg.advertise_client_urls.url[0]);
+    assert_false(server_member_client_url(f->s, server_member_id(f->s) + 1, url,
+                                          sizeof url));
+    assert_false(
+        server_member_client_url(f->s, server_member_id(f->s), url, 4));
+    stop(f);
+}
+
 /* ---- watch hubs ---- */
 
 struct watch_seen {
@@ -406,6 +424,7 @@ int test_server_run(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
