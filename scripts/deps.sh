@@ -4,17 +4,18 @@
 # only with --verbose.
 #   scripts/deps.sh            build + test packages
 #   scripts/deps.sh lint       also the formatting and lint tools
-#   scripts/deps.sh compat     also etcd, etcdctl, Go and etcd's source (e2e)
+#   scripts/deps.sh compat     also Go and etcd's source, for etcd's e2e suite
 #   scripts/deps.sh --check    exit 1 if anything is missing, install nothing
 set -euo pipefail
 
 build_pkgs=(gcc cmake ninja-build pkg-config
             libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
             liblmdb-dev libssl-dev)
-test_pkgs=(libcmocka-dev)
+# the interop and compat tests run Debian's etcd 3.4 and etcdctl beside cairn
+test_pkgs=(libcmocka-dev etcd-client etcd-server)
 lint_pkgs=(clang-format clang-tidy cppcheck)
-# etcd's clients, server and end-to-end suite, for tests/compat and bench/
-compat_pkgs=(etcd-client etcd-server golang-go golang-etcd-server-dev)
+# etcd's end-to-end suite (tests/compat/etcd-e2e.sh): its source and Go
+compat_pkgs=(golang-go golang-etcd-server-dev)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 check_only=0
