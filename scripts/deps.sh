@@ -49,5 +49,19 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# etcd-server's package would start an etcd on 127.0.0.1:2379 where systemd
+# runs, taking cairn's default port: forbid service starts while installing.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  own_policy=1
+fi
+status=0
+$sudo apt-get update -qq &&
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
+if [ $own_policy -eq 1 ]; then
+  $sudo rm -f "$policy"
+fi
+exit $status
