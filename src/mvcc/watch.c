@@ -141,6 +141,16 @@ static struct watcher *find(struct mvcc_watch_hub *h, int64_t id, size_t *pos)
     return NULL;
 }
 
+/* A private copy of len bytes that is never NULL when memory is there, also
+ * for an empty key or range end (whose pointer may be NULL). */
+static uint8_t *bytes_copy(const uint8_t *p, size_t len)
+{
+    uint8_t *c = cairn_malloc(len ? len : 1);
+    if (c != NULL && len > 0)
+        memcpy(c, p, len);
+    return c;
+}
+
 int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
                       int64_t *id)
 {
@@ -162,8 +172,8 @@ int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
     struct watcher *w = cairn_calloc(1, sizeof(*w));
     if (w == NULL)
         return CAIRN_ENOMEM;
-    w->key = cairn_memdup(r->key, r->key_len ? r->key_len : 1);
-    w->end = cairn_memdup(r->end, r->end_len ? r->end_len : 1);
+    w->key = bytes_copy(r->key, r->key_len);
+    w->end = bytes_copy(r->end, r->end_len);
     if (w->key == NULL || w->end == NULL) {
         watcher_free(w);
         return CAIRN_ENOMEM;

@@ -288,12 +288,42 @@ static void test_laggard_does_not_delay_synced(void **state)
     free(d);
 }
 
+/* A single-key watch as the API builds it: no range end at all (NULL, 0). */
+static void test_point_watch_without_end(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_options so = {.dir = d, .quota_bytes = 64u << 20};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&so, &s, &em), 0);
+    struct rec xs[8] = {0};
+    struct mvcc_watch_hub *h;
+    struct mvcc_watch_hub_options o = {0};
+    assert_int_equal(mvcc_watch_hub_init(s, &o, xs, cb, &h), 0);
+    static const uint8_t key[] = "w0001";
+    struct mvcc_watch_req w = {
+        .key = key, .key_len = 5, .end = NULL, .end_len = 0};
+    int64_t id = 1;
+    assert_int_equal(mvcc_watch_create(h, &w, &id), 0);
+    uint64_t ci = 0;
+    puts_n(s, 3, 4, &ci); /* w0000, w0001, w0002 */
+    drain(h);
+    assert_int_equal(xs[1].events, 1);
+    assert_false(xs[1].canceled);
+    mvcc_watch_hub_close(h);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 int test_watch_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_cases),
         cmocka_unit_test(test_snapshot_restore_mid_watch),
         cmocka_unit_test(test_laggard_does_not_delay_synced),
+        cmocka_unit_test(test_point_watch_without_end),
     };
     return cmocka_run_group_tests_name("mvcc_watch", tests, NULL, NULL);
 }
