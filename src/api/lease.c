@@ -240,6 +240,7 @@ static void ka_answer(struct ka_stream *st, int64_t id,
     CAIRN_ASSERT(n <= sizeof(buf));
     etcdserverpb__lease_keep_alive_response__pack(&out, buf);
     int rv = rpc_call_send(st->call, buf, n);
+    /* A failed send may have ended the call, clearing st->call. */
     if (rv != 0 && st->call != NULL) {
         /* the queue bound is far above what ka_flow lets pile up */
         struct api_status s = api_status_from_err(

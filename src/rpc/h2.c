@@ -234,6 +234,8 @@ static int submit_headers(struct rpc_call *call);
 
 int rpc_call_send(struct rpc_call *call, const void *data, size_t len)
 {
+    if (call == NULL) /* a handler's call pointer, cleared when it ended */
+        return CAIRN_ESHUTDOWN;
     struct rpc__conn *c = call->conn;
     if (call->done || c == NULL || c->dead || call->send_ended)
         return CAIRN_ESHUTDOWN;

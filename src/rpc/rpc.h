@@ -27,7 +27,7 @@
  *    allocation failure can end a call), so the memory is released only
  *    after control returns to the loop: until then the rpc_call_* functions
  *    may still be given the pointer and do nothing (send says
- *    CAIRN_ESHUTDOWN).
+ *    CAIRN_ESHUTDOWN, also for a NULL call: a handler's cleared pointer).
  *  - Message bytes passed to callbacks are borrowed for the duration of the
  *    callback. Bytes passed to rpc_call_send are copied.
  *
