@@ -32,9 +32,10 @@
 #include "server/server.h"
 #include "util/util.h"
 
-/* The version we claim on /version, /metrics and in Status: etcd 3.4.23,
- * the version of Debian's etcd whose e2e suite checks it; cluster 3.4.0. */
-#define API_ETCD_VERSION "3.4.23"
+/* The version we claim on /version, /metrics and in Status: the member's
+ * (etcd 3.4.23, the version of Debian's etcd whose e2e suite checks it);
+ * cluster 3.4.0. */
+#define API_ETCD_VERSION SERVER_ETCD_VERSION
 #define API_CLUSTER_VERSION "3.4.0"
 
 /* ---- errors: the one table ---- */
