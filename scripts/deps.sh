@@ -11,8 +11,9 @@ set -euo pipefail
 build_pkgs=(gcc cmake ninja-build pkg-config
             libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
             liblmdb-dev libssl-dev)
-# the interop and compat tests run Debian's etcd 3.4 and etcdctl beside cairn
-test_pkgs=(libcmocka-dev etcd-client etcd-server)
+# the interop and compat tests run Debian's etcd 3.4 and etcdctl beside cairn;
+# the cluster and compat tests are driven by python3 (standard library only)
+test_pkgs=(libcmocka-dev etcd-client etcd-server python3)
 lint_pkgs=(clang-format clang-tidy cppcheck)
 # etcd's end-to-end suite (tests/compat/etcd-e2e.sh): its source and Go
 compat_pkgs=(golang-go golang-etcd-server-dev)
