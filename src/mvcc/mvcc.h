@@ -440,6 +440,12 @@ struct mvcc_watch_hub_options {
     size_t max_revs_per_poll; /* 0: 1000 */
     size_t fragment_bytes;    /* 0: 1.5 MiB, etcd's max request bytes */
     size_t max_watchers;      /* 0: 100000 */
+#ifdef CAIRN_FAULTS
+    /* Test-only (the whole-member simulation shows its watch checks catch
+     * it): a whole response whose first event's revision is a multiple of
+     * 5 is delivered twice, as a resent batch would be. */
+    bool fault_deliver_twice;
+#endif
 };
 int mvcc_watch_hub_init(struct mvcc_store *s,
                         const struct mvcc_watch_hub_options *opts, void *arg,

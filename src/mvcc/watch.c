@@ -299,7 +299,14 @@ static bool deliver(struct mvcc_watch_hub *h, struct watcher *w, mvcc_rev hi)
     if (!w->fragment) {
         resp.events = w->evs;
         resp.n_events = w->n;
-        return h->cb(h->arg, &resp) != CAIRN_EAGAIN;
+        if (h->cb(h->arg, &resp) == CAIRN_EAGAIN)
+            return false;
+#ifdef CAIRN_FAULTS
+        if (h->o.fault_deliver_twice && w->n > 0 &&
+            w->evs[0].kv.mod_rev % 5 == 0)
+            (void)h->cb(h->arg, &resp);
+#endif
+        return true;
     }
     size_t start = 0;
     bool first = true;

@@ -49,6 +49,22 @@ static int cb(void *arg, const struct mvcc_watch_resp *r)
     return 0;
 }
 
+#ifdef CAIRN_FAULTS
+/* Like cb but counts a response at or below the last seen revision as a
+ * repeat (in .progress) instead of failing. */
+static int dup_cb(void *arg, const struct mvcc_watch_resp *r)
+{
+    struct rec *x = (struct rec *)arg + r->watch_id;
+    x->events += (int)r->n_events;
+    if (r->n_events > 0 && r->events[0].kv.mod_rev <= x->last_event_rev)
+        x->progress++;
+    for (size_t i = 0; i < r->n_events; i++)
+        if (r->events[i].kv.mod_rev > x->last_event_rev)
+            x->last_event_rev = r->events[i].kv.mod_rev;
+    return 0;
+}
+#endif
+
 static void puts_n(struct mvcc_store *s, int n, size_t vlen, uint64_t *ci)
 {
     struct mvcc_arena a;
@@ -317,6 +333,48 @@ static void test_point_watch_without_end(void **state)
     free(d);
 }
 
+#ifdef CAIRN_FAULTS
+/* The fault switch breaks uniqueness: with it, a response starting at a
+ * revision that is a multiple of 5 arrives twice; without it, never. */
+static void run_deliver_twice(bool fault, int *events, int *dups)
+{
+    char *d = tmp_dir();
+    struct mvcc_options so = {.dir = d, .quota_bytes = 64u << 20};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&so, &s, &em), 0);
+    struct rec xs[8] = {0};
+    struct mvcc_watch_hub *h;
+    struct mvcc_watch_hub_options o = {.max_revs_per_poll = 1,
+                                       .fault_deliver_twice = fault};
+    assert_int_equal(mvcc_watch_hub_init(s, &o, xs, dup_cb, &h), 0);
+    struct mvcc_watch_req w = {ALL, .start_rev = 1};
+    int64_t id = 0;
+    assert_int_equal(mvcc_watch_create(h, &w, &id), 0);
+    uint64_t ci = 0;
+    puts_n(s, 12, 4, &ci); /* revisions 2..13 */
+    drain(h);
+    *events = xs[0].events;
+    *dups = xs[0].progress; /* dup_cb counts repeats here */
+    mvcc_watch_hub_close(h);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
+static void test_fault_deliver_twice(void **state)
+{
+    (void)state;
+    int events, dups;
+    run_deliver_twice(false, &events, &dups);
+    assert_int_equal(events, 12);
+    assert_int_equal(dups, 0);
+    run_deliver_twice(true, &events, &dups);
+    assert_int_equal(events, 12 + 2); /* revisions 5 and 10 again */
+    assert_int_equal(dups, 2);
+}
+#endif
+
 int test_watch_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +382,9 @@ int test_watch_group(void)
         cmocka_unit_test(test_snapshot_restore_mid_watch),
         cmocka_unit_test(test_laggard_does_not_delay_synced),
         cmocka_unit_test(test_point_watch_without_end),
+#ifdef CAIRN_FAULTS
+        cmocka_unit_test(test_fault_deliver_twice),
+#endif
     };
     return cmocka_run_group_tests_name("mvcc_watch", tests, NULL, NULL);
 }
