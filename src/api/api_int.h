@@ -21,7 +21,10 @@
       "etcdserver: given member URLs are invalid")                        \
     X(USER_EMPTY, RPC_INVALID_ARGUMENT, "etcdserver: user name is empty") \
     X(ROLE_EMPTY, RPC_INVALID_ARGUMENT, "etcdserver: role name is empty") \
-    X(NO_REQUEST, RPC_INTERNAL, "grpc: error unmarshalling request: EOF")
+    X(NO_REQUEST, RPC_INTERNAL, "grpc: error unmarshalling request: EOF") \
+    X(ELECTION_NOT_LEADER, RPC_UNKNOWN, "election: not leader")           \
+    X(ELECTION_NO_LEADER, RPC_UNKNOWN, "election: no leader")             \
+    X(LEADER_KEY_MISSING, RPC_UNKNOWN, "\"leader\" field must be provided")
 
 enum api__etcd_err {
 #define API__ENUM(name, code, text) API__E_##name,
@@ -101,6 +104,10 @@ struct api_req {
     /* answers built around a header only */
     api__with_header_fn with_header;
     int64_t lease_id; /* LeaseTimeToLive: for a missing lease's answer */
+    /* A long request (Lock, Campaign: conc.h) that owns r: told when the
+     * call ends, r is then its to free. */
+    void (*on_call_done)(struct api_req *r);
+    void *owner;
 };
 
 void api__req_free(struct api_req *r);
@@ -165,6 +172,14 @@ API__HANDLER(api__lease_list);
 extern const struct rpc_call_cbs api__lease_keepalive_cbs;
 extern const struct rpc_call_cbs api__watch_cbs;
 extern const struct rpc_call_cbs api__snapshot_cbs;
+/* v3lockpb.Lock and v3electionpb.Election (lock.c, election.c) */
+API__HANDLER(api__lock_lock);
+API__HANDLER(api__lock_unlock);
+API__HANDLER(api__election_campaign);
+API__HANDLER(api__election_proclaim);
+API__HANDLER(api__election_leader);
+API__HANDLER(api__election_resign);
+extern const struct rpc_call_cbs api__election_observe_cbs;
 API__HANDLER(api__member_add);
 API__HANDLER(api__member_remove);
 API__HANDLER(api__member_update);

@@ -155,6 +155,8 @@ bool api__unpacks(struct api_req *r, const ProtobufCMessageDescriptor *desc,
 #define WATCH "etcdserverpb.Watch"
 #define CLUSTER "etcdserverpb.Cluster"
 #define AUTH "etcdserverpb.Auth"
+#define LOCK "v3lockpb.Lock"
+#define ELECTION "v3electionpb.Election"
 #define UNARY(svc, name, fn)                           \
     {                                                  \
         "/" svc "/" name, svc, name, fn, NULL, "unary" \
@@ -200,6 +202,13 @@ static const struct api__method_def methods[] = {
     UNARY(AUTH, "RoleDelete", api__auth_role_delete),
     UNARY(AUTH, "RoleGrantPermission", api__auth_role_grant_permission),
     UNARY(AUTH, "RoleRevokePermission", api__auth_role_revoke_permission),
+    UNARY(LOCK, "Lock", api__lock_lock),
+    UNARY(LOCK, "Unlock", api__lock_unlock),
+    UNARY(ELECTION, "Campaign", api__election_campaign),
+    UNARY(ELECTION, "Proclaim", api__election_proclaim),
+    UNARY(ELECTION, "Leader", api__election_leader),
+    STREAM(ELECTION, "Observe", &api__election_observe_cbs, "server_stream"),
+    UNARY(ELECTION, "Resign", api__election_resign),
 };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
@@ -277,7 +286,9 @@ static void unary_done(void *arg, struct rpc_call *call, int code,
     if (r != NULL) {
         r->call_done = true;
         r->call = NULL;
-        if (!r->pending)
+        if (r->on_call_done != NULL)
+            r->on_call_done(r);
+        else if (!r->pending)
             api__req_free(r);
     }
     api__unref(a);
@@ -519,8 +530,12 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
         goto err_after_alloc;
     size_t n = 0;
     for (size_t i = 0; i < N_METHODS; i++) {
-        /* Watch only when the member offers watch hubs */
-        if (methods[i].cbs == &api__watch_cbs && backend->watch_open == NULL)
+        /* Watch, Lock and Election only when the member offers watch
+         * hubs (the recipes wait on watchers) */
+        bool watches = methods[i].cbs == &api__watch_cbs ||
+                       strcmp(methods[i].service, LOCK) == 0 ||
+                       strcmp(methods[i].service, ELECTION) == 0;
+        if (watches && backend->watch_open == NULL)
             continue;
         a->slots[n] = (struct api__slot){a, i, n};
         a->counters[n].service = methods[i].service;

@@ -248,14 +248,16 @@ static bool start_op(struct client *cl, struct client__conn *c,
 {
     const struct client__method *m = client__method(s->m);
     list_remove(cl, s);
-    int64_t timeout = m->stream ? -1 : cl->timeout_ms;
+    int64_t timeout = m->stream || m->waits ? -1 : cl->timeout_ms;
+    const char *token_md[] = {"token", cl->token, NULL};
     /* the op is active before the call starts: rpc may end the call (and
      * run call_done) inside rpc_client_call or rpc_call_send */
     s->conn = c;
     c->n_active++;
     list_push(cl, s, L_ACTIVE, false);
-    int rv =
-        rpc_client_call(c->rc, m->path, timeout, NULL, &call_cbs, s, &s->call);
+    int rv = rpc_client_call(c->rc, m->path, timeout,
+                             cl->token[0] != 0 ? token_md : NULL, &call_cbs, s,
+                             &s->call);
     if (rv != 0 && s->list != L_ACTIVE)
         return true; /* call_done has dealt with it */
     if (rv != 0) {
@@ -544,6 +546,17 @@ void client_close(struct client *cl)
     int rv = uv_loop_close(cl->loop);
     CAIRN_ASSERT(rv == 0);
     cairn_free(cl);
+}
+
+int client_token_set(struct client *cl, const char *token)
+{
+    if (token == NULL)
+        token = "";
+    size_t n = strlen(token);
+    if (n > CLIENT_TOKEN_MAX)
+        return CAIRN_EINVAL;
+    memcpy(cl->token, token, n + 1);
+    return 0;
 }
 
 size_t client_endpoint_current(const struct client *cl)

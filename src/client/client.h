@@ -1,8 +1,8 @@
 /* client: the C client library for the etcd v3 gRPC API (cairn or etcd
  * itself), over rpc/: a client over several endpoints with failover and
- * leader discovery, unary calls of the KV, Lease, Cluster and Maintenance
- * services, Watch and LeaseKeepAlive streams, and Maintenance/Snapshot saved
- * to a file.
+ * leader discovery, unary calls of the KV, Lease, Cluster, Maintenance,
+ * Auth, Lock and Election services, Watch, LeaseKeepAlive and Observe
+ * streams, and Maintenance/Snapshot saved to a file.
  *
  * Messages are protobuf-c's etcd types from proto/proto.h: a request is
  * given as the matching Etcdserverpb__*Request (borrowed, packed before the
@@ -49,10 +49,11 @@
 #include "proto/proto.h"
 #include "util/util.h"
 
-/* The methods the client knows: etcd 3.4's KV, Lease, Cluster and
- * Maintenance services. The request and response types are those of the
- * method's name ("CLIENT_KV_RANGE": Etcdserverpb__RangeRequest and
- * Etcdserverpb__RangeResponse). */
+/* The methods the client knows: etcd 3.4's KV, Lease, Cluster,
+ * Maintenance, Auth, Lock and Election services. The request and response
+ * types are those of the method's name ("CLIENT_KV_RANGE":
+ * Etcdserverpb__RangeRequest and Etcdserverpb__RangeResponse;
+ * "CLIENT_LOCK_LOCK": V3lockpb__LockRequest and V3lockpb__LockResponse). */
 enum client_method {
     CLIENT_KV_RANGE,
     CLIENT_KV_PUT,
@@ -77,6 +78,35 @@ enum client_method {
     CLIENT_WATCH,            /* WatchRequest / WatchResponse */
     CLIENT_LEASE_KEEP_ALIVE, /* LeaseKeepAliveRequest / ...Response */
     CLIENT_MAINT_SNAPSHOT,   /* SnapshotRequest / SnapshotResponse */
+    /* v3lockpb.Lock: V3lockpb__LockRequest / V3lockpb__LockResponse, ...
+     * Lock answers once the lock is held: it has no deadline. */
+    CLIENT_LOCK_LOCK,
+    CLIENT_LOCK_UNLOCK,
+    /* v3electionpb.Election: V3electionpb__CampaignRequest / ...Response;
+     * Leader and Observe take a LeaderRequest and answer LeaderResponse.
+     * Campaign answers once elected: it has no deadline. */
+    CLIENT_ELECTION_CAMPAIGN,
+    CLIENT_ELECTION_PROCLAIM,
+    CLIENT_ELECTION_LEADER,
+    CLIENT_ELECTION_RESIGN,
+    CLIENT_ELECTION_OBSERVE, /* stream: LeaderRequest / LeaderResponse */
+    /* etcdserverpb.Auth (AuthEnableRequest / AuthEnableResponse, ...) */
+    CLIENT_AUTH_ENABLE,
+    CLIENT_AUTH_DISABLE,
+    CLIENT_AUTH_AUTHENTICATE,
+    CLIENT_AUTH_USER_ADD,
+    CLIENT_AUTH_USER_GET,
+    CLIENT_AUTH_USER_LIST,
+    CLIENT_AUTH_USER_DELETE,
+    CLIENT_AUTH_USER_CHANGE_PASSWORD,
+    CLIENT_AUTH_USER_GRANT_ROLE,
+    CLIENT_AUTH_USER_REVOKE_ROLE,
+    CLIENT_AUTH_ROLE_ADD,
+    CLIENT_AUTH_ROLE_GET,
+    CLIENT_AUTH_ROLE_LIST,
+    CLIENT_AUTH_ROLE_DELETE,
+    CLIENT_AUTH_ROLE_GRANT_PERMISSION,
+    CLIENT_AUTH_ROLE_REVOKE_PERMISSION,
     CLIENT_METHOD_COUNT
 };
 
@@ -115,6 +145,16 @@ int client_init(struct client **out, uv_loop_t *loop,
  * its loop once the connection has closed; a blocking client returns when
  * everything is released. cl is invalid afterwards. */
 void client_close(struct client *cl);
+
+/* etcd's auth token (from Auth/Authenticate's answer) sent as the "token"
+ * header of every call and stream started from now on; NULL or "" stops
+ * sending it. Copied. 0, CAIRN_EINVAL (longer than CLIENT_TOKEN_MAX). */
+#define CLIENT_TOKEN_MAX 256
+int client_token_set(struct client *cl, const char *token);
+/* Convenience on a blocking client: Authenticate(name, password) and, when
+ * it answers, client_token_set with its token. 0 or the call's error. */
+int client_authenticate_sync(struct client *cl, const char *name,
+                             const char *password);
 
 /* The endpoint calls go to now (index and text). */
 size_t client_endpoint_current(const struct client *cl);

@@ -13,6 +13,8 @@ struct client__method {
     bool stream;
     /* safe to send again after it may have reached the server */
     bool idempotent;
+    /* answers when something happens (Lock, Campaign): no deadline */
+    bool waits;
 };
 const struct client__method *client__method(enum client_method m);
 /* etcd's error text back to a cairn code; 0 when it is not one of them. */
@@ -88,6 +90,7 @@ struct client {
     bool drained;
     uint64_t stream_events; /* stream callbacks run, for client_poll */
     char last_msg[CLIENT__MSG_MAX];
+    char token[CLIENT_TOKEN_MAX + 1]; /* "" : none */
 };
 
 #endif

@@ -5,6 +5,12 @@
 #include "client/client_int.h"
 
 #define D(x) (&etcdserverpb__##x##__descriptor)
+#define L(x) (&v3lockpb__##x##__descriptor)
+#define E(x) (&v3electionpb__##x##__descriptor)
+/* Auth/<Name> with etcd's Auth<Name>Request and Auth<Name>Response */
+#define AUTH(m, name, x, idem)                                       \
+    [CLIENT_AUTH_##m] = {"/etcdserverpb.Auth/" name, D(x##_request), \
+                         D(x##_response), false, idem}
 
 static const struct client__method methods[CLIENT_METHOD_COUNT] = {
     [CLIENT_KV_RANGE] = {"/etcdserverpb.KV/Range", D(range_request),
@@ -68,6 +74,44 @@ static const struct client__method methods[CLIENT_METHOD_COUNT] = {
     [CLIENT_MAINT_SNAPSHOT] = {"/etcdserverpb.Maintenance/Snapshot",
                                D(snapshot_request), D(snapshot_response), true,
                                false},
+    [CLIENT_LOCK_LOCK] = {"/v3lockpb.Lock/Lock", L(lock_request),
+                          L(lock_response), false, false, true},
+    [CLIENT_LOCK_UNLOCK] = {"/v3lockpb.Lock/Unlock", L(unlock_request),
+                            L(unlock_response), false, false},
+    [CLIENT_ELECTION_CAMPAIGN] = {"/v3electionpb.Election/Campaign",
+                                  E(campaign_request), E(campaign_response),
+                                  false, false, true},
+    [CLIENT_ELECTION_PROCLAIM] = {"/v3electionpb.Election/Proclaim",
+                                  E(proclaim_request), E(proclaim_response),
+                                  false, false},
+    [CLIENT_ELECTION_LEADER] = {"/v3electionpb.Election/Leader",
+                                E(leader_request), E(leader_response), false,
+                                true},
+    [CLIENT_ELECTION_RESIGN] = {"/v3electionpb.Election/Resign",
+                                E(resign_request), E(resign_response), false,
+                                false},
+    [CLIENT_ELECTION_OBSERVE] = {"/v3electionpb.Election/Observe",
+                                 E(leader_request), E(leader_response), true,
+                                 false},
+    AUTH(ENABLE, "AuthEnable", auth_enable, false),
+    AUTH(DISABLE, "AuthDisable", auth_disable, false),
+    AUTH(AUTHENTICATE, "Authenticate", authenticate, true),
+    AUTH(USER_ADD, "UserAdd", auth_user_add, false),
+    AUTH(USER_GET, "UserGet", auth_user_get, true),
+    AUTH(USER_LIST, "UserList", auth_user_list, true),
+    AUTH(USER_DELETE, "UserDelete", auth_user_delete, false),
+    AUTH(USER_CHANGE_PASSWORD, "UserChangePassword", auth_user_change_password,
+         false),
+    AUTH(USER_GRANT_ROLE, "UserGrantRole", auth_user_grant_role, false),
+    AUTH(USER_REVOKE_ROLE, "UserRevokeRole", auth_user_revoke_role, false),
+    AUTH(ROLE_ADD, "RoleAdd", auth_role_add, false),
+    AUTH(ROLE_GET, "RoleGet", auth_role_get, true),
+    AUTH(ROLE_LIST, "RoleList", auth_role_list, true),
+    AUTH(ROLE_DELETE, "RoleDelete", auth_role_delete, false),
+    AUTH(ROLE_GRANT_PERMISSION, "RoleGrantPermission",
+         auth_role_grant_permission, false),
+    AUTH(ROLE_REVOKE_PERMISSION, "RoleRevokePermission",
+         auth_role_revoke_permission, false),
 };
 
 const struct client__method *client__method(enum client_method m)

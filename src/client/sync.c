@@ -254,3 +254,21 @@ int client_poll(struct client *cl, int64_t timeout_ms)
     uv_run(cl->loop, UV_RUN_NOWAIT);
     return (int)(cl->stream_events - before);
 }
+
+int client_authenticate_sync(struct client *cl, const char *name,
+                             const char *password)
+{
+    Etcdserverpb__AuthenticateRequest req =
+        ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+    req.name = (char *)name;
+    req.password = (char *)password;
+    ProtobufCMessage *resp;
+    int rv =
+        client_call_sync(cl, CLIENT_AUTH_AUTHENTICATE, &req.base, &resp, NULL);
+    if (rv != 0)
+        return rv;
+    rv = client_token_set(cl,
+                          ((Etcdserverpb__AuthenticateResponse *)resp)->token);
+    client_msg_free(resp);
+    return rv;
+}

@@ -79,6 +79,35 @@ static struct mvcc_kv *kv_copy(struct fake *f, const struct fake_kv *in)
     return kv;
 }
 
+/* Sorted by create revision (the lock and election recipes' reads), with
+ * the create revision bounds, then the limit. */
+static int do_range_by_create(struct fake *f, const struct mvcc_range_req *r,
+                              struct mvcc_range_resp *out)
+{
+    bool desc = r->sort_order == MVCC_SORT_DESCEND;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct fake_kv *kv = &f->kvs[i];
+        if (!in_range(kv, r->key, r->key_len, r->end, r->end_len) ||
+            (r->max_create_rev > 0 && kv->create_rev > r->max_create_rev) ||
+            (r->min_create_rev > 0 && kv->create_rev < r->min_create_rev))
+            continue;
+        out->count++;
+        size_t k = out->n_kvs++;
+        /* insertion: keep kvs ordered as asked */
+        while (k > 0 && (desc ? out->kvs[k - 1].create_rev < kv->create_rev
+                              : out->kvs[k - 1].create_rev > kv->create_rev)) {
+            out->kvs[k] = out->kvs[k - 1];
+            k--;
+        }
+        kv_out(kv, &out->kvs[k], r->keys_only);
+    }
+    if (r->limit > 0 && (int64_t)out->n_kvs > r->limit) {
+        out->n_kvs = (size_t)r->limit;
+        out->more = true;
+    }
+    return 0;
+}
+
 static int do_range(struct fake *f, const struct mvcc_range_req *r,
                     struct mvcc_range_resp *out)
 {
@@ -90,6 +119,8 @@ static int do_range(struct fake *f, const struct mvcc_range_req *r,
     out->header_rev = f->rev;
     out->kvs = api_arena_alloc(&f->arena, FAKE_KEYS_MAX * sizeof(*out->kvs));
     assert_non_null(out->kvs);
+    if (r->sort_target == MVCC_SORT_CREATE && r->sort_order != MVCC_SORT_NONE)
+        return do_range_by_create(f, r, out);
     for (size_t i = 0; i < f->n; i++) {
         if (!in_range(&f->kvs[i], r->key, r->key_len, r->end, r->end_len))
             continue;
@@ -619,6 +650,22 @@ static int fk_lease_grant(void *arg, int64_t id, int64_t ttl_s, void *ctx,
     return 0;
 }
 
+/* A delete of kv at rev in the history (watchers see it). */
+static void delete_event(struct fake *f, const struct fake_kv *kv, int64_t rev)
+{
+    if (f->n_events >= 64)
+        return;
+    struct fake_event *ev = &f->events[f->n_events++];
+    memset(ev, 0, sizeof(*ev));
+    ev->rev = rev;
+    ev->is_delete = true;
+    ev->kv = *kv;
+    ev->kv.mod_rev = rev;
+    ev->kv.value_len = 0;
+    ev->prev = *kv;
+    ev->has_prev = true;
+}
+
 static int fk_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
     struct fake *f = arg;
@@ -628,9 +675,12 @@ static int fk_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
     if (i >= 0) {
         f->leases[i] = f->leases[--f->n_leases];
         size_t w = 0;
-        for (size_t k = 0; k < f->n; k++)
+        for (size_t k = 0; k < f->n; k++) {
             if (f->kvs[k].lease != id)
                 f->kvs[w++] = f->kvs[k];
+            else
+                delete_event(f, &f->kvs[k], f->rev + 1);
+        }
         if (w != f->n)
             res.revision = ++f->rev;
         f->n = w;

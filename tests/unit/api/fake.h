@@ -132,5 +132,6 @@ int test_kv_group(void);
 int test_lease_group(void);
 int test_cluster_group(void);
 int test_watch_group(void);
+int test_lock_group(void);
 
 #endif

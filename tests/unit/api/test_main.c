@@ -15,5 +15,6 @@ int main(void)
     failed += test_lease_group();
     failed += test_cluster_group();
     failed += test_watch_group();
+    failed += test_lock_group();
     return failed ? 1 : 0;
 }

@@ -34,6 +34,10 @@ static struct server srv;
  * check it is in with a note instead of a failure, so that the suite runs
  * what cairn serves today and the rest the day it serves it. */
 static bool testing_cairn;
+/* test_lock.c */
+void check_lock(const char *url);
+void check_election(const char *url);
+void check_auth(const char *url);
 #define UNLESS_MISSING(rv, what)                                   \
     do {                                                           \
         if (testing_cairn && (rv) == CAIRN_EUNIMPLEMENTED) {       \
@@ -599,6 +603,9 @@ static void run_suite(const char *bin, const char *what)
     check_cluster_maint(cl, srv.dir);
     client_close(cl);
     check_async();
+    check_lock(srv.client_url);
+    check_election(srv.client_url);
+    check_auth(srv.client_url);
 }
 
 static void against_etcd(void **state)
