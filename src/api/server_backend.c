@@ -253,8 +253,11 @@ static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
     uv_timer_init(server_loop(s), &f->close_timer);
     f->close_timer.data = f;
     f->connecting = true;
+    /* The leader's client URL may be https: dial it as a client of the
+     * client port would, with our client-side TLS context. */
+    struct rpc_client_config cc = {.net = {.tls = server_client_tls(s)}};
     int rc =
-        rpc_client_connect(server_loop(s), &url, NULL, NULL, f, fwd_connected);
+        rpc_client_connect(server_loop(s), &url, &cc, NULL, f, fwd_connected);
     if (rc != 0) {
         f->answered = true; /* refused: cb never runs */
         uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
@@ -377,7 +380,9 @@ int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
     struct api_config cfg = {
         .max_txn_ops = server_max_txn_ops(s),
         .max_request_bytes = (size_t)server_max_request_bytes(s),
-        .rpc = {.max_concurrent_streams = server_max_concurrent_streams(s)},
+        .rpc = {.max_concurrent_streams = server_max_concurrent_streams(s),
+                /* https and unixs client URLs (docs/tls.md) */
+                .net = {.tls = server_client_tls(s)}},
     };
     struct api *a;
     int rv = api_open(loop, &be, &cfg, log, &a);

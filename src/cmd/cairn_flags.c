@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/net.h"
+
 enum flag_kind {
     F_STR,      /* const char * field */
     F_URLS,     /* struct server_urls field */
@@ -119,39 +121,43 @@ static const struct flag_def flags[] = {
      "Time (ms) for a write to timeout."},
     {"proxy-read-timeout", F_REFUSED, 0, "0",
      "Time (ms) for a read to timeout."},
-    {"ca-file", F_REFUSED, 0, "", "DEPRECATED: client TLS CA file."},
-    {"cert-file", F_REFUSED, 0, "", "Path to the client server TLS cert file."},
-    {"key-file", F_REFUSED, 0, "", "Path to the client server TLS key file."},
-    {"client-cert-auth", F_REFUSEDB, 0, "false",
+    /* TLS (docs/tls.md). etcd 3.4 has no --ca-file/--peer-ca-file any
+     * more: they are unknown flags there, and so here. */
+    {"cert-file", F_STR, OFF(client_tls.cert_file), "",
+     "Path to the client server TLS cert file."},
+    {"key-file", F_STR, OFF(client_tls.key_file), "",
+     "Path to the client server TLS key file."},
+    {"client-cert-auth", F_BOOL, OFF(client_tls.client_cert_auth), "false",
      "Enable client cert authentication."},
-    {"client-crl-file", F_REFUSED, 0, "",
+    {"client-crl-file", F_STR, OFF(client_tls.crl_file), "",
      "Path to the client certificate revocation list file."},
-    {"client-cert-allowed-hostname", F_REFUSED, 0, "",
-     "Allowed TLS hostname for client cert authentication."},
-    {"trusted-ca-file", F_REFUSED, 0, "",
+    {"client-cert-allowed-hostname", F_STR, OFF(client_tls.allowed_hostname),
+     "", "Allowed TLS hostname for client cert authentication."},
+    {"trusted-ca-file", F_STR, OFF(client_tls.trusted_ca_file), "",
      "Path to the client server TLS trusted CA cert file."},
-    {"auto-tls", F_REFUSEDB, 0, "false",
+    {"auto-tls", F_BOOL, OFF(client_tls.auto_tls), "false",
      "Client TLS using generated certificates."},
-    {"peer-ca-file", F_REFUSED, 0, "", "DEPRECATED: peer TLS CA file."},
-    {"peer-cert-file", F_REFUSED, 0, "",
+    {"peer-cert-file", F_STR, OFF(peer_tls.cert_file), "",
      "Path to the peer server TLS cert file."},
-    {"peer-key-file", F_REFUSED, 0, "",
+    {"peer-key-file", F_STR, OFF(peer_tls.key_file), "",
      "Path to the peer server TLS key file."},
-    {"peer-client-cert-auth", F_REFUSEDB, 0, "false",
+    {"peer-client-cert-auth", F_BOOL, OFF(peer_tls.client_cert_auth), "false",
      "Enable peer client cert authentication."},
-    {"peer-trusted-ca-file", F_REFUSED, 0, "",
+    {"peer-trusted-ca-file", F_STR, OFF(peer_tls.trusted_ca_file), "",
      "Path to the peer server TLS trusted CA file."},
-    {"peer-auto-tls", F_REFUSEDB, 0, "false",
+    {"peer-auto-tls", F_BOOL, OFF(peer_tls.auto_tls), "false",
      "Peer TLS using generated certificates."},
-    {"peer-crl-file", F_REFUSED, 0, "",
+    {"peer-crl-file", F_STR, OFF(peer_tls.crl_file), "",
      "Path to the peer certificate revocation list file."},
-    {"peer-cert-allowed-cn", F_REFUSED, 0, "",
+    {"peer-cert-allowed-cn", F_STR, OFF(peer_tls.allowed_cn), "",
      "Allowed CN for inter peer authentication."},
-    {"peer-cert-allowed-hostname", F_REFUSED, 0, "",
+    {"peer-cert-allowed-hostname", F_STR, OFF(peer_tls.allowed_hostname), "",
      "Allowed TLS hostname for inter peer authentication."},
-    {"cipher-suites", F_REFUSED, 0, "",
-     "Comma-separated list of supported TLS cipher suites."},
-    {"experimental-peer-skip-client-san-verification", F_REFUSEDB, 0, "false",
+    {"cipher-suites", F_SPECIAL, 0, "",
+     "Comma-separated list of supported TLS cipher suites between "
+     "client/server and peers."},
+    {"experimental-peer-skip-client-san-verification", F_BOOL,
+     OFF(peer_tls.skip_client_san_verify), "false",
      "Skip verification of SAN field in client certificate for peers."},
     {"cors", F_REFUSED, 0, "*",
      "Comma-separated white list of origins for CORS."},
@@ -343,6 +349,26 @@ struct parse_state {
     const char *retention; /* resolved once the mode is known */
 };
 
+/* --cipher-suites: etcd's (Go's) names, comma separated; each is checked
+ * here, as etcd checks them at start even with plaintext URLs only
+ * (tlsutil.GetCipherSuites); net maps them when a context is opened. */
+static int set_cipher_suites(struct parse_state *ps, const char *v,
+                             struct cairn_errmsg *m)
+{
+    ps->f->config.cipher_suites = v[0] != '\0' ? v : NULL;
+    for (const char *p = v; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        char name[96];
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        if (net_tls_cipher_openssl_name(name) == NULL)
+            return cairn_errmsg_code(
+                m, CAIRN_EINVAL, "unexpected TLS cipher suite \"%s\"", name);
+        p += len + (comma != NULL);
+    }
+    return 0;
+}
+
 static int set_special(struct parse_state *ps, const struct flag_def *d,
                        const char *v, struct cairn_errmsg *m)
 {
@@ -374,6 +400,8 @@ static int set_special(struct parse_state *ps, const struct flag_def *d,
                                      v);
         return 0;
     }
+    if (strcmp(n, "cipher-suites") == 0)
+        return set_cipher_suites(ps, v, m);
     if (strcmp(n, "auto-compaction-retention") == 0) {
         ps->retention = v;
         return 0;

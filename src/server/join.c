@@ -174,9 +174,9 @@ int server__join_start(struct server *s, struct cairn_errmsg *m)
         struct net_url url;
         int rv = net_url_parse(s->listen_peer_urls.url[i], &url, m);
         if (rv == 0)
-            rv = net_listener_open(s->loop, &url, NULL, s->log,
-                                   &j->listeners[j->n_listeners], j, on_accept,
-                                   m);
+            rv = net_listener_open(
+                s->loop, &url, &(struct net_conn_config){.tls = s->peer_tls},
+                s->log, &j->listeners[j->n_listeners], j, on_accept, m);
         if (rv != 0) {
             cairn_errmsg_prefixf(m, "listen for peers on %s",
                                  s->listen_peer_urls.url[i]);

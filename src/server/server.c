@@ -1128,7 +1128,8 @@ static int start_member(struct server *s, const struct node_member *initial,
                                   .self_id = s->member_id,
                                   .snap_dir = s->paths.snap,
                                   .seed = s->member_id ^ uv_hrtime(),
-                                  .log = s->log};
+                                  .log = s->log,
+                                  .tls = s->peer_tls};
     rv = transport_open(s->loop, &tc, &tr_cbs, s, &s->transport);
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "open the peer transport");
@@ -1263,6 +1264,9 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     rv = lock_data_dir(s, m);
     if (rv != 0)
         goto err_after_queues;
+    rv = server__tls_open(s, c, m);
+    if (rv != 0)
+        goto err_after_queues;
     remove_stale_images(s);
 
     /* The WAL: recover it, or create it for a new member. */
@@ -1355,6 +1359,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
 err_after_state:
     free_state(s);
 err_after_queues:
+    server__tls_close(s);
     unlock_data_dir(s);
     cairn_free(initial);
     cairn_queue_destroy(&s->apply_q);
@@ -1531,6 +1536,7 @@ void server_close(struct server *s)
     CAIRN_ASSERT(s->node == NULL && s->transport == NULL &&
                  s->closing_handles == 0);
     server__join_free(s);
+    server__tls_close(s);
     unlock_data_dir(s);
     cairn_queue_destroy(&s->apply_q);
     cairn_queue_destroy(&s->wal_q);

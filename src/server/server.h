@@ -91,6 +91,21 @@ uint64_t server_member_id_derive(const struct server_urls *peer_urls,
  * is not modified. */
 uint64_t server_cluster_id_derive(const uint64_t *ids, size_t n);
 
+/* etcd's TLS flags of one side (client or peer), as given: NULL or ""
+ * means unset. docs/tls.md maps each onto net's struct net_tls_config. */
+struct server_tls_flags {
+    const char *cert_file;        /* --cert-file / --peer-cert-file */
+    const char *key_file;         /* --key-file / --peer-key-file */
+    const char *trusted_ca_file;  /* --trusted-ca-file / --peer-... */
+    const char *crl_file;         /* --client-crl-file / --peer-crl-file */
+    bool client_cert_auth;        /* --client-cert-auth / --peer-... */
+    bool auto_tls;                /* --auto-tls / --peer-auto-tls */
+    const char *allowed_cn;       /* --peer-cert-allowed-cn (peer only) */
+    const char *allowed_hostname; /* --client-/--peer-cert-allowed-hostname */
+    /* --experimental-peer-skip-client-san-verification (peer only) */
+    bool skip_client_san_verify;
+};
+
 enum server_auto_compaction_mode {
     SERVER_AUTO_COMPACTION_PERIODIC = 0,
     SERVER_AUTO_COMPACTION_REVISION = 1,
@@ -136,6 +151,11 @@ struct server_config {
      * (revision); 0 disables auto compaction. */
     int64_t auto_compaction_retention;
     enum cairn_log_level log_level; /* info */
+    /* TLS (docs/tls.md): each side gets a context when it has a
+     * certificate, auto-TLS or a TLS URL; --cipher-suites applies to both. */
+    struct server_tls_flags client_tls;
+    struct server_tls_flags peer_tls;
+    const char *cipher_suites; /* --cipher-suites, etcd's names; NULL: Go's */
     /* TEST ONLY (the hidden --cairn-test-control flag): a unix socket path on
      * which the member serves the line protocol of docs/server.md until the
      * gRPC API exists; NULL: none. */
@@ -162,6 +182,7 @@ int server_paths_init(struct server_paths *p, const char *data_dir,
                       const char *wal_dir);
 
 struct server;
+struct net_tls;
 
 /* Opens a member on loop: reads or creates the data directory (a restart
  * from an existing one recovers snapshot + WAL + LMDB and ignores the
@@ -200,6 +221,10 @@ uint64_t server_cluster_id(const struct server *s);
 const char *server_name(const struct server *s);
 const struct server_urls *server_client_urls(const struct server *s);
 const struct server_urls *server_peer_urls(const struct server *s);
+/* The TLS context of the client side (for https/unixs client URLs, and for
+ * dialing another member's client URL), or NULL when the client side has
+ * no TLS. Owned by the server, valid until server_close. */
+struct net_tls *server_client_tls(const struct server *s);
 /* Limits the API layer enforces (--max-txn-ops, --max-request-bytes,
  * --max-concurrent-streams). */
 unsigned server_max_txn_ops(const struct server *s);

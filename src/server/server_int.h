@@ -26,6 +26,13 @@
  * 11 for retentions up to an hour, 10 more per hour beyond). */
 #define SERVER__COMPACT_WINDOW_MAX 4096
 
+/* TLS (tls.c): opens the client and peer contexts from c as etcd's
+ * configurePeerListeners/configureClientListeners would, with etcd's
+ * refusals; logs what it ignores. server__tls_close frees both (NULL ok). */
+int server__tls_open(struct server *s, const struct server_config *c,
+                     struct cairn_errmsg *m);
+void server__tls_close(struct server *s);
+
 /* Auto compaction state (compactor.c), loop thread. */
 struct server__compactor {
     enum server_auto_compaction_mode mode;
@@ -101,6 +108,11 @@ struct server {
     server_applied_cb applied_cb;
 
     struct server__control *control; /* test-only; NULL when off */
+
+    /* TLS contexts (tls.c); NULL when that side has no TLS. Closed by
+     * server_close, after every connection using them. */
+    struct net_tls *client_tls;
+    struct net_tls *peer_tls;
 
     /* What the second half of start-up needs from the configuration (it
      * runs later when joining a running cluster). */
