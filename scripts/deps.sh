@@ -12,8 +12,9 @@ build_pkgs=(gcc cmake ninja-build pkg-config
             libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
             liblmdb-dev libssl-dev)
 # the interop and compat tests run Debian's etcd 3.4 and etcdctl beside cairn;
-# the cluster and compat tests are driven by python3 (standard library only)
-test_pkgs=(libcmocka-dev etcd-client etcd-server python3)
+# the cluster and compat tests are driven by python3 (standard library only);
+# the TLS cluster tests make their certificates with the openssl CLI
+test_pkgs=(libcmocka-dev etcd-client etcd-server python3 openssl)
 lint_pkgs=(clang-format clang-tidy cppcheck)
 # etcd's end-to-end suite (tests/compat/etcd-e2e.sh): its source and Go
 compat_pkgs=(golang-go golang-etcd-server-dev)

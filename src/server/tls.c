@@ -34,9 +34,11 @@ static bool any_tls(const struct server_urls *u)
     return false;
 }
 
-static bool url_is_plain(const char *url)
+/* etcd warns for http peer URLs, and for http and unix client URLs. */
+static bool url_is_plain(const char *url, bool peer)
 {
-    return strncmp(url, "http://", 7) == 0 || strncmp(url, "unix://", 7) == 0;
+    return strncmp(url, "http://", 7) == 0 ||
+           (!peer && strncmp(url, "unix://", 7) == 0);
 }
 
 /* "host:port" of each URL (etcd passes u.Host to SelfCert). */
@@ -105,11 +107,14 @@ static int open_side(struct server *s, const struct server_config *c,
 
 /* etcd warns for each plaintext URL when TLS settings are present. */
 static void warn_plain(struct server *s, const struct server_urls *listen,
-                       const struct server_tls_flags *f, const char *what,
-                       const char *auth_flag, bool has_cert)
+                       const struct server_tls_flags *f, bool peer,
+                       bool has_cert)
 {
+    const char *what = peer ? "peer-url" : "client-url";
+    const char *auth_flag =
+        peer ? "--peer-client-cert-auth" : "--client-cert-auth";
     for (size_t i = 0; i < listen->n; i++) {
-        if (!url_is_plain(listen->url[i]))
+        if (!url_is_plain(listen->url[i], peer))
             continue;
         if (has_cert)
             cairn_warnf(s->log, COMP,
@@ -144,7 +149,7 @@ static int open_peer(struct server *s, const struct server_config *c,
     if (rv != 0)
         return rv;
     bool has_cert = net_tls_cert_file(s->peer_tls)[0] != '\0';
-    warn_plain(s, l, f, "peer-url", "--peer-client-cert-auth", has_cert);
+    warn_plain(s, l, f, true, has_cert);
     for (size_t i = 0; i < l->n; i++)
         if (url_is_tls(l->url[i]) && !has_cert)
             return cairn_errmsg_code(m, CAIRN_EINVAL,
@@ -175,8 +180,7 @@ static int open_client(struct server *s, const struct server_config *c,
     int rv = open_side(s, c, f, l, false, &s->client_tls, m);
     if (rv != 0)
         return rv;
-    warn_plain(s, l, f, "client-url", "--client-cert-auth",
-               net_tls_cert_file(s->client_tls)[0] != '\0');
+    warn_plain(s, l, f, false, net_tls_cert_file(s->client_tls)[0] != '\0');
     return 0;
 }
 
