@@ -58,6 +58,7 @@ struct api__slot {
 };
 
 struct api__http;
+struct api__gw;
 struct api {
     uv_loop_t *loop;
     struct api_backend be;
@@ -69,6 +70,7 @@ struct api {
     struct api_grpc_counter *counters;
     size_t n_methods;
     struct api__http *http; /* HTTP/1.1 requests waiting on the member */
+    struct api__gw *gw;     /* the JSON gateway (gateway.c) */
     /* calls between start and done and HTTP/1.1 requests not yet answered
      * or cancelled: rpc ends them after rpc_server_close returns (as their
      * connections close), so a closed api is freed by the last one */

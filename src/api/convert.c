@@ -183,9 +183,8 @@ static int ops_from_pb(Etcdserverpb__RequestOp *const *in, size_t n,
             break;
         }
         default:
-            /* etcd's checkRequestOp lets an empty op through and its apply
-             * answers it with nothing; we refuse it rather than guess */
-            rv = CAIRN_EINVAL;
+            /* etcd's checkRequestOp: an empty op is "key not found" */
+            rv = CAIRN_EKEYNOTFOUND;
         }
         if (rv != 0)
             return rv;

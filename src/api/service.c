@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api_int.h"
+#include "api/gateway.h"
 
 static void api_free(struct api *a)
 {
@@ -438,6 +438,8 @@ static void http_status_done(void *ctx, const struct node_result *res)
 static void http1_request(void *arg, struct rpc_http1_request *req)
 {
     struct api *a = arg;
+    if (a->gw != NULL && api__gw_request(a->gw, req))
+        return;
     const char *path = req->path;
     size_t plen = strcspn(path, "?");
     bool get = strcmp(req->method, "GET") == 0;
@@ -494,9 +496,18 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
     }
 }
 
+static void http1_writable(void *arg, struct rpc_http1_request *req)
+{
+    struct api *a = arg;
+    if (a->gw != NULL)
+        api__gw_writable(a->gw, req);
+}
+
 static void http1_cancel(void *arg, struct rpc_http1_request *req)
 {
     struct api *a = arg;
+    if (a->gw != NULL && api__gw_cancel(a->gw, req))
+        return;
     for (struct api__http *h = a->http; h != NULL; h = h->next)
         if (h->req == req) {
             http_end(h);
@@ -553,15 +564,23 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     if (rc.max_recv_msg_bytes == 0)
         /* grpc's limit is etcd's request limit plus its 512 KiB margin */
         rc.max_recv_msg_bytes = a->max_request_bytes + (512u << 10);
-    struct rpc_http1_handler h1 = {
-        .request = http1_request, .cancel = http1_cancel, .arg = a};
+    struct rpc_http1_handler h1 = {.request = http1_request,
+                                   .cancel = http1_cancel,
+                                   .writable = http1_writable,
+                                   .arg = a};
+    a->gw = api__gw_new(a);
+    rv = CAIRN_ENOMEM;
+    if (a->gw == NULL)
+        goto err_after_alloc;
     rv = rpc_server_init(&a->srv, loop, &rc, table, n, &h1, log);
     if (rv != 0)
-        goto err_after_alloc;
+        goto err_after_gw;
     cairn_free(table);
     *out = a;
     return 0;
 
+err_after_gw:
+    api__gw_close(a->gw);
 err_after_alloc:
     cairn_free(table);
     api_free(a);
@@ -575,7 +594,13 @@ int api_listen(struct api *a, const char *url, uint16_t *port,
     int rv = net_url_parse(url, &u, m);
     if (rv != 0)
         return rv;
-    return rpc_server_listen(a->srv, &u, port, m);
+    uint16_t bound = 0;
+    rv = rpc_server_listen(a->srv, &u, &bound, m);
+    if (rv == 0)
+        api__gw_listened(a->gw, &u, bound);
+    if (port != NULL)
+        *port = bound;
+    return rv;
 }
 
 void api_drain(struct api *a)
@@ -589,6 +614,8 @@ void api_close(struct api *a)
     a->closed = true;
     a->refs++; /* held while rpc ends what is open */
     rpc_server_close(a->srv);
+    api__gw_close(a->gw);
+    a->gw = NULL;
     api__unref(a);
 }
 

@@ -133,5 +133,6 @@ int test_lease_group(void);
 int test_cluster_group(void);
 int test_watch_group(void);
 int test_lock_group(void);
+int test_gateway_group(void);
 
 #endif

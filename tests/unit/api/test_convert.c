@@ -153,11 +153,11 @@ static void test_txn_request(void **state)
     put.key = (ProtobufCBinaryData){0, NULL};
     assert_int_equal(api_txn_from_pb(&t, 0, &arena, &out), CAIRN_EEMPTYKEY);
     put.key = BIN("k");
-    /* an op with nothing set */
+    /* an op with nothing set: etcd's checkRequestOp says "key not found" */
     Etcdserverpb__RequestOp empty = ETCDSERVERPB__REQUEST_OP__INIT;
     Etcdserverpb__RequestOp *bad[1] = {&empty};
     t.failure = bad;
-    assert_int_equal(api_txn_from_pb(&t, 0, &arena, &out), CAIRN_EINVAL);
+    assert_int_equal(api_txn_from_pb(&t, 0, &arena, &out), CAIRN_EKEYNOTFOUND);
     api_arena_free(&arena);
 }
 

@@ -16,5 +16,6 @@ int main(void)
     failed += test_cluster_group();
     failed += test_watch_group();
     failed += test_lock_group();
+    failed += test_gateway_group();
     return failed ? 1 : 0;
 }
