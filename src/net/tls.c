@@ -45,6 +45,9 @@ struct net__tls_conn {
     int open_handles;
     net_connect_cb ccb; /* client side: told once the handshake ends */
     void *carg;
+    /* Why etcd's extra checks refused the other side's certificate during
+     * the handshake (verify_cb), or "". */
+    char why[320];
     uint8_t plain[TLS_PLAIN_BUF];
 };
 
@@ -475,15 +478,18 @@ static const char *san_check(struct net_conn *c, X509 *peer, char *why,
     return why;
 }
 
-/* etcd's checks after the chain verified: CRL serials (server side, as
- * etcd's listener does) and the allowed CN or host name (both sides). */
-static const char *extra_checks(struct net_conn *c, char *why, size_t size)
+/* etcd's checks of a verified chain: CRL serials (server side, as etcd's
+ * listener does), the SANs of a peer's client certificate, and the allowed
+ * CN or host name (both sides). peer is the other side's certificate (may
+ * be NULL), chain what else it presented (may be NULL), verified whether
+ * the chain verified. */
+static const char *extra_checks(struct net_conn *c, X509 *peer,
+                                STACK_OF(X509) * chain, bool verified,
+                                char *why, size_t size)
 {
     struct net__tls_conn *tc = c->tls;
     struct net_tls *t = tc->t;
-    X509 *peer = SSL_get0_peer_certificate(tc->ssl);
     if (tc->server && t->crl && peer) {
-        STACK_OF(X509) *chain = SSL_get_peer_cert_chain(tc->ssl);
         int n = chain ? sk_X509_num(chain) : 0;
         for (int i = -1; i < n; i++) {
             X509 *x = i < 0 ? peer : sk_X509_value(chain, i);
@@ -506,7 +512,7 @@ static const char *extra_checks(struct net_conn *c, char *why, size_t size)
         return why;
     if (t->allowed_cn[0] || t->allowed_host[0]) {
         bool ok = false;
-        if (peer && SSL_get_verify_result(tc->ssl) == X509_V_OK) {
+        if (peer && verified) {
             if (t->allowed_cn[0]) {
                 char cn[256] = "";
                 X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
@@ -529,18 +535,81 @@ static const char *extra_checks(struct net_conn *c, char *why, size_t size)
     return NULL;
 }
 
+/* OpenSSL's verify callback, on a verifying side only: once the chain
+ * has verified (depth 0), etcd's extra checks run here, inside the
+ * handshake, so that a refusal reaches the other side as an alert
+ * (bad_certificate, as Go's VerifyPeerCertificate failing sends; etcd's
+ * e2e suite reads "remote error: tls: bad certificate" on that side). */
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
+        return ok;
+    SSL *ssl =
+        X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct net_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    if (c == NULL)
+        return ok;
+    struct net__tls_conn *tc = c->tls;
+    if (extra_checks(c, X509_STORE_CTX_get0_cert(x),
+                     X509_STORE_CTX_get0_untrusted(x), true, tc->why,
+                     sizeof(tc->why)) == NULL)
+        return 1;
+    X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
+    return 0;
+}
+
+/* Go's names of TLS alerts (crypto/tls alert.go), by OpenSSL's: a refusal
+ * the other side sent is logged as Go logs it ("remote error: tls: bad
+ * certificate"), which etcd's e2e suite looks for. */
+static const char *go_alert_name(const char *openssl)
+{
+    static const struct {
+        const char *openssl, *go;
+    } names[] = {
+        {"bad certificate", "bad certificate"},
+        {"unknown ca", "unknown certificate authority"},
+        {"certificate expired", "expired certificate"},
+        {"certificate revoked", "revoked certificate"},
+        {"certificate unknown", "unknown certificate"},
+        {"unsupported certificate", "unsupported certificate"},
+        {"certificate required", "certificate required"},
+        {"handshake failure", "handshake failure"},
+        {"decrypt error", "error decrypting message"},
+        {"decode error", "error decoding message"},
+        {"protocol version", "protocol version not supported"},
+        {"internal error", "internal error"},
+        {"illegal parameter", "illegal parameter"},
+        {"access denied", "access denied"},
+        {"unexpected message", "unexpected message"},
+        {"no application protocol", "no application protocol"},
+        {"insufficient security", "insufficient security level"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(openssl, names[i].openssl) == 0)
+            return names[i].go;
+    return openssl;
+}
+
 static void hs_fail(struct net_conn *c)
 {
     struct net__tls_conn *tc = c->tls;
     char why[400], r[256];
     long vr = SSL_get_verify_result(tc->ssl);
-    if (vr != X509_V_OK) {
+    if (tc->why[0] != '\0') {
+        snprintf(why, sizeof(why), "%s", tc->why);
+        ERR_clear_error();
+    } else if (vr != X509_V_OK) {
         snprintf(why, sizeof(why), "certificate verify failed: %s",
                  X509_verify_cert_error_string(vr));
         ERR_clear_error();
     } else {
-        snprintf(why, sizeof(why), "handshake: %s",
-                 net__ssl_reason(r, sizeof(r), "connection closed"));
+        net__ssl_reason(r, sizeof(r), "connection closed");
+        const char *alert = strstr(r, " alert ");
+        if (alert != NULL)
+            snprintf(why, sizeof(why), "handshake: remote error: tls: %s (%s)",
+                     go_alert_name(alert + 7), r);
+        else
+            snprintf(why, sizeof(why), "handshake: %s", r);
     }
     refuse(c, CAIRN_ETLS, why);
 }
@@ -562,8 +631,13 @@ static void hs_step(struct net_conn *c)
         hs_fail(c);
         return;
     }
+    /* The checks again, for a side that does not verify (the callback
+     * is not decisive there) or a client that presented nothing. */
     char why[400];
-    if (extra_checks(c, why, sizeof(why)) != NULL) {
+    X509 *peer = SSL_get0_peer_certificate(tc->ssl);
+    if (extra_checks(c, peer, SSL_get_peer_cert_chain(tc->ssl),
+                     SSL_get_verify_result(tc->ssl) == X509_V_OK, why,
+                     sizeof(why)) != NULL) {
         refuse(c, CAIRN_ETLS, why);
         return;
     }
@@ -756,6 +830,7 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
         return CAIRN_ENOMEM;
     }
     SSL_set_bio(tc->ssl, tc->rbio, tc->wbio);
+    SSL_set_app_data(tc->ssl, c);
     tc->t = t;
     tc->log = log ? log : t->log;
     tc->server = server;
@@ -768,7 +843,7 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
                        t->server_verify
                            ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
                            : SSL_VERIFY_NONE,
-                       NULL);
+                       t->server_verify ? verify_cb : NULL);
     } else {
         SSL_set_connect_state(tc->ssl);
         /* every cairn client speaks HTTP/2 (gRPC, peers) */
@@ -778,7 +853,7 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
             SSL_set_tlsext_host_name(tc->ssl, host);
         SSL_set_verify(tc->ssl,
                        t->client_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                       NULL);
+                       t->client_verify ? verify_cb : NULL);
         if (t->client_verify && host && host[0]) {
             X509_VERIFY_PARAM *p = SSL_get0_param(tc->ssl);
             if (is_ip_literal(host))

@@ -230,10 +230,11 @@ def etcdctl_ok(endpoints, args, tls=None, cwd=None):
 
 # ---- bad clients ----
 
-def tls_attempt(port, certs, cert=None, ca=None):
+def tls_attempt(port, certs, cert=None, ca=None, errors=None):
     """A TLS client with cert (or none); returns its local port, after the
     server has ended the connection or 5 s passed. The server may refuse
-    during the handshake or, under TLS 1.3, right after it."""
+    during the handshake or, under TLS 1.3, right after it. What the
+    client saw is appended to errors (a list) when given."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(ca or certs.ca.cert)
@@ -246,8 +247,9 @@ def tls_attempt(port, certs, cert=None, ca=None):
         t.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         while t.recv(4096):
             pass
-    except (ssl.SSLError, OSError):
-        pass
+    except (ssl.SSLError, OSError) as e:
+        if errors is not None:
+            errors.append(str(e))
     finally:
         s.close()
     return local
@@ -322,8 +324,13 @@ def case_refusals(binary, root, procs):
             (tls_attempt(port, c, c.foreign), "certificate verify failed"),
         ]
         if port == pport:
-            cases.append((tls_attempt(port, c, c.wrong_cn),
+            # Refused inside the handshake: the client gets etcd's (Go's)
+            # bad_certificate alert, not just a closed connection.
+            seen = []
+            cases.append((tls_attempt(port, c, c.wrong_cn, errors=seen),
                           'allowed CN "member"'))
+            check(any("alert bad certificate" in e for e in seen),
+                  "wrong-CN client saw no bad_certificate alert: %s" % seen)
         else:
             cases.append((tls_attempt(port, c, c.wrong_host),
                           'allowed hostname "client.example"'))
@@ -391,6 +398,9 @@ def case_three(binary, root, procs):
     out = etcdctl_ok(eps[1], ["get", "a", "--print-value-only"], tls=good)
     check(out.strip().splitlines()[-1] == "1", "get on m2: %r" % out)
     members[0].wait_log("certificate verify failed", "m3 refused by m1")
+    # ... and m3 logs the alert as etcd (Go) does.
+    members[2].wait_log("remote error: tls: unknown certificate authority",
+                        "m3 told why")
     rc, out = etcdctl(eps[2], ["put", "a", "2"], tls=good, timeout_s=30)
     check(rc != 0, "m3 with a foreign peer certificate served a write")
     out = etcdctl_ok(eps[0], ["member", "list"], tls=good)
