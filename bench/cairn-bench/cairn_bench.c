@@ -12,6 +12,7 @@
 
 #include "client/client.h"
 #include "hist.h"
+#include "net/net.h"
 
 #define MAX_CLIENTS 100000
 #define MAX_CONNS 1000
@@ -22,6 +23,8 @@ static const char *const workload_names[] = {"put", "range", "txn-put", "watch",
                                              "lease-keepalive"};
 
 struct opts {
+    /* etcdctl's --cacert, --cert, --key for https endpoints */
+    const char *cacert_file, *cert_file, *key_file;
     const char *endpoints[CLIENT_ENDPOINTS_MAX];
     size_t n_endpoints;
     char endpoint_buf[CLIENT_ENDPOINTS_MAX][300];
@@ -651,6 +654,8 @@ static void usage(void)
             "usage: cairn-bench [options] <put|range|txn-put|watch|"
             "lease-keepalive> [options]\n"
             "  --endpoints=a,b,c   client URLs (default 127.0.0.1:2379)\n"
+            "  --cacert, --cert, --key  TLS files for https endpoints, as "
+            "etcdctl's\n"
             "  --conns=N           gRPC connections (1)\n"
             "  --clients=N         concurrent clients (1)\n"
             "  --total=N           requests (10000)\n"
@@ -716,6 +721,15 @@ static int parse(struct opts *o, int argc, char **argv)
         if (flag(a, "--endpoints", &v)) {
             VAL();
             eps = v;
+        } else if (flag(a, "--cacert", &v)) {
+            VAL();
+            o->cacert_file = v;
+        } else if (flag(a, "--cert", &v)) {
+            VAL();
+            o->cert_file = v;
+        } else if (flag(a, "--key", &v)) {
+            VAL();
+            o->key_file = v;
         } else if (flag(a, "--conns", &v)) {
             VAL();
             o->conns = (unsigned)strtoul(v, NULL, 10);
@@ -752,7 +766,7 @@ static int parse(struct opts *o, int argc, char **argv)
             o->txn_ops = (unsigned)strtoul(v, NULL, 10);
         } else if (flag(a, "--key", &v)) {
             VAL();
-            o->key = v;
+            o->key_file = v;
         } else if (flag(a, "--end", &v)) {
             VAL();
             o->range_end = v;
@@ -897,6 +911,17 @@ int main(int argc, char **argv)
                                 .n_endpoints = o->n_endpoints,
                                 .timeout_ms = o->timeout_ms};
     struct cairn_errmsg msg;
+    struct net_tls *tls = NULL;
+    if (o->cacert_file || o->cert_file || o->key_file) {
+        struct net_tls_config tc = {.trusted_ca_file = o->cacert_file,
+                                    .cert_file = o->cert_file,
+                                    .key_file = o->key_file};
+        if (net_tls_open(&tc, NULL, &tls, &msg) != 0) {
+            fprintf(stderr, "cairn-bench: %s\n", msg.text);
+            return 2;
+        }
+        cfg.tls = tls;
+    }
     if (o->target_leader) {
         struct client *probe;
         if (client_init(&probe, NULL, &cfg, &msg) != 0) {
@@ -969,5 +994,6 @@ int main(int argc, char **argv)
     cairn_free(b->waiting);
     cairn_free(b->wstreams);
     cairn_free(b->puts_done);
+    net_tls_close(tls);
     return rv == 0 ? 0 : 1;
 }

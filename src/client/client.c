@@ -195,6 +195,7 @@ static void start_connect(struct client *cl)
     cl->connecting = true;
     struct rpc_client_config rcfg;
     memset(&rcfg, 0, sizeof(rcfg));
+    rcfg.net.tls = cl->tls;
     int rv = rpc_client_connect(cl->loop, &cl->eps[c->ep], &rcfg, cl->log, c,
                                 on_connect);
     if (rv != 0) {
@@ -480,6 +481,7 @@ int client_init(struct client **out, uv_loop_t *loop,
     cl->timeout_ms = config->timeout_ms == 0 ? 10000 : config->timeout_ms;
     cl->max_pending = config->max_pending ? config->max_pending : 65536;
     cl->log = config->log;
+    cl->tls = config->tls;
     if (loop) {
         cl->loop = loop;
     } else {

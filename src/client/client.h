@@ -116,6 +116,8 @@ const char *client_method_path(enum client_method m);
 #define CLIENT_ENDPOINTS_MAX 16
 #define CLIENT_RETRIES_PER_ENDPOINT 2
 
+struct net_tls; /* net/net.h */
+
 struct client_config {
     /* Endpoints as etcd takes them ("http://127.0.0.1:2379",
      * "unix://path"); borrowed during client_init only. At least one. */
@@ -130,6 +132,10 @@ struct client_config {
     /* Start at this endpoint (index into endpoints); as --target-leader. */
     size_t first_endpoint;
     struct cairn_log *log; /* may be NULL */
+    /* TLS context for https/unixs endpoints (net_tls_open with etcdctl's
+     * --cacert/--cert/--key as trusted_ca_file/cert_file/key_file); NULL
+     * refuses them. Borrowed: must outlive the client. */
+    struct net_tls *tls;
 };
 
 struct client;

@@ -80,6 +80,7 @@ struct client {
     int64_t timeout_ms;
     size_t max_pending;
     struct cairn_log *log;
+    struct net_tls *tls; /* borrowed, may be NULL */
     struct client__conn *conns;
     struct client__conn *up; /* the current connection, when connected */
     bool connecting;
