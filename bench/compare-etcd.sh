@@ -12,6 +12,13 @@
 # (build/bin/cairn), ETCD (etcd), PORT_BASE (picked from the pid), SCALE
 # (1: multiplies request counts), WORKLOADS (space-separated subset of the
 # names below), KEEP=1 keeps the data folder.
+#
+# TLS=1 adds a TLS cairn cluster and a TLS etcd cluster (https client and
+# peer URLs, client and peer certificate authentication, one set of
+# certificates made here with openssl for both) beside the plaintext ones,
+# runs every workload on all four in turn, and prints cairn's TLS figures
+# as ratios to its plaintext ones and to etcd's TLS ones (WORKLOADS then
+# defaults to the put workloads).
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +28,12 @@ CAIRN=${CAIRN:-$here/build/bin/cairn}
 ETCD=${ETCD:-etcd}
 SCALE=${SCALE:-1}
 PORT_BASE=${PORT_BASE:-$((20000 + ($$ % 1000) * 20))}
-WORKLOADS=${WORKLOADS:-put-1 put-100 range-l range-s txn-put watch lease-keepalive}
+TLS=${TLS:-0}
+if [ "$TLS" = 1 ]; then
+    WORKLOADS=${WORKLOADS:-put-1 put-100}
+else
+    WORKLOADS=${WORKLOADS:-put-1 put-100 range-l range-s txn-put watch lease-keepalive}
+fi
 TCK=$(getconf CLK_TCK)
 
 [ -x "$BENCH" ] || { echo "compare-etcd: $BENCH is not built" >&2; exit 2; }
@@ -37,34 +49,61 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_cluster NAME BINARY FIRST_PORT: members NAME0..2, client ports
-# FIRST..FIRST+2, peer ports FIRST+3..FIRST+5. Sets <NAME>_pids, <NAME>_eps.
+# make_certs: a CA and one certificate (server and client use, for
+# 127.0.0.1) that every member and the benchmark client use, in $dir/tls.
+make_certs() {
+    t=$dir/tls
+    mkdir -p "$t"
+    ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    # shellcheck disable=SC2086
+    openssl req -x509 $ec -keyout "$t/ca.key" -out "$t/ca.pem" -days 2 \
+        -subj /CN=compare-ca >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    openssl req $ec -keyout "$t/key.pem" -out "$t/csr.pem" \
+        -subj /CN=compare >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$t/ext"
+    openssl x509 -req -in "$t/csr.pem" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
+        -CAcreateserial -days 2 -extfile "$t/ext" -out "$t/cert.pem" \
+        >/dev/null 2>&1
+}
+
+# start_cluster NAME BINARY FIRST_PORT [tls]: members NAME0..2, client
+# ports FIRST..FIRST+2, peer ports FIRST+3..FIRST+5, https and
+# certificate authentication on both when "tls" is given. Sets
+# <NAME>_pids, <NAME>_eps, <NAME>_tls (cairn-bench's TLS arguments).
 start_cluster() {
-    name=$1 bin=$2 p=$3
+    name=$1 bin=$2 p=$3 sch=http tlsargs="" benchtls=""
+    if [ "${4:-}" = tls ]; then
+        t=$dir/tls sch=https
+        tlsargs="--cert-file $t/cert.pem --key-file $t/key.pem --trusted-ca-file $t/ca.pem --client-cert-auth --peer-cert-file $t/cert.pem --peer-key-file $t/key.pem --peer-trusted-ca-file $t/ca.pem --peer-client-cert-auth"
+        benchtls="--cacert $t/ca.pem --cert $t/cert.pem --key $t/key.pem"
+    fi
     cluster="" eps="" cpids=""
     for i in 0 1 2; do
-        cluster="$cluster${cluster:+,}$name$i=http://127.0.0.1:$((p + 3 + i))"
-        eps="$eps${eps:+,}127.0.0.1:$((p + i))"
+        cluster="$cluster${cluster:+,}$name$i=$sch://127.0.0.1:$((p + 3 + i))"
+        eps="$eps${eps:+,}$sch://127.0.0.1:$((p + i))"
     done
     for i in 0 1 2; do
-        c=http://127.0.0.1:$((p + i)) pe=http://127.0.0.1:$((p + 3 + i))
+        c=$sch://127.0.0.1:$((p + i)) pe=$sch://127.0.0.1:$((p + 3 + i))
         mkdir -p "$dir/$name$i"
+        # shellcheck disable=SC2086
         "$bin" --name "$name$i" --data-dir "$dir/$name$i/data" \
             --listen-client-urls "$c" --advertise-client-urls "$c" \
             --listen-peer-urls "$pe" --initial-advertise-peer-urls "$pe" \
             --initial-cluster "$cluster" --initial-cluster-state new \
-            --initial-cluster-token "$name-compare" \
+            --initial-cluster-token "$name-compare" $tlsargs \
             >"$dir/$name$i/log" 2>&1 &
         pids="$pids $!" cpids="$cpids $!"
     done
-    eval "${name}_pids=\"$cpids\" ${name}_eps=$eps"
+    eval "${name}_pids=\"$cpids\" ${name}_eps=$eps ${name}_tls=\"$benchtls\""
 }
 
-# ready EPS: whether a leader serves writes within about 20 s.
+# ready EPS [TLSARGS]: whether a leader serves writes within about 20 s.
 ready() {
     n=0
     while [ $n -lt 40 ]; do
-        if "$BENCH" --endpoints "$1" --timeout-ms 1000 put --total 1 \
+        # shellcheck disable=SC2086
+        if "$BENCH" --endpoints "$1" ${2:-} --timeout-ms 1000 put --total 1 \
             2>/dev/null | grep -q 'RESULT put .* errors=0$'; then
             return 0
         fi
@@ -100,12 +139,13 @@ args_for() { # the cairn-bench arguments of a workload
 # run SYSTEM WORKLOAD ROUND: one bench run; appends "qps p50 p99 errors cpu_s"
 # to $dir/res.SYSTEM.WORKLOAD
 run() {
-    eval "eps=\$${1}_eps cp=\$${1}_pids"
+    eval "eps=\$${1}_eps cp=\$${1}_pids btls=\$${1}_tls"
     # shellcheck disable=SC2086
     before=$(cpu_ticks $cp)
     # shellcheck disable=SC2046
     log="$dir/out.$1.$2.$3"
-    "$BENCH" --endpoints "$eps" $(args_for "$2") >"$log" 2>&1 || true
+    # shellcheck disable=SC2086
+    "$BENCH" --endpoints "$eps" $btls $(args_for "$2") >"$log" 2>&1 || true
     out=$(tail -n 1 "$log")
     # shellcheck disable=SC2086
     after=$(cpu_ticks $cp)
@@ -149,6 +189,23 @@ if [ -z "$cairn_na" ] && ! ready "$cairn_eps"; then
     for p in $cairn_pids; do kill "$p" 2>/dev/null || true; done
 fi
 [ -n "$cairn_na" ] && echo "cairn: n/a ($cairn_na)"
+tls_na=""
+if [ "$TLS" = 1 ]; then
+    if [ -n "$cairn_na" ]; then
+        tls_na="cairn: $cairn_na"
+    elif ! command -v openssl >/dev/null; then
+        tls_na="no openssl to make certificates"
+    else
+        make_certs
+        start_cluster etcdtls "$ETCD" $((PORT_BASE + 20)) tls
+        start_cluster cairntls "$CAIRN" $((PORT_BASE + 30)) tls
+        # shellcheck disable=SC2154
+        ready "$etcdtls_eps" "$etcdtls_tls" || tls_na="the TLS etcd cluster did not come up"
+        # shellcheck disable=SC2154
+        [ -z "$tls_na" ] && ! ready "$cairntls_eps" "$cairntls_tls" && tls_na="the TLS cairn cluster did not come up"
+    fi
+    [ -n "$tls_na" ] && echo "TLS: n/a ($tls_na; logs in $dir)" && KEEP=1
+fi
 
 # the floor of single-client put latency: one fdatasync and one loopback
 # round trip, measured here and now (4 KiB overwrites of a preallocated
@@ -188,6 +245,10 @@ while [ "$r" -le "$ROUNDS" ]; do
     for w in $WORKLOADS; do
         [ -z "$cairn_na" ] && run cairn "$w" "$r"
         run etcd "$w" "$r"
+        if [ "$TLS" = 1 ] && [ -z "$tls_na" ]; then
+            run cairntls "$w" "$r"
+            run etcdtls "$w" "$r"
+        fi
     done
     r=$((r + 1))
 done
@@ -218,9 +279,22 @@ case " $WORKLOADS " in
     echo "put-1 p50 against the floor ($floor ms): etcd $e1 ms ($(ratio "$e1" "$floor")x), cairn $c1 ms ($(ratio "$c1" "$floor")x)"
     ;;
 esac
+if [ "$TLS" = 1 ] && [ -z "$tls_na" ]; then
+    echo
+    echo "TLS (client and peer TLS with certificate authentication on both, same certificates):"
+    printf '%-16s %12s %12s %9s | %12s %12s\n' workload "cairn qps" "cairn-tls" "tls/plain" "etcd-tls" "cairn/etcd"
+    for w in $WORKLOADS; do
+        cq=$(median "$dir/res.cairn.$w" 1) tq=$(median "$dir/res.cairntls.$w" 1)
+        eq=$(median "$dir/res.etcdtls.$w" 1) pq=$(median "$dir/res.etcd.$w" 1)
+        tp=$(median "$dir/res.cairntls.$w" 3) ep=$(median "$dir/res.etcdtls.$w" 3)
+        printf '%-16s %12s %12s %9s | %12s %12s\n' "$w" "$cq" "$tq" \
+            "$(ratio "$tq" "$cq")" "$eq" "$(ratio "$tq" "$eq")"
+        echo "RESULT compare-tls workload=$w cairn_qps=$cq cairn_tls_qps=$tq tls_to_plain=$(ratio "$tq" "$cq") etcd_qps=$pq etcd_tls_qps=$eq etcd_tls_to_plain=$(ratio "$eq" "$pq") cairn_tls_to_etcd_tls=$(ratio "$tq" "$eq") cairn_tls_p99_ms=$tp etcd_tls_p99_ms=$ep"
+    done
+fi
 echo
 echo "peak RSS after the load (VmHWM):"
-for p in $etcd_pids ${cairn_pids:-}; do
+for p in $etcd_pids ${cairn_pids:-} ${etcdtls_pids:-} ${cairntls_pids:-}; do
     [ -r "/proc/$p/status" ] || continue
     echo "  pid $p $(cat "/proc/$p/comm"): $(awk '/VmHWM/ {print $2, $3}' "/proc/$p/status")"
 done
