@@ -315,6 +315,16 @@ typedef int (*mvcc_ext_scan_cb)(void *arg, const uint8_t *key, size_t key_len,
                                 const uint8_t *val, size_t val_len);
 int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
                   mvcc_ext_scan_cb cb);
+/* The same inside a batch, on the batch's thread: the batch's own view,
+ * its uncommitted writes included (an applier reading what earlier
+ * requests of its batch wrote). */
+int mvcc_ext_scan_batch(struct mvcc_store *s, uint8_t table, void *arg,
+                        mvcc_ext_scan_cb cb);
+/* One record inside a batch, as mvcc_ext_scan_batch sees it: *val points
+ * into the map, valid until the next write of the batch or its end.
+ * CAIRN_ENOTFOUND when absent. */
+int mvcc_ext_get_batch(struct mvcc_store *s, uint8_t table, const void *key,
+                       size_t key_len, const uint8_t **val, size_t *val_len);
 /* Calls cb(arg, key, key_len) for each key attached to lease_id (at most
  * max keys); committed state, any thread. */
 typedef int (*mvcc_lease_key_cb)(void *arg, const uint8_t *key, size_t key_len);

@@ -597,20 +597,13 @@ int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
     return mvcc__err(rc);
 }
 
-int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
-                  mvcc_ext_scan_cb cb)
+static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
+                        void *arg, mvcc_ext_scan_cb cb)
 {
-    struct mvcc__rd *rd;
-    int rc = mvcc__read_begin(s, &rd);
-    if (rc != 0)
-        return rc;
-    MDB_txn *t = rd->t;
     MDB_cursor *c;
-    rc = mdb_cursor_open(t, s->ext, &c);
-    if (rc != 0) {
-        mvcc__read_end(s, rd);
+    int rc = mdb_cursor_open(t, s->ext, &c);
+    if (rc != 0)
         return mvcc__err(rc);
-    }
     MDB_val k = {1, &table}, v;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     rc = 0;
@@ -626,8 +619,51 @@ int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = mvcc__err(mrc);
     mdb_cursor_close(c);
+    return rc;
+}
+
+int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
+                  mvcc_ext_scan_cb cb)
+{
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
+    if (rc != 0)
+        return rc;
+    rc = ext_scan_txn(s, rd->t, table, arg, cb);
     mvcc__read_end(s, rd);
     return rc;
+}
+
+int mvcc_ext_scan_batch(struct mvcc_store *s, uint8_t table, void *arg,
+                        mvcc_ext_scan_cb cb)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
+    return ext_scan_txn(s, s->wtxn, table, arg, cb);
+}
+
+int mvcc_ext_get_batch(struct mvcc_store *s, uint8_t table, const void *key,
+                       size_t key_len, const uint8_t **val, size_t *val_len)
+{
+    CAIRN_ASSERT(s->wtxn != NULL);
+    if (s->batch_failed)
+        return CAIRN_EIO;
+    uint8_t stack[256], *p;
+    int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {key_len + 1, p}, v;
+    int mrc = mdb_get(s->wtxn, s->ext, &k, &v);
+    if (p != stack)
+        cairn_free(p);
+    if (mrc == MDB_NOTFOUND)
+        return CAIRN_ENOTFOUND;
+    if (mrc != 0)
+        return mvcc__err(mrc);
+    *val = v.mv_data;
+    *val_len = v.mv_size;
+    return 0;
 }
 
 int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,

@@ -251,6 +251,11 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
         rc = member_put(a, q->u.member);
         r->u.members.member = q->u.member;
         break;
+    case NODE__E_AUTH:
+        r = add_result(b, q->id, NODE_REQ_AUTH);
+        r = r ? r : &scratch;
+        rc = auth_apply(a->s, &q->u.auth, &b->arena, &r->u.auth);
+        break;
     default:
         CAIRN_UNREACHABLE();
     }

@@ -73,6 +73,26 @@ static int enc_range(struct buf *b, const struct mvcc_range_req *r)
 
 static int enc_txn(struct buf *b, const struct mvcc_txn_req *t, int depth);
 
+static int enc_auth(struct buf *b, const struct auth_req *q)
+{
+    int rc = buf_append_u8(b, q->op);
+    if (rc == 0)
+        rc = put_bytes(b, q->name, q->name_len);
+    if (rc == 0)
+        rc = put_bytes(b, q->role, q->role_len);
+    if (rc == 0)
+        rc = put_bytes(b, q->password, q->password_len);
+    if (rc == 0)
+        rc = buf_append_u8(b, q->no_password ? 1 : 0);
+    if (rc == 0)
+        rc = buf_append_u8(b, q->perm.type);
+    if (rc == 0)
+        rc = put_bytes(b, q->perm.key, q->perm.key_len);
+    if (rc == 0)
+        rc = put_bytes(b, q->perm.end, q->perm.end_len);
+    return rc;
+}
+
 static int enc_ops(struct buf *b, const struct mvcc_op *ops, size_t n,
                    int depth)
 {
@@ -172,6 +192,8 @@ int node__req_encode(const struct node__req *r, struct buf *out)
         buf_free(&tmp);
         return rc;
     }
+    case NODE__E_AUTH:
+        return enc_auth(out, &r->u.auth);
     default:
         CAIRN_UNREACHABLE();
     }
@@ -356,6 +378,24 @@ static int dec_txn(struct codec_reader *r, struct mvcc_arena *a,
 
 static int dec_member_body(struct codec_reader *r, struct node_member *m);
 
+/* Anything auth_req_check refuses (unknown op or permission type, names
+ * too long or holding NUL) is malformed: the proposer checked it. */
+static void dec_auth(struct codec_reader *r, struct auth_req *q)
+{
+    q->op = codec_read_u8(r);
+    q->name = get_bytes(r, &q->name_len);
+    q->role = get_bytes(r, &q->role_len);
+    q->password = get_bytes(r, &q->password_len);
+    uint8_t f = codec_read_u8(r);
+    q->no_password = f & 1;
+    q->perm.type = codec_read_u8(r);
+    q->perm.key = get_bytes(r, &q->perm.key_len);
+    q->perm.end = get_bytes(r, &q->perm.end_len);
+    if (f > 1 || q->perm.type > AUTH_PERM_READWRITE ||
+        (!r->bad && auth_req_check(q) != 0))
+        r->bad = true;
+}
+
 int node__req_decode(const void *p, size_t len, struct mvcc_arena *a,
                      struct node__req *out)
 {
@@ -435,6 +475,9 @@ int node__req_decode(const void *p, size_t len, struct mvcc_arena *a,
         out->u.member = m;
         break;
     }
+    case NODE__E_AUTH:
+        dec_auth(&r, &out->u.auth);
+        break;
     default:
         return CAIRN_EMALFORMED;
     }
@@ -536,8 +579,8 @@ int node__member_decode(const void *p, size_t len, uint64_t *req_id,
 /* ---- description for tools and traces ---- */
 
 static const char *type_names[NODE__E_MAX + 1] = {
-    "?",     "put",    "delete",     "txn",   "compact",
-    "grant", "revoke", "checkpoint", "alarm", "member-update",
+    "?",      "put",        "delete", "txn",           "compact", "grant",
+    "revoke", "checkpoint", "alarm",  "member-update", "auth",
 };
 
 int node_entry_describe(const void *data, size_t len, char *out, size_t size)
@@ -590,6 +633,14 @@ int node_entry_describe(const void *data, size_t len, char *out, size_t size)
         case NODE__E_MEMBER_UPDATE:
             snprintf(p, left, " member=%llx",
                      (unsigned long long)r.u.member->id);
+            break;
+        case NODE__E_AUTH:
+            /* names only: never a password hash in a trace */
+            snprintf(p, left, " op=%u name=%.*s role=%.*s", r.u.auth.op,
+                     (int)(r.u.auth.name_len > 64 ? 64 : r.u.auth.name_len),
+                     r.u.auth.name ? (const char *)r.u.auth.name : "",
+                     (int)(r.u.auth.role_len > 64 ? 64 : r.u.auth.role_len),
+                     r.u.auth.role ? (const char *)r.u.auth.role : "");
             break;
         default:
             break;

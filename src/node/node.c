@@ -2113,6 +2113,19 @@ int node_alarm(struct node *n, uint8_t action, uint64_t member_id, uint8_t type,
     return propose_req(n, &q, NODE_REQ_ALARM, arg, cb);
 }
 
+/* ---- auth ---- */
+
+int node_auth(struct node *n, const struct auth_req *req, void *arg,
+              node_done_cb cb)
+{
+    int rc = auth_req_check(req);
+    if (rc != 0)
+        return rc;
+    struct node__req q = {.type = NODE__E_AUTH};
+    q.u.auth = *req;
+    return propose_req(n, &q, NODE_REQ_AUTH, arg, cb);
+}
+
 /* ---- introspection ---- */
 
 bool node_is_leader(const struct node *n)

@@ -89,6 +89,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "lease/lease.h"
 #include "mvcc/mvcc.h"
 #include "raft/raft.h"
@@ -286,6 +287,7 @@ enum node_req_type {
     NODE_REQ_DEFRAGMENT,
     NODE_REQ_ALARM,
     NODE_REQ_SNAPSHOT_EXPORT,
+    NODE_REQ_AUTH,
 };
 
 /* Alarm types and actions, numbered as etcd's AlarmType / AlarmAction. */
@@ -364,6 +366,7 @@ struct node_result {
             const struct node_alarm *alarms;
             size_t n;
         } alarms;
+        struct auth_result auth;
     } u;
 };
 
@@ -428,6 +431,14 @@ int node_alarm(struct node *n, uint8_t action, uint64_t member_id, uint8_t type,
 /* Writes the store's image to fd (mvcc_snapshot_write) on the apply
  * thread, between apply batches; fd is borrowed until the callback. */
 int node_snapshot_export(struct node *n, int fd, void *arg, node_done_cb cb);
+
+/* The user and role store (auth/auth.h): every operation, reads included,
+ * is proposed and answered once applied, as etcd 3.4 does. req is
+ * borrowed for the call (encoded at once); passwords must already be
+ * hashed. Refused with auth_req_check's codes (CAIRN_ETOOBIG, CAIRN_EINVAL)
+ * before proposing. */
+int node_auth(struct node *n, const struct auth_req *req, void *arg,
+              node_done_cb cb);
 
 /* ------------------------------------------------------------------------ */
 /* Introspection (loop thread)                                               */

@@ -26,8 +26,9 @@ enum node__entry_type {
     NODE__E_LEASE_CHECKPOINT = 7,
     NODE__E_ALARM = 8,
     NODE__E_MEMBER_UPDATE = 9,
+    NODE__E_AUTH = 10,
 };
-#define NODE__E_MAX 9
+#define NODE__E_MAX 10
 
 /* A decoded internal request. Byte pointers point into the entry data;
  * arrays (txn operations, checkpoints) are allocated in the arena given to
@@ -57,6 +58,7 @@ struct node__req {
             uint64_t member;
         } alarm;
         struct node_member *member; /* MEMBER_UPDATE, arena-allocated */
+        struct auth_req auth;
     } u;
 };
 

@@ -89,7 +89,22 @@
     X(NOENDPOINT, "no endpoint answered")                               \
     X(RPCSTATUS, "call failed with a gRPC status")                      \
     /* net */                                                           \
-    X(TLS, "TLS handshake failed")
+    X(TLS, "TLS handshake failed")                                      \
+    /* auth */                                                          \
+    X(USEREMPTY, "user name is empty")                                  \
+    X(USEREXISTS, "user name already exists")                           \
+    X(USERNOTFOUND, "user name not found")                              \
+    X(ROLEEMPTY, "role name is empty")                                  \
+    X(ROLEEXISTS, "role name already exists")                           \
+    X(ROLENOTFOUND, "role name not found")                              \
+    X(ROLENOTGRANTED, "role is not granted to the user")                \
+    X(PERMNOTGRANTED, "permission is not granted to the role")          \
+    X(ROOTUSERNOTEXIST, "root user does not exist")                     \
+    X(ROOTROLENOTEXIST, "root user does not have root role")            \
+    X(AUTHNOTENABLED, "authentication is not enabled")                  \
+    X(AUTHFAILED, "authentication failed, invalid user ID or password") \
+    X(PERMDENIED, "permission denied")                                  \
+    X(INVALIDAUTHMGMT, "invalid auth management")
 
 /* Codes are negative: CAIRN_ENOMEM == -1, CAIRN_EINVAL == -2, ... in table
  * order. CAIRN__ERR_COUNT - 1 is how many codes there are. */

@@ -23,5 +23,6 @@ int main(void)
     failed += node_test_member();
     failed += node_test_ops();
     failed += node_test_random();
+    failed += node_test_auth();
     return failed == 0 ? 0 : 1;
 }

@@ -137,7 +137,52 @@ static size_t sample_reqs(struct node__req *reqs, size_t max)
     reqs[n].id = 10;
     reqs[n].u.member = &mem;
     n++;
+
+    reqs[n].type = NODE__E_AUTH;
+    reqs[n].id = 11;
+    reqs[n].u.auth = (struct auth_req){.op = AUTH_OP_USER_ADD,
+                                       .name = (const uint8_t *)"root",
+                                       .name_len = 4,
+                                       .password = (const uint8_t *)"$2b$10$x",
+                                       .password_len = 8};
+    n++;
+    reqs[n].type = NODE__E_AUTH;
+    reqs[n].id = 12;
+    reqs[n].u.auth = (struct auth_req){.op = AUTH_OP_ROLE_GRANT_PERMISSION,
+                                       .name = (const uint8_t *)"r1",
+                                       .name_len = 2,
+                                       .no_password = true};
+    reqs[n].u.auth.perm = (struct auth_perm){
+        AUTH_PERM_READWRITE, (const uint8_t *)"k", 1, (const uint8_t *)"\0", 1};
+    n++;
     return n;
+}
+
+/* An auth entry whose content the proposer would have refused is
+ * malformed: unknown op or permission type, a NUL in a name. */
+static void test_codec_auth_refused(void **state)
+{
+    (void)state;
+    struct auth_req bad[4] = {
+        {.op = 0},
+        {.op = AUTH_OP_MAX + 1},
+        {.op = AUTH_OP_ROLE_GRANT_PERMISSION,
+         .perm = {.type = AUTH_PERM_READWRITE + 1}},
+        {.op = AUTH_OP_ROLE_ADD, .name = (const uint8_t *)"a\0", .name_len = 2},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        struct node__req q = {.type = NODE__E_AUTH, .id = 1};
+        q.u.auth = bad[i];
+        struct buf a = BUF_INIT;
+        assert_int_equal(node__req_encode(&q, &a), 0);
+        struct mvcc_arena ar;
+        mvcc_arena_init(&ar);
+        struct node__req d;
+        assert_int_equal(node__req_decode(a.data, a.len, &ar, &d),
+                         CAIRN_EMALFORMED);
+        mvcc_arena_free(&ar);
+        buf_free(&a);
+    }
 }
 
 static void test_codec_round_trip(void **state)
@@ -290,6 +335,7 @@ int node_test_codec(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_round_trip),
         cmocka_unit_test(test_codec_member_round_trip),
+        cmocka_unit_test(test_codec_auth_refused),
         cmocka_unit_test(test_codec_truncated),
         cmocka_unit_test(test_codec_fuzz),
     };

@@ -11,5 +11,6 @@ int node_test_codec(void);
 int node_test_member(void);
 int node_test_ops(void);
 int node_test_random(void);
+int node_test_auth(void);
 
 #endif
