@@ -10,7 +10,7 @@ set -euo pipefail
 
 build_pkgs=(gcc cmake ninja-build pkg-config
             libuv1-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-            liblmdb-dev libssl-dev)
+            liblmdb-dev libssl-dev libcrypt-dev)
 # the interop and compat tests run Debian's etcd 3.4 and etcdctl beside cairn;
 # the cluster and compat tests are driven by python3 (standard library only);
 # the TLS cluster tests make their certificates with the openssl CLI

@@ -1,7 +1,8 @@
 /* api: the public header of the etcd v3 API layer: the services of etcd
- * 3.4 (KV, Lease, Cluster, Maintenance, Auth while disabled) on rpc/'s gRPC
- * server, HTTP/1.1 /health, /version and /metrics on the same port, and the one
- * table mapping cairn's error codes to gRPC codes and etcd's error texts.
+ * 3.4 (KV, Lease, Cluster, Maintenance, Auth with authentication disabled)
+ * on rpc/'s gRPC server, HTTP/1.1 /health, /version and /metrics on the same
+ * port, and the one table mapping cairn's error codes to gRPC codes and etcd's
+ * error texts.
  *
  * The member behind the API is reached through a table of functions, struct
  * api_backend, that the server fills (its request interface): api/ never
@@ -130,6 +131,10 @@ struct api_backend {
     int (*watch_progress)(void *arg, void *hub, int64_t id);
     int (*watch_resume)(void *arg, void *hub, int64_t id);
     void (*watch_header)(void *arg, struct api_header *h);
+    /* The user and role store (server_auth's contract: a password is
+     * plaintext, hashed by the member before it proposes). */
+    int (*auth)(void *arg, const struct auth_req *req, void *ctx,
+                node_done_cb cb);
     /* May be NULL: /metrics then leaves the counters out. */
     void (*metrics)(void *arg, struct api_metrics *m);
 };

@@ -52,6 +52,31 @@
     X(CANCELED, RPC_CANCELLED, "context canceled")                           \
     X(DEADLINE, RPC_DEADLINE_EXCEEDED, "context deadline exceeded")          \
     X(UNIMPLEMENTED, RPC_UNIMPLEMENTED, "etcdserver: unknown method")        \
+    X(USEREMPTY, RPC_INVALID_ARGUMENT, "etcdserver: user name is empty")     \
+    X(USEREXISTS, RPC_FAILED_PRECONDITION,                                   \
+      "etcdserver: user name already exists")                                \
+    X(USERNOTFOUND, RPC_FAILED_PRECONDITION,                                 \
+      "etcdserver: user name not found")                                     \
+    X(ROLEEMPTY, RPC_INVALID_ARGUMENT, "etcdserver: role name is empty")     \
+    X(ROLEEXISTS, RPC_FAILED_PRECONDITION,                                   \
+      "etcdserver: role name already exists")                                \
+    X(ROLENOTFOUND, RPC_FAILED_PRECONDITION,                                 \
+      "etcdserver: role name not found")                                     \
+    X(ROLENOTGRANTED, RPC_FAILED_PRECONDITION,                               \
+      "etcdserver: role is not granted to the user")                         \
+    X(PERMNOTGRANTED, RPC_FAILED_PRECONDITION,                               \
+      "etcdserver: permission is not granted to the role")                   \
+    X(ROOTUSERNOTEXIST, RPC_FAILED_PRECONDITION,                             \
+      "etcdserver: root user does not exist")                                \
+    X(ROOTROLENOTEXIST, RPC_FAILED_PRECONDITION,                             \
+      "etcdserver: root user does not have root role")                       \
+    X(AUTHNOTENABLED, RPC_FAILED_PRECONDITION,                               \
+      "etcdserver: authentication is not enabled")                           \
+    X(AUTHFAILED, RPC_INVALID_ARGUMENT,                                      \
+      "etcdserver: authentication failed, invalid user ID or password")      \
+    X(PERMDENIED, RPC_PERMISSION_DENIED, "etcdserver: permission denied")    \
+    X(INVALIDAUTHMGMT, RPC_INVALID_ARGUMENT,                                 \
+      "etcdserver: invalid auth management")                                 \
     /* a request that does not unmarshal: grpc-go's answer (server.go) */    \
     X(MALFORMED, RPC_INTERNAL,                                               \
       "grpc: error unmarshalling request: unexpected EOF")

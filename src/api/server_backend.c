@@ -41,6 +41,12 @@ static int b_alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
     return server_alarm(arg, action, member_id, type, ctx, cb);
 }
 
+static int b_auth(void *arg, const struct auth_req *req, void *ctx,
+                  node_done_cb cb)
+{
+    return server_auth(arg, req, ctx, cb);
+}
+
 static int b_hash(void *arg, void *ctx, node_done_cb cb)
 {
     return server_hash(arg, ctx, cb);
@@ -345,6 +351,7 @@ struct api_backend api_backend_server(struct server *s)
         .compact = b_compact,
         .status = b_status,
         .alarm = b_alarm,
+        .auth = b_auth,
         .hash = b_hash,
         .hash_kv = b_hash_kv,
         .move_leader = b_move_leader,

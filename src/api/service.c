@@ -115,9 +115,9 @@ Etcdserverpb__ResponseHeader *api__header_pb(struct api_req *r,
     return ph;
 }
 
-/* Answers that are a header and nothing the member holds (Auth while
- * disabled) take the header from a Status round, so that it carries the
- * member's revision and term like every other. */
+/* Answers that are a header and nothing the member holds (a missing
+ * lease's TTL, an empty alarm list) take the header from a Status round, so
+ * that it carries the member's revision and term like every other. */
 static void header_done(void *ctx, const struct node_result *res)
 {
     struct api_req *r = ctx;
@@ -192,12 +192,15 @@ static const struct api__method_def methods[] = {
     UNARY(AUTH, "AuthEnable", api__auth_enable),
     UNARY(AUTH, "AuthDisable", api__auth_disable),
     UNARY(AUTH, "Authenticate", api__auth_authenticate),
+    UNARY(AUTH, "UserAdd", api__auth_user_add),
     UNARY(AUTH, "UserGet", api__auth_user_get),
     UNARY(AUTH, "UserList", api__auth_user_list),
     UNARY(AUTH, "UserDelete", api__auth_user_delete),
     UNARY(AUTH, "UserChangePassword", api__auth_user_change_password),
     UNARY(AUTH, "UserGrantRole", api__auth_user_grant_role),
     UNARY(AUTH, "UserRevokeRole", api__auth_user_revoke_role),
+    UNARY(AUTH, "RoleAdd", api__auth_role_add),
+    UNARY(AUTH, "RoleGet", api__auth_role_get),
     UNARY(AUTH, "RoleList", api__auth_role_list),
     UNARY(AUTH, "RoleDelete", api__auth_role_delete),
     UNARY(AUTH, "RoleGrantPermission", api__auth_role_grant_permission),

@@ -186,7 +186,7 @@ static const struct flag_def flags[] = {
      "Set level of detail for exported metrics."},
     {"auth-token", F_REFUSED, 0, "simple",
      "Specify auth token specific options."},
-    {"bcrypt-cost", F_REFUSED, 0, "10",
+    {"bcrypt-cost", F_UINT, OFF(bcrypt_cost), "10",
      "Specify bcrypt algorithm cost factor for auth password hashing."},
     {"auth-token-ttl", F_REFUSED, 0, "300",
      "The lifetime in seconds of the auth token."},

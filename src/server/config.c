@@ -33,6 +33,7 @@ void server_config_defaults(struct server_config *c)
     c->max_request_bytes = 1572864;
     c->max_concurrent_streams = UINT32_MAX;
     c->max_txn_ops = 128;
+    c->bcrypt_cost = SERVER_BCRYPT_COST_DEFAULT;
     c->max_snapshots = 5;
     c->strict_reconfig_check = true;
     c->pre_vote = false;

@@ -1430,6 +1430,13 @@ static void finish_shutdown(struct server *s)
     maybe_finished(s);
 }
 
+void server__work_done(struct server *s)
+{
+    s->pending_work--;
+    if (s->shutting_down)
+        finish_shutdown(s);
+}
+
 void server__shutdown(struct server *s, int status)
 {
     if (!s->stopping) {

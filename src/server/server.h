@@ -111,6 +111,9 @@ enum server_auto_compaction_mode {
     SERVER_AUTO_COMPACTION_REVISION = 1,
 };
 
+/* etcd's --bcrypt-cost default (bcrypt.DefaultCost). */
+#define SERVER_BCRYPT_COST_DEFAULT 10
+
 /* Everything a member starts from: etcd's flags with etcd's defaults
  * (server_config_defaults). Strings are borrowed by server_open for the
  * duration of the call only. */
@@ -135,6 +138,7 @@ struct server_config {
     uint64_t max_request_bytes;      /* 1.5 MiB */
     uint32_t max_concurrent_streams; /* 2^32 - 1 */
     unsigned max_txn_ops;            /* 128 */
+    unsigned bcrypt_cost;            /* --bcrypt-cost, 10 (4..31) */
     unsigned max_snapshots;          /* 5 (0: keep all) */
     bool strict_reconfig_check;      /* true */
     bool pre_vote;                   /* false in etcd 3.4 */
@@ -334,5 +338,12 @@ int server_alarm(struct server *s, uint8_t action, uint64_t member_id,
                  uint8_t type, void *arg, node_done_cb cb);
 int server_snapshot_export(struct server *s, int fd, void *arg,
                            node_done_cb cb);
+/* The user and role store (node_auth). For USER_ADD (unless no_password)
+ * and USER_CHANGE_PASSWORD, req->password is the plaintext: it is hashed
+ * with bcrypt (--bcrypt-cost) on libuv's thread pool, then proposed; the
+ * plaintext is wiped and never proposed. Refusals after the hash (the
+ * member stopped, no leader...) come through cb as the result's err. */
+int server_auth(struct server *s, const struct auth_req *req, void *arg,
+                node_done_cb cb);
 
 #endif

@@ -140,7 +140,7 @@ struct server {
     int lock_fd; /* flock'ed <data-dir>/member/lock, or -1 */
     int stop_status;
     int closing_handles; /* uv handles being closed */
-    int pending_work;    /* snapshot images being written */
+    int pending_work;    /* snapshot images being written, passwords hashed */
     bool threads_started;
     bool inline_work;     /* the threads are gone: env work runs on the loop */
     bool handles_ready;   /* async and timers initialized */
@@ -159,6 +159,11 @@ struct server {
 bool server__serving(const struct server *s);
 /* Stops the member with status (0: graceful). */
 void server__shutdown(struct server *s, int status);
+/* Work queued on libuv's thread pool (counted in pending_work) ended: the
+ * stop waits for the last one before freeing the state. */
+void server__work_done(struct server *s);
+/* --bcrypt-cost as etcd uses it: outside bcrypt's 4..31, the default. */
+unsigned server__bcrypt_cost(unsigned cost);
 
 /* Joining a running cluster (join.c): listens on the peer URLs for the
  * leader's first handshake; server__join_learned continues the start. */

@@ -258,6 +258,40 @@ AT=1 check lease-keep-alive-m2 lease keep-alive --once @LEASE </dev/null
 AT=2 check lease-keep-alive-m3 lease keep-alive --once @LEASE </dev/null
 check lease-revoke lease revoke @LEASE </dev/null
 check get-lease-key get lk </dev/null
+# users and roles (authentication stays disabled: docs/auth.md)
+check auth-enable-no-root auth enable </dev/null
+check user-add user add root:rootpw </dev/null
+check user-add-exists user add root:x </dev/null
+check user-add-bob user add bob:pw </dev/null
+check user-add-no-password user add carol --no-password </dev/null
+check user-list user list </dev/null
+check user-get-missing user get nobody </dev/null
+check role-add role add r1 </dev/null
+check role-add-exists role add r1 </dev/null
+check role-grant-read role grant-permission r1 read foo </dev/null
+check role-grant-prefix role grant-permission r1 readwrite foo --prefix </dev/null
+check role-grant-range role grant-permission r1 write a z </dev/null
+check role-grant-again role grant-permission r1 write foo </dev/null
+check role-grant-missing role grant-permission nope read k </dev/null
+check role-get role get r1 </dev/null
+check role-get-json role get r1 -w json </dev/null
+check role-revoke-perm role revoke-permission r1 foo --prefix </dev/null
+check role-revoke-perm-missing role revoke-permission r1 nothere </dev/null
+check user-grant-role user grant-role bob r1 </dev/null
+check user-grant-role-missing user grant-role bob r2 </dev/null
+check user-grant-root user grant-role bob root </dev/null
+AT=1 check user-get-m2 user get bob </dev/null
+AT=2 check user-get-detail-m3 user get bob --detail </dev/null
+check user-revoke-role user revoke-role bob root </dev/null
+check user-revoke-role-missing user revoke-role bob r9 </dev/null
+check user-passwd user passwd bob --interactive=false <<<"newpw"
+check role-list-json role list -w json </dev/null
+check role-delete role delete r1 </dev/null
+check user-get-after-role-delete user get bob -w json </dev/null
+check user-delete user delete carol </dev/null
+check user-delete-missing user delete carol </dev/null
+check user-list-json user list -w json </dev/null
+check auth-disable auth disable </dev/null
 MEMBERS=1 check member-add member add m4 --peer-urls=http://127.0.0.1:9 </dev/null
 capture member Member
 MEMBERS=1 check member-list-4 member list </dev/null

@@ -2,6 +2,7 @@
 #include "fake.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,6 +26,16 @@ void fake_init(struct fake *f)
 void fake_free(struct fake *f)
 {
     api_arena_free(&f->arena);
+    if (f->auth_store != NULL) {
+        mvcc_close(f->auth_store);
+        mvcc_arena_free(&f->auth_arena);
+        char p[128];
+        snprintf(p, sizeof(p), "%s/data.mdb", f->auth_dir);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/lock.mdb", f->auth_dir);
+        unlink(p);
+        rmdir(f->auth_dir);
+    }
 }
 
 static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -943,6 +954,34 @@ void fake_watch_poll(struct fake *f)
         }
 }
 
+/* Auth: each request one batch of the real store, answered at once. */
+static int fk_auth(void *arg, const struct auth_req *req, void *ctx,
+                   node_done_cb cb)
+{
+    struct fake *f = arg;
+    f->auth_calls++;
+    int rv = take_failure(f);
+    if (rv == 0 && (rv = auth_req_check(req)) != 0)
+        return rv; /* refused, as node_auth refuses */
+    if (f->auth_store == NULL) {
+        strcpy(f->auth_dir, "/tmp/cairn-api-auth-XXXXXX");
+        assert_non_null(mkdtemp(f->auth_dir));
+        struct mvcc_options o = {.dir = f->auth_dir, .quota_bytes = 64u << 20};
+        struct cairn_errmsg em = {{0}};
+        assert_int_equal(mvcc_open(&o, &f->auth_store, &em), 0);
+        mvcc_arena_init(&f->auth_arena);
+    }
+    struct node_result r = result_new(f, NODE_REQ_AUTH, rv);
+    if (rv == 0) {
+        assert_int_equal(mvcc_batch_begin(f->auth_store), 0);
+        r.err = auth_apply(f->auth_store, req, &f->auth_arena, &r.u.auth);
+        assert_int_equal(mvcc_batch_commit(f->auth_store, ++f->auth_ci), 0);
+    }
+    cb(ctx, &r);
+    mvcc_arena_reset(&f->auth_arena);
+    return 0;
+}
+
 static void metrics(void *arg, struct api_metrics *m)
 {
     (void)arg;
@@ -960,6 +999,7 @@ struct api_backend fake_backend(struct fake *f)
         .compact = compact,
         .status = status,
         .alarm = fk_alarm,
+        .auth = fk_auth,
         .metrics = metrics,
         .lease_grant = fk_lease_grant,
         .lease_revoke = fk_lease_revoke,

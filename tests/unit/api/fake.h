@@ -67,6 +67,13 @@ struct fake {
     size_t n_hubs;
     int hubs_closed;
     struct api_arena arena;
+    /* Auth: the real store (auth_apply) on an mvcc store in auth_dir,
+     * opened at the first Auth request; passwords stored as given. */
+    struct mvcc_store *auth_store;
+    char auth_dir[64];
+    uint64_t auth_ci;
+    struct mvcc_arena auth_arena;
+    int auth_calls;
 };
 
 void fake_init(struct fake *f);
@@ -134,5 +141,6 @@ int test_cluster_group(void);
 int test_watch_group(void);
 int test_lock_group(void);
 int test_gateway_group(void);
+int test_auth_group(void);
 
 #endif

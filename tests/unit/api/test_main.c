@@ -17,5 +17,6 @@ int main(void)
     failed += test_watch_group();
     failed += test_lock_group();
     failed += test_gateway_group();
+    failed += test_auth_group();
     return failed ? 1 : 0;
 }
