@@ -39,6 +39,9 @@
     X(LEADERCHANGED, RPC_UNAVAILABLE, "etcdserver: leader changed")          \
     X(STOPPED, RPC_UNAVAILABLE, "etcdserver: server stopped")                \
     X(UNHEALTHYCLUSTER, RPC_UNAVAILABLE, "etcdserver: unhealthy cluster")    \
+    X(NOTENOUGHSTARTED, RPC_FAILED_PRECONDITION,                             \
+      "etcdserver: re-configuration failed due to not enough started "       \
+      "members")                                                             \
     X(MEMBERNOTFOUND, RPC_NOT_FOUND, "etcdserver: member not found")         \
     X(MEMBEREXISTS, RPC_FAILED_PRECONDITION,                                 \
       "etcdserver: member ID already exist")                                 \

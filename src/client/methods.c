@@ -159,6 +159,8 @@ static const struct {
     {"etcdserver: leader changed", CAIRN_ELEADERCHANGED},
     {"etcdserver: server stopped", CAIRN_ESTOPPED},
     {"etcdserver: unhealthy cluster", CAIRN_EUNHEALTHYCLUSTER},
+    {"etcdserver: re-configuration failed due to not enough started members",
+     CAIRN_ENOTENOUGHSTARTED},
 };
 
 int client__err_from_text(const char *text)

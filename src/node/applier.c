@@ -116,6 +116,30 @@ static int member_put(struct node_applier *a, const struct node_member *m)
     return rc;
 }
 
+/* The member record after an add or promotion of m->id. An add as raft
+ * learner keeps the record's own flag: a learner, or a voter that the
+ * leader promotes once it caught up (node.c, promote_caught_up). A raft
+ * voter is a voter; promoting a member already recorded keeps the record
+ * as applied (a name or URLs published after the promotion was proposed
+ * are not lost to the proposal's older copy). */
+static int member_follow(struct node_applier *a, uint8_t cc_type,
+                         struct node_member *m)
+{
+    if (cc_type == RAFT_CC_ADD_NODE) {
+        uint8_t k[8];
+        member_key(m->id, k);
+        const uint8_t *v;
+        size_t len;
+        uint64_t req;
+        struct node_member cur;
+        if (mvcc_ext_get_batch(a->s, NODE__TABLE_MEMBER, k, 8, &v, &len) == 0 &&
+            node__member_decode(v, len, &req, &cur) == 0)
+            *m = cur;
+        m->is_learner = false;
+    }
+    return member_put(a, m);
+}
+
 /* Applies one configuration change entry: the raft core has already
  * changed the configuration; here the member records follow it. */
 static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
@@ -144,8 +168,7 @@ static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
             if (rc == CAIRN_ENOTFOUND)
                 rc = 0;
         } else if (have_member && m.id == it->node) {
-            m.is_learner = it->type == RAFT_CC_ADD_LEARNER;
-            rc = member_put(a, &m);
+            rc = member_follow(a, it->type, &m);
         }
         /* Otherwise a change without a record (proposed by someone other
          * than node, e.g. by a test): the configuration changes, the

@@ -630,6 +630,7 @@ static bool start_round(struct node *n)
 }
 
 static void propose_clears(struct node *n);
+static void promote_caught_up(struct node *n);
 
 static void settle(struct node *n)
 {
@@ -1128,6 +1129,7 @@ int node_tick(struct node *n)
     }
     if (!n->stopped)
         lease_tick(n);
+    promote_caught_up(n);
     /* Waiters are in creation order with one timeout, so deadlines only
      * grow along the list: stop at the first one not due. */
     int64_t now = now_ms(n);
@@ -1782,47 +1784,122 @@ static bool find_member(struct node *n, uint64_t id, struct node_member *out)
     return false;
 }
 
-/* Voters the leader heard from recently, counting `extra` (+1 for an add,
- * -1 for a removal of an active voter): etcd's strict reconfig check wants
- * a quorum of the new configuration active. Followers cannot tell and
- * admit. */
-static bool reconfig_ok(struct node *n, int extra_voters, uint64_t removed)
+/* ---- membership checks (etcd's mayAddMember, mayRemoveMember,
+ * mayPromoteMember with --strict-reconfig-check) ---- */
+
+/* The leader's progress table; NULL on a follower, which cannot tell who
+ * is connected (it admits, as before), or when out of memory. */
+static struct raft_status *leader_status(struct node *n)
 {
-    if (!n->cfg.strict_reconfig_check || n->role != RAFT_LEADER)
-        return true;
+    if (n->role != RAFT_LEADER)
+        return NULL;
     struct raft_status *st = cairn_malloc(sizeof(*st));
-    if (st == NULL)
-        return false;
-    raft_status_get(n->r, st);
-    size_t voters = 0, active = 0;
-    for (uint32_t i = 0; i < st->n_progress; i++) {
-        const struct raft_progress_status *p = &st->progress[i];
-        if (p->learner || p->id == removed)
-            continue;
-        voters++;
-        if (p->recent_active || p->id == n->cfg.id)
-            active++;
-    }
-    cairn_free(st);
-    if (extra_voters > 0)
-        voters += (size_t)extra_voters;
-    return active >= voters / 2 + 1;
+    if (st != NULL)
+        raft_status_get(n->r, st);
+    return st;
 }
 
-static int propose_conf(struct node *n, uint8_t cc_type,
-                        const struct node_member *m, uint8_t type, void *arg,
-                        node_done_cb cb)
+static const struct raft_progress_status *
+progress_of(const struct raft_status *st, uint64_t id)
 {
-    int rc = admit(n);
-    if (rc != 0)
-        return rc;
-    struct waiter *w = waiter_new(n, W_PROPOSAL, type, arg, cb);
-    if (w == NULL)
-        return CAIRN_ENOMEM;
+    for (uint32_t i = 0; st != NULL && i < st->n_progress; i++)
+        if (st->progress[i].id == id)
+            return &st->progress[i];
+    return NULL;
+}
+
+/* etcd's "connected since HealthInterval": the leader heard from it
+ * within an election timeout and it acknowledged entries (raft gives a
+ * new member recent_active until the next check; a member never started
+ * has match 0). We are always connected to ourselves. */
+static bool member_active(struct node *n, const struct raft_status *st,
+                          uint64_t id)
+{
+    if (id == n->cfg.id || st == NULL)
+        return true;
+    const struct raft_progress_status *p = progress_of(st, id);
+    return p != NULL && p->recent_active && p->match > 0;
+}
+
+/* The voting members of the member table (etcd's VotingMembers) except
+ * `skip`: how many, how many started (published a name: etcd's
+ * IsStarted), how many active. Learners awaiting promotion count as the
+ * voters the table says they are. */
+struct voter_count {
+    size_t n, started, active;
+};
+
+static struct voter_count
+count_voters(struct node *n, const struct raft_status *st, uint64_t skip)
+{
+    struct voter_count v = {0, 0, 0};
+    struct node_member list[MEMBERS_MAX];
+    size_t k = node_members(n, list, MEMBERS_MAX);
+    for (size_t i = 0; i < k && i < MEMBERS_MAX; i++) {
+        if (list[i].is_learner || list[i].id == skip)
+            continue;
+        v.n++;
+        v.started += list[i].name[0] != 0;
+        v.active += member_active(n, st, list[i].id);
+    }
+    return v;
+}
+
+/* etcd's IsReadyToAddVotingMember (a started quorum after the add, with
+ * its special case: one started member may add a second, to restore a
+ * cluster from one member's data), then every voter connected. */
+static int check_add(struct node *n, bool learner)
+{
+    if (!n->cfg.strict_reconfig_check)
+        return 0;
+    struct raft_status *st = leader_status(n);
+    struct voter_count v = count_voters(n, st, 0);
+    cairn_free(st);
+    size_t after = v.n + 1;
+    if (!learner && !(v.started == 1 && after == 2) &&
+        v.started < after / 2 + 1)
+        return CAIRN_ENOTENOUGHSTARTED;
+    return v.active == v.n ? 0 : CAIRN_EUNHEALTHYCLUSTER;
+}
+
+/* etcd's mayRemoveMember: a learner goes freely; otherwise a started
+ * quorum must remain, and removing a connected voter must leave a quorum
+ * of the current voters connected. */
+static int check_remove(struct node *n, const struct node_member *m)
+{
+    if (!n->cfg.strict_reconfig_check || m->is_learner)
+        return 0;
+    struct raft_status *st = leader_status(n);
+    struct voter_count rest = count_voters(n, st, m->id);
+    struct voter_count all = count_voters(n, st, 0);
+    bool down = !member_active(n, st, m->id);
+    cairn_free(st);
+    if (rest.started < rest.n / 2 + 1)
+        return CAIRN_ENOTENOUGHSTARTED;
+    if (down)
+        return 0;
+    return all.active - 1 >= 1 + (all.n - 1) / 2 ? 0 : CAIRN_EUNHEALTHYCLUSTER;
+}
+
+/* etcd's isLearnerReady: the learner's match at least 90% of the
+ * leader's (readyPercent). */
+static bool learner_ready(const struct raft_status *st,
+                          const struct raft_progress_status *p)
+{
+    return p != NULL && (double)p->match >= 0.9 * (double)st->last_index;
+}
+
+/* ---- membership changes ---- */
+
+/* Steps a one-change configuration proposal whose context is member
+ * record m with request id req (0: internal, nobody waits). */
+static int step_conf(struct node *n, uint8_t cc_type, uint64_t req,
+                     const struct node_member *m, uint32_t *crc)
+{
     struct buf ctx = BUF_INIT;
-    rc = node__member_encode(w->id, m, &ctx);
+    int rc = node__member_encode(req, m, &ctx);
     if (rc == 0) {
-        w->crc = crc32c(0, ctx.data, ctx.len);
+        *crc = crc32c(0, ctx.data, ctx.len);
         struct raft_conf_change cc;
         memset(&cc, 0, sizeof(cc));
         cc.transition = RAFT_CC_TRANSITION_AUTO;
@@ -1836,7 +1913,49 @@ static int propose_conf(struct node *n, uint8_t cc_type,
         rc = step(n, &ev);
     }
     buf_free(&ctx);
+    return rc;
+}
+
+static int propose_conf(struct node *n, uint8_t cc_type,
+                        const struct node_member *m, uint8_t type, void *arg,
+                        node_done_cb cb)
+{
+    int rc = admit(n);
+    if (rc != 0)
+        return rc;
+    struct waiter *w = waiter_new(n, W_PROPOSAL, type, arg, cb);
+    if (w == NULL)
+        return CAIRN_ENOMEM;
+    rc = step_conf(n, cc_type, w->id, m, &w->crc);
     return refused_or_queued(n, w, rc);
+}
+
+/* Thesis §4.2.1: a voter added through the API enters raft as a learner
+ * whose record says voter, and the leader promotes it once it has caught
+ * up. What awaits promotion is read from replicated state only (the
+ * applied member table says voter, raft's configuration says learner), so
+ * a new leader, or one restarted, carries on where the last one stopped.
+ * One proposal at a time; raft refuses another while one is pending. */
+static void promote_caught_up(struct node *n)
+{
+    if (n->stopped || n->role != RAFT_LEADER || n->conf.n_learners == 0)
+        return;
+    struct raft_status *st = leader_status(n);
+    for (uint32_t i = 0; st != NULL && i < st->n_progress; i++) {
+        const struct raft_progress_status *p = &st->progress[i];
+        struct node_member m;
+        if (!p->learner || !p->recent_active || !learner_ready(st, p) ||
+            !find_member(n, p->id, &m) || m.is_learner)
+            continue;
+        uint32_t crc;
+        int rc = step_conf(n, RAFT_CC_ADD_NODE, 0, &m, &crc);
+        if (rc == 0)
+            cairn_infof(n->env.log, "node",
+                        "member %llx caught up: promoting it to voter",
+                        (unsigned long long)p->id);
+        break;
+    }
+    cairn_free(st);
 }
 
 int node_member_add(struct node *n, const struct node_member *m, void *arg,
@@ -1853,8 +1972,9 @@ int node_member_add(struct node *n, const struct node_member *m, void *arg,
             for (uint32_t b = 0; b < m->n_peer_urls; b++)
                 if (strcmp(list[i].peer_urls[a], m->peer_urls[b]) == 0)
                     return CAIRN_EPEERURLEXISTS;
-    if (!m->is_learner && !reconfig_ok(n, 1, 0))
-        return CAIRN_EUNHEALTHYCLUSTER;
+    int rc = check_add(n, m->is_learner);
+    if (rc != 0)
+        return rc;
     /* etcd derives the id from the peer URLs, the cluster and the time. */
     struct node_member nm = *m;
     uint64_t h = n->cfg.cluster_id ^ (uint64_t)now_ms(n);
@@ -1866,9 +1986,10 @@ int node_member_add(struct node *n, const struct node_member *m, void *arg,
         nm.id = 1;
     nm.name[0] = 0;
     nm.n_client_urls = 0;
-    return propose_conf(n,
-                        m->is_learner ? RAFT_CC_ADD_LEARNER : RAFT_CC_ADD_NODE,
-                        &nm, NODE_REQ_MEMBER_ADD, arg, cb);
+    /* A voter too enters raft as a learner (its record says voter, as
+     * etcd lists it at once): promote_caught_up makes it vote. */
+    return propose_conf(n, RAFT_CC_ADD_LEARNER, &nm, NODE_REQ_MEMBER_ADD, arg,
+                        cb);
 }
 
 int node_member_remove(struct node *n, uint64_t id, void *arg, node_done_cb cb)
@@ -1876,8 +1997,9 @@ int node_member_remove(struct node *n, uint64_t id, void *arg, node_done_cb cb)
     struct node_member m;
     if (!find_member(n, id, &m))
         return CAIRN_EMEMBERNOTFOUND;
-    if (!m.is_learner && !reconfig_ok(n, 0, id))
-        return CAIRN_EUNHEALTHYCLUSTER;
+    int rc = check_remove(n, &m);
+    if (rc != 0)
+        return rc;
     return propose_conf(n, RAFT_CC_REMOVE_NODE, &m, NODE_REQ_MEMBER_REMOVE, arg,
                         cb);
 }
@@ -1915,24 +2037,19 @@ int node_member_promote(struct node *n, uint64_t id, void *arg, node_done_cb cb)
         return CAIRN_EMEMBERNOTFOUND;
     if (!m.is_learner)
         return CAIRN_EMEMBERNOTLEARNER;
-    if (n->role != RAFT_LEADER)
-        return CAIRN_ENOTLEADER;
-    /* etcd: a learner is ready once its match is at least 90% of the
-     * leader's. */
-    struct raft_status *st = cairn_malloc(sizeof(*st));
+    /* Only the leader knows whether the learner caught up (etcd's
+     * followers forward the request to it; ours answer ENOTLEADER). */
+    struct raft_status *st = leader_status(n);
     if (st == NULL)
-        return CAIRN_ENOMEM;
-    raft_status_get(n->r, st);
-    raft_index lead_match = st->last_index, lm = 0;
-    bool found = false;
-    for (uint32_t i = 0; i < st->n_progress; i++)
-        if (st->progress[i].id == id) {
-            lm = st->progress[i].match;
-            found = true;
-        }
+        return n->role == RAFT_LEADER ? CAIRN_ENOMEM : CAIRN_ENOTLEADER;
+    bool ready = learner_ready(st, progress_of(st, id));
+    struct voter_count v = count_voters(n, st, 0);
     cairn_free(st);
-    if (!found || (double)lm < 0.9 * (double)lead_match)
+    if (!ready)
         return CAIRN_ELEARNERNOTREADY;
+    /* etcd's IsReadyToPromoteMember: the learner counts as started. */
+    if (n->cfg.strict_reconfig_check && v.started + 1 < (v.n + 1) / 2 + 1)
+        return CAIRN_ENOTENOUGHSTARTED;
     m.is_learner = false;
     return propose_conf(n, RAFT_CC_ADD_NODE, &m, NODE_REQ_MEMBER_PROMOTE, arg,
                         cb);

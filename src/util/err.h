@@ -79,6 +79,8 @@
     X(LEADERCHANGED, "leader changed")                                  \
     X(STOPPED, "server stopped")                                        \
     X(UNHEALTHYCLUSTER, "unhealthy cluster")                            \
+    X(NOTENOUGHSTARTED,                                                 \
+      "re-configuration failed due to not enough started members")      \
     X(MEMBERNOTFOUND, "member not found")                               \
     X(MEMBEREXISTS, "member ID already exist")                          \
     X(PEERURLEXISTS, "Peer URLs already exists")                        \

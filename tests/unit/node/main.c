@@ -24,5 +24,6 @@ int main(void)
     failed += node_test_ops();
     failed += node_test_random();
     failed += node_test_auth();
+    failed += node_test_reconfig();
     return failed == 0 ? 0 : 1;
 }

@@ -39,10 +39,11 @@ static struct h_member *live_leader(struct h_cluster *c)
 }
 
 /* Membership changes mid-run: member 2 or 3 is removed around step 150, a
- * new member is added around step 300 and joins by snapshot once the add
- * is applied. A removed member that was cut off when its removal committed
- * never learns of it (in production the peers' transport refuses it); it
- * is left out of the final checks. */
+ * new voter is added around step 300 and joins by snapshot once the add
+ * is applied (as a raft learner that the leader promotes once caught up). A
+ * removed member that was cut off when its removal committed never learns of it
+ * (in production the peers' transport refuses it); it is left out of the final
+ * checks. */
 static void change_members(struct h_cluster *c, struct prng *rng, int step,
                            struct h_result *rm, uint64_t *victim,
                            struct h_result *add, bool *joined)
@@ -225,6 +226,16 @@ static void run_seed(uint64_t seed, bool membership)
     if (add.n_members != 0)
         assert_int_equal(add.calls, 1);
     assert_true(joined || add.calls == 0 || add.err != 0);
+    /* The voter added joined raft as a learner; once quiet it caught up
+     * and whichever member leads made it vote. */
+    if (joined) {
+        struct h_member *j = &c.m[c.n - 1];
+        struct node_status st;
+        node_status_get(j->n, &st);
+        if (st.is_learner)
+            fail_msg("seed %llu: the member added was never promoted",
+                     (unsigned long long)seed);
+    }
     h_cluster_free(&c);
 }
 

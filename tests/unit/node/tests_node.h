@@ -12,5 +12,6 @@ int node_test_member(void);
 int node_test_ops(void);
 int node_test_random(void);
 int node_test_auth(void);
+int node_test_reconfig(void);
 
 #endif
