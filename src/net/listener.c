@@ -22,7 +22,14 @@ struct net_listener {
     net_accept_cb cb;
     void *arg;
     bool is_unix;
-    struct net_tls *tls;      /* NULL: plaintext */
+    /* Out of memory while accepting: the pending connection stays in
+     * libuv's hands (it stops watching the socket until uv_accept) and this
+     * timer tries again, backing off from 5 ms to 1 s as Go's http.Server
+     * does on a temporary accept error. */
+    uv_timer_t retry;
+    uint64_t retry_ms;
+    int handles;         /* open libuv handles; the struct goes with the last */
+    struct net_tls *tls; /* NULL: plaintext */
     struct net_conn *hs_head; /* accepted, still in their TLS handshake */
     uint16_t port;
     char path[NET_UNIX_PATH_MAX + 1];
@@ -60,7 +67,19 @@ static void hs_unlink(struct net_conn *c);
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    cairn_free(h->data);
+    struct net_listener *l = h->data;
+    if (--l->handles == 0)
+        cairn_free(l);
+}
+
+#define ACCEPT_RETRY_MS_MIN 5
+#define ACCEPT_RETRY_MS_MAX 1000
+
+static void accept_one(struct net_listener *l);
+
+static void on_accept_retry(uv_timer_t *t)
+{
+    accept_one(t->data);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -70,19 +89,32 @@ static void on_connection(uv_stream_t *server, int status)
         cairn_warnf(l->log, "net", "accept: %s", uv_strerror(status));
         return;
     }
+    if (uv_is_active((uv_handle_t *)&l->retry))
+        return; /* paused: the timer accepts */
+    accept_one(l);
+}
+
+static void accept_one(struct net_listener *l)
+{
     struct net_conn *c = net__conn_alloc(l->loop, &l->config);
     if (c == NULL) {
         /* Not accepting leaves the socket in libuv's hands, which stops
-         * watching the listener until the next accept: out of memory
-         * pauses accepting rather than spinning. */
-        cairn_warnf(l->log, "net", "accept: out of memory");
+         * watching the listener until the next uv_accept: accepting pauses
+         * rather than spinning, and the timer resumes it. */
+        l->retry_ms = l->retry_ms ? l->retry_ms * 2 : ACCEPT_RETRY_MS_MIN;
+        if (l->retry_ms > ACCEPT_RETRY_MS_MAX)
+            l->retry_ms = ACCEPT_RETRY_MS_MAX;
+        cairn_warnf(l->log, "net", "accept: out of memory; retrying in %llu ms",
+                    (unsigned long long)l->retry_ms);
+        uv_timer_start(&l->retry, on_accept_retry, l->retry_ms, 0);
         return;
     }
+    l->retry_ms = 0;
     int rv = l->is_unix ? uv_pipe_init(l->loop, &c->u.pipe, 0)
                         : uv_tcp_init(l->loop, &c->u.tcp);
     CAIRN_ASSERT(rv == 0);
     c->u.handle.data = c;
-    rv = uv_accept(server, &c->u.stream);
+    rv = uv_accept(&l->u.stream, &c->u.stream);
     if (rv != 0) {
         c->closing = true;
         c->type->close(c);
@@ -164,6 +196,7 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
     l->arg = arg;
     l->is_unix = url->is_unix;
     l->tls = url->tls ? config->tls : NULL;
+    l->handles = 1;
     int rv;
     if (url->is_unix) {
         size_t plen = strnlen(url->host, sizeof(l->path) - 1);
@@ -203,6 +236,9 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
         uv_close(&l->u.handle, on_listener_closed);
         return net__uv_err(rv);
     }
+    uv_timer_init(loop, &l->retry);
+    l->retry.data = l;
+    l->handles = 2;
     if (!url->is_unix) {
         struct sockaddr_storage ss;
         int n = sizeof(ss);
@@ -231,6 +267,7 @@ void net_listener_close(struct net_listener *l)
     }
     if (l->is_unix && l->path[0])
         unlink(l->path);
+    uv_close((uv_handle_t *)&l->retry, on_listener_closed);
     uv_close(&l->u.handle, on_listener_closed);
 }
 

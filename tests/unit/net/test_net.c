@@ -1,6 +1,9 @@
 /* net: URL parsing as etcd accepts URLs, and real TCP and unix-socket
  * connections on one loop: echo, clean close both ways, refused connects,
- * and a write queue that stays bounded when the peer never reads. */
+ * a write queue that stays bounded when the peer never reads, and a
+ * listener that keeps accepting after running out of memory. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -8,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 /* cmocka needs the includes above first */
 #include <cmocka.h>
@@ -325,6 +329,67 @@ static void write_queue_bounded(void **state)
     fixture_close(&f);
 }
 
+/* Connects with a blocking socket, outside the loop: the kernel completes it
+ * from the listen backlog, so the only allocations on the loop are the
+ * listener's. Returns the fd. */
+static int raw_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Runs the loop until cond holds or a generous liveness bound (10 s) passed;
+ * a listener that stopped accepting would otherwise block the loop forever. */
+#define RUN_UNTIL_OR_WATCHDOG(f, cond)                                    \
+    do {                                                                  \
+        uv_timer_t wd_;                                                   \
+        bool expired_ = false;                                            \
+        assert_int_equal(uv_timer_init(&(f)->loop, &wd_), 0);             \
+        wd_.data = &expired_;                                             \
+        assert_int_equal(uv_timer_start(&wd_, on_watchdog, 10000, 0), 0); \
+        for (int i_ = 0; i_ < 100000 && !(cond) && !expired_; i_++)       \
+            uv_run(&(f)->loop, UV_RUN_ONCE);                              \
+        uv_close((uv_handle_t *)&wd_, NULL);                              \
+        uv_run(&(f)->loop, UV_RUN_NOWAIT);                                \
+        assert_true(cond);                                                \
+    } while (0)
+
+/* An allocation failure while accepting pauses the listener; it must resume
+ * and accept that connection and later ones, not stop accepting for good. */
+static void accept_recovers_from_oom(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, "http://127.0.0.1:0", NULL);
+    uint16_t port = net_listener_port(f.l);
+    net_conn_close(f.server.conn, false);
+    RUN_UNTIL(&f, f.server.conn == NULL && f.client.conn == NULL);
+    for (int fails = 1; fails <= 3; fails++) {
+        int fd = raw_connect(port);
+        /* the next `fails` allocations fail: the first accept attempts */
+        cairn_mem_fault_set(0, fails);
+        RUN_UNTIL_OR_WATCHDOG(&f, f.server.conn != NULL);
+        cairn_mem_fault_set(-1, 0);
+        net_conn_close(f.server.conn, false);
+        RUN_UNTIL(&f, f.server.conn == NULL);
+        close(fd);
+    }
+    /* and a plain connection afterwards */
+    int fd = raw_connect(port);
+    RUN_UNTIL_OR_WATCHDOG(&f, f.server.conn != NULL);
+    close(fd);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as net.h asks of every program */
@@ -337,6 +402,7 @@ int main(void)
         cmocka_unit_test(connect_refused),
         cmocka_unit_test(listen_errors),
         cmocka_unit_test(write_queue_bounded),
+        cmocka_unit_test(accept_recovers_from_oom),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }
