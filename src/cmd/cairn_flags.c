@@ -214,13 +214,6 @@ static const struct flag_def flags[] = {
      "Force to create a new one member cluster."},
     {"unsafe-no-fsync", F_REFUSEDB, 0, "false",
      "Disables fsync, unsafe, will cause data loss."},
-    /* TEST ONLY, hidden from --help: serve the line protocol of
-     * docs/server.md on this unix socket, for tests/cluster until the gRPC
-     * API exists. Not an etcd flag. */
-    {"cairn-test-control", F_STR, OFF(test_control_path), "", NULL},
-    /* TEST ONLY, hidden: WAL segment size in bytes (0: 64 MiB). */
-    {"cairn-test-wal-segment-bytes", F_U64, OFF(test_wal_segment_bytes), "0",
-     NULL},
     {"help", F_SPECIAL, 0, "false", "Show this help and exit."},
 };
 
@@ -576,8 +569,6 @@ static int finish(struct parse_state *ps, bool name_set, bool cluster_set,
     }
     if (c->wal_dir != NULL && c->wal_dir[0] == '\0')
         c->wal_dir = NULL;
-    if (c->test_control_path != NULL && c->test_control_path[0] == '\0')
-        c->test_control_path = NULL;
     /* etcd: only a name given changes the default initial cluster to
      * name=<each advertised peer URL>. */
     if (name_set && !cluster_set && strcmp(c->name, "default") != 0) {

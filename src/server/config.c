@@ -42,7 +42,6 @@ void server_config_defaults(struct server_config *c)
     c->auto_compaction_mode = SERVER_AUTO_COMPACTION_PERIODIC;
     c->auto_compaction_retention = 0;
     c->log_level = CAIRN_LOG_INFO;
-    c->test_control_path = NULL;
 }
 
 /* Normalizes one URL into out (SERVER_URL_LEN_MAX bytes). */

@@ -1048,7 +1048,7 @@ static int restore_received_image(struct server *s, struct cairn_errmsg *m)
 }
 
 /* The second half of start-up, once the ids are known and the WAL is open:
- * store, lessor, applier, threads, node, transport, control socket, tick.
+ * store, lessor, applier, threads, node, transport, tick.
  * On an error the caller stops the server (server__shutdown). */
 static int start_member(struct server *s, const struct node_member *initial,
                         size_t n_initial, struct cairn_errmsg *m)
@@ -1147,12 +1147,6 @@ static int start_member(struct server *s, const struct node_member *initial,
         add_join_peers(s);
     reconcile_peers(s);
 
-    if (s->test_control_path != NULL) {
-        rv = server__control_open(s, s->test_control_path, m);
-        if (rv != 0)
-            return rv;
-    }
-
     s->start_ms = (int64_t)uv_now(s->loop);
     s->advance_pending = c->initial_election_tick_advance;
     uv_timer_start(&s->tick, on_tick, s->heartbeat_ms, s->heartbeat_ms);
@@ -1178,11 +1172,7 @@ void server__join_learned(struct server *s, uint64_t cluster_id,
                 "addressed us)",
                 (unsigned long long)cluster_id, (unsigned long long)member_id,
                 n_senders);
-    struct wal_options wo = {.fs = &s->fs,
-                             .dir = s->paths.wal,
-                             .segment_size_bytes =
-                                 s->cfg.test_wal_segment_bytes,
-                             .log = s->log};
+    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = s->log};
     struct wal_metadata meta = {.member_id = member_id,
                                 .cluster_id = cluster_id};
     int rv = 0;
@@ -1239,10 +1229,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
 
     s->members = cairn_calloc(SERVER__MEMBERS_MAX, sizeof *s->members);
     s->ic = cairn_malloc(sizeof *s->ic);
-    if (c->test_control_path != NULL)
-        s->test_control_path = cairn_strdup(c->test_control_path);
-    if (s->members == NULL || s->ic == NULL ||
-        (c->test_control_path != NULL && s->test_control_path == NULL)) {
+    if (s->members == NULL || s->ic == NULL) {
         rv = cairn_errmsg_code(m, CAIRN_ENOMEM, "server");
         goto err_after_alloc;
     }
@@ -1270,10 +1257,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     remove_stale_images(s);
 
     /* The WAL: recover it, or create it for a new member. */
-    struct wal_options wo = {.fs = &s->fs,
-                             .dir = s->paths.wal,
-                             .segment_size_bytes = c->test_wal_segment_bytes,
-                             .log = log};
+    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
     bool joining = false;
     if (wal_exists(&s->fs, s->paths.wal)) {
         rv = wal_recover(&wo, s->paths.snap, &s->wal, &s->rec, m);
@@ -1368,7 +1352,6 @@ err_after_wal_q:
 err_after_alloc:
     cairn_free(s->members);
     cairn_free(s->ic);
-    cairn_free(s->test_control_path);
     pthread_mutex_destroy(&s->done_mu);
     cairn_free(s);
     *out = NULL;
@@ -1448,7 +1431,6 @@ void server__shutdown(struct server *s, int status)
     /* Stop hearing from peers and clients, then free the state. */
     s->shutting_down = true;
     server__join_close(s);
-    server__control_close(s);
     uv_timer_stop(&s->tick);
     uv_timer_stop(&s->stop_timer);
     if (s->handles_ready)
@@ -1550,7 +1532,6 @@ void server_close(struct server *s)
     pthread_mutex_destroy(&s->done_mu);
     cairn_free(s->members);
     cairn_free(s->ic);
-    cairn_free(s->test_control_path);
     cairn_free(s);
 }
 

@@ -160,14 +160,6 @@ struct server_config {
     struct server_tls_flags client_tls;
     struct server_tls_flags peer_tls;
     const char *cipher_suites; /* --cipher-suites, etcd's names; NULL: Go's */
-    /* TEST ONLY (the hidden --cairn-test-control flag): a unix socket path on
-     * which the member serves the line protocol of docs/server.md until the
-     * gRPC API exists; NULL: none. */
-    const char *test_control_path;
-    /* TEST ONLY (the hidden --cairn-test-wal-segment-bytes flag): the WAL
-     * segment size; 0: WAL_SEGMENT_SIZE_DEFAULT (64 MiB, etcd's). Tests
-     * use small segments to save disk writes and to exercise rotation. */
-    uint64_t test_wal_segment_bytes;
 };
 
 /* Fills c with etcd's defaults (as listed beside each field). */

@@ -1,6 +1,6 @@
 /* server_int: the server's private state, shared by its source files
  * (server.c: start-up, threads and the node environment; requests.c: the
- * request pass-through; control.c: the test-only control socket). */
+ * request pass-through; join.c, compactor.c, watch.c). */
 #ifndef CAIRN_SERVER_SERVER_INT_H
 #define CAIRN_SERVER_SERVER_INT_H
 
@@ -107,8 +107,6 @@ struct server {
     void *applied_arg;
     server_applied_cb applied_cb;
 
-    struct server__control *control; /* test-only; NULL when off */
-
     /* TLS contexts (tls.c); NULL when that side has no TLS. Closed by
      * server_close, after every connection using them. */
     struct net_tls *client_tls;
@@ -117,7 +115,6 @@ struct server {
     /* What the second half of start-up needs from the configuration (it
      * runs later when joining a running cluster). */
     struct server_config cfg;          /* its strings are not used */
-    char *test_control_path;           /* owned copy, or NULL */
     struct server_initial_cluster *ic; /* parsed --initial-cluster */
     struct server__join *join;         /* while joining; see join.c */
     /* The members whose handshakes told us our id: first peers. */
@@ -183,10 +180,5 @@ void server__compactor_start(struct server *s);
  * woken after a create or resume); close the mvcc hubs before the store. */
 void server__watch_poll(struct server *s);
 void server__watch_close_hubs(struct server *s);
-
-/* The test-only control socket (control.c). */
-int server__control_open(struct server *s, const char *path,
-                         struct cairn_errmsg *m);
-void server__control_close(struct server *s);
 
 #endif

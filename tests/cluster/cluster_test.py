@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Process-level tests of cairn members: real `cairn` processes on 127.0.0.1
-with ports picked by the test, driven through the test-only control socket
-(docs/server.md) until the gRPC API exists. Every process is stopped by pid
-at the end, also on failure. Bounds are generous liveness limits, never
-speed assertions.
+with ports picked by the test, driven through the etcd v3 API with Debian's
+etcdctl (/usr/bin/etcdctl, ETCDCTL_API=3, -w json). Every process is
+stopped by pid at the end, also on failure. Bounds are generous liveness
+limits, never speed assertions.
 
 usage: cluster_test.py <path to cairn> <case>   (cases: see CASES below)
 """
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -20,6 +22,8 @@ import threading
 import time
 
 LIVENESS_S = 30.0  # any single wait: a leader, a write, a catch-up
+ETCDCTL = "/usr/bin/etcdctl"
+NO_LEADER = "0" * 16
 
 
 class Fail(Exception):
@@ -46,6 +50,17 @@ def free_port():
     raise Fail("no free port")
 
 
+def hexid(n):
+    return "%016x" % n
+
+
+def ctl_env():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ETCD_") and not k.startswith("ETCDCTL_")}
+    env["ETCDCTL_API"] = "3"
+    return env
+
+
 class Member:
     def __init__(self, cluster, name):
         self.cluster = cluster
@@ -53,33 +68,37 @@ class Member:
         self.peer_port = free_port()
         self.client_port = free_port()
         self.data_dir = os.path.join(cluster.root, name + ".etcd")
-        self.ctl_path = os.path.join(cluster.root, name + ".ctl")
         self.log_path = os.path.join(cluster.root, name + ".log")
+        self.log_offset = 0  # where this incarnation's log starts
+        self.ready = False  # this incarnation logged that it serves
         self.proc = None
 
     @property
     def peer_url(self):
         return "http://127.0.0.1:%d" % self.peer_port
 
-    def start(self, extra=()):
+    @property
+    def client_url(self):
+        return "http://127.0.0.1:%d" % self.client_port
+
+    def start(self, extra=(), initial_cluster=None):
         args = [
             self.cluster.binary,
             "--name", self.name,
             "--data-dir", self.data_dir,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--listen-client-urls", "http://127.0.0.1:%d" % self.client_port,
-            "--advertise-client-urls",
-            "http://127.0.0.1:%d" % self.client_port,
-            "--initial-cluster", self.cluster.initial_cluster(),
+            "--listen-client-urls", self.client_url,
+            "--advertise-client-urls", self.client_url,
+            "--initial-cluster",
+            initial_cluster or self.cluster.initial_cluster(),
             "--initial-cluster-token", self.cluster.token,
             "--heartbeat-interval", "50",
             "--election-timeout", "500",
-            "--cairn-test-control", self.ctl_path,
-            # 1 MiB WAL segments: less disk written, rotation exercised.
-            "--cairn-test-wal-segment-bytes", "1048576",
         ] + list(self.cluster.extra) + list(extra)
         log = open(self.log_path, "ab")
+        self.log_offset = log.tell()
+        self.ready = False
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("ETCD_")}
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
@@ -101,34 +120,99 @@ class Member:
                 raise Fail("%s did not stop on signal %d" % (self.name, sig))
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        self.ready = False
         return rc
 
-    def log_text(self):
+    def log_text(self, current=False):
+        """The member's log; with current, only this incarnation's."""
         with open(self.log_path, "rb") as f:
+            if current:
+                f.seek(self.log_offset)
             return f.read().decode("utf-8", "replace")
 
-    def request(self, line, timeout=10.0):
-        """One request; returns the reply line or None when unreachable."""
+    def ctl(self, *args, stdin=None, timeout=15.0, command_timeout="5s"):
+        """Runs etcdctl against this member; returns (ok, stdout, stderr).
+        The bounds are etcdctl's own (dial 2 s, command 5 s); the timeout
+        here only stops an etcdctl that hangs, by its pid."""
+        argv = [ETCDCTL, "--endpoints=" + self.client_url,
+                "--dial-timeout=2s",
+                "--command-timeout=" + command_timeout] + list(args)
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=ctl_env())
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(timeout)
-                s.connect(self.ctl_path)
-                s.sendall((line + "\n").encode())
-                buf = b""
-                while not buf.endswith(b"\n"):
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        return None
-                    buf += chunk
-                return buf.decode().strip()
-        except OSError:
+            out, err = p.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return False, "", "etcdctl did not finish"
+        return (p.returncode == 0, out.decode("utf-8", "replace"),
+                err.decode("utf-8", "replace"))
+
+    def ctl_json(self, *args, stdin=None):
+        """etcdctl -w json: the decoded answer, or None when it failed."""
+        ok, out, _ = self.ctl("-w", "json", *args, stdin=stdin)
+        if not ok:
+            return None
+        try:
+            return json.loads(out)
+        except ValueError:
             return None
 
     def status(self):
-        r = self.request("status")
-        if r is None or not r.startswith("STATUS"):
+        """Maintenance.Status: ids in hex, the store's revision, indexes."""
+        r = self.ctl_json("endpoint", "status")
+        if not r:
             return None
-        return dict(kv.split("=") for kv in r.split()[1:])
+        st = r[0]["Status"]
+        return {"id": hexid(st["header"]["member_id"]),
+                "leader": hexid(st.get("leader", 0)),
+                "rev": st["header"].get("revision", 0),
+                "index": st.get("raftIndex", 0),
+                "applied": st.get("raftAppliedIndex", 0)}
+
+    def put(self, key, value):
+        """One put (the value through stdin: it may be large); True when
+        acknowledged."""
+        # 3 s: a put to a member killed meanwhile waits that long; a
+        # put that timed out is retried (with the same value)
+        if len(value) > 4096:
+            ok, out, _ = self.ctl("put", key, stdin=value.encode(),
+                                  command_timeout="3s")
+        else:
+            ok, out, _ = self.ctl("put", "--", key, value,
+                                  command_timeout="3s")
+        return ok and out.strip() == "OK"
+
+    def kvs(self):
+        """Every key and value, read serializably (this member's own
+        state), or None when unreachable."""
+        r = self.ctl_json("get", "--consistency=s", "--prefix", "")
+        if r is None:
+            return None
+        out = {}
+        for kv in r.get("kvs", []):
+            out[base64.b64decode(kv["key"]).decode()] = \
+                base64.b64decode(kv.get("value", "")).decode()
+        return out
+
+    def hashkv(self, rev=0):
+        """(hash, compact revision, header revision) or None."""
+        r = self.ctl_json("endpoint", "hashkv", "--rev=%d" % rev)
+        if not r:
+            return None
+        h = r[0]["HashKV"]
+        return (h.get("hash", 0), h.get("compact_revision", 0),
+                h["header"].get("revision", 0))
+
+    def members(self):
+        """MemberList: [(hex id, name, peer urls, is learner)] or None."""
+        r = self.ctl_json("member", "list")
+        if r is None:
+            return None
+        return [(hexid(m["ID"]), m.get("name", ""), m.get("peerURLs", []),
+                 bool(m.get("isLearner", False)))
+                for m in r.get("members", [])]
 
 
 class Cluster:
@@ -140,6 +224,7 @@ class Cluster:
         self.pids = []
         self.members = [Member(self, "m%d" % i) for i in range(n)]
         self.acked = {}  # key -> value of every acknowledged write
+        self.deleted = set()  # keys whose acknowledged deletion holds
 
     def initial_cluster(self):
         return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
@@ -153,31 +238,29 @@ class Cluster:
     def wait_ready(self, m):
         deadline = time.time() + LIVENESS_S
         while time.time() < deadline:
-            t = m.log_text() if os.path.exists(m.log_path) else ""
+            t = m.log_text(True) if os.path.exists(m.log_path) else ""
             if "published" in t and "enabled capabilities for version" in t:
+                m.ready = True
                 return
             check(m.alive(), "%s exited during start:\n%s" % (m.name, t))
             time.sleep(0.05)
         raise Fail("%s not ready in time:\n%s" % (m.name, m.log_text()))
 
     def running(self):
-        return [m for m in self.members if m.alive()]
+        """The members up and serving (started ones once ready)."""
+        return [m for m in self.members if m.alive() and m.ready]
 
     def leader(self, among=None):
         """The member all running members agree leads, waiting for one."""
         deadline = time.time() + LIVENESS_S
         among = among or self.running()
         while time.time() < deadline:
-            leads = set()
-            for m in among:
-                st = m.status()
-                if st is not None:
-                    leads.add(st["leader"])
-            if len(leads) == 1:
+            sts = [m.status() for m in among]
+            leads = set(st["leader"] for st in sts if st is not None)
+            if len(leads) == 1 and None not in sts:
                 lid = leads.pop()
-                for m in among:
-                    st = m.status()
-                    if st and st["id"] == lid and lid != "0" * 16:
+                for m, st in zip(among, sts):
+                    if st["id"] == lid and lid != NO_LEADER:
                         return m
             time.sleep(0.05)
         raise Fail("no agreed leader in time")
@@ -185,42 +268,58 @@ class Cluster:
     def put(self, key, value, via=None):
         """Puts until acknowledged (retries are idempotent: same value)."""
         deadline = time.time() + LIVENESS_S
-        last = None
         while time.time() < deadline:
             targets = [via] if via is not None else self.running()
             for m in targets:
-                r = m.request("put %s %s" % (key, value))
-                last = r
-                if r is not None and r.startswith("OK"):
+                if m.put(key, value):
                     self.acked[key] = value
                     return
             time.sleep(0.05)
-        raise Fail("put %s not acknowledged in time (last: %s)" % (key, last))
+        raise Fail("put %s not acknowledged in time" % key)
+
+    def delete_prefix(self, prefix):
+        """Deletes every key with the prefix, until acknowledged."""
+        def attempt():
+            for m in self.running():
+                ok, _, _ = m.ctl("del", "--prefix", prefix)
+                if ok:
+                    return True
+            return None
+        retry("del --prefix %s" % prefix, attempt)
+        for k in [k for k in self.acked if k.startswith(prefix)]:
+            del self.acked[k]
+            self.deleted.add(k)
 
     def check_all_acked(self, members=None):
         """Every acknowledged write is readable (serializably) on every
         member, once it has caught up."""
         for m in members or self.running():
             deadline = time.time() + LIVENESS_S
-            for key, value in sorted(self.acked.items()):
-                while True:
-                    r = m.request("sget %s" % key)
-                    if r is not None and r.startswith("VALUE %s " % value):
-                        break
-                    if time.time() > deadline:
-                        raise Fail("%s: %s is %r, want %s" %
-                                   (m.name, key, r, value))
-                    time.sleep(0.05)
+            while True:
+                kvs = m.kvs()
+                missing = [k for k, v in sorted(self.acked.items())
+                           if kvs is None or kvs.get(k) != v]
+                # a member catching up may still hold a deleted key
+                missing += [k for k in sorted(self.deleted)
+                            if kvs is not None and k in kvs]
+                if not missing:
+                    break
+                if time.time() > deadline:
+                    k = missing[0]
+                    raise Fail("%s: %d acknowledged writes missing, first %s"
+                               " is %r, want %r" %
+                               (m.name, len(missing), k,
+                                None if kvs is None else kvs.get(k),
+                                self.acked.get(k, "(deleted)")[:40]))
+                time.sleep(0.1)
 
     def check_hashkv_equal(self):
         """Once quiet, HashKV at the same revision is equal everywhere."""
         deadline = time.time() + LIVENESS_S
         while True:
-            revs = set()
-            for m in self.running():
-                r = m.request("scount")
-                check(r is not None, "%s unreachable" % m.name)
-                revs.add(r.split("rev=")[1])
+            sts = [m.status() for m in self.running()]
+            check(None not in sts, "a member is unreachable")
+            revs = set(st["rev"] for st in sts)
             if len(revs) == 1:
                 break
             check(time.time() < deadline, "revisions differ: %s" % revs)
@@ -228,10 +327,9 @@ class Cluster:
         rev = revs.pop()
         hashes = {}
         for m in self.running():
-            r = m.request("hashkv %s" % rev)
-            check(r is not None and r.startswith("HASHKV"),
-                  "%s hashkv: %s" % (m.name, r))
-            hashes[m.name] = r.split()[1]
+            h = m.hashkv(rev)
+            check(h is not None, "%s: hashkv failed" % m.name)
+            hashes[m.name] = h[0]
         check(len(set(hashes.values())) == 1, "HashKV differ: %s" % hashes)
 
     def stop_gracefully(self):
@@ -340,19 +438,76 @@ def case_sigstop_leader(c):
     c.check_hashkv_equal()
 
 
+def wal_segments(m):
+    wal = os.path.join(m.data_dir, "member", "wal")
+    return sorted(f for f in os.listdir(wal) if f.endswith(".wal"))
+
+
 def case_snapshot_catchup(c):
-    """A follower down while the others write past a snapshot and compact
-    the log: on restart it catches up (by snapshot)."""
+    """A follower down while the others write past several snapshots and
+    compact the log: the running members release WAL segments (64 MiB,
+    etcd's size: about 100 MiB of 1 MB values are written), and on restart
+    the follower catches up by snapshot."""
     c.start()
     lead = c.leader()
     f = next(m for m in c.members if m is not lead)
+    fid = f.status()["id"]
     f.kill(signal.SIGKILL)
-    for i in range(400):
-        c.put("s%04d" % i, "z%d" % i)
+    for i in range(100):
+        c.put("s%04d" % i, ("%04d" % i) * 250000)
+        c.put("t%04d" % i, "z%d" % i)
+    # Released: segment 0 goes once a snapshot is past the first index of
+    # segment 2, which exists only after 64 MiB were written (the segment
+    # before the one a recovery starts in is kept, as etcd keeps it; names
+    # are <seq>-<first index>, docs/wal.md).
+    for m in c.running():
+        deadline = time.time() + LIVENESS_S
+        while int(wal_segments(m)[0][:16], 16) < 1:
+            check(time.time() < deadline,
+                  "%s: full WAL segments are never released: %s" %
+                  (m.name, wal_segments(m)))
+            c.put("tick", str(time.time()))
+            time.sleep(0.1)
+    # The large values go again (reading 100 MB back through etcdctl's JSON
+    # would take long); their history stays in the store, which HashKV
+    # compares in full.
+    c.delete_prefix("s")
     f.start()
     c.wait_ready(f)
     c.check_all_acked()
     c.check_hashkv_equal()
+    sent = "sent snapshot at index"
+    check(any(sent in m.log_text() and fid in m.log_text()
+              for m in c.members if m is not f),
+          "the follower caught up by snapshot")
+
+
+def retry(what, fn):
+    """Calls fn until it returns something other than None."""
+    deadline = time.time() + LIVENESS_S
+    while True:
+        r = fn()
+        if r is not None:
+            return r
+        check(time.time() < deadline, "%s: no success in time" % what)
+        time.sleep(0.1)
+
+
+def member_remove(c, mid):
+    """MemberRemove through the current leader, retried until accepted."""
+    def attempt():
+        ok, _, err = c.leader().ctl("member", "remove", mid)
+        return True if ok else None
+    retry("member remove %s" % mid, attempt)
+
+
+def wait_stopped(m):
+    """A removed member stops by itself."""
+    deadline = time.time() + LIVENESS_S
+    while m.alive() and time.time() < deadline:
+        time.sleep(0.05)
+    check(not m.alive(), "the removed member %s stops" % m.name)
+    m.kill()
 
 
 def case_member_remove(c):
@@ -364,40 +519,30 @@ def case_member_remove(c):
     lead = c.leader()
     victim = next(m for m in c.members if m is not lead)
     vid = victim.status()["id"]
-    deadline = time.time() + LIVENESS_S
-    while True:
-        r = lead.request("member-remove %s" % vid)
-        if r is not None and r.startswith("OK"):
-            break
-        check(time.time() < deadline, "member-remove: %s" % r)
-        time.sleep(0.1)
+    member_remove(c, vid)
     rest = [m for m in c.members if m is not victim]
     for i in range(20):
         c.put("q%03d" % i, "u%d" % i, via=rest[i % 2])
-    deadline = time.time() + LIVENESS_S
-    while victim.alive() and time.time() < deadline:
-        time.sleep(0.05)
-    check(not victim.alive(), "the removed member stops")
-    victim.kill()
-    r = lead.request("members")
-    check(r is not None and vid not in r, "members after removal: %s" % r)
+    wait_stopped(victim)
+    ids = [x[0] for x in lead.members()]
+    check(vid not in ids and len(ids) == 2, "members after removal: %s" % ids)
     c.check_all_acked(rest)
 
 
-def add_member(c, lead, learner=False):
-    """Adds a member through the leader; returns the Member (not started)
-    and its id."""
+def add_member(c, learner=False):
+    """MemberAdd through the leader; returns the Member (not started) and
+    the id the cluster gave it."""
     new = Member(c, "m%d" % len(c.members))
-    verb = "member-add-learner" if learner else "member-add"
-    deadline = time.time() + LIVENESS_S
-    while True:
-        r = lead.request("%s %s" % (verb, new.peer_url))
-        if r is not None and r.startswith("MEMBER"):
-            break
-        check(time.time() < deadline, "%s: %s" % (verb, r))
-        time.sleep(0.1)
+    args = ["member", "add", new.name, "--peer-urls=" + new.peer_url]
+    if learner:
+        args.append("--learner")
+
+    def attempt():
+        r = c.leader().ctl_json(*args)
+        return None if r is None else hexid(r["member"]["ID"])
+    new_id = retry("member add", attempt)
     c.members.append(new)
-    return new, r.split()[1]
+    return new, new_id
 
 
 def case_learner(c):
@@ -406,22 +551,20 @@ def case_learner(c):
     c.start()
     for i in range(20):
         c.put("l%03d" % i, "e%d" % i)
-    new, new_id = add_member(c, c.leader(), learner=True)
+    new, new_id = add_member(c, learner=True)
     new.start(("--initial-cluster-state", "existing"))
     c.wait_ready(new)
     c.check_all_acked()
-    r = c.leader().request("members")
-    check(r is not None and ("%s:" % new_id) in r and ":learner" in r,
-          "listed as a learner: %s" % r)
-    deadline = time.time() + LIVENESS_S
-    while True:
-        r = c.leader().request("member-promote %s" % new_id)
-        if r is not None and r.startswith("MEMBER"):
-            break
-        check(time.time() < deadline, "member-promote: %s" % r)
-        time.sleep(0.1)
-    r = c.leader().request("members")
-    check(r is not None and ":learner" not in r, "promoted: %s" % r)
+    listed = {x[0]: x[3] for x in c.leader().members()}
+    check(listed.get(new_id) is True, "listed as a learner: %s" % listed)
+
+    def promote():
+        ok, _, _ = c.leader().ctl("member", "promote", new_id)
+        return True if ok else None
+    retry("member promote", promote)
+    listed = {x[0]: x[3] for x in c.leader().members()}
+    check(not any(listed.values()) and len(listed) == 4,
+          "promoted: %s" % listed)
     # Four voters, quorum three: with one original member down, writes go
     # on only because the promoted member now counts.
     c.members[0].kill(signal.SIGKILL)
@@ -438,17 +581,7 @@ def case_member_add(c):
     c.start()
     for i in range(30):
         c.put("j%03d" % i, "o%d" % i)
-    lead = c.leader()
-    new = Member(c, "m%d" % len(c.members))
-    deadline = time.time() + LIVENESS_S
-    while True:
-        r = lead.request("member-add %s" % new.peer_url)
-        if r is not None and r.startswith("MEMBER"):
-            break
-        check(time.time() < deadline, "member-add: %s" % r)
-        time.sleep(0.1)
-    new_id = r.split()[1]
-    c.members.append(new)
+    new, new_id = add_member(c)
     new.start(("--initial-cluster-state", "existing"))
     c.wait_ready(new)
     st = new.status()
@@ -458,19 +591,8 @@ def case_member_add(c):
         c.put("n%03d" % i, "o%d" % i, via=c.members[i % 4])
     c.check_all_acked()
     c.check_hashkv_equal()
-    deadline = time.time() + LIVENESS_S
-    while True:
-        lead = c.leader()
-        r = lead.request("member-remove %s" % new_id)
-        if r is not None and r.startswith("OK"):
-            break
-        check(time.time() < deadline, "member-remove: %s" % r)
-        time.sleep(0.1)
-    deadline = time.time() + LIVENESS_S
-    while new.alive() and time.time() < deadline:
-        time.sleep(0.05)
-    check(not new.alive(), "the removed member stops")
-    new.kill()
+    member_remove(c, new_id)
+    wait_stopped(new)
     c.put("after", "removal")
     c.check_all_acked()
 
@@ -530,9 +652,9 @@ def case_auto_compaction(c):
     while True:
         compacts = []
         for m in c.running():
-            r = m.request("hashkv")
-            check(r is not None and r.startswith("HASHKV"), "hashkv: %s" % r)
-            compacts.append(int(r.split("compact=")[1]))
+            h = m.hashkv()
+            check(h is not None, "%s: hashkv failed" % m.name)
+            compacts.append(h[1])
         if all(x > 0 for x in compacts):
             break
         check(time.time() < deadline, "no auto compaction: %s" % compacts)
@@ -565,7 +687,7 @@ def case_apart(c):
             time.sleep(0.05)
         check(stranger.alive(), "the stranger keeps trying")
         st = stranger.status()
-        check(st is None or st["leader"] == "0" * 16,
+        check(st is None or st["leader"] == NO_LEADER,
               "the stranger has no leader: %s" % st)
     finally:
         stranger.kill()
@@ -701,7 +823,7 @@ CASES = {
     "three": (3, (), case_three),
     "leader_kill": (3, (), case_leader_kill),
     "sigstop_leader": (3, (), case_sigstop_leader),
-    "snapshot_catchup": (3, ("--snapshot-count", "50",
+    "snapshot_catchup": (3, ("--snapshot-count", "20",
                              "--experimental-snapshot-catchup-entries", "20"),
                          case_snapshot_catchup),
     "member_remove": (3, (), case_member_remove),

@@ -37,7 +37,6 @@ static void test_defaults(void **state)
     assert_int_equal(c->max_request_bytes, 1572864);
     assert_true(c->strict_reconfig_check);
     assert_int_equal(c->log_level, CAIRN_LOG_INFO);
-    assert_null(c->test_control_path);
 }
 
 static void test_syntax(void **state)
@@ -96,6 +95,14 @@ static void test_errors(void **state)
     assert_int_equal(parse(ARGC("--no-such"), ARGV("--no-such"), NULL, &f, &m),
                      CAIRN_EINVAL);
     assert_non_null(strstr(m.text, "not defined: -no-such"));
+    /* The test-only flags of old are gone: unknown like any other. */
+    assert_int_equal(parse(ARGC("--cairn-test-control=/x.sock"),
+                           ARGV("--cairn-test-control=/x.sock"), NULL, &f, &m),
+                     CAIRN_EINVAL);
+    assert_int_equal(parse(ARGC("--cairn-test-wal-segment-bytes=1048576"),
+                           ARGV("--cairn-test-wal-segment-bytes=1048576"), NULL,
+                           &f, &m),
+                     CAIRN_EINVAL);
     assert_int_equal(parse(ARGC("--snapshot-count=x"),
                            ARGV("--snapshot-count=x"), NULL, &f, &m),
                      CAIRN_EINVAL);
