@@ -87,6 +87,8 @@ int main(int argc, char **argv, char **envp)
     }
     cairn_infof(&p.log, "main", "cairn %s (etcd API %s), data dir %s",
                 CAIRN_PROGRAM_VERSION, SERVER_ETCD_VERSION, f->config.data_dir);
+    if (f->config.force_new_cluster)
+        cairn_infof(&p.log, "main", "force new cluster");
     if (f->config.initial_corrupt_check)
         cairn_warnf(&p.log, "main",
                     "--experimental-initial-corrupt-check: accepted, but "

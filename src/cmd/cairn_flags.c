@@ -210,7 +210,7 @@ static const struct flag_def flags[] = {
      OFF(snapshot_catchup_entries), "5000",
      "Number of entries for a slow follower to catch up after compacting "
      "the raft storage entries."},
-    {"force-new-cluster", F_REFUSEDB, 0, "false",
+    {"force-new-cluster", F_BOOL, OFF(force_new_cluster), "false",
      "Force to create a new one member cluster."},
     {"unsafe-no-fsync", F_REFUSEDB, 0, "false",
      "Disables fsync, unsafe, will cause data loss."},

@@ -879,7 +879,10 @@ out:
     return rc;
 }
 
-static int recover(struct node *n, const struct wal_recovery *rec)
+/* Loads the snapshot, the first n_entries recovered entries and the hard
+ * state into the raft core's storage. */
+static int recover(struct node *n, const struct wal_recovery *rec,
+                   size_t n_entries)
 {
     int rc = 0;
     if (rec->has_snap) {
@@ -888,8 +891,8 @@ static int recover(struct node *n, const struct wal_recovery *rec)
         n->snap_index = rec->snap.index;
         n->snap_conf = rec->snap.conf;
     }
-    if (rc == 0 && rec->n_entries)
-        rc = raft_memory_storage_append(n->ms, rec->entries, rec->n_entries);
+    if (rc == 0 && n_entries)
+        rc = raft_memory_storage_append(n->ms, rec->entries, n_entries);
     if (rc == 0)
         raft_memory_storage_set_hard_state(n->ms, &rec->hard_state);
     n->hs = rec->hard_state;
@@ -908,6 +911,53 @@ static int recover(struct node *n, const struct wal_recovery *rec)
             (id & ((1ULL << 48) - 1)) > n->id_next)
             n->id_next = id & ((1ULL << 48) - 1);
     }
+    return rc;
+}
+
+/* --force-new-cluster: recovers the committed log, then appends the
+ * changes leaving this member alone and takes them as committed (etcd's
+ * restartAsStandaloneNode); they are persisted with the new commit. */
+static int recover_standalone(struct node *n, const struct wal_recovery *rec,
+                              uint64_t applied)
+{
+    struct node_member *list = cairn_calloc(MEMBERS_MAX, sizeof(*list));
+    if (list == NULL)
+        return CAIRN_ENOMEM;
+    const struct node_member *self = NULL;
+    size_t k = node_members(n, list, MEMBERS_MAX);
+    for (size_t i = 0; i < k && self == NULL; i++)
+        if (list[i].id == n->cfg.id)
+            self = &list[i];
+    struct node__forced f;
+    int rc = node__force_plan(rec, n->cfg.id, applied, self, &f);
+    cairn_free(list);
+    if (rc != 0)
+        return rc;
+    rc = recover(n, rec, f.n_keep);
+    if (rc == 0 && f.n_ents)
+        rc = raft_memory_storage_append(n->ms, f.ents, f.n_ents);
+    if (rc == 0) {
+        struct raft_hard_state hs = rec->hard_state;
+        hs.commit = f.commit;
+        raft_memory_storage_set_hard_state(n->ms, &hs);
+        n->hs = hs;
+        struct raft_update u;
+        memset(&u, 0, sizeof(u));
+        u.entries = f.ents;
+        u.n_entries = f.n_ents;
+        u.hard_state_changed = true;
+        u.hard_state = hs;
+        rc = issue_persist(n, &u);
+    }
+    if (rc == 0)
+        cairn_warnf(n->env.log, "node",
+                    "forcing restart of member %016llx in cluster "
+                    "%016llx at commit index %llu: discarded %zu "
+                    "uncommitted WAL entries, removing %zu other members",
+                    (unsigned long long)n->cfg.id,
+                    (unsigned long long)n->cfg.cluster_id,
+                    (unsigned long long)f.commit, f.n_dropped, f.n_removed);
+    node__force_plan_free(&f);
     return rc;
 }
 
@@ -946,8 +996,10 @@ int node_new(const struct node_config *config, const struct node_env *env,
         goto err_free;
     const struct wal_recovery *rec = config->recovery;
     bool restart = rec != NULL && (rec->has_snap || rec->n_entries > 0);
-    if (restart)
-        rc = recover(n, rec);
+    if (restart && config->force_new_cluster)
+        rc = recover_standalone(n, rec, config->applied_index);
+    else if (restart)
+        rc = recover(n, rec, rec->n_entries);
     else if (config->n_initial_members > 0) {
         n->cfg.initial_members = config->initial_members;
         rc = bootstrap(n);

@@ -208,6 +208,12 @@ struct node_config {
     /* A restart: what wal_recover returned (borrowed for node_new). NULL or
      * empty for a new member. */
     const struct wal_recovery *recovery;
+    /* --force-new-cluster (etcd's restartAsStandaloneNode), on a restart
+     * only: entries past the commit are dropped and configuration changes
+     * removing every other member are appended, taken as committed and
+     * handed to env.persist before node_new returns; the member then runs
+     * as a one-member cluster with its data. */
+    bool force_new_cluster;
     /* mvcc's consistent index at start (entries up to it are not applied
      * again). */
     uint64_t applied_index;

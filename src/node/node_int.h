@@ -122,4 +122,24 @@ struct node_apply_batch {
 
 void node__batch_free(struct node_apply_batch *b);
 
+/* --force-new-cluster (force.c): what a restart keeps of the recovered log
+ * and the configuration changes it appends after it. */
+struct node__forced {
+    size_t n_keep;           /* rec->entries[0..n_keep) are kept (committed) */
+    size_t n_dropped;        /* uncommitted entries discarded */
+    size_t n_removed;        /* other members removed */
+    raft_index commit;       /* the last index once ents are appended */
+    struct raft_entry *ents; /* conf changes at the recovered term; owned */
+    size_t n_ents;
+};
+/* Plans the forced restart of member self from rec: entries up to the
+ * hard state's commit (or up to `applied`, the store's consistent index, if
+ * that is further) are kept; then, if self is not a voter, a change adding
+ * it (with self_record as its member record when not NULL); then one
+ * removal per other member of the configuration. 0 or CAIRN_ENOMEM. */
+int node__force_plan(const struct wal_recovery *rec, uint64_t self,
+                     uint64_t applied, const struct node_member *self_record,
+                     struct node__forced *f);
+void node__force_plan_free(struct node__forced *f);
+
 #endif

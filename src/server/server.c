@@ -1115,6 +1115,8 @@ static int start_member(struct server *s, const struct node_member *initial,
         .initial_members = initial,
         .n_initial_members = n_initial,
         .recovery = restart ? &s->rec : NULL,
+        /* etcd forces only a restart (haveWAL); a new member bootstraps */
+        .force_new_cluster = restart && c->force_new_cluster,
         .applied_index = ms.consistent_index,
         .store = s->store,
         .applier = s->applier,

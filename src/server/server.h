@@ -149,7 +149,11 @@ struct server_config {
      * connected within 5 s of start, skip all but two ticks of the first
      * election timeout, as etcd does. */
     bool initial_election_tick_advance;
-    bool force_new_cluster;                                /* false */
+    /* --force-new-cluster (false): on a restart from an existing data
+     * dir, drop uncommitted entries and remove every other member (etcd's
+     * restartAsStandaloneNode); ignored for a new member, as in etcd. */
+    bool force_new_cluster;
+
     enum server_auto_compaction_mode auto_compaction_mode; /* periodic */
     /* --auto-compaction-retention in milliseconds (periodic) or revisions
      * (revision); 0 disables auto compaction. */

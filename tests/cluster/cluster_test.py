@@ -816,6 +816,40 @@ def case_auth(c):
         got = user_list(m)
         check(got == want, "%s lists the users after a restart: %s"
               % (m.name, got))
+def case_force_new_cluster(c):
+    """Three members write, then all are killed; one restarted with
+    --force-new-cluster runs as a one-member cluster with all the data
+    (etcd's restartAsStandaloneNode), serves writes, and stays so after a
+    normal restart."""
+    c.start()
+    for i in range(30):
+        c.put("k%03d" % i, "v%d" % i, via=c.members[i % 3])
+    c.check_all_acked()
+    for m in c.members:
+        m.kill(signal.SIGKILL)
+    m0 = c.members[0]
+    m0_id = None
+    m0.start(("--force-new-cluster",))
+    c.wait_ready(m0)
+    check("forcing restart of member" in m0.log_text(True),
+          "the forced restart is logged")
+    m0_id = m0.status()["id"]
+    c.check_all_acked()
+    for i in range(30, 40):
+        c.put("k%03d" % i, "v%d" % i)
+    listed = m0.members()
+    check(listed is not None and [x[0] for x in listed] == [m0_id],
+          "one member left: %s" % listed)
+    st = m0.status()
+    check(st["leader"] == m0_id, "it leads: %s" % st)
+    check(m0.kill(signal.SIGTERM) == 0, "graceful stop exits 0")
+    m0.start()
+    c.wait_ready(m0)
+    c.put("after", "restart")
+    c.check_all_acked()
+    listed = m0.members()
+    check(listed is not None and [x[0] for x in listed] == [m0_id],
+          "still one member: %s" % listed)
 
 
 CASES = {
@@ -838,6 +872,7 @@ CASES = {
     "auth": (3, ("--snapshot-count", "50",
                  "--experimental-snapshot-catchup-entries", "20"),
              case_auth),
+    "force_new_cluster": (3, (), case_force_new_cluster),
 }
 
 

@@ -655,6 +655,60 @@ static void test_persist_failure_stops(void **state)
     h_cluster_free(&c);
 }
 
+/* --force-new-cluster (etcd's restartAsStandaloneNode): the leader of
+ * three, cut off with a put it logged but could not commit, restarts
+ * forced: the uncommitted put is gone, the committed data stays, it is the
+ * only member and leads alone; a later normal restart keeps it so. */
+static void test_force_new_cluster(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init_wal(&c, 3, NULL, true);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_result p;
+    assert_int_equal(h_put(l, "committed", "1", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    c.m[1].cut = c.m[2].cut = true;
+    struct h_result lost;
+    assert_int_equal(h_put(l, "uncommitted", "2", &lost), 0);
+    h_run(&c);
+    assert_int_equal(lost.calls, 0);
+    c.base.force_new_cluster = true;
+    h_member_restart(l);
+    c.base.force_new_cluster = false;
+    /* The forced configuration is persisted before the node starts. */
+    assert_true(l->entries_persisted >= 2);
+    h_tick(&c, 12);
+    assert_true(node_leader(l->n) == l->id);
+    struct h_result ml = {0};
+    assert_int_equal(node_member_list(l->n, &ml, h_done), 0);
+    assert_int_equal(ml.calls, 1);
+    assert_int_equal(ml.n_members, 1);
+    struct h_result g = {0};
+    assert_int_equal(h_get(l, "committed", false, &g), 0);
+    h_tick(&c, 1);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.value, "1");
+    struct h_result u = {0};
+    assert_int_equal(h_get(l, "uncommitted", false, &u), 0);
+    h_tick(&c, 1);
+    assert_int_equal(u.calls, 1);
+    assert_int_equal(u.err, 0);
+    assert_int_equal(u.count, 0);
+    assert_int_equal(h_put(l, "alone", "3", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    /* A normal restart recovers the one-member configuration. */
+    h_member_restart(l);
+    h_tick(&c, 12);
+    assert_true(node_leader(l->n) == l->id);
+    assert_int_equal(h_put(l, "again", "4", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    h_cluster_free(&c);
+}
+
 int node_test_member(void)
 {
     const struct CMUnitTest tests[] = {
@@ -671,6 +725,7 @@ int node_test_member(void)
         cmocka_unit_test(test_move_leader_and_lease_promote),
         cmocka_unit_test(test_restart_from_wal),
         cmocka_unit_test(test_persist_failure_stops),
+        cmocka_unit_test(test_force_new_cluster),
 #ifdef CAIRN_FAULTS
         cmocka_unit_test(test_faults_break_the_node),
         cmocka_unit_test(test_faults_off_is_correct),
