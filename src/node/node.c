@@ -134,13 +134,6 @@ struct node {
     /* leases */
     struct revoking revoking[LEASE_REVOKING_MAX];
     size_t n_revoking;
-    /* While a received snapshot is not installed yet (snap_installing),
-     * PERSISTED for the entries after it is held back and reported after
-     * SNAPSHOT_INSTALLED: the core takes its last index from an
-     * uninstalled snapshot once its unstable entries are all reported
-     * stable. */
-    raft_index held_persisted_index;
-    raft_term held_persisted_term;
     raft_index fake_persisted_index; /* faults: ack_before_persist */
     raft_term fake_persisted_term;
     raft_index last_read_index;    /* faults: reuse_read_index */
@@ -159,7 +152,6 @@ struct node {
     bool restore_out;
     bool snap_in_flight;
     bool round_out;
-    bool snap_installing;
     bool draining;
 };
 
@@ -738,8 +730,6 @@ static int handle_update(struct node *n, const struct raft_update *u)
             b->restore_path[u->snapshot->len] = 0;
         }
         n->restore_wait_seq = n->persist_seq;
-        n->snap_installing = true;
-        n->held_persisted_index = 0;
         n->dispatched = u->snapshot->meta.index;
         n->snap_conf = u->snapshot->meta.conf;
         queue_batch(n, b);
@@ -1236,10 +1226,7 @@ int node_persisted(struct node *n, uint64_t seq, int status)
         cairn_free(p->image_path);
         cairn_free(p);
     }
-    if (index != 0 && !n->stopped && n->snap_installing) {
-        n->held_persisted_index = index;
-        n->held_persisted_term = term;
-    } else if (index != 0 && !n->stopped) {
+    if (index != 0 && !n->stopped) {
         struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
         ev.u.persisted.index = index;
         ev.u.persisted.term = term;
@@ -1323,19 +1310,6 @@ int node_applied(struct node *n, struct node_apply_batch *b)
         struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT_INSTALLED};
         ev.u.snapshot_index = b->snap.index;
         step(n, &ev);
-        bool later = false;
-        for (struct node_apply_batch *q = n->q_head; q; q = q->next)
-            later |= q->kind == NODE__BATCH_RESTORE;
-        if (!later) {
-            n->snap_installing = false;
-            if (n->held_persisted_index != 0 && !n->stopped) {
-                struct raft_event pe = {.type = RAFT_EVENT_PERSISTED};
-                pe.u.persisted.index = n->held_persisted_index;
-                pe.u.persisted.term = n->held_persisted_term;
-                n->held_persisted_index = 0;
-                step(n, &pe);
-            }
-        }
         /* The reopened lessor is not primary yet. */
         struct lessor *l = lessor_of(n);
         if (l != NULL && n->role == RAFT_LEADER && !lease_is_primary(l))
