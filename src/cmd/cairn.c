@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "cmd/cairn_flags.h"
+#include "cmd/corrupt_check.h"
 #include "server/server.h"
 
 #define CAIRN_PROGRAM_VERSION "0.1.0"
@@ -89,11 +90,8 @@ int main(int argc, char **argv, char **envp)
                 CAIRN_PROGRAM_VERSION, SERVER_ETCD_VERSION, f->config.data_dir);
     if (f->config.force_new_cluster)
         cairn_infof(&p.log, "main", "force new cluster");
-    if (f->config.initial_corrupt_check)
-        cairn_warnf(&p.log, "main",
-                    "--experimental-initial-corrupt-check: accepted, but "
-                    "the check against the peers' HashKV is not done yet "
-                    "(docs/flags.md)");
+    f->config.initial_check = cairn_corrupt_check;
+    f->config.initial_check_arg = &p.log;
     uv_loop_init(&p.loop);
     rv = server_open(&p.loop, &f->config, &p.log, &p.server, &m);
     if (rv != 0) {

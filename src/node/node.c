@@ -1789,13 +1789,18 @@ static int member_scan_cb(void *arg, const uint8_t *key, size_t key_len,
     return 0;
 }
 
-size_t node_members(struct node *n, struct node_member *list, size_t max)
+size_t node_store_members(struct mvcc_store *store, struct node_member *list,
+                          size_t max)
 {
     struct member_scan s = {list, max, 0};
-    if (mvcc_ext_scan(n->cfg.store, NODE__TABLE_MEMBER, &s, member_scan_cb) !=
-        0)
+    if (mvcc_ext_scan(store, NODE__TABLE_MEMBER, &s, member_scan_cb) != 0)
         return 0;
     return s.n;
+}
+
+size_t node_members(struct node *n, struct node_member *list, size_t max)
+{
+    return node_store_members(n->cfg.store, list, max);
 }
 
 static bool find_member(struct node *n, uint64_t id, struct node_member *out)

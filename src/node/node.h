@@ -459,6 +459,10 @@ bool node_stopped(const struct node *n, int *err);
 /* The members as last applied (copied into list, at most max); returns how
  * many there are. */
 size_t node_members(struct node *n, struct node_member *list, size_t max);
+/* The same read from a store without a node (start-up checks before the
+ * node exists): the member records the store's applied log left. */
+size_t node_store_members(struct mvcc_store *store, struct node_member *list,
+                          size_t max);
 /* The raft core, for traces and the simulator's invariant checks. */
 const struct raft *node_raft(const struct node *n);
 

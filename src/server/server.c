@@ -1047,6 +1047,37 @@ static int restore_received_image(struct server *s, struct cairn_errmsg *m)
     return 0;
 }
 
+/* --experimental-initial-corrupt-check: the store as it is on disk (before
+ * the log is replayed into it, as etcd checks its backend before starting
+ * raft) against the peers the store lists, through the caller's hook. */
+static int initial_check(struct server *s, struct cairn_errmsg *m)
+{
+    struct server_hash_check hc = {.member_id = s->member_id};
+    mvcc_rev rev = 0, crev = 0;
+    int rv = mvcc_hash_kv(s->store, 0, &hc.hash, &crev, &rev);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "%016llx failed to fetch hash",
+                                 (unsigned long long)s->member_id);
+    hc.revision = rev;
+    hc.compact_revision = crev;
+    hc.timeout_ms = 5000 + 2ull * s->cfg.election_timeout_ms;
+    struct node_member *list = cairn_calloc(SERVER__MEMBERS_MAX, sizeof *list);
+    if (list == NULL)
+        return cairn_errmsg_code(m, CAIRN_ENOMEM, "initial corruption check");
+    size_t n = node_store_members(s->store, list, SERVER__MEMBERS_MAX);
+    if (n > SERVER__MEMBERS_MAX)
+        n = SERVER__MEMBERS_MAX;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].id != s->member_id)
+            list[k++] = list[i];
+    hc.peers = list;
+    hc.n_peers = k;
+    rv = s->cfg.initial_check(s->cfg.initial_check_arg, &hc, m);
+    cairn_free(list);
+    return rv;
+}
+
 /* The second half of start-up, once the ids are known and the WAL is open:
  * store, lessor, applier, threads, node, transport, tick.
  * On an error the caller stops the server (server__shutdown). */
@@ -1066,6 +1097,13 @@ static int start_member(struct server *s, const struct node_member *initial,
     rv = restore_received_image(s, m);
     if (rv != 0)
         return rv;
+    bool restart =
+        s->rec.has_snap || s->rec.n_entries > 0 || s->rec.hard_state.term > 0;
+    if (restart && c->initial_corrupt_check && c->initial_check != NULL) {
+        rv = initial_check(s, m);
+        if (rv != 0)
+            return rv;
+    }
     struct lease_options lo = {.min_ttl_s = 0};
     /* etcd's minimum TTL: 1.5 election timeouts, rounded up to seconds. */
     lo.min_ttl_s = ((int64_t)c->election_timeout_ms * 3 / 2 + 999) / 1000;
@@ -1099,8 +1137,6 @@ static int start_member(struct server *s, const struct node_member *initial,
                            .apply = env_apply,
                            .snapshot = env_snapshot,
                            .log = s->log};
-    bool restart =
-        s->rec.has_snap || s->rec.n_entries > 0 || s->rec.hard_state.term > 0;
     struct node_config nc = {
         .id = s->member_id,
         .cluster_id = s->cluster_id,

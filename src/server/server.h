@@ -117,6 +117,28 @@ enum server_auto_compaction_mode {
 /* Everything a member starts from: etcd's flags with etcd's defaults
  * (server_config_defaults). Strings are borrowed by server_open for the
  * duration of the call only. */
+/* What --experimental-initial-corrupt-check compares (etcd's
+ * CheckInitialHashKV): this member's HashKV at its store's current
+ * revision, taken before the node, the peer transport and the API start, and
+ * the other members as the store lists them. */
+struct server_hash_check {
+    uint64_t member_id;
+    int64_t revision;
+    int64_t compact_revision; /* -1 before the first compaction */
+    uint32_t hash;
+    const struct node_member *peers; /* borrowed for the call */
+    size_t n_peers;
+    uint64_t timeout_ms; /* per peer: etcd's 5 s + 2 election timeouts */
+};
+/* Called by server_open on a restart from an existing data dir when the
+ * check is on: asks the peers for their HashKV at c->revision and returns
+ * 0 to let the member start, or a negative code with the reason in msg
+ * (server_open then fails with it). Runs on the loop thread before
+ * anything else does, and may block. */
+typedef int (*server_initial_check_fn)(void *arg,
+                                       const struct server_hash_check *c,
+                                       struct cairn_errmsg *msg);
+
 struct server_config {
     const char *name;     /* --name, "default" */
     const char *data_dir; /* --data-dir, "<name>.etcd" */
@@ -142,9 +164,12 @@ struct server_config {
     unsigned max_snapshots;          /* 5 (0: keep all) */
     bool strict_reconfig_check;      /* true */
     bool pre_vote;                   /* false in etcd 3.4 */
-    /* --experimental-initial-corrupt-check (false): accepted; the check
-     * against the peers' HashKV is not done yet, cairn logs so. */
+    /* --experimental-initial-corrupt-check (false): on a restart, compare
+     * this member's HashKV with its peers' before starting (initial_check
+     * below does the asking). */
     bool initial_corrupt_check;
+    server_initial_check_fn initial_check; /* NULL: no check */
+    void *initial_check_arg;
     /* --initial-election-tick-advance (true): once two peers are
      * connected within 5 s of start, skip all but two ticks of the first
      * election timeout, as etcd does. */
