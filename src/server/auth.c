@@ -118,8 +118,14 @@ int server_auth(struct server *s, const struct auth_req *req, void *arg,
         return CAIRN_ESHUTDOWN;
     bool hash = (req->op == AUTH_OP_USER_ADD && !req->no_password) ||
                 req->op == AUTH_OP_USER_CHANGE_PASSWORD;
-    if (!hash)
-        return node_auth(s->node, req, arg, cb);
+    if (!hash) {
+        /* a password given with no_password (or to any other op) is
+         * ignored, as etcd does, and must never reach the log */
+        struct auth_req q = *req;
+        q.password = NULL;
+        q.password_len = 0;
+        return node_auth(s->node, &q, arg, cb);
+    }
     int rv = auth_req_check(req);
     if (rv != 0)
         return rv;

@@ -108,6 +108,19 @@ static void test_auth_replicated(void **state)
         stored_users(&c.m[i], users);
         assert_string_equal(users, "bob");
     }
+    /* Hash covers the store, HashKV only the key space (as etcd's), and
+     * members hold the same bytes (the hash was made before proposing) */
+    uint32_t kv0 = h_hash_kv(l), h0, h1;
+    mvcc_rev rev;
+    assert_int_equal(mvcc_hash(l->s, &h0, &rev), 0);
+    assert_int_equal(mvcc_hash(f->s, &h1, &rev), 0);
+    assert_true(h0 == h1);
+    assert_int_equal(a_req(&c, l, AUTH_OP_USER_ADD, "carol", NULL, NULL), 0);
+    assert_true(h_hash_kv(l) == kv0);
+    assert_int_equal(mvcc_hash(l->s, &h1, &rev), 0);
+    assert_true(h1 != h0);
+    assert_int_equal(mvcc_hash(c.m[2].s, &h0, &rev), 0);
+    assert_true(h1 == h0);
     /* refused before proposing: nothing to wait for */
     char big[AUTH_NAME_MAX + 2];
     memset(big, 'x', sizeof(big) - 1);

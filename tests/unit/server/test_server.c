@@ -297,6 +297,72 @@ static void test_publish(void **state)
     stop(f);
 }
 
+/* ---- auth: passwords hashed before proposing ---- */
+
+static void auth(struct fixture *f, uint8_t op, const char *name,
+                 const char *password, bool no_password)
+{
+    struct auth_req q = {.op = op,
+                         .name = (const uint8_t *)name,
+                         .name_len = strlen(name),
+                         .password = (const uint8_t *)password,
+                         .password_len = strlen(password),
+                         .no_password = no_password};
+    want_done = f->done + 1;
+    assert_int_equal(server_auth(f->s, &q, f, on_done), 0);
+    run_until(f, all_done);
+}
+
+/* Whether any file under dir holds needle (WAL segments, snapshots, the
+ * LMDB file). */
+static bool dir_holds(const char *dir, const char *needle)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "grep -rqaF -- '%s' %s", needle, dir);
+    return system(cmd) == 0;
+}
+
+/* A password is hashed with bcrypt at --bcrypt-cost before it is
+ * proposed: the plaintext reaches neither the WAL nor the store, also when
+ * it was given with no_password; a stop while a hash is on the thread pool
+ * waits for it and answers the request. */
+static void test_auth_hashed(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.bcrypt_cost = 4; /* bcrypt's cheapest: a test needs no strength */
+    /* LMDB's file is as large as its map (sparse): keep it small for grep */
+    f->cfg.quota_backend_bytes = 1 << 20;
+    start(f);
+    auth(f, AUTH_OP_USER_ADD, "alice", "plaintext-secret-1", false);
+    auth(f, AUTH_OP_USER_ADD, "bob", "plaintext-secret-2", true);
+    auth(f, AUTH_OP_USER_CHANGE_PASSWORD, "alice", "plaintext-secret-3", false);
+    auth(f, AUTH_OP_USER_ADD, "alice", "x", false);
+    assert_int_equal(f->errors, 1); /* the second alice: already exists */
+    stop(f);
+    assert_true(dir_holds(f->dir, "alice"));
+    assert_true(dir_holds(f->dir, "$2b$04$"));
+    for (int i = 1; i <= 3; i++) {
+        char secret[32];
+        snprintf(secret, sizeof secret, "plaintext-secret-%d", i);
+        assert_false(dir_holds(f->dir, secret));
+    }
+    start(f);
+    struct auth_req q = {.op = AUTH_OP_USER_ADD,
+                         .name = (const uint8_t *)"carol",
+                         .name_len = 5,
+                         .password = (const uint8_t *)"pw",
+                         .password_len = 2};
+    int done = f->done, errors = f->errors;
+    assert_int_equal(server_auth(f->s, &q, f, on_done), 0);
+    server_stop(f->s);
+    run_until(f, is_stopped);
+    assert_int_equal(f->done, done + 1);
+    assert_int_equal(f->errors, errors + 1);
+    server_close(f->s);
+    f->s = NULL;
+    assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
+}
+
 /* ---- watch hubs ---- */
 
 struct watch_seen {
@@ -425,6 +491,7 @@ int test_server_run(void)
         cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_hashed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
