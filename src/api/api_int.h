@@ -11,7 +11,7 @@
 #define API__ETCD_ONLY_ERRORS(X)                                          \
     X(MEMBER_BAD_URLS, RPC_INVALID_ARGUMENT,                              \
       "etcdserver: given member URLs are invalid")                        \
-    /* AuthEnable once root is ready: etcd would enable authentication,  \
+    /* AuthEnable once root is ready: etcd would enable authentication,   \
      * which cairn does not enforce (docs/api.md) */                      \
     X(AUTH_UNSUPPORTED, RPC_UNIMPLEMENTED,                                \
       "etcdserver: authentication cannot be enabled: cairn does not "     \
@@ -105,7 +105,7 @@ struct api_req {
      * call ends, r is then its to free. */
     void (*on_call_done)(struct api_req *r);
     void *owner;
-    uint8_t auth_op;  /* Auth: enum auth_op of the call */
+    uint8_t auth_op; /* Auth: enum auth_op of the call */
 };
 
 void api__req_free(struct api_req *r);
