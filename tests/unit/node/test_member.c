@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "node/node_int.h"
 #include "tests_node.h"
 
 static void test_one_member_kv(void **state)
@@ -711,6 +712,104 @@ static void test_persist_failure_stops(void **state)
     h_cluster_free(&c);
 }
 
+/* --force-new-cluster's plan (force.c) on a log that is hard to get into
+ * from outside: a joint snapshot configuration with a learner, a learner
+ * added and a voter removed after it, one entry past the hard state's
+ * commit that the store already applied and one it did not; this member
+ * is the added learner. */
+static void conf_entry(struct raft_entry *e, uint8_t *buf, raft_index index,
+                       uint8_t type, uint64_t node)
+{
+    struct raft_conf_change cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.n_changes = 1;
+    cc.changes[0].type = type;
+    cc.changes[0].node = node;
+    size_t len = raft_conf_change_encode(&cc, buf);
+    *e = (struct raft_entry){.term = 4,
+                             .index = index,
+                             .type = RAFT_ENTRY_CONF_CHANGE,
+                             .data = buf,
+                             .len = len};
+}
+
+static void test_force_plan(void **state)
+{
+    (void)state;
+    uint8_t b1[64], b2[64], b3[64];
+    struct raft_entry ents[4];
+    ents[0] = (struct raft_entry){.term = 4, .index = 11};
+    conf_entry(&ents[1], b1, 12, RAFT_CC_ADD_LEARNER, 6);
+    conf_entry(&ents[2], b2, 13, RAFT_CC_REMOVE_NODE, 2);
+    conf_entry(&ents[3], b3, 14, RAFT_CC_ADD_NODE, 7);
+    struct wal_recovery rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.has_snap = true;
+    rec.snap.index = 10;
+    rec.snap.term = 3;
+    struct raft_conf_state *cs = &rec.snap.conf;
+    cs->n_voters = 3;
+    cs->voters[0] = 1, cs->voters[1] = 2, cs->voters[2] = 3;
+    cs->n_voters_outgoing = 3;
+    cs->voters_outgoing[0] = 1, cs->voters_outgoing[1] = 2;
+    cs->voters_outgoing[2] = 4;
+    cs->n_learners = 1;
+    cs->learners[0] = 5;
+    rec.entries = ents;
+    rec.n_entries = 4;
+    rec.hard_state = (struct raft_hard_state){.term = 5, .commit = 12};
+    struct node__forced f;
+    /* applied 13: entry 13 was committed even if the hard state lags */
+    assert_int_equal(node__force_plan(&rec, 6, 13, NULL, &f), 0);
+    assert_int_equal(f.n_keep, 3);
+    assert_int_equal(f.n_dropped, 1);
+    /* leave joint, add 6 as a voter, remove 1, 3, 4 and 5 */
+    assert_int_equal(f.n_ents, 6);
+    assert_int_equal(f.n_removed, 4);
+    assert_int_equal(f.commit, 19);
+    struct raft_conf_change cc;
+    uint64_t removed = 0;
+    for (size_t i = 0; i < f.n_ents; i++) {
+        assert_int_equal(f.ents[i].index, 14 + i);
+        assert_int_equal(f.ents[i].term, 5);
+        assert_int_equal(
+            raft_conf_change_decode(f.ents[i].data, f.ents[i].len, &cc), 0);
+        if (i == 0) {
+            assert_int_equal(f.ents[i].type, RAFT_ENTRY_CONF_CHANGE_V2);
+            assert_int_equal(cc.n_changes, 0);
+            continue;
+        }
+        assert_int_equal(cc.n_changes, 1);
+        if (i == 1) {
+            assert_int_equal(cc.changes[0].type, RAFT_CC_ADD_NODE);
+            assert_int_equal(cc.changes[0].node, 6);
+            /* etcd's record for a member it did not know */
+            struct node_member m;
+            uint64_t req;
+            assert_int_equal(
+                node__member_decode(cc.context, cc.context_len, &req, &m), 0);
+            assert_int_equal(m.id, 6);
+            assert_string_equal(m.peer_urls[0], "http://localhost:2380");
+            continue;
+        }
+        assert_int_equal(cc.changes[0].type, RAFT_CC_REMOVE_NODE);
+        assert_true(cc.changes[0].node != 6 && cc.changes[0].node < 64);
+        removed |= 1ull << cc.changes[0].node;
+    }
+    assert_true(removed == ((1u << 1) | (1u << 3) | (1u << 4) | (1u << 5)));
+    node__force_plan_free(&f);
+    /* Already the only voter, nothing past the commit: nothing to add. */
+    memset(cs, 0, sizeof(*cs));
+    cs->n_voters = 1;
+    cs->voters[0] = 6;
+    rec.n_entries = 1;
+    assert_int_equal(node__force_plan(&rec, 6, 0, NULL, &f), 0);
+    assert_int_equal(f.n_keep, 1);
+    assert_int_equal(f.n_ents, 0);
+    assert_int_equal(f.commit, 11);
+    node__force_plan_free(&f);
+}
+
 /* --force-new-cluster (etcd's restartAsStandaloneNode): the leader of
  * three, cut off with a put it logged but could not commit, restarts
  * forced: the uncommitted put is gone, the committed data stays, it is the
@@ -781,6 +880,7 @@ int node_test_member(void)
         cmocka_unit_test(test_move_leader_and_lease_promote),
         cmocka_unit_test(test_restart_from_wal),
         cmocka_unit_test(test_persist_failure_stops),
+        cmocka_unit_test(test_force_plan),
         cmocka_unit_test(test_force_new_cluster),
         cmocka_unit_test(test_entries_persisted_before_snapshot_installed),
 #ifdef CAIRN_FAULTS
