@@ -64,12 +64,24 @@ struct api_header {
 struct api_header api_header_of(const struct node_result *res);
 
 /* Counters for /metrics the member may keep (etcd's names beside each). */
+#define API_METRICS_PEERS_MAX 64
 struct api_metrics {
     uint64_t leader_changes_seen; /* etcd_server_leader_changes_seen_total */
     uint64_t proposals_committed; /* etcd_server_proposals_committed_total */
     uint64_t proposals_applied;   /* etcd_server_proposals_applied_total */
     uint64_t proposals_pending;   /* etcd_server_proposals_pending */
     uint64_t proposals_failed;    /* etcd_server_proposals_failed_total */
+    /* Histograms in nanoseconds, rendered in seconds; one with n_buckets 0
+     * is left out. etcd_disk_wal_fsync_duration_seconds: */
+    struct cairn_hist_snap wal_fsync;
+    /* etcd_disk_backend_commit_duration_seconds: */
+    struct cairn_hist_snap backend_commit;
+    /* etcd_network_peer_round_trip_time_seconds{To="<peer id, hex>"}: */
+    size_t n_peers;
+    struct api_peer_rtt {
+        uint64_t id;
+        struct cairn_hist_snap rtt;
+    } peers[API_METRICS_PEERS_MAX];
 };
 
 /* The requests the API makes, with the signatures and the contract of
@@ -167,6 +179,10 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
  * *port (may be NULL) receives the bound port. */
 int api_listen(struct api *a, const char *url, uint16_t *port,
                struct cairn_errmsg *m);
+/* Listens on one more URL serving only GET /metrics and /health over
+ * HTTP/1.1, as etcd's --listen-metrics-urls (anything else: 404). */
+int api_listen_metrics(struct api *a, const char *url, uint16_t *port,
+                       struct cairn_errmsg *m);
 /* How the `cairn` binary serves its --listen-client-urls: opens the API
  * over s (api_backend_server) with s's limits (--max-txn-ops,
  * --max-request-bytes, --max-concurrent-streams) and listens on every URL

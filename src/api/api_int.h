@@ -61,6 +61,7 @@ struct api {
     size_t max_request_bytes;
     struct cairn_log *log;
     struct rpc_server *srv;
+    struct rpc_server *msrv; /* --listen-metrics-urls; NULL until one */
     struct api__slot *slots;
     struct api_grpc_counter *counters;
     size_t n_methods;

@@ -34,6 +34,92 @@ static int metric(struct buf *b, const char *name, const char *type,
                    help, name, type, name, value);
 }
 
+/* Nanoseconds as decimal seconds, trailing zeros dropped: the bounds
+ * 100000 << i print as Go prints etcd's ExponentialBuckets (0.0001,
+ * 0.0128, 3.2768), and sums exactly. out holds at least 32 bytes. */
+static void seconds_text(uint64_t ns, char *out, size_t size)
+{
+    uint64_t whole = ns / 1000000000u, frac = ns % 1000000000u;
+    if (frac == 0) {
+        snprintf(out, size, "%" PRIu64, whole);
+        return;
+    }
+    int digits = 9;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    snprintf(out, size, "%" PRIu64 ".%0*" PRIu64, whole, digits, frac);
+}
+
+/* One Prometheus histogram series: cumulative _bucket{le=...} lines up to
+ * +Inf, then _sum (seconds) and _count. label is "" or `To="1a2b",`, put
+ * before le as Go's client orders label names ("To" < "le"). */
+static int hist_series(struct buf *b, const char *name, const char *label,
+                       const struct cairn_hist_snap *h)
+{
+    int rv = 0;
+    char le[32];
+    uint64_t cum = 0, bound = h->start_ns;
+    for (unsigned i = 0; i < h->n_buckets; i++, bound <<= 1) {
+        cum += h->counts[i];
+        seconds_text(bound, le, sizeof le);
+        rv |= appendf(b, "%s_bucket{%sle=\"%s\"} %" PRIu64 "\n", name, label,
+                      le, cum);
+    }
+    cum += h->counts[h->n_buckets];
+    rv |=
+        appendf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, label, cum);
+    char sum[32];
+    seconds_text(h->sum_ns, sum, sizeof sum);
+    size_t llen = strlen(label);
+    /* _sum and _count carry the labels without le's trailing comma. */
+    rv |= appendf(b, "%s_sum%s%.*s%s %s\n", name, llen > 0 ? "{" : "",
+                  (int)(llen > 0 ? llen - 1 : 0), label, llen > 0 ? "}" : "",
+                  sum);
+    rv |= appendf(b, "%s_count%s%.*s%s %" PRIu64 "\n", name,
+                  llen > 0 ? "{" : "", (int)(llen > 0 ? llen - 1 : 0), label,
+                  llen > 0 ? "}" : "", cum);
+    return rv;
+}
+
+static int hist_head(struct buf *b, const char *name, const char *help)
+{
+    return appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+}
+
+/* The member's histograms, those it keeps (n_buckets > 0). */
+static int render_hists(struct buf *out, const struct api_metrics *m)
+{
+    int rv = 0;
+    static const char wal[] = "etcd_disk_wal_fsync_duration_seconds";
+    static const char be[] = "etcd_disk_backend_commit_duration_seconds";
+    static const char rtt[] = "etcd_network_peer_round_trip_time_seconds";
+    if (m->wal_fsync.n_buckets > 0) {
+        rv |= hist_head(out, wal,
+                        "The latency distributions of fsync called by WAL.");
+        rv |= hist_series(out, wal, "", &m->wal_fsync);
+    }
+    if (m->backend_commit.n_buckets > 0) {
+        rv |= hist_head(out, be,
+                        "The latency distributions of commit called by "
+                        "backend.");
+        rv |= hist_series(out, be, "", &m->backend_commit);
+    }
+    size_t n =
+        m->n_peers < API_METRICS_PEERS_MAX ? m->n_peers : API_METRICS_PEERS_MAX;
+    if (n > 0)
+        rv |= hist_head(out, rtt, "Round-Trip-Time histogram between peers");
+    for (size_t i = 0; i < n; i++) {
+        char label[40];
+        /* etcd's types.ID.String(): hex without padding. */
+        snprintf(label, sizeof label, "To=\"%" PRIx64 "\",", m->peers[i].id);
+        if (m->peers[i].rtt.n_buckets > 0)
+            rv |= hist_series(out, rtt, label, &m->peers[i].rtt);
+    }
+    return rv;
+}
+
 /* Go's codes.Code.String(), which go-grpc-prometheus puts in grpc_code. */
 static const char *const code_names[17] = {
     "OK",
@@ -88,6 +174,7 @@ int api_metrics_render(const struct node_status *st,
         rv |= metric(out, "etcd_server_proposals_failed_total", "counter",
                      "The total number of failed proposals seen.",
                      m->proposals_failed);
+        rv |= render_hists(out, m);
     }
     rv |= metric(out, "etcd_mvcc_db_total_size_in_bytes", "gauge",
                  "Total size of the underlying database physically allocated "

@@ -340,6 +340,25 @@ static void b_watch_header(void *arg, struct api_header *h)
                         &h->raft_term);
 }
 
+static void b_metrics(void *arg, struct api_metrics *m)
+{
+    struct server_metrics sm;
+    server_metrics(arg, &sm);
+    memset(m, 0, sizeof *m);
+    m->leader_changes_seen = sm.leader_changes_seen;
+    m->proposals_committed = sm.proposals_committed;
+    m->proposals_applied = sm.proposals_applied;
+    m->proposals_pending = sm.proposals_pending;
+    m->proposals_failed = sm.proposals_failed;
+    m->wal_fsync = sm.wal_fsync;
+    m->backend_commit = sm.backend_commit;
+    for (size_t i = 0; i < sm.n_peers && i < API_METRICS_PEERS_MAX; i++) {
+        m->peers[i].id = sm.peers[i].id;
+        m->peers[i].rtt = sm.peers[i].rtt;
+        m->n_peers++;
+    }
+}
+
 struct api_backend api_backend_server(struct server *s)
 {
     return (struct api_backend){
@@ -374,8 +393,7 @@ struct api_backend api_backend_server(struct server *s)
         .watch_progress = b_watch_progress,
         .watch_resume = b_watch_resume,
         .watch_header = b_watch_header,
-        /* the server keeps no proposal counters yet */
-        .metrics = NULL,
+        .metrics = b_metrics,
     };
 }
 

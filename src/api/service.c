@@ -438,39 +438,14 @@ static void http_status_done(void *ctx, const struct node_result *res)
     buf_free(&b);
 }
 
-static void http1_request(void *arg, struct rpc_http1_request *req)
+/* GET /health (405 for other methods) or /metrics, answered from the
+ * member's status (and counters, for /metrics). */
+static void http_member_request(struct api *a, struct rpc_http1_request *req,
+                                enum api__http_kind kind)
 {
-    struct api *a = arg;
-    if (a->gw != NULL && api__gw_request(a->gw, req))
-        return;
-    const char *path = req->path;
-    size_t plen = strcspn(path, "?");
-    bool get = strcmp(req->method, "GET") == 0;
-    enum api__http_kind kind;
-    if (plen == 8 && memcmp(path, "/version", 8) == 0) {
-        if (!get) {
-            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
-                              "Method Not Allowed", 18);
-            return;
-        }
-        static const char body[] =
-            "{\"etcdserver\":\"" API_ETCD_VERSION
-            "\",\"etcdcluster\":\"" API_CLUSTER_VERSION "\"}";
-        rpc_http1_respond(req, 200, "application/json", body, sizeof(body) - 1);
-        return;
-    } else if (plen == 7 && memcmp(path, "/health", 7) == 0) {
-        if (!get) {
-            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
-                              "Method Not Allowed", 18);
-            return;
-        }
-        kind = API__HTTP_HEALTH;
-    } else if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
-        kind = API__HTTP_METRICS;
-    } else {
-        /* Go's http.NotFound */
-        rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
-                          "404 page not found\n", 19);
+    if (kind == API__HTTP_HEALTH && strcmp(req->method, "GET") != 0) {
+        rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
+                          "Method Not Allowed", 18);
         return;
     }
     struct api__http *h = cairn_calloc(1, sizeof(*h));
@@ -504,6 +479,56 @@ static void http1_writable(void *arg, struct rpc_http1_request *req)
     struct api *a = arg;
     if (a->gw != NULL)
         api__gw_writable(a->gw, req);
+}
+
+static bool path_is(const struct rpc_http1_request *req, const char *p)
+{
+    size_t plen = strcspn(req->path, "?");
+    return plen == strlen(p) && memcmp(req->path, p, plen) == 0;
+}
+
+static void http_not_found(struct rpc_http1_request *req)
+{
+    /* Go's http.NotFound */
+    rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
+                      "404 page not found\n", 19);
+}
+
+static void http1_request(void *arg, struct rpc_http1_request *req)
+{
+    struct api *a = arg;
+    if (a->gw != NULL && api__gw_request(a->gw, req))
+        return;
+    if (path_is(req, "/version")) {
+        if (strcmp(req->method, "GET") != 0) {
+            rpc_http1_respond(req, 405, "text/plain; charset=utf-8",
+                              "Method Not Allowed", 18);
+            return;
+        }
+        static const char body[] =
+            "{\"etcdserver\":\"" API_ETCD_VERSION
+            "\",\"etcdcluster\":\"" API_CLUSTER_VERSION "\"}";
+        rpc_http1_respond(req, 200, "application/json", body, sizeof(body) - 1);
+    } else if (path_is(req, "/health")) {
+        http_member_request(a, req, API__HTTP_HEALTH);
+    } else if (path_is(req, "/metrics")) {
+        http_member_request(a, req, API__HTTP_METRICS);
+    } else {
+        http_not_found(req);
+    }
+}
+
+/* A --listen-metrics-urls listener: etcd serves only /metrics and /health
+ * there (etcdhttp.HandleMetricsHealth). */
+static void http1_metrics_request(void *arg, struct rpc_http1_request *req)
+{
+    struct api *a = arg;
+    if (path_is(req, "/health"))
+        http_member_request(a, req, API__HTTP_HEALTH);
+    else if (path_is(req, "/metrics"))
+        http_member_request(a, req, API__HTTP_METRICS);
+    else
+        http_not_found(req);
 }
 
 static void http1_cancel(void *arg, struct rpc_http1_request *req)
@@ -606,9 +631,29 @@ int api_listen(struct api *a, const char *url, uint16_t *port,
     return rv;
 }
 
+int api_listen_metrics(struct api *a, const char *url, uint16_t *port,
+                       struct cairn_errmsg *m)
+{
+    struct net_url u;
+    int rv = net_url_parse(url, &u, m);
+    if (rv != 0)
+        return rv;
+    if (a->msrv == NULL) {
+        /* No gRPC methods: a gRPC call there gets UNIMPLEMENTED. */
+        struct rpc_http1_handler h1 = {
+            .request = http1_metrics_request, .cancel = http1_cancel, .arg = a};
+        rv = rpc_server_init(&a->msrv, a->loop, NULL, NULL, 0, &h1, a->log);
+        if (rv != 0)
+            return cairn_errmsg_code(m, rv, "metrics listener");
+    }
+    return rpc_server_listen(a->msrv, &u, port, m);
+}
+
 void api_drain(struct api *a)
 {
     rpc_server_drain(a->srv);
+    if (a->msrv != NULL)
+        rpc_server_drain(a->msrv);
 }
 
 void api_close(struct api *a)
@@ -619,6 +664,8 @@ void api_close(struct api *a)
     rpc_server_close(a->srv);
     api__gw_close(a->gw);
     a->gw = NULL;
+    if (a->msrv != NULL)
+        rpc_server_close(a->msrv);
     api__unref(a);
 }
 

@@ -47,6 +47,25 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(p->server);
 }
 
+/* etcd's --listen-metrics-urls: /metrics and /health on more listeners.
+ * On failure the API is closed (nothing serves) and m says which URL. */
+static int listen_metrics(struct prog *p, const struct server_urls *urls,
+                          struct cairn_errmsg *m)
+{
+    for (size_t i = 0; i < urls->n; i++) {
+        int rv = api_listen_metrics(p->api, urls->url[i], NULL, m);
+        if (rv != 0) {
+            cairn_errmsg_prefixf(m, "api: listen for metrics on %s",
+                                 urls->url[i]);
+            api_close(p->api);
+            p->api = NULL;
+            return rv;
+        }
+        cairn_infof(&p->log, "main", "serving metrics on %s", urls->url[i]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv, char **envp)
 {
     struct cairn_flags *f = cairn_calloc(1, sizeof *f);
@@ -107,6 +126,8 @@ int main(int argc, char **argv, char **envp)
     for (size_t i = 0; i < n; i++)
         urls[i] = f->config.listen_client_urls.url[i];
     rv = api_serve(&p.loop, p.server, &p.log, urls, n, &p.api, &m);
+    if (rv == 0)
+        rv = listen_metrics(&p, &f->config.listen_metrics_urls, &m);
     if (rv != 0) {
         cairn_log_write(&p.log, CAIRN_LOG_FATAL, "main", "%s", m.text);
         server_stop(p.server);

@@ -46,7 +46,7 @@ static const struct flag_def flags[] = {
      "List of URLs to listen on for peer traffic."},
     {"listen-client-urls", F_URLS, OFF(listen_client_urls),
      "http://localhost:2379", "List of URLs to listen on for client traffic."},
-    {"listen-metrics-urls", F_REFUSED, 0, "",
+    {"listen-metrics-urls", F_URLS, OFF(listen_metrics_urls), "",
      "List of URLs to listen on for the metrics and health endpoints."},
     {"max-snapshots", F_UINT, OFF(max_snapshots), "5",
      "Maximum number of snapshot files to retain (0 is unlimited)."},
@@ -466,6 +466,11 @@ static int set_flag(struct parse_state *ps, const struct flag_def *d,
         *(const char **)(base + d->off) = v;
         return 0;
     case F_URLS:
+        if (v[0] == '\0' && d->dflt[0] == '\0') {
+            /* an optional list given empty: none, as etcd */
+            ((struct server_urls *)(base + d->off))->n = 0;
+            return 0;
+        }
         rv = server_urls_parse(v, (struct server_urls *)(base + d->off), m);
         if (rv != 0)
             cairn_errmsg_prefixf(m, "invalid value \"%s\" for flag -%s", v,

@@ -221,6 +221,10 @@ struct mvcc_options {
     struct cairn_log *log;    /* borrowed, may be NULL */
     mvcc_commit_cb on_commit; /* may be NULL */
     void *on_commit_arg;
+    /* May be NULL. Each batch's LMDB commit and each mvcc_sync are timed
+     * into it: etcd's etcd_disk_backend_commit_duration_seconds. Borrowed;
+     * outlives the store. */
+    struct cairn_hist *commit_hist;
 };
 
 struct mvcc_store;

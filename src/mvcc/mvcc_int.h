@@ -33,6 +33,7 @@ struct mvcc_store {
     struct mvcc_lease_hooks hooks;
     mvcc_commit_cb on_commit;
     void *on_commit_arg;
+    struct cairn_hist *commit_hist; /* may be NULL */
 
     /* Defragmentation replaces the environment: readers hold this lock
      * shared, defrag holds it exclusively. */

@@ -317,6 +317,7 @@ int mvcc_open(const struct mvcc_options *opts, struct mvcc_store **out,
     s->log = opts->log;
     s->on_commit = opts->on_commit;
     s->on_commit_arg = opts->on_commit_arg;
+    s->commit_hist = opts->commit_hist;
     s->quota_bytes = opts->quota_bytes ? opts->quota_bytes : DEFAULT_QUOTA;
     /* Headroom past the quota so that a request admitted under the quota
      * never meets MDB_MAP_FULL halfway. */
@@ -427,8 +428,11 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
         goto err_abort;
     mdb_cursor_close(s->wcur);
     s->wcur = NULL;
+    uint64_t t0 = s->commit_hist != NULL ? cairn_hist_now_ns() : 0;
     rc = mdb_txn_commit(s->wtxn);
     s->wtxn = NULL;
+    if (s->commit_hist != NULL)
+        cairn_hist_observe(s->commit_hist, cairn_hist_now_ns() - t0);
     if (rc != 0) {
         reload_committed(s);
         return mvcc__err(rc);
@@ -446,7 +450,10 @@ err_abort:
 int mvcc_sync(struct mvcc_store *s)
 {
     CAIRN_ASSERT(s->wtxn == NULL);
+    uint64_t t0 = s->commit_hist != NULL ? cairn_hist_now_ns() : 0;
     int rc = mdb_env_sync(s->env, 1);
+    if (s->commit_hist != NULL)
+        cairn_hist_observe(s->commit_hist, cairn_hist_now_ns() - t0);
     if (rc != 0) {
         cairn_errorf(s->log, COMP, "mdb_env_sync: %s", mdb_strerror(rc));
         return CAIRN_ESYNC;

@@ -1,5 +1,8 @@
 /* The request interface of server.h: each call checks that the member is
- * still serving, then hands the request to node/ unchanged. */
+ * still serving, then hands the request to node/ unchanged; the requests
+ * etcd proposes through Raft (etcd's processInternalRaftRequest: writes,
+ * compaction, lease grant and revoke, alarms) are counted as proposals for
+ * /metrics on the way (metrics.c). */
 #include "server/server_int.h"
 
 int server_range(struct server *s, const struct mvcc_range_req *req,
@@ -15,7 +18,12 @@ int server_put(struct server *s, const struct mvcc_put_req *req, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_put(s->node, req, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_put(s->node, req, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_delete_range(struct server *s, const struct mvcc_delete_req *req,
@@ -23,7 +31,12 @@ int server_delete_range(struct server *s, const struct mvcc_delete_req *req,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_delete_range(s->node, req, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_delete_range(s->node, req, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_txn(struct server *s, const struct mvcc_txn_req *req, void *arg,
@@ -31,7 +44,12 @@ int server_txn(struct server *s, const struct mvcc_txn_req *req, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_txn(s->node, req, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_txn(s->node, req, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_compact(struct server *s, mvcc_rev rev, bool physical, void *arg,
@@ -39,7 +57,12 @@ int server_compact(struct server *s, mvcc_rev rev, bool physical, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_compact(s->node, rev, physical, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_compact(s->node, rev, physical, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_lease_grant(struct server *s, int64_t id, int64_t ttl_s, void *arg,
@@ -47,7 +70,12 @@ int server_lease_grant(struct server *s, int64_t id, int64_t ttl_s, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_lease_grant(s->node, id, ttl_s, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_lease_grant(s->node, id, ttl_s, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_lease_revoke(struct server *s, int64_t id, void *arg,
@@ -55,7 +83,12 @@ int server_lease_revoke(struct server *s, int64_t id, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_lease_revoke(s->node, id, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_lease_revoke(s->node, id, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_lease_keepalive(struct server *s, int64_t id, void *arg,
@@ -161,7 +194,12 @@ int server_alarm(struct server *s, uint8_t action, uint64_t member_id,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return node_alarm(s->node, action, member_id, type, arg, cb);
+    int rv = server__propose_begin(s, &arg, &cb);
+    if (rv != 0)
+        return rv;
+    rv = node_alarm(s->node, action, member_id, type, arg, cb);
+    server__propose_end(s, arg, rv);
+    return rv;
 }
 
 int server_snapshot_export(struct server *s, int fd, void *arg, node_done_cb cb)

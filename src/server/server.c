@@ -657,6 +657,7 @@ static void on_async(uv_async_t *h)
     }
     if (s->stop_status != 0 && !s->stopping)
         server__shutdown(s, s->stop_status);
+    server__metrics_note_leader(s);
     check_node_stopped(s);
     check_ready(s);
     /* After applied batches, and when woken for a new or resumed watcher
@@ -703,6 +704,7 @@ static void on_tick(uv_timer_t *t)
     if (s->advance_pending && s->transport != NULL)
         advance_ticks(s);
     node_tick(s->node);
+    server__metrics_note_leader(s);
     check_node_stopped(s);
     reconcile_peers(s);
     check_ready(s);
@@ -1086,7 +1088,9 @@ static int start_member(struct server *s, const struct node_member *initial,
 {
     const struct server_config *c = &s->cfg;
     int rv;
-    struct mvcc_options mo = {.dir = s->paths.db, .log = s->log};
+    struct mvcc_options mo = {.dir = s->paths.db,
+                              .log = s->log,
+                              .commit_hist = &s->metrics.backend_commit};
     if (c->quota_backend_bytes > 0)
         mo.quota_bytes = (size_t)c->quota_backend_bytes;
     rv = mvcc_open(&mo, &s->store, m);
@@ -1210,7 +1214,10 @@ void server__join_learned(struct server *s, uint64_t cluster_id,
                 "addressed us)",
                 (unsigned long long)cluster_id, (unsigned long long)member_id,
                 n_senders);
-    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = s->log};
+    struct wal_options wo = {.fs = &s->fs,
+                             .dir = s->paths.wal,
+                             .log = s->log,
+                             .fsync_hist = &s->metrics.wal_fsync};
     struct wal_metadata meta = {.member_id = member_id,
                                 .cluster_id = cluster_id};
     int rv = 0;
@@ -1260,6 +1267,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     s->heartbeat_ms = c->heartbeat_interval_ms;
     s->election_ms = c->election_timeout_ms;
     cairn_fs_posix_init(&s->fs);
+    server__metrics_init(s);
     pthread_mutex_init(&s->done_mu, NULL);
     s->lock_fd = -1;
     struct node_member *initial = NULL;
@@ -1295,7 +1303,10 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     remove_stale_images(s);
 
     /* The WAL: recover it, or create it for a new member. */
-    struct wal_options wo = {.fs = &s->fs, .dir = s->paths.wal, .log = log};
+    struct wal_options wo = {.fs = &s->fs,
+                             .dir = s->paths.wal,
+                             .log = log,
+                             .fsync_hist = &s->metrics.wal_fsync};
     bool joining = false;
     if (wal_exists(&s->fs, s->paths.wal)) {
         rv = wal_recover(&wo, s->paths.snap, &s->wal, &s->rec, m);

@@ -143,7 +143,10 @@ struct server_config {
     const char *name;     /* --name, "default" */
     const char *data_dir; /* --data-dir, "<name>.etcd" */
     const char *wal_dir;  /* --wal-dir, NULL: <data-dir>/member/wal */
-    struct server_urls listen_client_urls;          /* http://localhost:2379 */
+    struct server_urls listen_client_urls; /* http://localhost:2379 */
+    /* etcd's --listen-metrics-urls: extra listeners serving only /metrics
+     * and /health (the API layer opens them; the member does not). */
+    struct server_urls listen_metrics_urls;         /* none */
     struct server_urls advertise_client_urls;       /* http://localhost:2379 */
     struct server_urls listen_peer_urls;            /* http://localhost:2380 */
     struct server_urls initial_advertise_peer_urls; /* http://localhost:2380 */
@@ -268,6 +271,36 @@ uv_loop_t *server_loop(const struct server *s);
  * below. NULL while a joining member has not started; valid until the
  * server stops. */
 struct mvcc_store *server_store(const struct server *s);
+
+/* ---- metrics (loop thread) ----
+ *
+ * What /metrics shows of the member, with etcd's meanings
+ * (etcdserver/metrics.go, wal/metrics.go, mvcc/backend/metrics.go,
+ * rafthttp/metrics.go). The histograms are counted on the threads that do
+ * the work (WAL fsyncs on the WAL thread, LMDB commits and syncs on the
+ * apply thread, probe round trips on the loop) with relaxed atomics. */
+#define SERVER_METRICS_PEERS_MAX 64
+/* etcd's buckets for the WAL fsync and backend commit histograms:
+ * ExponentialBuckets(0.001, 2, 14). */
+#define SERVER_DISK_HIST_START_NS 1000000u
+#define SERVER_DISK_HIST_BUCKETS 14
+struct server_metrics {
+    uint64_t leader_changes_seen;     /* a new leader (not none) was seen */
+    uint64_t proposals_committed;     /* the commit index, as etcd's gauge */
+    uint64_t proposals_applied;       /* the applied index */
+    uint64_t proposals_pending;       /* proposals waiting for their result */
+    uint64_t proposals_failed;        /* refused or ended without a leader, by
+                                       * a timeout, a drop or a stop */
+    struct cairn_hist_snap wal_fsync; /* seconds of each WAL fdatasync */
+    struct cairn_hist_snap backend_commit; /* LMDB commits and syncs */
+    size_t n_peers;
+    struct {
+        uint64_t id;
+        struct cairn_hist_snap rtt; /* probe round trips to that peer */
+    } peers[SERVER_METRICS_PEERS_MAX];
+};
+/* Fills *out (large: about 12 KiB). Any time between open and close. */
+void server_metrics(struct server *s, struct server_metrics *out);
 
 /* Called on the loop after every apply batch the node took back, so that
  * the API layer polls its watch hubs (mvcc_watch_hub_poll) as mvcc.h asks;

@@ -48,6 +48,17 @@ struct server__compactor {
     mvcc_rev revs[SERVER__COMPACT_WINDOW_MAX];
 };
 
+/* Counters behind server_metrics (metrics.c). The histograms are written
+ * by the WAL and apply threads (atomics); the rest only on the loop. */
+struct server__metrics {
+    struct cairn_hist wal_fsync;
+    struct cairn_hist backend_commit;
+    uint64_t leader;
+    uint64_t leader_changes;
+    uint64_t proposals_pending;
+    uint64_t proposals_failed;
+};
+
 enum server__job_kind {
     SERVER__JOB_PERSIST = 1, /* WAL thread: a node_persist */
     SERVER__JOB_APPLY,       /* apply thread: a node_apply_batch */
@@ -121,6 +132,8 @@ struct server {
     uint64_t join_senders[SERVER__JOIN_SENDERS_MAX];
     size_t n_join_senders;
 
+    struct server__metrics metrics;
+
     /* Watch hubs of the API's Watch streams (watch.c). */
     struct server_watch *watches;
 
@@ -180,5 +193,13 @@ void server__compactor_start(struct server *s);
  * woken after a create or resume); close the mvcc hubs before the store. */
 void server__watch_poll(struct server *s);
 void server__watch_close_hubs(struct server *s);
+
+/* Metrics (metrics.c): set up before the threads start; note a leader
+ * change (on each tick and completion); count a proposal handed to the
+ * node (wraps its callback) and its outcome. */
+void server__metrics_init(struct server *s);
+void server__metrics_note_leader(struct server *s);
+int server__propose_begin(struct server *s, void **arg, node_done_cb *cb);
+void server__propose_end(struct server *s, void *arg, int rv);
 
 #endif

@@ -363,10 +363,12 @@ static void peer_conn_read(void *arg, struct net_conn *c, const uint8_t *data,
         }
         off += total;
         if (p->ping_out && codec_get_u64(pl) == p->ping_token) {
-            uint64_t rtt_us = (uv_hrtime() - p->ping_token) / 1000;
+            uint64_t rtt_ns = uv_hrtime() - p->ping_token;
+            uint64_t rtt_us = rtt_ns / 1000;
             p->st.rtt_us = rtt_us;
             if (rtt_us > p->st.rtt_us_max)
                 p->st.rtt_us_max = rtt_us;
+            cairn_hist_observe(&p->rtt, rtt_ns);
             p->ping_out = false;
         }
     }
@@ -620,6 +622,8 @@ int transport_add_peer(struct transport *t, raft_id id, const char *const *urls,
     p->t = t;
     p->id = id;
     p->st.id = id;
+    cairn_hist_init(&p->rtt, TRANSPORT_RTT_HIST_START_NS,
+                    TRANSPORT_RTT_HIST_BUCKETS);
     memcpy(p->urls, parsed, n_urls * sizeof(parsed[0]));
     p->n_urls = n_urls;
     p->refusal_logged = -1;
@@ -720,6 +724,7 @@ int transport_peer_status(const struct transport *t, raft_id id,
     if (p == NULL)
         return CAIRN_ENOTFOUND;
     *out = p->st;
+    cairn_hist_read(&p->rtt, &out->rtt_hist);
     out->state = p->state;
     out->queued_msgs = p->q_msgs;
     out->queued_bytes = p->q.len;

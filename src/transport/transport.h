@@ -73,6 +73,9 @@
 #define TRANSPORT_PROBE_INTERVAL_MS_DEFAULT 1000
 #define TRANSPORT_SNAP_CHUNK_BYTES_DEFAULT (256u << 10)
 #define TRANSPORT_SNAP_STALL_MS_DEFAULT 60000
+/* The RTT histogram's bounds: etcd's ExponentialBuckets(0.0001, 2, 16). */
+#define TRANSPORT_RTT_HIST_START_NS 100000u
+#define TRANSPORT_RTT_HIST_BUCKETS 16
 /* Most peers one transport serves (the raft configuration's bound). */
 #define TRANSPORT_PEERS_MAX 64
 
@@ -107,7 +110,11 @@ struct transport_peer_status {
     uint64_t snapshots_failed; /* failed or canceled */
     uint64_t rtt_us;           /* last probe's round trip; 0 before the first */
     uint64_t rtt_us_max;       /* largest probe round trip seen */
-    size_t queued_msgs;        /* waiting in our queue now */
+    /* Every probe's round trip, in etcd's buckets for
+     * etcd_network_peer_round_trip_time_seconds (etcd observes its
+     * prober's smoothed RTT every 30 s; we observe each probe). */
+    struct cairn_hist_snap rtt_hist;
+    size_t queued_msgs; /* waiting in our queue now */
     size_t queued_bytes;
 };
 

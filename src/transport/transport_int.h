@@ -114,7 +114,8 @@ struct tdial {
 struct tpeer {
     struct transport *t;
     raft_id id;
-    int refs; /* the table, the timer, the connection */
+    struct cairn_hist rtt; /* every probe's round trip */
+    int refs;              /* the table, the timer, the connection */
     bool removed;
     struct net_url urls[TP_URLS_MAX];
     size_t n_urls;

@@ -10,6 +10,7 @@
 #include "util/crc32c.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/hist.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/prng.h"

@@ -22,6 +22,7 @@ struct wal {
     const struct cairn_log *log;
     uint64_t seg_size;
     bool zero_fill;
+    struct cairn_hist *fsync_hist; /* may be NULL */
     struct wal_metadata meta;
     /* Segments on disk in seq order: segs[cur] is open for appending; a
      * prepared one, if any, is segs[cur + 1], the last. */
@@ -99,6 +100,7 @@ static struct wal *wal_alloc(const struct wal_options *o)
     w->seg_size = o->segment_size_bytes ? o->segment_size_bytes
                                         : WAL_SEGMENT_SIZE_DEFAULT;
     w->zero_fill = !o->no_zero_fill;
+    w->fsync_hist = o->fsync_hist;
     w->fd = -1;
     w->next_fd = -1;
     buf_init(&w->batch);
@@ -313,12 +315,15 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
                                  "wal: write %zu bytes to %s at %" PRIu64,
                                  w->batch.len, name, w->off);
     }
+    uint64_t t0 = w->fsync_hist != NULL ? cairn_hist_now_ns() : 0;
     rv = w->fs->fdatasync(w->fs, w->fd);
     if (rv != 0) {
         w->fatal = CAIRN_ESYNC;
         return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
                                  cairn_strerror(rv));
     }
+    if (w->fsync_hist != NULL)
+        cairn_hist_observe(w->fsync_hist, cairn_hist_now_ns() - t0);
     if (w->need_head) {
         w->head_end = w->off + w->head_len;
         w->need_head = false;

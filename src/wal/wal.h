@@ -57,6 +57,10 @@ struct wal_options {
      * Tests and the simulator on the in-memory file system may skip it. */
     bool no_zero_fill;
     const struct cairn_log *log; /* may be NULL; borrowed */
+    /* May be NULL. Each append's (and snapshot record's) fdatasync is timed
+     * into it: etcd's etcd_disk_wal_fsync_duration_seconds. Borrowed;
+     * outlives the WAL. */
+    struct cairn_hist *fsync_hist;
 };
 
 /* Who the log belongs to; written at the head of every segment. */

@@ -904,6 +904,136 @@ def case_initial_corrupt_check(c):
     c.check_all_acked()
 
 
+def http_get(port, path):
+    """(status, body) of GET path on 127.0.0.1:port over HTTP/1.1."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode("utf-8", "replace")
+
+
+def parse_metrics(text):
+    """{(name, labels): value} of Prometheus text, and {name: type}."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            types[name] = typ
+        elif line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            samples[(name, labels.rstrip("}"))] = float(value)
+    return samples, types
+
+
+def check_histogram(samples, name, label=""):
+    """Cumulative buckets ending at +Inf == _count; returns the count."""
+    pre = label + "," if label else ""
+    buckets = sorted(
+        (float(k[1][len(pre) + 4:-1].replace("+Inf", "inf")), v)
+        for k, v in samples.items()
+        if k[0] == name + "_bucket" and k[1].startswith(pre + "le="))
+    check(len(buckets) > 1, "%s{%s} has buckets" % (name, label))
+    counts = [v for _, v in buckets]
+    check(counts == sorted(counts), "%s buckets are cumulative" % name)
+    check(buckets[-1][0] == float("inf"), "%s ends with +Inf" % name)
+    count = samples.get((name + "_count", label))
+    check(count == counts[-1], "%s_count equals the +Inf bucket" % name)
+    check((name + "_sum", label) in samples, "%s_sum is there" % name)
+    return count
+
+
+def case_metrics(c):
+    """/metrics after writes: etcd's names and types, the counters and the
+    histograms the members measure (WAL fsyncs, LMDB commits, peer round
+    trips), on the client port and on --listen-metrics-urls, where only
+    /metrics and /health are served."""
+    mports = {}
+    for m in c.members:
+        mports[m.name] = free_port()
+        m.start(("--listen-metrics-urls",
+                 "http://127.0.0.1:%d" % mports[m.name]))
+    for m in c.members:
+        c.wait_ready(m)
+    lead = c.leader()
+    for i in range(30):
+        c.put("k%03d" % i, "v%d" % i, via=c.members[i % 3])
+    c.check_all_acked()
+    ids = {m.name: int(m.status()["id"], 16) for m in c.members}
+    deadline = time.time() + LIVENESS_S
+    for m in c.members:
+        peers = ["%x" % ids[o.name] for o in c.members if o is not m]
+        while True:
+            status, body = http_get(m.client_port, "/metrics")
+            check(status == 200, "%s /metrics answers 200" % m.name)
+            samples, types = parse_metrics(body)
+            rtt = "etcd_network_peer_round_trip_time_seconds"
+            probed = all(samples.get((rtt + "_count", 'To="%s"' % p), 0) > 0
+                         for p in peers)
+            if probed or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(probed, "%s measured a round trip to each peer" % m.name)
+        for p in peers:
+            check_histogram(samples, rtt, 'To="%s"' % p)
+        want_types = {
+            "etcd_server_has_leader": "gauge",
+            "etcd_server_leader_changes_seen_total": "counter",
+            "etcd_server_proposals_committed_total": "gauge",
+            "etcd_server_proposals_applied_total": "gauge",
+            "etcd_server_proposals_pending": "gauge",
+            "etcd_server_proposals_failed_total": "counter",
+            "etcd_disk_wal_fsync_duration_seconds": "histogram",
+            "etcd_disk_backend_commit_duration_seconds": "histogram",
+            "etcd_mvcc_db_total_size_in_bytes": "gauge",
+            rtt: "histogram",
+            "grpc_server_handled_total": "counter",
+        }
+        for name, typ in want_types.items():
+            check(types.get(name) == typ,
+                  "%s: %s is a %s" % (m.name, name, typ))
+        check(samples[("etcd_server_has_leader", "")] == 1, "has a leader")
+        check(samples[("etcd_server_leader_changes_seen_total", "")] >= 1,
+              "saw the leader's election")
+        check(samples[("etcd_server_proposals_applied_total", "")] >= 30,
+              "applied the 30 writes")
+        check(samples[("etcd_server_proposals_committed_total", "")] >=
+              samples[("etcd_server_proposals_applied_total", "")],
+              "committed >= applied")
+        check(samples[("etcd_mvcc_db_total_size_in_bytes", "")] > 0,
+              "db size")
+        # Every member synced its WAL for the 30 entries and committed
+        # them to LMDB.
+        check(check_histogram(
+            samples, "etcd_disk_wal_fsync_duration_seconds") >= 1,
+            "%s timed WAL fsyncs" % m.name)
+        check(check_histogram(
+            samples, "etcd_disk_backend_commit_duration_seconds") >= 1,
+            "%s timed LMDB commits" % m.name)
+        # The writes through this member were proposals that ended.
+        check(samples[("etcd_server_proposals_pending", "")] == 0,
+              "nothing pending once quiet")
+        # The metrics listener: /metrics and /health, nothing else.
+        status, body = http_get(mports[m.name], "/metrics")
+        check(status == 200 and "etcd_server_has_leader 1" in body,
+              "%s /metrics on the metrics URL" % m.name)
+        status, body = http_get(mports[m.name], "/health")
+        check(status == 200 and body == '{"health":"true"}',
+              "%s /health on the metrics URL: %s" % (m.name, body))
+        for path in ("/version", "/v3/kv/range"):
+            status, _ = http_get(mports[m.name], path)
+            check(status == 404, "%s %s not served on the metrics URL"
+                  % (m.name, path))
+    check(lead.alive(), "the leader still runs")
+
+
 CASES = {
     "single": (1, (), case_single),
     "three": (3, (), case_three),
@@ -926,6 +1056,7 @@ CASES = {
              case_auth),
     "force_new_cluster": (3, (), case_force_new_cluster),
     "initial_corrupt_check": (3, (), case_initial_corrupt_check),
+    "metrics": (3, (), case_metrics),
 }
 
 

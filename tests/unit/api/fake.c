@@ -985,7 +985,12 @@ static int fk_auth(void *arg, const struct auth_req *req, void *ctx,
 static void metrics(void *arg, struct api_metrics *m)
 {
     (void)arg;
-    *m = (struct api_metrics){1, 40, 39, 1, 3};
+    memset(m, 0, sizeof *m);
+    m->leader_changes_seen = 1;
+    m->proposals_committed = 40;
+    m->proposals_applied = 39;
+    m->proposals_pending = 1;
+    m->proposals_failed = 3;
 }
 
 struct api_backend fake_backend(struct fake *f)

@@ -1,5 +1,6 @@
 /* HTTP/1.1 on the client port: /health, /version and /metrics as etcd
  * answers them, and the Prometheus rendering. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fake.h"
@@ -67,6 +68,81 @@ static void test_metrics_render(void **state)
     buf_free(&b2);
 }
 
+/* Histograms in Prometheus' text format: cumulative _bucket lines with
+ * etcd's bounds as Go prints them, +Inf, _sum in seconds, _count; the
+ * peer label before le; a histogram the member does not keep is left out. */
+static void test_metrics_histograms(void **state)
+{
+    (void)state;
+    struct node_status st = {.member_id = 7, .leader = 7};
+    struct api_metrics *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    struct cairn_hist h;
+    cairn_hist_init(&h, 1000000, 14); /* etcd's disk buckets: 1 ms .. 8.192 s */
+    cairn_hist_observe(&h, 500000);   /* 0.0005 s: le 0.001 */
+    cairn_hist_observe(&h, 1000000);  /* 0.001 s: le 0.001 (bound in) */
+    cairn_hist_observe(&h, 3000000);  /* le 0.004 */
+    cairn_hist_observe(&h, 20000000000); /* 20 s: +Inf only */
+    cairn_hist_read(&h, &m->wal_fsync);
+    m->n_peers = 2;
+    m->peers[0].id = 0x8e9e05c52164694dULL;
+    cairn_hist_init(&h, 100000, 16); /* etcd's RTT buckets: 0.1 ms .. */
+    cairn_hist_observe(&h, 150000);
+    cairn_hist_read(&h, &m->peers[0].rtt);
+    m->peers[1].id = 0x2a;
+    cairn_hist_read(&h, &m->peers[1].rtt);
+    struct buf b = BUF_INIT;
+    assert_int_equal(api_metrics_render(&st, m, NULL, 0, &b), 0);
+    assert_int_equal(buf_append_u8(&b, 0), 0);
+    const char *t = (const char *)b.data;
+    const char *wal =
+        "# HELP etcd_disk_wal_fsync_duration_seconds The latency "
+        "distributions of fsync called by WAL.\n"
+        "# TYPE etcd_disk_wal_fsync_duration_seconds histogram\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 2\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.002\"} 2\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.004\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.008\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.016\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.032\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.064\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.128\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.256\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.512\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"1.024\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"2.048\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"4.096\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"8.192\"} 3\n"
+        "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 4\n"
+        "etcd_disk_wal_fsync_duration_seconds_sum 20.0045\n"
+        "etcd_disk_wal_fsync_duration_seconds_count 4\n";
+    if (strstr(t, wal) == NULL)
+        fail_msg("wal histogram not as expected in:\n%s", t);
+    assert_null(strstr(t, "backend_commit"));
+    const char *want[] = {
+        "# TYPE etcd_network_peer_round_trip_time_seconds histogram\n",
+        "etcd_network_peer_round_trip_time_seconds_bucket{To="
+        "\"8e9e05c52164694d\",le=\"0.0001\"} 0\n",
+        "etcd_network_peer_round_trip_time_seconds_bucket{To="
+        "\"8e9e05c52164694d\",le=\"0.0002\"} 1\n",
+        "etcd_network_peer_round_trip_time_seconds_bucket{To="
+        "\"8e9e05c52164694d\",le=\"3.2768\"} 1\n",
+        "etcd_network_peer_round_trip_time_seconds_bucket{To="
+        "\"8e9e05c52164694d\",le=\"+Inf\"} 1\n",
+        "etcd_network_peer_round_trip_time_seconds_sum{To="
+        "\"8e9e05c52164694d\"} 0.00015\n",
+        "etcd_network_peer_round_trip_time_seconds_count{To=\"2a\"} 1\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(t, want[i]) == NULL)
+            fail_msg("missing %s in:\n%s", want[i], t);
+    /* one HELP/TYPE for the family, however many peers */
+    const char *first = strstr(t, "# TYPE etcd_network_peer_round_trip");
+    assert_null(strstr(first + 1, "# TYPE etcd_network_peer_round_trip"));
+    buf_free(&b);
+    free(m);
+}
+
 static void test_http_endpoints(void **state)
 {
     (void)state;
@@ -132,6 +208,7 @@ int test_http_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_histograms),
         cmocka_unit_test(test_http_endpoints),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);

@@ -13,5 +13,6 @@ int main(void)
     failed += test_mem_group();
     failed += test_fs_group();
     failed += test_queue_group();
+    failed += test_hist_group();
     return failed ? 1 : 0;
 }

@@ -18,5 +18,6 @@ int test_prng_group(void);
 int test_mem_group(void);
 int test_fs_group(void);
 int test_queue_group(void);
+int test_hist_group(void);
 
 #endif
