@@ -4,18 +4,26 @@
  * prints
  *   RESULT wal batch=<entries> size=<bytes> entries_per_s=… mb_per_s=…
  *          ratio_to_raw=…
+ *          ratio_p25=… ratio_p75=… pairs=… framing=…
  * where ratio_to_raw = raw time / WAL time for the same entries' bytes and
  * the same number of fdatasyncs (1.0: the WAL is as fast as the disk). The
- * raw file is preallocated, like a WAL segment, so the raw path pays no
- * file-size updates nor extent conversions: it is the disk's limit, not a
- * strawman. Preparing the next segment (which the WAL thread does between
- * batches) is timed apart and printed as RESULT wal_prepare.
+ * disk is shared and noisy, so the two are measured in PAIRS short runs of
+ * each, back to back, the order flipped every pair (raw-WAL, WAL-raw, ...)
+ * so that neither always follows the other, and ratio_to_raw is the
+ * median of the pairs' ratios (p25/p75 their quartiles). framing is the
+ * WAL's bytes per payload byte (record headers, padding, the hard state):
+ * the raw path writes only the payload. The raw file is preallocated and
+ * zero-filled, like a WAL segment, so the raw path pays no file-size
+ * updates nor extent conversions: it is the disk's limit, not a strawman.
+ * Preparing the next segment (which the WAL thread does between batches)
+ * is timed apart and printed as RESULT wal_prepare.
  * Usage: bench-wal [directory]   (default $TMPDIR, else /tmp); a temporary
  * folder is made inside it and removed at the end.
  * CAIRN_BENCH_WAL_SECONDS sets the time per measurement (default 1.0),
  * CAIRN_BENCH_WAL_SEGMENT_MB the segment size (default: the WAL's);
  * CAIRN_BENCH_WAL_BATCH and CAIRN_BENCH_WAL_SIZE pick one shape;
- * CAIRN_BENCH_WAL_NO_ZERO_FILL=1 prepares segments with fallocate only. */
+ * CAIRN_BENCH_WAL_NO_ZERO_FILL=1 prepares segments with fallocate only;
+ * CAIRN_BENCH_WAL_PAIRS the number of pairs (default 20). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +40,28 @@
 #define ROUNDS_MIN 20
 #define ROUNDS_MAX 200000
 #define BYTES_MAX (512ull * 1024 * 1024)
-#define CHUNKS 20
+#define PAIRS_DEFAULT 20
+#define PAIRS_MAX 1000
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of v[0..n), n > 0, by the nearest rank; sorts v. */
+static double quantile(double *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
 }
 
 static void die(const char *what, int code, const char *text)
@@ -217,6 +240,11 @@ int main(int argc, char **argv)
     const char *os = getenv("CAIRN_BENCH_WAL_SIZE");
     size_t only_batch = ob && *ob ? (size_t)strtoull(ob, NULL, 0) : 0;
     size_t only_size = os && *os ? (size_t)strtoull(os, NULL, 0) : 0;
+    const char *pe = getenv("CAIRN_BENCH_WAL_PAIRS");
+    size_t pairs = pe && *pe ? (size_t)strtoull(pe, NULL, 0) : PAIRS_DEFAULT;
+    if (pairs < 1 || pairs > PAIRS_MAX)
+        pairs = PAIRS_DEFAULT;
+    static double ratios[PAIRS_MAX];
     static const size_t batches[] = {1, 16, 256};
     static const size_t sizes[] = {256, 4096};
     size_t max_bytes = 256 * 4096;
@@ -248,26 +276,43 @@ int main(int argc, char **argv)
                 rounds = BYTES_MAX / bytes;
             if (rounds < ROUNDS_MIN)
                 rounds = ROUNDS_MIN;
-            /* Alternate short runs of the two, so that the disk's drift
-             * hits both alike. */
-            uint64_t chunk = rounds / CHUNKS ? rounds / CHUNKS : 1;
+            /* Pairs of short runs of the two, order flipped each pair, so
+             * that the disk's drift hits both alike. */
+            uint64_t chunk = rounds / pairs ? rounds / pairs : 1;
             uint64_t done = 0;
             double raw_s = 0, wal_s = 0;
+            size_t n_ratios = 0;
             raw_open(&raw, dir, rounds * bytes + bytes);
             struct walrun wr;
             wal_run_open(&wr, &fs, dir, batch);
-            for (int c = 0; c < CHUNKS && done + chunk <= rounds; c++) {
-                raw_s += raw_run(&raw, bytes, chunk, data);
-                wal_s += wal_run(&wr, batch, size, chunk, data);
+            for (size_t c = 0; c < pairs && done + chunk <= rounds; c++) {
+                double r, w;
+                if (c % 2 == 0) {
+                    r = raw_run(&raw, bytes, chunk, data);
+                    w = wal_run(&wr, batch, size, chunk, data);
+                } else {
+                    w = wal_run(&wr, batch, size, chunk, data);
+                    r = raw_run(&raw, bytes, chunk, data);
+                }
+                raw_s += r;
+                wal_s += w;
+                ratios[n_ratios++] = w > 0 ? r / w : 1.0;
                 done += chunk;
             }
             close(raw.fd);
+            double framing = (double)wal_bytes_appended(wr.w) /
+                             ((double)done * (double)bytes);
             wal_run_close(&wr, &fs, batch, size);
             double entries = (double)done * (double)batch;
+            double p25 = quantile(ratios, n_ratios, 0.25);
+            double p75 = quantile(ratios, n_ratios, 0.75);
+            double med = quantile(ratios, n_ratios, 0.5);
             printf("RESULT wal batch=%zu size=%zu entries_per_s=%.0f "
-                   "mb_per_s=%.2f ratio_to_raw=%.3f\n",
+                   "mb_per_s=%.2f ratio_to_raw=%.3f ratio_p25=%.3f "
+                   "ratio_p75=%.3f pairs=%zu framing=%.3f\n",
                    batch, size, entries / wal_s,
-                   entries * (double)size / wal_s / 1e6, raw_s / wal_s);
+                   entries * (double)size / wal_s / 1e6, med, p25, p75,
+                   n_ratios, framing);
             printf("RESULT wal_raw batch=%zu size=%zu syncs_per_s=%.0f "
                    "mb_per_s=%.2f\n",
                    batch, size, (double)done / raw_s,

@@ -45,6 +45,7 @@ struct wal {
     struct raft_hard_state hs;
     int fatal; /* sticky: 0, CAIRN_ESYNC or a write error */
     struct buf batch;
+    uint64_t bytes_appended;
 };
 
 /* --- small helpers --- */
@@ -129,6 +130,11 @@ raft_index wal_last_index(const struct wal *w)
 int wal_fatal_error(const struct wal *w)
 {
     return w->fatal;
+}
+
+uint64_t wal_bytes_appended(const struct wal *w)
+{
+    return w->bytes_appended;
 }
 
 size_t wal_segment_count(const struct wal *w)
@@ -324,6 +330,7 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
     }
     if (w->fsync_hist != NULL)
         cairn_hist_observe(w->fsync_hist, cairn_hist_now_ns() - t0);
+    w->bytes_appended += w->batch.len;
     if (w->need_head) {
         w->head_end = w->off + w->head_len;
         w->need_head = false;

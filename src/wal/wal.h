@@ -160,6 +160,10 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m);
  * none). */
 raft_index wal_last_index(const struct wal *w);
 int wal_fatal_error(const struct wal *w);
+/* Bytes written by appends and snapshot records since open: records,
+ * padding, a new segment's leading hard state; not the metadata record
+ * written when preparing a segment. */
+uint64_t wal_bytes_appended(const struct wal *w);
 /* Number of segments on disk (tests, metrics). */
 size_t wal_segment_count(const struct wal *w);
 
