@@ -71,6 +71,11 @@ struct api_metrics {
     uint64_t proposals_applied;   /* etcd_server_proposals_applied_total */
     uint64_t proposals_pending;   /* etcd_server_proposals_pending */
     uint64_t proposals_failed;    /* etcd_server_proposals_failed_total */
+    /* mvcc's operation counters (has_mvcc false: left out):
+     * etcd_mvcc_{put,delete,range,txn}_total (and their etcd_debugging_
+     * twins), etcd_debugging_mvcc_keys_total. */
+    bool has_mvcc;
+    struct mvcc_op_counts mvcc;
     /* Histograms in nanoseconds, rendered in seconds; one with n_buckets 0
      * is left out. etcd_disk_wal_fsync_duration_seconds: */
     struct cairn_hist_snap wal_fsync;

@@ -88,6 +88,34 @@ static int hist_head(struct buf *b, const char *name, const char *help)
     return appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 }
 
+/* mvcc's counters under etcd's names; etcd 3.4 still exports each under
+ * etcd_debugging_ too (removed in 3.5). */
+static int render_mvcc(struct buf *out, const struct mvcc_op_counts *c)
+{
+    static const char *const ns[2] = {"etcd", "etcd_debugging"};
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } rows[] = {
+        {"range_total", "Total number of ranges seen by this member.",
+         c->ranges},
+        {"put_total", "Total number of puts seen by this member.", c->puts},
+        {"delete_total", "Total number of deletes seen by this member.",
+         c->deletes},
+        {"txn_total", "Total number of txns seen by this member.", c->txns},
+    };
+    int rv = 0;
+    char name[64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "%s_mvcc_%s", ns[k], rows[i].name);
+            rv |= metric(out, name, "counter", rows[i].help, rows[i].v);
+        }
+    rv |= metric(out, "etcd_debugging_mvcc_keys_total", "gauge",
+                 "Total number of keys.", c->keys > 0 ? (uint64_t)c->keys : 0);
+    return rv;
+}
+
 /* The member's histograms, those it keeps (n_buckets > 0). */
 static int render_hists(struct buf *out, const struct api_metrics *m)
 {
@@ -174,6 +202,8 @@ int api_metrics_render(const struct node_status *st,
         rv |= metric(out, "etcd_server_proposals_failed_total", "counter",
                      "The total number of failed proposals seen.",
                      m->proposals_failed);
+        if (m->has_mvcc)
+            rv |= render_mvcc(out, &m->mvcc);
         rv |= render_hists(out, m);
     }
     rv |= metric(out, "etcd_mvcc_db_total_size_in_bytes", "gauge",

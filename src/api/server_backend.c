@@ -350,6 +350,8 @@ static void b_metrics(void *arg, struct api_metrics *m)
     m->proposals_applied = sm.proposals_applied;
     m->proposals_pending = sm.proposals_pending;
     m->proposals_failed = sm.proposals_failed;
+    m->has_mvcc = true;
+    m->mvcc = sm.mvcc;
     m->wal_fsync = sm.wal_fsync;
     m->backend_commit = sm.backend_commit;
     for (size_t i = 0; i < sm.n_peers && i < API_METRICS_PEERS_MAX; i++) {

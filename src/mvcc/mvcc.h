@@ -253,6 +253,20 @@ struct mvcc_status {
 };
 int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st);
 
+/* Operation counters with etcd's meanings (mvcc/metrics_txn.go,
+ * key_index.go), any thread: puts, delete ranges and ranges executed
+ * (reads included; a txn's compares count as ranges, as etcd reads them),
+ * txns of more than one of those, and live keys (counted at open and
+ * after a restore, then kept by committed batches). */
+struct mvcc_op_counts {
+    uint64_t puts;    /* etcd_mvcc_put_total */
+    uint64_t deletes; /* etcd_mvcc_delete_total */
+    uint64_t ranges;  /* etcd_mvcc_range_total */
+    uint64_t txns;    /* etcd_mvcc_txn_total */
+    int64_t keys;     /* etcd_debugging_mvcc_keys_total */
+};
+void mvcc_op_counts_get(struct mvcc_store *s, struct mvcc_op_counts *out);
+
 /* ---- apply side (the apply thread only) ---- */
 
 /* Starts a write batch (one LMDB write transaction). */

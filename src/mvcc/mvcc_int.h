@@ -34,6 +34,14 @@ struct mvcc_store {
     mvcc_commit_cb on_commit;
     void *on_commit_arg;
     struct cairn_hist *commit_hist; /* may be NULL */
+    /* Operation counters: a batch's own (apply thread) folded into the
+     * published ones at its commit, dropped at its abort. */
+    struct mvcc__ops {
+        uint64_t puts, deletes, ranges, txns;
+        int64_t keys;
+    } ops_batch;
+    _Atomic uint64_t ops_puts, ops_deletes, ops_ranges, ops_txns;
+    _Atomic int64_t ops_keys;
 
     /* Defragmentation replaces the environment: readers hold this lock
      * shared, defrag holds it exclusively. */

@@ -371,6 +371,7 @@ int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
         compact = (mvcc_rev)c2;
     }
     rc = mvcc__range(s, rd->kv, cur, compact, req, a, resp);
+    atomic_fetch_add_explicit(&s->ops_ranges, 1, memory_order_relaxed);
 out:
     mvcc__read_end(s, rd);
     return rc;

@@ -236,6 +236,40 @@ int mvcc__meta_put(struct mvcc_store *s, MDB_txn *t, const char *name,
 
 /* ---- open and close ---- */
 
+/* Live keys at the committed revision (etcd rebuilds its key index at
+ * start and counts them): the base the keys counter moves from. A failure
+ * only leaves the counter at 0, with a log line. */
+static int64_t count_live_keys(struct mvcc_store *s)
+{
+    MDB_txn *t;
+    MDB_cursor *c;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != 0)
+        return 0;
+    int64_t n = 0;
+    if (mdb_cursor_open(t, s->kv, &c) == 0) {
+        static const uint8_t zero = 0;
+        struct mvcc_range_req req = {.key = &zero,
+                                     .key_len = 1,
+                                     .end = &zero,
+                                     .end_len = 1,
+                                     .count_only = true};
+        struct mvcc_arena a;
+        mvcc_arena_init(&a);
+        struct mvcc_range_resp resp;
+        int rc =
+            mvcc__range(s, c, atomic_load(&s->committed_rev),
+                        atomic_load(&s->committed_compact), &req, &a, &resp);
+        if (rc == 0)
+            n = resp.count;
+        else
+            cairn_warnf(s->log, COMP, "counting keys: %s", cairn_strerror(rc));
+        mvcc_arena_free(&a);
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(t);
+    return n;
+}
+
 static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
 {
     int rc = mdb_env_create(&s->env);
@@ -295,6 +329,7 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
     s->alarm = alarm != 0;
     atomic_store(&s->committed_rev, (int64_t)rev);
     atomic_store(&s->committed_compact, (int64_t)compact);
+    atomic_store(&s->ops_keys, count_live_keys(s));
     return 0;
 err_after_env:
     mdb_env_close(s->env);
@@ -386,6 +421,7 @@ int mvcc_batch_begin(struct mvcc_store *s)
         return mvcc__err(rc);
     }
     s->batch_failed = false;
+    memset(&s->ops_batch, 0, sizeof s->ops_batch);
     return 0;
 }
 
@@ -415,6 +451,28 @@ void mvcc_batch_abort(struct mvcc_store *s)
     reload_committed(s);
 }
 
+/* A committed batch's operation counts become visible. */
+static void ops_publish(struct mvcc_store *s)
+{
+    const struct mvcc__ops *b = &s->ops_batch;
+    atomic_fetch_add_explicit(&s->ops_puts, b->puts, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ops_deletes, b->deletes,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ops_ranges, b->ranges, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ops_txns, b->txns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ops_keys, b->keys, memory_order_relaxed);
+    memset(&s->ops_batch, 0, sizeof s->ops_batch);
+}
+
+void mvcc_op_counts_get(struct mvcc_store *s, struct mvcc_op_counts *out)
+{
+    out->puts = atomic_load_explicit(&s->ops_puts, memory_order_relaxed);
+    out->deletes = atomic_load_explicit(&s->ops_deletes, memory_order_relaxed);
+    out->ranges = atomic_load_explicit(&s->ops_ranges, memory_order_relaxed);
+    out->txns = atomic_load_explicit(&s->ops_txns, memory_order_relaxed);
+    out->keys = atomic_load_explicit(&s->ops_keys, memory_order_relaxed);
+}
+
 int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
@@ -439,6 +497,7 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
     }
     atomic_store(&s->committed_compact, (int64_t)s->wcompact);
     atomic_store(&s->committed_rev, (int64_t)s->wrev);
+    ops_publish(s);
     if (s->on_commit != NULL)
         s->on_commit(s->on_commit_arg, s->wrev);
     return 0;

@@ -17,7 +17,8 @@ struct wctx {
     MDB_cursor *c;  /* on the kv db of t */
     mvcc_rev begin; /* the revision before the request */
     mvcc_rev main;
-    int64_t sub; /* changes so far */
+    int64_t sub;          /* changes so far */
+    struct mvcc__ops ops; /* this request's, for the counters */
 };
 
 static void wctx_init(struct wctx *w, struct mvcc_store *s)
@@ -28,6 +29,7 @@ static void wctx_init(struct wctx *w, struct mvcc_store *s)
     w->begin = s->wrev;
     w->main = s->wrev + 1;
     w->sub = 0;
+    memset(&w->ops, 0, sizeof w->ops);
 }
 /* The revision reads inside the request see: its own changes included. */
 static mvcc_rev wctx_rev(const struct wctx *w)
@@ -43,6 +45,17 @@ static int wctx_end(struct wctx *w, int rc)
         w->s->batch_failed = true;
     if (rc == 0 && w->sub > 0)
         w->s->wrev = w->main;
+    if (rc == 0) {
+        /* etcd's metricsTxnWrite.End: a txn is a request of more than one
+         * operation. */
+        struct mvcc__ops *b = &w->s->ops_batch;
+        b->puts += w->ops.puts;
+        b->deletes += w->ops.deletes;
+        b->ranges += w->ops.ranges;
+        b->keys += w->ops.keys;
+        if (w->ops.puts + w->ops.deletes + w->ops.ranges > 1)
+            b->txns++;
+    }
     return rc;
 }
 
@@ -199,6 +212,8 @@ static int put_exec(struct wctx *w, const struct mvcc_put_req *r,
         (rc = lkey_update(w, lease, r->key, r->key_len, true)) != 0)
         goto err_fail;
     resp->header_rev = w->main;
+    w->ops.puts++;
+    w->ops.keys += have ? 0 : 1;
     return 0;
 err_fail:
     w->s->batch_failed = true;
@@ -257,6 +272,8 @@ static int delete_exec(struct wctx *w, const uint8_t *key, size_t key_len,
         }
     }
     resp->deleted = (int64_t)c.n;
+    w->ops.deletes++;
+    w->ops.keys -= (int64_t)c.n;
     /* etcd: the next revision once the request changed anything. */
     resp->header_rev = w->sub > 0 ? w->main : w->begin;
 out:
@@ -836,6 +853,7 @@ static int exec_path(struct wctx *w, const struct mvcc_txn_req *t,
         case MVCC_OP_RANGE:
             rc = mvcc__range(w->s, w->c, wctx_rev(w), w->s->wcompact,
                              &ops[i].u.range, a, &r->u.range);
+            w->ops.ranges++;
             break;
         case MVCC_OP_PUT:
             rc = put_exec(w, &ops[i].u.put, a, &r->u.put);

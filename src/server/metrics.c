@@ -2,6 +2,8 @@
  * meanings (etcdserver/raft.go counts leader changes on a new non-empty
  * leader; etcdserver/v3_server.go counts a proposal pending from its
  * proposal to its result, and failed when it could not commit). */
+#include <string.h>
+
 #include "server/server_int.h"
 
 void server__metrics_init(struct server *s)
@@ -103,6 +105,9 @@ void server_metrics(struct server *s, struct server_metrics *out)
         out->proposals_committed = st.commit_index;
         out->proposals_applied = st.applied_index;
     }
+    memset(&out->mvcc, 0, sizeof out->mvcc);
+    if (s->store != NULL && !s->state_freed)
+        mvcc_op_counts_get(s->store, &out->mvcc);
     cairn_hist_read(&s->metrics.wal_fsync, &out->wal_fsync);
     cairn_hist_read(&s->metrics.backend_commit, &out->backend_commit);
     out->n_peers = 0;

@@ -293,6 +293,7 @@ struct server_metrics {
                                        * a timeout, a drop or a stop */
     struct cairn_hist_snap wal_fsync; /* seconds of each WAL fdatasync */
     struct cairn_hist_snap backend_commit; /* LMDB commits and syncs */
+    struct mvcc_op_counts mvcc;            /* zero until the store opens */
     size_t n_peers;
     struct {
         uint64_t id;

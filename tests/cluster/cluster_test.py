@@ -1009,6 +1009,13 @@ def case_metrics(c):
               "committed >= applied")
         check(samples[("etcd_mvcc_db_total_size_in_bytes", "")] > 0,
               "db size")
+        # mvcc's counters: the 30 distinct keys were put on every member.
+        check(samples[("etcd_debugging_mvcc_keys_total", "")] == 30,
+              "%s counts 30 keys" % m.name)
+        check(samples[("etcd_mvcc_put_total", "")] >= 30,
+              "%s counts the puts" % m.name)
+        check(types.get("etcd_mvcc_delete_total") == "counter",
+              "etcd_mvcc_delete_total is a counter")
         # Every member synced its WAL for the 30 entries and committed
         # them to LMDB.
         check(check_histogram(

@@ -303,6 +303,72 @@ static void test_hash_kv_equals_etcd(void **state)
     free(d);
 }
 
+static void counts_eq(struct mvcc_store *s, uint64_t puts, uint64_t dels,
+                      uint64_t ranges, uint64_t txns, int64_t keys)
+{
+    struct mvcc_op_counts c;
+    mvcc_op_counts_get(s, &c);
+    assert_int_equal(c.puts, puts);
+    assert_int_equal(c.deletes, dels);
+    assert_int_equal(c.ranges, ranges);
+    assert_int_equal(c.txns, txns);
+    assert_int_equal(c.keys, keys);
+}
+
+/* The counters behind etcd_mvcc_*_total and etcd_debugging_mvcc_keys_total:
+ * what committed batches did (an aborted batch counts nothing), reads, a
+ * txn of two operations, and the live keys counted again at open. */
+static void test_op_counts(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_store *s = store_open(d);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    counts_eq(s, 0, 0, 0, 0, 0);
+    kat_put(s, &a, "a", "1", 0);
+    kat_put(s, &a, "a", "2", 0); /* same key: no new key */
+    kat_put(s, &a, "b", "1", 0);
+    counts_eq(s, 3, 0, 0, 0, 2);
+    kat_del(s, &a, "a");
+    kat_del(s, &a, "zz"); /* deletes nothing: still a delete */
+    counts_eq(s, 3, 2, 0, 0, 1);
+    kat_put(s, &a, "a", "3", 0); /* deleted before: a new key again */
+    counts_eq(s, 4, 2, 0, 0, 2);
+    kat_del(s, &a, "a");
+    counts_eq(s, 4, 3, 0, 0, 1);
+    /* aborted: not counted */
+    struct mvcc_put_req q = {.key = S("c"), .value = S("x")};
+    struct mvcc_put_resp pr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_put(s, &q, &a, &pr), 0);
+    mvcc_batch_abort(s);
+    counts_eq(s, 4, 3, 0, 0, 1);
+    /* a read */
+    struct mvcc_range_req rq = {.key = S("b")};
+    struct mvcc_range_resp rr;
+    assert_int_equal(mvcc_range(s, &rq, &a, &rr), 0);
+    counts_eq(s, 4, 3, 1, 0, 1);
+    /* a txn: put c, range b */
+    struct mvcc_op ops[2] = {{.type = MVCC_OP_PUT}, {.type = MVCC_OP_RANGE}};
+    ops[0].u.put = q;
+    ops[1].u.range = rq;
+    struct mvcc_txn_req t = {.success = ops, .n_success = 2};
+    struct mvcc_txn_resp tr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_txn(s, &t, &a, &tr), 0);
+    assert_int_equal(mvcc_batch_commit(s, 2), 0);
+    counts_eq(s, 5, 3, 2, 1, 2);
+    mvcc_close(s);
+    /* reopened: the operations start again, the live keys are counted */
+    s = store_open(d);
+    counts_eq(s, 0, 0, 0, 0, 2);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 int test_maint_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +376,7 @@ int test_maint_group(void)
         cmocka_unit_test(test_hash_kv_equals_etcd),
         cmocka_unit_test(test_defrag),
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
+        cmocka_unit_test(test_op_counts),
     };
     return cmocka_run_group_tests_name("mvcc_maint", tests, NULL, NULL);
 }
