@@ -62,6 +62,7 @@ struct api {
     struct cairn_log *log;
     struct rpc_server *srv;
     struct rpc_server *msrv; /* --listen-metrics-urls; NULL until one */
+    struct rpc_server_config rpc_config; /* srv's, for msrv */
     struct api__slot *slots;
     struct api_grpc_counter *counters;
     size_t n_methods;

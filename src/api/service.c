@@ -603,6 +603,7 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     rv = rpc_server_init(&a->srv, loop, &rc, table, n, &h1, log);
     if (rv != 0)
         goto err_after_gw;
+    a->rpc_config = rc;
     cairn_free(table);
     *out = a;
     return 0;
@@ -639,10 +640,13 @@ int api_listen_metrics(struct api *a, const char *url, uint16_t *port,
     if (rv != 0)
         return rv;
     if (a->msrv == NULL) {
-        /* No gRPC methods: a gRPC call there gets UNIMPLEMENTED. */
+        /* No gRPC methods: a gRPC call there gets UNIMPLEMENTED. The
+         * client URLs' settings, TLS included: etcd serves an https
+         * metrics URL with the client certificate. */
         struct rpc_http1_handler h1 = {
             .request = http1_metrics_request, .cancel = http1_cancel, .arg = a};
-        rv = rpc_server_init(&a->msrv, a->loop, NULL, NULL, 0, &h1, a->log);
+        rv = rpc_server_init(&a->msrv, a->loop, &a->rpc_config, NULL, 0, &h1,
+                             a->log);
         if (rv != 0)
             return cairn_errmsg_code(m, rv, "metrics listener");
     }
