@@ -68,6 +68,7 @@ struct api {
     size_t n_methods;
     struct api__http *http; /* HTTP/1.1 requests waiting on the member */
     struct api__gw *gw;     /* the JSON gateway (gateway.c) */
+    struct net_tls *tls;    /* the client port's TLS context, or NULL */
     /* calls between start and done and HTTP/1.1 requests not yet answered
      * or cancelled: rpc ends them after rpc_server_close returns (as their
      * connections close), so a closed api is freed by the last one */

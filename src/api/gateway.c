@@ -171,8 +171,11 @@ struct api__gw *api__gw_new(struct api *a)
 void api__gw_listened(struct api__gw *g, const struct net_url *url,
                       uint16_t port)
 {
-    if (g->have_url || url->tls)
-        return; /* a TLS loopback would need the client certificates */
+    /* A plaintext URL is preferred; a TLS one is dialed with the client
+     * port's own context, whose certificate passes --client-cert-auth as
+     * etcd's gateway dials with its ClientTLSInfo. */
+    if ((g->have_url && !g->url.tls) || (url->tls && g->api->tls == NULL))
+        return;
     g->url = *url;
     if (!url->is_unix) {
         g->url.port = port;
@@ -508,7 +511,8 @@ static void gw_connect(struct api__gw *g)
         g->cl = NULL;
     }
     g->connecting = true;
-    int rv = rpc_client_connect(g->api->loop, &g->url, NULL, g->api->log, g,
+    struct rpc_client_config cc = {.net = {.tls = g->api->tls}};
+    int rv = rpc_client_connect(g->api->loop, &g->url, &cc, g->api->log, g,
                                 on_connect);
     if (rv != 0)
         on_connect(g, rv, NULL);
