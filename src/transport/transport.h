@@ -204,7 +204,7 @@ typedef void (*transport_closed_cb)(void *arg);
  * this returns. */
 void transport_close(struct transport *t, void *arg, transport_closed_cb cb);
 
-/* Listens on a peer URL (http or unix; https/unixs once issue 9 lands) and
+/* Listens on a peer URL (http, unix; https, unixs with config->tls) and
  * serves peers that dial in. Up to 4 listeners. CAIRN_EINVAL,
  * CAIRN_EUNSUPPORTED, CAIRN_EBUSY, CAIRN_EIO, CAIRN_ENOMEM, CAIRN_EFULL
  * (too many listeners), with the reason in msg (may be NULL). */
