@@ -130,7 +130,7 @@ args_for() { # the cairn-bench arguments of a workload
     range-l) echo "--conns 10 --clients 100 --total $((20000 * s)) range foo --consistency l" ;;
     range-s) echo "--conns 10 --clients 100 --total $((20000 * s)) range foo --consistency s" ;;
     txn-put) echo "--conns 10 --clients 100 --total $((10000 * s)) txn-put --key-size 8 --val-size 256 --key-space-size 100000" ;;
-    watch) echo "--conns 10 watch --watchers 1000 --streams 10 --puts $((100 * s)) --key watchkey" ;;
+    watch) echo "--conns 10 watch --watchers 1000 --streams 10 --puts $((100 * s))" ;;
     lease-keepalive) echo "--conns 10 --clients 10000 --total $((50000 * s)) lease-keepalive" ;;
     *) echo "compare-etcd: unknown workload $1" >&2; exit 2 ;;
     esac
