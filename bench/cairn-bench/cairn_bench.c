@@ -665,8 +665,8 @@ static void usage(void)
             "  --seed=N            key choice seed (1)\n"
             " put, txn-put: --key-size=8 --val-size=8 --key-space-size=1\n"
             "               --sequential-keys --txn-ops=1 (txn-put)\n"
-            " range: --key=K [--end=E | --prefix] --consistency=l|s\n"
-            " watch: --watchers=100 --streams=10 --puts=100 --key=K\n"
+            " range: K [E] | K --end=E | K --prefix, --consistency=l|s\n"
+            " watch: [K] --watchers=100 --streams=10 --puts=100\n"
             " lease-keepalive: one lease per client, --total keep-alives\n");
 }
 
@@ -764,9 +764,6 @@ static int parse(struct opts *o, int argc, char **argv)
         } else if (flag(a, "--txn-ops", &v)) {
             VAL();
             o->txn_ops = (unsigned)strtoul(v, NULL, 10);
-        } else if (flag(a, "--key", &v)) {
-            VAL();
-            o->key_file = v;
         } else if (flag(a, "--end", &v)) {
             VAL();
             o->range_end = v;
@@ -801,8 +798,10 @@ static int parse(struct opts *o, int argc, char **argv)
                 fprintf(stderr, "cairn-bench: unknown workload %s\n", a);
                 return -1;
             }
-        } else if (a[0] != '-' && o->w == W_RANGE && !o->key) {
-            o->key = a; /* as etcd's "benchmark range key [end]" */
+        } else if (a[0] != '-' && (o->w == W_RANGE || o->w == W_WATCH) &&
+                   !o->key) {
+            /* as etcd's "benchmark range key [end]"; --key is the TLS key */
+            o->key = a;
         } else if (a[0] != '-' && o->w == W_RANGE && !o->range_end) {
             o->range_end = a;
         } else {
