@@ -35,9 +35,11 @@ run: build
 # Every test: the normal build runs all labels; the sanitizer build runs the
 # unit and simulation tests.
 test: build asan
+	@scripts/deps.sh compat
 	scripts/run-tests.sh $(BUILD) "$(ASAN_BUILD):^(unit|sim)$$"
 
 test-fast: build
+	@scripts/deps.sh compat
 	scripts/run-tests.sh $(BUILD)
 
 bench: build
