@@ -520,17 +520,27 @@ static struct lessor *lessor_of(struct node *n)
     return n->restore_out ? NULL : node_applier_lessor(n->cfg.applier);
 }
 
+static bool is_conf_change(uint8_t type)
+{
+    return type == NODE_REQ_MEMBER_ADD || type == NODE_REQ_MEMBER_REMOVE ||
+           type == NODE_REQ_MEMBER_PROMOTE;
+}
+
 static void leader_changed(struct node *n, uint64_t old_lead, uint8_t old_role)
 {
     cairn_infof(n->env.log, "node", "member %llx: leader %llx -> %llx (%s)",
                 (unsigned long long)n->cfg.id, (unsigned long long)old_lead,
                 (unsigned long long)n->lead, raft_role_name(n->role));
     /* Proposals made under the old leader may be lost or overwritten: fail
-     * them now rather than let them hang (the write may still apply). */
+     * them now rather than let them hang (the write may still apply).
+     * Configuration changes wait for their apply or their deadline, as
+     * etcd's configure does: removing the leader changes the leader by
+     * design, and the client must learn that the removal took effect. */
     if (old_lead != n->lead) {
         for (struct waiter *w = n->w_head, *next; w; w = next) {
             next = w->next;
-            if (w->kind == W_PROPOSAL || w->kind == W_RENEW)
+            if ((w->kind == W_PROPOSAL && !is_conf_change(w->type)) ||
+                w->kind == W_RENEW)
                 complete_err(n, w, CAIRN_ELEADERCHANGED);
             else if (w->kind == W_READ && w->phase == R_ROUND)
                 w->phase = R_PENDING; /* ask again, with a fresh ctx */

@@ -214,6 +214,29 @@ static void test_promotion_keeps_published(void **state)
     h_cluster_free(&c);
 }
 
+/* etcd's e2e TestCtlV3MemberRemove asks a member to remove another, which
+ * may be the leader: the removal commits, the leader hands over, and the
+ * answer is the removal's (etcd's configure waits for the apply, through
+ * leader changes), not "leader changed". */
+static void test_remove_leader_answered(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_result r = {0};
+    assert_int_equal(node_member_remove(c.m[1].n, l->id, &r, h_done), 0);
+    h_run(&c);
+    h_tick(&c, 25);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.n_members, 2);
+    struct h_member *nl = h_leader(&c);
+    assert_non_null(nl);
+    assert_true(nl->id != l->id);
+    h_cluster_free(&c);
+}
+
 int node_test_reconfig(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +244,7 @@ int node_test_reconfig(void)
         cmocka_unit_test(test_promotion_after_leader_change),
         cmocka_unit_test(test_promotion_after_restart),
         cmocka_unit_test(test_promotion_keeps_published),
+        cmocka_unit_test(test_remove_leader_answered),
     };
     return cmocka_run_group_tests_name("node reconfig", tests, NULL, NULL);
 }
