@@ -90,7 +90,7 @@ wait_healthy() {
     sleep 0.2
   done
   echo "etcdctl.sh: the $2 cluster did not become healthy" >&2
-  tail -5 "$work/$2-"*.log >&2
+  tail -n 5 "$work/$2-"*.log >&2
   return 1
 }
 wait_healthy 0 etcd || exit 1
