@@ -4,24 +4,19 @@
 
 #include "mvcc/mvcc_int.h"
 
-/* Deletes the kv record r (and its revision-log record) unless kept. */
-static int drop(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
-                size_t key_len, mvcc_rev main, int64_t sub)
+/* Deletes the kv record of ekey at (main, sub) and its revision-log
+ * record. */
+static int drop(struct mvcc_store *s, MDB_txn *t, const uint8_t *ekey,
+                size_t ekey_len, mvcc_rev main, int64_t sub)
 {
-    uint8_t stack[512], *kb = stack;
-    if (key_len + MVCC__REV_BYTES > sizeof(stack)) {
-        kb = cairn_malloc(key_len + MVCC__REV_BYTES);
-        if (kb == NULL)
-            return CAIRN_ENOMEM;
-    }
-    if (key_len)
-        memcpy(kb, key, key_len);
-    mvcc__put_be64(kb + key_len, (uint64_t)main);
-    mvcc__put_be64(kb + key_len + 8, (uint64_t)sub);
-    MDB_val k = {key_len + MVCC__REV_BYTES, kb};
+    uint8_t kb[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    CAIRN_ASSERT(ekey_len <= MVCC__EKEY_LONG);
+    if (ekey_len)
+        memcpy(kb, ekey, ekey_len);
+    mvcc__put_be64(kb + ekey_len, (uint64_t)main);
+    mvcc__put_be64(kb + ekey_len + 8, (uint64_t)sub);
+    MDB_val k = {ekey_len + MVCC__REV_BYTES, kb};
     int rc = mdb_del(t, s->kv, &k, NULL);
-    if (kb != stack)
-        cairn_free(kb);
     if (rc != 0)
         return mvcc__err(rc);
     uint8_t rk[16];
@@ -54,12 +49,12 @@ static int victims_add(struct victims *vs, const struct mvcc__rec *r)
         vs->v = nv;
         vs->cap = cap;
     }
-    uint8_t *k = cairn_malloc(r->key_len ? r->key_len : 1);
+    uint8_t *k = cairn_malloc(r->ekey_len ? r->ekey_len : 1);
     if (k == NULL)
         return CAIRN_ENOMEM;
-    if (r->key_len)
-        memcpy(k, r->key, r->key_len);
-    vs->v[vs->n++] = (struct victim){k, r->key_len, r->main, r->sub};
+    if (r->ekey_len)
+        memcpy(k, r->ekey, r->ekey_len);
+    vs->v[vs->n++] = (struct victim){k, r->ekey_len, r->main, r->sub};
     return 0;
 }
 
@@ -148,8 +143,8 @@ int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
             rc = CAIRN_ECORRUPT;
             break;
         }
-        bool same = have && mvcc__key_cmp(cand.key, cand.key_len, r.key,
-                                          r.key_len) == 0;
+        bool same = have && cand.ekey_len == r.ekey_len &&
+                    memcmp(cand.ekey, r.ekey, r.ekey_len) == 0;
         if (have && !same) {
             if (cand.tomb && cand.main < at &&
                 (rc = victims_add(&vs, &cand)) != 0)
@@ -161,8 +156,8 @@ int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
             const MDB_val *at_k = &k;
             MDB_val cvk;
             if (have) {
-                cvk.mv_size = cand.key_len + MVCC__REV_BYTES;
-                cvk.mv_data = (void *)cand.key;
+                cvk.mv_size = cand.ekey_len + MVCC__REV_BYTES;
+                cvk.mv_data = (void *)cand.ekey;
                 at_k = &cvk;
             }
             stop = cairn_memdup(at_k->mv_data, at_k->mv_size);
@@ -318,7 +313,7 @@ int mvcc_hash_kv(struct mvcc_store *s, mvcc_rev rev, uint32_t *hash,
         if (!take && !r.tomb) {
             struct mvcc__rec alive;
             int grc =
-                mvcc__get(s, rd->kv, r.key, r.key_len, rev, false, &alive);
+                mvcc__get_e(rd->kv, r.ekey, r.ekey_len, rev, false, &alive);
             if (grc != 0 && grc != CAIRN_ENOTFOUND) {
                 rc = grc;
                 break;

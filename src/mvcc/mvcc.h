@@ -32,11 +32,8 @@
 
 typedef int64_t mvcc_rev;
 
-/* The longest key a put accepts: LMDB's 511-byte key limit less our
- * 16-byte revision suffix. etcd allows longer keys (up to its request
- * size); a longer put fails with CAIRN_ETOOBIG. Reads and watches take
- * keys of any length. */
-#define MVCC_KEY_MAX 495
+/* Keys may have any length, as etcd's (its request size bounds them);
+ * keys over 479 bytes take a slower path (docs/mvcc.md, "Long keys"). */
 
 /* ---- arena for responses ---- */
 
@@ -281,7 +278,7 @@ void mvcc_batch_abort(struct mvcc_store *s);
 int mvcc_sync(struct mvcc_store *s);
 
 /* Write requests, each inside a batch and each its own revision if it
- * changes anything. Keys longer than MVCC_KEY_MAX: CAIRN_ETOOBIG. A request
+ * changes anything. A request
  * that fails after writing something (I/O or memory) fails the batch: later
  * requests return CAIRN_EIO and the commit refuses. Other errors change
  * nothing: CAIRN_EKEYNOTFOUND (ignore_value or ignore_lease without the key),

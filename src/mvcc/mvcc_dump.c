@@ -45,6 +45,18 @@ static void print_record(const char *db, const MDB_val *k, const MDB_val *v)
             printf(" MALFORMED\n");
             return;
         }
+        if (flags & 2) {
+            /* A long key: the kv key holds its prefix, hash and sequence
+             * number; the value starts with the full key. */
+            uint64_t full = codec_read_varint(&r);
+            if (r.bad || full > codec_reader_left(&r)) {
+                printf(" MALFORMED\n");
+                return;
+            }
+            printf(" long_key=");
+            print_bytes(vp + r.off, (size_t)full);
+            r.off += (size_t)full;
+        }
         if (flags & 1) {
             printf(" tombstone\n");
             return;

@@ -14,8 +14,21 @@
  * because one txn may put a key and delete it in a sibling nested txn (etcd
  * allows it), giving two changes of one key in one main revision. */
 #define MVCC__REV_BYTES 16
-/* Record flag: the record is a tombstone (the key was deleted). */
+/* Record flags: the record is a tombstone (the key was deleted); the key
+ * is long (its full bytes are in the value, docs/mvcc.md "Long keys"). */
 #define MVCC__FLAG_TOMB 0x01
+#define MVCC__FLAG_LONG 0x02
+/* Keys of up to MVCC__SHORT_MAX bytes are stored as they are. A longer
+ * key's kv-db key part ("ekey") is its first MVCC__SHORT_MAX bytes, a
+ * 64-bit hash of the rest and a BE64 sequence number that tells keys with
+ * equal prefix and hash apart: MVCC__EKEY_LONG bytes, which with the
+ * revision suffix fills LMDB's 511-byte key limit. Long keys of one prefix
+ * sort together, right after the prefix itself; readers sort such a group
+ * by the full keys. */
+#define MVCC__SHORT_MAX 479
+#define MVCC__EKEY_LONG (MVCC__SHORT_MAX + 16)
+/* The on-disk format this code writes and reads (meta "format"). */
+#define MVCC__FORMAT 2
 /* Bound on pooled read transactions. */
 #define MVCC__READ_POOL 16
 /* Bounds on txn nesting (etcd has none but max-txn-ops bounds its size). */
@@ -66,8 +79,10 @@ struct mvcc_store {
 /* One visible record of the kv db, decoded. Pointers borrow LMDB pages:
  * valid until the transaction ends or the next write in it. */
 struct mvcc__rec {
-    const uint8_t *key;
+    const uint8_t *key; /* the full user key */
     size_t key_len;
+    const uint8_t *ekey; /* the kv-db key part (== key for short keys) */
+    size_t ekey_len;
     mvcc_rev main;
     int64_t sub;
     bool tomb;
@@ -130,13 +145,29 @@ typedef int (*mvcc__visit_cb)(void *arg, const struct mvcc__rec *r);
 int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
                 size_t key_len, const uint8_t *end, size_t end_len, mvcc_rev at,
                 void *arg, mvcc__visit_cb cb);
+static inline bool mvcc__ekey_is_long(size_t ekey_len)
+{
+    return ekey_len > MVCC__SHORT_MAX;
+}
+/* The kv-db key part of key into ekey (room for MVCC__EKEY_LONG bytes),
+ * moving cursor c. A long key is looked up among the records sharing its
+ * prefix and hash: CAIRN_ENOTFOUND if it has none, unless for_write, which
+ * then gives it the next free sequence number. */
+int mvcc__ekey_find(MDB_cursor *c, const uint8_t *key, size_t key_len,
+                    bool for_write, uint8_t *ekey, size_t *ekey_len);
+/* The full user key of a stored ekey (borrowing LMDB's page: valid until
+ * the transaction ends or writes), read from its first record. */
+int mvcc__ekey_full(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,
+                    const uint8_t **key, size_t *key_len);
 /* The record of key visible at `at`; CAIRN_ENOTFOUND if none. Tombstones
- * are returned too when want_tomb. */
+ * are returned too when want_tomb. mvcc__get_e takes the ekey. */
 int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
               size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r);
-/* The record of key at exactly (main, sub); CAIRN_ENOTFOUND if none. */
-int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
-                    size_t key_len, mvcc_rev main, int64_t sub,
+int mvcc__get_e(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,
+                mvcc_rev at, bool want_tomb, struct mvcc__rec *r);
+/* The record of ekey at exactly (main, sub); CAIRN_ENOTFOUND if none. */
+int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *ekey,
+                    size_t ekey_len, mvcc_rev main, int64_t sub,
                     struct mvcc__rec *r);
 /* Copies a record into the arena as an mvcc_kv. */
 int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,

@@ -6,36 +6,109 @@
 
 #include "mvcc/mvcc_int.h"
 
-/* Builds userkey || BE64(rev) into buf (caller frees *out if != stack). */
-static int seek_key(const uint8_t *key, size_t key_len, uint64_t rev,
-                    uint8_t *stack, size_t stack_len, uint8_t **out)
+/* The seek key ekey || BE64(main) || BE64(sub) into buf, which has room
+ * for MVCC__EKEY_LONG + MVCC__REV_BYTES bytes. */
+static MDB_val seek_key(uint8_t *buf, const uint8_t *ekey, size_t ekey_len,
+                        uint64_t main, uint64_t sub)
 {
-    uint8_t *p = stack;
-    if (key_len + MVCC__REV_BYTES > stack_len) {
-        p = cairn_malloc(key_len + MVCC__REV_BYTES);
-        if (p == NULL)
-            return CAIRN_ENOMEM;
+    CAIRN_ASSERT(ekey_len <= MVCC__EKEY_LONG);
+    if (ekey_len)
+        memcpy(buf, ekey, ekey_len);
+    mvcc__put_be64(buf + ekey_len, main);
+    mvcc__put_be64(buf + ekey_len + 8, sub);
+    return (MDB_val){ekey_len + MVCC__REV_BYTES, buf};
+}
+
+/* 64-bit hash of a long key's tail (FNV-1a over 8-byte little-endian words,
+ * then a final mix): part of the on-disk format, so fixed forever. */
+static uint64_t tail_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = 0;
+        for (int j = 7; j >= 0; j--)
+            w = (w << 8) | p[i + (size_t)j];
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
     }
-    if (key_len)
-        memcpy(p, key, key_len);
-    mvcc__put_be64(p + key_len, rev);
-    mvcc__put_be64(p + key_len + 8, 0);
-    *out = p;
+    for (; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+int mvcc__ekey_find(MDB_cursor *c, const uint8_t *key, size_t key_len,
+                    bool for_write, uint8_t *ekey, size_t *ekey_len)
+{
+    if (!mvcc__ekey_is_long(key_len)) {
+        if (key_len)
+            memcpy(ekey, key, key_len);
+        *ekey_len = key_len;
+        return 0;
+    }
+    memcpy(ekey, key, MVCC__SHORT_MAX);
+    mvcc__put_be64(ekey + MVCC__SHORT_MAX,
+                   tail_hash(key + MVCC__SHORT_MAX, key_len - MVCC__SHORT_MAX));
+    *ekey_len = MVCC__EKEY_LONG;
+    /* Walk the sequence numbers in use under this prefix and hash (one,
+     * unless hashes collide), one seek each. */
+    uint64_t seq = 0;
+    uint8_t buf[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    for (;;) {
+        mvcc__put_be64(ekey + MVCC__SHORT_MAX + 8, seq);
+        MDB_val k = seek_key(buf, ekey, MVCC__EKEY_LONG, 0, 0), v;
+        int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (mrc != 0 && mrc != MDB_NOTFOUND)
+            return mvcc__err(mrc);
+        if (mrc == MDB_NOTFOUND || k.mv_size != MVCC__EKEY_LONG + 16 ||
+            memcmp(k.mv_data, ekey, MVCC__SHORT_MAX + 8) != 0)
+            return for_write ? 0 : CAIRN_ENOTFOUND; /* seq is free */
+        struct mvcc__rec r;
+        if (!mvcc__rec_decode(&k, &v, &r))
+            return CAIRN_ECORRUPT;
+        seq = mvcc__get_be64(r.ekey + MVCC__SHORT_MAX + 8);
+        if (mvcc__key_cmp(r.key, r.key_len, key, key_len) == 0) {
+            memcpy(ekey, r.ekey, MVCC__EKEY_LONG);
+            return 0;
+        }
+        if (seq == UINT64_MAX)
+            return CAIRN_EFULL;
+        seq++;
+    }
+}
+
+int mvcc__ekey_full(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,
+                    const uint8_t **key, size_t *key_len)
+{
+    if (!mvcc__ekey_is_long(ekey_len)) {
+        *key = ekey;
+        *key_len = ekey_len;
+        return 0;
+    }
+    if (ekey_len != MVCC__EKEY_LONG)
+        return CAIRN_ECORRUPT;
+    uint8_t buf[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    MDB_val k = seek_key(buf, ekey, ekey_len, 0, 0), v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (mrc != 0)
+        return mrc == MDB_NOTFOUND ? CAIRN_ECORRUPT : mvcc__err(mrc);
+    struct mvcc__rec r;
+    if (!mvcc__rec_decode(&k, &v, &r) || r.ekey_len != ekey_len ||
+        memcmp(r.ekey, ekey, ekey_len) != 0)
+        return CAIRN_ECORRUPT;
+    *key = r.key;
+    *key_len = r.key_len;
     return 0;
 }
 
-int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
-              size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
+int mvcc__get_e(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,
+                mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
 {
-    (void)s;
-    if (key_len > MVCC_KEY_MAX)
-        return CAIRN_ENOTFOUND; /* no such key can be stored */
-    uint8_t stack[512], *sk;
-    int rc =
-        seek_key(key, key_len, (uint64_t)at + 1, stack, sizeof(stack), &sk);
-    if (rc != 0)
-        return rc;
-    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    uint8_t buf[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    MDB_val k = seek_key(buf, ekey, ekey_len, (uint64_t)at + 1, 0), v;
     /* The first record after (key, at) ... then one back is the latest of
      * key at or below `at`, if it belongs to key. */
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -43,40 +116,199 @@ int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
         mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     else if (mrc == 0)
         mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    if (mrc != 0) {
-        rc = mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
-        goto out;
-    }
-    if (!mvcc__rec_decode(&k, &v, r)) {
-        rc = CAIRN_ECORRUPT;
-        goto out;
-    }
-    if (mvcc__key_cmp(r->key, r->key_len, key, key_len) != 0 || r->main > at ||
+    if (mrc != 0)
+        return mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
+    if (!mvcc__rec_decode(&k, &v, r))
+        return CAIRN_ECORRUPT;
+    if (r->ekey_len != ekey_len ||
+        (ekey_len && memcmp(r->ekey, ekey, ekey_len) != 0) || r->main > at ||
         (r->tomb && !want_tomb))
-        rc = CAIRN_ENOTFOUND;
-out:
-    if (sk != stack)
-        cairn_free(sk);
-    return rc;
+        return CAIRN_ENOTFOUND;
+    return 0;
 }
 
-int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *key,
-                    size_t key_len, mvcc_rev main, int64_t sub,
-                    struct mvcc__rec *r)
+int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
+              size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
 {
-    uint8_t stack[512], *sk;
-    int rc = seek_key(key, key_len, (uint64_t)main, stack, sizeof(stack), &sk);
+    (void)s;
+    uint8_t ekey[MVCC__EKEY_LONG];
+    size_t ekey_len;
+    int rc = mvcc__ekey_find(c, key, key_len, false, ekey, &ekey_len);
     if (rc != 0)
         return rc;
-    mvcc__put_be64(sk + key_len + 8, (uint64_t)sub);
-    MDB_val k = {key_len + MVCC__REV_BYTES, sk}, v;
+    return mvcc__get_e(c, ekey, ekey_len, at, want_tomb, r);
+}
+
+int mvcc__get_exact(struct mvcc_store *s, MDB_txn *t, const uint8_t *ekey,
+                    size_t ekey_len, mvcc_rev main, int64_t sub,
+                    struct mvcc__rec *r)
+{
+    if (ekey_len > MVCC__EKEY_LONG)
+        return CAIRN_ECORRUPT;
+    uint8_t buf[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    MDB_val k = seek_key(buf, ekey, ekey_len, (uint64_t)main, (uint64_t)sub), v;
     int mrc = mdb_get(t, s->kv, &k, &v);
     if (mrc != 0)
-        rc = mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
-    else if (!mvcc__rec_decode(&k, &v, r))
-        rc = CAIRN_ECORRUPT;
-    if (sk != stack)
-        cairn_free(sk);
+        return mrc == MDB_NOTFOUND ? CAIRN_ENOTFOUND : mvcc__err(mrc);
+    if (!mvcc__rec_decode(&k, &v, r))
+        return CAIRN_ECORRUPT;
+    /* mdb_get leaves k on our stack buffer: point at the caller's bytes. */
+    if (r->key == r->ekey)
+        r->key = ekey;
+    r->ekey = ekey;
+    return 0;
+}
+
+/* A range walk's state. Long keys sharing a prefix are stored in hash
+ * order: the visible record of each is gathered in grp, and the group is
+ * sorted by full key and handed out when the walk leaves it. */
+struct walk {
+    const uint8_t *key, *end;
+    size_t key_len, end_len;
+    bool unbounded, check_start;
+    void *arg;
+    mvcc__visit_cb cb;
+    struct mvcc__rec *grp;
+    size_t n, cap;
+    bool in_grp;
+    uint8_t prefix[MVCC__SHORT_MAX];
+};
+
+static int walk_emit(struct walk *w, const struct mvcc__rec *r)
+{
+    if (r->tomb)
+        return 0;
+    if (!mvcc__ekey_is_long(r->ekey_len))
+        return w->cb(w->arg, r);
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        struct mvcc__rec *ng = cairn_realloc(w->grp, cap * sizeof(*ng));
+        if (ng == NULL)
+            return CAIRN_ENOMEM;
+        w->grp = ng;
+        w->cap = cap;
+    }
+    w->grp[w->n++] = *r;
+    return 0;
+}
+
+static int rec_key_cmp(const void *a, const void *b)
+{
+    const struct mvcc__rec *x = a, *y = b;
+    return mvcc__key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* Hands out the gathered group in key order, within [key, end). */
+static int walk_flush(struct walk *w)
+{
+    w->in_grp = false;
+    size_t n = w->n;
+    w->n = 0;
+    if (n > 1)
+        qsort(w->grp, n, sizeof(*w->grp), rec_key_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const struct mvcc__rec *r = &w->grp[i];
+        if (mvcc__key_cmp(r->key, r->key_len, w->key, w->key_len) < 0)
+            continue;
+        if (!w->unbounded &&
+            mvcc__key_cmp(r->key, r->key_len, w->end, w->end_len) >= 0)
+            return 1;
+        int rc = w->cb(w->arg, r);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Whether r starts a record that is not part of the current long group. */
+static bool walk_leaves_grp(const struct walk *w, const struct mvcc__rec *r)
+{
+    return w->in_grp && (!mvcc__ekey_is_long(r->ekey_len) ||
+                         memcmp(w->prefix, r->ekey, MVCC__SHORT_MAX) != 0);
+}
+
+/* Judges where r sits against the range before its group is entered:
+ * 1 stops the walk (past the end), 2 skips r (before the start). */
+static int walk_bounds(struct walk *w, const struct mvcc__rec *r)
+{
+    if (!mvcc__ekey_is_long(r->ekey_len)) {
+        if (!w->unbounded &&
+            mvcc__key_cmp(r->key, r->key_len, w->end, w->end_len) >= 0)
+            return 1;
+        if (w->check_start &&
+            mvcc__key_cmp(r->key, r->key_len, w->key, w->key_len) < 0)
+            return 2;
+        return 0;
+    }
+    if (!w->in_grp) {
+        /* Every key of the group is longer than its prefix, so an end at
+         * or below the prefix ends the walk. */
+        if (!w->unbounded &&
+            mvcc__key_cmp(w->end, w->end_len, r->ekey, MVCC__SHORT_MAX) <= 0)
+            return 1;
+        w->in_grp = true;
+        memcpy(w->prefix, r->ekey, MVCC__SHORT_MAX);
+    }
+    return 0;
+}
+
+static int walk_run(struct mvcc_store *s, MDB_cursor *c, struct walk *w,
+                    mvcc_rev at)
+{
+    (void)s;
+    /* A start key longer than the short limit: seek to its prefix and skip
+     * what sorts before the start. */
+    size_t seek_len =
+        w->key_len > MVCC__SHORT_MAX ? MVCC__SHORT_MAX : w->key_len;
+    uint8_t buf[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    MDB_val k = seek_key(buf, w->key, seek_len, 0, 0), v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    /* Linear walk: for each key remember the latest record <= at; a record
+     * above `at` makes us seek past the key's newer history. */
+    struct mvcc__rec best, r;
+    bool have = false;
+    int rc = 0;
+    while (mrc == 0) {
+        if (!mvcc__rec_decode(&k, &v, &r)) {
+            rc = CAIRN_ECORRUPT;
+            break;
+        }
+        if (have && (best.ekey_len != r.ekey_len ||
+                     memcmp(best.ekey, r.ekey, r.ekey_len) != 0)) {
+            if ((rc = walk_emit(w, &best)) != 0)
+                break;
+            have = false;
+        }
+        if (walk_leaves_grp(w, &r) && (rc = walk_flush(w)) != 0)
+            break;
+        int b = walk_bounds(w, &r);
+        if (b == 1)
+            break;
+        if (b == 2) {
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        if (r.main <= at) {
+            best = r;
+            have = true;
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        /* Newer than `at`: emit what we have, then jump to the next key. */
+        if (have) {
+            if ((rc = walk_emit(w, &best)) != 0)
+                break;
+            have = false;
+        }
+        k = seek_key(buf, r.ekey, r.ekey_len, UINT64_MAX, UINT64_MAX);
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = mvcc__err(mrc);
+    if (rc == 0 && have)
+        rc = walk_emit(w, &best);
+    if (rc == 0 && w->in_grp)
+        rc = walk_flush(w);
     return rc;
 }
 
@@ -94,80 +326,19 @@ int mvcc__visit(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
         rc = cb(arg, &r);
         return rc > 0 ? 0 : rc;
     }
-    bool unbounded = end_len == 1 && end[0] == 0;
-    if (!unbounded && mvcc__key_cmp(end, end_len, key, key_len) <= 0)
+    struct walk w = {.key = key,
+                     .key_len = key_len,
+                     .end = end,
+                     .end_len = end_len,
+                     .unbounded = end_len == 1 && end[0] == 0,
+                     .check_start = key_len > MVCC__SHORT_MAX,
+                     .arg = arg,
+                     .cb = cb};
+    if (!w.unbounded && mvcc__key_cmp(end, end_len, key, key_len) <= 0)
         return 0;
-    /* A start key longer than any stored key: seek to its longest storable
-     * prefix and skip what sorts before the start. */
-    size_t seek_len = key_len > MVCC_KEY_MAX ? MVCC_KEY_MAX : key_len;
-    bool check_start = seek_len < key_len;
-    uint8_t stack[512], *sk;
-    int rc = seek_key(key, seek_len, 0, stack, sizeof(stack), &sk);
-    if (rc != 0)
-        return rc;
-    MDB_val k = {seek_len + MVCC__REV_BYTES, sk}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    /* Linear walk: for each key group remember the latest record <= at;
-     * a record above `at` makes us seek past the group's newer history. */
-    struct mvcc__rec best, r;
-    bool have = false;
-    uint8_t *skip = NULL;
-    size_t skip_cap = 0;
-    while (mrc == 0) {
-        if (!mvcc__rec_decode(&k, &v, &r)) {
-            rc = CAIRN_ECORRUPT;
-            break;
-        }
-        if (have &&
-            mvcc__key_cmp(best.key, best.key_len, r.key, r.key_len) != 0) {
-            if (!best.tomb && (rc = cb(arg, &best)) != 0)
-                break;
-            have = false;
-        }
-        if (!unbounded && mvcc__key_cmp(r.key, r.key_len, end, end_len) >= 0)
-            break;
-        if (check_start && mvcc__key_cmp(r.key, r.key_len, key, key_len) < 0) {
-            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            continue;
-        }
-        if (r.main <= at) {
-            best = r;
-            have = true;
-            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            continue;
-        }
-        /* Newer than `at`: emit what we have, then jump to the next key. */
-        if (have) {
-            if (!best.tomb && (rc = cb(arg, &best)) != 0)
-                break;
-            have = false;
-        }
-        if (skip_cap < r.key_len + MVCC__REV_BYTES) {
-            cairn_free(skip);
-            skip_cap = r.key_len + MVCC__REV_BYTES + 64;
-            skip = cairn_malloc(skip_cap);
-            if (skip == NULL) {
-                rc = CAIRN_ENOMEM;
-                break;
-            }
-        }
-        CAIRN_ASSERT(skip != NULL); /* skip_cap starts at 0, so it was made */
-        memcpy(skip, r.key, r.key_len);
-        memset(skip + r.key_len, 0xff, MVCC__REV_BYTES);
-        k.mv_size = r.key_len + MVCC__REV_BYTES;
-        k.mv_data = skip;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    }
-    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = mvcc__err(mrc);
-    if (rc == 0 && have && !best.tomb)
-        rc = cb(arg, &best);
-    if (rc > 0)
-        rc = 0;
-    cairn_free(skip);
-    if (sk != stack)
-        cairn_free(sk);
-    return rc;
+    int rc = walk_run(s, c, &w, at);
+    cairn_free(w.grp);
+    return rc > 0 ? 0 : rc;
 }
 
 /* ---- Range ---- */

@@ -93,10 +93,10 @@ bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r)
     if (k->mv_size < MVCC__REV_BYTES || v->mv_size < 1)
         return false;
     const uint8_t *kp = k->mv_data;
-    r->key = kp;
-    r->key_len = k->mv_size - MVCC__REV_BYTES;
-    r->main = (mvcc_rev)mvcc__get_be64(kp + r->key_len);
-    int64_t ksub = (int64_t)mvcc__get_be64(kp + r->key_len + 8);
+    r->ekey = kp;
+    r->ekey_len = k->mv_size - MVCC__REV_BYTES;
+    r->main = (mvcc_rev)mvcc__get_be64(kp + r->ekey_len);
+    int64_t ksub = (int64_t)mvcc__get_be64(kp + r->ekey_len + 8);
     struct codec_reader rd;
     codec_reader_init(&rd, v->mv_data, v->mv_size);
     uint8_t flags = codec_read_u8(&rd);
@@ -105,8 +105,23 @@ bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r)
     r->create = (mvcc_rev)codec_read_varint(&rd);
     r->version = (int64_t)codec_read_varint(&rd);
     r->lease = (int64_t)codec_read_varint(&rd);
-    if (rd.bad || r->sub != ksub)
+    bool is_long = (flags & MVCC__FLAG_LONG) != 0;
+    if (rd.bad || r->sub != ksub ||
+        is_long != mvcc__ekey_is_long(r->ekey_len) ||
+        (is_long && r->ekey_len != MVCC__EKEY_LONG))
         return false;
+    r->key = r->ekey;
+    r->key_len = r->ekey_len;
+    if (is_long) {
+        uint64_t kl = codec_read_varint(&rd);
+        if (rd.bad || kl <= MVCC__SHORT_MAX || kl > codec_reader_left(&rd) ||
+            memcmp(r->ekey, (const uint8_t *)v->mv_data + rd.off,
+                   MVCC__SHORT_MAX) != 0)
+            return false;
+        r->key = (const uint8_t *)v->mv_data + rd.off;
+        r->key_len = (size_t)kl;
+        rd.off += (size_t)kl;
+    }
     r->val_len = codec_reader_left(&rd);
     r->val = (const uint8_t *)v->mv_data + rd.off;
     r->raw = v->mv_data;
@@ -285,9 +300,9 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
         return cairn_errmsg_code(em, mvcc__err(rc), "open lmdb in %s: %s",
                                  s->dir, mdb_strerror(rc));
     }
-    /* Our key limit assumes LMDB's default 511-byte keys. */
+    /* The long-key encoding fills LMDB's default 511-byte keys. */
     CAIRN_ASSERT(mdb_env_get_maxkeysize(s->env) >=
-                 MVCC_KEY_MAX + MVCC__REV_BYTES);
+                 MVCC__EKEY_LONG + MVCC__REV_BYTES);
     MDB_txn *t;
     rc = mdb_txn_begin(s->env, NULL, 0, &t);
     if (rc != 0)
@@ -301,20 +316,32 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
         mdb_txn_abort(t);
         goto err_after_env;
     }
-    uint64_t rev, compact, alarm;
+    uint64_t rev, compact, alarm, format;
     int crc;
     if ((crc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
         (crc = mvcc__meta_get(s, t, "compact", &compact)) != 0 ||
-        (crc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0) {
+        (crc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0 ||
+        (crc = mvcc__meta_get(s, t, "format", &format)) != 0) {
         mdb_txn_abort(t);
         mdb_env_close(s->env);
         s->env = NULL;
         return cairn_errmsg_code(em, crc, "read meta in %s", s->dir);
     }
+    if (rev != 0 && format != MVCC__FORMAT) {
+        /* Format 1 stored keys of 480-495 bytes verbatim, which format 2
+         * reads as long keys: refuse rather than misread. */
+        mdb_txn_abort(t);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return cairn_errmsg_code(em, CAIRN_ECORRUPT,
+                                 "store in %s has format %llu, not %d", s->dir,
+                                 (unsigned long long)format, MVCC__FORMAT);
+    }
     if (rev == 0) {
         /* A new store is at revision 1, as etcd's. */
         rev = 1;
-        if ((crc = mvcc__meta_put(s, t, "rev", rev)) != 0) {
+        if ((crc = mvcc__meta_put(s, t, "rev", rev)) != 0 ||
+            (crc = mvcc__meta_put(s, t, "format", MVCC__FORMAT)) != 0) {
             mdb_txn_abort(t);
             mdb_env_close(s->env);
             s->env = NULL;
@@ -755,7 +782,12 @@ int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
     while (mrc == 0 && n < max) {
         if (k.mv_size < 8 || memcmp(k.mv_data, pre, 8) != 0)
             break;
-        rc = cb(arg, (const uint8_t *)k.mv_data + 8, k.mv_size - 8);
+        const uint8_t *key;
+        size_t key_len;
+        rc = mvcc__ekey_full(rd->kv, (const uint8_t *)k.mv_data + 8,
+                             k.mv_size - 8, &key, &key_len);
+        if (rc == 0)
+            rc = cb(arg, key, key_len);
         if (rc != 0)
             break;
         n++;

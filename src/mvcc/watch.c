@@ -247,17 +247,16 @@ static int add_event(struct mvcc_watch_hub *h, struct watcher *w,
     return 0;
 }
 
-/* Builds the event of revision (main) for key, and its previous version if
- * some watcher wants it. */
-static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, MDB_cursor *kvc,
-                      const uint8_t *key, size_t key_len, mvcc_rev main,
-                      int64_t sub, bool want_prev, struct mvcc_event *ev)
+/* Builds the event of record r, and its previous version if some watcher
+ * wants it. */
+static int make_event(struct mvcc_watch_hub *h, MDB_cursor *kvc,
+                      const struct mvcc__rec *rp, bool want_prev,
+                      struct mvcc_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
-    struct mvcc__rec r;
-    int rc = mvcc__get_exact(h->s, t, key, key_len, main, sub, &r);
-    if (rc != 0)
-        return rc == CAIRN_ENOTFOUND ? CAIRN_ECORRUPT : rc;
+    struct mvcc__rec r = *rp;
+    mvcc_rev main = r.main;
+    int rc;
     ev->is_delete = r.tomb;
     if ((rc = mvcc__kv_copy(&h->arena, &r, false, &ev->kv)) != 0)
         return rc;
@@ -269,7 +268,7 @@ static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, MDB_cursor *kvc,
     }
     if (want_prev && main > 1) {
         struct mvcc__rec p;
-        rc = mvcc__get(h->s, kvc, key, key_len, main - 1, false, &p);
+        rc = mvcc__get_e(kvc, r.ekey, r.ekey_len, main - 1, false, &p);
         if (rc == 0) {
             ev->prev_kv = mvcc_arena_alloc(&h->arena, sizeof(*ev->prev_kv));
             if (ev->prev_kv == NULL)
@@ -281,6 +280,15 @@ static int make_event(struct mvcc_watch_hub *h, MDB_txn *t, MDB_cursor *kvc,
         }
     }
     return 0;
+}
+
+/* The record a revision-log entry names. */
+static int event_rec(struct mvcc_watch_hub *h, MDB_txn *t, const uint8_t *ekey,
+                     size_t ekey_len, mvcc_rev main, int64_t sub,
+                     struct mvcc__rec *r)
+{
+    int rc = mvcc__get_exact(h->s, t, ekey, ekey_len, main, sub, r);
+    return rc == CAIRN_ENOTFOUND ? CAIRN_ECORRUPT : rc;
 }
 
 static size_t event_size(const struct mvcc_event *e)
@@ -369,8 +377,19 @@ static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
         int64_t sub = (int64_t)mvcc__get_be64((const uint8_t *)k.mv_data + 8);
         if (main > hi)
             break;
+        /* The revision log holds the ekey: a long key's full bytes come
+         * from its record, read before matching. */
+        struct mvcc__rec rec;
+        bool have_rec = false;
         const uint8_t *key = v.mv_data;
         size_t key_len = v.mv_size;
+        if (mvcc__ekey_is_long(key_len)) {
+            if ((rc = event_rec(h, rd->t, key, key_len, main, sub, &rec)) != 0)
+                break;
+            have_rec = true;
+            key = rec.key;
+            key_len = rec.key_len;
+        }
         /* The watchers this change concerns. */
         size_t nc = 0;
         bool built = false, want_prev = false;
@@ -393,9 +412,11 @@ static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
         for (size_t i = 0; i < nc && rc == 0; i++) {
             struct watcher *w = h->cand[i];
             if (!built) {
-                rc = make_event(h, rd->t, rd->kv, key, key_len, main, sub,
-                                want_prev, &ev);
-                if (rc != 0)
+                if (!have_rec && (rc = event_rec(h, rd->t, v.mv_data, v.mv_size,
+                                                 main, sub, &rec)) != 0)
+                    break;
+                have_rec = true;
+                if ((rc = make_event(h, rd->kv, &rec, want_prev, &ev)) != 0)
                     break;
                 built = true;
             }

@@ -2,6 +2,7 @@
  * v3.4's checks and semantics (etcdserver/apply.go, v3rpc/key.go), lease
  * attachments, compaction scheduling and lease revocation. Apply thread. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mvcc/mvcc_int.h"
@@ -59,46 +60,56 @@ static int wctx_end(struct wctx *w, int rc)
     return rc;
 }
 
-static int lkey_update(struct wctx *w, int64_t lease, const uint8_t *key,
-                       size_t key_len, bool attach)
+/* lkey records hold the key's ekey (a long key's full bytes are in kv). */
+static int lkey_update(struct wctx *w, int64_t lease, const uint8_t *ekey,
+                       size_t ekey_len, bool attach)
 {
-    uint8_t stack[512], *p = stack;
-    if (key_len + 8 > sizeof(stack)) {
-        p = cairn_malloc(key_len + 8);
-        if (p == NULL)
-            return CAIRN_ENOMEM;
-    }
+    uint8_t p[8 + MVCC__EKEY_LONG];
+    CAIRN_ASSERT(ekey_len <= MVCC__EKEY_LONG);
     mvcc__put_be64(p, (uint64_t)lease);
-    if (key_len)
-        memcpy(p + 8, key, key_len);
-    MDB_val k = {key_len + 8, p}, v = {0, NULL};
+    if (ekey_len)
+        memcpy(p + 8, ekey, ekey_len);
+    MDB_val k = {ekey_len + 8, p}, v = {0, NULL};
     int rc = attach ? mdb_put(w->t, w->s->lkey, &k, &v, 0)
                     : mdb_del(w->t, w->s->lkey, &k, NULL);
-    if (p != stack)
-        cairn_free(p);
     if (rc == MDB_NOTFOUND)
         rc = 0;
     return mvcc__err(rc);
 }
 
+/* A key being written: its full bytes and its kv-db key part. */
+struct wkey {
+    const uint8_t *key;
+    size_t key_len;
+    uint8_t ekey[MVCC__EKEY_LONG];
+    size_t ekey_len;
+};
+
+static int wkey_init(struct wctx *w, struct wkey *k, const uint8_t *key,
+                     size_t key_len)
+{
+    k->key = key;
+    k->key_len = key_len;
+    return mvcc__ekey_find(w->c, key, key_len, true, k->ekey, &k->ekey_len);
+}
+
 /* Writes one change of the request: the kv record and the revision log
  * record. */
-static int write_record(struct wctx *w, const uint8_t *key, size_t key_len,
-                        bool tomb, mvcc_rev create, int64_t version,
-                        int64_t lease, const uint8_t *val, size_t val_len)
+static int write_record(struct wctx *w, const struct wkey *wk, bool tomb,
+                        mvcc_rev create, int64_t version, int64_t lease,
+                        const uint8_t *val, size_t val_len)
 {
     int64_t sub = w->sub;
+    bool is_long = mvcc__ekey_is_long(wk->ekey_len);
     size_t vsz =
         1 + varint_size((uint64_t)sub) + varint_size((uint64_t)create) +
         varint_size((uint64_t)version) + varint_size((uint64_t)lease) + val_len;
-    uint8_t stack[512], *kb = stack;
-    if (key_len + MVCC__REV_BYTES > sizeof(stack)) {
-        kb = cairn_malloc(key_len + MVCC__REV_BYTES);
-        if (kb == NULL)
-            return CAIRN_ENOMEM;
-    }
+    if (is_long)
+        vsz += varint_size(wk->key_len) + wk->key_len;
+    uint8_t kb[MVCC__EKEY_LONG + MVCC__REV_BYTES];
+    size_t key_len = wk->ekey_len;
     if (key_len)
-        memcpy(kb, key, key_len);
+        memcpy(kb, wk->ekey, key_len);
     mvcc__put_be64(kb + key_len, (uint64_t)w->main);
     mvcc__put_be64(kb + key_len + 8, (uint64_t)sub);
     MDB_val k = {key_len + MVCC__REV_BYTES, kb}, v = {vsz, NULL};
@@ -108,21 +119,25 @@ static int write_record(struct wctx *w, const uint8_t *key, size_t key_len,
     int rc = mdb_cursor_put(w->c, &k, &v, MDB_RESERVE);
     if (rc == 0) {
         uint8_t *p = v.mv_data;
-        *p++ = tomb ? MVCC__FLAG_TOMB : 0;
+        *p++ = (uint8_t)((tomb ? MVCC__FLAG_TOMB : 0) |
+                         (is_long ? MVCC__FLAG_LONG : 0));
         p += varint_put(p, (uint64_t)sub);
         p += varint_put(p, (uint64_t)create);
         p += varint_put(p, (uint64_t)version);
         p += varint_put(p, (uint64_t)lease);
+        if (is_long) {
+            p += varint_put(p, wk->key_len);
+            memcpy(p, wk->key, wk->key_len);
+            p += wk->key_len;
+        }
         if (val_len)
             memcpy(p, val, val_len);
         uint8_t rk[16];
         mvcc__put_be64(rk, (uint64_t)w->main);
         mvcc__put_be64(rk + 8, (uint64_t)sub);
-        MDB_val rkv = {16, rk}, rvv = {key_len, (void *)key};
+        MDB_val rkv = {16, rk}, rvv = {key_len, (void *)wk->ekey};
         rc = mdb_put(w->t, w->s->rev, &rkv, &rvv, MDB_APPEND);
     }
-    if (kb != stack)
-        cairn_free(kb);
     if (rc != 0) {
         w->s->batch_failed = true;
         return mvcc__err(rc);
@@ -140,8 +155,6 @@ static int check_put_fields(const struct mvcc_put_req *r)
 {
     if (r->key_len == 0)
         return CAIRN_EEMPTYKEY;
-    if (r->key_len > MVCC_KEY_MAX)
-        return CAIRN_ETOOBIG;
     if (r->ignore_value && r->value_len != 0)
         return CAIRN_EVALUEPROVIDED;
     if (r->ignore_lease && r->lease != 0)
@@ -170,9 +183,12 @@ static int put_exec(struct wctx *w, const struct mvcc_put_req *r,
                     struct mvcc_arena *a, struct mvcc_put_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    struct wkey wk;
+    int rc = wkey_init(w, &wk, r->key, r->key_len);
+    if (rc != 0)
+        return rc;
     struct mvcc__rec prev;
-    int rc =
-        mvcc__get(w->s, w->c, r->key, r->key_len, wctx_rev(w), false, &prev);
+    rc = mvcc__get_e(w->c, wk.ekey, wk.ekey_len, wctx_rev(w), false, &prev);
     bool have = rc == 0;
     if (rc != 0 && rc != CAIRN_ENOTFOUND)
         return rc;
@@ -202,14 +218,14 @@ static int put_exec(struct wctx *w, const struct mvcc_put_req *r,
             return CAIRN_ENOMEM;
         *resp->prev_kv = pkv;
     }
-    if ((rc = write_record(w, r->key, r->key_len, false, create, version, lease,
-                           val, val_len)) != 0)
+    if ((rc = write_record(w, &wk, false, create, version, lease, val,
+                           val_len)) != 0)
         return rc;
     if (old_lease != 0 && old_lease != lease &&
-        (rc = lkey_update(w, old_lease, r->key, r->key_len, false)) != 0)
+        (rc = lkey_update(w, old_lease, wk.ekey, wk.ekey_len, false)) != 0)
         goto err_fail;
     if (lease != 0 && lease != old_lease &&
-        (rc = lkey_update(w, lease, r->key, r->key_len, true)) != 0)
+        (rc = lkey_update(w, lease, wk.ekey, wk.ekey_len, true)) != 0)
         goto err_fail;
     resp->header_rev = w->main;
     w->ops.puts++;
@@ -262,11 +278,12 @@ static int delete_exec(struct wctx *w, const uint8_t *key, size_t key_len,
     }
     for (size_t i = 0; i < c.n; i++) {
         const struct mvcc_kv *kv = &c.kvs[i];
-        if ((rc = write_record(w, kv->key, kv->key_len, true, 0, 0, 0, NULL,
-                               0)) != 0)
+        struct wkey wk;
+        if ((rc = wkey_init(w, &wk, kv->key, kv->key_len)) != 0 ||
+            (rc = write_record(w, &wk, true, 0, 0, 0, NULL, 0)) != 0)
             goto out;
-        if (kv->lease != 0 && (rc = lkey_update(w, kv->lease, kv->key,
-                                                kv->key_len, false)) != 0) {
+        if (kv->lease != 0 && (rc = lkey_update(w, kv->lease, wk.ekey,
+                                                wk.ekey_len, false)) != 0) {
             w->s->batch_failed = true;
             goto out;
         }
@@ -313,6 +330,12 @@ int mvcc_delete_range(struct mvcc_store *s, const struct mvcc_delete_req *req,
                                     req->end_len, req->prev_kv, a, resp));
 }
 
+static int kv_key_cmp(const void *a, const void *b)
+{
+    const struct mvcc_kv *x = a, *y = b;
+    return mvcc__key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
 int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
                            int64_t *deleted)
 {
@@ -325,6 +348,7 @@ int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
     mvcc_arena_init(&a);
     struct mvcc_kv *keys = NULL;
     size_t n = 0, cap = 0;
+    bool any_long = false;
     MDB_cursor *c;
     int rc = mvcc__err(mdb_cursor_open(s->wtxn, s->lkey, &c));
     if (rc != 0)
@@ -344,14 +368,19 @@ int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
             keys = nk;
             cap = nc;
         }
-        uint8_t *p = mvcc_arena_alloc(&a, k.mv_size - 8);
-        if (p == NULL) {
+        const uint8_t *key;
+        size_t key_len;
+        rc = mvcc__ekey_full(s->wcur, (const uint8_t *)k.mv_data + 8,
+                             k.mv_size - 8, &key, &key_len);
+        uint8_t *p = rc == 0 ? mvcc_arena_alloc(&a, key_len) : NULL;
+        if (rc == 0 && p == NULL)
             rc = CAIRN_ENOMEM;
+        if (rc != 0)
             break;
-        }
-        memcpy(p, (uint8_t *)k.mv_data + 8, k.mv_size - 8);
+        memcpy(p, key, key_len);
+        any_long |= mvcc__ekey_is_long(k.mv_size - 8);
         keys[n].key = p;
-        keys[n].key_len = k.mv_size - 8;
+        keys[n].key_len = key_len;
         n++;
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
@@ -360,6 +389,10 @@ int mvcc_lease_revoke_keys(struct mvcc_store *s, int64_t lease_id,
         rc = mvcc__err(mrc);
     if (rc != 0)
         goto out;
+    /* etcd deletes a revoked lease's keys in key order; long keys of one
+     * prefix are in hash order in lkey. */
+    if (any_long)
+        qsort(keys, n, sizeof(*keys), kv_key_cmp);
     struct wctx w;
     wctx_init(&w, s);
     for (size_t i = 0; i < n; i++) {

@@ -26,9 +26,9 @@ static void check_rc_at(struct run *r, int rc, int line)
 static void scenario(struct mvcc_store *s, struct mvcc_arena *a, int iter,
                      struct run *r)
 {
-    char k1[16], k2[MVCC_KEY_MAX + 1];
+    char k1[16], k2[1001];
     snprintf(k1, sizeof(k1), "a%04d", iter);
-    /* The longest key there may be. */
+    /* A long key (stored by prefix and hash, its bytes in the value). */
     memset(k2, 'k', sizeof(k2) - 1);
     k2[sizeof(k2) - 1] = 0;
     for (int i = 0, v = iter; i < 6; i++, v /= 10)

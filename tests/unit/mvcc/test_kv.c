@@ -129,45 +129,6 @@ static void test_revisions_and_versions(void **state)
     assert_int_equal(mvcc_sync(f->s), 0);
 }
 
-static void test_long_keys(void **state)
-{
-    struct fx *f = *state;
-    /* Keys beyond LMDB's limit cannot be put, but can be read from. */
-    static uint8_t longkey[MVCC_KEY_MAX + 2];
-    memset(longkey, 'a', sizeof(longkey));
-    struct mvcc_put_req lq = {.key = longkey, .key_len = MVCC_KEY_MAX + 1};
-    struct mvcc_put_resp lr;
-    assert_int_equal(mvcc_batch_begin(f->s), 0);
-    assert_int_equal(mvcc_put(f->s, &lq, &f->a, &lr), CAIRN_ETOOBIG);
-    lq.key_len = MVCC_KEY_MAX;
-    assert_int_equal(mvcc_put(f->s, &lq, &f->a, &lr), 0);
-    assert_int_equal(mvcc_batch_commit(f->s, ++f->ci), 0);
-    const char *keys[] = {"a", "ab", "b"};
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(put(f, keys[i], keys[i], NULL), 0);
-    /* From a start longer than any key: "aa…a" (495) sorts before it, "ab"
-     * and "b" after it. */
-    static const uint8_t z = 0;
-    struct mvcc_range_resp r;
-    struct mvcc_range_req q = {
-        .key = longkey, .key_len = sizeof(longkey), .end = &z, .end_len = 1};
-    assert_int_equal(mvcc_range(f->s, &q, &f->a, &r), 0);
-    assert_int_equal(r.count, 2);
-    assert_memory_equal(r.kvs[0].key, "ab", 2);
-    q.end_len = 0; /* the long key alone */
-    assert_int_equal(mvcc_range(f->s, &q, &f->a, &r), 0);
-    assert_int_equal(r.count, 0);
-    q.key_len = MVCC_KEY_MAX;
-    assert_int_equal(mvcc_range(f->s, &q, &f->a, &r), 0);
-    assert_int_equal(r.count, 1);
-    struct mvcc_delete_req d = {.key = longkey, .key_len = MVCC_KEY_MAX};
-    struct mvcc_delete_resp dr;
-    assert_int_equal(mvcc_batch_begin(f->s), 0);
-    assert_int_equal(mvcc_delete_range(f->s, &d, &f->a, &dr), 0);
-    assert_int_equal(dr.deleted, 1);
-    assert_int_equal(mvcc_batch_commit(f->s, ++f->ci), 0);
-}
-
 static void test_range_edges(void **state)
 {
     struct fx *f = *state;
@@ -401,7 +362,6 @@ int test_kv_group(void)
         cmocka_unit_test_setup_teardown(test_revisions_and_versions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_range_edges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_keys, setup, teardown),
         cmocka_unit_test(test_txn_validation),
         cmocka_unit_test_setup_teardown(test_txn_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nospace_alarm, setup, teardown),

@@ -5,6 +5,7 @@ int main(void)
 {
     int failed = 0;
     failed += test_kv_group();
+    failed += test_longkeys_group();
     failed += test_maint_group();
     failed += test_watch_group();
     failed += test_faults_group();

@@ -5,7 +5,8 @@
 #include "helpers.h"
 #include "tests.h"
 
-#define MK 8
+#define FILL 479
+#define MK (3 + FILL)
 #define MV 24
 #define MAX_LEASES 8
 #define MAX_WATCHERS 6
@@ -468,13 +469,23 @@ struct gen {
     struct model *m;
 };
 
+/* Keys of 1 to 3 letters a-d. Those starting with c or d often carry a
+ * filler after their first letter that makes them long (the store keeps
+ * keys over 479 bytes by prefix and hash, in groups it sorts when read):
+ * "c" + 477-479 filler bytes + 0-2 letters, so short and long keys share
+ * prefixes and the group sits right after its 479-byte prefix. */
 static const uint8_t *gkey(struct gen *g, size_t *len)
 {
     size_t n = 1 + prng_below(&g->p, 3);
-    uint8_t *k = mvcc_arena_alloc(&g->a, n);
-    for (size_t i = 0; i < n; i++)
-        k[i] = (uint8_t)('a' + prng_below(&g->p, 4));
-    *len = n;
+    uint8_t *k = mvcc_arena_alloc(&g->a, n + FILL);
+    k[0] = (uint8_t)('a' + prng_below(&g->p, 4));
+    size_t f = 0;
+    if (k[0] >= 'c' && prng_chance(&g->p, 0.6))
+        f = FILL - 2 + prng_below(&g->p, 3);
+    memset(k + 1, 'm', f);
+    for (size_t i = 1; i < n; i++)
+        k[f + i] = (uint8_t)('a' + prng_below(&g->p, 4));
+    *len = n + f;
     return k;
 }
 
