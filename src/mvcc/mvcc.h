@@ -222,6 +222,11 @@ struct mvcc_options {
      * into it: etcd's etcd_disk_backend_commit_duration_seconds. Borrowed;
      * outlives the store. */
     struct cairn_hist *commit_hist;
+#ifdef CAIRN_FAULTS
+    /* Test only: keep this many low bits of a long key's tail hash (0:
+     * all), so that long keys collide (docs/mvcc.md, "Long keys"). */
+    unsigned long_key_hash_bits;
+#endif
 };
 
 struct mvcc_store;

@@ -55,6 +55,7 @@ struct mvcc_store {
     } ops_batch;
     _Atomic uint64_t ops_puts, ops_deletes, ops_ranges, ops_txns;
     _Atomic int64_t ops_keys;
+    uint64_t hash_mask; /* all ones but in collision tests */
 
     /* Defragmentation replaces the environment: readers hold this lock
      * shared, defrag holds it exclusively. */
@@ -153,8 +154,9 @@ static inline bool mvcc__ekey_is_long(size_t ekey_len)
  * moving cursor c. A long key is looked up among the records sharing its
  * prefix and hash: CAIRN_ENOTFOUND if it has none, unless for_write, which
  * then gives it the next free sequence number. */
-int mvcc__ekey_find(MDB_cursor *c, const uint8_t *key, size_t key_len,
-                    bool for_write, uint8_t *ekey, size_t *ekey_len);
+int mvcc__ekey_find(const struct mvcc_store *s, MDB_cursor *c,
+                    const uint8_t *key, size_t key_len, bool for_write,
+                    uint8_t *ekey, size_t *ekey_len);
 /* The full user key of a stored ekey (borrowing LMDB's page: valid until
  * the transaction ends or writes), read from its first record. */
 int mvcc__ekey_full(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,

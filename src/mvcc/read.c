@@ -40,8 +40,9 @@ static uint64_t tail_hash(const uint8_t *p, size_t n)
     return h;
 }
 
-int mvcc__ekey_find(MDB_cursor *c, const uint8_t *key, size_t key_len,
-                    bool for_write, uint8_t *ekey, size_t *ekey_len)
+int mvcc__ekey_find(const struct mvcc_store *s, MDB_cursor *c,
+                    const uint8_t *key, size_t key_len, bool for_write,
+                    uint8_t *ekey, size_t *ekey_len)
 {
     if (!mvcc__ekey_is_long(key_len)) {
         if (key_len)
@@ -51,7 +52,8 @@ int mvcc__ekey_find(MDB_cursor *c, const uint8_t *key, size_t key_len,
     }
     memcpy(ekey, key, MVCC__SHORT_MAX);
     mvcc__put_be64(ekey + MVCC__SHORT_MAX,
-                   tail_hash(key + MVCC__SHORT_MAX, key_len - MVCC__SHORT_MAX));
+                   tail_hash(key + MVCC__SHORT_MAX, key_len - MVCC__SHORT_MAX) &
+                       s->hash_mask);
     *ekey_len = MVCC__EKEY_LONG;
     /* Walk the sequence numbers in use under this prefix and hash (one,
      * unless hashes collide), one seek each. */
@@ -130,10 +132,9 @@ int mvcc__get_e(MDB_cursor *c, const uint8_t *ekey, size_t ekey_len,
 int mvcc__get(struct mvcc_store *s, MDB_cursor *c, const uint8_t *key,
               size_t key_len, mvcc_rev at, bool want_tomb, struct mvcc__rec *r)
 {
-    (void)s;
     uint8_t ekey[MVCC__EKEY_LONG];
     size_t ekey_len;
-    int rc = mvcc__ekey_find(c, key, key_len, false, ekey, &ekey_len);
+    int rc = mvcc__ekey_find(s, c, key, key_len, false, ekey, &ekey_len);
     if (rc != 0)
         return rc;
     return mvcc__get_e(c, ekey, ekey_len, at, want_tomb, r);

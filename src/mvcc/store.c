@@ -380,6 +380,11 @@ int mvcc_open(const struct mvcc_options *opts, struct mvcc_store **out,
     s->on_commit = opts->on_commit;
     s->on_commit_arg = opts->on_commit_arg;
     s->commit_hist = opts->commit_hist;
+    s->hash_mask = UINT64_MAX;
+#ifdef CAIRN_FAULTS
+    if (opts->long_key_hash_bits > 0 && opts->long_key_hash_bits < 64)
+        s->hash_mask = (UINT64_C(1) << opts->long_key_hash_bits) - 1;
+#endif
     s->quota_bytes = opts->quota_bytes ? opts->quota_bytes : DEFAULT_QUOTA;
     /* Headroom past the quota so that a request admitted under the quota
      * never meets MDB_MAP_FULL halfway. */

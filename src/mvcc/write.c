@@ -90,7 +90,8 @@ static int wkey_init(struct wctx *w, struct wkey *k, const uint8_t *key,
 {
     k->key = key;
     k->key_len = key_len;
-    return mvcc__ekey_find(w->c, key, key_len, true, k->ekey, &k->ekey_len);
+    return mvcc__ekey_find(w->s, w->c, key, key_len, true, k->ekey,
+                           &k->ekey_len);
 }
 
 /* Writes one change of the request: the kv record and the revision log

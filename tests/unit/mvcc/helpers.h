@@ -49,9 +49,17 @@ static inline void rm_dir(const char *dir)
     rmdir(dir);
 }
 
-static inline struct mvcc_store *store_open(const char *dir)
+/* hash_bits: see mvcc_options.long_key_hash_bits (ignored without
+ * CAIRN_FAULTS). */
+static inline struct mvcc_store *store_open_hb(const char *dir,
+                                               unsigned hash_bits)
 {
     struct mvcc_options o = {.dir = dir, .quota_bytes = 64u << 20};
+#ifdef CAIRN_FAULTS
+    o.long_key_hash_bits = hash_bits;
+#else
+    (void)hash_bits;
+#endif
     struct mvcc_store *s = NULL;
     struct cairn_errmsg em = {{0}};
     int rc = mvcc_open(&o, &s, &em);
@@ -59,6 +67,11 @@ static inline struct mvcc_store *store_open(const char *dir)
         fprintf(stderr, "open: %s\n", em.text);
     assert_int_equal(rc, 0);
     return s;
+}
+
+static inline struct mvcc_store *store_open(const char *dir)
+{
+    return store_open_hb(dir, 0);
 }
 
 #define S(x) ((const uint8_t *)(x)), strlen(x)

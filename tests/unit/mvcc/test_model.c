@@ -858,7 +858,10 @@ static void batch_abort(struct mvcc_store *s, struct model *m)
 static void run_model(uint64_t seed, int steps, bool reopen_each)
 {
     char *dir = tmp_dir();
-    struct mvcc_store *s = store_open(dir);
+    /* Odd seeds make long keys collide (sanitizer build, CAIRN_FAULTS):
+     * two hash values, so keys of a group share them. */
+    unsigned hb = seed % 2 ? 1 : 0;
+    struct mvcc_store *s = store_open_hb(dir, hb);
     struct model m = {.rev = 1, .crev = 1};
     struct mvcc_lease_hooks hooks = {m_lease_exists, &m};
     mvcc_set_lease_hooks(s, &hooks);
@@ -1076,7 +1079,7 @@ static void run_model(uint64_t seed, int steps, bool reopen_each)
             if (what < 2) {
                 watches_finish(&m, &hub, ws);
                 mvcc_close(s);
-                s = store_open(dir);
+                s = store_open_hb(dir, hb);
                 mvcc_set_lease_hooks(s, &hooks);
             } else if (what == 2) {
                 /* Defragment under live watchers. */
@@ -1097,7 +1100,7 @@ static void run_model(uint64_t seed, int steps, bool reopen_each)
         }
         if (reopen_each && !in_batch && hub == NULL) {
             mvcc_close(s);
-            s = store_open(dir);
+            s = store_open_hb(dir, hb);
             mvcc_set_lease_hooks(s, &hooks);
         }
         if (reopen_each && in_batch && prng_chance(&g.p, 0.5)) {
@@ -1105,7 +1108,7 @@ static void run_model(uint64_t seed, int steps, bool reopen_each)
             in_batch = false;
             watches_finish(&m, &hub, ws);
             mvcc_close(s);
-            s = store_open(dir);
+            s = store_open_hb(dir, hb);
             mvcc_set_lease_hooks(s, &hooks);
         }
     }
