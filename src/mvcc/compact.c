@@ -216,6 +216,19 @@ err_abort:
     return rc;
 }
 
+bool mvcc_compact_pending(struct mvcc_store *s)
+{
+    struct mvcc__rd *rd;
+    if (mvcc__read_begin(s, &rd) != 0)
+        return false;
+    uint64_t compact = 0, cdone = 0;
+    bool pending = mvcc__meta_get(s, rd->t, "compact", &compact) == 0 &&
+                   mvcc__meta_get(s, rd->t, "compact_done", &cdone) == 0 &&
+                   cdone < compact;
+    mvcc__read_end(s, rd);
+    return pending;
+}
+
 /* ---- hashes ---- */
 
 /* etcd's mvccpb.KeyValue as gogoproto marshals it (proto3: zero fields

@@ -316,6 +316,9 @@ int mvcc_compact(struct mvcc_store *s, mvcc_rev rev, mvcc_rev *header_rev);
  * stall long. *done is true when nothing is left (compact_done_rev then
  * equals compact_rev: etcd's "physical" compaction). Outside a batch. */
 int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done);
+/* Whether the scheduled compaction has history left to drop (committed
+ * state; two meta reads). Any thread; false on a read error. */
+bool mvcc_compact_pending(struct mvcc_store *s);
 
 /* Deletes, in one revision, every key attached to lease_id (lease revoke).
  * *deleted receives how many. Inside a batch. */

@@ -294,6 +294,25 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
     return 0;
 }
 
+/* Whether scheduled compaction has history left to drop: the node then
+ * issues compaction batches, one bounded step each, queued with the write
+ * batches so that a large compaction never stalls writers for longer than
+ * one step (etcd: batches of 1,000 with pauses). Checked after every
+ * entries batch, so a compaction a restart interrupted resumes too. */
+static bool compact_pending(struct node_applier *a, bool compacted)
+{
+    return compacted || mvcc_compact_pending(a->s);
+}
+
+static int apply_compact_step(struct node_applier *a,
+                              struct node_apply_batch *b)
+{
+    bool done = false;
+    int rc = mvcc_compact_step(a->s, NODE__COMPACT_STEP_RECORDS, &done);
+    b->compact_pending = rc == 0 && !done;
+    return rc;
+}
+
 static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
 {
     struct mvcc_status st;
@@ -334,15 +353,7 @@ static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
     }
     if ((rc = mvcc_batch_commit(a->s, b->last_index)) != 0)
         return rc;
-    /* Drop the compacted history now, a step at a time so that each LMDB
-     * write transaction stays short; bounded by the history's size. */
-    for (size_t steps = 0; compacted && steps < (1u << 20); steps++) {
-        bool done = false;
-        if ((rc = mvcc_compact_step(a->s, 10000, &done)) != 0)
-            return rc;
-        if (done)
-            break;
-    }
+    b->compact_pending = compact_pending(a, compacted);
     return 0;
 
 err_abort:
@@ -388,6 +399,9 @@ int node_applier_apply(struct node_applier *a, struct node_apply_batch *b)
         break;
     case NODE__BATCH_EXPORT:
         rc = mvcc_snapshot_write(a->s, b->fd, &em);
+        break;
+    case NODE__BATCH_COMPACT:
+        rc = apply_compact_step(a, b);
         break;
     default:
         CAIRN_UNREACHABLE();

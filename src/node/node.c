@@ -112,6 +112,7 @@ struct node {
     struct node_apply_batch *q_head, *q_tail;
     uint64_t restore_wait_seq; /* q_head is a restore waiting for this */
     size_t batches_out;
+    bool compact_out;      /* a compaction-step batch is queued or out */
     raft_index dispatched; /* last index handed to apply */
     raft_index applied;
 
@@ -511,6 +512,19 @@ static void queue_batch(struct node *n, struct node_apply_batch *b)
         n->q_head = b;
     n->q_tail = b;
     issue_batches(n);
+}
+
+/* Scheduled compaction goes on in bounded steps, one batch at a time,
+ * queued behind whatever is waiting, so writes interleave with it. */
+static void queue_compact_step(struct node *n)
+{
+    if (n->compact_out || n->stopped)
+        return;
+    struct node_apply_batch *b = batch_new(n, NODE__BATCH_COMPACT);
+    if (b == NULL)
+        return; /* the next entries batch asks again */
+    n->compact_out = true;
+    queue_batch(n, b);
 }
 
 /* ---- leadership ---- */
@@ -1327,6 +1341,11 @@ int node_applied(struct node *n, struct node_apply_batch *b)
                           (int64_t)n->cfg.election_ticks * n->cfg.tick_ms);
         break;
     }
+    case NODE__BATCH_COMPACT:
+        n->compact_out = false;
+        if (b->status != 0)
+            node_stop(n, b->status);
+        break;
     case NODE__BATCH_DEFRAG:
     case NODE__BATCH_EXPORT: {
         struct waiter *w = waiter_find(n, b->local_req);
@@ -1344,6 +1363,8 @@ int node_applied(struct node *n, struct node_apply_batch *b)
     }
     if (n->removed_at != 0 && n->applied >= n->removed_at)
         node_stop(n, CAIRN_EREMOVED);
+    if (b->compact_pending)
+        queue_compact_step(n);
     maybe_snapshot(n);
     issue_batches(n);
     /* Results point into b's arena: run the callbacks, then free it. */

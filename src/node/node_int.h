@@ -86,11 +86,17 @@ struct node__result {
     struct node_result res;
 };
 
+/* kv records a compaction step walks (etcd deletes 1,000 revisions per
+ * batch): bounds how long a compaction holds the apply thread at once. */
+#define NODE__COMPACT_STEP_RECORDS 1000
+
 enum node__batch_kind {
     NODE__BATCH_ENTRIES = 0,
     NODE__BATCH_RESTORE = 1,
     NODE__BATCH_DEFRAG = 2,
     NODE__BATCH_EXPORT = 3,
+    /* One bounded step of a scheduled compaction (applier.c). */
+    NODE__BATCH_COMPACT = 4,
 };
 
 struct node_apply_batch {
@@ -112,6 +118,7 @@ struct node_apply_batch {
     uint64_t local_req;
     /* Filled by the applier. */
     int status;            /* fatal apply error, or a local op's result */
+    bool compact_pending;  /* ENTRIES/COMPACT: history left to drop */
     raft_index last_index; /* last index this batch covers */
     struct node__result *results;
     size_t n_results;

@@ -91,6 +91,45 @@ static void test_hash_kv_independent_of_compaction_progress(void **state)
     free(dc);
 }
 
+/* A compaction interrupted after some steps (the store closed as a crash
+ * after a sync leaves it) resumes where it stopped and ends with the same
+ * content as one run without a break. */
+static void test_compaction_resumes_after_reopen(void **state)
+{
+    (void)state;
+    char *da = tmp_dir(), *db = tmp_dir();
+    struct mvcc_store *a = store_open(da), *b = store_open(db);
+    apply_ops(a, 11, 800, 300, false);
+    apply_ops(b, 11, 800, 300, false);
+    bool done = false;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mvcc_compact_step(a, 20, &done), 0);
+        assert_false(done);
+    }
+    mvcc_close(a);
+    a = store_open(da);
+    assert_true(mvcc_compact_pending(a));
+    int steps = 0;
+    while (!done) {
+        assert_int_equal(mvcc_compact_step(a, 20, &done), 0);
+        assert_true(++steps < 1000);
+    }
+    assert_false(mvcc_compact_pending(a));
+    while (mvcc_compact_pending(b))
+        assert_int_equal(mvcc_compact_step(b, 1000, &done), 0);
+    uint32_t ha, hb;
+    mvcc_rev ra, rb;
+    assert_int_equal(mvcc_hash(a, &ha, &ra), 0);
+    assert_int_equal(mvcc_hash(b, &hb, &rb), 0);
+    assert_int_equal(ha, hb);
+    mvcc_close(a);
+    mvcc_close(b);
+    rm_dir(da);
+    rm_dir(db);
+    free(da);
+    free(db);
+}
+
 static void test_defrag(void **state)
 {
     (void)state;
@@ -374,6 +413,7 @@ int test_maint_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_kv_independent_of_compaction_progress),
         cmocka_unit_test(test_hash_kv_equals_etcd),
+        cmocka_unit_test(test_compaction_resumes_after_reopen),
         cmocka_unit_test(test_defrag),
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
         cmocka_unit_test(test_op_counts),

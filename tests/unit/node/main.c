@@ -22,6 +22,7 @@ int main(void)
     failed += node_test_codec();
     failed += node_test_member();
     failed += node_test_ops();
+    failed += node_test_compact();
     failed += node_test_random();
     failed += node_test_auth();
     failed += node_test_reconfig();

@@ -10,6 +10,7 @@ uint64_t node_test_seed(uint64_t dflt);
 int node_test_codec(void);
 int node_test_member(void);
 int node_test_ops(void);
+int node_test_compact(void);
 int node_test_random(void);
 int node_test_auth(void);
 int node_test_reconfig(void);
