@@ -1,7 +1,10 @@
 /* bench-mvcc: puts in apply batches of 1,000, point gets, 1,000-key ranges,
  * open time, memory beyond LMDB's mapped pages and file size of an mvcc
  * store with N keys (16-byte keys, 256-byte values; N = 1,000,000 unless
- * given as the first argument). Prints one RESULT line. */
+ * given as the first argument), then the cost of matching events against
+ * many range watchers (one watch hub, W prefix watchers, W = 10,000 unless
+ * given as the second argument, against 1 watcher in the same run). Prints
+ * RESULT lines `mvcc` and `mvcc_watch`. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +79,87 @@ static struct mvcc_store *open_store(const char *dir)
         exit(1);
     }
     return s;
+}
+
+struct watch_count {
+    uint64_t events;
+};
+
+static int watch_cb(void *arg, const struct mvcc_watch_resp *resp)
+{
+    ((struct watch_count *)arg)->events += resp->n_events;
+    return 0;
+}
+
+/* Events per CPU second delivered by a hub with `watchers` prefix watchers
+ * ("w%06u/" each), for `events` puts each under one random prefix: every
+ * event matches exactly one watcher, so the rate shows what matching costs
+ * per event as the watcher count grows. */
+static double watch_rate(unsigned watchers, unsigned events)
+{
+    char dir[] = "/tmp/cairn-bench-mvcc-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    struct mvcc_store *s = open_store(dir);
+    struct watch_count wc = {0};
+    struct mvcc_watch_hub_options ho = {.max_watchers = watchers + 1};
+    struct mvcc_watch_hub *h;
+    if (mvcc_watch_hub_init(s, &ho, &wc, watch_cb, &h) != 0)
+        exit(1);
+    for (unsigned i = 0; i < watchers; i++) {
+        char k[16], e[16];
+        snprintf(k, sizeof(k), "w%06u/", i);
+        snprintf(e, sizeof(e), "w%06u0", i); /* '0' follows '/' */
+        struct mvcc_watch_req q = {.key = (const uint8_t *)k,
+                                   .key_len = strlen(k),
+                                   .end = (const uint8_t *)e,
+                                   .end_len = strlen(e)};
+        int64_t id = -1;
+        if (mvcc_watch_create(h, &q, &id) != 0)
+            exit(1);
+    }
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    struct prng p;
+    prng_seed(&p, 7);
+    uint64_t ci = 0;
+    for (unsigned i = 0; i < events; i += BATCH) {
+        if (mvcc_batch_begin(s) != 0)
+            exit(1);
+        for (unsigned j = i; j < i + BATCH && j < events; j++) {
+            char k[24];
+            snprintf(k, sizeof(k), "w%06u/%u",
+                     (unsigned)prng_below(&p, watchers), j);
+            struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                     .key_len = strlen(k),
+                                     .value = (const uint8_t *)"v",
+                                     .value_len = 1};
+            struct mvcc_put_resp r;
+            if (mvcc_put(s, &q, &a, &r) != 0)
+                exit(1);
+            mvcc_arena_reset(&a);
+        }
+        if (mvcc_batch_commit(s, ++ci) != 0)
+            exit(1);
+    }
+    double c0 = cpu_s();
+    bool more = true;
+    while (more)
+        if (mvcc_watch_hub_poll(h, &more) != 0)
+            exit(1);
+    double cpu = cpu_s() - c0;
+    if (wc.events != events) {
+        fprintf(stderr, "bench-mvcc: watch: %" PRIu64 " events of %u\n",
+                wc.events, events);
+        exit(1);
+    }
+    mvcc_watch_hub_close(h);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_store(dir);
+    return (double)events / cpu;
 }
 
 int main(int argc, char **argv)
@@ -218,5 +302,13 @@ int main(int argc, char **argv)
     mvcc_arena_free(&a);
     mvcc_close(s);
     rm_store(dir);
+
+    unsigned watchers = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 10000;
+    if (watchers < 1)
+        watchers = 1;
+    double one = watch_rate(1, 20000), many = watch_rate(watchers, 20000);
+    printf("RESULT mvcc_watch range_watchers=%u events_per_cpu_s=%.0f "
+           "events_per_cpu_s_1_watcher=%.0f ratio=%.3f\n",
+           watchers, many, one, many / one);
     return 0;
 }

@@ -16,6 +16,12 @@ struct watcher {
     bool prev_kv, no_put, no_delete, fragment;
     bool paused;
     bool sel; /* taking part in the current scan */
+    /* Range watchers: a node of the hub's interval treap, ordered by
+     * (key, id), each node knowing the greatest range end below it. */
+    struct watcher *tl, *tr;
+    uint64_t prio;
+    const uint8_t *max_end; /* NULL: unbounded ("\0" end) */
+    size_t max_end_len;
     /* Events gathered during one poll (arena memory). */
     struct mvcc_event *evs;
     size_t n, cap;
@@ -29,10 +35,13 @@ struct mvcc_watch_hub {
     struct watcher **w; /* all watchers */
     size_t n, cap;
     /* The index events are matched through: single-key watchers sorted by
-     * key (found by binary search), range watchers in a list. cand holds
-     * one event's matches. All three arrays have room for cap. */
-    struct watcher **pt, **rg, **cand;
-    size_t npt, nrg;
+     * key (found by binary search), range watchers in a treap of
+     * intervals (found in O(log n) per match). cand holds one event's
+     * matches. Both arrays have room for cap. */
+    struct watcher **pt, **cand;
+    size_t npt;
+    struct watcher *rg;
+    struct prng rng; /* treap priorities */
     int64_t next_id;
     struct mvcc_arena arena;
 };
@@ -53,10 +62,130 @@ static size_t pt_lower(const struct mvcc_watch_hub *h, const uint8_t *key,
     return lo;
 }
 
+/* ---- the interval treap of range watchers ---- */
+
+static bool end_unbounded(const struct watcher *w)
+{
+    return w->end_len == 1 && w->end[0] == 0;
+}
+
+/* Order of range ends, NULL being the unbounded one. */
+static int end_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    if (a == NULL || b == NULL)
+        return (a == NULL) - (b == NULL);
+    return mvcc__key_cmp(a, al, b, bl);
+}
+
+static void rg_fix(struct watcher *w)
+{
+    w->max_end = end_unbounded(w) ? NULL : w->end;
+    w->max_end_len = w->end_len;
+    struct watcher *kids[2] = {w->tl, w->tr};
+    for (int i = 0; i < 2; i++)
+        if (kids[i] != NULL && end_cmp(kids[i]->max_end, kids[i]->max_end_len,
+                                       w->max_end, w->max_end_len) > 0) {
+            w->max_end = kids[i]->max_end;
+            w->max_end_len = kids[i]->max_end_len;
+        }
+}
+
+static int rg_order(const struct watcher *a, const struct watcher *b)
+{
+    int c = mvcc__key_cmp(a->key, a->key_len, b->key, b->key_len);
+    return c != 0 ? c : (a->id < b->id ? -1 : (a->id > b->id));
+}
+
+static struct watcher *rot_right(struct watcher *w)
+{
+    struct watcher *l = w->tl;
+    w->tl = l->tr;
+    l->tr = w;
+    rg_fix(w);
+    rg_fix(l);
+    return l;
+}
+
+static struct watcher *rot_left(struct watcher *w)
+{
+    struct watcher *r = w->tr;
+    w->tr = r->tl;
+    r->tl = w;
+    rg_fix(w);
+    rg_fix(r);
+    return r;
+}
+
+/* Recursion depth is the treap's height: O(log n) expected. */
+static struct watcher *rg_insert(struct watcher *t, struct watcher *w)
+{
+    if (t == NULL) {
+        w->tl = w->tr = NULL;
+        rg_fix(w);
+        return w;
+    }
+    if (rg_order(w, t) < 0) {
+        t->tl = rg_insert(t->tl, w);
+        if (t->tl->prio > t->prio)
+            return rot_right(t);
+    } else {
+        t->tr = rg_insert(t->tr, w);
+        if (t->tr->prio > t->prio)
+            return rot_left(t);
+    }
+    rg_fix(t);
+    return t;
+}
+
+static struct watcher *rg_remove(struct watcher *t, struct watcher *w)
+{
+    CAIRN_ASSERT(t != NULL);
+    if (t == w) {
+        if (t->tl == NULL)
+            return t->tr;
+        if (t->tr == NULL)
+            return t->tl;
+        if (t->tl->prio > t->tr->prio) {
+            t = rot_right(t);
+            t->tr = rg_remove(t->tr, w);
+        } else {
+            t = rot_left(t);
+            t->tl = rg_remove(t->tl, w);
+        }
+    } else if (rg_order(w, t) < 0) {
+        t->tl = rg_remove(t->tl, w);
+    } else {
+        t->tr = rg_remove(t->tr, w);
+    }
+    rg_fix(t);
+    return t;
+}
+
+/* Adds to h->cand the range watchers selected for an event of key at main
+ * whose range holds key: subtrees whose ends all lie at or below key are
+ * skipped, and so are right subtrees of a node starting after key. */
+static void rg_stab(struct mvcc_watch_hub *h, struct watcher *t,
+                    const uint8_t *key, size_t key_len, mvcc_rev main,
+                    size_t *nc)
+{
+    while (t != NULL && end_cmp(t->max_end, t->max_end_len, key, key_len) > 0) {
+        rg_stab(h, t->tl, key, key_len, main, nc);
+        if (mvcc__key_cmp(t->key, t->key_len, key, key_len) > 0)
+            return;
+        struct watcher *w = t;
+        if (w->sel && w->next_rev <= main &&
+            mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
+                           key_len))
+            h->cand[(*nc)++] = w;
+        t = t->tr;
+    }
+}
+
 static void index_add(struct mvcc_watch_hub *h, struct watcher *w)
 {
     if (w->end_len != 0) {
-        h->rg[h->nrg++] = w;
+        w->prio = prng_next(&h->rng);
+        h->rg = rg_insert(h->rg, w);
         return;
     }
     size_t p = pt_lower(h, w->key, w->key_len);
@@ -68,12 +197,8 @@ static void index_add(struct mvcc_watch_hub *h, struct watcher *w)
 static void index_del(struct mvcc_watch_hub *h, struct watcher *w)
 {
     if (w->end_len != 0) {
-        for (size_t i = 0; i < h->nrg; i++)
-            if (h->rg[i] == w) {
-                h->rg[i] = h->rg[--h->nrg];
-                return;
-            }
-        CAIRN_UNREACHABLE();
+        h->rg = rg_remove(h->rg, w);
+        return;
     }
     for (size_t p = pt_lower(h, w->key, w->key_len); p < h->npt; p++)
         if (h->pt[p] == w) {
@@ -103,6 +228,7 @@ int mvcc_watch_hub_init(struct mvcc_store *s,
         h->o.max_watchers = 100000;
     h->cb = cb;
     h->arg = arg;
+    prng_seed(&h->rng, 0x7265617001);
     mvcc_arena_init(&h->arena);
     *out = h;
     return 0;
@@ -124,7 +250,6 @@ void mvcc_watch_hub_close(struct mvcc_watch_hub *h)
         watcher_free(h->w[i]);
     cairn_free(h->w);
     cairn_free(h->pt);
-    cairn_free(h->rg);
     cairn_free(h->cand);
     mvcc_arena_free(&h->arena);
     cairn_free(h);
@@ -160,8 +285,8 @@ int mvcc_watch_create(struct mvcc_watch_hub *h, const struct mvcc_watch_req *r,
         return CAIRN_EEXISTS;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        struct watcher ***arrs[] = {&h->w, &h->pt, &h->rg, &h->cand};
-        for (size_t i = 0; i < 4; i++) {
+        struct watcher ***arrs[] = {&h->w, &h->pt, &h->cand};
+        for (size_t i = 0; i < 3; i++) {
             struct watcher **nw = cairn_realloc(*arrs[i], cap * sizeof(*nw));
             if (nw == NULL)
                 return CAIRN_ENOMEM; /* the grown ones stay grown: harmless */
@@ -399,13 +524,7 @@ static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
              i++)
             if (h->pt[i]->sel && h->pt[i]->next_rev <= main)
                 h->cand[nc++] = h->pt[i];
-        for (size_t i = 0; i < h->nrg; i++) {
-            struct watcher *w = h->rg[i];
-            if (w->sel && w->next_rev <= main &&
-                mvcc__in_range(w->key, w->key_len, w->end, w->end_len, key,
-                               key_len))
-                h->cand[nc++] = w;
-        }
+        rg_stab(h, h->rg, key, key_len, main, &nc);
         for (size_t i = 0; i < nc; i++)
             want_prev |= h->cand[i]->prev_kv;
         struct mvcc_event ev;

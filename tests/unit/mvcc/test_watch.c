@@ -375,6 +375,124 @@ static void test_fault_deliver_twice(void **state)
 }
 #endif
 
+/* Many range watchers in the hub's interval index: random ranges (prefix,
+ * arbitrary, unbounded, empty and inverted ones) created and canceled at
+ * random; every event reaches exactly the watchers whose range holds its
+ * key, checked against a plain scan. */
+#define RW_N 400
+struct rw_counts {
+    int64_t events[RW_N];
+};
+
+static int rw_cb(void *arg, const struct mvcc_watch_resp *r)
+{
+    struct rw_counts *c = arg;
+    assert_true(r->watch_id >= 0 && r->watch_id < RW_N);
+    c->events[r->watch_id] += (int64_t)r->n_events;
+    return 0;
+}
+
+static void rw_key(struct prng *p, char *k)
+{
+    size_t n = 1 + prng_below(p, 3);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (char)('a' + prng_below(p, 5));
+    k[n] = 0;
+}
+
+static bool rw_in(const char *k, const char *e, const char *key)
+{
+    if (e[0] == 0)
+        return strcmp(k, key) == 0;
+    if (strcmp(key, k) < 0)
+        return false;
+    if (strcmp(e, "\x01") == 0) /* stands for the unbounded "\0" end */
+        return true;
+    return strcmp(key, e) < 0;
+}
+
+static void test_many_range_watchers(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct mvcc_store *s = store_open(d);
+    struct rw_counts got = {{0}};
+    int64_t want[RW_N] = {0};
+    char ks[RW_N][8], es[RW_N][8];
+    bool live[RW_N] = {false};
+    struct mvcc_watch_hub_options o = {.max_watchers = RW_N};
+    struct mvcc_watch_hub *h;
+    assert_int_equal(mvcc_watch_hub_init(s, &o, &got, rw_cb, &h), 0);
+    struct prng p;
+    prng_seed(&p, 77);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    uint64_t ci = 0;
+    for (int round = 0; round < 20; round++) {
+        /* Create or cancel about a quarter of the slots. */
+        for (int i = 0; i < RW_N; i++) {
+            if (!prng_chance(&p, 0.25))
+                continue;
+            if (live[i]) {
+                assert_int_equal(mvcc_watch_cancel(h, i), 0);
+                live[i] = false;
+                continue;
+            }
+            rw_key(&p, ks[i]);
+            switch (prng_below(&p, 4)) {
+            case 0: /* prefix */
+                strcpy(es[i], ks[i]);
+                es[i][strlen(es[i]) - 1]++;
+                break;
+            case 1: /* unbounded */
+                strcpy(es[i], "\x01");
+                break;
+            case 2: /* a point watcher, in the other index */
+                es[i][0] = 0;
+                break;
+            default: /* arbitrary, maybe empty or inverted */
+                rw_key(&p, es[i]);
+            }
+            static const uint8_t z = 0;
+            bool unb = strcmp(es[i], "\x01") == 0;
+            struct mvcc_watch_req q = {
+                .key = (const uint8_t *)ks[i],
+                .key_len = strlen(ks[i]),
+                .end = unb ? &z : (const uint8_t *)es[i],
+                .end_len = unb ? 1 : strlen(es[i]),
+            };
+            int64_t id = i;
+            assert_int_equal(mvcc_watch_create(h, &q, &id), 0);
+            live[i] = true;
+        }
+        assert_int_equal(mvcc_batch_begin(s), 0);
+        for (int j = 0; j < 30; j++) {
+            char k[8];
+            rw_key(&p, k);
+            struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                                     .key_len = strlen(k),
+                                     .value = (const uint8_t *)"v",
+                                     .value_len = 1};
+            struct mvcc_put_resp r;
+            assert_int_equal(mvcc_put(s, &q, &a, &r), 0);
+            for (int i = 0; i < RW_N; i++)
+                if (live[i] && rw_in(ks[i], es[i], k))
+                    want[i]++;
+        }
+        assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+        bool more = true;
+        while (more)
+            assert_int_equal(mvcc_watch_hub_poll(h, &more), 0);
+        for (int i = 0; i < RW_N; i++)
+            assert_int_equal(got.events[i], want[i]);
+    }
+    mvcc_watch_hub_close(h);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 int test_watch_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +500,7 @@ int test_watch_group(void)
         cmocka_unit_test(test_snapshot_restore_mid_watch),
         cmocka_unit_test(test_laggard_does_not_delay_synced),
         cmocka_unit_test(test_point_watch_without_end),
+        cmocka_unit_test(test_many_range_watchers),
 #ifdef CAIRN_FAULTS
         cmocka_unit_test(test_fault_deliver_twice),
 #endif
