@@ -32,6 +32,7 @@ enum waiter_kind {
     W_RENEW,        /* lease keep-alive: waits until applied >= commit */
     W_LOCAL,        /* defragment / export: completed by its batch */
     W_MOVE_LEADER,  /* completed when the leader is the target */
+    W_PHYSICAL,     /* applied compaction waiting for its history to go */
 };
 
 enum read_phase { R_PENDING = 0, R_ROUND, R_INDEX };
@@ -55,6 +56,10 @@ struct waiter {
     uint64_t target;
     /* W_PROPOSAL: crc32c of the proposed request bytes */
     uint32_t crc;
+    /* W_PROPOSAL of a compaction asked with physical; W_PHYSICAL: the
+     * applied result's revision */
+    bool physical;
+    mvcc_rev revision;
     struct waiter *hnext;       /* hash chain */
     struct waiter *prev, *next; /* all waiters, oldest first */
 };
@@ -512,6 +517,21 @@ static void queue_batch(struct node *n, struct node_apply_batch *b)
         n->q_head = b;
     n->q_tail = b;
     issue_batches(n);
+}
+
+/* Answers the physical compactions once no history is left to drop. */
+static void complete_physical(struct node *n)
+{
+    for (struct waiter *w = n->w_head, *next; w; w = next) {
+        next = w->next;
+        if (w->kind != W_PHYSICAL)
+            continue;
+        struct node_result r;
+        memset(&r, 0, sizeof(r));
+        fill_header(n, &r, w->type);
+        r.revision = w->revision;
+        complete(n, w, &r);
+    }
 }
 
 /* Scheduled compaction goes on in bounded steps, one batch at a time,
@@ -1201,7 +1221,8 @@ int node_tick(struct node *n)
     int64_t now = now_ms(n);
     for (struct waiter *w = n->w_head, *next; w; w = next) {
         next = w->next;
-        if (w->kind == W_LOCAL)
+        /* A physical compaction was applied: it ends when its steps do. */
+        if (w->kind == W_LOCAL || w->kind == W_PHYSICAL)
             continue;
         if (w->deadline_ms > now)
             break;
@@ -1287,6 +1308,13 @@ static void complete_results(struct node *n, struct node_apply_batch *b)
             continue;
         struct node_result *r = &b->results[i].res;
         r->type = w->type;
+        if (w->physical && r->err == 0) {
+            /* etcd's physical compaction: answered once the local store
+             * dropped the history (complete_physical). */
+            w->kind = W_PHYSICAL;
+            w->revision = r->revision;
+            continue;
+        }
         if (w->type >= NODE_REQ_MEMBER_ADD &&
             w->type <= NODE_REQ_MEMBER_PROMOTE && r->err == 0) {
             /* The list after the change, as etcd answers. */
@@ -1365,6 +1393,8 @@ int node_applied(struct node *n, struct node_apply_batch *b)
         node_stop(n, CAIRN_EREMOVED);
     if (b->compact_pending)
         queue_compact_step(n);
+    else if (b->kind == NODE__BATCH_ENTRIES || b->kind == NODE__BATCH_COMPACT)
+        complete_physical(n);
     maybe_snapshot(n);
     issue_batches(n);
     /* Results point into b's arena: run the callbacks, then free it. */
@@ -1641,7 +1671,11 @@ int node_compact(struct node *n, mvcc_rev rev, bool physical, void *arg,
     struct node__req q = {.type = NODE__E_COMPACT};
     q.u.compact.rev = rev;
     q.u.compact.physical = physical;
-    return propose_req(n, &q, NODE_REQ_COMPACT, arg, cb);
+    int rc = propose_req(n, &q, NODE_REQ_COMPACT, arg, cb);
+    struct waiter *w = rc == 0 && physical ? waiter_find(n, q.id) : NULL;
+    if (w != NULL && w->kind == W_PROPOSAL)
+        w->physical = true;
+    return rc;
 }
 
 int node_lease_grant(struct node *n, int64_t id, int64_t ttl_s, void *arg,

@@ -390,9 +390,9 @@ int node_delete_range(struct node *n, const struct mvcc_delete_req *req,
                       void *arg, node_done_cb cb);
 int node_txn(struct node *n, const struct mvcc_txn_req *req, void *arg,
              node_done_cb cb);
-/* physical: answer only after the history is dropped (etcd's physical
- * flag); cairn answers once the compaction is applied either way and
- * mvcc_compact_step finishes it in the background. */
+/* physical: answer only after the local store dropped the history (etcd's
+ * physical flag: the compaction's steps finished, without a timeout);
+ * otherwise once the compaction is applied, its steps going on after. */
 int node_compact(struct node *n, mvcc_rev rev, bool physical, void *arg,
                  node_done_cb cb);
 

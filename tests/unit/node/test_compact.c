@@ -145,11 +145,45 @@ static void test_resumes_after_restart(void **state)
     h_cluster_free(&c);
 }
 
+/* With physical set, the answer comes only after the last step, however
+ * long that takes (no request timeout), and with the compaction's
+ * revision. */
+static void test_physical_waits_for_steps(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 1, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    mvcc_rev rev = fill(&c, l);
+    l->hold_apply = true;
+    struct h_result cr = {0};
+    assert_int_equal(node_compact(l->n, rev, true, &cr, h_done), 0);
+    h_run(&c);
+    size_t ran = 0;
+    while (l->n_batches > 0) {
+        run_one(l);
+        ran++;
+        if (mvcc_compact_pending(l->s)) {
+            assert_int_equal(cr.calls, 0);
+            h_tick(&c, 100); /* past the request timeout */
+            assert_int_equal(cr.calls, 0);
+        }
+    }
+    assert_true(ran >= 3);
+    assert_int_equal(cr.calls, 1);
+    assert_int_equal(cr.err, 0);
+    assert_int_equal(cr.rev, rev);
+    assert_false(mvcc_compact_pending(l->s));
+    l->hold_apply = false;
+    h_cluster_free(&c);
+}
+
 int node_test_compact(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_between_steps),
         cmocka_unit_test(test_resumes_after_restart),
+        cmocka_unit_test(test_physical_waits_for_steps),
     };
     return cmocka_run_group_tests_name("node_compact", tests, NULL, NULL);
 }
