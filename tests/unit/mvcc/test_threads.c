@@ -5,6 +5,7 @@
  * revision. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "helpers.h"
 #include "tests.h"
@@ -14,7 +15,7 @@
 struct shared {
     struct mvcc_store *s;
     _Atomic bool stop;
-    int reads;
+    _Atomic int reads;
 };
 
 static void *reader(void *arg)
@@ -43,7 +44,7 @@ static void *reader(void *arg)
             abort();
         if (r.n_kvs == 1)
             abort();
-        sh->reads++;
+        atomic_fetch_add(&sh->reads, 1);
     }
     mvcc_arena_free(&a);
     return NULL;
@@ -87,6 +88,13 @@ static void test_reads_during_applies(void **state)
             while (!done)
                 assert_int_equal(mvcc_compact_step(sh.s, 16, &done), 0);
         }
+    }
+    /* On a loaded machine the reader may not have run yet: wait for its
+     * first read (bounded) instead of assuming the writes took long
+     * enough. */
+    for (int i = 0; i < 60000 && atomic_load(&sh.reads) == 0; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
     }
     atomic_store(&sh.stop, true);
     assert_int_equal(pthread_join(th, NULL), 0);
