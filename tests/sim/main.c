@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "member.h"
 #include "util/util.h"
 
 #define JOBS_MAX 64
@@ -24,6 +25,8 @@ struct opts {
     uint64_t seeds;
     int jobs;
     int core_fault;
+    bool members; /* --members: whole members (member.h) */
+    const char *fault_name;
     bool single;      /* --seed: one seed, trace to stdout with --trace */
     bool trace;       /* print every trace line (single seed) */
     bool expect_fail; /* succeed iff some seed fails (fault tests) */
@@ -37,8 +40,8 @@ struct opts {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: cairn-sim [--seeds N] [--first-seed S] [--jobs J]\n"
-            "                 [--seed S [--trace]] [--fault NAME]\n"
+            "usage: cairn-sim [--members] [--seeds N] [--first-seed S]\n"
+            "                 [--jobs J] [--seed S [--trace]] [--fault NAME]\n"
             "                 [--expect-failure] [--exclude S,S,...]\n"
             "                 [--trace-dir DIR] [--quiet]\n"
             "Runs seeds of the Raft cluster simulation. Exit status 0 only\n"
@@ -48,6 +51,10 @@ static void usage(FILE *out)
     for (int i = 1; sim_core_fault_name(i) != NULL; i++)
         if (!sim_fault_is_host(i))
             fprintf(out, " %s", sim_core_fault_name(i));
+    fprintf(out, "\n--members runs whole cairn members (node, WAL, mvcc, "
+                 "lease); its faults\n(CAIRN_FAULTS builds only):");
+    for (int i = 1; sim_member_fault_name(i) != NULL; i++)
+        fprintf(out, " %s", sim_member_fault_name(i));
     fprintf(out, "\n");
 }
 
@@ -90,19 +97,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->jobs = (int)n;
             i++;
         } else if (strcmp(a, "--fault") == 0 && v) {
-            o->core_fault = sim_core_fault_parse(v);
-            if (o->core_fault < 0) {
-                fprintf(stderr, "cairn-sim: unknown fault %s\n", v);
-                return -1;
-            }
-            if (o->core_fault != 0 && !sim_fault_is_host(o->core_fault) &&
-                !sim_core_faults_available()) {
-                fprintf(stderr, "cairn-sim: this build has no core fault "
-                                "switches (configure with "
-                                "-DCAIRN_FAULTS=ON)\n");
-                return -1;
-            }
+            o->fault_name = v;
             i++;
+        } else if (strcmp(a, "--members") == 0) {
+            o->members = true;
         } else if (strcmp(a, "--exclude") == 0 && v) {
             char *copy = cairn_strdup(v);
             if (copy == NULL)
@@ -136,6 +134,34 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/* The fault named by --fault, in the mode chosen (any order of flags). */
+static int parse_fault(struct opts *o)
+{
+    if (o->fault_name == NULL)
+        return 0;
+    const char *v = o->fault_name;
+    o->core_fault =
+        o->members ? sim_member_fault_parse(v) : sim_core_fault_parse(v);
+    if (o->core_fault < 0) {
+        fprintf(stderr, "cairn-sim: unknown fault %s%s\n", v,
+                o->members ? " (with --members)" : "");
+        return -1;
+    }
+    bool host = !o->members && sim_fault_is_host(o->core_fault);
+    if (o->core_fault != 0 && !host && !sim_core_faults_available()) {
+        fprintf(stderr, "cairn-sim: this build has no fault switches "
+                        "(configure with -DCAIRN_FAULTS=ON)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *fault_name(const struct opts *o)
+{
+    return o->members ? sim_member_fault_name(o->core_fault)
+                      : sim_core_fault_name(o->core_fault);
+}
+
 static bool excluded(const struct opts *o, uint64_t seed)
 {
     for (int i = 0; i < o->n_exclude; i++)
@@ -147,11 +173,13 @@ static bool excluded(const struct opts *o, uint64_t seed)
 static void repro_line(const struct opts *o, uint64_t seed, char *out,
                        size_t size)
 {
+    const char *mode = o->members ? " --members" : "";
     if (o->core_fault)
-        snprintf(out, size, "%s --seed %" PRIu64 " --fault %s --trace", o->self,
-                 seed, sim_core_fault_name(o->core_fault));
+        snprintf(out, size, "%s%s --seed %" PRIu64 " --fault %s --trace",
+                 o->self, mode, seed, fault_name(o));
     else
-        snprintf(out, size, "%s --seed %" PRIu64 " --trace", o->self, seed);
+        snprintf(out, size, "%s%s --seed %" PRIu64 " --trace", o->self, mode,
+                 seed);
 }
 
 /* One seed in this process. Writes "seed verdict events" to fd. */
@@ -169,7 +197,8 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
     size_t mem_len = 0;
     FILE *tf = open_memstream(&mem, &mem_len);
     struct sim_result res;
-    int rv = sim_cluster_run(&so, &res, tf);
+    int rv = o->members ? sim_members_run(&so, &res, tf)
+                        : sim_cluster_run(&so, &res, tf);
     if (tf != NULL)
         fclose(tf);
     if (rv != 0) {
@@ -266,7 +295,7 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     struct opts o;
-    if (parse_args(argc, argv, &o) != 0)
+    if (parse_args(argc, argv, &o) != 0 || parse_fault(&o) != 0)
         return 2;
     if (mkdir(o.trace_dir, 0755) != 0 && errno != EEXIST)
         fprintf(stderr, "cairn-sim: %s: %s\n", o.trace_dir, strerror(errno));
@@ -360,12 +389,11 @@ int main(int argc, char **argv)
     }
     drain(fds[0], &cp, acc, &acc_len, sizeof(acc));
     double wall = now_s() - t0;
-    printf("RESULT sim seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
+    printf("RESULT %s seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
            " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s\n",
-           cp.run, cp.failures, cp.events,
+           o.members ? "sim-members" : "sim", cp.run, cp.failures, cp.events,
            wall > 0 ? (double)cp.events / wall : 0.0, wall, o.first_seed,
-           o.core_fault ? " fault=" : "",
-           o.core_fault ? sim_core_fault_name(o.core_fault) : "",
+           o.core_fault ? " fault=" : "", o.core_fault ? fault_name(&o) : "",
            interrupted ? " interrupted" : "");
     if (o.expect_fail) {
         if (cp.failures == 0)
@@ -373,7 +401,7 @@ int main(int argc, char **argv)
                 stderr,
                 "cairn-sim: expected a failure with fault %s within %" PRIu64
                 " seeds, found none\n",
-                sim_core_fault_name(o.core_fault), cp.run);
+                fault_name(&o), cp.run);
         return cp.failures > 0 ? 0 : 1;
     }
     return cp.failures == 0 && cp.run > 0 ? 0 : 1;

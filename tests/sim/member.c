@@ -1,0 +1,968 @@
+/* The whole-member simulation's binding (member.h): each member is the
+ * production node, applier, mvcc store and lessor, whose environment
+ * (node_env) is the simulated world: persists go to a WAL on the faulty
+ * in-memory file system after a simulated disk latency, apply batches and
+ * snapshot requests run in order on a simulated apply thread, messages
+ * travel over world.h's network in raft's wire encoding, and the clock is
+ * the simulated one with per-member drift and jumps. A crash drops
+ * everything volatile: the WAL's unsynced bytes (possibly torn), LMDB back
+ * to the copy taken at its last explicit sync, pending requests.
+ *
+ * Threads: single-threaded (the "threads" are event sequences). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "member_int.h"
+
+#define WAL_DIR "/member/wal"
+#define SNAP_DIR "/member/snap"
+#define QUOTA_BYTES (32u << 20)
+
+void ms_fail(struct ms_run *r, enum sim_verdict v, const char *fmt, ...)
+{
+    if (r->failed)
+        return;
+    r->failed = true;
+    r->verdict = v;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+    va_end(ap);
+    sim_tracef(&r->w, "FAIL %s", r->reason);
+}
+
+void *ms_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = cairn_realloc(p, n * size);
+    CAIRN_ASSERT(q != NULL);
+    memset((char *)q + *cap * size, 0, (n - *cap) * size);
+    *cap = n;
+    return q;
+}
+
+int64_t ms_now_ms(const struct ms_member *m)
+{
+    /* A monotonic clock that starts at an arbitrary point, drifts and may
+     * jump forward (a paused VM), never back. */
+    return 1000000 + (int64_t)((double)m->r->w.now_us * m->drift / 1000.0) +
+           m->jump_ms;
+}
+
+bool ms_usable(const struct ms_member *m)
+{
+    return m->up && m->n != NULL && !node_stopped(m->n, NULL);
+}
+
+struct ms_member *ms_by_id(struct ms_run *r, uint64_t id)
+{
+    for (int i = 0; i < r->p.members; i++)
+        if (r->m[i].id == id)
+            return &r->m[i];
+    return NULL;
+}
+
+struct ms_member *ms_leader(struct ms_run *r)
+{
+    for (int i = 0; i < r->p.members; i++)
+        if (ms_usable(&r->m[i]) && node_is_leader(r->m[i].n))
+            return &r->m[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------ files */
+
+/* Copies a (sparse) file's data regions: LMDB's file is as large as its
+ * map but mostly holes. */
+static int copy_range(int in, int out, off_t from, off_t to)
+{
+    char buf[65536];
+    while (from < to) {
+        size_t want = (size_t)(to - from) < sizeof(buf) ? (size_t)(to - from)
+                                                        : sizeof(buf);
+        ssize_t n = pread(in, buf, want, from);
+        if (n <= 0 || pwrite(out, buf, (size_t)n, from) != n)
+            return CAIRN_EIO;
+        from += n;
+    }
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return CAIRN_EIO;
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return CAIRN_EIO;
+    }
+    struct stat st;
+    int rc =
+        fstat(in, &st) == 0 && ftruncate(out, st.st_size) == 0 ? 0 : CAIRN_EIO;
+    off_t pos = 0;
+    while (rc == 0 && pos < st.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            break; /* only a hole is left */
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = st.st_size;
+        rc = copy_range(in, out, data, hole);
+        pos = hole;
+    }
+    close(in);
+    close(out);
+    return rc;
+}
+
+/* LMDB was made durable (an explicit sync, a restore or a defragment):
+ * keep a copy of its file, which is what a crash rolls back to. */
+void ms_lmdb_synced(struct ms_member *m)
+{
+    char from[256], to[256];
+    snprintf(from, sizeof(from), "%s/db/data.mdb", m->dir);
+    snprintf(to, sizeof(to), "%s/durable.mdb", m->dir);
+    CAIRN_ASSERT(copy_file(from, to) == 0);
+}
+
+/* A crash: LMDB (opened with MDB_NOSYNC) keeps only what was synced. */
+static void lmdb_roll_back(struct ms_member *m)
+{
+    char db[256], lock[256], dur[256];
+    snprintf(db, sizeof(db), "%s/db/data.mdb", m->dir);
+    snprintf(lock, sizeof(lock), "%s/db/lock.mdb", m->dir);
+    snprintf(dur, sizeof(dur), "%s/durable.mdb", m->dir);
+    unlink(lock);
+    if (access(dur, F_OK) == 0)
+        CAIRN_ASSERT(copy_file(dur, db) == 0);
+    else
+        unlink(db);
+}
+
+/* The received image for a snapshot at index, or "" (as the server's
+ * restore_received_image looks for it). */
+static void image_for(const struct ms_member *m, raft_index index, char *out,
+                      size_t size)
+{
+    out[0] = 0;
+    char want[40];
+    snprintf(want, sizeof(want), "img-%016" PRIx64 "-", index);
+    DIR *d = opendir(m->dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, want, strlen(want)) == 0) {
+            snprintf(out, size, "%s/%s", m->dir, e->d_name);
+            break;
+        }
+    closedir(d);
+}
+
+/* ------------------------------------------------------------ environment */
+
+static int64_t env_now(void *ctx)
+{
+    return ms_now_ms(ctx);
+}
+
+static void persist_fire(struct sim_world *w, void *arg, uint64_t inc,
+                         uint64_t b);
+static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b);
+
+static uint64_t disk_latency(struct ms_member *m)
+{
+    struct ms_run *r = m->r;
+    uint64_t us = prng_range(&r->w.rng, 100, 2000);
+    if (r->p.slow_disk && prng_chance(&r->w.rng, 0.03))
+        us += prng_range(&r->w.rng, 20000, 300000); /* a latency spike */
+    return us;
+}
+
+static void env_persist(void *ctx, const struct node_persist *p)
+{
+    struct ms_member *m = ctx;
+    m->persists = ms_grow(m->persists, &m->cap_persists, m->n_persists + 1,
+                          sizeof(*m->persists));
+    m->persists[m->n_persists++] = p;
+    if (m->persist_sched)
+        return;
+    struct ms_run *r = m->r;
+    uint64_t at = r->w.now_us > m->disk_free_us ? r->w.now_us : m->disk_free_us;
+    at += disk_latency(m);
+    m->disk_free_us = at;
+    m->persist_sched = true;
+    sim_world_schedule(&r->w, at - r->w.now_us, persist_fire, NULL, m, m->inc,
+                       0);
+}
+
+static void work_schedule(struct ms_member *m)
+{
+    if (m->work_sched || m->n_work == 0)
+        return;
+    m->work_sched = true;
+    sim_world_schedule(&m->r->w, prng_range(&m->r->w.rng, 20, 600), work_fire,
+                       NULL, m, m->inc, 0);
+}
+
+static void env_apply(void *ctx, struct node_apply_batch *b)
+{
+    struct ms_member *m = ctx;
+    m->work = ms_grow(m->work, &m->cap_work, m->n_work + 1, sizeof(*m->work));
+    m->work[m->n_work++] = (struct ms_work){.b = b};
+    work_schedule(m);
+}
+
+static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
+{
+    struct ms_member *m = ctx;
+    m->work = ms_grow(m->work, &m->cap_work, m->n_work + 1, sizeof(*m->work));
+    m->work[m->n_work++] = (struct ms_work){.b = NULL, .meta = *meta};
+    work_schedule(m);
+}
+
+/* A frame on the simulated wire: u16 image path length, the path (a
+ * MsgSnap's image, written by the sender into the receiver's directory as
+ * the transport streams it), raft's encoding of the message. */
+static void send_one(struct ms_member *m, const struct raft_message *x)
+{
+    struct ms_run *r = m->r;
+    struct ms_member *to = ms_by_id(r, x->to);
+    if (to == NULL)
+        return;
+    char path[256] = "";
+    if (x->type == RAFT_MSG_SNAP) {
+        snprintf(path, sizeof(path), "%s/img-%016" PRIx64 "-%" PRIu64, to->dir,
+                 x->snapshot ? x->snapshot->meta.index : 0, ++m->image_seq);
+        int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+        CAIRN_ASSERT(fd >= 0);
+        struct cairn_errmsg em = {{0}};
+        int rc = mvcc_snapshot_write(m->s, fd, &em);
+        close(fd);
+        if (rc != 0) {
+            ms_fail(r, SIM_ERROR, "m%d: snapshot image: %s", m->slot + 1,
+                    em.text);
+            return;
+        }
+    }
+    struct buf b;
+    buf_init(&b);
+    size_t pl = strlen(path);
+    CAIRN_ASSERT(buf_append_u8(&b, (uint8_t)(pl & 0xff)) == 0);
+    CAIRN_ASSERT(buf_append_u8(&b, (uint8_t)(pl >> 8)) == 0);
+    CAIRN_ASSERT(buf_append(&b, path, pl) == 0);
+    CAIRN_ASSERT(raft_message_encode(x, &b) == 0);
+    sim_net_send(&r->net, m->slot, to->slot, b.data, b.len);
+    buf_free(&b);
+}
+
+static void env_send(void *ctx, const struct raft_message *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        send_one(ctx, &msgs[i]);
+}
+
+/* ------------------------------------------------------------ WAL thread */
+
+static int wal_write(struct ms_member *m, const struct node_persist *p)
+{
+    struct cairn_errmsg em = {{0}};
+    int rc = 0;
+    if (p->snap != NULL) {
+        rc = wal_snapshot(m->wal, p->snap->index, p->snap->term, &em);
+        if (rc == 0)
+            rc = wal_snap_save(&m->fs, SNAP_DIR, p->snap, &em);
+    }
+    if (rc == 0 && (p->n_entries > 0 || p->hard_state != NULL))
+        rc = wal_append(m->wal, p->hard_state, p->entries, p->n_entries, &em);
+    if (rc != 0)
+        sim_tracef(&m->r->w, "m%d persist %" PRIu64 " fails: %s", m->slot + 1,
+                   p->seq, em.text[0] ? em.text : cairn_strerror(rc));
+    return rc;
+}
+
+/* A failed persist stops the member for good (never a retry); an operator
+ * restarts it later. */
+static void persist_failed(struct ms_member *m, uint64_t seq, int rc)
+{
+    struct ms_run *r = m->r;
+    node_persisted(m->n, seq, rc);
+    int why = 0;
+    if (!node_stopped(m->n, &why)) {
+        ms_fail(r, SIM_SAFETY, "m%d continued after persist %" PRIu64 " failed",
+                m->slot + 1, seq);
+        return;
+    }
+    r->fatal_stops++;
+    sim_tracef(&r->w, "m%d stopped: %s", m->slot + 1, cairn_strerror(why));
+    ms_restart_later(m, prng_range(&r->w.rng, 10000, 500000));
+}
+
+static void persist_fire(struct sim_world *w, void *arg, uint64_t inc,
+                         uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct ms_member *m = arg;
+    if (inc != m->inc || !m->up || m->r->failed)
+        return;
+    m->persist_sched = false;
+    size_t k = m->n_persists;
+    const struct node_persist **ps = cairn_malloc(k * sizeof(*ps));
+    CAIRN_ASSERT(ps != NULL);
+    memcpy(ps, m->persists, k * sizeof(*ps));
+    m->n_persists = 0;
+    uint64_t done = 0;
+    int rc = 0;
+    size_t i = 0;
+    for (; i < k && rc == 0; i++) {
+        rc = wal_write(m, ps[i]);
+        if (rc == 0) {
+            ms_log_persisted(m, ps[i]);
+            done = ps[i]->seq;
+        }
+    }
+    uint64_t failed_seq = rc != 0 ? ps[i - 1]->seq : 0;
+    cairn_free(ps);
+    if (rc == 0 && m->crash_point == MS_CP_AFTER_PERSIST) {
+        ms_crash(m, "after a persist, before telling the node");
+        return;
+    }
+    if (done != 0 && !node_stopped(m->n, NULL))
+        node_persisted(m->n, done, 0);
+    if (rc != 0 && !node_stopped(m->n, NULL))
+        persist_failed(m, failed_seq, rc);
+    ms_raft_check(m);
+}
+
+/* ------------------------------------------------------------ apply thread */
+
+static int snapshot_step(struct ms_member *m,
+                         const struct raft_snapshot_meta *s)
+{
+    struct ms_run *r = m->r;
+    int rc = node_applier_sync(m->ap);
+    if (rc != 0)
+        return rc;
+    ms_lmdb_synced(m);
+    if (m->crash_point == MS_CP_MID_SNAPSHOT) {
+        ms_crash(m, "while taking a snapshot (LMDB synced, WAL not told)");
+        return 1;
+    }
+    struct cairn_errmsg em = {{0}};
+    rc = wal_snapshot(m->wal, s->index, s->term, &em);
+    if (rc == 0)
+        rc = wal_snap_save(&m->fs, SNAP_DIR, s, &em);
+    if (rc != 0)
+        return rc;
+    if (m->crash_point == MS_CP_MID_RELEASE) {
+        ms_crash(m, "while releasing WAL segments");
+        return 1;
+    }
+    rc = wal_snap_purge(&m->fs, SNAP_DIR, 5, &em);
+    if (rc == 0)
+        rc = wal_release(m->wal, s->index, &em);
+    r->snapshots++;
+    sim_tracef(&r->w, "m%d snapshot at %" PRIu64 "%s%s", m->slot + 1, s->index,
+               rc ? ": " : "", rc ? cairn_strerror(rc) : "");
+    return rc;
+}
+
+static void compaction_step(struct ms_member *m)
+{
+    struct mvcc_status st;
+    if (mvcc_status_get(m->s, &st) != 0 ||
+        st.compact_rev <= st.compact_done_rev)
+        return;
+    bool done = false;
+    CAIRN_ASSERT(mvcc_compact_step(m->s, 64, &done) == 0);
+}
+
+static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct ms_member *m = arg;
+    if (inc != m->inc || !m->up || m->r->failed)
+        return;
+    m->work_sched = false;
+    if (m->n_work == 0)
+        return;
+    struct ms_work it = m->work[0];
+    memmove(m->work, m->work + 1, (m->n_work - 1) * sizeof(*m->work));
+    m->n_work--;
+    if (it.b != NULL) {
+        bool restore = node_apply_batch_restore_path(it.b) != NULL;
+        int rc = node_applier_apply(m->ap, it.b);
+        if (rc == 0 && restore) {
+            ms_lmdb_synced(m); /* the image was renamed into place whole */
+            m->r->restores++;
+        }
+        if (m->crash_point == MS_CP_AFTER_APPLY && !restore) {
+            ms_crash(m, "after applying a batch, before LMDB was synced");
+            return;
+        }
+        node_applied(m->n, it.b);
+    } else {
+        int rc = snapshot_step(m, &it.meta);
+        if (rc == 1)
+            return; /* crashed */
+        node_snapshot_done(m->n, it.meta.index, rc);
+    }
+    if (!m->up)
+        return;
+    compaction_step(m);
+    ms_watch_poll(m);
+    ms_hash_check(m);
+    ms_raft_check(m);
+    work_schedule(m);
+}
+
+/* ------------------------------------------------------------ network */
+
+static void snap_report_fire(struct sim_world *w, void *arg, uint64_t inc,
+                             uint64_t to)
+{
+    (void)w;
+    struct ms_member *m = arg;
+    if (inc == m->inc && ms_usable(m))
+        node_report_snapshot(m->n, to, true);
+}
+
+static size_t frame_path(const uint8_t *bytes, size_t len, char *path,
+                         size_t size)
+{
+    CAIRN_ASSERT(len >= 2);
+    size_t pl = (size_t)bytes[0] | ((size_t)bytes[1] << 8);
+    CAIRN_ASSERT(pl < size && 2 + pl <= len);
+    memcpy(path, bytes + 2, pl);
+    path[pl] = 0;
+    return 2 + pl;
+}
+
+static void net_lost(void *arg, int from, int to, const uint8_t *bytes,
+                     size_t len)
+{
+    struct ms_run *r = arg;
+    char path[256];
+    frame_path(bytes, len, path, sizeof(path));
+    if (path[0] == 0 || r->closing)
+        return;
+    /* The transport tells the sender its snapshot did not arrive. */
+    struct ms_member *m = &r->m[from];
+    sim_world_schedule(&r->w, prng_range(&r->w.rng, 100, 5000),
+                       snap_report_fire, NULL, m, m->inc, r->m[to].id);
+}
+
+static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
+                        size_t len)
+{
+    struct ms_run *r = arg;
+    struct ms_member *m = &r->m[to], *sender = &r->m[from];
+    if (r->failed)
+        return;
+    if (!ms_usable(m)) {
+        net_lost(r, from, to, bytes, len);
+        return;
+    }
+    char path[256];
+    size_t off = frame_path(bytes, len, path, sizeof(path));
+    struct raft_message msg;
+    int rv = raft_message_decode(bytes + off, len - off, &msg);
+    if (rv != 0) {
+        ms_fail(r, SIM_SAFETY, "m%d could not decode a message from m%d: %s",
+                to + 1, from + 1, cairn_strerror(rv));
+        return;
+    }
+    if (msg.to != m->id) {
+        raft_message_decoded_free(&msg);
+        return;
+    }
+    const struct raft_snapshot *decoded = msg.snapshot;
+    struct raft_snapshot snap;
+    if (msg.type == RAFT_MSG_SNAP && decoded != NULL) {
+        snap = *decoded;
+        snap.data = (const uint8_t *)path;
+        snap.len = strlen(path);
+        msg.snapshot = &snap;
+    }
+    node_receive(m->n, &msg);
+    if (msg.type == RAFT_MSG_SNAP && ms_usable(sender))
+        node_report_snapshot(sender->n, m->id, false);
+    msg.snapshot = decoded;
+    raft_message_decoded_free(&msg);
+    ms_raft_check(m);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
+{
+    (void)b;
+    struct ms_member *m = arg;
+    if (inc != m->inc || !m->up || m->r->failed)
+        return;
+    if (m->n != NULL && !node_stopped(m->n, NULL)) {
+        node_tick(m->n);
+        ms_raft_check(m);
+        if (m->hub != NULL && prng_chance(&w->rng, 0.05))
+            (void)mvcc_watch_progress(m->hub, m->wid);
+    }
+    uint64_t period = (uint64_t)((double)m->r->p.tick_ms * 1000.0 / m->drift);
+    sim_world_schedule(w, period, tick_fire, NULL, m, m->inc, 0);
+}
+
+static int open_store(struct ms_member *m, const struct wal_recovery *rec)
+{
+    char db[256];
+    snprintf(db, sizeof(db), "%s/db", m->dir);
+    struct mvcc_options o = {.dir = db, .quota_bytes = QUOTA_BYTES};
+    struct cairn_errmsg em = {{0}};
+    int rc = mvcc_open(&o, &m->s, &em);
+    if (rc != 0)
+        return rc;
+    struct mvcc_status st;
+    CAIRN_ASSERT(mvcc_status_get(m->s, &st) == 0);
+    /* The bootstrap snapshot (index 1) holds no data: nothing to restore. */
+    if (rec->has_snap && rec->snap.index > st.consistent_index &&
+        rec->snap.index > 1) {
+        /* Crashed between a received snapshot's persist and its restore:
+         * restore from the image kept for it, as the server does. */
+        char path[512];
+        image_for(m, rec->snap.index, path, sizeof(path));
+        if (path[0] == 0) {
+            ms_fail(m->r, SIM_SAFETY,
+                    "m%d: store at %" PRIu64 " behind the snapshot at %" PRIu64
+                    " and no image kept",
+                    m->slot + 1, st.consistent_index, rec->snap.index);
+            return CAIRN_ENOSNAP;
+        }
+        rc = mvcc_snapshot_restore(m->s, path, &em);
+        if (rc != 0)
+            return rc;
+        ms_lmdb_synced(m);
+    }
+    struct lease_options lo = {.min_ttl_s = 1};
+    struct lessor *l;
+    rc = lease_open(m->s, &lo, &l);
+    if (rc == 0)
+        rc = node_applier_new(m->s, l, &lo, NULL, &m->ap);
+    return rc;
+}
+
+static void initial_members(struct ms_run *r, struct node_member *list)
+{
+    memset(list, 0, sizeof(*list) * (size_t)r->p.members);
+    for (int i = 0; i < r->p.members; i++) {
+        list[i].id = r->m[i].id;
+        snprintf(list[i].name, sizeof(list[i].name), "m%d", i + 1);
+        list[i].n_peer_urls = 1;
+        snprintf(list[i].peer_urls[0], NODE_URL_MAX, "http://sim-%d:2380",
+                 i + 1);
+    }
+}
+
+static int open_wal(struct ms_member *m, struct wal_recovery *rec)
+{
+    struct wal_options o = {.fs = &m->fs,
+                            .dir = WAL_DIR,
+                            .segment_size_bytes = 64 * 1024,
+                            .no_zero_fill = true};
+    struct cairn_errmsg em = {{0}};
+    memset(rec, 0, sizeof(*rec));
+    int rc;
+    if (!wal_exists(&m->fs, WAL_DIR)) {
+        struct wal_metadata meta = {.member_id = m->id, .cluster_id = 0xc1};
+        rc = wal_create(&o, &meta, &m->wal, &em);
+    } else {
+        rc = wal_recover(&o, SNAP_DIR, &m->wal, rec, &em);
+    }
+    if (rc != 0)
+        ms_fail(m->r, SIM_SAFETY, "m%d: WAL does not open: %s", m->slot + 1,
+                em.text);
+    return rc;
+}
+
+static struct node_config node_config_for(struct ms_member *m)
+{
+    struct ms_run *r = m->r;
+    struct node_config c = {
+        .id = m->id,
+        .cluster_id = 0xc1,
+        .tick_ms = r->p.tick_ms,
+        .election_ticks = r->p.election_ticks,
+        .snapshot_count = r->p.snapshot_count,
+        .snapshot_catchup_entries = r->p.catchup,
+        .pre_vote = true,
+        .request_timeout_ms = 10ull * r->p.tick_ms * r->p.election_ticks,
+        .seed = prng_fork_seed(&r->w.rng),
+        .store = m->s,
+        .applier = m->ap,
+    };
+#ifdef CAIRN_FAULTS
+    c.faults.ack_before_persist = r->fault == SIM_MF_ACK_BEFORE_PERSIST;
+    c.faults.read_before_applied = r->fault == SIM_MF_READ_BEFORE_APPLIED;
+    c.faults.reuse_read_index = r->fault == SIM_MF_REUSE_READ_INDEX;
+    c.faults.expire_leases_on_follower =
+        r->fault == SIM_MF_EXPIRE_LEASES_ON_FOLLOWER;
+#endif
+    return c;
+}
+
+static void member_start(struct ms_member *m)
+{
+    struct ms_run *r = m->r;
+    m->inc++;
+    struct wal_recovery rec;
+    if (open_wal(m, &rec) != 0)
+        return;
+    int rc = open_store(m, &rec);
+    if (rc != 0) {
+        ms_fail(r, SIM_ERROR, "m%d: store: %s", m->slot + 1,
+                cairn_strerror(rc));
+        wal_recovery_free(&rec);
+        return;
+    }
+    struct mvcc_status st;
+    CAIRN_ASSERT(mvcc_status_get(m->s, &st) == 0);
+    struct node_config cfg = node_config_for(m);
+    struct node_member list[MS_SLOTS_MAX];
+    bool restart = rec.has_snap || rec.n_entries > 0 || rec.hard_state.term > 0;
+    if (restart) {
+        cfg.recovery = &rec;
+        cfg.applied_index = st.consistent_index;
+    } else {
+        initial_members(r, list);
+        cfg.initial_members = list;
+        cfg.n_initial_members = (size_t)r->p.members;
+    }
+    ms_log_reset(m, rec.has_snap ? rec.snap.index : 0);
+    for (size_t i = 0; i < rec.n_entries; i++) {
+        struct node_persist p = {.entries = &rec.entries[i], .n_entries = 1};
+        ms_log_persisted(m, &p);
+    }
+    struct node_env env = {.ctx = m,
+                           .now_ms = env_now,
+                           .send = env_send,
+                           .persist = env_persist,
+                           .apply = env_apply,
+                           .snapshot = env_snapshot};
+    m->up = true;
+    m->term = 0;
+    m->commit = 0;
+    rc = node_new(&cfg, &env, &m->n);
+    wal_recovery_free(&rec);
+    if (rc != 0) {
+        m->up = false;
+        ms_fail(r, SIM_ERROR, "m%d: node_new: %s", m->slot + 1,
+                cairn_strerror(rc));
+        return;
+    }
+    sim_tracef(&r->w,
+               "m%d starts: store rev %" PRId64 " index %" PRIu64
+               ", log %" PRIu64 "..%" PRIu64,
+               m->slot + 1, st.rev, st.consistent_index, m->log_first,
+               m->log_last);
+    if (ms_watch_open(m) != 0)
+        return;
+    tick_fire(&r->w, m, m->inc, 0);
+}
+
+void ms_crash(struct ms_member *m, const char *why)
+{
+    struct ms_run *r = m->r;
+    if (!m->up)
+        return;
+    uint64_t unsynced = cairn_fs_mem_unsynced_bytes(&m->fs);
+    sim_tracef(&r->w, "m%d crashes %s (%" PRIu64 " unsynced WAL bytes)",
+               m->slot + 1, why, unsynced);
+    r->crashes++;
+    m->up = false;
+    m->inc++;
+    if (m->hub != NULL)
+        mvcc_watch_hub_close(m->hub);
+    m->hub = NULL;
+    struct node *n = m->n;
+    m->n = NULL;
+    node_free(n); /* pending requests fail: their clients schedule on */
+    node_applier_free(m->ap);
+    m->ap = NULL;
+    mvcc_close(m->s);
+    m->s = NULL;
+    lmdb_roll_back(m);
+    wal_close(m->wal);
+    m->wal = NULL;
+    cairn_fs_mem_crash(&m->fs, r->p.torn && prng_chance(&r->w.rng, 0.5));
+    m->n_persists = 0;
+    m->n_work = 0;
+    m->persist_sched = false;
+    m->work_sched = false;
+    m->crash_point = MS_CP_NONE;
+    m->disk_free_us = 0;
+}
+
+static void restart_fire(struct sim_world *w, void *arg, uint64_t inc,
+                         uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct ms_member *m = arg;
+    if (inc != m->inc || m->r->failed || m->r->closing)
+        return;
+    if (m->up)
+        ms_crash(m, "(operator restart)");
+    member_start(m);
+}
+
+void ms_restart_later(struct ms_member *m, uint64_t delay_us)
+{
+    sim_world_schedule(&m->r->w, delay_us, restart_fire, NULL, m, m->inc, 0);
+}
+
+/* ------------------------------------------------------------ the run */
+
+static void params_pick(struct ms_params *p, struct prng *r, int fault)
+{
+    memset(p, 0, sizeof(*p));
+    p->members = 3 + (int)prng_below(r, 3);
+    p->clients = 2 + (int)prng_below(r, 3);
+    p->leasers = (int)prng_below(r, MS_LEASERS_MAX + 1);
+    p->tick_ms = 10;
+    p->election_ticks = 10;
+    p->snapshot_count = prng_range(r, 8, 80);
+    p->catchup = prng_range(r, 2, 20);
+    p->crashes = prng_chance(r, 0.6);
+    p->crash_points = p->crashes && prng_chance(r, 0.6);
+    p->partitions = prng_chance(r, 0.5);
+    p->lossy = prng_chance(r, 0.3);
+    p->drift = prng_chance(r, 0.4);
+    p->jumps = prng_chance(r, 0.2);
+    p->slow_disk = prng_chance(r, 0.3);
+    p->torn = prng_chance(r, 0.5);
+    p->fsync_fail = prng_chance(r, 0.2);
+    p->enospc = prng_chance(r, 0.2);
+    p->transfers = prng_chance(r, 0.3);
+    p->compaction = prng_chance(r, 0.4);
+    p->defrag = prng_chance(r, 0.2);
+    p->fault_phase_us = prng_range(r, 1000000, 2500000);
+    p->nemesis_gap_us_max = prng_range(r, 20000, 400000);
+    p->down_us_max = prng_range(r, 50000, 1000000);
+    p->link = (struct sim_link){.latency_us_min = 100,
+                                .latency_us_max = prng_range(r, 300, 3000),
+                                .tail_p = 0.02,
+                                .tail_us = 20000,
+                                .loss_p = p->lossy ? 0.05 * prng_double(r) : 0,
+                                .dup_p = p->lossy ? 0.02 : 0,
+                                .reorder = prng_chance(r, 0.3)};
+    if (fault != SIM_MF_NONE) {
+        /* Fault tests: the mix that exposes the broken rules soonest. */
+        p->members = 3;
+        p->clients = 4;
+        p->leasers = MS_LEASERS_MAX;
+        p->crashes = true;
+        p->partitions = true;
+        p->crash_points = false;
+        p->fsync_fail = p->enospc = false;
+        p->nemesis_gap_us_max = 150000;
+        p->down_us_max = 300000;
+    }
+}
+
+static void params_format(const struct ms_params *p, char *out, size_t size)
+{
+    const struct {
+        bool on;
+        const char *name;
+    } f[] = {{p->crashes, "crash"},      {p->crash_points, "crash-points"},
+             {p->partitions, "split"},   {p->lossy, "lossy"},
+             {p->drift, "drift"},        {p->jumps, "jumps"},
+             {p->slow_disk, "slow"},     {p->torn, "torn"},
+             {p->fsync_fail, "eio"},     {p->enospc, "enospc"},
+             {p->transfers, "transfer"}, {p->compaction, "compact"},
+             {p->defrag, "defrag"}};
+    struct buf b;
+    buf_init(&b);
+    char head[96];
+    int n = snprintf(head, sizeof(head),
+                     "%d members, %d clients, %d leasers, "
+                     "snapshot every %" PRIu64 ";",
+                     p->members, p->clients, p->leasers, p->snapshot_count);
+    CAIRN_ASSERT(buf_append(&b, head, (size_t)n) == 0);
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (f[i].on) {
+            CAIRN_ASSERT(buf_append_u8(&b, ' ') == 0);
+            CAIRN_ASSERT(buf_append(&b, f[i].name, strlen(f[i].name)) == 0);
+        }
+    size_t len = b.len < size - 1 ? b.len : size - 1;
+    memcpy(out, b.data, len);
+    out[len] = 0;
+    buf_free(&b);
+}
+
+static int run_init(struct ms_run *r, const struct sim_options *opt)
+{
+    int rv = sim_world_init(&r->w, opt->seed, MS_EVENTS_MAX,
+                            opt->trace_lines ? opt->trace_lines : 4000);
+    if (rv != 0)
+        return rv;
+    r->w.trace.echo = opt->echo;
+    r->fault = opt->core_fault;
+    struct prng pr;
+    prng_seed(&pr, opt->seed ^ 0x3e3be75eed5eedull);
+    params_pick(&r->p, &pr, r->fault);
+    snprintf(r->root, sizeof(r->root), "/dev/shm/cairn-sim-%d-%" PRIu64,
+             (int)getpid(), opt->seed);
+    if (mkdir(r->root, 0700) != 0) {
+        snprintf(r->root, sizeof(r->root), "/tmp/cairn-sim-%d-%" PRIu64,
+                 (int)getpid(), opt->seed);
+        if (mkdir(r->root, 0700) != 0)
+            return CAIRN_EIO;
+    }
+    sim_net_init(&r->net, &r->w, r->p.members, &r->p.link, 100000, net_deliver,
+                 r);
+    sim_net_on_lost(&r->net, net_lost);
+    lin_history_init(&r->hist, MS_HISTORY_MAX);
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *m = &r->m[i];
+        m->r = r;
+        m->slot = i;
+        m->id = (uint64_t)i + 1;
+        m->drift = r->p.drift ? 0.9 + 0.2 * prng_double(&r->w.rng) : 1.0;
+        snprintf(m->dir, sizeof(m->dir), "%s/m%d", r->root, i + 1);
+        if (mkdir(m->dir, 0700) != 0)
+            return CAIRN_EIO;
+        prng_seed(&m->fs_rng, prng_fork_seed(&r->w.rng));
+        if (cairn_fs_mem_init(&m->fs, &m->fs_rng) != 0)
+            return CAIRN_ENOMEM;
+    }
+    return 0;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void run_free(struct ms_run *r)
+{
+    r->closing = true;
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *m = &r->m[i];
+        if (m->up)
+            ms_crash(m, "(end of run)");
+        cairn_fs_mem_close(&m->fs);
+        cairn_free(m->persists);
+        cairn_free(m->work);
+        cairn_free(m->log);
+    }
+    sim_world_close(&r->w);
+    lin_history_free(&r->hist);
+    for (size_t i = 0; i < r->revs_cap; i++)
+        cairn_free(r->revs[i].evs);
+    cairn_free(r->revs);
+    cairn_free(r->clog);
+    cairn_free(r->leader_of);
+    cairn_free(r->hash_at);
+    cairn_free(r->hash_set);
+    cairn_free(r->sreads);
+    cairn_free(r->acks);
+    cairn_free(r->leases);
+    nftw(r->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int sim_members_run(const struct sim_options *opt, struct sim_result *res,
+                    FILE *trace_out)
+{
+    memset(res, 0, sizeof(*res));
+    struct ms_run *r = cairn_calloc(1, sizeof(*r));
+    if (r == NULL)
+        return CAIRN_ENOMEM;
+    int rv = run_init(r, opt);
+    if (rv != 0) {
+        run_free(r);
+        cairn_free(r);
+        return rv;
+    }
+    params_format(&r->p, res->mix, sizeof(res->mix));
+    sim_tracef(&r->w, "seed %" PRIu64 " members: %s%s%s", opt->seed, res->mix,
+               r->fault ? " fault " : "",
+               r->fault ? sim_member_fault_name(r->fault) : "");
+    uint64_t e = (uint64_t)r->p.tick_ms * r->p.election_ticks * 1000;
+    r->heal_us = r->p.fault_phase_us;
+    r->end_us = r->heal_us + 30 * e;
+    for (int i = 0; i < r->p.members && !r->failed; i++)
+        member_start(&r->m[i]);
+    ms_clients_start(r);
+    ms_nemesis_start(r);
+    while (!r->failed && sim_world_step(&r->w, r->end_us))
+        ;
+    /* Let the members settle (equal applied indexes) for at most 3 s. */
+    for (uint64_t t = r->end_us;
+         !r->failed && t < r->end_us + 3000000 && !ms_settled(r); t += 10000)
+        while (!r->failed && sim_world_step(&r->w, t + 10000))
+            ;
+    if (!r->failed)
+        ms_final_checks(r);
+    for (size_t i = 0; i < r->hist.len; i++) {
+        enum lin_outcome o = r->hist.ops[i].outcome;
+        res->ops_ok += o == LIN_OK;
+        res->ops_failed += o == LIN_FAILED;
+        res->ops_unknown += o == LIN_UNKNOWN || o == LIN_PENDING;
+    }
+    res->verdict = r->failed ? r->verdict : SIM_PASS;
+    snprintf(res->reason, sizeof(res->reason), "%s", r->reason);
+    res->events = r->w.events_run;
+    res->sim_time_us = r->w.now_us;
+    res->trace_hash = r->w.trace.hash;
+    res->max_term = r->max_term;
+    res->committed = r->clog_len;
+    if (r->failed && trace_out != NULL)
+        sim_trace_dump(&r->w, trace_out);
+    run_free(r);
+    cairn_free(r);
+    return 0;
+}
+
+static const char *const fault_names[] = {
+    "none",
+    "ack_before_persist",
+    "read_before_applied",
+    "reuse_read_index",
+    "expire_leases_on_follower",
+    "watch_deliver_twice",
+};
+
+const char *sim_member_fault_name(int fault)
+{
+    if (fault < 0 || fault >= SIM_MF_COUNT)
+        return NULL;
+    return fault_names[fault];
+}
+
+int sim_member_fault_parse(const char *name)
+{
+    for (int i = 0; i < SIM_MF_COUNT; i++)
+        if (strcmp(name, fault_names[i]) == 0)
+            return i;
+    return -1;
+}

@@ -1,0 +1,616 @@
+/* The whole-member simulation's load and faults: register clients (put,
+ * delete, compare-and-set, linearizable and serializable reads) through the
+ * node's request interface, lease holders (grant, attach a key, keep alive,
+ * then revoke or let expire), and the nemesis (crashes, crashes at chosen
+ * points between actions, partitions, fsync failures, a full disk, clock
+ * jumps, leader transfers, compaction, defragmentation) until the run
+ * heals. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "member_int.h"
+
+static uint64_t election_us(const struct ms_run *r)
+{
+    return (uint64_t)r->p.tick_ms * r->p.election_ticks * 1000;
+}
+
+/* Clients start no new operation after this, so the cluster settles. */
+static bool accepting(const struct ms_run *r)
+{
+    return !r->failed && !r->closing &&
+           r->w.now_us < r->heal_us + 20 * election_us(r);
+}
+
+static struct ms_member *random_usable(struct ms_run *r)
+{
+    int n = 0;
+    struct ms_member *pick[MS_SLOTS_MAX];
+    for (int i = 0; i < r->p.members; i++)
+        if (ms_usable(&r->m[i]))
+            pick[n++] = &r->m[i];
+    return n ? pick[prng_below(&r->w.rng, (uint64_t)n)] : NULL;
+}
+
+/* ------------------------------------------------------------ registers */
+
+static void client_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b);
+
+static void client_later(struct ms_run *r, struct ms_client *c, uint64_t lo,
+                         uint64_t hi)
+{
+    sim_world_schedule(&r->w, prng_range(&r->w.rng, lo, hi), client_fire, NULL,
+                       c, (uint64_t)(uintptr_t)r, 0);
+}
+
+static const char *const op_names[] = {"put", "delete", "cas", "read", "sread"};
+
+static void ack_add(struct ms_run *r, int key, bool del, mvcc_rev rev,
+                    int64_t val)
+{
+    r->acks = ms_grow(r->acks, &r->cap_acks, r->n_acks + 1, sizeof(*r->acks));
+    r->acks[r->n_acks++] = (struct ms_ack){key, del, rev, val};
+}
+
+static void sread_done(struct ms_run *r, struct ms_client *c,
+                       const struct node_result *res, int64_t val)
+{
+    struct ms_member *m = &r->m[c->slot];
+    if (c->srev_inc[c->slot] == m->inc && res->revision < c->srev[c->slot])
+        ms_fail(r, SIM_NONLINEAR,
+                "serializable reads on m%d went back from revision %" PRId64
+                " to %" PRId64,
+                c->slot + 1, c->srev[c->slot], res->revision);
+    c->srev[c->slot] = res->revision;
+    c->srev_inc[c->slot] = m->inc;
+    r->sreads =
+        ms_grow(r->sreads, &r->cap_sreads, r->n_sreads + 1, sizeof(*r->sreads));
+    r->sreads[r->n_sreads++] =
+        (struct ms_sread){c->key, c->slot, res->revision, val};
+}
+
+static int64_t range_val(const struct node_result *res)
+{
+    if (res->u.range.n_kvs == 0)
+        return 0;
+    const struct mvcc_kv *kv = &res->u.range.kvs[0];
+    return ms_parse_val(kv->value, kv->value_len);
+}
+
+static void client_done(void *arg, const struct node_result *res)
+{
+    struct ms_client *c = arg;
+    struct ms_run *r =
+        (struct ms_run *)((char *)(c - c->idx) - offsetof(struct ms_run, cl));
+    uint64_t now = r->w.now_us;
+    c->busy = false;
+    client_later(r, c, 0, 5000);
+    sim_tracef(&r->w, "c%d %s k%d: %s rev %" PRId64, c->idx, op_names[c->kind],
+               c->key, res->err ? cairn_errname(res->err) : "ok",
+               res->revision);
+    if (res->err != 0) {
+        if (c->kind != MS_SREAD)
+            lin_history_complete(&r->hist, c->hist, LIN_UNKNOWN, 0, false, now);
+        return;
+    }
+    bool wrote = false;
+    switch (c->kind) {
+    case MS_PUT:
+        ack_add(r, c->key, false, res->revision, c->val);
+        c->known[c->key] = c->val;
+        wrote = true;
+        lin_history_complete(&r->hist, c->hist, LIN_OK, 0, false, now);
+        break;
+    case MS_DELETE:
+        if (res->u.del.deleted > 0)
+            ack_add(r, c->key, true, res->revision, 0);
+        c->known[c->key] = 0;
+        wrote = true;
+        lin_history_complete(&r->hist, c->hist, LIN_OK, 0, false, now);
+        break;
+    case MS_CAS:
+        if (res->u.txn.succeeded)
+            ack_add(r, c->key, false, res->revision, c->val);
+        wrote = res->u.txn.succeeded;
+        lin_history_complete(&r->hist, c->hist, LIN_OK, 0, res->u.txn.succeeded,
+                             now);
+        break;
+    case MS_LREAD:
+        c->known[c->key] = range_val(res);
+        lin_history_complete(&r->hist, c->hist, LIN_OK, c->known[c->key], false,
+                             now);
+        break;
+    default:
+        sread_done(r, c, res, range_val(res));
+        break;
+    }
+    (void)wrote;
+    if (r->healed && c->invoked_us >= r->heal_us)
+        r->ok_after_heal++;
+}
+
+static int client_call(struct ms_client *c, struct ms_member *m)
+{
+    char key[MS_KEY_LEN], val[24], exp[24];
+    ms_key_name(c->key, key);
+    snprintf(val, sizeof(val), "%" PRId64, c->val);
+    snprintf(exp, sizeof(exp), "%" PRId64, c->expect);
+    const uint8_t *k = (const uint8_t *)key;
+    size_t kl = strlen(key);
+    switch (c->kind) {
+    case MS_PUT: {
+        struct mvcc_put_req p = {.key = k,
+                                 .key_len = kl,
+                                 .value = (const uint8_t *)val,
+                                 .value_len = strlen(val)};
+        return node_put(m->n, &p, c, client_done);
+    }
+    case MS_DELETE: {
+        struct mvcc_delete_req d = {.key = k, .key_len = kl};
+        return node_delete_range(m->n, &d, c, client_done);
+    }
+    case MS_CAS: {
+        struct mvcc_compare cmp = {.result = MVCC_CMP_EQUAL,
+                                   .target = MVCC_CMP_VALUE,
+                                   .key = k,
+                                   .key_len = kl,
+                                   .value = (const uint8_t *)exp,
+                                   .value_len = strlen(exp)};
+        if (c->expect == 0) /* absent: a value compare would never hold */
+            cmp = (struct mvcc_compare){.result = MVCC_CMP_EQUAL,
+                                        .target = MVCC_CMP_VERSION,
+                                        .key = k,
+                                        .key_len = kl};
+        struct mvcc_op op = {.type = MVCC_OP_PUT,
+                             .u.put = {.key = k,
+                                       .key_len = kl,
+                                       .value = (const uint8_t *)val,
+                                       .value_len = strlen(val)}};
+        struct mvcc_txn_req t = {
+            .compares = &cmp, .n_compares = 1, .success = &op, .n_success = 1};
+        return node_txn(m->n, &t, c, client_done);
+    }
+    default: {
+        struct mvcc_range_req q = {.key = k, .key_len = kl};
+        return node_range(m->n, &q, c->kind == MS_SREAD, c, client_done);
+    }
+    }
+}
+
+static const enum lin_kind lin_of[] = {LIN_WRITE, LIN_WRITE, LIN_CAS, LIN_READ,
+                                       LIN_READ};
+
+static void client_start(struct ms_run *r, struct ms_client *c)
+{
+    struct ms_member *m = random_usable(r);
+    if (m == NULL) {
+        client_later(r, c, 5000, 20000);
+        return;
+    }
+    uint64_t x = prng_below(&r->w.rng, 100);
+    c->kind = x < 30   ? MS_PUT
+              : x < 38 ? MS_DELETE
+              : x < 55 ? MS_CAS
+              : x < 85 ? MS_LREAD
+                       : MS_SREAD;
+    c->key = (int)prng_below(&r->w.rng, MS_KEYS);
+    c->slot = m->slot;
+    c->val = c->kind == MS_DELETE
+                 ? 0
+                 : (int64_t)(c->idx + 1) * 1000000000 + ++c->seq;
+    c->expect = c->known[c->key];
+    if (c->kind != MS_SREAD &&
+        lin_history_invoke(&r->hist, (uint32_t)c->idx, (uint32_t)c->key,
+                           lin_of[c->kind], c->val, c->expect, r->w.now_us,
+                           &c->hist) != 0) {
+        ms_fail(r, SIM_ERROR, "history full");
+        return;
+    }
+    c->busy = true;
+    c->invoked_us = r->w.now_us;
+    sim_tracef(&r->w, "c%d %s k%d %" PRId64 " on m%d", c->idx,
+               op_names[c->kind], c->key, c->val, m->slot + 1);
+    int rc = client_call(c, m);
+    if (rc != 0) {
+        c->busy = false;
+        if (c->kind != MS_SREAD)
+            lin_history_complete(&r->hist, c->hist, LIN_FAILED, 0, false,
+                                 r->w.now_us);
+        client_later(r, c, 1000, 20000);
+    }
+}
+
+static void client_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct ms_run *r = (struct ms_run *)(uintptr_t)a;
+    if (accepting(r))
+        client_start(r, arg);
+}
+
+/* ------------------------------------------------------------ leases */
+
+static void leaser_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b);
+
+static struct ms_run *leaser_run(struct ms_leaser *l)
+{
+    return (struct ms_run *)((char *)(l - l->idx) -
+                             offsetof(struct ms_run, ls));
+}
+
+static void leaser_later(struct ms_leaser *l, uint64_t lo, uint64_t hi)
+{
+    struct ms_run *r = leaser_run(l);
+    sim_world_schedule(&r->w, prng_range(&r->w.rng, lo, hi), leaser_fire, NULL,
+                       l, 0, 0);
+}
+
+/* The slowest a member's clock runs relative to simulated time. */
+#define MS_DRIFT_MAX 1.1
+
+static void lease_alive(struct ms_leaser *l, uint64_t sent_us, int64_t ttl_s)
+{
+    uint64_t until = sent_us + (uint64_t)((double)ttl_s * 1e6 / MS_DRIFT_MAX);
+    if (until > l->alive_until_us)
+        l->alive_until_us = until;
+}
+
+static void lease_done(void *arg, const struct node_result *res)
+{
+    struct ms_leaser *l = arg;
+    struct ms_run *r = leaser_run(l);
+    l->busy = false;
+    uint64_t e = election_us(r);
+    if (l->state == MS_L_GRANTING) {
+        if (res->err != 0) {
+            l->state = MS_L_IDLE;
+        } else {
+            l->id = res->u.lease_grant.id;
+            l->ttl_s = res->u.lease_grant.ttl_s;
+            lease_alive(l, l->renew_sent_us, l->ttl_s);
+            l->state = MS_L_PUTTING;
+        }
+    } else if (l->state == MS_L_PUTTING) {
+        if (res->err != 0) {
+            l->state = MS_L_IDLE; /* maybe attached: it goes with the lease */
+        } else {
+            l->state = MS_L_HELD;
+            l->put_rev = res->revision;
+            l->renewals_left = (int)prng_range(&r->w.rng, 0, 8);
+        }
+    } else if (l->state == MS_L_HELD && res->type == NODE_REQ_LEASE_KEEPALIVE) {
+        if (res->err == 0 && res->u.lease_keepalive.ttl_s > 0)
+            lease_alive(l, l->renew_sent_us, res->u.lease_keepalive.ttl_s);
+        if (res->err == 0)
+            l->renewals_left--;
+    } else if (l->state == MS_L_HELD && res->type == NODE_REQ_LEASE_REVOKE) {
+        if (res->err == 0)
+            l->revoked_us = r->w.now_us;
+    }
+    leaser_later(l, e / 10, e);
+}
+
+static void lease_record(struct ms_run *r, struct ms_leaser *l)
+{
+    r->leases =
+        ms_grow(r->leases, &r->cap_leases, r->n_leases + 1, sizeof(*r->leases));
+    struct ms_lease_rec *x = &r->leases[r->n_leases++];
+    memset(x, 0, sizeof(*x));
+    memcpy(x->key, l->key, sizeof(x->key));
+    x->put_rev = l->put_rev;
+    x->alive_until_us = l->alive_until_us;
+    x->released_us = r->w.now_us;
+    x->revoked_us = l->revoked_us;
+    x->revoke_sent = l->revoke_sent;
+    x->ttl_s = l->ttl_s;
+}
+
+static int leaser_step(struct ms_run *r, struct ms_leaser *l)
+{
+    struct ms_member *m = random_usable(r);
+    if (m == NULL)
+        return -1;
+    l->renew_sent_us = r->w.now_us;
+    switch (l->state) {
+    case MS_L_IDLE:
+        l->seq++;
+        snprintf(l->key, sizeof(l->key), "l%d-%" PRIu64, l->idx, l->seq);
+        l->alive_until_us = 0;
+        l->revoked_us = 0;
+        l->revoke_sent = false;
+        l->put_rev = 0;
+        l->state = MS_L_GRANTING;
+        return node_lease_grant(m->n, 0, (int64_t)prng_range(&r->w.rng, 1, 2),
+                                l, lease_done);
+    case MS_L_GRANTING:
+        l->state = MS_L_IDLE; /* a refused grant: start over */
+        return -1;
+    case MS_L_PUTTING: {
+        struct mvcc_put_req p = {.key = (const uint8_t *)l->key,
+                                 .key_len = strlen(l->key),
+                                 .value = (const uint8_t *)"1",
+                                 .value_len = 1,
+                                 .lease = l->id};
+        return node_put(m->n, &p, l, lease_done);
+    }
+    default:
+        break;
+    }
+    if (l->renewals_left > 0 && l->revoked_us == 0) {
+        struct ms_member *lead = ms_leader(r);
+        if (lead == NULL)
+            return -1;
+        return node_lease_keepalive(lead->n, l->id, l, lease_done);
+    }
+    if (l->revoked_us == 0 && prng_chance(&r->w.rng, 0.3) &&
+        l->renewals_left == 0) {
+        l->renewals_left = -1; /* revoke once */
+        l->revoke_sent = true;
+        return node_lease_revoke(m->n, l->id, l, lease_done);
+    }
+    /* Stop renewing: the key must go within the lease's time. */
+    lease_record(r, l);
+    l->state = MS_L_IDLE;
+    return -1;
+}
+
+static void leaser_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)w;
+    (void)a;
+    (void)b;
+    struct ms_leaser *l = arg;
+    struct ms_run *r = leaser_run(l);
+    if (!accepting(r) || l->busy)
+        return;
+    l->busy = true;
+    if (leaser_step(r, l) != 0) {
+        l->busy = false;
+        uint64_t e = election_us(r);
+        leaser_later(l, e / 10, e);
+    }
+}
+
+void ms_clients_start(struct ms_run *r)
+{
+    for (int i = 0; i < r->p.clients; i++) {
+        r->cl[i].idx = i;
+        client_later(r, &r->cl[i], 1000, 50000);
+    }
+    for (int i = 0; i < r->p.leasers; i++) {
+        r->ls[i].idx = i;
+        leaser_later(&r->ls[i], 1000, 200000);
+    }
+}
+
+/* ------------------------------------------------------------ nemesis */
+
+static void noop_done(void *arg, const struct node_result *res)
+{
+    (void)arg;
+    (void)res;
+}
+
+static void defrag_done(void *arg, const struct node_result *res)
+{
+    struct ms_member *m = arg;
+    if (res->err == 0 && m->up)
+        ms_lmdb_synced(m); /* the defragmented copy replaced the file whole */
+}
+
+static void net_heal_fire(struct sim_world *w, void *arg, uint64_t a,
+                          uint64_t b)
+{
+    (void)w;
+    (void)a;
+    (void)b;
+    struct ms_run *r = arg;
+    sim_net_heal(&r->net);
+    sim_tracef(&r->w, "network healed");
+}
+
+static void crash_now(struct ms_run *r, struct ms_member *m)
+{
+    ms_crash(m, "(nemesis)");
+    ms_restart_later(m, prng_range(&r->w.rng, 10000, r->p.down_us_max));
+}
+
+static void partition(struct ms_run *r)
+{
+    if (prng_chance(&r->w.rng, 0.5)) {
+        int s = (int)prng_below(&r->w.rng, (uint64_t)r->p.members);
+        sim_net_isolate(&r->net, s);
+        sim_tracef(&r->w, "m%d isolated", s + 1);
+    } else {
+        uint32_t side = (uint32_t)prng_below(&r->w.rng, 1u << r->p.members);
+        sim_net_split(&r->net, side);
+        sim_tracef(&r->w, "network split %#x", side);
+    }
+    sim_world_schedule(&r->w, prng_range(&r->w.rng, 50000, 1000000),
+                       net_heal_fire, NULL, r, 0, 0);
+}
+
+static void disk_fault(struct ms_run *r, struct ms_member *m, bool nospace)
+{
+    int after = (int)prng_below(&r->w.rng, 4);
+    if (nospace)
+        cairn_fs_mem_fault(&m->fs,
+                           prng_chance(&r->w.rng, 0.5) ? CAIRN_FS_MEM_WRITE
+                                                       : CAIRN_FS_MEM_ALLOC,
+                           after, 1000, CAIRN_ENOSPC, true);
+    else
+        cairn_fs_mem_fault(&m->fs, CAIRN_FS_MEM_SYNC, after, 1, CAIRN_EIO,
+                           false);
+    sim_tracef(&r->w, "m%d: %s after %d more", m->slot + 1,
+               nospace ? "disk full" : "fsync fails", after);
+}
+
+static void leader_action(struct ms_run *r, int what)
+{
+    struct ms_member *l = ms_leader(r);
+    if (l == NULL)
+        return;
+    if (what == 0) {
+        struct ms_member *t =
+            &r->m[prng_below(&r->w.rng, (uint64_t)r->p.members)];
+        if (t != l) {
+            sim_tracef(&r->w, "transfer leadership m%d -> m%d", l->slot + 1,
+                       t->slot + 1);
+            (void)node_move_leader(l->n, t->id, NULL, noop_done);
+        }
+        return;
+    }
+    struct mvcc_status st;
+    if (mvcc_status_get(l->s, &st) != 0 || st.rev < 3)
+        return;
+    mvcc_rev rev = st.rev - (mvcc_rev)prng_below(&r->w.rng, 8);
+    if (rev <= st.compact_rev)
+        return;
+    sim_tracef(&r->w, "compact at %" PRId64, rev);
+    (void)node_compact(l->n, rev, false, NULL, noop_done);
+}
+
+static void nemesis_act(struct ms_run *r)
+{
+    struct prng *g = &r->w.rng;
+    struct ms_member *m = random_usable(r);
+    switch (prng_below(g, 9)) {
+    case 0:
+        if (r->p.crashes && m != NULL)
+            crash_now(r, m);
+        break;
+    case 1:
+        if (r->p.crash_points && m != NULL)
+            m->crash_point = 1 + (int)prng_below(g, MS_CP_COUNT - 1);
+        break;
+    case 2:
+        if (r->p.partitions)
+            partition(r);
+        break;
+    case 3:
+        if ((r->p.fsync_fail || r->p.enospc) && m != NULL)
+            disk_fault(
+                r, m, !r->p.fsync_fail || (r->p.enospc && prng_chance(g, 0.5)));
+        break;
+    case 4:
+        if (r->p.jumps && m != NULL) {
+            m->jump_ms += (int64_t)prng_range(g, 100, 2000);
+            sim_tracef(&r->w, "m%d clock jumps to %" PRId64, m->slot + 1,
+                       ms_now_ms(m));
+        }
+        break;
+    case 5:
+        if (r->p.transfers)
+            leader_action(r, 0);
+        break;
+    case 6:
+        if (r->p.compaction)
+            leader_action(r, 1);
+        break;
+    case 7:
+        if (r->p.defrag && m != NULL) {
+            sim_tracef(&r->w, "m%d defragments", m->slot + 1);
+            (void)node_defragment(m->n, m, defrag_done);
+        }
+        break;
+    default:
+        if (r->p.crashes && m != NULL && prng_chance(g, 0.3))
+            crash_now(r, m);
+        break;
+    }
+}
+
+static void nemesis_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)a;
+    (void)b;
+    struct ms_run *r = arg;
+    if (r->failed || w->now_us >= r->heal_us)
+        return;
+    nemesis_act(r);
+    sim_world_schedule(w, prng_range(&w->rng, 1000, r->p.nemesis_gap_us_max),
+                       nemesis_fire, NULL, r, 0, 0);
+}
+
+static void heal_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)w;
+    (void)a;
+    (void)b;
+    ms_heal(arg);
+}
+
+void ms_heal(struct ms_run *r)
+{
+    sim_tracef(&r->w, "heal: network, disks, members");
+    sim_net_heal(&r->net);
+    for (int i = 0; i < r->p.members; i++)
+        for (int j = 0; j < r->p.members; j++) {
+            r->net.link[i][j].loss_p = 0;
+            r->net.link[i][j].dup_p = 0;
+        }
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *m = &r->m[i];
+        for (int op = 0; op < CAIRN_FS_MEM_OP_COUNT; op++)
+            cairn_fs_mem_fault(&m->fs, (enum cairn_fs_mem_op)op, -1, 0, 0,
+                               false);
+        m->crash_point = MS_CP_NONE;
+        if (!ms_usable(m))
+            ms_restart_later(m, prng_range(&r->w.rng, 0, 10000));
+    }
+    r->healed = true;
+}
+
+void ms_nemesis_start(struct ms_run *r)
+{
+    sim_world_schedule(&r->w, prng_range(&r->w.rng, 1000, 300000), nemesis_fire,
+                       NULL, r, 0, 0);
+    sim_world_schedule(&r->w, r->heal_us, heal_fire, NULL, r, 0, 0);
+}
+
+/* ------------------------------------------------------------ lease checks */
+
+/* Each lease key: gone before its lease could have expired (kept alive)?
+ * Still there well after it must have expired (once the run healed)? */
+void ms_lease_final(struct ms_run *r)
+{
+    uint64_t e = election_us(r);
+    mvcc_rev top = (mvcc_rev)r->revs_cap - 1;
+    for (size_t i = 0; i < r->n_leases && !r->failed; i++) {
+        const struct ms_lease_rec *x = &r->leases[i];
+        if (x->put_rev == 0)
+            continue;
+        uint64_t gone_us = 0;
+        bool unknown = false;
+        for (mvcc_rev v = x->put_rev + 1; v <= top && gone_us == 0; v++) {
+            const struct ms_rev *rv = &r->revs[v];
+            unknown |= !rv->known;
+            for (uint32_t k = 0; k < rv->n; k++)
+                if (rv->evs[k].del && strcmp(rv->evs[k].key, x->key) == 0)
+                    gone_us = rv->at_us;
+        }
+        if (gone_us != 0 && !r->p.jumps && gone_us < x->alive_until_us &&
+            !x->revoke_sent)
+            ms_fail(r, SIM_SAFETY,
+                    "lease key %s deleted at %" PRIu64 " ms while its lease "
+                    "was kept alive until %" PRIu64 " ms",
+                    x->key, gone_us / 1000, x->alive_until_us / 1000);
+        /* Its expiry: the last renewal was at most the release; etcd
+         * revokes within an election timeout after it, plus one more if
+         * the leadership changed (the new leader extends every lease by
+         * an election timeout), plus a few ticks to commit and apply. */
+        uint64_t due = x->released_us + (uint64_t)x->ttl_s * 1000000 * 10 / 9 +
+                       2 * e + 5 * 1000 * r->p.tick_ms;
+        if (x->revoked_us != 0)
+            due = x->revoked_us;
+        if (!unknown && x->released_us >= r->heal_us && due < r->w.now_us &&
+            (gone_us == 0 || gone_us > due))
+            ms_fail(r, SIM_SAFETY,
+                    "lease key %s outlived its lease: due to go by %" PRIu64
+                    " ms, %s",
+                    x->key, due / 1000, gone_us ? "went later" : "still there");
+    }
+}
