@@ -39,8 +39,8 @@
  *             batch back with node_applied on the loop thread.
  *   snapshot  make a snapshot at meta->index durable: after every apply
  *             batch issued before it, sync mvcc (node_applier_sync, apply
- *             thread); then record it in the WAL (wal_snapshot,
- *             wal_snap_save, wal_snap_purge) and release the WAL segments
+ *             thread); then record it (wal_snap_save, then wal_snapshot:
+ *             docs/wal.md), wal_snap_purge, and release the WAL segments
  *             below meta->index (wal_release) — DESIGN.md: LMDB is synced
  *             before a snapshot is taken and before segments are released.
  *             Report node_snapshot_done.
@@ -137,9 +137,10 @@ struct node_member {
  * fdatasync (raft.h: commit may be persisted lazily; etcd's MustSync); its
  * completion must still be reported in order. */
 struct node_persist {
-    uint64_t seq;                          /* 1, 2, 3 ... in issue order */
-    const struct raft_snapshot_meta *snap; /* NULL, or a snapshot to record
-                                            * first (wal_snapshot + save) */
+    uint64_t seq; /* 1, 2, 3 ... in issue order */
+    const struct raft_snapshot_meta
+        *snap; /* NULL, or a snapshot to record
+                * first (wal_snap_save, wal_snapshot) */
     /* With snap: the received image to keep for the restore that follows
      * (node_apply_batch_restore_path), or NULL when there is no image (the
      * bootstrap snapshot of a new cluster at index 1). */

@@ -94,14 +94,16 @@ static void acc_flush(struct server *s, struct wal_acc *a, int status)
     a->n_jobs = 0;
 }
 
-/* Records a snapshot in the WAL and in member/snap. */
+/* Records a snapshot in member/snap, then in the WAL: in this order (etcd's)
+ * a crash between the two leaves a file recovery ignores, where a record
+ * without its file leaves a log that does not open (docs/wal.md). */
 static int wal_record_snapshot(struct server *s,
                                const struct raft_snapshot_meta *meta)
 {
     struct cairn_errmsg m = {{0}};
-    int rv = wal_snapshot(s->wal, meta->index, meta->term, &m);
+    int rv = wal_snap_save(&s->fs, s->paths.snap, meta, &m);
     if (rv == 0)
-        rv = wal_snap_save(&s->fs, s->paths.snap, meta, &m);
+        rv = wal_snapshot(s->wal, meta->index, meta->term, &m);
     if (rv != 0)
         cairn_errorf(s->log, COMP, "record snapshot at %llu: %s",
                      (unsigned long long)meta->index, m.text);

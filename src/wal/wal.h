@@ -17,8 +17,10 @@
  * were never made durable) and refuses to open, naming the file and offset,
  * on damage anywhere else.
  *
- * Snapshot order: the host first records the snapshot in the log
- * (wal_snapshot), then saves its metadata file (wal_snap_save), then may
+ * Snapshot order (etcd's): the host first saves the snapshot's metadata file
+ * (wal_snap_save), then records it in the log (wal_snapshot) — a crash
+ * between leaves a file recovery ignores, while a record without its file
+ * leaves a log that does not open when the record restarted it — then may
  * release older segments (wal_release) once the state machine is durable up
  * to the snapshot. Recovery (wal_recover) uses the newest valid snapshot file
  * whose record the log still holds; a corrupt newest file is reported and an

@@ -285,9 +285,9 @@ static int wal_write(struct ms_member *m, const struct node_persist *p)
     struct cairn_errmsg em = {{0}};
     int rc = 0;
     if (p->snap != NULL) {
-        rc = wal_snapshot(m->wal, p->snap->index, p->snap->term, &em);
+        rc = wal_snap_save(&m->fs, SNAP_DIR, p->snap, &em);
         if (rc == 0)
-            rc = wal_snap_save(&m->fs, SNAP_DIR, p->snap, &em);
+            rc = wal_snapshot(m->wal, p->snap->index, p->snap->term, &em);
     }
     if (rc == 0 && (p->n_entries > 0 || p->hard_state != NULL))
         rc = wal_append(m->wal, p->hard_state, p->entries, p->n_entries, &em);
@@ -366,9 +366,14 @@ static int snapshot_step(struct ms_member *m,
         return 1;
     }
     struct cairn_errmsg em = {{0}};
+    rc = wal_snap_save(&m->fs, SNAP_DIR, s, &em);
+    if (rc != 0)
+        return rc;
+    if (m->crash_point == MS_CP_SNAP_FILE) {
+        ms_crash(m, "while taking a snapshot (file saved, WAL not told)");
+        return 1;
+    }
     rc = wal_snapshot(m->wal, s->index, s->term, &em);
-    if (rc == 0)
-        rc = wal_snap_save(&m->fs, SNAP_DIR, s, &em);
     if (rc != 0)
         return rc;
     if (m->crash_point == MS_CP_MID_RELEASE) {

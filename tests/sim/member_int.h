@@ -26,7 +26,8 @@ enum ms_crash_point {
     MS_CP_NONE = 0,
     MS_CP_AFTER_PERSIST, /* WAL synced, node not told: nothing sent */
     MS_CP_AFTER_APPLY,  /* batch applied to LMDB, not synced, not handed back */
-    MS_CP_MID_SNAPSHOT, /* LMDB synced, snapshot not recorded in the WAL */
+    MS_CP_MID_SNAPSHOT, /* LMDB synced, the snapshot's file not saved */
+    MS_CP_SNAP_FILE,    /* the snapshot's file saved, not in the WAL */
     MS_CP_MID_RELEASE,  /* snapshot recorded, segments not released */
     MS_CP_COUNT,
 };

@@ -78,9 +78,9 @@ static void wal_persist(struct h_member *m, const struct node_persist *p)
 {
     struct cairn_errmsg em = {{0}};
     if (p->snap != NULL) {
+        assert_int_equal(wal_snap_save(&m->fs, H_SNAP_DIR, p->snap, &em), 0);
         assert_int_equal(wal_snapshot(m->w, p->snap->index, p->snap->term, &em),
                          0);
-        assert_int_equal(wal_snap_save(&m->fs, H_SNAP_DIR, p->snap, &em), 0);
     }
     if (p->n_entries > 0 || p->hard_state != NULL)
         assert_int_equal(
@@ -347,8 +347,8 @@ static size_t run_member(struct h_member *m)
         assert_int_equal(node_applier_sync(m->ap), 0);
         if (m->use_wal) {
             struct cairn_errmsg em = {{0}};
-            assert_int_equal(wal_snapshot(m->w, meta.index, meta.term, &em), 0);
             assert_int_equal(wal_snap_save(&m->fs, H_SNAP_DIR, &meta, &em), 0);
+            assert_int_equal(wal_snapshot(m->w, meta.index, meta.term, &em), 0);
             assert_int_equal(wal_snap_purge(&m->fs, H_SNAP_DIR, 5, &em), 0);
             assert_int_equal(wal_release(m->w, meta.index, &em), 0);
         }
