@@ -13,5 +13,6 @@
 int test_lincheck_group(void);
 int test_world_group(void);
 int test_cluster_group(void);
+int test_member_group(void);
 
 #endif

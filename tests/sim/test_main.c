@@ -7,5 +7,6 @@ int main(void)
     failed += test_lincheck_group();
     failed += test_world_group();
     failed += test_cluster_group();
+    failed += test_member_group();
     return failed ? 1 : 0;
 }
