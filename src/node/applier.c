@@ -60,6 +60,11 @@ const char *node_apply_batch_restore_path(const struct node_apply_batch *b)
     return b->kind == NODE__BATCH_RESTORE ? b->restore_path : NULL;
 }
 
+void node_apply_batch_free(struct node_apply_batch *b)
+{
+    node__batch_free(b);
+}
+
 void node__batch_free(struct node_apply_batch *b)
 {
     if (b == NULL)

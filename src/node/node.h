@@ -494,6 +494,10 @@ int node_applier_sync(struct node_applier *a);
 raft_index node_apply_batch_last_index(const struct node_apply_batch *b);
 /* The received image to restore, or NULL. */
 const char *node_apply_batch_restore_path(const struct node_apply_batch *b);
+/* Frees a batch that will never be handed back because the member crashed
+ * (the simulator drops its apply queue; node_free frees only what the node
+ * holds). Nothing of it is applied or reported. NULL is fine. */
+void node_apply_batch_free(struct node_apply_batch *b);
 
 /* ------------------------------------------------------------------------ */
 /* Entry encoding (docs/node.md), public for tools and tests                 */
