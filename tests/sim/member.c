@@ -65,7 +65,37 @@ int64_t ms_now_ms(const struct ms_member *m)
 
 bool ms_usable(const struct ms_member *m)
 {
-    return m->up && m->n != NULL && !node_stopped(m->n, NULL);
+    return m->up && !m->removed && m->n != NULL && !node_stopped(m->n, NULL);
+}
+
+/* Records the ids in m's applied member list. */
+static void members_seen(struct ms_member *m)
+{
+    struct node_member list[MS_SLOTS_MAX + 2];
+    size_t n = node_members(m->n, list, MS_SLOTS_MAX + 2);
+    for (size_t i = 0; i < n && i < MS_SLOTS_MAX + 2; i++) {
+        int k = 0;
+        while (k < m->n_seen && m->seen_ids[k] != list[i].id)
+            k++;
+        if (k == m->n_seen && k < (int)(sizeof(m->seen_ids) / 8))
+            m->seen_ids[m->n_seen++] = list[i].id;
+    }
+}
+
+/* Whether m has applied the removal of id: its list held id, and no more. */
+static bool applied_removal(struct ms_member *m, uint64_t id)
+{
+    int k = 0;
+    while (k < m->n_seen && m->seen_ids[k] != id)
+        k++;
+    if (k == m->n_seen)
+        return false;
+    struct node_member list[MS_SLOTS_MAX + 2];
+    size_t n = node_members(m->n, list, MS_SLOTS_MAX + 2);
+    for (size_t i = 0; i < n && i < MS_SLOTS_MAX + 2; i++)
+        if (list[i].id == id)
+            return false;
+    return true;
 }
 
 struct ms_member *ms_by_id(struct ms_run *r, uint64_t id)
@@ -278,6 +308,13 @@ static void env_send(void *ctx, const struct raft_message *msgs, size_t n)
         send_one(ctx, &msgs[i]);
 }
 
+/* An armed crash point was reached: crash there, restart later. */
+static void crash_point(struct ms_member *m, const char *where)
+{
+    ms_crash(m, where);
+    ms_restart_later(m, prng_range(&m->r->w.rng, 10000, m->r->p.down_us_max));
+}
+
 /* ------------------------------------------------------------ WAL thread */
 
 static int wal_write(struct ms_member *m, const struct node_persist *p)
@@ -341,7 +378,7 @@ static void persist_fire(struct sim_world *w, void *arg, uint64_t inc,
     uint64_t failed_seq = rc != 0 ? ps[i - 1]->seq : 0;
     cairn_free(ps);
     if (rc == 0 && m->crash_point == MS_CP_AFTER_PERSIST) {
-        ms_crash(m, "after a persist, before telling the node");
+        crash_point(m, "after a persist, before telling the node");
         return;
     }
     if (done != 0 && !node_stopped(m->n, NULL))
@@ -362,7 +399,7 @@ static int snapshot_step(struct ms_member *m,
         return rc;
     ms_lmdb_synced(m);
     if (m->crash_point == MS_CP_MID_SNAPSHOT) {
-        ms_crash(m, "while taking a snapshot (LMDB synced, WAL not told)");
+        crash_point(m, "while taking a snapshot (LMDB synced, WAL not told)");
         return 1;
     }
     struct cairn_errmsg em = {{0}};
@@ -370,14 +407,14 @@ static int snapshot_step(struct ms_member *m,
     if (rc != 0)
         return rc;
     if (m->crash_point == MS_CP_SNAP_FILE) {
-        ms_crash(m, "while taking a snapshot (file saved, WAL not told)");
+        crash_point(m, "while taking a snapshot (file saved, WAL not told)");
         return 1;
     }
     rc = wal_snapshot(m->wal, s->index, s->term, &em);
     if (rc != 0)
         return rc;
     if (m->crash_point == MS_CP_MID_RELEASE) {
-        ms_crash(m, "while releasing WAL segments");
+        crash_point(m, "while releasing WAL segments");
         return 1;
     }
     rc = wal_snap_purge(&m->fs, SNAP_DIR, 5, &em);
@@ -420,10 +457,13 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
             m->r->restores++;
         }
         if (m->crash_point == MS_CP_AFTER_APPLY && !restore) {
-            ms_crash(m, "after applying a batch, before LMDB was synced");
+            crash_point(m, "after applying a batch, before LMDB was synced");
+            node_apply_batch_free(it.b); /* never handed back */
             return;
         }
         node_applied(m->n, it.b);
+        if (ms_usable(m))
+            members_seen(m);
     } else {
         int rc = snapshot_step(m, &it.meta);
         if (rc == 1)
@@ -475,6 +515,16 @@ static void net_lost(void *arg, int from, int to, const uint8_t *bytes,
                        snap_report_fire, NULL, m, m->inc, r->m[to].id);
 }
 
+static void removed_fire(struct sim_world *w, void *arg, uint64_t inc,
+                         uint64_t b)
+{
+    (void)w;
+    (void)b;
+    struct ms_member *m = arg;
+    if (inc == m->inc && ms_usable(m))
+        node_report_removed(m->n);
+}
+
 static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
                         size_t len)
 {
@@ -483,6 +533,13 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
     if (r->failed)
         return;
     if (!ms_usable(m)) {
+        net_lost(r, from, to, bytes, len);
+        return;
+    }
+    if (applied_removal(m, sender->id)) {
+        /* As etcd's transport answers a removed member: it stops. */
+        sim_world_schedule(&r->w, prng_range(&r->w.rng, 100, 5000),
+                           removed_fire, NULL, sender, sender->inc, 0);
         net_lost(r, from, to, bytes, len);
         return;
     }
@@ -523,6 +580,14 @@ static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     struct ms_member *m = arg;
     if (inc != m->inc || !m->up || m->r->failed)
         return;
+    int why = 0;
+    if (m->n != NULL && node_stopped(m->n, &why) && why == CAIRN_EREMOVED) {
+        sim_tracef(w, "m%d (id %" PRIx64 ") removed: shuts down", m->slot + 1,
+                   m->id);
+        ms_crash(m, "(removed)");
+        m->removed = true;
+        return;
+    }
     if (m->n != NULL && !node_stopped(m->n, NULL)) {
         node_tick(m->n);
         ms_raft_check(m);
@@ -537,7 +602,7 @@ static int open_store(struct ms_member *m, const struct wal_recovery *rec)
 {
     char db[256];
     snprintf(db, sizeof(db), "%s/db", m->dir);
-    struct mvcc_options o = {.dir = db, .quota_bytes = QUOTA_BYTES};
+    struct mvcc_options o = {.dir = db, .quota_bytes = m->r->p.quota_bytes};
     struct cairn_errmsg em = {{0}};
     int rc = mvcc_open(&o, &m->s, &em);
     if (rc != 0)
@@ -652,7 +717,7 @@ static void member_start(struct ms_member *m)
     if (restart) {
         cfg.recovery = &rec;
         cfg.applied_index = st.consistent_index;
-    } else {
+    } else if (!m->joiner) {
         initial_members(r, list);
         cfg.initial_members = list;
         cfg.n_initial_members = (size_t)r->p.members;
@@ -705,6 +770,9 @@ void ms_crash(struct ms_member *m, const char *why)
     m->hub = NULL;
     struct node *n = m->n;
     m->n = NULL;
+    for (size_t i = 0; i < m->n_work; i++)
+        node_apply_batch_free(m->work[i].b); /* lost with the apply thread */
+    m->n_work = 0;
     node_free(n); /* pending requests fail: their clients schedule on */
     node_applier_free(m->ap);
     m->ap = NULL;
@@ -728,7 +796,7 @@ static void restart_fire(struct sim_world *w, void *arg, uint64_t inc,
     (void)w;
     (void)b;
     struct ms_member *m = arg;
-    if (inc != m->inc || m->r->failed || m->r->closing)
+    if (inc != m->inc || m->r->failed || m->r->closing || m->removed)
         return;
     if (m->up)
         ms_crash(m, "(operator restart)");
@@ -738,6 +806,41 @@ static void restart_fire(struct sim_world *w, void *arg, uint64_t inc,
 void ms_restart_later(struct ms_member *m, uint64_t delay_us)
 {
     sim_world_schedule(&m->r->w, delay_us, restart_fire, NULL, m, m->inc, 0);
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* A new member in slot m (down, removed): an empty disk and store, joining
+ * by the leader's snapshot. */
+int ms_join(struct ms_member *m, uint64_t id)
+{
+    struct ms_run *r = m->r;
+    CAIRN_ASSERT(!m->up);
+    cairn_fs_mem_close(&m->fs);
+    if (cairn_fs_mem_init(&m->fs, &m->fs_rng) != 0)
+        return CAIRN_ENOMEM;
+    nftw(m->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    if (mkdir(m->dir, 0700) != 0)
+        return CAIRN_EIO;
+    m->id = id;
+    m->removed = false;
+    m->joiner = true;
+    m->learner = true;
+    m->generation++;
+    m->n_seen = 0;
+    m->wnext = 0;
+    m->wbookmark = 0;
+    m->jump_ms = 0;
+    sim_tracef(&r->w, "m%d joins as id %" PRIx64, m->slot + 1, id);
+    member_start(m);
+    return 0;
 }
 
 /* ------------------------------------------------------------ the run */
@@ -765,6 +868,9 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
     p->transfers = prng_chance(r, 0.3);
     p->compaction = prng_chance(r, 0.4);
     p->defrag = prng_chance(r, 0.2);
+    p->membership = prng_chance(r, 0.3);
+    p->quota_bytes =
+        prng_chance(r, 0.15) ? prng_range(r, 64, 160) << 10 : QUOTA_BYTES;
     p->fault_phase_us = prng_range(r, 1000000, 2500000);
     p->nemesis_gap_us_max = prng_range(r, 20000, 400000);
     p->down_us_max = prng_range(r, 50000, 1000000);
@@ -788,6 +894,8 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
         p->partitions = true;
         p->crash_points = false;
         p->fsync_fail = p->enospc = false;
+        p->membership = false;
+        p->quota_bytes = QUOTA_BYTES;
         p->nemesis_gap_us_max = 150000;
         p->down_us_max = 300000;
     }
@@ -798,13 +906,21 @@ static void params_format(const struct ms_params *p, char *out, size_t size)
     const struct {
         bool on;
         const char *name;
-    } f[] = {{p->crashes, "crash"},      {p->crash_points, "crash-points"},
-             {p->partitions, "split"},   {p->lossy, "lossy"},
-             {p->drift, "drift"},        {p->jumps, "jumps"},
-             {p->slow_disk, "slow"},     {p->torn, "torn"},
-             {p->fsync_fail, "eio"},     {p->enospc, "enospc"},
-             {p->transfers, "transfer"}, {p->compaction, "compact"},
-             {p->defrag, "defrag"}};
+    } f[] = {{p->crashes, "crash"},
+             {p->crash_points, "crash-points"},
+             {p->partitions, "split"},
+             {p->lossy, "lossy"},
+             {p->drift, "drift"},
+             {p->jumps, "jumps"},
+             {p->slow_disk, "slow"},
+             {p->torn, "torn"},
+             {p->fsync_fail, "eio"},
+             {p->enospc, "enospc"},
+             {p->transfers, "transfer"},
+             {p->compaction, "compact"},
+             {p->defrag, "defrag"},
+             {p->membership, "membership"},
+             {p->quota_bytes < QUOTA_BYTES, "small-quota"}};
     struct buf b;
     buf_init(&b);
     char head[96];
@@ -863,15 +979,6 @@ static int run_init(struct ms_run *r, const struct sim_options *opt)
     return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void run_free(struct ms_run *r)
 {
     r->closing = true;
@@ -896,6 +1003,8 @@ static void run_free(struct ms_run *r)
     cairn_free(r->sreads);
     cairn_free(r->acks);
     cairn_free(r->leases);
+    for (int i = 0; i < MS_WATCHERS_MAX; i++)
+        cairn_free(r->wt[i].evs);
     nftw(r->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -922,6 +1031,7 @@ int sim_members_run(const struct sim_options *opt, struct sim_result *res,
     for (int i = 0; i < r->p.members && !r->failed; i++)
         member_start(&r->m[i]);
     ms_clients_start(r);
+    ms_watchers_start(r);
     ms_nemesis_start(r);
     while (!r->failed && sim_world_step(&r->w, r->end_us))
         ;

@@ -228,10 +228,46 @@ static void rev_record(struct ms_member *m, mvcc_rev rev,
         ev_record(&x->evs[i], &e[i]);
 }
 
+#define MS_WATCH_ID0 100 /* client watchers' ids in a hub: 100 + idx */
+
+static void watcher_cb(struct ms_run *r, struct ms_watcher *c,
+                       const struct mvcc_watch_resp *resp)
+{
+    if (resp->canceled) {
+        c->canceled = true;
+        c->compact = resp->compact_rev;
+        return;
+    }
+    char key[MS_KEY_LEN];
+    ms_key_name(c->key, key);
+    for (size_t i = 0; i < resp->n_events && !r->failed; i++) {
+        const struct mvcc_event *e = &resp->events[i];
+        if (e->kv.key_len != strlen(key) ||
+            memcmp(e->kv.key, key, e->kv.key_len) != 0 ||
+            e->kv.mod_rev < c->next) {
+            ms_fail(r, SIM_SAFETY,
+                    "watch %d on %s delivered revision %" PRId64
+                    " (owed %" PRId64 " on)",
+                    c->idx, key, e->kv.mod_rev, c->next);
+            return;
+        }
+        c->evs = ms_grow(c->evs, &c->cap, c->n + 1, sizeof(*c->evs));
+        c->evs[c->n++] = (struct ms_wev){
+            e->kv.mod_rev,
+            e->is_delete ? 0 : ms_parse_val(e->kv.value, e->kv.value_len),
+            e->is_delete};
+        c->next = e->kv.mod_rev + 1;
+    }
+}
+
 int ms_watch_cb(void *arg, const struct mvcc_watch_resp *resp)
 {
     struct ms_member *m = arg;
     struct ms_run *r = m->r;
+    int64_t wi = resp->watch_id - MS_WATCH_ID0;
+    if (!r->failed && wi >= 0 && wi < r->watchers &&
+        r->wt[wi].slot == m->slot && r->wt[wi].inc == m->inc)
+        watcher_cb(r, &r->wt[wi], resp);
     if (r->failed || resp->watch_id != m->wid)
         return 0;
     if (resp->canceled) {
@@ -322,6 +358,89 @@ void ms_watch_poll(struct ms_member *m)
                 return;
             more = true;
         }
+    }
+}
+
+static void watcher_fire(struct sim_world *w, void *arg, uint64_t a,
+                         uint64_t b);
+
+static struct ms_run *watcher_run(struct ms_watcher *c)
+{
+    return (struct ms_run *)((char *)(c - c->idx) -
+                             offsetof(struct ms_run, wt));
+}
+
+/* (Re)creates the watch on a random live member from the revision it is
+ * owed: after its member crashed, after a compaction, or to move. */
+static void watcher_place(struct ms_run *r, struct ms_watcher *c)
+{
+    struct ms_member *old = c->slot >= 0 ? &r->m[c->slot] : NULL;
+    if (old != NULL && old->inc == c->inc && old->hub != NULL)
+        (void)mvcc_watch_cancel(old->hub, MS_WATCH_ID0 + c->idx);
+    c->slot = -1;
+    int live[MS_SLOTS_MAX], n = 0;
+    for (int i = 0; i < r->p.members; i++)
+        if (ms_usable(&r->m[i]) && r->m[i].hub != NULL)
+            live[n++] = i;
+    if (n == 0)
+        return;
+    struct ms_member *m = &r->m[live[prng_below(&r->w.rng, (uint64_t)n)]];
+    if (c->next == 0) {
+        /* The first placement: from a past or the current revision. */
+        struct mvcc_status st;
+        CAIRN_ASSERT(mvcc_status_get(m->s, &st) == 0);
+        c->next = (mvcc_rev)prng_range(&r->w.rng, 2, (uint64_t)st.rev + 1);
+        c->check = c->next;
+    }
+    if (c->canceled) {
+        /* Compacted past it: the revisions up to the compaction are gone,
+         * as they are for an etcd client; resume after them. */
+        c->canceled = false;
+        if (c->compact + 1 > c->next)
+            c->next = c->compact + 1;
+        c->check = c->next;
+    }
+    char key[MS_KEY_LEN];
+    ms_key_name(c->key, key);
+    struct mvcc_watch_req q = {.key = (const uint8_t *)key,
+                               .key_len = strlen(key),
+                               .start_rev = c->next};
+    int64_t id = MS_WATCH_ID0 + c->idx;
+    if (mvcc_watch_create(m->hub, &q, &id) != 0)
+        return;
+    c->slot = m->slot;
+    c->inc = m->inc;
+    c->moves++;
+    sim_tracef(&r->w, "watch %d on %s from %" PRId64 " on m%d", c->idx, key,
+               c->next, m->slot + 1);
+}
+
+static void watcher_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)a;
+    (void)b;
+    struct ms_watcher *c = arg;
+    struct ms_run *r = watcher_run(c);
+    if (r->failed || r->closing)
+        return;
+    struct ms_member *m = c->slot >= 0 ? &r->m[c->slot] : NULL;
+    bool lost = m == NULL || m->inc != c->inc || !ms_usable(m);
+    if (lost || c->canceled || prng_chance(&w->rng, 0.2))
+        watcher_place(r, c);
+    sim_world_schedule(w, prng_range(&w->rng, 20000, 300000), watcher_fire,
+                       NULL, c, 0, 0);
+}
+
+void ms_watchers_start(struct ms_run *r)
+{
+    r->watchers = (int)prng_below(&r->w.rng, MS_WATCHERS_MAX + 1);
+    for (int i = 0; i < r->watchers; i++) {
+        struct ms_watcher *c = &r->wt[i];
+        c->idx = i;
+        c->slot = -1;
+        c->key = (int)prng_below(&r->w.rng, MS_KEYS);
+        sim_world_schedule(&r->w, prng_range(&r->w.rng, 1000, 1000000),
+                           watcher_fire, NULL, c, 0, 0);
     }
 }
 
@@ -446,6 +565,41 @@ static void resolve_unknown(struct ms_run *r, mvcc_rev complete, mvcc_rev top)
     }
 }
 
+/* Each client watch delivered exactly its key's events in the revision log
+ * from where it is checked to the last revision it was owed: none missed
+ * across moves and crashes (reliable, resumable), none changed or extra. */
+static void watchers_check(struct ms_run *r, mvcc_rev complete)
+{
+    for (int i = 0; i < r->watchers && !r->failed; i++) {
+        const struct ms_watcher *c = &r->wt[i];
+        char key[MS_KEY_LEN];
+        ms_key_name(c->key, key);
+        mvcc_rev hi = c->next - 1 < complete ? c->next - 1 : complete;
+        size_t j = 0;
+        while (j < c->n && c->evs[j].rev < c->check)
+            j++;
+        for (mvcc_rev x = c->check; x <= hi && !r->failed; x++)
+            for (uint32_t k = 0; k < r->revs[x].n; k++) {
+                const struct ms_ev *e = &r->revs[x].evs[k];
+                if (strcmp(e->key, key) != 0)
+                    continue;
+                const struct ms_wev *d = j < c->n ? &c->evs[j] : NULL;
+                if (d == NULL || d->rev != x || d->del != e->del ||
+                    (!e->del && d->val != e->val))
+                    ms_fail(r, SIM_SAFETY,
+                            "watch %d on %s (from %" PRId64 ", %" PRIu64
+                            " placements) missed or changed revision %" PRId64,
+                            c->idx, key, c->check, c->moves, x);
+                j++;
+            }
+        if (!r->failed && j < c->n && c->evs[j].rev <= hi)
+            ms_fail(r, SIM_SAFETY,
+                    "watch %d on %s delivered revision %" PRId64
+                    " that the history does not have for it",
+                    c->idx, key, c->evs[j].rev);
+    }
+}
+
 static void lin_final(struct ms_run *r)
 {
     struct lin_report rep;
@@ -530,6 +684,7 @@ void ms_final_checks(struct ms_run *r)
     prev_kv_check(r, complete);
     acks_check(r, complete);
     sreads_check(r, complete);
+    watchers_check(r, complete);
     ms_lease_final(r);
     if (r->failed)
         return;

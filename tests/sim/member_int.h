@@ -52,7 +52,16 @@ struct ms_member {
     uint64_t id;
     uint64_t inc; /* incarnation: events of an earlier life are void */
     bool up;
-    bool removed;
+    bool removed;   /* its removal was applied: it stays down */
+    bool joiner;    /* added mid-run: starts empty, never bootstraps */
+    bool learner;   /* added as a learner, not promoted yet */
+    bool changing;  /* a membership request about it is out */
+    int generation; /* how many members this slot has been */
+    /* Ids its applied member list ever held (kept across restarts, as
+     * etcd keeps removed members in its store): one held no more was
+     * removed, and its messages are refused, as etcd's transport does. */
+    uint64_t seen_ids[16];
+    int n_seen;
     /* The WAL on the in-memory file system; survives crashes. */
     struct prng fs_rng;
     struct cairn_fs fs;
@@ -175,6 +184,29 @@ struct ms_lease_rec {
     uint64_t revoked_us;
 };
 
+/* A client's watch on one key, from a past or the current revision, moved
+ * to another member now and then and after a crash, resuming from the next
+ * revision it is owed. */
+#define MS_WATCHERS_MAX 2
+struct ms_wev {
+    mvcc_rev rev;
+    int64_t val;
+    bool del;
+};
+struct ms_watcher {
+    int idx;
+    int key;
+    int slot;     /* the member serving it, -1: none */
+    uint64_t inc; /* that member's life when it was created */
+    bool canceled;
+    mvcc_rev compact;
+    mvcc_rev next;  /* the next revision it may deliver */
+    mvcc_rev check; /* delivered revisions are checked from here */
+    struct ms_wev *evs;
+    size_t n, cap;
+    uint64_t moves;
+};
+
 struct ms_sread {
     int key;
     int slot;
@@ -198,7 +230,8 @@ struct ms_params {
     uint64_t snapshot_count;
     uint64_t catchup;
     bool crashes, crash_points, partitions, lossy, drift, jumps, slow_disk,
-        torn, fsync_fail, enospc, transfers, compaction, defrag;
+        torn, fsync_fail, enospc, transfers, compaction, defrag, membership;
+    size_t quota_bytes; /* mvcc's quota: small ones raise the NOSPACE alarm */
     uint64_t fault_phase_us;
     uint64_t nemesis_gap_us_max;
     uint64_t down_us_max;
@@ -218,6 +251,8 @@ struct ms_run {
     struct ms_member m[MS_SLOTS_MAX];
     struct ms_client cl[MS_CLIENTS_MAX];
     struct ms_leaser ls[MS_LEASERS_MAX];
+    struct ms_watcher wt[MS_WATCHERS_MAX];
+    int watchers;
     struct lin_history hist;
     /* The revision log, indexed by revision. */
     struct ms_rev *revs;
@@ -244,6 +279,7 @@ struct ms_run {
     bool healed;
     uint64_t ok_after_heal; /* operations invoked after healing, ok */
     uint64_t crashes, fatal_stops, snapshots, restores;
+    bool change_out; /* one membership change at a time */
 };
 
 /* member.c */
@@ -257,6 +293,7 @@ struct ms_member *ms_leader(struct ms_run *r);
 void ms_crash(struct ms_member *m, const char *why);
 void ms_restart_later(struct ms_member *m, uint64_t delay_us);
 void ms_lmdb_synced(struct ms_member *m);
+int ms_join(struct ms_member *m, uint64_t id);
 
 /* member_load.c */
 void ms_clients_start(struct ms_run *r);
@@ -273,6 +310,7 @@ void ms_log_persisted(struct ms_member *m, const struct node_persist *p);
 void ms_log_reset(struct ms_member *m, raft_index snap_index);
 void ms_hash_check(struct ms_member *m);
 void ms_final_checks(struct ms_run *r);
+void ms_watchers_start(struct ms_run *r);
 bool ms_settled(struct ms_run *r);
 int64_t ms_parse_val(const uint8_t *v, size_t len);
 void ms_key_name(int key, char *out);

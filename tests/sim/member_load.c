@@ -473,11 +473,76 @@ static void leader_action(struct ms_run *r, int what)
     (void)node_compact(l->n, rev, false, NULL, noop_done);
 }
 
+/* ------------------------------------------------------------ membership */
+
+static void change_done(void *arg, const struct node_result *res)
+{
+    struct ms_member *m = arg;
+    struct ms_run *r = m->r;
+    r->change_out = false;
+    sim_tracef(&r->w, "membership change about m%d: %s", m->slot + 1,
+               res->err ? cairn_errname(res->err) : "ok");
+    if (res->err != 0)
+        return;
+    if (res->type == NODE_REQ_MEMBER_ADD) {
+        if (ms_join(m, res->u.members.member->id) != 0)
+            ms_fail(r, SIM_ERROR, "m%d could not join", m->slot + 1);
+    } else if (res->type == NODE_REQ_MEMBER_PROMOTE) {
+        m->learner = false;
+    }
+}
+
+/* One step of a membership change, one at a time: promote a joined
+ * learner, else add a new member (as a learner) into a slot whose member
+ * was removed, else remove a member other than the leader while at least
+ * three remain. */
+static void membership_change(struct ms_run *r)
+{
+    struct ms_member *l = ms_leader(r);
+    if (r->change_out || l == NULL)
+        return;
+    int members = 0;
+    struct ms_member *add = NULL, *promote = NULL;
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *m = &r->m[i];
+        members += !m->removed;
+        if (m->removed && !m->up)
+            add = m;
+        if (!m->removed && m->joiner && m->learner && m->up)
+            promote = m;
+    }
+    int rc;
+    struct ms_member *about;
+    if (promote != NULL) {
+        about = promote;
+        rc = node_member_promote(l->n, promote->id, promote, change_done);
+    } else if (add != NULL) {
+        about = add;
+        struct node_member nm = {.n_peer_urls = 1, .is_learner = true};
+        snprintf(nm.peer_urls[0], NODE_URL_MAX, "http://sim-%d-%d:2380",
+                 add->slot + 1, add->generation + 1);
+        rc = node_member_add(l->n, &nm, add, change_done);
+    } else {
+        about = &r->m[prng_below(&r->w.rng, (uint64_t)r->p.members)];
+        if (members < 3 || about == l || about->removed)
+            return;
+        rc = node_member_remove(l->n, about->id, about, change_done);
+    }
+    sim_tracef(&r->w, "membership: %s m%d%s",
+               about == promote ? "promote"
+               : about == add   ? "add"
+                                : "remove",
+               about->slot + 1, rc ? " refused" : "");
+    r->change_out = rc == 0;
+}
+
 static void nemesis_act(struct ms_run *r)
 {
     struct prng *g = &r->w.rng;
+    if (r->p.membership && prng_chance(g, 0.3))
+        membership_change(r);
     struct ms_member *m = random_usable(r);
-    switch (prng_below(g, 9)) {
+    switch (prng_below(g, 10)) {
     case 0:
         if (r->p.crashes && m != NULL)
             crash_now(r, m);
@@ -515,6 +580,10 @@ static void nemesis_act(struct ms_run *r)
             sim_tracef(&r->w, "m%d defragments", m->slot + 1);
             (void)node_defragment(m->n, m, defrag_done);
         }
+        break;
+    case 8:
+        if (r->p.membership)
+            membership_change(r);
         break;
     default:
         if (r->p.crashes && m != NULL && prng_chance(g, 0.3))
@@ -558,7 +627,7 @@ void ms_heal(struct ms_run *r)
             cairn_fs_mem_fault(&m->fs, (enum cairn_fs_mem_op)op, -1, 0, 0,
                                false);
         m->crash_point = MS_CP_NONE;
-        if (!ms_usable(m))
+        if (!ms_usable(m) && !m->removed)
             ms_restart_later(m, prng_range(&r->w.rng, 0, 10000));
     }
     r->healed = true;
