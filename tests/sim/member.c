@@ -574,6 +574,23 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* etcd's members keep dialing their peers' streams, and a peer that applied
+ * a member's removal refuses it: so a removed member learns of its removal
+ * even when it sends nothing (a learner) and missed the entry. */
+static void handshake(struct ms_member *m)
+{
+    struct ms_run *r = m->r;
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *p = &r->m[i];
+        if (p != m && ms_usable(p) && !r->net.link[m->slot][i].blocked &&
+            applied_removal(p, m->id)) {
+            sim_world_schedule(&r->w, prng_range(&r->w.rng, 100, 5000),
+                               removed_fire, NULL, m, m->inc, 0);
+            return;
+        }
+    }
+}
+
 static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
 {
     (void)b;
@@ -588,6 +605,8 @@ static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
         m->removed = true;
         return;
     }
+    if (m->n != NULL && !node_stopped(m->n, NULL) && prng_chance(&w->rng, 0.1))
+        handshake(m);
     if (m->n != NULL && !node_stopped(m->n, NULL)) {
         node_tick(m->n);
         ms_raft_check(m);
@@ -998,6 +1017,7 @@ static void run_free(struct ms_run *r)
     cairn_free(r->revs);
     cairn_free(r->clog);
     cairn_free(r->leader_of);
+    cairn_free(r->leader_changes_us);
     cairn_free(r->hash_at);
     cairn_free(r->hash_set);
     cairn_free(r->sreads);

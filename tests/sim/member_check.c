@@ -116,6 +116,12 @@ void ms_raft_check(struct ms_member *m)
             ms_fail(r, SIM_SAFETY,
                     "two leaders in term %" PRIu64 ": %" PRIu64 " and %" PRIu64,
                     term, r->leader_of[term], m->id);
+        if (r->leader_of[term] == 0) {
+            r->leader_changes_us =
+                ms_grow(r->leader_changes_us, &r->cap_leader_changes,
+                        r->n_leader_changes + 1, sizeof(*r->leader_changes_us));
+            r->leader_changes_us[r->n_leader_changes++] = r->w.now_us;
+        }
         r->leader_of[term] = m->id;
     }
     raft_index commit = st.hard_state.commit;

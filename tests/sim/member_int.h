@@ -265,6 +265,10 @@ struct ms_run {
     uint64_t *leader_of;
     size_t leader_cap;
     raft_term max_term;
+    /* When each new leader took over (a new leader gives every lease its
+     * TTL again, plus an election timeout: etcd's Promote). */
+    uint64_t *leader_changes_us;
+    size_t n_leader_changes, cap_leader_changes;
     /* HashKV at each consistent index, first seen. */
     uint32_t *hash_at;
     bool *hash_set;

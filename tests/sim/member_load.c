@@ -642,6 +642,16 @@ void ms_nemesis_start(struct ms_run *r)
 
 /* ------------------------------------------------------------ lease checks */
 
+/* The last leadership change at or before t (0: none). */
+static uint64_t last_leader_change(const struct ms_run *r, uint64_t t)
+{
+    uint64_t last = 0;
+    for (size_t i = 0; i < r->n_leader_changes; i++)
+        if (r->leader_changes_us[i] <= t)
+            last = r->leader_changes_us[i];
+    return last;
+}
+
 /* Each lease key: gone before its lease could have expired (kept alive)?
  * Still there well after it must have expired (once the run healed)? */
 void ms_lease_final(struct ms_run *r)
@@ -667,12 +677,17 @@ void ms_lease_final(struct ms_run *r)
                     "lease key %s deleted at %" PRIu64 " ms while its lease "
                     "was kept alive until %" PRIu64 " ms",
                     x->key, gone_us / 1000, x->alive_until_us / 1000);
-        /* Its expiry: the last renewal was at most the release; etcd
-         * revokes within an election timeout after it, plus one more if
-         * the leadership changed (the new leader extends every lease by
-         * an election timeout), plus a few ticks to commit and apply. */
-        uint64_t due = x->released_us + (uint64_t)x->ttl_s * 1000000 * 10 / 9 +
-                       2 * e + 5 * 1000 * r->p.tick_ms;
+        /* Its expiry: its TTL after the last renewal (at the latest the
+         * release) or after a later leadership change (the new leader
+         * gives every lease its TTL again, plus an election timeout); etcd
+         * revokes within an election timeout of the expiry; a few ticks
+         * to commit and apply. */
+        uint64_t from = x->released_us;
+        uint64_t lc = last_leader_change(r, gone_us ? gone_us : r->w.now_us);
+        if (lc > from)
+            from = lc + e;
+        uint64_t due = from + (uint64_t)x->ttl_s * 1000000 * 10 / 9 + e +
+                       5 * 1000 * r->p.tick_ms;
         if (x->revoked_us != 0)
             due = x->revoked_us;
         if (!unknown && x->released_us >= r->heal_us && due < r->w.now_us &&
