@@ -77,18 +77,22 @@ static void members_seen(struct ms_member *m)
         int k = 0;
         while (k < m->n_seen && m->seen_ids[k] != list[i].id)
             k++;
-        if (k == m->n_seen && k < (int)(sizeof(m->seen_ids) / 8))
+        if (k == m->n_seen && k < (int)(sizeof(m->seen_ids) / 8)) {
+            m->seen_at[k] = node_applied_index(m->n);
             m->seen_ids[m->n_seen++] = list[i].id;
+        }
     }
 }
 
-/* Whether m has applied the removal of id: its list held id, and no more. */
+/* Whether m has applied the removal of id: its list held id at an applied
+ * index below its current one, and holds it no more (a store rolled back by
+ * a crash has not applied what it lost). */
 static bool applied_removal(struct ms_member *m, uint64_t id)
 {
     int k = 0;
     while (k < m->n_seen && m->seen_ids[k] != id)
         k++;
-    if (k == m->n_seen)
+    if (k == m->n_seen || node_applied_index(m->n) <= m->seen_at[k])
         return false;
     struct node_member list[MS_SLOTS_MAX + 2];
     size_t n = node_members(m->n, list, MS_SLOTS_MAX + 2);
