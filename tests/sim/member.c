@@ -430,16 +430,6 @@ static int snapshot_step(struct ms_member *m,
     return rc;
 }
 
-static void compaction_step(struct ms_member *m)
-{
-    struct mvcc_status st;
-    if (mvcc_status_get(m->s, &st) != 0 ||
-        st.compact_rev <= st.compact_done_rev)
-        return;
-    bool done = false;
-    CAIRN_ASSERT(mvcc_compact_step(m->s, 64, &done) == 0);
-}
-
 static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
 {
     (void)w;
@@ -476,7 +466,6 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     }
     if (!m->up)
         return;
-    compaction_step(m);
     ms_watch_poll(m);
     ms_hash_check(m);
     ms_raft_check(m);
