@@ -254,6 +254,8 @@ struct mvcc_status {
     bool nospace_alarm;
 };
 int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st);
+/* The current (committed) revision, any thread; cheap (no transaction). */
+mvcc_rev mvcc_current_rev(struct mvcc_store *s);
 
 /* Operation counters with etcd's meanings (mvcc/metrics_txn.go,
  * key_index.go), any thread: puts, delete ranges and ranges executed

@@ -605,6 +605,11 @@ static uint64_t free_pages(MDB_txn *t)
     return n;
 }
 
+mvcc_rev mvcc_current_rev(struct mvcc_store *s)
+{
+    return (mvcc_rev)atomic_load(&s->committed_rev);
+}
+
 int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st)
 {
     memset(st, 0, sizeof(*st));

@@ -272,12 +272,22 @@ static void complete(struct node *n, struct waiter *w,
     n->n_done++;
 }
 
+/* etcd fills a header's revision with the store's current one when the
+ * request itself produced none (v3rpc's header filler), so every answer
+ * carries one: lease and member answers included. */
+static void fill_revision(struct node *n, struct node_result *r)
+{
+    if (r->revision == 0 && n->cfg.store != NULL)
+        r->revision = mvcc_current_rev(n->cfg.store);
+}
+
 static void fill_header(struct node *n, struct node_result *r, uint8_t type)
 {
     r->type = type;
     r->cluster_id = n->cfg.cluster_id;
     r->member_id = n->cfg.id;
     r->raft_term = n->hs.term;
+    fill_revision(n, r);
 }
 
 static void complete_err(struct node *n, struct waiter *w, int err)
@@ -1543,6 +1553,7 @@ static int answer_now(struct node *n, uint8_t type, struct node_result *res,
     res->cluster_id = n->cfg.cluster_id;
     res->member_id = n->cfg.id;
     res->raft_term = n->hs.term;
+    fill_revision(n, res);
     cb(arg, res);
     /* Queued results may point into the read arena too. */
     if (!n->draining && n->n_done == 0)

@@ -51,9 +51,13 @@ static void test_lease_checkpoints(void **state)
     assert_int_equal(pr.err, 0);
     assert_int_equal(node_lease_ttl(l->n, g.lease_id, true, &t, h_done), 0);
     assert_int_equal(t.n_keys, 1);
+    /* Answers that change nothing carry the current revision, as etcd's. */
+    assert_true(pr.rev > 0);
+    assert_int_equal(t.rev, pr.rev);
     struct h_result ls = {0};
     assert_int_equal(node_lease_list(c.m[1].n, &ls, h_done), 0);
     assert_int_equal(ls.count, 1);
+    assert_int_equal(ls.rev, pr.rev);
     /* Revoke by request. */
     struct h_result rv = {0};
     assert_int_equal(node_lease_revoke(c.m[1].n, g.lease_id, &rv, h_done), 0);
