@@ -84,7 +84,15 @@ for t in "${tests[@]}"; do
   setsid "$bin" -test.run "^${t}\$" -test.v -test.timeout "${per_test_timeout}s" \
       -bin-dir "$bindir" -cert-dir "$src/integration/fixtures" >"$log" 2>&1 &
   pid=$!
-  ( sleep $((per_test_timeout + 15)); kill -KILL -- -"$pid" 2>/dev/null ) &
+  # The watchdog's sleep is killed with it and holds none of our output:
+  # an orphaned sleep on CTest's pipe kept CTest waiting for its end.
+  (
+    sleep $((per_test_timeout + 15)) &
+    s=$!
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    wait "$s"
+    kill -KILL -- -"$pid" 2>/dev/null
+  ) >/dev/null 2>&1 &
   watchdog=$!
   wait "$pid"
   rc=$?
