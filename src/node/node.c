@@ -273,11 +273,18 @@ static void complete(struct node *n, struct waiter *w,
 }
 
 /* etcd fills a header's revision with the store's current one when the
- * request itself produced none (v3rpc's header filler), so every answer
- * carries one: lease and member answers included. */
+ * request itself produced none (v3rpc's header filler): lease, maintenance
+ * and auth answers carry one. Its Cluster service builds its own header,
+ * without a revision, so member answers carry none. */
 static void fill_revision(struct node *n, struct node_result *r)
 {
-    if (r->revision == 0 && n->cfg.store != NULL)
+    bool member =
+        r->type == NODE_REQ_MEMBER_ADD || r->type == NODE_REQ_MEMBER_REMOVE ||
+        r->type == NODE_REQ_MEMBER_UPDATE || r->type == NODE_REQ_MEMBER_LIST ||
+        r->type == NODE_REQ_MEMBER_PROMOTE;
+    if (member)
+        r->revision = 0;
+    else if (r->revision == 0 && n->cfg.store != NULL)
         r->revision = mvcc_current_rev(n->cfg.store);
 }
 
