@@ -288,11 +288,8 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
         CAIRN_UNREACHABLE();
     }
     r->err = rc;
-    if (r->revision == 0) {
-        struct mvcc_status st;
-        if (mvcc_status_get(a->s, &st) == 0)
-            r->revision = st.rev;
-    }
+    if (r->revision == 0) /* the committed revision, without a read txn */
+        r->revision = mvcc_current_rev(a->s);
     /* A failure after a partial write fails the whole batch (mvcc.h). */
     if (rc == CAIRN_EIO || rc == CAIRN_ENOMEM || rc == CAIRN_ESYNC)
         return rc;
