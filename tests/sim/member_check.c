@@ -99,6 +99,7 @@ void ms_raft_check(struct ms_member *m)
      * made durable: nothing of it counts. */
     if (!ms_usable(m) || r->failed)
         return;
+    ms_lease_trace(m);
     struct raft_status st;
     raft_status_get(node_raft(m->n), &st);
     raft_term term = st.hard_state.term;
@@ -230,8 +231,13 @@ static void rev_record(struct ms_member *m, mvcc_rev rev,
     x->at_us = r->w.now_us;
     x->evs = cairn_calloc(n, sizeof(*x->evs));
     CAIRN_ASSERT(x->evs != NULL);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         ev_record(&x->evs[i], &e[i]);
+        if (x->evs[i].del && x->evs[i].key[0] == 'l')
+            sim_tracef(&r->w,
+                       "revision %" PRId64 " deletes lease key %s (m%d first)",
+                       rev, x->evs[i].key, m->slot + 1);
+    }
 }
 
 #define MS_WATCH_ID0 100 /* client watchers' ids in a hub: 100 + idx */

@@ -17,6 +17,7 @@
 #define MS_KEYS 3
 #define MS_CLIENTS_MAX 5
 #define MS_LEASERS_MAX 2
+#define MS_LEASE_TRACED 8
 #define MS_KEY_LEN 16
 #define MS_HISTORY_MAX 100000
 #define MS_EVENTS_MAX (1u << 20)
@@ -105,6 +106,11 @@ struct ms_member {
     raft_index log_last;  /* log_first - 1 when empty */
     size_t log_cap;
     raft_index checked; /* committed entries compared up to here */
+    /* Lease tracing: the lessor last seen, whether it was primary, and
+     * the leasers' lease ids it was last seen to hold as expired. */
+    const struct lessor *l_seen;
+    bool l_primary;
+    int64_t l_expired[MS_LEASE_TRACED];
 };
 
 /* One watch event as recorded in the revision log. */
@@ -307,6 +313,7 @@ void ms_clients_start(struct ms_run *r);
 void ms_nemesis_start(struct ms_run *r);
 void ms_heal(struct ms_run *r);
 void ms_lease_final(struct ms_run *r);
+void ms_lease_trace(struct ms_member *m);
 
 /* member_check.c */
 int ms_watch_cb(void *arg, const struct mvcc_watch_resp *resp);

@@ -258,12 +258,30 @@ static void lease_alive(struct ms_leaser *l, uint64_t sent_us, int64_t ttl_s)
         l->alive_until_us = until;
 }
 
+static const char *lease_state_name(int st)
+{
+    static const char *names[] = {"idle", "grant", "put", "held", "released"};
+    return st >= 0 && st <= MS_L_RELEASED ? names[st] : "?";
+}
+
 static void lease_done(void *arg, const struct node_result *res)
 {
     struct ms_leaser *l = arg;
     struct ms_run *r = leaser_run(l);
     l->busy = false;
     uint64_t e = election_us(r);
+    int64_t ttl = res->type == NODE_REQ_LEASE_GRANT ? res->u.lease_grant.ttl_s
+                  : res->type == NODE_REQ_LEASE_KEEPALIVE
+                      ? res->u.lease_keepalive.ttl_s
+                      : 0;
+    sim_tracef(&r->w,
+               "leaser %d %s of lease %" PRIx64 " (key %s): %s, ttl %" PRId64
+               " s, rev %" PRId64,
+               l->idx, lease_state_name(l->state),
+               res->type == NODE_REQ_LEASE_GRANT ? res->u.lease_grant.id
+                                                 : l->id,
+               l->key, res->err ? cairn_strerror(res->err) : "ok", ttl,
+               (int64_t)res->revision);
     if (l->state == MS_L_GRANTING) {
         if (res->err != 0) {
             l->state = MS_L_IDLE;
@@ -314,6 +332,9 @@ static int leaser_step(struct ms_run *r, struct ms_leaser *l)
     if (m == NULL)
         return -1;
     l->renew_sent_us = r->w.now_us;
+    if (l->state == MS_L_IDLE || l->state == MS_L_PUTTING)
+        sim_tracef(&r->w, "leaser %d asks m%d to %s", l->idx, m->slot + 1,
+                   l->state == MS_L_IDLE ? "grant a lease" : "put its key");
     switch (l->state) {
     case MS_L_IDLE:
         l->seq++;
@@ -343,15 +364,24 @@ static int leaser_step(struct ms_run *r, struct ms_leaser *l)
         struct ms_member *lead = ms_leader(r);
         if (lead == NULL)
             return -1;
+        sim_tracef(&r->w, "leaser %d renews lease %" PRIx64 " on m%d", l->idx,
+                   l->id, lead->slot + 1);
         return node_lease_keepalive(lead->n, l->id, l, lease_done);
     }
     if (l->revoked_us == 0 && prng_chance(&r->w.rng, 0.3) &&
         l->renewals_left == 0) {
         l->renewals_left = -1; /* revoke once */
         l->revoke_sent = true;
+        sim_tracef(&r->w, "leaser %d revokes lease %" PRIx64 " on m%d", l->idx,
+                   l->id, m->slot + 1);
         return node_lease_revoke(m->n, l->id, l, lease_done);
     }
     /* Stop renewing: the key must go within the lease's time. */
+    sim_tracef(&r->w,
+               "leaser %d releases lease %" PRIx64 " (key %s, ttl %" PRId64
+               " s, kept alive until %" PRIu64 " ms%s)",
+               l->idx, l->id, l->key, l->ttl_s, l->alive_until_us / 1000,
+               l->revoked_us ? ", revoked" : "");
     lease_record(r, l);
     l->state = MS_L_IDLE;
     return -1;
@@ -638,6 +668,56 @@ void ms_nemesis_start(struct ms_run *r)
     sim_world_schedule(&r->w, prng_range(&r->w.rng, 1000, 300000), nemesis_fire,
                        NULL, r, 0, 0);
     sim_world_schedule(&r->w, r->heal_us, heal_fire, NULL, r, 0, 0);
+}
+
+/* ------------------------------------------------------------ lease trace */
+
+/* Writes into the trace what a member's lessor decides about the leasers'
+ * leases: when it becomes or stops being primary (or is replaced by a
+ * snapshot restore), the remaining TTL it then gives each, and the first
+ * time it holds one as expired (its loop then proposes the revoke).
+ * Read-only: no decision of the run depends on it. */
+void ms_lease_trace(struct ms_member *m)
+{
+    struct ms_run *r = m->r;
+    struct lessor *l = m->ap != NULL ? node_applier_lessor(m->ap) : NULL;
+    bool prim = l != NULL && lease_is_primary(l);
+    int64_t now = ms_now_ms(m);
+    int64_t ids[16];
+    if (l != m->l_seen || prim != m->l_primary) {
+        sim_tracef(&r->w, "m%d lessor %s%s at local %" PRId64 " ms",
+                   m->slot + 1, prim ? "primary" : "not primary",
+                   l != m->l_seen ? " (opened)" : "", now);
+        size_t n = l != NULL ? lease_list(l, ids, 16) : 0;
+        for (size_t i = 0; prim && i < n && i < 16; i++) {
+            struct lease_info in;
+            if (lease_time_to_live(l, ids[i], now, &in, 0, NULL, NULL) == 0)
+                sim_tracef(&r->w,
+                           "m%d lease %" PRIx64 " remaining %" PRId64
+                           " s (granted %" PRId64 " s)",
+                           m->slot + 1, in.id, in.ttl_s, in.granted_ttl_s);
+        }
+        m->l_seen = l;
+        m->l_primary = prim;
+        memset(m->l_expired, 0, sizeof(m->l_expired));
+    }
+    if (!prim)
+        return;
+    size_t k = lease_expired(l, now, ids, 16);
+    for (size_t j = 0; j < k; j++) {
+        bool seen = false;
+        for (int i = 0; i < MS_LEASE_TRACED; i++)
+            seen |= m->l_expired[i] == ids[j];
+        if (seen)
+            continue;
+        memmove(m->l_expired + 1, m->l_expired,
+                (MS_LEASE_TRACED - 1) * sizeof(*m->l_expired));
+        m->l_expired[0] = ids[j];
+        sim_tracef(&r->w,
+                   "m%d holds lease %" PRIx64 " expired at local %" PRId64
+                   " ms",
+                   m->slot + 1, ids[j], now);
+    }
 }
 
 /* ------------------------------------------------------------ lease checks */

@@ -38,6 +38,36 @@ static void member_different_seeds_differ(void **state)
     assert_true(a.trace_hash != b.trace_hash);
 }
 
+/* Seeds whose lease key was revoked late because the leader's disk stalled
+ * after the run had healed (campaign failures 3004865 and 4000085): disks
+ * are healthy after healing, so they pass; their traces show the lessors'
+ * decisions (who is primary, what it holds expired) and the leasers'. */
+static void member_lease_seeds_pass_with_lease_trace(void **state)
+{
+    (void)state;
+    const uint64_t seeds[] = {3004865, 4000085};
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        char *mem = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&mem, &len);
+        assert_non_null(f);
+        struct sim_options o = {.seed = seeds[i], .echo = f};
+        struct sim_result r;
+        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
+        fclose(f);
+        if (r.verdict != SIM_PASS)
+            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
+                    r.reason);
+        assert_int_equal(r.verdict, SIM_PASS);
+        assert_non_null(strstr(mem, "leaser 0 grant of lease"));
+        assert_non_null(strstr(mem, "leaser 0 releases lease"));
+        assert_non_null(strstr(mem, "lessor primary at local"));
+        assert_non_null(strstr(mem, "expired at local"));
+        assert_non_null(strstr(mem, "deletes lease key"));
+        free(mem);
+    }
+}
+
 static void member_fault_names(void **state)
 {
     (void)state;
@@ -73,6 +103,7 @@ int test_member_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(member_same_seed_same_run),
         cmocka_unit_test(member_different_seeds_differ),
+        cmocka_unit_test(member_lease_seeds_pass_with_lease_trace),
         cmocka_unit_test(member_fault_names),
         cmocka_unit_test(member_broken_watch_is_caught),
     };
