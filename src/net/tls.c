@@ -18,6 +18,8 @@
 
 #define TLS_PATH_MAX 4096
 #define TLS_PLAIN_BUF (16u << 10)
+/* The largest TLS record's plaintext: writes are gathered up to this. */
+#define TLS_RECORD_MAX (16u << 10)
 
 struct net_tls {
     SSL_CTX *ctx;
@@ -39,6 +41,16 @@ struct net__tls_conn {
     BIO *rbio;        /* ciphertext in: we write into it, SSL reads */
     BIO *wbio;        /* ciphertext out: SSL writes, we drain to the socket */
     uv_timer_t timer; /* handshake deadline, then "plaintext is pending" */
+    /* Writes of one loop turn are gathered into out (one record's worth at
+     * most) and encrypted together: by the check handle right after the
+     * I/O callbacks that wrote, or by the idle handle (whose being active
+     * also keeps the loop from blocking in poll meanwhile) for writes made
+     * after the check phase or before poll (timers, prepare handles). */
+    uv_check_t check;
+    uv_idle_t idle;
+    uint8_t *out; /* TLS_RECORD_MAX bytes, while it holds any */
+    size_t out_len;
+    uint64_t ssl_writes; /* SSL_write calls, for tests */
     struct cairn_log *log;
     bool server;
     bool handshaking;
@@ -752,20 +764,114 @@ static void tls_read_stop(struct net_conn *c)
     uv_timer_stop(&c->tls->timer);
 }
 
-static int tls_write(struct net_conn *c, struct net__wreq *w)
+/* Encrypts len plaintext bytes (records of at most 16 KiB) and hands the
+ * ciphertext to the socket, standing for len of the caller's bytes. */
+static int tls_encrypt(struct net_conn *c, const uint8_t *data, size_t len)
 {
     struct net__tls_conn *tc = c->tls;
     ERR_clear_error();
-    int n = SSL_write(tc->ssl, w->data, (int)w->len);
-    if (n != (int)w->len) {
+    tc->ssl_writes++;
+    int n = SSL_write(tc->ssl, data, (int)len);
+    if (n != (int)len) {
         ERR_clear_error();
         return UV_EIO;
     }
-    int rv = tls_flush(c, w->len);
+    return tls_flush(c, len);
+}
+
+static void gather_stop(struct net__tls_conn *tc)
+{
+    uv_check_stop(&tc->check);
+    uv_idle_stop(&tc->idle);
+}
+
+/* Encrypts what the loop turn gathered. */
+static int gather_flush(struct net_conn *c)
+{
+    struct net__tls_conn *tc = c->tls;
+    gather_stop(tc);
+    if (tc->out_len == 0)
+        return 0;
+    int rv = tls_encrypt(c, tc->out, tc->out_len);
+    tc->out_len = 0;
+    /* Idle connections keep no buffer. */
+    cairn_free(tc->out);
+    tc->out = NULL;
+    return rv;
+}
+
+static void gather_flush_or_fail(struct net_conn *c)
+{
+    if (c->closing)
+        return;
+    int rv = gather_flush(c);
+    if (rv != 0)
+        net__conn_fail(c, net__uv_err(rv));
+}
+
+static void on_gather_check(uv_check_t *h)
+{
+    gather_flush_or_fail(h->data);
+}
+
+static void on_gather_idle(uv_idle_t *h)
+{
+    gather_flush_or_fail(h->data);
+}
+
+/* Appends to the loop turn's gathered plaintext; full records go out at
+ * once, as waiting would not make them fewer. */
+static int gather(struct net_conn *c, const uint8_t *data, size_t len)
+{
+    struct net__tls_conn *tc = c->tls;
+    while (len > 0) {
+        if (tc->out_len == 0 && len >= TLS_RECORD_MAX) {
+            /* whole records straight from the caller's bytes */
+            size_t whole = len - len % TLS_RECORD_MAX;
+            int rv = tls_encrypt(c, data, whole);
+            if (rv != 0)
+                return rv;
+            data += whole;
+            len -= whole;
+            continue;
+        }
+        if (tc->out == NULL) {
+            tc->out = cairn_malloc(TLS_RECORD_MAX);
+            if (tc->out == NULL)
+                return UV_ENOMEM;
+        }
+        size_t k = TLS_RECORD_MAX - tc->out_len;
+        if (k > len)
+            k = len;
+        memcpy(tc->out + tc->out_len, data, k);
+        tc->out_len += k;
+        data += k;
+        len -= k;
+        if (tc->out_len == TLS_RECORD_MAX) {
+            int rv = gather_flush(c);
+            if (rv != 0)
+                return rv;
+        }
+    }
+    if (tc->out_len > 0 && !uv_is_active((uv_handle_t *)&tc->idle)) {
+        uv_check_start(&tc->check, on_gather_check);
+        uv_idle_start(&tc->idle, on_gather_idle);
+    }
+    return 0;
+}
+
+static int tls_write(struct net_conn *c, struct net__wreq *w)
+{
+    int rv = gather(c, w->data, w->len);
     if (rv != 0)
         return rv;
     cairn_free(w);
     return 0;
+}
+
+uint64_t net__tls_ssl_writes(const struct net_conn *c)
+{
+    return c->tls ? c->tls->ssl_writes : 0;
 }
 
 static void on_tls_handle_closed(uv_handle_t *h)
@@ -783,6 +889,7 @@ static void on_tls_handle_closed(uv_handle_t *h)
             tc->ccb(tc->carg, st, NULL);
     }
     SSL_free(tc->ssl);
+    cairn_free(tc->out); /* gathered bytes of a connection not flushed */
     cairn_free(tc);
     c->tls = NULL;
     net__conn_finish(c);
@@ -791,8 +898,10 @@ static void on_tls_handle_closed(uv_handle_t *h)
 static void tls_close(struct net_conn *c)
 {
     struct net__tls_conn *tc = c->tls;
-    tc->open_handles = 2;
+    tc->open_handles = 4;
     uv_close((uv_handle_t *)&tc->timer, on_tls_handle_closed);
+    uv_close((uv_handle_t *)&tc->check, on_tls_handle_closed);
+    uv_close((uv_handle_t *)&tc->idle, on_tls_handle_closed);
     uv_close(&c->u.handle, on_tls_handle_closed);
 }
 
@@ -864,6 +973,10 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
     }
     uv_timer_init(c->loop, &tc->timer);
     tc->timer.data = c;
+    uv_check_init(c->loop, &tc->check);
+    tc->check.data = c;
+    uv_idle_init(c->loop, &tc->idle);
+    tc->idle.data = c;
     c->tls = tc;
     c->type = &net__tls_type;
     c->u.handle.data = c;

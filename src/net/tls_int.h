@@ -1,5 +1,6 @@
 /* net's certificate maker (OpenSSL): the auto-TLS self-signed certificate
- * as etcd makes it, and the CAs, leaves and CRLs the tests need. */
+ * as etcd makes it, and the CAs, leaves and CRLs the tests need; and a
+ * counter of the TLS write path for tests. */
 #ifndef CAIRN_NET_TLS_INT_H
 #define CAIRN_NET_TLS_INT_H
 
@@ -38,5 +39,10 @@ int net__pem_write(const char *cert_path, X509 *cert, const char *key_path,
                    EVP_PKEY *key, struct cairn_errmsg *msg);
 /* The first reason in OpenSSL's error queue (which it clears), or dflt. */
 const char *net__ssl_reason(char *buf, size_t size, const char *dflt);
+
+struct net_conn;
+/* SSL_write calls a TLS connection made (0 for plaintext): writes of one
+ * loop turn are encrypted together, which the tests check by this. */
+uint64_t net__tls_ssl_writes(const struct net_conn *c);
 
 #endif

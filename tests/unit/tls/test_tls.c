@@ -763,6 +763,110 @@ static void write_queue_bounded_and_paused_reads(void **state)
     fixture_close(&f);
 }
 
+/* Writes the client makes in pieces (outside the loop: one loop turn),
+ * then checks they were encrypted in `calls` SSL_write calls and that the
+ * echo brings back exactly the bytes, in order. */
+static void gathered_round_trip(struct fixture *f, size_t piece, size_t total,
+                                uint64_t calls)
+{
+    static uint8_t data[60000];
+    for (size_t i = 0; i < total; i++)
+        data[i] = (uint8_t)(i * 13 + 5);
+    uint64_t before = net__tls_ssl_writes(f->client.conn);
+    f->client.got_len = 0;
+    for (size_t off = 0; off < total; off += piece) {
+        size_t n = total - off < piece ? total - off : piece;
+        assert_int_equal(net_conn_write(f->client.conn, data + off, n), 0);
+    }
+    RUN_UNTIL(f, f->client.got_len == total);
+    assert_memory_equal(f->client.got, data, total);
+    assert_int_equal(net__tls_ssl_writes(f->client.conn) - before, calls);
+    RUN_UNTIL(f, net_conn_queued_bytes(f->client.conn) == 0);
+}
+
+/* Many small writes of one loop turn leave as few TLS records as fit (the
+ * API answers each call in two writes, each its own record before). */
+static void writes_of_a_turn_share_records(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    serve(&f, "https://127.0.0.1:0", &cfg);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.client, f.certs.client_key, f.certs.ca);
+    struct net_url url;
+    listen_url(&f, "https://127.0.0.1", &url);
+    assert_int_equal(dial(&f, &url, ct), 0);
+    gathered_round_trip(&f, 10, 1000, 1);     /* 100 writes, one record */
+    gathered_round_trip(&f, 100, 40000, 3);   /* 16 KiB, 16 KiB, the rest */
+    gathered_round_trip(&f, 50000, 50000, 2); /* 3 whole records, the rest */
+    gathered_round_trip(&f, 16384, 32768, 2); /* whole records go at once */
+    /* gathered bytes still go out when the writer closes with flush */
+    f.server.got_len = 0;
+    assert_int_equal(net_conn_write(f.client.conn, "bye", 3), 0);
+    net_conn_close(f.client.conn, true);
+    RUN_UNTIL(&f, f.client.conn == NULL && f.server.got_len == 3);
+    assert_memory_equal(f.server.got, "bye", 3);
+    close_client(&f);
+    net_tls_close(ct);
+    fixture_close(&f);
+}
+
+struct prep_write {
+    struct net_conn *conn;
+    uv_prepare_t prep;
+    uv_timer_t watchdog;
+    bool fired;
+};
+
+static void on_prep_write(uv_prepare_t *h)
+{
+    struct prep_write *p = h->data;
+    uv_prepare_stop(h);
+    assert_int_equal(net_conn_write(p->conn, "ping", 4), 0);
+}
+
+static void on_watchdog(uv_timer_t *h)
+{
+    struct prep_write *p = h->data;
+    p->fired = true;
+}
+
+/* A lone write made just before the loop polls (as the transport writes,
+ * from a prepare handle) leaves without waiting for some other event: the
+ * loop must not block in poll while bytes are gathered. */
+static void lone_write_before_poll_not_delayed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    serve(&f, "https://127.0.0.1:0", &cfg);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.client, f.certs.client_key, f.certs.ca);
+    struct net_url url;
+    listen_url(&f, "https://127.0.0.1", &url);
+    assert_int_equal(dial(&f, &url, ct), 0);
+    round_trip(&f, 10);
+    struct prep_write p = {.conn = f.client.conn};
+    uv_prepare_init(&f.loop, &p.prep);
+    p.prep.data = &p;
+    uv_timer_init(&f.loop, &p.watchdog);
+    p.watchdog.data = &p;
+    uv_timer_start(&p.watchdog, on_watchdog, 3000, 0);
+    f.client.got_len = 0;
+    uv_prepare_start(&p.prep, on_prep_write);
+    RUN_UNTIL(&f, f.client.got_len == 4 || p.fired);
+    assert_false(p.fired);
+    assert_memory_equal(f.client.got, "ping", 4);
+    uv_close((uv_handle_t *)&p.prep, NULL);
+    uv_close((uv_handle_t *)&p.watchdog, NULL);
+    close_client(&f);
+    net_tls_close(ct);
+    fixture_close(&f);
+}
+
 /* The allowed CN holds in both directions, as in etcd: a dialing peer
  * refuses a server whose certificate lacks it. */
 static void dialer_checks_allowed_cn(void **state)
@@ -946,6 +1050,8 @@ int main(void)
         cmocka_unit_test(peer_client_san_checked),
         cmocka_unit_test(handshake_deadline),
         cmocka_unit_test(write_queue_bounded_and_paused_reads),
+        cmocka_unit_test(writes_of_a_turn_share_records),
+        cmocka_unit_test(lone_write_before_poll_not_delayed),
         cmocka_unit_test(dialer_checks_allowed_cn),
         cmocka_unit_test(config_errors),
         cmocka_unit_test(auto_tls_as_etcd),
