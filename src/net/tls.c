@@ -28,6 +28,10 @@ struct net_tls {
     bool server_verify; /* require and verify client certificates */
     bool client_verify; /* verify servers we dial (not under auto-TLS) */
     bool san_verify;    /* peer listeners: client cert SANs vs remote IP */
+    /* No trusted CA file: the system's roots, loaded at the first dial
+     * that verifies (about 1 MB that a member dialing no https URL, or
+     * only under auto-TLS, never needs). */
+    bool roots_pending;
     uint32_t hs_timeout_ms;
     char cert_file[TLS_PATH_MAX];
     char key_file[TLS_PATH_MAX];
@@ -333,8 +337,7 @@ static int tls_setup(const struct net_tls_config *cfg, struct net_tls *t,
             1)
             return file_fail(msg, "load trusted CA file", cfg->trusted_ca_file);
     } else {
-        SSL_CTX_set_default_verify_paths(t->ctx);
-        ERR_clear_error();
+        t->roots_pending = true;
     }
     if (set(cfg->crl_file)) {
         rv = load_crl(t, cfg->crl_file, msg);
@@ -356,6 +359,13 @@ static int tls_setup(const struct net_tls_config *cfg, struct net_tls *t,
     t->san_verify = cfg->peer && !cfg->skip_client_san_verify;
     /* etcd skips verifying servers when its own certificate is self-made */
     t->client_verify = !self;
+    if (t->roots_pending && t->server_verify) {
+        /* --client-cert-auth without a CA file: clients against the
+         * system's roots, from the first connection on */
+        SSL_CTX_set_default_verify_paths(t->ctx);
+        ERR_clear_error();
+        t->roots_pending = false;
+    }
     return 0;
 }
 
@@ -954,6 +964,12 @@ int net__tls_start(struct net_conn *c, struct net_tls *t, bool server,
                            : SSL_VERIFY_NONE,
                        t->server_verify ? verify_cb : NULL);
     } else {
+        if (t->client_verify && t->roots_pending) {
+            /* once, on the loop thread that owns the context */
+            SSL_CTX_set_default_verify_paths(t->ctx);
+            ERR_clear_error();
+            t->roots_pending = false;
+        }
         SSL_set_connect_state(tc->ssl);
         /* every cairn client speaks HTTP/2 (gRPC, peers) */
         static const unsigned char protos[] = "\x02h2";

@@ -143,8 +143,14 @@ static int open_peer(struct server *s, const struct server_config *c,
     bool wanted = tls_url || !files_empty(f) || f->auto_tls ||
                   set(f->trusted_ca_file) || set(f->crl_file) ||
                   set(f->allowed_cn) || set(f->allowed_hostname);
-    if (!wanted)
-        return 0;
+    if (!wanted) {
+        /* A member added later may advertise an https peer URL: etcd dials
+         * it with its empty TLSInfo (the system's roots, the URL's host
+         * checked, no certificate of ours), and so does this bare
+         * context. It never serves: plaintext listeners ignore it. */
+        struct net_tls_config bare = {.peer = true};
+        return net_tls_open(&bare, s->log, &s->peer_tls, m);
+    }
     int rv = open_side(s, c, f, l, true, &s->peer_tls, m);
     if (rv != 0)
         return rv;

@@ -166,10 +166,11 @@ class Member:
         self.cwd = cwd
         self.proc = None
 
-    def start(self, binary, procs):
+    def start(self, binary, procs, extra_env=None):
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("ETCD_")}
+        env.update(extra_env or {})
         self.proc = subprocess.Popen([binary] + self.args, stdout=log,
                                      stderr=log, env=env, cwd=self.cwd)
         log.close()
@@ -604,12 +605,55 @@ def case_errors(binary, root, procs):
             check("error:" in out, "OpenSSL's reason missing: %s" % out)
 
 
+def case_late_https(binary, root, procs):
+    """A member added later with an https peer URL to a cluster that started
+    without any peer TLS is dialed as etcd dials it (its empty TLSInfo:
+    the system's roots, which SSL_CERT_FILE points at the test CA here),
+    so the two-member cluster keeps a quorum and writes go on."""
+    c = Certs(root)
+    cp1, pp1, cp2, pp2 = free_port(), free_port(), free_port(), free_port()
+    ep1 = "http://127.0.0.1:%d" % cp1
+    ep2 = "http://127.0.0.1:%d" % cp2
+    peer1 = "http://127.0.0.1:%d" % pp1
+    peer2 = "https://127.0.0.1:%d" % pp2
+    timing = ["--heartbeat-interval", "50", "--election-timeout", "500"]
+    m1 = Member(root, "m1", [
+        "--name", "m1", "--data-dir", os.path.join(root, "m1.etcd"),
+        "--listen-client-urls", ep1, "--advertise-client-urls", ep1,
+        "--listen-peer-urls", peer1, "--initial-advertise-peer-urls", peer1,
+        "--initial-cluster", "m1=" + peer1] + timing)
+    m1.start(binary, procs, extra_env={"SSL_CERT_FILE": c.ca.cert})
+    etcdctl_ok(ep1, ["put", "a", "1"])
+    out = etcdctl_ok(ep1, ["member", "add", "m2", "--peer-urls=" + peer2])
+    check("added to cluster" in out, "member add: %s" % out)
+    # m2 serves its peer port with a certificate and asks for none (m1
+    # has none to show), and dials m1 in plaintext.
+    m2 = Member(root, "m2", [
+        "--name", "m2", "--data-dir", os.path.join(root, "m2.etcd"),
+        "--listen-client-urls", ep2, "--advertise-client-urls", ep2,
+        "--listen-peer-urls", peer2, "--initial-advertise-peer-urls", peer2,
+        "--initial-cluster", "m1=%s,m2=%s" % (peer1, peer2),
+        "--initial-cluster-state", "existing",
+        "--peer-cert-file", c.member[0], "--peer-key-file", c.member[1],
+    ] + timing)
+    m2.start(binary, procs)
+    # Two members: a write needs m1's messages to reach m2 over https.
+    etcdctl_ok(ep1, ["put", "b", "2"])
+    out = etcdctl_ok(ep2, ["get", "b", "--print-value-only"])
+    check(out.strip().splitlines()[-1] == "2", "get on m2: %r" % out)
+    out = etcdctl_ok(ep2, ["get", "a", "--print-value-only"])
+    check(out.strip().splitlines()[-1] == "1", "m2 caught up: %r" % out)
+    m2.stop()
+    m1.stop()
+
+
 CASES = {
     "refusals": case_refusals,
     "three": case_three,
     "auto": case_auto,
     "unix": case_unix,
     "errors": case_errors,
+    "late_https": case_late_https,
 }
 
 
