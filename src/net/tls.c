@@ -908,6 +908,12 @@ static void on_tls_handle_closed(uv_handle_t *h)
 static void tls_close(struct net_conn *c)
 {
     struct net__tls_conn *tc = c->tls;
+    /* A close that drops the queue still hands what this turn gathered
+     * to the socket, which takes it at once if it has room, as it took
+     * each write at once before writes were gathered (a GOAWAY written
+     * just before a hard close). */
+    if (tc->out_len > 0)
+        (void)gather_flush(c);
     tc->open_handles = 4;
     uv_close((uv_handle_t *)&tc->timer, on_tls_handle_closed);
     uv_close((uv_handle_t *)&tc->check, on_tls_handle_closed);

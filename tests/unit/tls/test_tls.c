@@ -808,6 +808,19 @@ static void writes_of_a_turn_share_records(void **state)
     net_conn_close(f.client.conn, true);
     RUN_UNTIL(&f, f.client.conn == NULL && f.server.got_len == 3);
     assert_memory_equal(f.server.got, "bye", 3);
+    RUN_UNTIL(&f, f.server.conn == NULL);
+    /* ... and a close that drops the queue still offers them to the
+     * socket, which on loopback takes them at once (a GOAWAY before a
+     * hard close) */
+    assert_int_equal(dial(&f, &url, ct), 0);
+    round_trip(&f, 10);
+    f.server.got_len = 0;
+    f.server.echo = false;
+    assert_int_equal(net_conn_write(f.client.conn, "last", 4), 0);
+    net_conn_close(f.client.conn, false);
+    RUN_UNTIL(&f, f.client.conn == NULL && f.server.conn == NULL);
+    assert_int_equal(f.server.got_len, 4);
+    assert_memory_equal(f.server.got, "last", 4);
     close_client(&f);
     net_tls_close(ct);
     fixture_close(&f);
