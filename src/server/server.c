@@ -81,7 +81,9 @@ static void acc_flush(struct server *s, struct wal_acc *a, int status)
         return;
     if (status == 0 && (a->n > 0 || a->hs != NULL)) {
         struct cairn_errmsg m = {{0}};
-        status = wal_append(s->wal, a->hs, a->ents, a->n, &m);
+        /* A batch that only moves the commit index is not synced. */
+        status = a->n == 0 ? wal_append_hard_state(s->wal, a->hs, &m)
+                           : wal_append(s->wal, a->hs, a->ents, a->n, &m);
         if (status != 0)
             cairn_errorf(s->log, COMP, "wal append: %s", m.text);
     }

@@ -43,6 +43,9 @@ struct wal {
     uint32_t next_crc;
     raft_index last_index;
     struct raft_hard_state hs;
+    /* The open segment ends in records written without fdatasync (commit
+     * moves): synced before the segment is left. */
+    bool unsynced;
     int fatal; /* sticky: 0, CAIRN_ESYNC or a write error */
     struct buf batch;
     uint64_t bytes_appended;
@@ -289,10 +292,31 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
 /* Makes the prepared segment the open one: no file-system work but closing
  * the old one, as the prepared segment already has its name. Returns 0, a
  * non-fatal error (nothing changed), or sets w->fatal. */
+static int sync_open(struct wal *w, struct cairn_errmsg *m)
+{
+    if (!w->unsynced)
+        return 0;
+    int rv = w->fs->fdatasync(w->fs, w->fd);
+    if (rv != 0) {
+        char name[WAL_NAME_MAX];
+        const struct wal_seg *s = &w->segs[w->cur];
+        wal__seg_name(name, s->seq, s->first);
+        w->fatal = CAIRN_ESYNC;
+        return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
+                                 cairn_strerror(rv));
+    }
+    w->unsynced = false;
+    return 0;
+}
+
 static int rotate(struct wal *w, struct cairn_errmsg *m)
 {
     int rv = wal_prepare(w, m);
     if (rv != 0)
+        return rv;
+    /* Only the last segment may end torn: whatever an unsynced write left
+     * in this one becomes durable before a later one is written. */
+    if ((rv = sync_open(w, m)) != 0)
         return rv;
     if (w->fd >= 0)
         w->fs->close(w->fs, w->fd);
@@ -308,8 +332,9 @@ static int rotate(struct wal *w, struct cairn_errmsg *m)
     return 0;
 }
 
-/* Writes w->batch at the end of the open segment and syncs it. */
-static int write_batch(struct wal *w, struct cairn_errmsg *m)
+/* Writes w->batch at the end of the open segment and syncs it, unless
+ * !sync. */
+static int write_batch_opt(struct wal *w, bool sync, struct cairn_errmsg *m)
 {
     char name[WAL_NAME_MAX];
     const struct wal_seg *s = &w->segs[w->cur];
@@ -321,15 +346,18 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
                                  "wal: write %zu bytes to %s at %" PRIu64,
                                  w->batch.len, name, w->off);
     }
-    uint64_t t0 = w->fsync_hist != NULL ? cairn_hist_now_ns() : 0;
-    rv = w->fs->fdatasync(w->fs, w->fd);
-    if (rv != 0) {
-        w->fatal = CAIRN_ESYNC;
-        return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s", name,
-                                 cairn_strerror(rv));
+    if (sync) {
+        uint64_t t0 = w->fsync_hist != NULL ? cairn_hist_now_ns() : 0;
+        rv = w->fs->fdatasync(w->fs, w->fd);
+        if (rv != 0) {
+            w->fatal = CAIRN_ESYNC;
+            return cairn_errmsg_code(m, CAIRN_ESYNC, "wal: fdatasync %s: %s",
+                                     name, cairn_strerror(rv));
+        }
+        if (w->fsync_hist != NULL)
+            cairn_hist_observe(w->fsync_hist, cairn_hist_now_ns() - t0);
     }
-    if (w->fsync_hist != NULL)
-        cairn_hist_observe(w->fsync_hist, cairn_hist_now_ns() - t0);
+    w->unsynced = !sync;
     w->bytes_appended += w->batch.len;
     if (w->need_head) {
         w->head_end = w->off + w->head_len;
@@ -337,6 +365,11 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
     }
     w->off += w->batch.len;
     return 0;
+}
+
+static int write_batch(struct wal *w, struct cairn_errmsg *m)
+{
+    return write_batch_opt(w, true, m);
 }
 
 static uint64_t entry_rec_size(const struct raft_entry *e)
@@ -375,8 +408,9 @@ static int begin_batch(struct wal *w, uint64_t size, uint32_t *crc,
     return 0;
 }
 
-int wal_append(struct wal *w, const struct raft_hard_state *hs,
-               const struct raft_entry *ents, size_t n, struct cairn_errmsg *m)
+static int append(struct wal *w, const struct raft_hard_state *hs,
+                  const struct raft_entry *ents, size_t n, bool sync,
+                  struct cairn_errmsg *m)
 {
     if (n > 0) {
         if (ents[0].index == 0 || ents[0].index > w->last_index + 1)
@@ -411,7 +445,7 @@ int wal_append(struct wal *w, const struct raft_hard_state *hs,
                              wal__head_hard_state(head, hs), NULL, 0);
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: encode batch");
-    rv = write_batch(w, m);
+    rv = write_batch_opt(w, sync, m);
     if (rv != 0)
         return rv;
     w->crc = crc;
@@ -420,6 +454,20 @@ int wal_append(struct wal *w, const struct raft_hard_state *hs,
     if (n > 0)
         w->last_index = ents[n - 1].index;
     return 0;
+}
+
+int wal_append(struct wal *w, const struct raft_hard_state *hs,
+               const struct raft_entry *ents, size_t n, struct cairn_errmsg *m)
+{
+    return append(w, hs, ents, n, true, m);
+}
+
+int wal_append_hard_state(struct wal *w, const struct raft_hard_state *hs,
+                          struct cairn_errmsg *m)
+{
+    bool sync = hs->term != w->hs.term || hs->vote != w->hs.vote ||
+                hs->commit < w->hs.commit;
+    return append(w, hs, NULL, 0, sync, m);
 }
 
 int wal_snapshot(struct wal *w, raft_index index, raft_term term,

@@ -9,7 +9,8 @@
  *   member/snap/<term:016x>-<index:016x>.snap      snapshot metadata
  *
  * Durability contract (DESIGN.md): wal_append returns 0 only once everything
- * it was given is durable (one fdatasync per call: group commit). A failed
+ * it was given is durable (one fdatasync per call: group commit); only a
+ * commit index alone (wal_append_hard_state) is written unsynced. A failed
  * fdatasync is fatal: the WAL refuses every later write with CAIRN_ESYNC and
  * never retries (PITFALLS.md: CockroachDB #37102). A failed write is fatal
  * too (the bytes after the last durable record are unknown), with the write's
@@ -136,6 +137,17 @@ int wal_recover(const struct wal_options *o, const char *snap_dir,
 int wal_append(struct wal *w, const struct raft_hard_state *hs,
                const struct raft_entry *ents, size_t n, struct cairn_errmsg *m);
 
+/* Appends a hard state alone. As wal_append when its term or vote differs
+ * from the last one written; when only its commit index moved forward, the
+ * record is written without fdatasync (etcd's MustSync rule): a commit index
+ * need not be durable, since raft raises a lagging commit to the applied
+ * index on restart and a leader tells a member its commit again. The next
+ * synced append (or rotation, which syncs a segment before leaving it)
+ * makes it durable; until then a crash may lose or tear it, and recovery
+ * truncates the torn tail as any other. Errors as wal_append. */
+int wal_append_hard_state(struct wal *w, const struct raft_hard_state *hs,
+                          struct cairn_errmsg *m);
+
 /* Records that a snapshot at (index, term) exists, durably (one fdatasync).
  * If the log's entry at index has another term or is missing (a snapshot
  * installed from the leader), the log restarts after index: recovery from
@@ -170,7 +182,8 @@ uint64_t wal_bytes_appended(const struct wal *w);
 size_t wal_segment_count(const struct wal *w);
 
 /* Closes the files and frees w (NULL is fine). Nothing is synced: everything
- * wal_append returned 0 for is already durable. */
+ * wal_append returned 0 for is already durable (a commit index written alone
+ * stays in the page cache, as etcd's). */
 void wal_close(struct wal *w);
 
 /* --- Snapshot metadata files (member/snap) --- */

@@ -337,7 +337,10 @@ static int wal_write(struct ms_member *m, const struct node_persist *p)
         if (rc == 0)
             rc = wal_snapshot(m->wal, p->snap->index, p->snap->term, &em);
     }
-    if (rc == 0 && (p->n_entries > 0 || p->hard_state != NULL))
+    /* As the server: a commit index alone is written unsynced. */
+    if (rc == 0 && p->n_entries == 0 && p->hard_state != NULL)
+        rc = wal_append_hard_state(m->wal, p->hard_state, &em);
+    else if (rc == 0 && p->n_entries > 0)
         rc = wal_append(m->wal, p->hard_state, p->entries, p->n_entries, &em);
     if (rc != 0)
         sim_tracef(&m->r->w, "m%d persist %" PRIu64 " fails: %s", m->slot + 1,

@@ -148,6 +148,68 @@ static void wal_big_entries(void **state)
     tw_close(&t);
 }
 
+/* A hard state that only moves the commit index is written without
+ * fdatasync (a later sync or rotation makes it durable); a change of term
+ * or vote is synced; a crash in between loses at most that commit. */
+static void wal_commit_alone_unsynced(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 3, 8192);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    struct raft_hard_state hs = {2, 1, 0};
+    assert_int_equal(tw_append(w, 1, 5, 2, 100, &hs), 0);
+    assert_int_equal(cairn_fs_mem_unsynced_bytes(&t.fs), 0);
+    hs.commit = 3;
+    assert_int_equal(wal_append_hard_state(w, &hs, &m), 0);
+    assert_true(cairn_fs_mem_unsynced_bytes(&t.fs) > 0);
+    wal_close(w);
+
+    /* Power loss, tearing the unsynced record: the log and the synced hard
+     * state are intact, the commit may be the older one. */
+    cairn_fs_mem_crash(&t.fs, true);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 5);
+    assert_int_equal(rec.hard_state.term, 2);
+    assert_int_equal(rec.hard_state.vote, 1);
+    assert_true(rec.hard_state.commit == 0 || rec.hard_state.commit == 3);
+    wal_recovery_free(&rec);
+
+    /* The next synced append carries the unsynced commit with it. */
+    hs.commit = 4;
+    assert_int_equal(wal_append_hard_state(w, &hs, &m), 0);
+    assert_int_equal(tw_append(w, 6, 1, 2, 100, NULL), 0);
+    assert_int_equal(cairn_fs_mem_unsynced_bytes(&t.fs), 0);
+    /* A new vote or term is synced at once. */
+    struct raft_hard_state voted = {3, 2, 4};
+    assert_int_equal(wal_append_hard_state(w, &voted, &m), 0);
+    assert_int_equal(cairn_fs_mem_unsynced_bytes(&t.fs), 0);
+    /* Rotation syncs an unsynced tail before leaving its segment, so only
+     * the last segment can end torn. */
+    size_t segs = wal_segment_count(w);
+    raft_index next = 7;
+    while (wal_segment_count(w) == segs) {
+        voted.commit = next - 1;
+        assert_int_equal(wal_append_hard_state(w, &voted, &m), 0);
+        assert_true(cairn_fs_mem_unsynced_bytes(&t.fs) > 0);
+        assert_int_equal(tw_append(w, next, 4, 3, 1000, NULL), 0);
+        assert_int_equal(cairn_fs_mem_unsynced_bytes(&t.fs), 0);
+        next += 4;
+    }
+    wal_close(w);
+    cairn_fs_mem_crash(&t.fs, true);
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, next - 1);
+    assert_int_equal(rec.hard_state.term, 3);
+    assert_int_equal(rec.hard_state.commit, voted.commit);
+    wal_recovery_free(&rec);
+    wal_close(w);
+    tw_close(&t);
+}
+
 int test_wal_basic_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +217,7 @@ int test_wal_basic_group(void)
         cmocka_unit_test(wal_open_from_snapshot),
         cmocka_unit_test(wal_installed_snapshot_resets_log),
         cmocka_unit_test(wal_big_entries),
+        cmocka_unit_test(wal_commit_alone_unsynced),
     };
     return cmocka_run_group_tests_name("wal_basic", tests, NULL, NULL);
 }
