@@ -923,6 +923,7 @@ static void stage_write(struct rpc__conn *c)
 {
     if (c->stage.len == 0)
         return;
+    c->writes++;
     int rv = net_conn_write(c->net, c->stage.data, c->stage.len);
     buf_reset(&c->stage);
     if (rv != 0 && rv != CAIRN_ESHUTDOWN)
@@ -962,6 +963,21 @@ static bool generate(struct rpc__conn *c)
 }
 
 void rpc__conn_flush(struct rpc__conn *c)
+{
+    if (c->dead || c->mode != RPC__H2 || c->session == NULL)
+        return;
+    if (c->in_session) {
+        c->dirty = true;
+        return;
+    }
+    if (!c->is_client && c->srv != NULL) {
+        rpc__server_queue_flush(c);
+        return;
+    }
+    rpc__conn_flush_now(c);
+}
+
+void rpc__conn_flush_now(struct rpc__conn *c)
 {
     if (c->dead || c->mode != RPC__H2 || c->session == NULL)
         return;

@@ -232,6 +232,9 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
 /* Listens on one more URL; *port (may be NULL) receives the bound port. */
 int rpc_server_listen(struct rpc_server *srv, const struct net_url *url,
                       uint16_t *port, struct cairn_errmsg *msg);
+/* Socket writes the server's gRPC connections issued since it started:
+ * replies are gathered per connection and written once per loop turn. */
+uint64_t rpc_server_write_count(const struct rpc_server *srv);
 /* Connections currently open (gRPC and HTTP/1.1). */
 size_t rpc_server_conn_count(const struct rpc_server *srv);
 /* Calls currently open. */

@@ -116,6 +116,10 @@ struct rpc__conn {
     bool has_timer;
     /* server side */
     struct rpc_server *srv;
+    /* In srv's list of connections to flush at the end of the loop turn. */
+    bool flush_queued;
+    struct rpc__conn *fprev, *fnext;
+    uint64_t writes; /* socket writes issued */
     bool ping_outstanding;
     uint64_t last_ack; /* uv_now() of the last PING ACK (or of the start) */
     struct rpc__conn *prev, *next;
@@ -148,8 +152,15 @@ int rpc__session_new(struct rpc__conn *c, uint32_t stream_window,
  * closed (after GOAWAY is written). */
 void rpc__conn_input(struct rpc__conn *c, const uint8_t *data, size_t len);
 /* Generates and writes what nghttp2 has to send, then tells calls that
- * became writable. Safe to call from anywhere: nested calls only mark. */
+ * became writable. Safe to call from anywhere: nested calls only mark. A
+ * server connection only queues itself: the server flushes its queued
+ * connections once per loop turn (rpc__server_queue_flush), so everything
+ * its calls sent in that turn goes out in one socket write. */
 void rpc__conn_flush(struct rpc__conn *c);
+/* The flush itself, now. */
+void rpc__conn_flush_now(struct rpc__conn *c);
+/* Server: queues c for the end-of-turn flush. */
+void rpc__server_queue_flush(struct rpc__conn *c);
 /* One keepalive step on c->timer (whose callback calls this): a PING every
  * interval; one unanswered within timeout closes the connection. */
 void rpc__keepalive_tick(struct rpc__conn *c, uint32_t interval_ms,

@@ -23,6 +23,13 @@ struct rpc_server {
     size_t n_listeners;
     struct rpc__conn *conns;
     size_t n_conns;
+    /* Connections whose calls sent something this loop turn, flushed by
+     * `prep` before the loop next polls: one socket write per connection
+     * per turn instead of one per message (and per trailer). */
+    struct rpc__conn *flush_head, *flush_tail;
+    uv_prepare_t prep;
+    bool has_prep;
+    uint64_t writes_gone; /* socket writes of connections that are gone */
     bool draining;
     bool closing;
 };
@@ -90,10 +97,74 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
     return 0;
 }
 
-static void server_free(struct rpc_server *srv)
+static void server_free_mem(uv_handle_t *h)
 {
+    struct rpc_server *srv = h->data;
     cairn_free(srv->methods);
     cairn_free(srv);
+}
+
+static void server_free(struct rpc_server *srv)
+{
+    if (srv->has_prep) {
+        uv_close((uv_handle_t *)&srv->prep, server_free_mem);
+        return;
+    }
+    srv->prep.data = srv;
+    server_free_mem((uv_handle_t *)&srv->prep);
+}
+
+static void flush_unlink(struct rpc_server *srv, struct rpc__conn *c)
+{
+    if (c->fprev)
+        c->fprev->fnext = c->fnext;
+    else
+        srv->flush_head = c->fnext;
+    if (c->fnext)
+        c->fnext->fprev = c->fprev;
+    else
+        srv->flush_tail = c->fprev;
+    c->fprev = c->fnext = NULL;
+    c->flush_queued = false;
+}
+
+/* Flushes the queued connections in order; those a flush queues again
+ * (a writable callback sending on another connection) go to the tail.
+ * Bounded so that a loop turn ends (each connection's flush is bounded
+ * too); what is left would wait for the loop's next turn. */
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    struct rpc_server *srv = h->data;
+    size_t budget = 64 * (srv->n_conns + 1);
+    struct rpc__conn *c;
+    while ((c = srv->flush_head) != NULL && budget-- > 0) {
+        flush_unlink(srv, c);
+        rpc__conn_flush_now(c);
+    }
+    if (srv->flush_head == NULL)
+        uv_prepare_stop(h);
+}
+
+void rpc__server_queue_flush(struct rpc__conn *c)
+{
+    struct rpc_server *srv = c->srv;
+    if (c->flush_queued)
+        return;
+    if (!srv->has_prep) {
+        uv_prepare_init(srv->loop, &srv->prep);
+        srv->prep.data = srv;
+        srv->has_prep = true;
+    }
+    c->flush_queued = true;
+    c->fnext = NULL;
+    c->fprev = srv->flush_tail;
+    if (srv->flush_tail)
+        srv->flush_tail->fnext = c;
+    else
+        srv->flush_head = c;
+    srv->flush_tail = c;
+    if (!uv_is_active((uv_handle_t *)&srv->prep))
+        uv_prepare_start(&srv->prep, on_flush_prepare);
 }
 
 static void conn_free(uv_handle_t *h)
@@ -116,6 +187,9 @@ static void server_conn_destroyed(struct rpc__conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
+    if (c->flush_queued)
+        flush_unlink(srv, c);
+    srv->writes_gone += c->writes;
     buf_free(&c->http1_in);
     buf_free(&c->http1_out);
     /* The conn's memory goes with its timer's close; it no longer refers
@@ -204,6 +278,14 @@ int rpc_server_listen(struct rpc_server *srv, const struct net_url *url,
     if (port)
         *port = net_listener_port(l);
     return 0;
+}
+
+uint64_t rpc_server_write_count(const struct rpc_server *srv)
+{
+    uint64_t n = srv->writes_gone;
+    for (const struct rpc__conn *c = srv->conns; c; c = c->next)
+        n += c->writes;
+    return n;
 }
 
 size_t rpc_server_conn_count(const struct rpc_server *srv)

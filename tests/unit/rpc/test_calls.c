@@ -664,6 +664,48 @@ static void max_concurrent_streams_enforced(void **state)
     fx_close(&f);
 }
 
+static int count_done(const struct result *r, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += r[i].done;
+    return k;
+}
+
+/* Answers given in one loop turn leave in one socket write per connection:
+ * the server flushes once per turn, not once per message and trailer. */
+static void answers_of_one_turn_share_a_write(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct rpc_client *cl = fx_connect(&f, NULL);
+    enum { N = 20 };
+    struct result r[N];
+    for (int i = 0; i < N; i++) {
+        result_init(&r[i]);
+        fx_call(cl, "/test.Echo/Hold", -1, &r[i], NULL, 0, 0, false);
+    }
+    RUN_UNTIL(&f, f.n_held == N);
+    uint64_t before = rpc_server_write_count(f.srv);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rpc_call_send(f.held[i], "x", 1), 0);
+        rpc_call_finish(f.held[i], RPC_OK, NULL);
+    }
+    RUN_UNTIL(&f, count_done(r, N) == N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].code, RPC_OK);
+        assert_int_equal(r[i].n_msgs, 1);
+        result_free(&r[i]);
+    }
+    /* One write for all twenty (two per answer before the turn's flush);
+     * a second only if the socket queue split it. */
+    uint64_t writes = rpc_server_write_count(f.srv) - before;
+    assert_true(writes >= 1 && writes <= 2);
+    rpc_client_close(cl);
+    fx_close(&f);
+}
+
 int test_calls_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +727,7 @@ int test_calls_group(void)
         cmocka_unit_test(drain_lets_calls_finish),
         cmocka_unit_test(paused_reader_sees_messages_before_status),
         cmocka_unit_test(many_concurrent_streams),
+        cmocka_unit_test(answers_of_one_turn_share_a_write),
         cmocka_unit_test(max_concurrent_streams_enforced),
     };
     return cmocka_run_group_tests_name("rpc calls", tests, NULL, NULL);
