@@ -457,6 +457,7 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
         bool restore = node_apply_batch_restore_path(it.b) != NULL;
         int rc = node_applier_apply(m->ap, it.b);
         if (rc == 0 && restore) {
+            m->l_gen++;        /* the applier reopened its lessor */
             ms_lmdb_synced(m); /* the image was renamed into place whole */
             m->r->restores++;
         }
@@ -655,6 +656,7 @@ static int open_store(struct ms_member *m, const struct wal_recovery *rec)
     rc = lease_open(m->s, &lo, &l);
     if (rc == 0)
         rc = node_applier_new(m->s, l, &lo, NULL, &m->ap);
+    m->l_gen++;
     return rc;
 }
 

@@ -108,7 +108,10 @@ struct ms_member {
     raft_index checked; /* committed entries compared up to here */
     /* Lease tracing: the lessor last seen, whether it was primary, and
      * the leasers' lease ids it was last seen to hold as expired. */
-    const struct lessor *l_seen;
+    /* Incarnations of the member's lessor (opened, replaced by a restore),
+     * and the one the lease trace last saw: addresses would not do, as
+     * malloc may hand a new lessor the old one's. */
+    uint64_t l_gen, l_gen_seen;
     bool l_primary;
     int64_t l_expired[MS_LEASE_TRACED];
 };

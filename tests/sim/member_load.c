@@ -684,10 +684,11 @@ void ms_lease_trace(struct ms_member *m)
     bool prim = l != NULL && lease_is_primary(l);
     int64_t now = ms_now_ms(m);
     int64_t ids[16];
-    if (l != m->l_seen || prim != m->l_primary) {
+    uint64_t gen = l != NULL ? m->l_gen : 0;
+    if (gen != m->l_gen_seen || prim != m->l_primary) {
         sim_tracef(&r->w, "m%d lessor %s%s at local %" PRId64 " ms",
                    m->slot + 1, prim ? "primary" : "not primary",
-                   l != m->l_seen ? " (opened)" : "", now);
+                   gen != m->l_gen_seen ? " (opened)" : "", now);
         size_t n = l != NULL ? lease_list(l, ids, 16) : 0;
         for (size_t i = 0; prim && i < n && i < 16; i++) {
             struct lease_info in;
@@ -697,7 +698,7 @@ void ms_lease_trace(struct ms_member *m)
                            " s (granted %" PRId64 " s)",
                            m->slot + 1, in.id, in.ttl_s, in.granted_ttl_s);
         }
-        m->l_seen = l;
+        m->l_gen_seen = gen;
         m->l_primary = prim;
         memset(m->l_expired, 0, sizeof(m->l_expired));
     }
