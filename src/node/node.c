@@ -111,6 +111,11 @@ struct node {
     uint64_t persisted_seq; /* last completed */
     struct persist_rec *p_head, *p_tail;
     struct deferred_msg *d_head, *d_tail;
+    /* The hard state last handed to persist, and whether n->hs is ahead of
+     * it in its commit index only: such a change waits for the next
+     * persist (or a tick) instead of costing one of its own. */
+    struct raft_hard_state hs_issued;
+    bool hs_owed;
 
     /* apply pipeline: batches not yet issued (a restore waits for its
      * persist, later batches wait behind it), then batches out */
@@ -476,9 +481,11 @@ static int issue_persist(struct node *n, const struct raft_update *u)
     }
     p->p.entries = p->entries;
     p->p.n_entries = u->n_entries;
-    if (u->hard_state_changed) {
-        p->hs = u->hard_state;
+    if (u->hard_state_changed || n->hs_owed) {
+        p->hs = u->hard_state_changed ? u->hard_state : n->hs;
         p->p.hard_state = &p->hs;
+        n->hs_issued = p->hs;
+        n->hs_owed = false;
     }
     if (n->p_tail)
         n->p_tail->next = p;
@@ -764,7 +771,15 @@ static int handle_update(struct node *n, const struct raft_update *u)
     }
     if (u->hard_state_changed)
         raft_memory_storage_set_hard_state(n->ms, &u->hard_state);
-    if (u->snapshot || u->n_entries || u->hard_state_changed) {
+    /* A move of the commit index alone needs no write of its own (etcd
+     * does not sync it either: raft raises a lagging commit to the applied
+     * index on restart): it goes with the next persist, or a tick's. */
+    bool hs_new =
+        u->hard_state_changed && (u->hard_state.term != n->hs_issued.term ||
+                                  u->hard_state.vote != n->hs_issued.vote);
+    if (u->hard_state_changed && !hs_new)
+        n->hs_owed = true;
+    if (u->snapshot || u->n_entries || hs_new) {
         if ((rc = issue_persist(n, u)) != 0)
             goto fatal;
         if (FAULT(n, ack_before_persist) && u->n_entries) {
@@ -947,6 +962,7 @@ static int recover(struct node *n, const struct wal_recovery *rec,
     if (rc == 0)
         raft_memory_storage_set_hard_state(n->ms, &rec->hard_state);
     n->hs = rec->hard_state;
+    n->hs_issued = rec->hard_state;
     /* Request ids restart above those this member already put in its log
      * (the clock may not have moved since the last incarnation). */
     for (size_t i = 0; i < rec->n_entries; i++) {
@@ -1222,6 +1238,15 @@ int node_tick(struct node *n)
         return n->stop_err ? CAIRN_ESTOPPED : 0;
     struct raft_event ev = {.type = RAFT_EVENT_TICK};
     int rc = step(n, &ev);
+    /* A commit index still owed to the WAL is written once the pipeline
+     * is idle, so an idle member's log records where it got to. */
+    if (rc == 0 && n->hs_owed && !n->stopped &&
+        n->persisted_seq == n->persist_seq) {
+        struct raft_update none;
+        memset(&none, 0, sizeof(none));
+        if ((rc = issue_persist(n, &none)) != 0)
+            node_stop(n, rc);
+    }
     /* A round unanswered for an election timeout is abandoned; its reads
      * ask again with a fresh ctx and the late answer is ignored. */
     if (n->round_out && ++n->round_ticks >= n->cfg.election_ticks) {

@@ -289,9 +289,7 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
     return 0;
 }
 
-/* Makes the prepared segment the open one: no file-system work but closing
- * the old one, as the prepared segment already has its name. Returns 0, a
- * non-fatal error (nothing changed), or sets w->fatal. */
+/* Makes what unsynced writes left in the open segment durable. */
 static int sync_open(struct wal *w, struct cairn_errmsg *m)
 {
     if (!w->unsynced)
@@ -309,6 +307,9 @@ static int sync_open(struct wal *w, struct cairn_errmsg *m)
     return 0;
 }
 
+/* Makes the prepared segment the open one: no file-system work but closing
+ * the old one, as the prepared segment already has its name. Returns 0, a
+ * non-fatal error (nothing changed), or sets w->fatal. */
 static int rotate(struct wal *w, struct cairn_errmsg *m)
 {
     int rv = wal_prepare(w, m);

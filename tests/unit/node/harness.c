@@ -68,6 +68,11 @@ static void env_persist(void *ctx, const struct node_persist *p)
     GROW(m->persists, m->n_persists, m->cap_persists);
     m->persists[m->n_persists++] = p;
     m->entries_persisted += p->n_entries;
+    m->persists_issued++;
+    if (p->hard_state != NULL) {
+        m->last_persisted_commit = p->hard_state->commit;
+        m->hs_only_persists += p->n_entries == 0 && p->snap == NULL;
+    }
 }
 
 #define H_WAL_DIR "/member/wal"

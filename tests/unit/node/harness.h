@@ -53,6 +53,9 @@ struct h_member {
     uint64_t snapshots_done;
     raft_index last_snapshot_index;
     uint64_t entries_persisted;
+    uint64_t persists_issued;
+    uint64_t hs_only_persists;      /* a hard state and nothing else */
+    uint64_t last_persisted_commit; /* of the last hard state persisted */
 };
 
 struct h_cluster {

@@ -142,6 +142,41 @@ static void test_three_members_kv(void **state)
     h_cluster_free(&c);
 }
 
+/* A put costs each member one persist, its entry's: the commit index that
+ * follows it alone is not written on its own (etcd's MustSync), but goes
+ * with the next persist, or with a tick's once the member is idle. */
+static void test_commit_alone_waits_for_a_persist(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    h_tick(&c, 2); /* whatever the election left owed is written */
+    uint64_t before[3];
+    for (size_t i = 0; i < 3; i++)
+        before[i] = c.m[i].persists_issued;
+    struct h_result p;
+    assert_int_equal(h_put(l, "a", "1", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.err, 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(c.m[i].persists_issued - before[i], 1);
+    /* The next tick writes the commit that covers the put everywhere. */
+    raft_index put_index = node_applied_index(l->n);
+    h_tick(&c, 1);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(c.m[i].persists_issued - before[i], 2);
+        assert_true(c.m[i].hs_only_persists > 0);
+        assert_true(c.m[i].last_persisted_commit >= put_index);
+    }
+    /* Idle members write nothing more. */
+    h_tick(&c, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(c.m[i].persists_issued - before[i], 2);
+    h_cluster_free(&c);
+}
+
 /* Reads waiting together share one round; a read that arrives while a
  * round is out waits for the next one (PITFALLS: etcd #20418). */
 static void test_read_index_batching(void **state)
@@ -873,6 +908,7 @@ int node_test_member(void)
         cmocka_unit_test(test_one_member_kv),
         cmocka_unit_test(test_no_ack_before_persist),
         cmocka_unit_test(test_three_members_kv),
+        cmocka_unit_test(test_commit_alone_waits_for_a_persist),
         cmocka_unit_test(test_read_index_batching),
         cmocka_unit_test(test_leader_change_fails_proposals),
         cmocka_unit_test(test_lease_expiry_on_leader),
