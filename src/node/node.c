@@ -76,7 +76,11 @@ struct persist_rec {
 
 struct deferred_msg {
     uint64_t after_seq;
-    struct buf bytes; /* raft_message_encode */
+    /* A message with no entries or snapshot (acknowledgements, votes) is
+     * kept as it is; others are encoded, as their pointers are borrowed. */
+    bool plain;
+    struct raft_message msg;
+    struct buf bytes; /* raft_message_encode, unless plain */
     struct deferred_msg *next;
 };
 
@@ -389,7 +393,11 @@ static int defer_msg(struct node *n, const struct raft_message *m, uint64_t seq)
         return CAIRN_ENOMEM;
     d->after_seq = seq;
     buf_init(&d->bytes);
-    if (raft_message_encode(m, &d->bytes) != 0) {
+    d->plain = m->n_entries == 0 && m->snapshot == NULL;
+    if (d->plain) {
+        d->msg = *m;
+        d->msg.entries = NULL;
+    } else if (raft_message_encode(m, &d->bytes) != 0) {
         buf_free(&d->bytes);
         cairn_free(d);
         return CAIRN_ENOMEM;
@@ -410,7 +418,12 @@ static void flush_deferred(struct node *n)
         if (n->d_head == NULL)
             n->d_tail = NULL;
         struct raft_message m;
-        if (raft_message_decode(d->bytes.data, d->bytes.len, &m) == 0) {
+        if (d->plain) {
+            m = d->msg;
+            m.after_persist = false;
+            if (!n->stopped)
+                n->env.send(n->env.ctx, &m, 1);
+        } else if (raft_message_decode(d->bytes.data, d->bytes.len, &m) == 0) {
             m.after_persist = false;
             if (!n->stopped)
                 n->env.send(n->env.ctx, &m, 1);
