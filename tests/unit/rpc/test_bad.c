@@ -579,6 +579,62 @@ static void connection_limit(void **state)
 
 /* A client that opens a huge window, asks for a flood and never reads its
  * socket: the server's memory stays within its configured bounds. */
+/* DATA frames (with a payload) the server sent on stream `stream`. */
+static int data_frames(const struct buf *got, uint32_t stream)
+{
+    int n = 0;
+    for (size_t off = 0; off + 9 <= got->len;) {
+        const uint8_t *h = got->data + off;
+        size_t len = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+        uint32_t id = (uint32_t)(h[5] & 0x7f) << 24 | (uint32_t)h[6] << 16 |
+                      (uint32_t)h[7] << 8 | h[8];
+        if (off + 9 + len > got->len)
+            break;
+        if (h[3] == NGHTTP2_DATA && id == stream && len > 0)
+            n++;
+        off += 9 + len;
+    }
+    return n;
+}
+
+/* Messages a server queues on its streams during one loop turn (as a
+ * watch poll does for many watchers) leave together at the turn's end:
+ * one DATA frame per stream, not one frame and socket write per message. */
+static void one_turns_messages_share_frames(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL, false);
+    struct raw r;
+    raw_connect(&f, &r);
+    struct buf b = BUF_INIT;
+    h2_start(&b);
+    h2_request_headers(&b, 1, "/test.Echo/Hold", NULL, false);
+    h2_request_headers(&b, 3, "/test.Echo/Hold", NULL, false);
+    raw_send(&r, b.data, b.len);
+    RUN_UNTIL(&f, f.n_held == 2);
+    uint8_t m[10] = {0};
+    for (int i = 0; i < 100; i++)
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(rpc_call_send(f.held[k], m, sizeof(m)), 0);
+    bool goaway, ping_ack;
+    uint32_t d1 = 0, d3 = 0;
+    RUN_UNTIL(&f, (h2_scan(&r.got, 1, &goaway, &ping_ack, &d1),
+                   h2_scan(&r.got, 3, &goaway, &ping_ack, &d3),
+                   d1 == 1500 && d3 == 1500));
+    assert_int_equal(data_frames(&r.got, 1), 1);
+    assert_int_equal(data_frames(&r.got, 3), 1);
+    /* a later turn's message follows on its own */
+    assert_int_equal(rpc_call_send(f.held[0], m, sizeof(m)), 0);
+    RUN_UNTIL(&f, (h2_scan(&r.got, 1, &goaway, &ping_ack, &d1), d1 == 1515));
+    assert_int_equal(data_frames(&r.got, 1), 2);
+    net_conn_close(r.conn, false);
+    RUN_UNTIL(&f, r.closed == 1 && f.srv_done == 2);
+    buf_free(&b);
+    buf_free(&r.got);
+    fx_close(&f);
+}
+
 static void never_reading_client_bounded(void **state)
 {
     (void)state;
@@ -760,6 +816,7 @@ int test_bad_group(void)
         cmocka_unit_test(http1_streamed_answers),
         cmocka_unit_test(http1_big_response_and_body_limit),
         cmocka_unit_test(connection_limit),
+        cmocka_unit_test(one_turns_messages_share_frames),
         cmocka_unit_test(never_reading_client_bounded),
         cmocka_unit_test(silent_and_half_open_peers_closed),
         cmocka_unit_test(client_keepalive_detects_dead_server),
