@@ -2407,6 +2407,11 @@ uint64_t node_leader(const struct node *n)
     return n->lead;
 }
 
+raft_term node_term(const struct node *n)
+{
+    return n->hs.term;
+}
+
 raft_index node_applied_index(const struct node *n)
 {
     return n->applied;

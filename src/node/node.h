@@ -453,6 +453,8 @@ int node_auth(struct node *n, const struct auth_req *req, void *arg,
 void node_status_get(struct node *n, struct node_status *st);
 bool node_is_leader(const struct node *n);
 uint64_t node_leader(const struct node *n);
+/* The current term (node_status_get's raft_term, without its store read). */
+raft_term node_term(const struct node *n);
 raft_index node_applied_index(const struct node *n);
 /* True once the member stopped (removed, or a fatal failure); *err says
  * why. */

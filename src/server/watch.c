@@ -104,16 +104,11 @@ void server_watch_header(struct server *s, uint64_t *cluster_id,
 {
     *cluster_id = s->cluster_id;
     *member_id = s->member_id;
-    *revision = 0;
-    *term = 0;
-    struct mvcc_status st;
-    if (s->store != NULL && mvcc_status_get(s->store, &st) == 0)
-        *revision = st.rev;
-    if (s->node != NULL) {
-        struct node_status ns;
-        node_status_get(s->node, &ns);
-        *term = ns.raft_term;
-    }
+    /* Called for every watch response: no store transaction here (a
+     * status read walks LMDB's free list), only the committed revision
+     * and the term as they stand. */
+    *revision = s->store != NULL ? mvcc_current_rev(s->store) : 0;
+    *term = s->node != NULL ? node_term(s->node) : 0;
 }
 
 void server__watch_poll(struct server *s)
