@@ -175,6 +175,30 @@ API__HANDLER(api__lease_ttl);
 API__HANDLER(api__lease_list);
 extern const struct rpc_call_cbs api__lease_keepalive_cbs;
 extern const struct rpc_call_cbs api__watch_cbs;
+
+/* A Watch stream's response encoder (watch_enc.c): the events of the last
+ * response stay encoded while the next watcher's response carries the
+ * same ones, so a poll's fan-out encodes each event once per stream. */
+struct api__wenc_id {
+    mvcc_rev mod_rev, prev_mod_rev;
+    size_t key_len, value_len;
+    bool is_delete, has_prev;
+};
+struct api__wenc {
+    struct buf msg;           /* the response last built */
+    struct buf evs;           /* its events, as WatchResponse field 11 */
+    struct buf keys;          /* their keys, one after the other */
+    struct api__wenc_id *ids; /* and what else tells them apart */
+    size_t n_ids, cap_ids;
+    bool valid; /* evs, keys and ids describe a response */
+};
+void api__wenc_init(struct api__wenc *e);
+void api__wenc_free(struct api__wenc *e);
+/* The WatchResponse of r with header h (its revision r's header_rev),
+ * packed as protobuf-c packs it; *out is valid until the next call. */
+int api__wenc_response(struct api__wenc *e, const struct api_header *h,
+                       const struct mvcc_watch_resp *r, const uint8_t **out,
+                       size_t *out_len);
 extern const struct rpc_call_cbs api__snapshot_cbs;
 /* v3lockpb.Lock and v3electionpb.Election (lock.c, election.c) */
 API__HANDLER(api__lock_lock);

@@ -22,6 +22,7 @@ struct w_stream {
     size_t n_ids, cap_ids;
     int64_t *paused;
     size_t n_paused, cap_paused;
+    struct api__wenc enc;
 };
 
 static struct api_backend *w_be(struct w_stream *w)
@@ -64,21 +65,6 @@ static void ids_remove(int64_t *v, size_t *n, int64_t id)
         }
 }
 
-/* Packs and queues one response; CAIRN_EAGAIN when the client is behind. */
-static int w_send(struct w_stream *w, const Etcdserverpb__WatchResponse *out)
-{
-    if (rpc_call_send_queued_bytes(w->call) > W_QUEUED_MAX)
-        return CAIRN_EAGAIN;
-    size_t n = etcdserverpb__watch_response__get_packed_size(out);
-    uint8_t *p = cairn_malloc(n + 1);
-    if (p == NULL)
-        return CAIRN_ENOMEM;
-    etcdserverpb__watch_response__pack(out, p);
-    int rv = rpc_call_send(w->call, p, n);
-    cairn_free(p);
-    return rv == CAIRN_EFULL ? CAIRN_EAGAIN : rv;
-}
-
 /* A created, canceled or progress answer (no events). */
 static void w_control(struct w_stream *w, int64_t id, bool created,
                       bool canceled, const char *reason)
@@ -108,72 +94,25 @@ static void w_control(struct w_stream *w, int64_t id, bool created,
         w_finish(w, rv == CAIRN_EFULL ? CAIRN_ETOOMANYREQUESTS : rv);
 }
 
-static Mvccpb__KeyValue *kv_pb(struct api_arena *a, const struct mvcc_kv *kv)
-{
-    Mvccpb__KeyValue *p = api_arena_alloc(a, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    mvccpb__key_value__init(p);
-    p->key = (ProtobufCBinaryData){kv->key_len, (uint8_t *)kv->key};
-    p->value = (ProtobufCBinaryData){kv->value_len, (uint8_t *)kv->value};
-    p->create_revision = kv->create_rev;
-    p->mod_revision = kv->mod_rev;
-    p->version = kv->version;
-    p->lease = kv->lease;
-    return p;
-}
-
 /* The hub's callback: one response for one watcher. */
 static int w_hub_cb(void *ctx, const struct mvcc_watch_resp *resp)
 {
     struct w_stream *w = ctx;
     if (w->call == NULL || w->finished)
         return 0; /* nobody to tell: dropped */
-    struct api_header h = {0};
-    w_be(w)->watch_header(w_be(w)->arg, &h);
-    struct api_arena a;
-    api_arena_init(&a);
-    int rv = CAIRN_ENOMEM;
-    Etcdserverpb__ResponseHeader ph;
-    etcdserverpb__response_header__init(&ph);
-    ph.cluster_id = h.cluster_id;
-    ph.member_id = h.member_id;
-    ph.revision = resp->header_rev;
-    ph.raft_term = h.raft_term;
-    Etcdserverpb__WatchResponse out;
-    etcdserverpb__watch_response__init(&out);
-    out.header = &ph;
-    out.watch_id = resp->watch_id;
-    out.compact_revision = resp->compact_rev;
-    out.canceled = resp->canceled;
-    out.fragment = resp->fragment;
-    if (resp->n_events > 0) {
-        out.events = api_arena_alloc(&a, resp->n_events * sizeof(*out.events));
-        if (out.events == NULL)
-            goto out;
-        for (size_t i = 0; i < resp->n_events; i++) {
-            const struct mvcc_event *e = &resp->events[i];
-            Mvccpb__Event *pe = api_arena_alloc(&a, sizeof(*pe));
-            if (pe == NULL)
-                goto out;
-            mvccpb__event__init(pe);
-            pe->type = e->is_delete ? MVCCPB__EVENT__EVENT_TYPE__DELETE
-                                    : MVCCPB__EVENT__EVENT_TYPE__PUT;
-            pe->kv = kv_pb(&a, &e->kv);
-            if (pe->kv == NULL)
-                goto out;
-            if (e->prev_kv != NULL) {
-                pe->prev_kv = kv_pb(&a, e->prev_kv);
-                if (pe->prev_kv == NULL)
-                    goto out;
-            }
-            out.events[i] = pe;
-        }
-        out.n_events = resp->n_events;
+    int rv = CAIRN_EAGAIN;
+    if (rpc_call_send_queued_bytes(w->call) <= W_QUEUED_MAX) {
+        struct api_header h = {0};
+        w_be(w)->watch_header(w_be(w)->arg, &h);
+        h.revision = resp->header_rev;
+        const uint8_t *p;
+        size_t n;
+        rv = api__wenc_response(&w->enc, &h, resp, &p, &n);
+        if (rv == 0)
+            rv = rpc_call_send(w->call, p, n);
+        if (rv == CAIRN_EFULL)
+            rv = CAIRN_EAGAIN;
     }
-    rv = w_send(w, &out);
-out:
-    api_arena_free(&a);
     if (rv == CAIRN_EAGAIN) {
         /* remembered for writable; a failure to remember ends the stream */
         if (ids_push(&w->paused, &w->n_paused, &w->cap_paused,
@@ -301,6 +240,7 @@ static void w_start(void *arg, struct rpc_call *call)
     }
     w->slot = slot;
     w->call = call;
+    api__wenc_init(&w->enc);
     int rv = slot->api->be.watch_open(slot->api->be.arg, w, w_hub_cb, &w->hub);
     if (rv != 0) {
         cairn_free(w);
@@ -323,6 +263,7 @@ static void w_done(void *arg, struct rpc_call *call, int code,
         slot->api->be.watch_close(slot->api->be.arg, w->hub);
         cairn_free(w->ids);
         cairn_free(w->paused);
+        api__wenc_free(&w->enc);
         cairn_free(w);
     }
     api__unref(slot->api);
