@@ -567,9 +567,25 @@ static int scan(struct mvcc_watch_hub *h, struct mvcc__rd *rd, mvcc_rev cur)
     return 0;
 }
 
+/* Whether some active watcher has committed revisions to read. A watcher
+ * past the committed revision is past the compaction too (which never
+ * passes it), so it needs neither events nor a cancel. */
+static bool any_behind(const struct mvcc_watch_hub *h)
+{
+    mvcc_rev cur = atomic_load(&h->s->committed_rev);
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->w[i]->paused && h->w[i]->next_rev <= cur)
+            return true;
+    return false;
+}
+
 int mvcc_watch_hub_poll(struct mvcc_watch_hub *h, bool *more)
 {
     *more = false;
+    /* The member polls every hub after every commit: those with nothing
+     * to deliver answer without a read transaction. */
+    if (!any_behind(h))
+        return 0;
     mvcc_arena_reset(&h->arena);
     struct mvcc__rd *rd;
     int rc = mvcc__read_begin(h->s, &rd);
