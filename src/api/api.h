@@ -50,6 +50,10 @@ struct api_status {
  * equivalent answer as etcd answers an error it does not know: UNKNOWN
  * with the error's own text. */
 struct api_status api_status_from_err(int err);
+/* The reverse, for an answer forwarded from the leader: the cairn code
+ * whose row is (code, message); CAIRN_ENOTLEADER (the client may retry)
+ * for any other. */
+int api_err_from_status(int code, const char *message);
 
 /* ---- the member behind the API (the server's request interface) ---- */
 

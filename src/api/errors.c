@@ -1,6 +1,8 @@
 /* errors: the one table mapping cairn's error codes to the gRPC codes and
  * texts etcd 3.4 answers with (etcdserver/api/v3rpc/rpctypes/error.go,
  * v3rpc/util.go's toGRPCErrorMap); clients match on the text. */
+#include <string.h>
+
 #include "api/api_int.h"
 
 /* X(cairn code name, gRPC code, etcd's text) */
@@ -52,6 +54,10 @@
     X(LEARNERNOTREADY, RPC_FAILED_PRECONDITION,                              \
       "etcdserver: can only promote a learner member which is in sync with " \
       "leader")                                                              \
+    X(TOOMANYLEARNERS, RPC_FAILED_PRECONDITION,                              \
+      "etcdserver: too many learner members in cluster")                     \
+    X(BADLEADERTRANSFEREE, RPC_FAILED_PRECONDITION,                          \
+      "etcdserver: bad leader transferee")                                   \
     X(CANCELED, RPC_CANCELLED, "context canceled")                           \
     X(DEADLINE, RPC_DEADLINE_EXCEEDED, "context deadline exceeded")          \
     X(UNIMPLEMENTED, RPC_UNIMPLEMENTED, "etcdserver: unknown method")        \
@@ -101,6 +107,16 @@ struct api_status api_status_from_err(int err)
          * UNKNOWN with its own text */
         return (struct api_status){RPC_UNKNOWN, cairn_strerror(err)};
     }
+}
+
+int api_err_from_status(int code, const char *message)
+{
+#define API__ROW(name, c, text)                                       \
+    if (code == (c) && message != NULL && strcmp(message, text) == 0) \
+        return CAIRN_E##name;
+    API_ERROR_TABLE(API__ROW)
+#undef API__ROW
+    return CAIRN_ENOTLEADER;
 }
 
 struct api_status api__status_etcd(enum api__etcd_err e)

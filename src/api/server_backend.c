@@ -76,21 +76,24 @@ static int b_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
     return server_lease_revoke(arg, id, ctx, cb);
 }
-/* ---- a follower's keep-alive, forwarded to the leader ----
+/* ---- a follower's keep-alive and promote, forwarded to the leader ----
  *
- * Keep-alive is leader-only (node.h). etcd's follower forwards LeaseRenew
- * to the leader over the peer port; we forward it over the leader's
- * published client URL instead: one short gRPC connection per keep-alive
- * (a client sends one every TTL/3 seconds), LeaseKeepAlive with one
- * request, half-closed, its one answer taken as the result. Bounded by the
- * call's deadline; the result always comes, as the backend contract asks,
- * and the connection is closed from a timer, outside rpc's callbacks. */
+ * Keep-alive is leader-only (node.h), and only the leader knows whether a
+ * learner caught up. etcd's follower forwards LeaseRenew and PromoteMember
+ * to the leader over the peer port; we forward them over the leader's
+ * published client URL instead: one short gRPC connection per request (a
+ * client sends a keep-alive every TTL/3 seconds; promotes are rare), the
+ * same call with one request, half-closed, its one answer taken as the
+ * result. Bounded by the call's deadline; the result always comes, as the
+ * backend contract asks, and the connection is closed from a timer,
+ * outside rpc's callbacks. */
 
 #define FWD_TIMEOUT_MS 5000
 #define FWD_URL_MAX 256
 
 struct fwd {
-    int64_t id;
+    uint8_t type; /* NODE_REQ_LEASE_KEEPALIVE or NODE_REQ_MEMBER_PROMOTE */
+    int64_t id;   /* the lease, or the member to promote */
     void *ctx;
     node_done_cb cb;
     struct rpc_client *cl;
@@ -100,15 +103,18 @@ struct fwd {
     bool answered;
     bool got;
     int64_t ttl;
+    struct node_member *list; /* promote: the leader's member list */
+    size_t n_list;
     uint64_t cluster_id, member_id, raft_term;
     int64_t revision;
 };
 
 static void fwd_freed(uv_handle_t *h)
 {
-    cairn_free(h->data);
+    struct fwd *f = h->data;
+    cairn_free(f->list);
+    cairn_free(f);
 }
-
 /* Closes the connection and frees f, once the connect callback has come
  * (it still refers to f before). */
 static void fwd_close(struct fwd *f)
@@ -147,18 +153,66 @@ static void fwd_finish(struct fwd *f, int err)
     f->answered = true;
     struct node_result res;
     memset(&res, 0, sizeof res);
-    res.type = NODE_REQ_LEASE_KEEPALIVE;
+    res.type = f->type;
     res.err = err;
     res.cluster_id = f->cluster_id;
     res.member_id = f->member_id;
     res.revision = f->revision;
     res.raft_term = f->raft_term;
-    if (err == 0) {
+    if (err == 0 && f->type == NODE_REQ_LEASE_KEEPALIVE) {
         res.u.lease_keepalive.id = f->id;
         res.u.lease_keepalive.ttl_s = f->ttl;
+    } else if (err == 0) {
+        for (size_t i = 0; i < f->n_list; i++)
+            if (f->list[i].id == (uint64_t)f->id)
+                res.u.members.member = &f->list[i];
+        res.u.members.list = f->list;
+        res.u.members.n = f->n_list;
     }
     f->cb(f->ctx, &res);
     uv_timer_start(&f->close_timer, fwd_on_close_timer, 0, 0);
+}
+
+static void fwd_header(struct fwd *f, const Etcdserverpb__ResponseHeader *h)
+{
+    if (h == NULL)
+        return;
+    f->cluster_id = h->cluster_id;
+    f->member_id = h->member_id;
+    f->revision = h->revision;
+    f->raft_term = h->raft_term;
+}
+
+static void copy_urls(char *const *in, size_t n, uint32_t *n_out,
+                      char out[][NODE_URL_MAX])
+{
+    *n_out = 0;
+    for (size_t i = 0; i < n && i < NODE_MEMBER_URLS_MAX; i++)
+        snprintf(out[(*n_out)++], NODE_URL_MAX, "%s", in[i]);
+}
+
+/* The leader's list after the promote, as node's result carries one. */
+static void fwd_promoted(struct fwd *f, const uint8_t *data, size_t len)
+{
+    Etcdserverpb__MemberPromoteResponse *in =
+        etcdserverpb__member_promote_response__unpack(NULL, len, data);
+    if (in == NULL)
+        return;
+    fwd_header(f, in->header);
+    f->list = cairn_calloc(in->n_members + 1, sizeof *f->list);
+    for (size_t i = 0; f->list != NULL && i < in->n_members; i++) {
+        const Etcdserverpb__Member *pm = in->members[i];
+        struct node_member *m = &f->list[i];
+        m->id = pm->id;
+        snprintf(m->name, sizeof m->name, "%s", pm->name);
+        copy_urls(pm->peerurls, pm->n_peerurls, &m->n_peer_urls, m->peer_urls);
+        copy_urls(pm->clienturls, pm->n_clienturls, &m->n_client_urls,
+                  m->client_urls);
+        m->is_learner = pm->islearner;
+    }
+    f->n_list = f->list != NULL ? in->n_members : 0;
+    f->got = f->list != NULL;
+    etcdserverpb__member_promote_response__free_unpacked(in, NULL);
 }
 
 static void fwd_message(void *arg, struct rpc_call *call, const uint8_t *data,
@@ -166,20 +220,19 @@ static void fwd_message(void *arg, struct rpc_call *call, const uint8_t *data,
 {
     (void)call;
     struct fwd *f = arg;
+    if (f->got)
+        return;
+    if (f->type == NODE_REQ_MEMBER_PROMOTE) {
+        fwd_promoted(f, data, len);
+        return;
+    }
     Etcdserverpb__LeaseKeepAliveResponse *in =
         etcdserverpb__lease_keep_alive_response__unpack(NULL, len, data);
     if (in == NULL)
         return;
-    if (!f->got) {
-        f->got = true;
-        f->ttl = in->ttl;
-        if (in->header != NULL) {
-            f->cluster_id = in->header->cluster_id;
-            f->member_id = in->header->member_id;
-            f->revision = in->header->revision;
-            f->raft_term = in->header->raft_term;
-        }
-    }
+    f->got = true;
+    f->ttl = in->ttl;
+    fwd_header(f, in->header);
     etcdserverpb__lease_keep_alive_response__free_unpacked(in, NULL);
 }
 
@@ -187,9 +240,16 @@ static void fwd_done(void *arg, struct rpc_call *call, int code,
                      const char *message)
 {
     (void)call;
-    (void)code;
-    (void)message;
     struct fwd *f = arg;
+    if (f->type == NODE_REQ_MEMBER_PROMOTE) {
+        /* the leader's refusal (not ready, not a learner, ...) is ours;
+         * no answer at all: "not leader", the client may retry */
+        if (code != RPC_OK)
+            fwd_finish(f, api_err_from_status(code, message));
+        else
+            fwd_finish(f, f->got ? 0 : CAIRN_ENOTLEADER);
+        return;
+    }
     /* TTL 0 is the leader's "lease not found" (etcd answers so). Without
      * an answer the client retries: "not leader" ends its stream. */
     if (!f->got)
@@ -219,16 +279,29 @@ static void fwd_connected(void *arg, int status, struct rpc_client *cl)
         fwd_close(f);
         return;
     }
-    Etcdserverpb__LeaseKeepAliveRequest req;
-    etcdserverpb__lease_keep_alive_request__init(&req);
-    req.id = f->id;
     uint8_t buf[32];
-    size_t n = etcdserverpb__lease_keep_alive_request__get_packed_size(&req);
-    CAIRN_ASSERT(n <= sizeof buf);
-    etcdserverpb__lease_keep_alive_request__pack(&req, buf);
+    size_t n;
+    const char *method;
+    if (f->type == NODE_REQ_MEMBER_PROMOTE) {
+        Etcdserverpb__MemberPromoteRequest req;
+        etcdserverpb__member_promote_request__init(&req);
+        req.id = (uint64_t)f->id;
+        n = etcdserverpb__member_promote_request__get_packed_size(&req);
+        CAIRN_ASSERT(n <= sizeof buf);
+        etcdserverpb__member_promote_request__pack(&req, buf);
+        method = "/etcdserverpb.Cluster/MemberPromote";
+    } else {
+        Etcdserverpb__LeaseKeepAliveRequest req;
+        etcdserverpb__lease_keep_alive_request__init(&req);
+        req.id = f->id;
+        n = etcdserverpb__lease_keep_alive_request__get_packed_size(&req);
+        CAIRN_ASSERT(n <= sizeof buf);
+        etcdserverpb__lease_keep_alive_request__pack(&req, buf);
+        method = "/etcdserverpb.Lease/LeaseKeepAlive";
+    }
     struct rpc_call *call;
-    int rc = rpc_client_call(cl, "/etcdserverpb.Lease/LeaseKeepAlive",
-                             FWD_TIMEOUT_MS, NULL, &fwd_cbs, f, &call);
+    int rc =
+        rpc_client_call(cl, method, FWD_TIMEOUT_MS, NULL, &fwd_cbs, f, &call);
     if (rc != 0) {
         fwd_finish(f, CAIRN_ENOTLEADER);
         return;
@@ -240,19 +313,22 @@ static void fwd_connected(void *arg, int status, struct rpc_client *cl)
         rpc_call_close_send(call);
 }
 
-static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
+/* Forwards a request of type (with its lease or member id) to the leader;
+ * 1 when there is no other leader to forward to (the member answers). */
+static int forward(struct server *s, uint8_t type, int64_t id, void *ctx,
+                   node_done_cb cb)
 {
-    struct server *s = arg;
     uint64_t leader = server_leader(s);
     char url_text[FWD_URL_MAX];
     struct net_url url;
     if (leader == 0 || leader == server_member_id(s) ||
         !server_member_client_url(s, leader, url_text, sizeof url_text) ||
         net_url_parse(url_text, &url, NULL) != 0)
-        return server_lease_keepalive(s, id, ctx, cb);
+        return 1;
     struct fwd *f = cairn_calloc(1, sizeof *f);
     if (f == NULL)
         return CAIRN_ENOMEM;
+    f->type = type;
     f->id = id;
     f->ctx = ctx;
     f->cb = cb;
@@ -271,6 +347,12 @@ static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
     }
     uv_timer_start(&f->close_timer, fwd_on_deadline, FWD_TIMEOUT_MS + 1000, 0);
     return 0;
+}
+
+static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
+{
+    int rc = forward(arg, NODE_REQ_LEASE_KEEPALIVE, id, ctx, cb);
+    return rc == 1 ? server_lease_keepalive(arg, id, ctx, cb) : rc;
 }
 static int b_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
                        node_done_cb cb)
@@ -295,9 +377,15 @@ static int b_member_update(void *arg, const struct node_member *m, void *ctx,
 {
     return server_member_update(arg, m, ctx, cb);
 }
+/* etcd's PromoteMember: a follower that cannot tell whether the learner
+ * caught up asks the leader. */
 static int b_member_promote(void *arg, uint64_t id, void *ctx, node_done_cb cb)
 {
-    return server_member_promote(arg, id, ctx, cb);
+    int rc = server_member_promote(arg, id, ctx, cb);
+    if (rc != CAIRN_ENOTLEADER)
+        return rc;
+    rc = forward(arg, NODE_REQ_MEMBER_PROMOTE, (int64_t)id, ctx, cb);
+    return rc == 1 ? CAIRN_ENOTLEADER : rc;
 }
 static int b_member_list(void *arg, void *ctx, node_done_cb cb)
 {

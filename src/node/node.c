@@ -2127,6 +2127,12 @@ int node_member_add(struct node *n, const struct node_member *m, void *arg,
     int rc = check_add(n, m->is_learner);
     if (rc != 0)
         return rc;
+    /* etcd's maxLearners (checked when applied there, after the strict
+     * checks): one learner at a time, counted on the member table (a
+     * voter being caught up is no learner there) */
+    for (size_t i = 0; m->is_learner && i < k; i++)
+        if (list[i].is_learner)
+            return CAIRN_ETOOMANYLEARNERS;
     /* etcd derives the id from the peer URLs, the cluster and the time. */
     struct node_member nm = *m;
     uint64_t h = n->cfg.cluster_id ^ (uint64_t)now_ms(n);
@@ -2284,8 +2290,8 @@ int node_move_leader(struct node *n, uint64_t target, void *arg,
     bool voter = false;
     for (uint32_t i = 0; i < n->conf.n_voters; i++)
         voter |= n->conf.voters[i] == target;
-    if (!voter)
-        return CAIRN_EMEMBERNOTFOUND;
+    if (!voter) /* etcd: not a member, or a learner */
+        return CAIRN_EBADLEADERTRANSFEREE;
     if (target == n->cfg.id) {
         struct node_result r;
         memset(&r, 0, sizeof(r));

@@ -87,6 +87,8 @@
     X(MEMBERNOTLEARNER, "can only promote a learner member")            \
     X(LEARNERNOTREADY,                                                  \
       "can only promote a learner member which is in sync with leader") \
+    X(TOOMANYLEARNERS, "too many learner members in cluster")           \
+    X(BADLEADERTRANSFEREE, "bad leader transferee")                     \
     /* client */                                                        \
     X(NOENDPOINT, "no endpoint answered")                               \
     X(RPCSTATUS, "call failed with a gRPC status")                      \

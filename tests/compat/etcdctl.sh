@@ -36,14 +36,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Twelve free ports, bound together so none repeats, from 10000-19999:
+# Sixteen free ports (three members and a fourth, the learner, per side),
+# bound together so none repeats, from 10000-19999:
 # below the kernel's ephemeral range (which the members' own outgoing
 # connections draw from) and etcd's e2e harness (20000 and up).
 read -r -a ports < <(python3 - <<'EOF'
 import random, socket
 socks = []
 rng = random.Random()
-while len(socks) < 12:
+while len(socks) < 16:
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", rng.randrange(10000, 20000)))
@@ -106,6 +107,9 @@ normalise() {
     sedargs+=(-e "s/127\.0\.0\.1:${ports[base + i]}\b/HOST:C$((i + 1))/g")
     sedargs+=(-e "s/127\.0\.0\.1:${ports[base + 3 + i]}\b/HOST:P$((i + 1))/g")
   done
+  local m4=$((12 + base / 3))
+  sedargs+=(-e "s/127\.0\.0\.1:${ports[m4]}\b/HOST:C4/g")
+  sedargs+=(-e "s/127\.0\.0\.1:${ports[m4 + 1]}\b/HOST:P4/g")
   sed "${sedargs[@]}" \
     -e 's/^Member *[0-9a-f]\{1,16\} \(added to\|updated in\|removed from\) cluster *[0-9a-f]\{1,16\}$/Member ID \1 cluster ID/' \
     -e 's/^[0-9a-f]\{1,16\}, \(started\|unstarted\), /ID, \1, /' \
@@ -121,7 +125,10 @@ normalise() {
     -e "s|$work/snap\.[a-z]*\.db|SNAP|g" \
     -e 's/client-[0-9a-f-]*/client-U/g' \
     -e 's/"\(dbSize\|dbSizeInUse\|raftIndex\|raftAppliedIndex\|raftTerm\|raft_term\)":[0-9]*/"\1":0/g' \
-    -e 's/"RaftTerm" : [0-9]*/"RaftTerm" : N/g'
+    -e 's/"RaftTerm" : [0-9]*/"RaftTerm" : N/g' \
+    -e 's/^\(Leadership transferred from\) [0-9a-fID]* to [0-9a-fID]*$/\1 ID to ID/' \
+    -e 's/^Member *[0-9a-f]\{1,16\} promoted in cluster *[0-9a-f]\{1,16\}$/Member ID promoted in cluster ID/' \
+    -e 's/^\(Error: no leader endpoint given at \[HOST:C\)[0-9]\]$/\1N]/'
 }
 
 # Members in name order: their ids, and so etcd's order (by id), differ
@@ -146,12 +153,28 @@ for line in sys.stdin:
 ' | sort
 }
 
+# check perf's output: its verdict lines (after the progress bar, which
+# is redrawn with carriage returns), errors and exit status; figures
+# replaced by N.
+perf_normalise() {
+  tr '\r' '\n' |
+    grep -o -E '(PASS|FAIL)(: .*)?$|(Slowest request took too long|Stddev too high): .*|Error: .*|exit [0-9]+' |
+    sed -e '/^exit/!s/[0-9][0-9.]*/N/g'
+}
+
 declare -A ids
+# @NAME in an argument stands for ids[SIDE.name] (lower case), @P4 for the
+# fourth member's peer port, @SNAP for a file of the side.
 subst() {
-  local v=$2
-  v=${v//@LEASE/${ids[$1.lease]:-}}
-  v=${v//@MEMBER/${ids[$1.member]:-}}
+  local v=$2 k base=0
+  [ "$1" = cairn ] && base=6
+  v=${v//@P4/${ports[13 + base / 3]}}
   v=${v//@SNAP/$work/snap.$1.db}
+  for k in "${!ids[@]}"; do
+    [ "${k%%.*}" = "$1" ] || continue
+    local name=${k#*.}
+    v=${v//@${name^^}/${ids[$k]}}
+  done
   printf '%s' "$v"
 }
 # capture NAME REGEX: the first hex id after REGEX in the last outputs.
@@ -166,8 +189,16 @@ capture() {
 pass=0
 fail=0
 # check NAME ARGS...: etcdctl ARGS against both clusters' first member (or
-# member AT, 0-2, when set); stdin (if any) is given to both. With WAIT=s set, etcdctl is stopped
-# after s seconds (watch).
+# member AT, 0-2, when set, AT=@ for ids[SIDE.at], or all three with ALL=1); stdin (if any) is
+# given to both. With WAIT=s set, etcdctl is stopped after s seconds
+# (watch), and with OPEN=1 its stdin stays open past then (watch -i
+# quits at the end of its input). SORTED=1 compares the lines sorted (the
+# output of concurrent watchers interleaves in any order).
+feed() {
+  cat "$1"
+  [ -n "${OPEN:-}" ] && sleep $((WAIT + 1))
+  return 0
+}
 check() {
   local name=$1
   shift
@@ -180,24 +211,48 @@ check() {
     ea+=("$(subst etcd "$a")")
     ca+=("$(subst cairn "$a")")
   done
-  local at=${AT:-0}
-  "${t[@]}" etcdctl --endpoints="$(first "$at")" "${ea[@]}" <"$in" \
+  local at=${AT:-0} ee ce
+  if [ "$at" = @ ]; then
+    ee=$(first "${ids[etcd.at]}")
+    ce=$(first $((6 + ids[cairn.at])))
+  else
+    ee=$(first "$at")
+    ce=$(first $((6 + at)))
+  fi
+  if [ -n "${ALL:-}" ]; then
+    ee=$(eps 0)
+    ce=$(eps 6)
+  fi
+  feed "$in" | "${t[@]}" etcdctl --endpoints="$ee" "${ea[@]}" \
     >"$work/out.etcd" 2>&1
   echo "exit $?" >>"$work/out.etcd"
-  "${t[@]}" etcdctl --endpoints="$(first $((6 + at)))" "${ca[@]}" <"$in" \
+  feed "$in" | "${t[@]}" etcdctl --endpoints="$ce" "${ca[@]}" \
     >"$work/out.cairn" 2>&1
   echo "exit $?" >>"$work/out.cairn"
   normalise 0 <"$work/out.etcd" >"$work/n.etcd"
   normalise 6 <"$work/out.cairn" >"$work/n.cairn"
+  if [ -n "${ALL:-}" ]; then # the endpoint etcdctl happened to use
+    sed -i 's|client-U/HOST:C[0-9]|client-U/HOST:CN|g' "$work/n.etcd" "$work/n.cairn"
+  fi
+  if [ -n "${SORTED:-}" ]; then
+    sort "$work/n.etcd" >"$work/s" && mv "$work/s" "$work/n.etcd"
+    sort "$work/n.cairn" >"$work/s" && mv "$work/s" "$work/n.cairn"
+  fi
   if [ -n "${MEMBERS:-}" ]; then
     sort_members <"$work/n.etcd" >"$work/s" && mv "$work/s" "$work/n.etcd"
     sort_members <"$work/n.cairn" >"$work/s" && mv "$work/s" "$work/n.cairn"
   fi
+  if [ -n "${PERF:-}" ]; then
+    perf_normalise <"$work/n.etcd" >"$work/s" && mv "$work/s" "$work/n.etcd"
+    perf_normalise <"$work/n.cairn" >"$work/s" && mv "$work/s" "$work/n.cairn"
+  fi
   if diff -u "$work/n.etcd" "$work/n.cairn" >"$work/diff"; then
     echo "PASS $name"
     pass=$((pass + 1))
+    last=PASS
   else
     echo "FAIL $name"
+    last=FAIL
     sed 's/^/    /' "$work/diff" | head -30
     fail=$((fail + 1))
   fi
@@ -304,6 +359,119 @@ check member-remove member remove @MEMBER </dev/null
 check snapshot-save snapshot save @SNAP </dev/null
 check lock lock mylock echo locked </dev/null
 WAIT=2 check elect elect myelection p1 </dev/null
+
+# watch -i: watch requests read from stdin, one per line
+OPEN=1 WAIT=2 SORTED=1 check watch-interactive watch -i <<'EOF'
+watch foo --rev 3
+watch --prefix "" --rev 4 --prev-kv
+EOF
+# progress: etcd answers it once for the stream; clientv3 gives it to
+# every watcher, so etcdctl prints it once per watch
+OPEN=1 WAIT=2 check watch-interactive-progress watch -i <<'EOF'
+watch foo
+watch --prefix zz
+progress
+EOF
+
+# A learner: added, promoted while it has not caught up (refused), a
+# voter promoted (refused), a second learner (refused), then the fourth
+# member started and promoted once it caught up.
+MEMBERS=1 check member-add-learner member add m4 --learner \
+  --peer-urls=http://127.0.0.1:@P4 </dev/null
+capture learner Member
+check member-promote-not-ready member promote @LEARNER </dev/null
+for side in etcd cairn; do
+  base=0
+  [ $side = cairn ] && base=6
+  ids[$side.voter]=$(etcdctl --endpoints="$(first $base)" member list |
+    grep ', m2, ' | cut -d, -f1)
+done
+check member-promote-voter member promote @VOTER </dev/null
+check member-add-second-learner member add m5 --learner \
+  --peer-urls=http://127.0.0.1:9 </dev/null
+# start_learner KIND BINARY BASE: m4, joining the cluster at BASE.
+start_learner() {
+  local kind=$1 bin=$2 base=$3 cluster="" i
+  local c=${ports[12 + base / 3]} p=${ports[13 + base / 3]}
+  for i in 0 1 2; do
+    cluster+="m$((i + 1))=http://127.0.0.1:${ports[base + 3 + i]},"
+  done
+  cluster+="m4=http://127.0.0.1:$p"
+  "$bin" --name m4 --data-dir "$work/$kind-3" \
+    --listen-client-urls "http://127.0.0.1:$c" \
+    --advertise-client-urls "http://127.0.0.1:$c" \
+    --listen-peer-urls "http://127.0.0.1:$p" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+    --initial-cluster "$cluster" --initial-cluster-token compat \
+    --initial-cluster-state existing >"$work/$kind-3.log" 2>&1 &
+  pids+=($!)
+}
+# caught_up BASE: m4 has published its name (is listed started) and
+# applied the leader's last index (etcd promotes a learner whose match is
+# at least 90% of the leader's).
+caught_up() {
+  local base=$1
+  etcdctl --endpoints="$(first "$base")" member list 2>/dev/null |
+    grep -q ', started, m4, ' || return 1
+  etcdctl --endpoints="$(eps "$base"),127.0.0.1:${ports[12 + base / 3]}" \
+    endpoint status -w json 2>/dev/null | python3 -c '
+import json, sys
+st = [e["Status"] for e in json.load(sys.stdin)]
+leader = [s for s in st if s["header"]["member_id"] == s.get("leader")]
+learner = [s for s in st if s.get("isLearner")]
+if len(st) < 4 or not leader or not learner:
+    sys.exit(1)
+sys.exit(learner[0]["raftAppliedIndex"] < leader[0]["raftIndex"])
+'
+}
+start_learner etcd etcd 0
+start_learner cairn "$cairn" 6
+for base in 0 6; do
+  deadline=$((SECONDS + 60))
+  until caught_up $base; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "etcdctl.sh: the learner of cluster $base did not catch up" >&2
+      break
+    fi
+    sleep 0.2
+  done
+done
+check member-promote member promote @LEARNER </dev/null
+MEMBERS=1 check member-list-promoted member list </dev/null
+check member-remove-promoted member remove @LEARNER </dev/null
+
+# move-leader: etcdctl looks for the leader among the endpoints it is
+# given; the target is a member that is not the leader. "at" is another
+# member's index, no leader once the target leads.
+for side in etcd cairn; do
+  base=0
+  [ $side = cairn ] && base=6
+  read -r ids[$side.follower] ids[$side.at] < <(etcdctl \
+    --endpoints="$(eps $base)" endpoint status -w json 2>/dev/null |
+    python3 -c '
+import json, sys
+st = [e["Status"] for e in json.load(sys.stdin)]
+ids = [s["header"]["member_id"] for s in st]
+target = [i for i in ids if i != st[0].get("leader")][0]
+print("%x %d" % (target, [n for n, i in enumerate(ids) if i != target][0]))
+')
+done
+ALL=1 check move-leader move-leader @FOLLOWER </dev/null
+ALL=1 check move-leader-unknown move-leader 1234 </dev/null
+AT=@ check move-leader-not-leader move-leader @FOLLOWER </dev/null
+
+# check perf --load s: 60 s of puts at 150/s from 50 clients, then the
+# prefix deleted (so last: the two clusters' revisions differ after it).
+# Its figures are timings: the comparison keeps each line's verdict
+# (PASS/FAIL and which limit) and the final verdict, not the figures. A
+# verdict can differ under load (make test runs tests side by side): on a
+# difference the pair runs once more and that run counts.
+PERF=1 check check-perf check perf --load s </dev/null
+if [ "${last:-}" = FAIL ]; then
+  fail=$((fail - 1))
+  echo "check-perf: running the pair again (timing verdicts vary with load)"
+  PERF=1 check check-perf-again check perf --load s </dev/null
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -548,8 +548,8 @@ static int move_leader(void *arg, uint64_t target, void *ctx, node_done_cb cb)
 {
     struct fake *f = arg;
     int i = member_find(f, target);
-    struct node_result res =
-        result_new(f, NODE_REQ_MOVE_LEADER, i < 0 ? CAIRN_EMEMBERNOTFOUND : 0);
+    struct node_result res = result_new(f, NODE_REQ_MOVE_LEADER,
+                                        i < 0 ? CAIRN_EBADLEADERTRANSFEREE : 0);
     if (i >= 0)
         f->leader = target;
     cb(ctx, &res);

@@ -189,9 +189,10 @@ static void test_maintenance(void **state)
     assert_int_equal(r.code, RPC_OK);
     assert_int_equal(f.fake.leader, 0xa1);
     result_free(&r);
-    m.targetid = 5;
+    m.targetid = 5; /* etcd: "etcdserver: bad leader transferee" */
     fx_unary(&f, MAINT "MoveLeader", &m.base, &r);
-    assert_int_equal(r.code, RPC_NOT_FOUND);
+    assert_int_equal(r.code, RPC_FAILED_PRECONDITION);
+    assert_string_equal(r.msg, "etcdserver: bad leader transferee");
     result_free(&r);
     fx_close(&f);
 }

@@ -66,6 +66,10 @@ static void test_member_errors(void **state)
 {
     (void)state;
     check(CAIRN_EMEMBERNOTFOUND, RPC_NOT_FOUND, "etcdserver: member not found");
+    check(CAIRN_ETOOMANYLEARNERS, RPC_FAILED_PRECONDITION,
+          "etcdserver: too many learner members in cluster");
+    check(CAIRN_EBADLEADERTRANSFEREE, RPC_FAILED_PRECONDITION,
+          "etcdserver: bad leader transferee");
     check(CAIRN_EMEMBEREXISTS, RPC_FAILED_PRECONDITION,
           "etcdserver: member ID already exist");
     check(CAIRN_EPEERURLEXISTS, RPC_FAILED_PRECONDITION,
@@ -91,6 +95,28 @@ static void test_unknown_errors(void **state)
     check(-100000, RPC_UNKNOWN, "unknown error");
 }
 
+/* A follower forwarding a promote maps the leader's answer back. */
+static void test_errors_from_status(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        api_err_from_status(RPC_FAILED_PRECONDITION,
+                            "etcdserver: can only promote a learner member "
+                            "which is in sync with leader"),
+        CAIRN_ELEARNERNOTREADY);
+    /* rows sharing etcd's answer: any of them, answered the same */
+    struct api_status st = api_status_from_err(
+        api_err_from_status(RPC_NOT_FOUND, "etcdserver: member not found"));
+    assert_int_equal(st.code, RPC_NOT_FOUND);
+    assert_string_equal(st.message, "etcdserver: member not found");
+    /* same text, other code; no text: "not leader", so the client retries */
+    assert_int_equal(
+        api_err_from_status(RPC_UNKNOWN, "etcdserver: member not found"),
+        CAIRN_ENOTLEADER);
+    assert_int_equal(api_err_from_status(RPC_UNAVAILABLE, NULL),
+                     CAIRN_ENOTLEADER);
+}
+
 int test_errors_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +125,7 @@ int test_errors_group(void)
         cmocka_unit_test(test_server_errors),
         cmocka_unit_test(test_member_errors),
         cmocka_unit_test(test_unknown_errors),
+        cmocka_unit_test(test_errors_from_status),
     };
     return cmocka_run_group_tests_name("errors", tests, NULL, NULL);
 }

@@ -152,8 +152,8 @@ static void test_strict_reconfig(void **state)
     h_cluster_free(&c);
 }
 
-/* A learner joins, catches up, and is promoted; promoting a voter is
- * refused. */
+/* A learner joins, catches up, and is promoted; promoting a voter, a
+ * second learner and moving leadership to a learner are refused. */
 static void test_learner_promote(void **state)
 {
     (void)state;
@@ -173,6 +173,17 @@ static void test_learner_promote(void **state)
     /* Not caught up yet: it has not even started. */
     assert_int_equal(node_member_promote(l->n, a.member_id, &pr, h_done),
                      CAIRN_ELEARNERNOTREADY);
+    /* etcd allows one learner (membership's maxLearners). */
+    struct node_member nm2 = {.n_peer_urls = 1, .is_learner = true};
+    strcpy(nm2.peer_urls[0], "http://127.0.0.1:8887");
+    assert_int_equal(node_member_add(l->n, &nm2, &pr, h_done),
+                     CAIRN_ETOOMANYLEARNERS);
+    /* Nor can leadership move to a learner (or a stranger). */
+    assert_int_equal(node_move_leader(l->n, a.member_id, &pr, h_done),
+                     CAIRN_EBADLEADERTRANSFEREE);
+    assert_int_equal(node_move_leader(l->n, 12345, &pr, h_done),
+                     CAIRN_EBADLEADERTRANSFEREE);
+    assert_int_equal(pr.calls, 0);
     struct h_member *j = h_member_add(&c, a.member_id);
     h_member_start(j, false);
     h_tick(&c, 5);
