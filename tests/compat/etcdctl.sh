@@ -26,12 +26,17 @@ export ETCDCTL_API=3
 
 work=$(mktemp -d /tmp/cairn-compat.XXXXXX)
 pids=()
-cleanup() {
+stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
   done
+  pids=()
+}
+cleanup() {
+  stop_all
   [ $keep -eq 1 ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,8 +44,11 @@ trap cleanup EXIT
 # Sixteen free ports (three members and a fourth, the learner, per side),
 # bound together so none repeats, from 10000-19999:
 # below the kernel's ephemeral range (which the members' own outgoing
-# connections draw from) and etcd's e2e harness (20000 and up).
-read -r -a ports < <(python3 - <<'EOF'
+# connections draw from) and etcd's e2e harness (20000 and up). Another
+# test on the machine may still take one between the pick and a member's
+# bind: the clusters are then started again on new ports (below).
+pick_ports() {
+  read -r -a ports < <(python3 - <<'EOF'
 import random, socket
 socks = []
 rng = random.Random()
@@ -54,7 +62,8 @@ while len(socks) < 16:
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
-)
+  )
+}
 
 # start KIND BINARY FIRST_PORT_INDEX: three members m1..m3.
 start() {
@@ -74,9 +83,6 @@ start() {
     pids+=($!)
   done
 }
-start etcd etcd 0
-start cairn "$cairn" 6
-
 # Endpoints without the scheme: see docs/api.md (rpc and grpc-go's
 # authority for "http://" passthrough targets).
 eps() { echo "127.0.0.1:${ports[$1]},127.0.0.1:${ports[$1 + 1]},127.0.0.1:${ports[$1 + 2]}"; }
@@ -85,17 +91,31 @@ first() { echo "127.0.0.1:${ports[$1]}"; }
 # tests side by side) a cluster's first election can take several rounds.
 wait_healthy() {
   local deadline=$((SECONDS + 60))
+  local p
   while [ "$SECONDS" -lt "$deadline" ]; do
     etcdctl --endpoints="$(eps "$1")" --dial-timeout=1s --command-timeout=1s \
       endpoint health >/dev/null 2>&1 && return 0
+    for p in "${pids[@]}"; do # a member that exited will not come
+      kill -0 "$p" 2>/dev/null || deadline=0
+    done
     sleep 0.2
   done
   echo "etcdctl.sh: the $2 cluster did not become healthy" >&2
   tail -n 5 "$work/$2-"*.log >&2
   return 1
 }
-wait_healthy 0 etcd || exit 1
-wait_healthy 6 cairn || exit 1
+# Up to three starts: again, on other ports, only when a member could not
+# bind its port.
+for attempt in 1 2 3; do
+  pick_ports
+  start etcd etcd 0
+  start cairn "$cairn" 6
+  wait_healthy 0 etcd && wait_healthy 6 cairn && break
+  grep -q 'address already in use' "$work"/*.log && [ $attempt -lt 3 ] || exit 1
+  echo "etcdctl.sh: a port was taken meanwhile; starting again on others" >&2
+  stop_all
+  rm -rf "$work"/etcd-* "$work"/cairn-*
+done
 
 # Normalisation: ports by their role, 16-hex-digit ids, decimal ids in
 # JSON (etcdctl prints ids with %x or %16x: an id with leading zero digits
