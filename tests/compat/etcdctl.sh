@@ -174,12 +174,26 @@ for line in sys.stdin:
 }
 
 # check perf's output: its verdict lines (after the progress bar, which
-# is redrawn with carriage returns), errors and exit status; figures
-# replaced by N.
+# is redrawn with carriage returns), errors and exit status, figures
+# replaced by N. The two latency verdicts (slowest request over 0.5 s,
+# stddev over 0.1 s) flip with the machine's load on either side (under
+# make test, etcd failed the first run and cairn the second): they are
+# kept as lines without their verdict, and the final verdict and exit
+# status are recomputed from the other lines (errors, throughput); an
+# exit status other than the verdict's (bad arguments, ...) is kept.
 perf_normalise() {
   tr '\r' '\n' |
     grep -o -E '(PASS|FAIL)(: .*)?$|(Slowest request took too long|Stddev too high): .*|Error: .*|exit [0-9]+' |
-    sed -e '/^exit/!s/[0-9][0-9.]*/N/g'
+    sed -e '/^exit/!s/[0-9][0-9.]*/N/g' \
+      -e 's/^\(PASS: \)\?Slowest request took\( too long:\)\? .*/Slowest request: N/' \
+      -e 's/^\(PASS: Stddev is\|Stddev too high:\) .*/Stddev: N/' |
+    awk '/^(PASS|FAIL|exit [01])$/ { next }
+         /^exit/ { other = $0; next }
+         { print; if ($0 ~ /^(FAIL|Error)/) bad = 1 }
+         END {
+           if (other != "") { print other; exit }
+           print bad ? "FAIL" : "PASS"; print bad ? "exit 1" : "exit 0"
+         }'
 }
 
 declare -A ids
@@ -482,10 +496,9 @@ AT=@ check move-leader-not-leader move-leader @FOLLOWER </dev/null
 
 # check perf --load s: 60 s of puts at 150/s from 50 clients, then the
 # prefix deleted (so last: the two clusters' revisions differ after it).
-# Its figures are timings: the comparison keeps each line's verdict
-# (PASS/FAIL and which limit) and the final verdict, not the figures. A
-# verdict can differ under load (make test runs tests side by side): on a
-# difference the pair runs once more and that run counts.
+# Compared as perf_normalise leaves it. Throughput can still differ under
+# load (make test runs tests side by side): on a difference the pair runs
+# once more and that run counts.
 PERF=1 check check-perf check perf --load s </dev/null
 if [ "${last:-}" = FAIL ]; then
   fail=$((fail - 1))
