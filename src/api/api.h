@@ -158,11 +158,17 @@ struct api_backend {
                 node_done_cb cb);
     /* May be NULL: /metrics then leaves the counters out. */
     void (*metrics)(void *arg, struct api_metrics *m);
+    /* May be NULL: called once by api_close, after which the api calls no
+     * entry of the table (completions still owed may yet come). */
+    void (*close)(void *arg);
 };
 
 /* The table over a running server: each entry calls the server_* function
- * of the same name. s is borrowed and must outlive the api. */
-struct api_backend api_backend_server(struct server *s);
+ * of the same name, but a follower's keep-alive goes to the leader over
+ * one shared client connection. The table's arg is allocated here and
+ * freed by its close entry (api_close). s is borrowed and must outlive
+ * the api. 0, CAIRN_ENOMEM. */
+int api_backend_server(struct server *s, struct api_backend *out);
 
 /* ---- the service ---- */
 

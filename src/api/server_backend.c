@@ -6,87 +6,103 @@
 
 #include "api/api.h"
 
+struct fwd_conn;
+
+/* The table's arg: the member, and the connection over which a follower
+ * forwards keep-alives to the leader. */
+struct sb {
+    struct server *s;
+    struct fwd_conn *conn; /* NULL: none yet, or dropped */
+};
+
+static struct server *srv(void *arg)
+{
+    return ((struct sb *)arg)->s;
+}
+
 static int b_range(void *arg, const struct mvcc_range_req *req,
                    bool serializable, void *ctx, node_done_cb cb)
 {
-    return server_range(arg, req, serializable, ctx, cb);
+    return server_range(srv(arg), req, serializable, ctx, cb);
 }
 static int b_put(void *arg, const struct mvcc_put_req *req, void *ctx,
                  node_done_cb cb)
 {
-    return server_put(arg, req, ctx, cb);
+    return server_put(srv(arg), req, ctx, cb);
 }
 static int b_delete_range(void *arg, const struct mvcc_delete_req *req,
                           void *ctx, node_done_cb cb)
 {
-    return server_delete_range(arg, req, ctx, cb);
+    return server_delete_range(srv(arg), req, ctx, cb);
 }
 static int b_txn(void *arg, const struct mvcc_txn_req *req, void *ctx,
                  node_done_cb cb)
 {
-    return server_txn(arg, req, ctx, cb);
+    return server_txn(srv(arg), req, ctx, cb);
 }
 static int b_compact(void *arg, mvcc_rev rev, bool physical, void *ctx,
                      node_done_cb cb)
 {
-    return server_compact(arg, rev, physical, ctx, cb);
+    return server_compact(srv(arg), rev, physical, ctx, cb);
 }
 static int b_status(void *arg, void *ctx, node_done_cb cb)
 {
-    return server_status(arg, ctx, cb);
+    return server_status(srv(arg), ctx, cb);
 }
 static int b_alarm(void *arg, uint8_t action, uint64_t member_id, uint8_t type,
                    void *ctx, node_done_cb cb)
 {
-    return server_alarm(arg, action, member_id, type, ctx, cb);
+    return server_alarm(srv(arg), action, member_id, type, ctx, cb);
 }
 
 static int b_auth(void *arg, const struct auth_req *req, void *ctx,
                   node_done_cb cb)
 {
-    return server_auth(arg, req, ctx, cb);
+    return server_auth(srv(arg), req, ctx, cb);
 }
 
 static int b_hash(void *arg, void *ctx, node_done_cb cb)
 {
-    return server_hash(arg, ctx, cb);
+    return server_hash(srv(arg), ctx, cb);
 }
 static int b_hash_kv(void *arg, mvcc_rev rev, void *ctx, node_done_cb cb)
 {
-    return server_hash_kv(arg, rev, ctx, cb);
+    return server_hash_kv(srv(arg), rev, ctx, cb);
 }
 static int b_move_leader(void *arg, uint64_t target, void *ctx, node_done_cb cb)
 {
-    return server_move_leader(arg, target, ctx, cb);
+    return server_move_leader(srv(arg), target, ctx, cb);
 }
 static int b_defragment(void *arg, void *ctx, node_done_cb cb)
 {
-    return server_defragment(arg, ctx, cb);
+    return server_defragment(srv(arg), ctx, cb);
 }
 static int b_snapshot_export(void *arg, int fd, void *ctx, node_done_cb cb)
 {
-    return server_snapshot_export(arg, fd, ctx, cb);
+    return server_snapshot_export(srv(arg), fd, ctx, cb);
 }
 static int b_lease_grant(void *arg, int64_t id, int64_t ttl_s, void *ctx,
                          node_done_cb cb)
 {
-    return server_lease_grant(arg, id, ttl_s, ctx, cb);
+    return server_lease_grant(srv(arg), id, ttl_s, ctx, cb);
 }
 static int b_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
-    return server_lease_revoke(arg, id, ctx, cb);
+    return server_lease_revoke(srv(arg), id, ctx, cb);
 }
 /* ---- a follower's keep-alive and promote, forwarded to the leader ----
  *
  * Keep-alive is leader-only (node.h), and only the leader knows whether a
  * learner caught up. etcd's follower forwards LeaseRenew and PromoteMember
  * to the leader over the peer port; we forward them over the leader's
- * published client URL instead: one short gRPC connection per request (a
- * client sends a keep-alive every TTL/3 seconds; promotes are rare), the
- * same call with one request, half-closed, its one answer taken as the
- * result. Bounded by the call's deadline; the result always comes, as the
- * backend contract asks, and the connection is closed from a timer,
- * outside rpc's callbacks. */
+ * published client URL instead: one gRPC connection to the leader, kept
+ * while that member leads and shared by every forwarded request, each a
+ * call of one request, half-closed, its one answer taken as the result. One connection per keep-alive (the first design) cost the
+ * leader a connection's buffers per keep-alive in flight: under 10,000
+ * leases that was thousands of connections and most of its peak memory.
+ * Each keep-alive is bounded by its call's deadline (or, while the
+ * connection is still being made, by its own timer); the result always
+ * comes, as the backend contract asks. */
 
 #define FWD_TIMEOUT_MS 5000
 #define FWD_URL_MAX 256
@@ -96,10 +112,10 @@ struct fwd {
     int64_t id;   /* the lease, or the member to promote */
     void *ctx;
     node_done_cb cb;
-    struct rpc_client *cl;
-    uv_timer_t close_timer; /* deadline, then the deferred close */
-    bool connecting;        /* rpc_client_connect's callback still due */
-    bool closed;            /* the deferred close ran */
+    uv_timer_t timer; /* deadline while waiting, then the deferred free */
+    struct fwd_conn *waiting; /* on its wait list until connected */
+    struct fwd *prev, *next;
+    bool calling; /* a call is open: its done comes before f goes */
     bool answered;
     bool got;
     int64_t ttl;
@@ -109,48 +125,60 @@ struct fwd {
     int64_t revision;
 };
 
+/* One connection to one leader. Dropping it answers its waiting
+ * keep-alives and closes the client (which ends open calls) from a timer,
+ * outside rpc's callbacks, where a drop may begin; it is freed after. */
+struct fwd_conn {
+    struct sb *sb; /* NULL once dropped */
+    uint64_t leader;
+    struct rpc_client *cl;
+    uv_timer_t close_timer;
+    bool connecting;
+    struct fwd *wait_head, *wait_tail; /* keep-alives for the connect */
+};
+
 static void fwd_freed(uv_handle_t *h)
+{
+    cairn_free(h->data);
+}
+
+static void fwd_request_freed(uv_handle_t *h)
 {
     struct fwd *f = h->data;
     cairn_free(f->list);
     cairn_free(f);
 }
-/* Closes the connection and frees f, once the connect callback has come
- * (it still refers to f before). */
-static void fwd_close(struct fwd *f)
+
+static void fwd_on_free_timer(uv_timer_t *t)
 {
-    f->closed = true;
-    if (f->connecting)
+    uv_close((uv_handle_t *)t, fwd_request_freed);
+}
+
+static void fwd_unwait(struct fwd *f)
+{
+    struct fwd_conn *fc = f->waiting;
+    if (fc == NULL)
         return;
-    if (f->cl != NULL)
-        rpc_client_close(f->cl);
-    f->cl = NULL;
-    uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        fc->wait_head = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    else
+        fc->wait_tail = f->prev;
+    f->waiting = NULL;
+    f->prev = f->next = NULL;
 }
 
-static void fwd_on_close_timer(uv_timer_t *t)
-{
-    fwd_close(t->data);
-}
-
-static void fwd_finish(struct fwd *f, int err);
-
-/* A connection that is neither up nor failed by then still gets the API
- * its result in bounded time. Once connected, the call's own deadline
- * (shorter) ends it: its done callback must come before f goes. */
-static void fwd_on_deadline(uv_timer_t *t)
-{
-    struct fwd *f = t->data;
-    if (f->cl == NULL)
-        fwd_finish(f, CAIRN_ENOTLEADER);
-}
-
-/* Gives the result to the API once, then closes from the timer. */
+/* Gives the result to the API once, then frees f from the loop (not
+ * inside the rpc callback that may have brought the result). */
 static void fwd_finish(struct fwd *f, int err)
 {
     if (f->answered)
         return;
     f->answered = true;
+    fwd_unwait(f);
     struct node_result res;
     memset(&res, 0, sizeof res);
     res.type = f->type;
@@ -170,7 +198,17 @@ static void fwd_finish(struct fwd *f, int err)
         res.u.members.n = f->n_list;
     }
     f->cb(f->ctx, &res);
-    uv_timer_start(&f->close_timer, fwd_on_close_timer, 0, 0);
+    uv_timer_start(&f->timer, fwd_on_free_timer, 0, 0);
+}
+
+/* Still waiting for the connection by then: answered "not leader" (the
+ * client retries). Once its call is open, the call's own deadline
+ * (shorter) ends it. */
+static void fwd_on_deadline(uv_timer_t *t)
+{
+    struct fwd *f = t->data;
+    if (!f->calling)
+        fwd_finish(f, CAIRN_ENOTLEADER);
 }
 
 static void fwd_header(struct fwd *f, const Etcdserverpb__ResponseHeader *h)
@@ -241,6 +279,7 @@ static void fwd_done(void *arg, struct rpc_call *call, int code,
 {
     (void)call;
     struct fwd *f = arg;
+    f->calling = false;
     if (f->type == NODE_REQ_MEMBER_PROMOTE) {
         /* the leader's refusal (not ready, not a learner, ...) is ours;
          * no answer at all: "not leader", the client may retry */
@@ -263,22 +302,9 @@ static const struct rpc_call_cbs fwd_cbs = {
     .done = fwd_done,
 };
 
-static void fwd_connected(void *arg, int status, struct rpc_client *cl)
+/* Opens f's call on the connected client. */
+static void fwd_call(struct fwd *f, struct rpc_client *cl)
 {
-    struct fwd *f = arg;
-    f->connecting = false;
-    if (status != 0) {
-        if (f->closed) /* answered at the deadline: only the close left */
-            fwd_close(f);
-        else
-            fwd_finish(f, CAIRN_ENOTLEADER);
-        return;
-    }
-    f->cl = cl;
-    if (f->closed) {
-        fwd_close(f);
-        return;
-    }
     uint8_t buf[32];
     size_t n;
     const char *method;
@@ -300,9 +326,11 @@ static void fwd_connected(void *arg, int status, struct rpc_client *cl)
         method = "/etcdserverpb.Lease/LeaseKeepAlive";
     }
     struct rpc_call *call;
+    f->calling = true;
     int rc =
         rpc_client_call(cl, method, FWD_TIMEOUT_MS, NULL, &fwd_cbs, f, &call);
     if (rc != 0) {
+        f->calling = false;
         fwd_finish(f, CAIRN_ENOTLEADER);
         return;
     }
@@ -313,18 +341,103 @@ static void fwd_connected(void *arg, int status, struct rpc_client *cl)
         rpc_call_close_send(call);
 }
 
+static void fwd_conn_on_close_timer(uv_timer_t *t)
+{
+    struct fwd_conn *fc = t->data;
+    if (fc->cl != NULL)
+        rpc_client_close(fc->cl);
+    fc->cl = NULL;
+    uv_close((uv_handle_t *)t, fwd_freed);
+}
+
+/* Ends fc's use: waiting keep-alives are answered "not leader" now, the
+ * client is closed from the timer (once connected), which ends its open
+ * calls the same way. */
+static void fwd_conn_drop(struct fwd_conn *fc)
+{
+    if (fc->sb == NULL)
+        return;
+    if (fc->sb->conn == fc)
+        fc->sb->conn = NULL;
+    fc->sb = NULL;
+    while (fc->wait_head != NULL)
+        fwd_finish(fc->wait_head, CAIRN_ENOTLEADER);
+    if (!fc->connecting)
+        uv_timer_start(&fc->close_timer, fwd_conn_on_close_timer, 0, 0);
+}
+
+static void fwd_connected(void *arg, int status, struct rpc_client *cl)
+{
+    struct fwd_conn *fc = arg;
+    fc->connecting = false;
+    fc->cl = cl; /* NULL on failure */
+    if (status != 0 || fc->sb == NULL) {
+        if (fc->sb != NULL)
+            fwd_conn_drop(fc);
+        else
+            uv_timer_start(&fc->close_timer, fwd_conn_on_close_timer, 0, 0);
+        return;
+    }
+    /* A call may answer at once, and its answer may bring a keep-alive
+     * that drops fc: stop then (the drop answered the rest). */
+    while (fc->sb != NULL && fc->wait_head != NULL) {
+        struct fwd *f = fc->wait_head;
+        fwd_unwait(f);
+        fwd_call(f, cl);
+    }
+}
+
+/* The connection to leader, made when there is none or the one there is
+ * talks to another member or has died. NULL: no memory, or the dial was
+ * refused. */
+static struct fwd_conn *fwd_conn_get(struct sb *sb, uint64_t leader,
+                                     const struct net_url *url)
+{
+    struct fwd_conn *fc = sb->conn;
+    if (fc != NULL && fc->leader == leader &&
+        (fc->connecting || rpc_client_alive(fc->cl)))
+        return fc;
+    if (fc != NULL)
+        fwd_conn_drop(fc);
+    fc = cairn_calloc(1, sizeof *fc);
+    if (fc == NULL)
+        return NULL;
+    fc->sb = sb;
+    fc->leader = leader;
+    fc->connecting = true;
+    uv_timer_init(server_loop(sb->s), &fc->close_timer);
+    fc->close_timer.data = fc;
+    /* The leader's client URL may be https: dial it as a client of the
+     * client port would, with our client-side TLS context. */
+    struct rpc_client_config cc = {.net = {.tls = server_client_tls(sb->s)}};
+    if (rpc_client_connect(server_loop(sb->s), url, &cc, NULL, fc,
+                           fwd_connected) != 0) {
+        uv_close((uv_handle_t *)&fc->close_timer, fwd_freed);
+        return NULL;
+    }
+    sb->conn = fc;
+    return fc;
+}
+
 /* Forwards a request of type (with its lease or member id) to the leader;
  * 1 when there is no other leader to forward to (the member answers). */
-static int forward(struct server *s, uint8_t type, int64_t id, void *ctx,
+static int forward(struct sb *sb, uint8_t type, int64_t id, void *ctx,
                    node_done_cb cb)
 {
+    struct server *s = sb->s;
     uint64_t leader = server_leader(s);
     char url_text[FWD_URL_MAX];
     struct net_url url;
     if (leader == 0 || leader == server_member_id(s) ||
         !server_member_client_url(s, leader, url_text, sizeof url_text) ||
-        net_url_parse(url_text, &url, NULL) != 0)
+        net_url_parse(url_text, &url, NULL) != 0) {
+        if (sb->conn != NULL)
+            fwd_conn_drop(sb->conn); /* no one, or we, lead now */
         return 1;
+    }
+    struct fwd_conn *fc = fwd_conn_get(sb, leader, &url);
+    if (fc == NULL)
+        return CAIRN_ENOTLEADER;
     struct fwd *f = cairn_calloc(1, sizeof *f);
     if (f == NULL)
         return CAIRN_ENOMEM;
@@ -332,56 +445,66 @@ static int forward(struct server *s, uint8_t type, int64_t id, void *ctx,
     f->id = id;
     f->ctx = ctx;
     f->cb = cb;
-    uv_timer_init(server_loop(s), &f->close_timer);
-    f->close_timer.data = f;
-    f->connecting = true;
-    /* The leader's client URL may be https: dial it as a client of the
-     * client port would, with our client-side TLS context. */
-    struct rpc_client_config cc = {.net = {.tls = server_client_tls(s)}};
-    int rc =
-        rpc_client_connect(server_loop(s), &url, &cc, NULL, f, fwd_connected);
-    if (rc != 0) {
-        f->answered = true; /* refused: cb never runs */
-        uv_close((uv_handle_t *)&f->close_timer, fwd_freed);
-        return rc;
+    uv_timer_init(server_loop(s), &f->timer);
+    f->timer.data = f;
+    if (!fc->connecting) {
+        fwd_call(f, fc->cl);
+        return 0;
     }
-    uv_timer_start(&f->close_timer, fwd_on_deadline, FWD_TIMEOUT_MS + 1000, 0);
+    f->waiting = fc;
+    f->prev = fc->wait_tail;
+    if (fc->wait_tail != NULL)
+        fc->wait_tail->next = f;
+    else
+        fc->wait_head = f;
+    fc->wait_tail = f;
+    uv_timer_start(&f->timer, fwd_on_deadline, FWD_TIMEOUT_MS + 1000, 0);
     return 0;
 }
 
 static int b_lease_keepalive(void *arg, int64_t id, void *ctx, node_done_cb cb)
 {
     int rc = forward(arg, NODE_REQ_LEASE_KEEPALIVE, id, ctx, cb);
-    return rc == 1 ? server_lease_keepalive(arg, id, ctx, cb) : rc;
+    return rc == 1 ? server_lease_keepalive(srv(arg), id, ctx, cb) : rc;
 }
+
+/* api_close's hook: the forwarding connection goes with the API. */
+static void b_close(void *arg)
+{
+    struct sb *sb = arg;
+    if (sb->conn != NULL)
+        fwd_conn_drop(sb->conn);
+    cairn_free(sb);
+}
+
 static int b_lease_ttl(void *arg, int64_t id, bool keys, void *ctx,
                        node_done_cb cb)
 {
-    return server_lease_ttl(arg, id, keys, ctx, cb);
+    return server_lease_ttl(srv(arg), id, keys, ctx, cb);
 }
 static int b_lease_list(void *arg, void *ctx, node_done_cb cb)
 {
-    return server_lease_list(arg, ctx, cb);
+    return server_lease_list(srv(arg), ctx, cb);
 }
 static int b_member_add(void *arg, const struct node_member *m, void *ctx,
                         node_done_cb cb)
 {
-    return server_member_add(arg, m, ctx, cb);
+    return server_member_add(srv(arg), m, ctx, cb);
 }
 static int b_member_remove(void *arg, uint64_t id, void *ctx, node_done_cb cb)
 {
-    return server_member_remove(arg, id, ctx, cb);
+    return server_member_remove(srv(arg), id, ctx, cb);
 }
 static int b_member_update(void *arg, const struct node_member *m, void *ctx,
                            node_done_cb cb)
 {
-    return server_member_update(arg, m, ctx, cb);
+    return server_member_update(srv(arg), m, ctx, cb);
 }
 /* etcd's PromoteMember: a follower that cannot tell whether the learner
  * caught up asks the leader. */
 static int b_member_promote(void *arg, uint64_t id, void *ctx, node_done_cb cb)
 {
-    int rc = server_member_promote(arg, id, ctx, cb);
+    int rc = server_member_promote(srv(arg), id, ctx, cb);
     if (rc != CAIRN_ENOTLEADER)
         return rc;
     rc = forward(arg, NODE_REQ_MEMBER_PROMOTE, (int64_t)id, ctx, cb);
@@ -389,49 +512,49 @@ static int b_member_promote(void *arg, uint64_t id, void *ctx, node_done_cb cb)
 }
 static int b_member_list(void *arg, void *ctx, node_done_cb cb)
 {
-    return server_member_list(arg, ctx, cb);
+    return server_member_list(srv(arg), ctx, cb);
 }
 
 /* Watch: the server's hubs (server.h), one per Watch stream. */
 static int b_watch_open(void *arg, void *ctx, mvcc_watch_cb cb, void **hub)
 {
     struct server_watch *w;
-    int rc = server_watch_open(arg, ctx, cb, &w);
+    int rc = server_watch_open(srv(arg), ctx, cb, &w);
     if (rc == 0)
         *hub = w;
     return rc;
 }
 static void b_watch_close(void *arg, void *hub)
 {
-    server_watch_close(arg, hub);
+    server_watch_close(srv(arg), hub);
 }
 static int b_watch_create(void *arg, void *hub,
                           const struct mvcc_watch_req *req, int64_t *id)
 {
-    return server_watch_create(arg, hub, req, id);
+    return server_watch_create(srv(arg), hub, req, id);
 }
 static int b_watch_cancel(void *arg, void *hub, int64_t id)
 {
-    return server_watch_cancel(arg, hub, id);
+    return server_watch_cancel(srv(arg), hub, id);
 }
 static int b_watch_progress(void *arg, void *hub, int64_t id)
 {
-    return server_watch_progress(arg, hub, id);
+    return server_watch_progress(srv(arg), hub, id);
 }
 static int b_watch_resume(void *arg, void *hub, int64_t id)
 {
-    return server_watch_resume(arg, hub, id);
+    return server_watch_resume(srv(arg), hub, id);
 }
 static void b_watch_header(void *arg, struct api_header *h)
 {
-    server_watch_header(arg, &h->cluster_id, &h->member_id, &h->revision,
+    server_watch_header(srv(arg), &h->cluster_id, &h->member_id, &h->revision,
                         &h->raft_term);
 }
 
 static void b_metrics(void *arg, struct api_metrics *m)
 {
     struct server_metrics sm;
-    server_metrics(arg, &sm);
+    server_metrics(srv(arg), &sm);
     memset(m, 0, sizeof *m);
     m->leader_changes_seen = sm.leader_changes_seen;
     m->proposals_committed = sm.proposals_committed;
@@ -449,10 +572,15 @@ static void b_metrics(void *arg, struct api_metrics *m)
     }
 }
 
-struct api_backend api_backend_server(struct server *s)
+int api_backend_server(struct server *s, struct api_backend *out)
 {
-    return (struct api_backend){
-        .arg = s,
+    struct sb *sb = cairn_calloc(1, sizeof *sb);
+    if (sb == NULL)
+        return CAIRN_ENOMEM;
+    sb->s = s;
+    *out = (struct api_backend){
+        .arg = sb,
+        .close = b_close,
         .range = b_range,
         .put = b_put,
         .delete_range = b_delete_range,
@@ -485,13 +613,17 @@ struct api_backend api_backend_server(struct server *s)
         .watch_header = b_watch_header,
         .metrics = b_metrics,
     };
+    return 0;
 }
 
 int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
               const char *const *client_urls, size_t n, struct api **out,
               struct cairn_errmsg *m)
 {
-    struct api_backend be = api_backend_server(s);
+    struct api_backend be;
+    int rv = api_backend_server(s, &be);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "api: open");
     struct api_config cfg = {
         .max_txn_ops = server_max_txn_ops(s),
         .max_request_bytes = (size_t)server_max_request_bytes(s),
@@ -500,9 +632,11 @@ int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
                 .net = {.tls = server_client_tls(s)}},
     };
     struct api *a;
-    int rv = api_open(loop, &be, &cfg, log, &a);
-    if (rv != 0)
+    rv = api_open(loop, &be, &cfg, log, &a);
+    if (rv != 0) {
+        b_close(be.arg);
         return cairn_errmsg_code(m, rv, "api: open");
+    }
     for (size_t i = 0; i < n; i++) {
         rv = api_listen(a, client_urls[i], NULL, m);
         if (rv != 0) {

@@ -671,6 +671,8 @@ void api_close(struct api *a)
     a->gw = NULL;
     if (a->msrv != NULL)
         rpc_server_close(a->msrv);
+    if (a->be.close != NULL)
+        a->be.close(a->be.arg);
     api__unref(a);
 }
 
