@@ -993,6 +993,11 @@ static void metrics(void *arg, struct api_metrics *m)
     m->proposals_failed = 3;
 }
 
+static void fk_close(void *arg)
+{
+    ((struct fake *)arg)->closes++;
+}
+
 struct api_backend fake_backend(struct fake *f)
 {
     return (struct api_backend){
@@ -1028,6 +1033,7 @@ struct api_backend fake_backend(struct fake *f)
         .watch_progress = watch_progress,
         .watch_resume = watch_resume,
         .watch_header = watch_header,
+        .close = fk_close,
     };
 }
 
@@ -1069,7 +1075,10 @@ void fx_close(struct fx *f)
 {
     rpc_client_close(f->cl);
     api_close(f->api);
+    /* the backend's close entry runs once, in api_close */
+    assert_int_equal(f->fake.closes, 1);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(f->fake.closes, 1);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     fake_free(&f->fake);
 }

@@ -52,6 +52,7 @@ struct fake {
     size_t n_leases;
     int64_t next_lease;
     int keepalives;
+    int closes; /* the table's close entry (api_close) */
     struct node_member members[4];
     size_t n_members;
     int defrags;
