@@ -1,29 +1,36 @@
 /* bench-wal: what the WAL costs over the disk's own limit. For each batch
- * shape it times write+fdatasync of the same bytes in a plain file in the
- * same directory (the raw cost), then WAL appends of those batches, and
- * prints
+ * shape (1, 16, 256 entries of 256 B and 4 KiB) it compares WAL appends
+ * (the entries and a hard state, one fdatasync) with the raw cost: pwrite +
+ * fdatasync of the same payload bytes after the previous ones in a plain
+ * file in the same directory. It prints
  *   RESULT wal batch=<entries> size=<bytes> entries_per_s=… mb_per_s=…
- *          ratio_to_raw=…
- *          ratio_p25=… ratio_p75=… pairs=… framing=…
- * where ratio_to_raw = raw time / WAL time for the same entries' bytes and
- * the same number of fdatasyncs (1.0: the WAL is as fast as the disk). The
- * disk is shared and noisy, so the two are measured in PAIRS short runs of
- * each, back to back, the order flipped every pair (raw-WAL, WAL-raw, ...)
- * so that neither always follows the other, and ratio_to_raw is the
- * median of the pairs' ratios (p25/p75 their quartiles). framing is the
- * WAL's bytes per payload byte (record headers, padding, the hard state):
- * the raw path writes only the payload. The raw file is preallocated and
- * zero-filled, like a WAL segment, so the raw path pays no file-size
- * updates nor extent conversions: it is the disk's limit, not a strawman.
- * Preparing the next segment (which the WAL thread does between batches)
- * is timed apart and printed as RESULT wal_prepare.
+ *          ratio_to_raw=… ratio_p25=… ratio_p75=… ratio_mean=… pairs=…
+ *          framing=… raw_cpu_us=… wal_cpu_us=…
+ * The disk is shared with other work and its speed swings by 10x within
+ * seconds, so the two are measured as PAIRS adjacent operations, one raw
+ * write+fdatasync and one WAL append, the order flipped every pair (raw
+ * first, WAL first, ...): both members of a pair see the same disk.
+ * ratio_to_raw is the median over pairs of raw time / WAL time (1.0: the
+ * WAL costs nothing over the disk), p25/p75 its quartiles; ratio_mean is the
+ * whole run's raw time / WAL time (the throughput ratio, at the mercy of
+ * the slowest syncs). framing is the WAL's bytes per payload byte (record
+ * headers, padding, the hard state): the raw path writes only the payload.
+ * raw_cpu_us and wal_cpu_us are the thread's CPU time per operation.
+ * The raw file is preallocated and zero-filled, as WAL segments are, so
+ * the raw path pays no file-size updates nor extent conversions: it is the
+ * disk's limit, not a strawman. What the WAL thread does between batches
+ * (preparing the next segment; here also recording a snapshot and
+ * releasing old segments) is timed apart and printed per segment prepared
+ * as RESULT wal_idle; RESULT wal_raw has the raw path's own figures.
  * Usage: bench-wal [directory]   (default $TMPDIR, else /tmp); a temporary
  * folder is made inside it and removed at the end.
- * CAIRN_BENCH_WAL_SECONDS sets the time per measurement (default 1.0),
+ * CAIRN_BENCH_WAL_SECONDS sets the time per shape (default 2.0; at least
+ * PAIRS_MIN pairs are run whatever it takes),
+ * CAIRN_BENCH_WAL_PAIRS a fixed number of pairs instead,
  * CAIRN_BENCH_WAL_SEGMENT_MB the segment size (default: the WAL's);
  * CAIRN_BENCH_WAL_BATCH and CAIRN_BENCH_WAL_SIZE pick one shape;
  * CAIRN_BENCH_WAL_NO_ZERO_FILL=1 prepares segments with fallocate only;
- * CAIRN_BENCH_WAL_PAIRS the number of pairs (default 20). */
+ * CAIRN_BENCH_WAL_DUMP=<file> appends every pair's two times to file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -36,18 +43,26 @@
 
 #include "wal/wal.h"
 
-/* Bounds on one measurement, whatever the disk's speed. */
-#define ROUNDS_MIN 20
-#define ROUNDS_MAX 200000
-#define BYTES_MAX (512ull * 1024 * 1024)
-#define PAIRS_DEFAULT 20
-#define PAIRS_MAX 1000
+/* Bounds on the pairs of one shape, whatever the disk's speed. */
+#define PAIRS_MIN 1000
+#define PAIRS_MAX 100000
+#define WARMUP_ROUNDS 10
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+static double cpu_s(void)
+{
+    return clock_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -71,6 +86,12 @@ static void die(const char *what, int code, const char *text)
     exit(1);
 }
 
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
 static void rm_tree(struct cairn_fs *fs, const char *dir)
 {
     struct cairn_fs_names names;
@@ -89,16 +110,28 @@ static void rm_tree(struct cairn_fs *fs, const char *dir)
     rmdir(dir);
 }
 
-/* The raw path: a plain file preallocated (fallocate) and synced, so
- * that each round costs what the disk needs to make `bytes` durable and
- * nothing else: the physical limit the WAL is compared with. */
+/* The raw path: a plain file preallocated (fallocate), zero-filled and
+ * synced, so that each round costs what the disk needs to make `bytes`
+ * durable and nothing else: the physical limit the WAL is compared with.
+ * Writes go round a region the size of a WAL segment, as the WAL's go
+ * round its segments (which it releases here as the server does), so that
+ * long runs need no more disk than a few segments. */
 struct raw {
     int fd;
-    uint64_t off;
+    uint64_t off, size;
 };
 
-static void raw_open(struct raw *r, const char *dir, uint64_t total)
+static uint64_t segment_bytes(void)
 {
+    uint64_t mb = env_u64("CAIRN_BENCH_WAL_SEGMENT_MB", 0);
+    return mb ? mb * 1024 * 1024 : WAL_SEGMENT_SIZE_DEFAULT;
+}
+
+/* A file of at least `total` bytes, a whole number of `bytes` rounds. */
+static void raw_open(struct raw *r, const char *dir, uint64_t total,
+                     size_t bytes)
+{
+    total = (total + bytes - 1) / bytes * bytes;
     char path[2048];
     snprintf(path, sizeof path, "%s/raw", dir);
     r->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -115,53 +148,49 @@ static void raw_open(struct raw *r, const char *dir, uint64_t total)
     if (fsync(r->fd) != 0)
         die("raw fsync", cairn_err_from_errno(errno), NULL);
     r->off = 0;
+    r->size = total;
 }
 
-/* `rounds` times: write `bytes` after the last ones, fdatasync. */
-static double raw_run(struct raw *r, size_t bytes, uint64_t rounds,
-                      const uint8_t *data)
+/* One round: write `bytes` after the last ones, fdatasync. */
+static void raw_op(struct raw *r, size_t bytes, const uint8_t *data)
 {
-    double t0 = now_s();
-    for (uint64_t k = 0; k < rounds; k++) {
-        size_t done = 0;
-        while (done < bytes) {
-            ssize_t n = pwrite(r->fd, data + done, bytes - done,
-                               (off_t)(r->off + done));
-            if (n <= 0)
-                die("raw write", cairn_err_from_errno(errno), NULL);
-            done += (size_t)n;
-        }
-        r->off += bytes;
-        if (fdatasync(r->fd) != 0)
-            die("raw fdatasync", cairn_err_from_errno(errno), NULL);
+    size_t done = 0;
+    while (done < bytes) {
+        ssize_t n =
+            pwrite(r->fd, data + done, bytes - done, (off_t)(r->off + done));
+        if (n <= 0)
+            die("raw write", cairn_err_from_errno(errno), NULL);
+        done += (size_t)n;
     }
-    return now_s() - t0;
+    r->off += bytes;
+    if (r->off + bytes > r->size)
+        r->off = 0;
+    if (fdatasync(r->fd) != 0)
+        die("raw fdatasync", cairn_err_from_errno(errno), NULL);
 }
 
 /* The WAL path: appends of `batch` entries of `size` bytes with the hard
  * state, preparing the next segment between appends as the WAL thread does
- * when idle (its cost is included). */
+ * when idle (timed apart). */
 struct walrun {
     struct wal *w;
     char dir[2048];
     struct raft_entry *ents;
     raft_index next;
-    double prepare_s;
-    size_t segments_start;
+    double idle_s;
+    size_t prepared;
+    uint64_t bytes; /* written by the timed appends */
 };
 
 static void wal_run_open(struct walrun *r, struct cairn_fs *fs, const char *dir,
                          size_t batch)
 {
     snprintf(r->dir, sizeof r->dir, "%s/wal", dir);
-    const char *seg_env = getenv("CAIRN_BENCH_WAL_SEGMENT_MB");
-    uint64_t seg_mb = seg_env && *seg_env ? strtoull(seg_env, NULL, 0) : 0;
-    const char *nz = getenv("CAIRN_BENCH_WAL_NO_ZERO_FILL");
     struct wal_options o = {
         .fs = fs,
         .dir = r->dir,
-        .segment_size_bytes = seg_mb * 1024 * 1024,
-        .no_zero_fill = nz && *nz && *nz != '0',
+        .segment_size_bytes = segment_bytes(),
+        .no_zero_fill = env_u64("CAIRN_BENCH_WAL_NO_ZERO_FILL", 0) != 0,
     };
     struct wal_metadata meta = {1, 1};
     struct cairn_errmsg m;
@@ -172,53 +201,187 @@ static void wal_run_open(struct walrun *r, struct cairn_fs *fs, const char *dir,
     if (!r->ents)
         die("alloc", CAIRN_ENOMEM, NULL);
     r->next = 1;
-    r->prepare_s = 0;
-    r->segments_start = wal_segment_count(r->w);
+    r->idle_s = 0;
+    r->prepared = 0;
+    r->bytes = 0;
 }
 
-static double wal_run(struct walrun *r, size_t batch, size_t size,
-                      uint64_t rounds, const uint8_t *data)
+/* One append of `batch` entries with the hard state. */
+static void wal_op(struct walrun *r, size_t batch, size_t size,
+                   const uint8_t *data)
 {
     struct cairn_errmsg m;
-    struct raft_hard_state hs = {1, 1, 0};
-    double t0 = now_s();
-    for (uint64_t k = 0; k < rounds; k++) {
-        for (size_t i = 0; i < batch; i++) {
-            r->ents[i].index = r->next + i;
-            r->ents[i].term = 1;
-            r->ents[i].type = 0;
-            r->ents[i].data = data + i * size;
-            r->ents[i].len = size;
-        }
-        hs.commit = r->next - 1;
-        int rv = wal_append(r->w, &hs, r->ents, batch, &m);
-        if (rv != 0)
-            die("wal_append", rv, m.text);
-        r->next += batch;
-        /* The WAL thread prepares the next segment between batches, off
-         * the hot path: timed apart. */
-        double p0 = now_s();
-        rv = wal_prepare(r->w, &m);
-        if (rv != 0)
-            die("wal_prepare", rv, m.text);
-        double p = now_s() - p0;
-        r->prepare_s += p;
-        t0 += p;
+    for (size_t i = 0; i < batch; i++) {
+        r->ents[i].index = r->next + i;
+        r->ents[i].term = 1;
+        r->ents[i].type = 0;
+        r->ents[i].data = data + i * size;
+        r->ents[i].len = size;
     }
-    return now_s() - t0;
+    struct raft_hard_state hs = {1, 1, r->next - 1};
+    uint64_t b0 = wal_bytes_appended(r->w);
+    int rv = wal_append(r->w, &hs, r->ents, batch, &m);
+    if (rv != 0)
+        die("wal_append", rv, m.text);
+    r->bytes += wal_bytes_appended(r->w) - b0;
+    r->next += batch;
+}
+
+/* What the WAL thread does when idle: prepares the next segment, and
+ * once segments pile up records a snapshot at the end of the log and
+ * releases what it covers (as the server does after a snapshot). */
+static void wal_idle(struct walrun *r)
+{
+    struct cairn_errmsg m;
+    double p0 = now_s();
+    size_t before = wal_segment_count(r->w);
+    int rv = wal_prepare(r->w, &m);
+    if (rv != 0)
+        die("wal_prepare", rv, m.text);
+    if (wal_segment_count(r->w) > before)
+        r->prepared++;
+    if (wal_segment_count(r->w) > 3) {
+        raft_index last = wal_last_index(r->w);
+        rv = wal_snapshot(r->w, last, 1, &m);
+        if (rv == 0)
+            rv = wal_release(r->w, last, &m);
+        if (rv != 0)
+            die("wal release", rv, m.text);
+    }
+    r->idle_s += now_s() - p0;
 }
 
 static void wal_run_close(struct walrun *r, struct cairn_fs *fs, size_t batch,
                           size_t size)
 {
-    size_t prepared = wal_segment_count(r->w) - r->segments_start;
-    if (prepared > 0)
-        printf("RESULT wal_prepare batch=%zu size=%zu segments=%zu "
+    if (r->prepared > 0)
+        printf("RESULT wal_idle batch=%zu size=%zu segments=%zu "
                "ms_per_segment=%.1f\n",
-               batch, size, prepared, r->prepare_s * 1e3 / (double)prepared);
+               batch, size, r->prepared, r->idle_s * 1e3 / (double)r->prepared);
     wal_close(r->w);
     cairn_free(r->ents);
     rm_tree(fs, r->dir);
+}
+
+/* Per-operation times of one shape's pairs. */
+struct samples {
+    size_t n, cap;
+    double *raw, *wal;       /* wall seconds of pair k */
+    double raw_cpu, wal_cpu; /* summed thread CPU seconds */
+};
+
+static void samples_grow(struct samples *s)
+{
+    if (s->n < s->cap)
+        return;
+    s->cap = s->cap ? 2 * s->cap : 1024;
+    s->raw = cairn_realloc(s->raw, s->cap * sizeof *s->raw);
+    s->wal = cairn_realloc(s->wal, s->cap * sizeof *s->wal);
+    if (!s->raw || !s->wal)
+        die("alloc", CAIRN_ENOMEM, NULL);
+}
+
+/* Runs pairs for `seconds` (at least PAIRS_MIN, at most PAIRS_MAX), or
+ * CAIRN_BENCH_WAL_PAIRS of them: raw then WAL for even k, WAL then raw for
+ * odd k, each operation timed alone. */
+static void run_pairs(struct samples *s, struct raw *raw, struct walrun *wr,
+                      size_t batch, size_t size, double seconds,
+                      const uint8_t *data)
+{
+    size_t bytes = batch * size;
+    size_t fixed = (size_t)env_u64("CAIRN_BENCH_WAL_PAIRS", 0);
+    double end = now_s() + seconds;
+    for (size_t k = 0;; k++) {
+        if (fixed ? k >= fixed
+                  : k >= PAIRS_MAX || (k >= PAIRS_MIN && now_s() >= end))
+            break;
+        samples_grow(s);
+        s->n = k + 1;
+        for (int half = 0; half < 2; half++) {
+            bool do_raw = (half == 0) == (k % 2 == 0);
+            double t0 = now_s(), c0 = cpu_s();
+            if (do_raw)
+                raw_op(raw, bytes, data);
+            else
+                wal_op(wr, batch, size, data);
+            double c = cpu_s() - c0, t = now_s() - t0;
+            if (do_raw) {
+                s->raw[k] = t;
+                s->raw_cpu += c;
+            } else {
+                s->wal[k] = t;
+                s->wal_cpu += c;
+            }
+        }
+        /* Between pairs, so that a preparation's writes precede a raw and
+         * a WAL operation alike. */
+        wal_idle(wr);
+    }
+}
+
+static void report(struct samples *s, struct walrun *wr, size_t batch,
+                   size_t size)
+{
+    size_t bytes = batch * size;
+    double raw_s = 0, wal_s = 0;
+    double *ratios = cairn_calloc(s->n, sizeof *ratios);
+    if (!ratios)
+        die("alloc", CAIRN_ENOMEM, NULL);
+    const char *dump = getenv("CAIRN_BENCH_WAL_DUMP");
+    FILE *df = dump && *dump ? fopen(dump, "a") : NULL;
+    for (size_t k = 0; k < s->n; k++) {
+        if (df)
+            fprintf(df, "%zu %zu %.9f %.9f\n", batch, size, s->raw[k],
+                    s->wal[k]);
+        raw_s += s->raw[k];
+        wal_s += s->wal[k];
+        ratios[k] = s->wal[k] > 0 ? s->raw[k] / s->wal[k] : 1.0;
+    }
+    if (df)
+        fclose(df);
+    double p25 = quantile(ratios, s->n, 0.25);
+    double p75 = quantile(ratios, s->n, 0.75);
+    double med = quantile(ratios, s->n, 0.5);
+    cairn_free(ratios);
+    double n = (double)s->n;
+    double entries = n * (double)batch;
+    double framing = (double)wr->bytes / (n * (double)bytes);
+    printf("RESULT wal batch=%zu size=%zu entries_per_s=%.0f mb_per_s=%.2f "
+           "ratio_to_raw=%.3f ratio_p25=%.3f ratio_p75=%.3f ratio_mean=%.3f "
+           "pairs=%zu framing=%.3f raw_cpu_us=%.1f wal_cpu_us=%.1f\n",
+           batch, size, entries / wal_s, entries * (double)size / wal_s / 1e6,
+           med, p25, p75, raw_s / wal_s, s->n, framing, s->raw_cpu * 1e6 / n,
+           s->wal_cpu * 1e6 / n);
+    printf("RESULT wal_raw batch=%zu size=%zu syncs_per_s=%.0f "
+           "mb_per_s=%.2f\n",
+           batch, size, n / raw_s, n * (double)bytes / raw_s / 1e6);
+    fflush(stdout);
+}
+
+static void bench_shape(struct cairn_fs *fs, const char *dir, size_t batch,
+                        size_t size, double seconds, const uint8_t *data)
+{
+    size_t bytes = batch * size;
+    struct samples s = {0};
+    struct raw raw;
+    raw_open(&raw, dir, segment_bytes(), bytes);
+    struct walrun wr;
+    wal_run_open(&wr, fs, dir, batch);
+    /* Both paths once through their first syncs before timing. */
+    for (int k = 0; k < WARMUP_ROUNDS; k++) {
+        raw_op(&raw, bytes, data);
+        wal_op(&wr, batch, size, data);
+        wal_idle(&wr);
+    }
+    wr.idle_s = 0;
+    wr.prepared = 0;
+    wr.bytes = 0;
+    run_pairs(&s, &raw, &wr, batch, size, seconds, data);
+    close(raw.fd);
+    report(&s, &wr, batch, size);
+    wal_run_close(&wr, fs, batch, size);
+    cairn_free(s.raw);
+    cairn_free(s.wal);
 }
 
 int main(int argc, char **argv)
@@ -227,7 +390,7 @@ int main(int argc, char **argv)
     if (!base || !*base)
         base = "/tmp";
     const char *sec_env = getenv("CAIRN_BENCH_WAL_SECONDS");
-    double seconds = sec_env && *sec_env ? atof(sec_env) : 1.0;
+    double seconds = sec_env && *sec_env ? atof(sec_env) : 2.0;
     char dir[1024];
     if (snprintf(dir, sizeof dir, "%s/cairn-bench-wal-XXXXXX", base) >=
         (int)sizeof dir)
@@ -236,15 +399,8 @@ int main(int argc, char **argv)
         die(dir, cairn_err_from_errno(errno), NULL);
     struct cairn_fs fs;
     cairn_fs_posix_init(&fs);
-    const char *ob = getenv("CAIRN_BENCH_WAL_BATCH");
-    const char *os = getenv("CAIRN_BENCH_WAL_SIZE");
-    size_t only_batch = ob && *ob ? (size_t)strtoull(ob, NULL, 0) : 0;
-    size_t only_size = os && *os ? (size_t)strtoull(os, NULL, 0) : 0;
-    const char *pe = getenv("CAIRN_BENCH_WAL_PAIRS");
-    size_t pairs = pe && *pe ? (size_t)strtoull(pe, NULL, 0) : PAIRS_DEFAULT;
-    if (pairs < 1 || pairs > PAIRS_MAX)
-        pairs = PAIRS_DEFAULT;
-    static double ratios[PAIRS_MAX];
+    size_t only_batch = (size_t)env_u64("CAIRN_BENCH_WAL_BATCH", 0);
+    size_t only_size = (size_t)env_u64("CAIRN_BENCH_WAL_SIZE", 0);
     static const size_t batches[] = {1, 16, 256};
     static const size_t sizes[] = {256, 4096};
     size_t max_bytes = 256 * 4096;
@@ -257,67 +413,10 @@ int main(int argc, char **argv)
         data[i] = (uint8_t)prng_next(&rng);
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-            size_t batch = batches[b], size = sizes[s];
-            if ((only_batch && batch != only_batch) ||
-                (only_size && size != only_size))
+            if ((only_batch && batches[b] != only_batch) ||
+                (only_size && sizes[s] != only_size))
                 continue;
-            size_t bytes = batch * size;
-            /* Calibrate the round count on the raw path. */
-            struct raw raw;
-            raw_open(&raw, dir, (uint64_t)ROUNDS_MIN * bytes);
-            double t = raw_run(&raw, bytes, ROUNDS_MIN, data);
-            close(raw.fd);
-            uint64_t rounds = t > 0
-                                  ? (uint64_t)((double)ROUNDS_MIN * seconds / t)
-                                  : ROUNDS_MAX;
-            if (rounds > ROUNDS_MAX)
-                rounds = ROUNDS_MAX;
-            if (rounds * bytes > BYTES_MAX)
-                rounds = BYTES_MAX / bytes;
-            if (rounds < ROUNDS_MIN)
-                rounds = ROUNDS_MIN;
-            /* Pairs of short runs of the two, order flipped each pair, so
-             * that the disk's drift hits both alike. */
-            uint64_t chunk = rounds / pairs ? rounds / pairs : 1;
-            uint64_t done = 0;
-            double raw_s = 0, wal_s = 0;
-            size_t n_ratios = 0;
-            raw_open(&raw, dir, rounds * bytes + bytes);
-            struct walrun wr;
-            wal_run_open(&wr, &fs, dir, batch);
-            for (size_t c = 0; c < pairs && done + chunk <= rounds; c++) {
-                double r, w;
-                if (c % 2 == 0) {
-                    r = raw_run(&raw, bytes, chunk, data);
-                    w = wal_run(&wr, batch, size, chunk, data);
-                } else {
-                    w = wal_run(&wr, batch, size, chunk, data);
-                    r = raw_run(&raw, bytes, chunk, data);
-                }
-                raw_s += r;
-                wal_s += w;
-                ratios[n_ratios++] = w > 0 ? r / w : 1.0;
-                done += chunk;
-            }
-            close(raw.fd);
-            double framing = (double)wal_bytes_appended(wr.w) /
-                             ((double)done * (double)bytes);
-            wal_run_close(&wr, &fs, batch, size);
-            double entries = (double)done * (double)batch;
-            double p25 = quantile(ratios, n_ratios, 0.25);
-            double p75 = quantile(ratios, n_ratios, 0.75);
-            double med = quantile(ratios, n_ratios, 0.5);
-            printf("RESULT wal batch=%zu size=%zu entries_per_s=%.0f "
-                   "mb_per_s=%.2f ratio_to_raw=%.3f ratio_p25=%.3f "
-                   "ratio_p75=%.3f pairs=%zu framing=%.3f\n",
-                   batch, size, entries / wal_s,
-                   entries * (double)size / wal_s / 1e6, med, p25, p75,
-                   n_ratios, framing);
-            printf("RESULT wal_raw batch=%zu size=%zu syncs_per_s=%.0f "
-                   "mb_per_s=%.2f\n",
-                   batch, size, (double)done / raw_s,
-                   (double)done * (double)bytes / raw_s / 1e6);
-            fflush(stdout);
+            bench_shape(&fs, dir, batches[b], sizes[s], seconds, data);
         }
     }
     cairn_free(data);
