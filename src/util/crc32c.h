@@ -13,10 +13,16 @@
  * crc32c(0,ab). */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 
-/* The two paths, for tests and benchmarks. crc32c_hw must only be called when
- * crc32c_hw_available() is true. */
+/* crc32c(crc, src, len), also copying the len bytes to dst (which must not
+ * overlap src): one pass over them instead of a memcpy and a CRC (the WAL
+ * frames entries this way). */
+uint32_t crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
+
+/* The two paths, for tests and benchmarks. crc32c_hw and crc32c_hw_copy
+ * must only be called when crc32c_hw_available() is true. */
 uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len);
+uint32_t crc32c_hw_copy(uint32_t crc, void *dst, const void *src, size_t len);
 bool crc32c_hw_available(void);
 
 #endif
