@@ -207,6 +207,7 @@ int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
     rc = mvcc__err(mdb_txn_commit(t));
     if (rc == 0) {
         *done = finished;
+        mvcc__sizes_publish(s);
         if (s->on_commit != NULL)
             s->on_commit(s->on_commit_arg, s->wrev);
     }

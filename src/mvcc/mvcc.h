@@ -250,12 +250,16 @@ struct mvcc_status {
     mvcc_rev compact_done_rev; /* physically finished compaction */
     uint64_t consistent_index;
     uint64_t db_bytes;     /* file size in use (LMDB high-water mark) */
-    uint64_t in_use_bytes; /* db_bytes minus free pages */
+    uint64_t in_use_bytes; /* db_bytes minus free pages: what the quota
+                              charges */
     bool nospace_alarm;
 };
 int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st);
 /* The current (committed) revision, any thread; cheap (no transaction). */
 mvcc_rev mvcc_current_rev(struct mvcc_store *s);
+/* The consistent index stored with the last committed batch, any thread;
+ * cheap (no transaction): what the applier needs per batch. */
+uint64_t mvcc_consistent_index(struct mvcc_store *s);
 
 /* Operation counters with etcd's meanings (mvcc/metrics_txn.go,
  * key_index.go), any thread: puts, delete ranges and ranges executed
@@ -365,7 +369,10 @@ int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
  * so requests admitted under it never fail halfway. */
 size_t mvcc_put_cost(const struct mvcc_put_req *req);
 size_t mvcc_txn_cost(const struct mvcc_txn_req *req);
-/* Any thread: db_bytes + cost <= quota. */
+/* Any thread, cheap (figures of the last commit): in_use_bytes + cost <
+ * quota, as etcd's backend size + cost < quota, and the high-water mark
+ * + cost below half-way through the map's headroom past the quota (so
+ * pages that a long reader keeps from reuse cannot fill the map). */
 bool mvcc_quota_ok(struct mvcc_store *s, size_t cost);
 /* Raises or clears the alarm, persisted with the batch. Inside a batch. */
 int mvcc_alarm_set(struct mvcc_store *s, bool on);

@@ -75,6 +75,12 @@ struct mvcc_store {
     /* Committed figures, read by any thread. */
     _Atomic int64_t committed_rev;
     _Atomic int64_t committed_compact;
+    _Atomic uint64_t committed_ci;
+    /* Sizes after the last commit (mvcc__sizes_publish): the file's
+     * high-water mark and the pages the trees use, which the quota
+     * charges (docs/mvcc.md, "Quota"). */
+    _Atomic uint64_t committed_db_bytes;
+    _Atomic uint64_t committed_in_use_bytes;
 };
 
 /* One visible record of the kv db, decoded. Pointers borrow LMDB pages:
@@ -110,6 +116,11 @@ static inline uint64_t mvcc__get_be64(const uint8_t *p)
         v = (v << 8) | p[i];
     return v;
 }
+
+/* Publishes the sizes of the last commit into committed_db_bytes and
+ * committed_in_use_bytes. Apply thread (or under the env lock held
+ * exclusively), outside a batch. */
+void mvcc__sizes_publish(struct mvcc_store *s);
 
 /* LMDB error to cairn code. */
 int mvcc__err(int mdb_rc);

@@ -316,9 +316,10 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
         mdb_txn_abort(t);
         goto err_after_env;
     }
-    uint64_t rev, compact, alarm, format;
+    uint64_t rev, compact, alarm, format, ci;
     int crc;
     if ((crc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
+        (crc = mvcc__meta_get(s, t, "ci", &ci)) != 0 ||
         (crc = mvcc__meta_get(s, t, "compact", &compact)) != 0 ||
         (crc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0 ||
         (crc = mvcc__meta_get(s, t, "format", &format)) != 0) {
@@ -356,7 +357,9 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
     s->alarm = alarm != 0;
     atomic_store(&s->committed_rev, (int64_t)rev);
     atomic_store(&s->committed_compact, (int64_t)compact);
+    atomic_store(&s->committed_ci, ci);
     atomic_store(&s->ops_keys, count_live_keys(s));
+    mvcc__sizes_publish(s);
     return 0;
 err_after_env:
     mdb_env_close(s->env);
@@ -529,7 +532,9 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
     }
     atomic_store(&s->committed_compact, (int64_t)s->wcompact);
     atomic_store(&s->committed_rev, (int64_t)s->wrev);
+    atomic_store(&s->committed_ci, consistent_index);
     ops_publish(s);
+    mvcc__sizes_publish(s);
     if (s->on_commit != NULL)
         s->on_commit(s->on_commit_arg, s->wrev);
     return 0;
@@ -569,41 +574,79 @@ bool mvcc_alarm_active(struct mvcc_store *s)
     return s->alarm;
 }
 
-bool mvcc_quota_ok(struct mvcc_store *s, size_t cost)
+/* Pages LMDB uses for the tree of dbi in t (O(1): LMDB keeps the counts
+ * in the database record). */
+static uint64_t tree_pages(MDB_txn *t, MDB_dbi dbi)
+{
+    MDB_stat st;
+    if (mdb_stat(t, dbi, &st) != 0)
+        return 0;
+    return (uint64_t)st.ms_branch_pages + st.ms_leaf_pages +
+           st.ms_overflow_pages;
+}
+
+/* The bytes the committed state of t occupies: the two meta pages and
+ * every page of every tree, LMDB's free list and its catalogue of named
+ * databases included. It is the file's high-water mark minus the free
+ * pages (those that the next writes reuse), what a compacting copy
+ * (mvcc_defrag) would write, counted without walking the free list. */
+static uint64_t in_use_bytes(struct mvcc_store *s, MDB_txn *t, size_t psize)
+{
+    uint64_t pages = 2 + tree_pages(t, 0) + tree_pages(t, 1) +
+                     tree_pages(t, s->kv) + tree_pages(t, s->rev) +
+                     tree_pages(t, s->meta) + tree_pages(t, s->lkey) +
+                     tree_pages(t, s->ext);
+    return pages * psize;
+}
+
+static uint64_t high_water_bytes(struct mvcc_store *s, size_t *psize)
 {
     MDB_envinfo info;
     MDB_stat mst;
-    pthread_rwlock_rdlock(&s->env_lock);
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &mst);
-    pthread_rwlock_unlock(&s->env_lock);
-    uint64_t db = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
-    return db + cost <= s->quota_bytes;
+    *psize = mst.ms_psize;
+    return (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
+}
+
+void mvcc__sizes_publish(struct mvcc_store *s)
+{
+    /* Its own read transaction, not the pool's: this runs with the env
+     * lock held exclusively during defragmentation and restore. */
+    MDB_txn *t;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != 0)
+        return; /* the figures stay those of the previous commit */
+    size_t psize;
+    uint64_t db = high_water_bytes(s, &psize);
+    uint64_t used = in_use_bytes(s, t, psize);
+    mdb_txn_abort(t);
+    atomic_store(&s->committed_db_bytes, db);
+    atomic_store(&s->committed_in_use_bytes, used < db ? used : db);
+}
+
+bool mvcc_quota_ok(struct mvcc_store *s, size_t cost)
+{
+    /* etcd: backend size + cost < quota. Our size is the bytes in use,
+     * not the high-water mark (docs/mvcc.md, "Quota"). */
+    uint64_t used = atomic_load(&s->committed_in_use_bytes);
+    if (used + cost >= s->quota_bytes)
+        return false;
+    /* Free pages that LMDB cannot reuse yet (a long reader pins them) let
+     * the file grow past what is in use: the high-water mark must stay
+     * half-way through the headroom so that admitted requests never meet
+     * a full map. */
+    uint64_t limit = s->quota_bytes;
+    if (s->map_bytes > s->quota_bytes)
+        limit += (s->map_bytes - s->quota_bytes) / 2;
+    return atomic_load(&s->committed_db_bytes) + cost < limit;
+}
+
+uint64_t mvcc_consistent_index(struct mvcc_store *s)
+{
+    return atomic_load(&s->committed_ci);
 }
 
 /* ---- status ---- */
-
-static uint64_t free_pages(MDB_txn *t)
-{
-    /* The free list (dbi 0) holds, per freeing transaction, an array of
-     * page numbers whose first word is the count. */
-    MDB_cursor *c;
-    if (mdb_cursor_open(t, 0, &c) != 0)
-        return 0;
-    uint64_t n = 0;
-    MDB_val k, v;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        if (v.mv_size >= sizeof(size_t)) {
-            size_t cnt;
-            memcpy(&cnt, v.mv_data, sizeof(cnt));
-            n += cnt;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    return n;
-}
 
 mvcc_rev mvcc_current_rev(struct mvcc_store *s)
 {
@@ -630,13 +673,10 @@ int mvcc_status_get(struct mvcc_store *s, struct mvcc_status *st)
     st->compact_done_rev = (mvcc_rev)cd;
     st->consistent_index = ci;
     st->nospace_alarm = alarm != 0;
-    MDB_envinfo info;
-    MDB_stat mst;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &mst);
-    st->db_bytes = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
-    uint64_t fp = free_pages(t) * mst.ms_psize;
-    st->in_use_bytes = fp < st->db_bytes ? st->db_bytes - fp : 0;
+    size_t psize;
+    st->db_bytes = high_water_bytes(s, &psize);
+    uint64_t used = in_use_bytes(s, t, psize);
+    st->in_use_bytes = used < st->db_bytes ? used : st->db_bytes;
 out:
     mvcc__read_end(s, rd);
     return rc;

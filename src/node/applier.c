@@ -193,25 +193,54 @@ static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
     return 0;
 }
 
-static int apply_alarm(struct node_applier *a, const struct node__req *q,
-                       struct node_result *r)
+static int nospace_cb(void *arg, const uint8_t *key, size_t key_len,
+                      const uint8_t *val, size_t val_len)
+{
+    (void)arg;
+    (void)val;
+    (void)val_len;
+    return key_len == 9 && key[8] == NODE_ALARM_NOSPACE ? 1 : 0;
+}
+
+/* etcd's applierV3backend.Alarm: the answer lists the alarm raised (new
+ * or already there) or the one cleared (none if it was not raised), and
+ * writes stay capped while any member's NOSPACE alarm remains. */
+static int apply_alarm(struct node_applier *a, struct node_apply_batch *b,
+                       const struct node__req *q, struct node_result *r)
 {
     uint8_t k[9];
     member_key(q->u.alarm.member, k);
     k[8] = q->u.alarm.type;
+    bool nospace = q->u.alarm.type == NODE_ALARM_NOSPACE;
+    bool listed = true;
     int rc;
     if (q->u.alarm.action == NODE_ALARM_ACTIVATE) {
         rc = mvcc_ext_put(a->s, NODE__TABLE_ALARM, k, 9, "", 0);
-        if (rc == 0 && q->u.alarm.type == NODE_ALARM_NOSPACE)
+        if (rc == 0 && nospace)
             rc = mvcc_alarm_set(a->s, true);
     } else {
         rc = mvcc_ext_del(a->s, NODE__TABLE_ALARM, k, 9);
-        if (rc == CAIRN_ENOTFOUND)
+        if (rc == CAIRN_ENOTFOUND) {
+            listed = false;
             rc = 0;
-        if (rc == 0 && q->u.alarm.type == NODE_ALARM_NOSPACE)
-            rc = mvcc_alarm_set(a->s, false);
+        }
+        if (rc == 0 && nospace && listed) {
+            rc = mvcc_ext_scan_batch(a->s, NODE__TABLE_ALARM, NULL, nospace_cb);
+            if (rc == 0)
+                rc = mvcc_alarm_set(a->s, false);
+            else if (rc == 1)
+                rc = 0; /* another member's NOSPACE alarm remains */
+        }
     }
-    (void)r;
+    if (rc == 0 && listed) {
+        struct node_alarm *m = mvcc_arena_alloc(&b->arena, sizeof(*m));
+        if (m == NULL)
+            return CAIRN_ENOMEM;
+        m->member_id = q->u.alarm.member;
+        m->type = q->u.alarm.type;
+        r->u.alarms.alarms = m;
+        r->u.alarms.n = 1;
+    }
     return rc;
 }
 
@@ -271,7 +300,7 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
     case NODE__E_ALARM:
         r = add_result(b, q->id, NODE_REQ_ALARM);
         r = r ? r : &scratch;
-        rc = apply_alarm(a, q, r);
+        rc = apply_alarm(a, b, q, r);
         break;
     case NODE__E_MEMBER_UPDATE:
         r = add_result(b, q->id, NODE_REQ_MEMBER_UPDATE);
@@ -317,19 +346,19 @@ static int apply_compact_step(struct node_applier *a,
 
 static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
 {
-    struct mvcc_status st;
-    int rc = mvcc_status_get(a->s, &st);
-    if (rc != 0)
-        return rc;
+    /* Only the stored consistent index is needed: an atomic, where
+     * mvcc_status_get would open a read transaction and size the file. */
+    uint64_t applied = mvcc_consistent_index(a->s);
     b->last_index = node_apply_batch_last_index(b);
-    if (b->last_index <= st.consistent_index)
+    if (b->last_index <= applied)
         return 0; /* all applied before a restart or in a restored image */
+    int rc;
     if ((rc = mvcc_batch_begin(a->s)) != 0)
         return rc;
     bool compacted = false;
     for (size_t i = 0; i < b->n_entries; i++) {
         const struct raft_entry *e = &b->entries[i];
-        if (e->index <= st.consistent_index)
+        if (e->index <= applied)
             continue;
         if (e->type == RAFT_ENTRY_CONF_CHANGE ||
             e->type == RAFT_ENTRY_CONF_CHANGE_V2) {

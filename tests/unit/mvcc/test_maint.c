@@ -2,6 +2,8 @@
  * whatever their physical compaction progress, different when the data
  * differs; defragmentation shrinking the file and keeping the content; the
  * consistent index stored with each batch. */
+#include <lmdb.h>
+
 #include "helpers.h"
 #include "tests.h"
 
@@ -260,6 +262,110 @@ static void test_map_full_fails_the_batch_cleanly(void **state)
     free(d);
 }
 
+/* Free pages on LMDB's free list of the store in dir, counted the slow way
+ * (walking the list), to check the figure the quota uses against. */
+static uint64_t walk_free_pages(const char *dir)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    MDB_txn *t;
+    MDB_cursor *c;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &t), 0);
+    assert_int_equal(mdb_cursor_open(t, 0, &c), 0);
+    uint64_t n = 0;
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        size_t cnt;
+        memcpy(&cnt, v.mv_data, sizeof(cnt)); /* first word: the count */
+        n += cnt;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(t);
+    mdb_env_close(env);
+    return n;
+}
+
+static int put_kv(struct mvcc_store *s, struct mvcc_arena *a, uint64_t *ci,
+                  const char *k, const uint8_t *v, size_t vl)
+{
+    struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                             .key_len = strlen(k),
+                             .value = v,
+                             .value_len = vl};
+    struct mvcc_put_resp r;
+    if (mvcc_quota_ok(s, mvcc_put_cost(&q)) == false)
+        return CAIRN_EQUOTA; /* the leader's check before proposing */
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    int rc = mvcc_put(s, &q, a, &r);
+    assert_int_equal(mvcc_batch_commit(s, ++*ci), 0);
+    mvcc_arena_reset(a);
+    return rc;
+}
+
+/* etcd's e2e TestCtlV3Alarm at the store's level: with a quota of 13
+ * pages a first small put fits; rewriting a page-sized value fills the
+ * quota within a few puts; compaction and defragmentation make room again.
+ * The quota charges the pages in use, which must equal the high-water mark
+ * minus LMDB's free list. */
+static void test_quota_as_etcd_alarm_test(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    long page = sysconf(_SC_PAGESIZE);
+    struct mvcc_options o = {.dir = d, .quota_bytes = (size_t)(13 * page)};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    uint64_t ci = 0;
+    uint8_t small[64], big[4096];
+    memset(small, 'a', sizeof(small));
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(put_kv(s, &a, &ci, "1st_test", small, sizeof(small)), 0);
+    int puts = 0;
+    while (put_kv(s, &a, &ci, "2nd_test", big, sizeof(big)) == 0)
+        assert_true(++puts < 20);
+    assert_true(puts >= 1);
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    assert_true(st.in_use_bytes + 256 + 8 + sizeof(big) >= o.quota_bytes);
+    /* Raised and persisted by the member: every put is refused. */
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_alarm_set(s, true), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+    struct mvcc_put_req q = {
+        .key = S("3rd_test"), .value = small, .value_len = sizeof(small)};
+    struct mvcc_put_resp pr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_put(s, &q, &a, &pr), CAIRN_EQUOTA);
+    mvcc_batch_abort(s);
+    /* Compact at the current revision, physically, then defragment. */
+    mvcc_rev hr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_compact(s, st.rev, &hr), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+    bool done = false;
+    while (!done)
+        assert_int_equal(mvcc_compact_step(s, 1000, &done), 0);
+    assert_int_equal(mvcc_defrag(s, &em), 0);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_alarm_set(s, false), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+    assert_int_equal(put_kv(s, &a, &ci, "4th_test", small, sizeof(small)), 0);
+    /* The quota's figure, against a walk of the free list. */
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    mvcc_close(s);
+    uint64_t free_bytes = walk_free_pages(d) * (uint64_t)page;
+    assert_int_equal(st.in_use_bytes, st.db_bytes - free_bytes);
+    mvcc_arena_free(&a);
+    rm_dir(d);
+    free(d);
+}
+
 static bool any_lease(void *arg, int64_t id)
 {
     (void)arg;
@@ -416,6 +522,7 @@ int test_maint_group(void)
         cmocka_unit_test(test_compaction_resumes_after_reopen),
         cmocka_unit_test(test_defrag),
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
+        cmocka_unit_test(test_quota_as_etcd_alarm_test),
         cmocka_unit_test(test_op_counts),
     };
     return cmocka_run_group_tests_name("mvcc_maint", tests, NULL, NULL);

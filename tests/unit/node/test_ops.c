@@ -112,12 +112,39 @@ static void test_nospace_alarm(void **state)
     } else {
         assert_int_equal(rc, CAIRN_EQUOTA);
     }
+    /* A second member's NOSPACE alarm: as etcd, writes stay capped until
+     * the last one is cleared, and each answer lists the alarm it raised
+     * or cleared (etcdctl alarm disarm prints them). */
+    struct h_result a2 = {0};
+    assert_int_equal(node_alarm(m->n, NODE_ALARM_ACTIVATE, 2,
+                                NODE_ALARM_NOSPACE, &a2, h_done),
+                     0);
+    h_run(&c);
+    assert_int_equal(a2.err, 0);
+    assert_int_equal(a2.n_alarms, 1);
     struct h_result d = {0};
     assert_int_equal(node_alarm(m->n, NODE_ALARM_DEACTIVATE, 1,
                                 NODE_ALARM_NOSPACE, &d, h_done),
                      0);
     h_run(&c);
     assert_int_equal(d.err, 0);
+    assert_int_equal(d.n_alarms, 1);
+    assert_true(mvcc_alarm_active(m->s));
+    struct h_result d2 = {0};
+    assert_int_equal(node_alarm(m->n, NODE_ALARM_DEACTIVATE, 1,
+                                NODE_ALARM_NOSPACE, &d2, h_done),
+                     0);
+    h_run(&c);
+    assert_int_equal(d2.err, 0);
+    assert_int_equal(d2.n_alarms, 0); /* was not raised */
+    struct h_result d3 = {0};
+    assert_int_equal(node_alarm(m->n, NODE_ALARM_DEACTIVATE, 2,
+                                NODE_ALARM_NOSPACE, &d3, h_done),
+                     0);
+    h_run(&c);
+    assert_int_equal(d3.err, 0);
+    assert_int_equal(d3.n_alarms, 1);
+    assert_false(mvcc_alarm_active(m->s));
     assert_int_equal(node_alarm(m->n, NODE_ALARM_GET, 0, 0, &al, h_done), 0);
     assert_int_equal(al.n_alarms, 0);
     free(v);
