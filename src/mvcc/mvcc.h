@@ -264,8 +264,8 @@ uint64_t mvcc_consistent_index(struct mvcc_store *s);
 /* Operation counters with etcd's meanings (mvcc/metrics_txn.go,
  * key_index.go), any thread: puts, delete ranges and ranges executed
  * (reads included; a txn's compares count as ranges, as etcd reads them),
- * txns of more than one of those, and live keys (counted at open and
- * after a restore, then kept by committed batches). */
+ * txns of more than one of those, and live keys (stored with each batch
+ * and read at open, after a restore or a defragmentation). */
 struct mvcc_op_counts {
     uint64_t puts;    /* etcd_mvcc_put_total */
     uint64_t deletes; /* etcd_mvcc_delete_total */

@@ -67,6 +67,7 @@ struct mvcc_store {
     /* Apply-thread state. */
     MDB_txn *wtxn;     /* the open batch, or NULL */
     MDB_cursor *wcur;  /* a kv-db cursor of wtxn, reused by the batch */
+    MDB_cursor *wrcur; /* a rev-db cursor of wtxn: appends of the batch */
     bool batch_failed; /* an I/O error inside the batch: commit refuses */
     mvcc_rev wrev;     /* revision including the open batch */
     mvcc_rev wcompact; /* scheduled compaction including the batch */

@@ -440,6 +440,34 @@ static void sort_kvs(struct mvcc_kv *kvs, size_t n, enum mvcc_sort_target t,
         memcpy(kvs, src, n * sizeof(*kvs));
 }
 
+/* A point read without revision filters (the commonest read): one
+ * lookup and one copy, without the range walk's collection. Sorting one
+ * key-value changes nothing and a limit of 1 or more keeps it. */
+static int range_point(struct mvcc_store *s, MDB_cursor *c, mvcc_rev cur,
+                       mvcc_rev at, const struct mvcc_range_req *req,
+                       struct mvcc_arena *a, struct mvcc_range_resp *resp)
+{
+    struct mvcc__rec r;
+    int rc = mvcc__get(s, c, req->key, req->key_len, at, false, &r);
+    if (rc == CAIRN_ENOTFOUND)
+        rc = 0;
+    else if (rc == 0)
+        resp->count = 1;
+    if (rc != 0 || resp->count == 0 || req->count_only) {
+        resp->header_rev = rc == 0 ? cur : 0;
+        return rc;
+    }
+    struct mvcc_kv *kv = mvcc_arena_alloc(a, sizeof(*kv));
+    if (kv == NULL)
+        return CAIRN_ENOMEM;
+    if ((rc = mvcc__kv_copy(a, &r, req->keys_only, kv)) != 0)
+        return rc;
+    resp->kvs = kv;
+    resp->n_kvs = 1;
+    resp->header_rev = cur;
+    return 0;
+}
+
 int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
                 mvcc_rev compact, const struct mvcc_range_req *req,
                 struct mvcc_arena *a, struct mvcc_range_resp *resp)
@@ -450,6 +478,9 @@ int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
     mvcc_rev at = req->revision <= 0 ? cur : req->revision;
     if (at < compact)
         return CAIRN_EREVCOMPACTED;
+    if (req->end_len == 0 && req->min_mod_rev == 0 && req->max_mod_rev == 0 &&
+        req->min_create_rev == 0 && req->max_create_rev == 0)
+        return range_point(s, kvc, cur, at, req, a, resp);
     bool fetch_all = req->sort_order != MVCC_SORT_NONE ||
                      req->min_mod_rev != 0 || req->max_mod_rev != 0 ||
                      req->min_create_rev != 0 || req->max_create_rev != 0;

@@ -137,7 +137,9 @@ static int write_record(struct wctx *w, const struct wkey *wk, bool tomb,
         mvcc__put_be64(rk, (uint64_t)w->main);
         mvcc__put_be64(rk + 8, (uint64_t)sub);
         MDB_val rkv = {16, rk}, rvv = {key_len, (void *)wk->ekey};
-        rc = mdb_put(w->t, w->s->rev, &rkv, &rvv, MDB_APPEND);
+        /* The batch's rev cursor stays at the end of the log between
+         * appends, where mdb_put would set up a cursor each time. */
+        rc = mdb_cursor_put(w->s->wrcur, &rkv, &rvv, MDB_APPEND);
     }
     if (rc != 0) {
         w->s->batch_failed = true;

@@ -505,7 +505,24 @@ static void test_op_counts(void **state)
     assert_int_equal(mvcc_batch_commit(s, 2), 0);
     counts_eq(s, 5, 3, 2, 1, 2);
     mvcc_close(s);
-    /* reopened: the operations start again, the live keys are counted */
+    /* reopened: the operations start again, the live keys are stored */
+    s = store_open(d);
+    counts_eq(s, 0, 0, 0, 0, 2);
+    mvcc_close(s);
+    /* a store written before the count was stored has it counted */
+    MDB_env *env;
+    MDB_txn *mt;
+    MDB_dbi meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_set_mapsize(env, 64u << 20);
+    assert_int_equal(mdb_env_open(env, d, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &mt), 0);
+    assert_int_equal(mdb_dbi_open(mt, "meta", 0, &meta), 0);
+    MDB_val mk = {4, "keys"};
+    assert_int_equal(mdb_del(mt, meta, &mk, NULL), 0);
+    assert_int_equal(mdb_txn_commit(mt), 0);
+    mdb_env_close(env);
     s = store_open(d);
     counts_eq(s, 0, 0, 0, 0, 2);
     mvcc_arena_free(&a);
