@@ -29,7 +29,7 @@
 enum waiter_kind {
     W_PROPOSAL = 1, /* completed by an apply result with its id */
     W_READ,         /* linearizable range: ReadIndex, then applied */
-    W_RENEW,        /* lease keep-alive: waits until applied >= commit */
+    W_RENEW,        /* lease keep-alive: ReadIndex, then applied */
     W_LOCAL,        /* defragment / export: completed by its batch */
     W_MOVE_LEADER,  /* completed when the leader is the target */
     W_PHYSICAL,     /* applied compaction waiting for its history to go */
@@ -666,14 +666,21 @@ static void serve_applied(struct node *n)
         if (w->kind == W_READ && w->phase == R_INDEX &&
             w->wait_index <= n->applied)
             serve_read(n, w);
-        else if (w->kind == W_RENEW && w->wait_index <= n->applied)
+        else if (w->kind == W_RENEW && w->phase == R_INDEX &&
+                 w->wait_index <= n->applied)
             serve_renew(n, w);
     }
 }
 
-/* One ReadIndex round for every read pending now; later reads wait for
- * the next round (PITFALLS: an answer is used once, by the reads waiting
- * when it was asked). */
+/* Reads and keep-alives go through ReadIndex rounds. */
+static bool in_rounds(const struct waiter *w)
+{
+    return w->kind == W_READ || w->kind == W_RENEW;
+}
+
+/* One ReadIndex round for every read and keep-alive pending now; later
+ * ones wait for the next round (PITFALLS: an answer is used once, by the
+ * reads waiting when it was asked). */
 static bool start_round(struct node *n)
 {
     if (n->round_out || n->stopped || n->lead == RAFT_NONE ||
@@ -681,7 +688,7 @@ static bool start_round(struct node *n)
         return false;
     bool any = false;
     for (struct waiter *w = n->w_head; w && !any; w = w->next)
-        any = w->kind == W_READ && w->phase == R_PENDING;
+        any = in_rounds(w) && w->phase == R_PENDING;
     if (!any)
         return false;
     uint64_t ctx = ++n->round_ctx;
@@ -693,7 +700,7 @@ static bool start_round(struct node *n)
         n->round_out = true;
         n->round_ticks = 0;
         for (struct waiter *w = n->w_head; w; w = w->next)
-            if (w->kind == W_READ && w->phase == R_PENDING) {
+            if (in_rounds(w) && w->phase == R_PENDING) {
                 w->phase = R_ROUND;
                 w->round = ctx;
             }
@@ -740,6 +747,13 @@ static void read_states(struct node *n, const struct raft_read_state *rs,
                 w->round == rs[i].ctx) {
                 w->phase = R_INDEX;
                 w->wait_index = FAULT(n, read_before_applied) ? 0 : rs[i].index;
+            } else if (w->kind == W_RENEW && w->phase == R_ROUND &&
+                       w->round == rs[i].ctx) {
+                /* A quorum still follows this leader (etcd's
+                 * ensureLeadership): the renewal may go ahead. */
+                w->phase = R_INDEX;
+                if (rs[i].index > w->wait_index)
+                    w->wait_index = rs[i].index;
             }
         n->round_out = false;
         n->last_read_index = rs[i].index;
@@ -1265,7 +1279,7 @@ int node_tick(struct node *n)
     if (n->round_out && ++n->round_ticks >= n->cfg.election_ticks) {
         n->round_out = false;
         for (struct waiter *w = n->w_head; w; w = w->next)
-            if (w->kind == W_READ && w->phase == R_ROUND)
+            if (in_rounds(w) && w->phase == R_ROUND)
                 w->phase = R_PENDING;
     }
     if (!n->stopped)
@@ -1806,13 +1820,18 @@ int node_lease_keepalive(struct node *n, int64_t id, void *arg, node_done_cb cb)
         return rc;
     if (n->role != RAFT_LEADER)
         return CAIRN_ENOTLEADER;
-    /* etcd waits until everything committed is applied, so a lease granted
-     * a moment ago is known. */
+    /* A quorum must confirm the leadership first, by a ReadIndex round
+     * (etcd's ensureLeadership, etcd issue 15247): a leader stuck or cut
+     * off while the others elected a new one would renew by its stale
+     * lessor, and the new leader expire the lease the client believes
+     * kept alive. Then, as etcd, it waits until everything committed is
+     * applied, so a lease granted a moment ago is known. */
     struct waiter *w =
         waiter_new(n, W_RENEW, NODE_REQ_LEASE_KEEPALIVE, arg, cb);
     if (w == NULL)
         return CAIRN_ENOMEM;
     w->lease_id = id;
+    w->phase = R_PENDING;
     w->wait_index = n->hs.commit;
     drain(n);
     return 0;

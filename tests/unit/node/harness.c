@@ -489,6 +489,9 @@ void h_done(void *arg, const struct node_result *r)
     case NODE_REQ_HASH:
         h->hash = r->u.hash.hash;
         break;
+    case NODE_REQ_LEASE_KEEPALIVE:
+        h->ttl_s = r->u.lease_keepalive.ttl_s;
+        break;
     case NODE_REQ_LEASE_TTL:
         h->ttl_s = r->u.lease_ttl.info.ttl_s;
         h->n_keys = r->u.lease_ttl.n_keys;

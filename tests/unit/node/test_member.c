@@ -308,6 +308,46 @@ static void test_lease_expiry_on_leader(void **state)
     h_cluster_free(&c);
 }
 
+/* A keep-alive is answered only once a quorum confirmed the leadership
+ * (etcd's ensureLeadership, etcd issue 15247): a leader cut off from its
+ * peers (stuck, or paused while the others elected a new one) must not
+ * renew a lease by its own stale clock, which a new leader would expire
+ * while the client believes it kept alive. */
+static void test_keepalive_confirms_leadership(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_result g = {0};
+    assert_int_equal(node_lease_grant(l->n, 0, 5, &g, h_done), 0);
+    h_run(&c);
+    assert_int_equal(g.err, 0);
+    l->cut = true;
+    struct h_result ka = {0};
+    assert_int_equal(node_lease_keepalive(l->n, g.lease_id, &ka, h_done), 0);
+    h_run(&c);
+    assert_int_equal(ka.calls, 0); /* no quorum heard from: no renewal */
+    l->cut = false;
+    h_tick(&c, 12); /* the round is asked again, now answered */
+    assert_int_equal(ka.calls, 1);
+    assert_int_equal(ka.err, 0);
+    assert_int_equal(ka.ttl_s, 5);
+    /* Cut off until the others elect a new leader: the keep-alive waiting
+     * on the old one fails rather than renews. */
+    l->cut = true;
+    struct h_result ka2 = {0};
+    assert_int_equal(node_lease_keepalive(l->n, g.lease_id, &ka2, h_done), 0);
+    h_tick(&c, 40);
+    assert_true(ka2.calls == 0 || ka2.err != 0);
+    l->cut = false;
+    h_tick(&c, 5); /* it hears of the new term and steps down */
+    assert_false(node_is_leader(l->n));
+    assert_int_equal(ka2.calls, 1);
+    assert_int_not_equal(ka2.err, 0);
+    h_cluster_free(&c);
+}
+
 /* Every snapshot_count applied entries a snapshot; the log keeps a tail;
  * a follower cut off past the tail catches up by snapshot. */
 static void test_snapshot_and_compaction(void **state)
@@ -912,6 +952,7 @@ int node_test_member(void)
         cmocka_unit_test(test_read_index_batching),
         cmocka_unit_test(test_leader_change_fails_proposals),
         cmocka_unit_test(test_lease_expiry_on_leader),
+        cmocka_unit_test(test_keepalive_confirms_leadership),
         cmocka_unit_test(test_snapshot_and_compaction),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_refusals),
