@@ -66,7 +66,9 @@ struct sim_result {
     uint64_t ops_ok, ops_failed, ops_unknown;
     uint64_t max_term;
     uint64_t committed; /* length of the committed sequence */
-    char mix[160];      /* the cluster and fault mix the seed chose */
+    /* --members: how often pauses and LMDB sync failures were injected */
+    uint64_t pauses, store_sync_failures;
+    char mix[224]; /* the cluster and fault mix the seed chose */
 };
 
 /* Runs one seed. On a failure, if trace_out is set, the kept trace lines are

@@ -234,10 +234,12 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
     }
     free(mem);
     if (fd >= 0) {
-        char rec[128];
+        char rec[160];
         int n = snprintf(rec, sizeof(rec),
-                         "%" PRIu64 " %d %" PRIu64 " %016" PRIx64 "\n", seed,
-                         (int)res.verdict, res.events, res.trace_hash);
+                         "%" PRIu64 " %d %" PRIu64 " %016" PRIx64 " %" PRIu64
+                         " %" PRIu64 "\n",
+                         seed, (int)res.verdict, res.events, res.trace_hash,
+                         res.pauses, res.store_sync_failures);
         ssize_t w = write(fd, rec, (size_t)n);
         (void)w;
     }
@@ -247,6 +249,7 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
 struct campaign {
     uint64_t run, failures, events;
     uint64_t first_failure;
+    uint64_t pauses, store_sync_failures; /* --members: faults injected */
 };
 
 static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
@@ -262,11 +265,18 @@ static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
         char *nl;
         while ((nl = strchr(line, '\n')) != NULL) {
             *nl = '\0';
-            uint64_t seed, events;
+            uint64_t seed, events, hash, pauses, syncs;
             int verdict;
-            if (sscanf(line, "%" SCNu64 " %d %" SCNu64, &seed, &verdict,
-                       &events) == 3)
+            int k = sscanf(line,
+                           "%" SCNu64 " %d %" SCNu64 " %" SCNx64 " %" SCNu64
+                           " %" SCNu64,
+                           &seed, &verdict, &events, &hash, &pauses, &syncs);
+            if (k >= 3)
                 cp->events += events;
+            if (k == 6) {
+                cp->pauses += pauses;
+                cp->store_sync_failures += syncs;
+            }
             line = nl + 1;
         }
         size_t rest = *acc_len - (size_t)(line - acc);
@@ -312,7 +322,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    struct campaign cp = {0, 0, 0, 0};
+    struct campaign cp = {0};
     struct {
         pid_t pid;
         uint64_t seed;
@@ -389,10 +399,15 @@ int main(int argc, char **argv)
     }
     drain(fds[0], &cp, acc, &acc_len, sizeof(acc));
     double wall = now_s() - t0;
+    char extra[96] = "";
+    if (o.members)
+        snprintf(extra, sizeof(extra),
+                 " pauses=%" PRIu64 " lmdb_sync_failures=%" PRIu64, cp.pauses,
+                 cp.store_sync_failures);
     printf("RESULT %s seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
-           " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s\n",
+           " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s%s\n",
            o.members ? "sim-members" : "sim", cp.run, cp.failures, cp.events,
-           wall > 0 ? (double)cp.events / wall : 0.0, wall, o.first_seed,
+           wall > 0 ? (double)cp.events / wall : 0.0, wall, o.first_seed, extra,
            o.core_fault ? " fault=" : "", o.core_fault ? fault_name(&o) : "",
            interrupted ? " interrupted" : "");
     if (o.expect_fail) {

@@ -68,6 +68,39 @@ bool ms_usable(const struct ms_member *m)
     return m->up && !m->removed && m->n != NULL && !node_stopped(m->n, NULL);
 }
 
+bool ms_paused(const struct ms_member *m)
+{
+    return m->paused_until_us > m->r->w.now_us;
+}
+
+/* A paused member runs nothing: an event of it waits and runs when the
+ * member resumes, after the ones that waited before it (a timer that was
+ * due long ago fires once, late, as libuv's does after a stop). */
+bool ms_defer(struct ms_member *m, sim_event_cb fn, uint64_t a, uint64_t b)
+{
+    if (!ms_paused(m))
+        return false;
+    sim_world_schedule(&m->r->w, m->paused_until_us - m->r->w.now_us, fn, NULL,
+                       m, a, b);
+    return true;
+}
+
+/* Stops scheduling m (every thread of it: a stopped VM or process) for us;
+ * it resumes by the time the run heals at the latest. Its clock goes on. */
+void ms_pause(struct ms_member *m, uint64_t us)
+{
+    struct ms_run *r = m->r;
+    uint64_t until = r->w.now_us + us;
+    if (until > r->heal_us)
+        until = r->heal_us;
+    if (!m->up || until <= r->w.now_us || until <= m->paused_until_us)
+        return;
+    m->paused_until_us = until;
+    r->pauses++;
+    sim_tracef(&r->w, "m%d paused until %" PRIu64 " ms", m->slot + 1,
+               until / 1000);
+}
+
 /* Records the ids in m's applied member list. */
 static void members_seen(struct ms_member *m)
 {
@@ -110,10 +143,12 @@ struct ms_member *ms_by_id(struct ms_run *r, uint64_t id)
     return NULL;
 }
 
+/* A running (not paused) member that holds itself leader. */
 struct ms_member *ms_leader(struct ms_run *r)
 {
     for (int i = 0; i < r->p.members; i++)
-        if (ms_usable(&r->m[i]) && node_is_leader(r->m[i].n))
+        if (ms_usable(&r->m[i]) && !ms_paused(&r->m[i]) &&
+            node_is_leader(r->m[i].n))
             return &r->m[i];
     return NULL;
 }
@@ -371,7 +406,8 @@ static void persist_fire(struct sim_world *w, void *arg, uint64_t inc,
     (void)w;
     (void)b;
     struct ms_member *m = arg;
-    if (inc != m->inc || !m->up || m->r->failed)
+    if (inc != m->inc || !m->up || m->r->failed ||
+        ms_defer(m, persist_fire, inc, b))
         return;
     m->persist_sched = false;
     size_t k = m->n_persists;
@@ -408,6 +444,15 @@ static int snapshot_step(struct ms_member *m,
                          const struct raft_snapshot_meta *s)
 {
     struct ms_run *r = m->r;
+    if (m->store_sync_fails) {
+        /* The explicit sync's fdatasync fails (mvcc_sync answers
+         * CAIRN_ESYNC): nothing since the last sync is known durable, so
+         * a crash rolls LMDB back to it, and the member must stop. */
+        m->store_sync_fails = false;
+        r->store_sync_failures++;
+        sim_tracef(&r->w, "m%d LMDB sync fails", m->slot + 1);
+        return CAIRN_ESYNC;
+    }
     int rc = node_applier_sync(m->ap);
     if (rc != 0)
         return rc;
@@ -440,12 +485,29 @@ static int snapshot_step(struct ms_member *m,
     return rc;
 }
 
+/* A failed snapshot (LMDB sync, snapshot file, WAL record) stops the
+ * member for good, as a failed persist does; an operator restarts it. */
+static void snapshot_failed(struct ms_member *m, int rc)
+{
+    struct ms_run *r = m->r;
+    int why = 0;
+    if (!node_stopped(m->n, &why)) {
+        ms_fail(r, SIM_SAFETY, "m%d continued after its snapshot failed: %s",
+                m->slot + 1, cairn_strerror(rc));
+        return;
+    }
+    r->fatal_stops++;
+    sim_tracef(&r->w, "m%d stopped: %s", m->slot + 1, cairn_strerror(why));
+    ms_restart_later(m, prng_range(&r->w.rng, 10000, 500000));
+}
+
 static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
 {
     (void)w;
     (void)b;
     struct ms_member *m = arg;
-    if (inc != m->inc || !m->up || m->r->failed)
+    if (inc != m->inc || !m->up || m->r->failed ||
+        ms_defer(m, work_fire, inc, b))
         return;
     m->work_sched = false;
     if (m->n_work == 0)
@@ -473,7 +535,10 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
         int rc = snapshot_step(m, &it.meta);
         if (rc == 1)
             return; /* crashed */
+        bool stopped = node_stopped(m->n, NULL);
         node_snapshot_done(m->n, it.meta.index, rc);
+        if (rc != 0 && !stopped)
+            snapshot_failed(m, rc);
     }
     if (!m->up)
         return;
@@ -490,8 +555,19 @@ static void snap_report_fire(struct sim_world *w, void *arg, uint64_t inc,
 {
     (void)w;
     struct ms_member *m = arg;
-    if (inc == m->inc && ms_usable(m))
+    if (inc == m->inc && ms_usable(m) &&
+        !ms_defer(m, snap_report_fire, inc, to))
         node_report_snapshot(m->n, to, true);
+}
+
+/* The transport tells the sender its snapshot arrived. */
+static void snap_sent_fire(struct sim_world *w, void *arg, uint64_t inc,
+                           uint64_t to)
+{
+    (void)w;
+    struct ms_member *m = arg;
+    if (inc == m->inc && ms_usable(m) && !ms_defer(m, snap_sent_fire, inc, to))
+        node_report_snapshot(m->n, to, false);
 }
 
 static size_t frame_path(const uint8_t *bytes, size_t len, char *path,
@@ -523,10 +599,41 @@ static void removed_fire(struct sim_world *w, void *arg, uint64_t inc,
                          uint64_t b)
 {
     (void)w;
-    (void)b;
     struct ms_member *m = arg;
-    if (inc == m->inc && ms_usable(m))
+    if (inc == m->inc && ms_usable(m) && !ms_defer(m, removed_fire, inc, b))
         node_report_removed(m->n);
+}
+
+/* A message for a paused member: its transport takes it when it resumes. */
+struct ms_held {
+    struct ms_run *r;
+    int from, to;
+    size_t len;
+    uint8_t bytes[];
+};
+
+static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
+                        size_t len);
+
+static void held_fire(struct sim_world *w, void *arg, uint64_t a, uint64_t b)
+{
+    (void)w;
+    (void)a;
+    (void)b;
+    struct ms_held *h = arg;
+    net_deliver(h->r, h->from, h->to, h->bytes, h->len);
+    cairn_free(h);
+}
+
+static void hold(struct ms_run *r, int from, int to, const uint8_t *bytes,
+                 size_t len)
+{
+    struct ms_held *h = cairn_malloc(sizeof(*h) + len);
+    CAIRN_ASSERT(h != NULL);
+    *h = (struct ms_held){r, from, to, len};
+    memcpy(h->bytes, bytes, len);
+    sim_world_schedule(&r->w, r->m[to].paused_until_us - r->w.now_us, held_fire,
+                       cairn_free, h, 0, 0);
 }
 
 static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
@@ -538,6 +645,10 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
         return;
     if (!ms_usable(m)) {
         net_lost(r, from, to, bytes, len);
+        return;
+    }
+    if (ms_paused(m)) {
+        hold(r, from, to, bytes, len);
         return;
     }
     if (applied_removal(m, sender->id)) {
@@ -570,7 +681,7 @@ static void net_deliver(void *arg, int from, int to, const uint8_t *bytes,
     }
     node_receive(m->n, &msg);
     if (msg.type == RAFT_MSG_SNAP && ms_usable(sender))
-        node_report_snapshot(sender->n, m->id, false);
+        snap_sent_fire(&r->w, sender, sender->inc, m->id);
     msg.snapshot = decoded;
     raft_message_decoded_free(&msg);
     ms_raft_check(m);
@@ -599,7 +710,8 @@ static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
 {
     (void)b;
     struct ms_member *m = arg;
-    if (inc != m->inc || !m->up || m->r->failed)
+    if (inc != m->inc || !m->up || m->r->failed ||
+        ms_defer(m, tick_fire, inc, b))
         return;
     int why = 0;
     if (m->n != NULL && node_stopped(m->n, &why) && why == CAIRN_EREMOVED) {
@@ -812,6 +924,7 @@ void ms_crash(struct ms_member *m, const char *why)
     m->work_sched = false;
     m->crash_point = MS_CP_NONE;
     m->disk_free_us = 0;
+    m->paused_until_us = 0; /* the restarted process runs */
 }
 
 static void restart_fire(struct sim_world *w, void *arg, uint64_t inc,
@@ -909,6 +1022,9 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
                                  * proposal, which no peer ever sends. */
                                 .dup_p = 0,
                                 .reorder = false};
+    /* Drawn last, so that every earlier choice of a seed stays. */
+    p->pauses = prng_chance(r, 0.3);
+    p->store_sync_fail = p->fsync_fail && prng_chance(r, 0.5);
     if (fault != SIM_MF_NONE) {
         /* Fault tests: the mix that exposes the broken rules soonest. */
         p->members = 3;
@@ -918,6 +1034,7 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
         p->partitions = true;
         p->crash_points = false;
         p->fsync_fail = p->enospc = false;
+        p->pauses = p->store_sync_fail = false;
         p->membership = false;
         p->quota_bytes = QUOTA_BYTES;
         p->nemesis_gap_us_max = 150000;
@@ -939,6 +1056,8 @@ static void params_format(const struct ms_params *p, char *out, size_t size)
              {p->slow_disk, "slow"},
              {p->torn, "torn"},
              {p->fsync_fail, "eio"},
+             {p->store_sync_fail, "lmdb-eio"},
+             {p->pauses, "pause"},
              {p->enospc, "enospc"},
              {p->transfers, "transfer"},
              {p->compaction, "compact"},
@@ -1080,6 +1199,8 @@ int sim_members_run(const struct sim_options *opt, struct sim_result *res,
     res->trace_hash = r->w.trace.hash;
     res->max_term = r->max_term;
     res->committed = r->clog_len;
+    res->pauses = r->pauses;
+    res->store_sync_failures = r->store_sync_failures;
     if (r->failed && trace_out != NULL)
         sim_trace_dump(&r->w, trace_out);
     run_free(r);

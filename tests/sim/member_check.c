@@ -392,7 +392,7 @@ static void watcher_place(struct ms_run *r, struct ms_watcher *c)
     c->slot = -1;
     int live[MS_SLOTS_MAX], n = 0;
     for (int i = 0; i < r->p.members; i++)
-        if (ms_usable(&r->m[i]) && r->m[i].hub != NULL)
+        if (ms_usable(&r->m[i]) && !ms_paused(&r->m[i]) && r->m[i].hub != NULL)
             live[n++] = i;
     if (n == 0)
         return;

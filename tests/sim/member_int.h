@@ -96,7 +96,11 @@ struct ms_member {
     double drift;
     int64_t jump_ms;
     int crash_point; /* enum ms_crash_point armed for this life */
-    bool compacting; /* a scheduled compaction not physically done */
+    /* Paused (not scheduled at all, as a stopped VM or process) until
+     * then: its events wait and run at that time, in order. */
+    uint64_t paused_until_us;
+    bool store_sync_fails; /* the next explicit LMDB sync fails */
+    bool compacting;       /* a scheduled compaction not physically done */
     uint64_t image_seq;
     /* Raft checks within one life, and the durable log's shadow. */
     raft_term term;
@@ -106,8 +110,6 @@ struct ms_member {
     raft_index log_last;  /* log_first - 1 when empty */
     size_t log_cap;
     raft_index checked; /* committed entries compared up to here */
-    /* Lease tracing: the lessor last seen, whether it was primary, and
-     * the leasers' lease ids it was last seen to hold as expired. */
     /* Incarnations of the member's lessor (opened, replaced by a restore),
      * and the one the lease trace last saw: addresses would not do, as
      * malloc may hand a new lessor the old one's. */
@@ -242,7 +244,8 @@ struct ms_params {
     uint64_t snapshot_count;
     uint64_t catchup;
     bool crashes, crash_points, partitions, lossy, drift, jumps, slow_disk,
-        torn, fsync_fail, enospc, transfers, compaction, defrag, membership;
+        torn, fsync_fail, enospc, transfers, compaction, defrag, membership,
+        pauses, store_sync_fail;
     size_t quota_bytes; /* mvcc's quota: small ones raise the NOSPACE alarm */
     uint64_t fault_phase_us;
     uint64_t nemesis_gap_us_max;
@@ -295,6 +298,7 @@ struct ms_run {
     bool healed;
     uint64_t ok_after_heal; /* operations invoked after healing, ok */
     uint64_t crashes, fatal_stops, snapshots, restores;
+    uint64_t pauses, store_sync_failures;
     bool change_out; /* one membership change at a time */
 };
 
@@ -304,6 +308,9 @@ void ms_fail(struct ms_run *r, enum sim_verdict v, const char *fmt, ...)
 void *ms_grow(void *p, size_t *cap, size_t need, size_t size);
 int64_t ms_now_ms(const struct ms_member *m);
 bool ms_usable(const struct ms_member *m);
+bool ms_paused(const struct ms_member *m);
+bool ms_defer(struct ms_member *m, sim_event_cb fn, uint64_t a, uint64_t b);
+void ms_pause(struct ms_member *m, uint64_t us);
 struct ms_member *ms_by_id(struct ms_run *r, uint64_t id);
 struct ms_member *ms_leader(struct ms_run *r);
 void ms_crash(struct ms_member *m, const char *why);

@@ -24,14 +24,20 @@ static bool accepting(const struct ms_run *r)
            r->w.now_us < r->heal_us + 20 * election_us(r);
 }
 
-static struct ms_member *random_usable(struct ms_run *r)
+static struct ms_member *random_pick(struct ms_run *r, bool paused_too)
 {
     int n = 0;
     struct ms_member *pick[MS_SLOTS_MAX];
     for (int i = 0; i < r->p.members; i++)
-        if (ms_usable(&r->m[i]))
+        if (ms_usable(&r->m[i]) && (paused_too || !ms_paused(&r->m[i])))
             pick[n++] = &r->m[i];
     return n ? pick[prng_below(&r->w.rng, (uint64_t)n)] : NULL;
+}
+
+/* A member for a client: a paused one would not answer. */
+static struct ms_member *random_usable(struct ms_run *r)
+{
+    return random_pick(r, false);
 }
 
 /* ------------------------------------------------------------ registers */
@@ -326,6 +332,40 @@ static void lease_record(struct ms_run *r, struct ms_leaser *l)
     x->ttl_s = l->ttl_s;
 }
 
+/* The member that holds itself leader, even a paused one: a client's
+ * keep-alive sent to a stuck leader is taken when it resumes (etcd issue
+ * 15247), which is what pauses are for. */
+static struct ms_member *leader_even_paused(struct ms_run *r)
+{
+    for (int i = 0; i < r->p.members; i++)
+        if (ms_usable(&r->m[i]) && node_is_leader(r->m[i].n))
+            return &r->m[i];
+    return NULL;
+}
+
+/* A keep-alive reaches member slot (life inc): at once, or when it
+ * resumes. */
+static void renew_fire(struct sim_world *w, void *arg, uint64_t slot,
+                       uint64_t inc)
+{
+    struct ms_leaser *l = arg;
+    struct ms_run *r = leaser_run(l);
+    struct ms_member *m = &r->m[slot];
+    int rc = -1;
+    if (ms_paused(m) && m->inc == inc) {
+        sim_world_schedule(w, m->paused_until_us - w->now_us, renew_fire, NULL,
+                           l, slot, inc);
+        return;
+    }
+    if (m->inc == inc && ms_usable(m) && !r->failed)
+        rc = node_lease_keepalive(m->n, l->id, l, lease_done);
+    if (rc != 0) {
+        l->busy = false;
+        uint64_t e = election_us(r);
+        leaser_later(l, e / 10, e);
+    }
+}
+
 static int leaser_step(struct ms_run *r, struct ms_leaser *l)
 {
     struct ms_member *m = random_usable(r);
@@ -361,12 +401,14 @@ static int leaser_step(struct ms_run *r, struct ms_leaser *l)
         break;
     }
     if (l->renewals_left > 0 && l->revoked_us == 0) {
-        struct ms_member *lead = ms_leader(r);
+        struct ms_member *lead = leader_even_paused(r);
         if (lead == NULL)
             return -1;
-        sim_tracef(&r->w, "leaser %d renews lease %" PRIx64 " on m%d", l->idx,
-                   l->id, lead->slot + 1);
-        return node_lease_keepalive(lead->n, l->id, l, lease_done);
+        sim_tracef(&r->w, "leaser %d renews lease %" PRIx64 " on m%d%s", l->idx,
+                   l->id, lead->slot + 1,
+                   ms_paused(lead) ? " (paused: waits)" : "");
+        renew_fire(&r->w, l, (uint64_t)lead->slot, lead->inc);
+        return 0;
     }
     if (l->revoked_us == 0 && prng_chance(&r->w.rng, 0.3) &&
         l->renewals_left == 0) {
@@ -571,7 +613,7 @@ static void nemesis_act(struct ms_run *r)
     struct prng *g = &r->w.rng;
     if (r->p.membership && prng_chance(g, 0.3))
         membership_change(r);
-    struct ms_member *m = random_usable(r);
+    struct ms_member *m = random_pick(r, true);
     switch (prng_below(g, 10)) {
     case 0:
         if (r->p.crashes && m != NULL)
@@ -586,7 +628,10 @@ static void nemesis_act(struct ms_run *r)
             partition(r);
         break;
     case 3:
-        if ((r->p.fsync_fail || r->p.enospc) && m != NULL)
+        if (r->p.store_sync_fail && m != NULL && prng_chance(g, 0.5)) {
+            m->store_sync_fails = true;
+            sim_tracef(&r->w, "m%d: its next LMDB sync fails", m->slot + 1);
+        } else if ((r->p.fsync_fail || r->p.enospc) && m != NULL)
             disk_fault(
                 r, m, !r->p.fsync_fail || (r->p.enospc && prng_chance(g, 0.5)));
         break;
@@ -618,6 +663,8 @@ static void nemesis_act(struct ms_run *r)
     default:
         if (r->p.crashes && m != NULL && prng_chance(g, 0.3))
             crash_now(r, m);
+        else if (r->p.pauses && m != NULL && prng_chance(g, 0.6))
+            ms_pause(m, prng_range(g, 20000, 1000000));
         break;
     }
 }
@@ -657,6 +704,7 @@ void ms_heal(struct ms_run *r)
             cairn_fs_mem_fault(&m->fs, (enum cairn_fs_mem_op)op, -1, 0, 0,
                                false);
         m->crash_point = MS_CP_NONE;
+        m->store_sync_fails = false;
         if (!ms_usable(m) && !m->removed)
             ms_restart_later(m, prng_range(&r->w.rng, 0, 10000));
     }

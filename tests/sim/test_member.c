@@ -70,6 +70,29 @@ static void member_lease_seeds_pass_with_lease_trace(void **state)
     assert_true(released > 0);
 }
 
+/* Pauses and LMDB sync failures are injected (seed 1000027 has both,
+ * and an LMDB sync failure stopped a member: the run would fail if it
+ * had gone on) and the runs still pass. */
+static void member_pauses_and_store_sync_failures_exercised(void **state)
+{
+    (void)state;
+    const uint64_t seeds[] = {1000027, 1000029};
+    uint64_t pauses = 0, syncs = 0;
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        struct sim_options o = {.seed = seeds[i]};
+        struct sim_result r;
+        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
+        if (r.verdict != SIM_PASS)
+            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
+                    r.reason);
+        assert_int_equal(r.verdict, SIM_PASS);
+        pauses += r.pauses;
+        syncs += r.store_sync_failures;
+    }
+    assert_true(pauses > 0);
+    assert_true(syncs > 0);
+}
+
 static void member_fault_names(void **state)
 {
     (void)state;
@@ -106,6 +129,7 @@ int test_member_group(void)
         cmocka_unit_test(member_same_seed_same_run),
         cmocka_unit_test(member_different_seeds_differ),
         cmocka_unit_test(member_lease_seeds_pass_with_lease_trace),
+        cmocka_unit_test(member_pauses_and_store_sync_failures_exercised),
         cmocka_unit_test(member_fault_names),
         cmocka_unit_test(member_broken_watch_is_caught),
     };
