@@ -97,12 +97,12 @@ static int b_lease_revoke(void *arg, int64_t id, void *ctx, node_done_cb cb)
  * to the leader over the peer port; we forward them over the leader's
  * published client URL instead: one gRPC connection to the leader, kept
  * while that member leads and shared by every forwarded request, each a
- * call of one request, half-closed, its one answer taken as the result. One connection per keep-alive (the first design) cost the
- * leader a connection's buffers per keep-alive in flight: under 10,000
- * leases that was thousands of connections and most of its peak memory.
- * Each keep-alive is bounded by its call's deadline (or, while the
- * connection is still being made, by its own timer); the result always
- * comes, as the backend contract asks. */
+ * call of one request, half-closed, its one answer taken as the result. One
+ * connection per keep-alive (the first design) cost the leader a connection's
+ * buffers per keep-alive in flight: under 10,000 leases that was thousands of
+ * connections and most of its peak memory. Each keep-alive is bounded by its
+ * call's deadline (or, while the connection is still being made, by its own
+ * timer); the result always comes, as the backend contract asks. */
 
 #define FWD_TIMEOUT_MS 5000
 #define FWD_URL_MAX 256
