@@ -11,31 +11,16 @@ static void same_seed_same_run(void **state)
 {
     (void)state;
     for (uint64_t seed = 11; seed <= 13; seed++) {
-        struct sim_options o = {.seed = seed};
         struct sim_result a, b;
-        assert_int_equal(sim_cluster_run(&o, &a, NULL), 0);
-        assert_int_equal(sim_cluster_run(&o, &b, NULL), 0);
-        if (a.verdict != SIM_PASS)
-            fprintf(stderr, "seed %llu: %s: %s\n", (unsigned long long)seed,
-                    sim_verdict_name(a.verdict), a.reason);
-        assert_int_equal(a.verdict, SIM_PASS);
-        assert_true(a.trace_hash == b.trace_hash);
-        assert_true(a.events == b.events);
+        sim_expect_replay(sim_cluster_run, seed, &a, &b);
         assert_true(a.sim_time_us == b.sim_time_us);
-        assert_true(a.ops_ok == b.ops_ok);
-        assert_true(a.ops_ok > 0);
-        assert_true(a.committed > 1);
     }
 }
 
 static void different_seeds_differ(void **state)
 {
     (void)state;
-    struct sim_options o1 = {.seed = 21}, o2 = {.seed = 22};
-    struct sim_result a, b;
-    assert_int_equal(sim_cluster_run(&o1, &a, NULL), 0);
-    assert_int_equal(sim_cluster_run(&o2, &b, NULL), 0);
-    assert_true(a.trace_hash != b.trace_hash);
+    sim_expect_seeds_differ(sim_cluster_run, 21, 22);
 }
 
 /* With a broken core, some seed fails, names a reason and dumps a trace. */

@@ -12,30 +12,15 @@ static void member_same_seed_same_run(void **state)
 {
     (void)state;
     for (uint64_t seed = 31; seed <= 32; seed++) {
-        struct sim_options o = {.seed = seed};
         struct sim_result a, b;
-        assert_int_equal(sim_members_run(&o, &a, NULL), 0);
-        assert_int_equal(sim_members_run(&o, &b, NULL), 0);
-        if (a.verdict != SIM_PASS)
-            fprintf(stderr, "seed %llu: %s: %s\n", (unsigned long long)seed,
-                    sim_verdict_name(a.verdict), a.reason);
-        assert_int_equal(a.verdict, SIM_PASS);
-        assert_true(a.trace_hash == b.trace_hash);
-        assert_true(a.events == b.events);
-        assert_true(a.ops_ok == b.ops_ok);
-        assert_true(a.ops_ok > 0);
-        assert_true(a.committed > 1);
+        sim_expect_replay(sim_members_run, seed, &a, &b);
     }
 }
 
 static void member_different_seeds_differ(void **state)
 {
     (void)state;
-    struct sim_options o1 = {.seed = 41}, o2 = {.seed = 42};
-    struct sim_result a, b;
-    assert_int_equal(sim_members_run(&o1, &a, NULL), 0);
-    assert_int_equal(sim_members_run(&o2, &b, NULL), 0);
-    assert_true(a.trace_hash != b.trace_hash);
+    sim_expect_seeds_differ(sim_members_run, 41, 42);
 }
 
 /* Seeds whose lease key was revoked late because the leader's disk stalled
