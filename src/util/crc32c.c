@@ -1,4 +1,5 @@
-/* CRC-32C: slicing-by-8 tables built once, and the SSE4.2 instruction path. */
+/* CRC-32C: slicing-by-8 tables built once, the SSE4.2 instruction path, and
+ * carry-less-multiply folding for long inputs (AVX-512 VPCLMULQDQ). */
 #include "util/crc32c.h"
 
 #include <pthread.h>
@@ -52,7 +53,7 @@ uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len)
 }
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+#include <immintrin.h>
 
 /* The crc32 instruction has a latency of three cycles and a throughput of
  * one, so one dependent chain runs at a third of the unit's speed. Inputs
@@ -146,6 +147,106 @@ crc_hw_blocks(uint64_t c, uint8_t **dst, const uint8_t **p, size_t blocks,
     return c;
 }
 
+/* Long inputs where the CPU has 512-bit carry-less multiplication: the
+ * crc32 instruction takes one 8-byte word per cycle; folding takes 64
+ * bytes per pair of vector multiplies (1 MiB, hot in cache, on the build
+ * machine's EPYC: 35 us with crc32, 17 us folding). The input is read as
+ * 128-bit chunks A(x) = L(x) x^64 + H(x) (L the earlier 8 bytes, reflected); a
+ * chunk moved D bytes further on is L (x^(64+8D) mod P) + H (x^(8D) mod P), a
+ * 96-bit value added into the chunk found there. 32 chunks (eight
+ * vectors: fewer would wait on the multiply's latency) are carried at a
+ * time; at the end they fold into one chunk V,
+ * and reg(0, V) (two crc32 instructions) is the register of the whole
+ * input, the starting register having been added into its first 4 bytes.
+ * The constants are reduced powers of x in the register's bit order; each
+ * is one bit lower than the power because a carry-less multiply of two
+ * reflected values comes out one place short. */
+#define CRC_FOLD_BLOCK 512
+#define CRC_FOLD_MIN 1024
+
+static uint64_t crc_fold_k[5][2]; /* distance 512, 64, 48, 32, 16 bytes */
+static bool crc_fold_ok;
+static pthread_once_t crc_fold_once = PTHREAD_ONCE_INIT;
+
+/* x^n mod P, as the crc register holds a polynomial (bit i: x^(31-i)). */
+static uint32_t crc_xpow(unsigned n)
+{
+    uint32_t r = 0x80000000u;
+    while (n--)
+        r = (r >> 1) ^ ((r & 1) ? CRC32C_POLY_REFLECTED : 0);
+    return r;
+}
+
+static void crc_fold_build(void)
+{
+    static const unsigned dist[5] = {512, 64, 48, 32, 16};
+    for (int i = 0; i < 5; i++) {
+        crc_fold_k[i][0] = crc_xpow(8 * dist[i] + 64 - 33);
+        crc_fold_k[i][1] = crc_xpow(8 * dist[i] - 33);
+    }
+    __builtin_cpu_init();
+    crc_fold_ok = __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("vpclmulqdq") &&
+                  __builtin_cpu_supports("pclmul") &&
+                  __builtin_cpu_supports("sse4.2");
+}
+
+#define CRC_FOLD_TARGET "avx512f,vpclmulqdq,pclmul,sse4.2"
+
+__attribute__((target(CRC_FOLD_TARGET))) static inline __m512i
+crc_fold512(__m512i x, __m512i k, __m512i next)
+{
+    return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                     _mm512_clmulepi64_epi128(x, k, 0x11), next,
+                                     0x96);
+}
+
+__attribute__((target(CRC_FOLD_TARGET))) static inline __m128i
+crc_fold128(__m128i x, int dist_i, __m128i next)
+{
+    __m128i k = _mm_loadu_si128((const __m128i *)crc_fold_k[dist_i]);
+    return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00),
+                                       _mm_clmulepi64_si128(x, k, 0x11)),
+                         next);
+}
+
+/* The register after `blocks` * CRC_FOLD_BLOCK bytes at p (blocks >= 1)
+ * from register c, also copying them to dst when it is not NULL. */
+__attribute__((target(CRC_FOLD_TARGET))) static uint64_t
+crc_fold(uint64_t c, uint8_t *dst, const uint8_t *p, size_t blocks)
+{
+    __m512i x[8];
+    for (int i = 0; i < 8; i++) {
+        x[i] = _mm512_loadu_si512(p + 64 * i);
+        if (dst)
+            _mm512_storeu_si512(dst + 64 * i, x[i]);
+    }
+    x[0] = _mm512_xor_si512(
+        x[0], _mm512_castsi128_si512(_mm_cvtsi32_si128((int)(uint32_t)c)));
+    __m512i k =
+        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)crc_fold_k[0]));
+    for (size_t n = 1; n < blocks; n++) {
+        p += CRC_FOLD_BLOCK;
+        if (dst)
+            dst += CRC_FOLD_BLOCK;
+        for (int i = 0; i < 8; i++) {
+            __m512i in = _mm512_loadu_si512(p + 64 * i);
+            if (dst)
+                _mm512_storeu_si512(dst + 64 * i, in);
+            x[i] = crc_fold512(x[i], k, in);
+        }
+    }
+    k = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)crc_fold_k[1]));
+    for (int i = 1; i < 8; i++)
+        x[i] = crc_fold512(x[i - 1], k, x[i]);
+    __m128i v = _mm512_extracti32x4_epi32(x[7], 3);
+    v = crc_fold128(_mm512_extracti32x4_epi32(x[7], 2), 4, v);
+    v = crc_fold128(_mm512_extracti32x4_epi32(x[7], 1), 3, v);
+    v = crc_fold128(_mm512_castsi512_si128(x[7]), 2, v);
+    uint64_t r = _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(v));
+    return _mm_crc32_u64(r, (uint64_t)_mm_extract_epi64(v, 1));
+}
+
 /* crc32c_hw, copying the bytes to dst on the way when dst is not NULL
  * (inlined twice, so the plain path carries no copy). */
 __attribute__((target("sse4.2"), always_inline)) static inline uint32_t
@@ -158,6 +259,17 @@ crc_hw(uint32_t crc, uint8_t *dst, const void *data, size_t len)
             *dst++ = *p;
         c = _mm_crc32_u8((uint32_t)c, *p++);
         len--;
+    }
+    if (len >= CRC_FOLD_MIN) {
+        pthread_once(&crc_fold_once, crc_fold_build);
+        if (crc_fold_ok) {
+            size_t n = len / CRC_FOLD_BLOCK;
+            c = crc_fold(c, dst, p, n);
+            p += n * CRC_FOLD_BLOCK;
+            if (dst)
+                dst += n * CRC_FOLD_BLOCK;
+            len -= n * CRC_FOLD_BLOCK;
+        }
     }
     if (len >= 3 * CRC_LANE_SHORT) {
         pthread_once(&crc_shift_once, crc_shift_build);

@@ -1,7 +1,9 @@
 /* CRC-32C (Castagnoli), the checksum of WAL records and snapshot files.
  * crc32c("123456789") == 0xE3069283. The hardware path (SSE4.2 crc32
  * instruction) is chosen at run time where the CPU has it; the table path
- * (slicing-by-8) is used elsewhere. Both give the same result. */
+ * (slicing-by-8) is used elsewhere. Inputs of 1 KiB or more are folded with
+ * 512-bit carry-less multiplication where the CPU has it (about twice the
+ * crc32 instruction's speed). All give the same result. */
 #ifndef CAIRN_UTIL_CRC32C_H
 #define CAIRN_UTIL_CRC32C_H
 
