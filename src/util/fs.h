@@ -41,6 +41,13 @@ struct cairn_fs_stat {
     uint64_t size_bytes; /* 0 for directories */
 };
 
+/* One piece of a gathered write (pwritev): len bytes at base, borrowed for
+ * the duration of the call. */
+struct cairn_iovec {
+    const void *base;
+    size_t len;
+};
+
 /* A directory listing: names (not paths), sorted bytewise, "." and ".."
  * left out. Owned by the caller; free with cairn_fs_names_free. */
 struct cairn_fs_names {
@@ -59,6 +66,12 @@ struct cairn_fs {
      * been written (a short write), and the rest of the file is unchanged. */
     int (*pwrite)(struct cairn_fs *fs, int fd, const void *data, size_t len,
                   uint64_t off);
+    /* pwrite of the n pieces one after the other from off, as one write:
+     * the same rules for errors and short writes, and for the in-memory
+     * file system one write to tear at a crash. Lets the WAL write large
+     * entries from the caller's memory instead of copying them. */
+    int (*pwritev)(struct cairn_fs *fs, int fd, const struct cairn_iovec *iov,
+                   size_t n, uint64_t off);
     /* Reads up to len bytes at off; *nread < len only at the end of file. */
     int (*pread)(struct cairn_fs *fs, int fd, void *data, size_t len,
                  uint64_t off, size_t *nread);

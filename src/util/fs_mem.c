@@ -310,8 +310,8 @@ static void set_last_write(struct mem_fs *m, struct mem_inode *ino,
     m->last_len = len;
 }
 
-static int mem_pwrite(struct cairn_fs *fs, int fd, const void *data, size_t len,
-                      uint64_t off)
+static int mem_pwritev(struct cairn_fs *fs, int fd,
+                       const struct cairn_iovec *iov, size_t niov, uint64_t off)
 {
     struct mem_fs *m = M(fs);
     struct mem_handle *h;
@@ -320,6 +320,12 @@ static int mem_pwrite(struct cairn_fs *fs, int fd, const void *data, size_t len,
         return rv;
     if (!h->writable)
         return CAIRN_EINVAL;
+    size_t len = 0;
+    for (size_t i = 0; i < niov; i++) {
+        if (iov[i].len > SIZE_MAX - len)
+            return CAIRN_ETOOBIG;
+        len += iov[i].len;
+    }
     if (off > SIZE_MAX - len)
         return CAIRN_ETOOBIG;
     bool short_write;
@@ -334,11 +340,25 @@ static int mem_pwrite(struct cairn_fs *fs, int fd, const void *data, size_t len,
             if (rv != 0)
                 return rv;
         }
-        memcpy(ino->data.data + off, data, n);
+        /* Bounded by niov: the pieces in order, up to n bytes. */
+        size_t done = 0;
+        for (size_t i = 0; i < niov && done < n; i++) {
+            size_t k = iov[i].len < n - done ? iov[i].len : n - done;
+            if (k)
+                memcpy(ino->data.data + off + done, iov[i].base, k);
+            done += k;
+        }
         mark_dirty(ino, off, off + n);
         set_last_write(m, ino, off, n);
     }
     return fault;
+}
+
+static int mem_pwrite(struct cairn_fs *fs, int fd, const void *data, size_t len,
+                      uint64_t off)
+{
+    struct cairn_iovec one = {data, len};
+    return mem_pwritev(fs, fd, &one, 1, off);
 }
 
 static int mem_pread(struct cairn_fs *fs, int fd, void *data, size_t len,
@@ -643,6 +663,7 @@ int cairn_fs_mem_init(struct cairn_fs *fs, struct prng *rng)
     fs->open = mem_open;
     fs->close = mem_close;
     fs->pwrite = mem_pwrite;
+    fs->pwritev = mem_pwritev;
     fs->pread = mem_pread;
     fs->fdatasync = mem_fdatasync;
     fs->fsync_dir = mem_fsync_dir;

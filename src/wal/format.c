@@ -54,6 +54,33 @@ int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
     return 0;
 }
 
+int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
+                        size_t head_len, const void *data, size_t data_len,
+                        struct wal__ref *ref)
+{
+    uint64_t len = (uint64_t)head_len + data_len;
+    CAIRN_ASSERT(head_len >= 1);
+    if (len > WAL_RECORD_MAX)
+        return CAIRN_ETOOBIG;
+    size_t pad = (size_t)(wal__rec_size(len) - WAL_HEADER_BYTES - len);
+    size_t at = b->len;
+    /* One growth for both parts, so that a failure leaves b as it was. */
+    if (buf_reserve(b, WAL_HEADER_BYTES + head_len + pad) != 0)
+        return CAIRN_ENOMEM;
+    uint8_t *p = buf_extend(b, WAL_HEADER_BYTES + head_len);
+    codec_put_u32(p + 4, (uint32_t)len);
+    memcpy(p + WAL_HEADER_BYTES, head, head_len);
+    uint32_t c = crc32c(*crc, p + 4, 4 + head_len);
+    c = crc32c(c, data, data_len);
+    *ref = (struct wal__ref){b->len, data, data_len};
+    uint8_t *q = buf_extend(b, pad);
+    memset(q, 0, pad);
+    c = crc32c(c, q, pad);
+    codec_put_u32(b->data + at, c);
+    *crc = c;
+    return 0;
+}
+
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
                           uint64_t seq)
 {

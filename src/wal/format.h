@@ -55,6 +55,23 @@ struct wal__rec {
  * byte and fixed fields) then data are the payload. */
 int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
                     size_t head_len, const void *data, size_t data_len);
+/* Entry data at least this long is written from the caller's memory
+ * (pwritev) rather than copied into the batch: the copy and its cache
+ * footprint cost more than a piece of a gathered write. */
+#define WAL_REF_MIN 1024
+/* Data left in the caller's memory: written just before byte `at` of the
+ * batch buffer. */
+struct wal__ref {
+    size_t at;
+    const void *data;
+    size_t len;
+};
+/* wal__rec_append without copying data: appends the header and head to b,
+ * fills *ref with the data (to be written at b->len as it was after the
+ * head), then appends the padding. */
+int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
+                        size_t head_len, const void *data, size_t data_len,
+                        struct wal__ref *ref);
 /* Payload heads; each returns its length (room: WAL_HEAD_MAX bytes). */
 #define WAL_HEAD_MAX 40
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,

@@ -47,7 +47,13 @@ struct wal {
      * moves): synced before the segment is left. */
     bool unsynced;
     int fatal; /* sticky: 0, CAIRN_ESYNC or a write error */
+    /* The batch being framed: its bytes but for the data of large entries,
+     * which stays in the caller's memory (refs) until the write. */
     struct buf batch;
+    struct wal__ref *refs;
+    size_t n_refs, cap_refs;
+    uint64_t ref_bytes;
+    struct cairn_iovec *iov; /* room for 2 * cap_refs + 1 pieces */
     uint64_t bytes_appended;
 };
 
@@ -66,6 +72,55 @@ static int tmp_path(const struct wal *w, char *out, uint64_t seq)
     char name[WAL_NAME_MAX];
     wal__tmp_name(name, seq);
     return wal__join(out, PATH_MAX_BYTES, w->dir, name);
+}
+
+static void batch_reset(struct wal *w)
+{
+    buf_reset(&w->batch);
+    w->n_refs = 0;
+    w->ref_bytes = 0;
+}
+
+static uint64_t batch_len(const struct wal *w)
+{
+    return w->batch.len + w->ref_bytes;
+}
+
+/* Room for n refs (and the write's pieces), so that framing cannot fail
+ * half-way for want of it. */
+static int batch_reserve_refs(struct wal *w, size_t n)
+{
+    if (n <= w->cap_refs)
+        return 0;
+    if (n > SIZE_MAX / 2 / sizeof *w->iov - 1)
+        return CAIRN_ETOOBIG;
+    struct wal__ref *r = cairn_realloc(w->refs, n * sizeof *r);
+    if (!r)
+        return CAIRN_ENOMEM;
+    w->refs = r;
+    struct cairn_iovec *v = cairn_realloc(w->iov, (2 * n + 1) * sizeof *v);
+    if (!v)
+        return CAIRN_ENOMEM;
+    w->iov = v;
+    w->cap_refs = n;
+    return 0;
+}
+
+/* Writes the batch at off: one pwrite, or a gathered one with the refs'
+ * data in its place. */
+static int batch_write(struct wal *w, int fd, uint64_t off)
+{
+    if (w->n_refs == 0)
+        return w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, off);
+    size_t nv = 0, at = 0;
+    for (size_t i = 0; i < w->n_refs; i++) {
+        const struct wal__ref *r = &w->refs[i];
+        w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, r->at - at};
+        w->iov[nv++] = (struct cairn_iovec){r->data, r->len};
+        at = r->at;
+    }
+    w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, w->batch.len - at};
+    return w->fs->pwritev(w->fs, fd, w->iov, nv, off);
 }
 
 static int segs_push(struct wal *w, uint64_t seq, raft_index first)
@@ -120,6 +175,8 @@ void wal_close(struct wal *w)
     if (w->next_fd >= 0)
         w->fs->close(w->fs, w->next_fd);
     buf_free(&w->batch);
+    cairn_free(w->refs);
+    cairn_free(w->iov);
     cairn_free(w->segs);
     cairn_free(w->dir);
     cairn_free(w);
@@ -251,7 +308,7 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
     uint32_t crc = wal__seg_seed(seq);
     if (rv == 0) {
         what = "write";
-        buf_reset(&w->batch);
+        batch_reset(w);
         rv = wal__rec_append(&w->batch, &crc, head,
                              wal__head_metadata(head, &w->meta, seq), NULL, 0);
         if (rv == 0)
@@ -340,12 +397,13 @@ static int write_batch_opt(struct wal *w, bool sync, struct cairn_errmsg *m)
     char name[WAL_NAME_MAX];
     const struct wal_seg *s = &w->segs[w->cur];
     wal__seg_name(name, s->seq, s->first);
-    int rv = w->fs->pwrite(w->fs, w->fd, w->batch.data, w->batch.len, w->off);
+    uint64_t len = batch_len(w);
+    int rv = batch_write(w, w->fd, w->off);
     if (rv != 0) {
         w->fatal = rv;
-        return cairn_errmsg_code(m, rv,
-                                 "wal: write %zu bytes to %s at %" PRIu64,
-                                 w->batch.len, name, w->off);
+        return cairn_errmsg_code(
+            m, rv, "wal: write %" PRIu64 " bytes to %s at %" PRIu64, len, name,
+            w->off);
     }
     if (sync) {
         uint64_t t0 = w->fsync_hist != NULL ? cairn_hist_now_ns() : 0;
@@ -359,12 +417,12 @@ static int write_batch_opt(struct wal *w, bool sync, struct cairn_errmsg *m)
             cairn_hist_observe(w->fsync_hist, cairn_hist_now_ns() - t0);
     }
     w->unsynced = !sync;
-    w->bytes_appended += w->batch.len;
+    w->bytes_appended += len;
     if (w->need_head) {
         w->head_end = w->off + w->head_len;
         w->need_head = false;
     }
-    w->off += w->batch.len;
+    w->off += len;
     return 0;
 }
 
@@ -394,7 +452,7 @@ static int begin_batch(struct wal *w, uint64_t size, uint32_t *crc,
         if (rv != 0)
             return rv;
     }
-    buf_reset(&w->batch);
+    batch_reset(w);
     *crc = w->crc;
     if (w->need_head) {
         /* Kept until a batch carrying it is written, so that a batch that
@@ -426,21 +484,37 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     uint64_t size = 0;
     if (hs)
         size += wal__rec_size(wal__head_hard_state(head, hs));
-    for (size_t i = 0; i < n; i++)
+    size_t n_large = 0;
+    for (size_t i = 0; i < n; i++) {
         size += entry_rec_size(&ents[i]);
+        n_large += ents[i].len >= WAL_REF_MIN;
+    }
     if (size == 0)
         return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
     uint32_t crc = 0;
     int rv = begin_batch(w, size, &crc, m);
     if (rv != 0)
         return rv;
+    if ((rv = batch_reserve_refs(w, n_large)) != 0)
+        return cairn_errmsg_code(m, rv, "wal: encode batch");
     /* Entries before the hard state: recovery keeps a prefix of the
      * records, so a commit index that survives a torn write always has its
      * entries. */
-    for (size_t i = 0; rv == 0 && i < n; i++)
-        rv = wal__rec_append(&w->batch, &crc, head,
-                             wal__head_entry(head, &ents[i]), ents[i].data,
-                             ents[i].len);
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        size_t hl = wal__head_entry(head, &ents[i]);
+        if (ents[i].len < WAL_REF_MIN) {
+            rv = wal__rec_append(&w->batch, &crc, head, hl, ents[i].data,
+                                 ents[i].len);
+            continue;
+        }
+        struct wal__ref *r = &w->refs[w->n_refs];
+        rv = wal__rec_append_ref(&w->batch, &crc, head, hl, ents[i].data,
+                                 ents[i].len, r);
+        if (rv == 0) {
+            w->n_refs++;
+            w->ref_bytes += r->len;
+        }
+    }
     if (rv == 0 && hs)
         rv = wal__rec_append(&w->batch, &crc, head,
                              wal__head_hard_state(head, hs), NULL, 0);
@@ -825,7 +899,7 @@ static int write_head(struct wal *w, struct cairn_errmsg *m)
 {
     uint8_t head[WAL_HEAD_MAX];
     uint32_t crc = wal__seg_seed(w->segs[w->cur].seq);
-    buf_reset(&w->batch);
+    batch_reset(w);
     int rv = wal__rec_append(
         &w->batch, &crc, head,
         wal__head_metadata(head, &w->meta, w->segs[w->cur].seq), NULL, 0);

@@ -303,6 +303,72 @@ static void fs_mem_faults(void **state)
     cairn_fs_mem_close(&fs);
 }
 
+/* Pieces of lengths 0..7 cut from `src`, `count` of them: total bytes. */
+static size_t iov_cut(struct cairn_iovec *iov, size_t count, const uint8_t *src)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        iov[i].base = src + at;
+        iov[i].len = (i * 5 + 3) % 8;
+        at += iov[i].len;
+    }
+    return at;
+}
+
+/* pwritev is one write of the pieces in order: gathered exactly (empty
+ * pieces too), failed and cut short as a whole, torn at a crash as one
+ * write. */
+static void fs_mem_pwritev(void **state)
+{
+    (void)state;
+    enum { PIECES = 300 };
+    static uint8_t src[PIECES * 8], back[PIECES * 8 + 64];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 13 + 1);
+    struct cairn_iovec iov[PIECES];
+    size_t total = iov_cut(iov, PIECES, src);
+    struct cairn_fs fs;
+    mem_setup(&fs, 5);
+    int fd;
+    assert_int_equal(fs.open(&fs, "/f", CAIRN_FS_RDWR | CAIRN_FS_CREATE, &fd),
+                     0);
+    assert_int_equal(fs.pwritev(&fs, fd, iov, PIECES, 32), 0);
+    size_t n;
+    assert_int_equal(fs.pread(&fs, fd, back, sizeof back, 0, &n), 0);
+    assert_int_equal(n, 32 + total);
+    assert_memory_equal(back + 32, src, total);
+    assert_int_equal(fs.pwritev(&fs, fd, iov, 0, 0), 0);
+    /* A failing one writes a strict prefix of the gathered bytes. */
+    memset(src, 0xEE, sizeof src);
+    cairn_fs_mem_fault(&fs, CAIRN_FS_MEM_WRITE, 0, 1, CAIRN_EIO, true);
+    assert_int_equal(fs.pwritev(&fs, fd, iov, PIECES, 32), CAIRN_EIO);
+    assert_int_equal(fs.pread(&fs, fd, back, sizeof back, 0, &n), 0);
+    size_t k = 0;
+    while (k < total && back[32 + k] == 0xEE)
+        k++;
+    assert_true(k < total);
+    for (size_t i = k; i < total; i++)
+        assert_int_equal(back[32 + i], (uint8_t)(i * 13 + 1));
+    /* Torn at a crash as one write: only whole 512-byte sectors of it (or
+     * none) reach the disk, over what was durable (zeros). */
+    memset(back, 0, sizeof back);
+    assert_int_equal(fs.pwrite(&fs, fd, back, sizeof back, 0), 0);
+    assert_int_equal(fs.fdatasync(&fs, fd), 0);
+    assert_int_equal(fs.fsync_dir(&fs, "/"), 0);
+    memset(src, 0x5A, sizeof src);
+    assert_int_equal(fs.pwritev(&fs, fd, iov, PIECES, 0), 0);
+    cairn_fs_mem_crash(&fs, true);
+    fs.close(&fs, fd);
+    assert_int_equal(read_all(&fs, "/f", back, sizeof back, &n), 0);
+    for (size_t sec = 0; sec * 512 < total; sec++) {
+        size_t end = (sec + 1) * 512 < total ? (sec + 1) * 512 : total;
+        bool torn_in = back[sec * 512] == 0x5A;
+        for (size_t i = sec * 512; i < end; i++)
+            assert_int_equal(back[i] == 0x5A, torn_in);
+    }
+    cairn_fs_mem_close(&fs);
+}
+
 static void fs_posix_round_trip(void **state)
 {
     (void)state;
@@ -353,6 +419,34 @@ static void fs_posix_round_trip(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* More pieces than one pwritev(2) call takes (IOV_MAX, 1024), empty ones
+ * among them: written in order, in turns. */
+static void fs_posix_pwritev(void **state)
+{
+    (void)state;
+    enum { PIECES = 2500 };
+    static uint8_t src[PIECES * 8], back[PIECES * 8 + 64];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 7 + 5);
+    static struct cairn_iovec iov[PIECES];
+    size_t total = iov_cut(iov, PIECES, src);
+    char path[] = "/tmp/cairn-test-fsv-XXXXXX";
+    int tfd = mkstemp(path);
+    assert_true(tfd >= 0);
+    close(tfd);
+    struct cairn_fs fs;
+    cairn_fs_posix_init(&fs);
+    int fd;
+    assert_int_equal(fs.open(&fs, path, CAIRN_FS_RDWR, &fd), 0);
+    assert_int_equal(fs.pwritev(&fs, fd, iov, PIECES, 16), 0);
+    size_t n;
+    assert_int_equal(fs.pread(&fs, fd, back, sizeof back, 0, &n), 0);
+    assert_int_equal(n, 16 + total);
+    assert_memory_equal(back + 16, src, total);
+    fs.close(&fs, fd);
+    unlink(path);
+}
+
 int test_fs_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,7 +455,9 @@ int test_fs_group(void)
         cmocka_unit_test(fs_mem_tear),
         cmocka_unit_test(fs_mem_tear_deterministic),
         cmocka_unit_test(fs_mem_faults),
+        cmocka_unit_test(fs_mem_pwritev),
         cmocka_unit_test(fs_posix_round_trip),
+        cmocka_unit_test(fs_posix_pwritev),
     };
     return cmocka_run_group_tests_name("fs", tests, NULL, NULL);
 }

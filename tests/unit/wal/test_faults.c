@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tests.h"
+#include "wal/format.h"
 
 static const struct wal_metadata META = {7, 8};
 
@@ -56,26 +57,30 @@ static void wal_sync_failure_is_fatal(void **state)
 static void wal_write_failure_is_fatal(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 3; variant++) {
+    /* Variants 3 to 5: entries written from the caller's memory, one
+     * gathered write (pwritev) failing whole or short. */
+    for (int variant = 0; variant < 6; variant++) {
+        size_t len = variant < 3 ? 50 : WAL_REF_MIN + 100;
         struct tw t;
         tw_init(&t, 31 + (uint64_t)variant, 64 * 1024);
         struct cairn_errmsg m;
         struct wal *w;
         assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
-        assert_int_equal(tw_append(w, 1, 10, 1, 50, NULL), 0);
-        int code = variant == 1 ? CAIRN_ENOSPC : CAIRN_EIO;
-        cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_WRITE, 0, 1, code, variant == 2);
-        assert_int_equal(tw_append_msg(w, 11, 20, 1, 50, NULL, &m), code);
+        assert_int_equal(tw_append(w, 1, 10, 1, len, NULL), 0);
+        int code = variant % 3 == 1 ? CAIRN_ENOSPC : CAIRN_EIO;
+        cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_WRITE, 0, 1, code,
+                           variant % 3 == 2);
+        assert_int_equal(tw_append_msg(w, 11, 20, 1, len, NULL, &m), code);
         assert_non_null(strstr(m.text, "wal: write"));
         assert_non_null(strstr(m.text, cairn_strerror(code)));
-        assert_int_equal(tw_append(w, 11, 1, 1, 50, NULL), code);
+        assert_int_equal(tw_append(w, 11, 1, 1, len, NULL), code);
         assert_int_equal(wal_fatal_error(w), code);
         wal_close(w);
         /* Without a crash: the short write's prefix may be read back (it
          * was never acknowledged); the acknowledged log is intact. */
-        check_log(&t, 10, 1, 50);
-        cairn_fs_mem_crash(&t.fs, variant == 2);
-        check_log(&t, 10, 1, 50);
+        check_log(&t, 10, 1, len);
+        cairn_fs_mem_crash(&t.fs, variant % 3 == 2);
+        check_log(&t, 10, 1, len);
         tw_close(&t);
     }
 }
@@ -211,16 +216,15 @@ static void wal_crash_during_rotation(void **state)
 /* Every allocation in open, append, snapshot and release failing in turn:
  * a clean error (no leak: the ASan build checks), nothing lost, and the WAL
  * opens whole once memory is back. */
-static void wal_allocation_failures(void **state)
+static void allocation_failures(size_t len)
 {
-    (void)state;
     struct tw t;
-    tw_init(&t, 300, 4096);
+    tw_init(&t, 300 + len, len < WAL_REF_MIN ? 4096 : 32 * 1024);
     struct cairn_errmsg m;
     struct wal *w;
     assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
     for (raft_index i = 1; i <= 40; i += 4)
-        assert_int_equal(tw_append(w, i, 4, 1, 200, NULL), 0);
+        assert_int_equal(tw_append(w, i, 4, 1, len, NULL), 0);
     wal_close(w);
     raft_index last = 40;
     /* How many allocations one clean cycle makes: the countdowns to try. */
@@ -228,7 +232,7 @@ static void wal_allocation_failures(void **state)
     struct wal_recovery rec;
     assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
     wal_recovery_free(&rec);
-    assert_int_equal(tw_append(w, last + 1, 4, 1, 200, NULL), 0);
+    assert_int_equal(tw_append(w, last + 1, 4, 1, len, NULL), 0);
     last += 4;
     assert_int_equal(wal_release(w, 0, &m), 0);
     wal_close(w);
@@ -246,7 +250,7 @@ static void wal_allocation_failures(void **state)
         }
         assert_int_equal(rec.n_entries, last);
         wal_recovery_free(&rec);
-        rv = tw_append(w, last + 1, 4, 1, 200, NULL);
+        rv = tw_append(w, last + 1, 4, 1, len, NULL);
         int rrv = wal_release(w, 0, &m);
         cairn_mem_fault_set(-1, 0);
         if (rv == 0) {
@@ -264,10 +268,19 @@ static void wal_allocation_failures(void **state)
     assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
     assert_true(rec.n_entries >= last);
     for (size_t i = 0; i < last; i++)
-        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 1, 200));
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 1, len));
     wal_recovery_free(&rec);
     wal_close(w);
     tw_close(&t);
+}
+
+/* Small entries are copied into the batch; large ones are written from
+ * the caller's memory and need room for their pieces: both paths. */
+static void wal_allocation_failures(void **state)
+{
+    (void)state;
+    allocation_failures(200);
+    allocation_failures(WAL_REF_MIN + 500);
 }
 
 int test_wal_faults_group(void)

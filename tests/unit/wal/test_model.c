@@ -152,6 +152,15 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
     return w;
 }
 
+/* Entry lengths from a draw below 400: the draw itself, but one in 20
+ * becomes 1 KiB to 2 KiB, so that batches mix entries copied into the
+ * batch with entries written from the caller's memory (WAL_REF_MIN). */
+#define MODEL_LEN_MAX 2048
+static size_t model_len(uint64_t draw)
+{
+    return draw < 380 ? (size_t)draw : 1024 + (size_t)(draw - 380) * 50;
+}
+
 static void run_model(uint64_t seed, int steps)
 {
     struct tw t;
@@ -187,9 +196,9 @@ static void run_model(uint64_t seed, int steps)
                 break;
             size_t lens[16];
             struct raft_entry ents[16];
-            static uint8_t store[16][400];
+            static uint8_t store[16][MODEL_LEN_MAX];
             for (size_t i = 0; i < n; i++) {
-                lens[i] = (size_t)prng_below(rng, 400);
+                lens[i] = model_len(prng_below(rng, 400));
                 tw_entry(&ents[i], store[i], first + i, term, lens[i]);
             }
             struct raft_hard_state hs = md->hs;
