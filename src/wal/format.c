@@ -81,6 +81,29 @@ int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
     return 0;
 }
 
+uint64_t wal__entry_payload_len(const struct raft_entry *e)
+{
+    return 2 + varint_size(e->index) + varint_size(e->term) + e->len;
+}
+
+uint64_t wal__frame_entry(uint8_t *p, uint32_t *crc, const struct raft_entry *e)
+{
+    uint64_t len = wal__entry_payload_len(e);
+    uint64_t size = wal__rec_size(len);
+    CAIRN_ASSERT(len <= WAL_RECORD_MAX);
+    /* The padding: zeros over the record's last 8 bytes, before the
+     * payload (which may end in them) is written. */
+    memset(p + size - 8, 0, 8);
+    codec_put_u32(p + 4, (uint32_t)len);
+    size_t hl = wal__head_entry(p + WAL_HEADER_BYTES, e);
+    if (e->len)
+        memcpy(p + WAL_HEADER_BYTES + hl, e->data, e->len);
+    uint32_t c = crc32c(*crc, p + 4, (size_t)size - 4);
+    codec_put_u32(p, c);
+    *crc = c;
+    return size;
+}
+
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
                           uint64_t seq)
 {

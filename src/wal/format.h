@@ -72,6 +72,15 @@ struct wal__ref {
 int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
                         size_t head_len, const void *data, size_t data_len,
                         struct wal__ref *ref);
+/* The payload length of e's record (type bytes, index, term, data); its
+ * framed size is wal__rec_size of it. */
+uint64_t wal__entry_payload_len(const struct raft_entry *e);
+/* Frames e's record (data copied) at p, which has room for its framed
+ * size, chaining *crc; returns that size. The record must fit
+ * WAL_RECORD_MAX. Small entries take this path: one pass, no buffer
+ * bookkeeping per record. */
+uint64_t wal__frame_entry(uint8_t *p, uint32_t *crc,
+                          const struct raft_entry *e);
 /* Payload heads; each returns its length (room: WAL_HEAD_MAX bytes). */
 #define WAL_HEAD_MAX 40
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,

@@ -431,12 +431,6 @@ static int write_batch(struct wal *w, struct cairn_errmsg *m)
     return write_batch_opt(w, true, m);
 }
 
-static uint64_t entry_rec_size(const struct raft_entry *e)
-{
-    uint8_t head[WAL_HEAD_MAX];
-    return wal__rec_size(wal__head_entry(head, e) + e->len);
-}
-
 /* Rotates if `size` more bytes would not fit in the open segment (unless it
  * holds nothing but its head), then starts w->batch, with the hard state at
  * the head of a new segment. */
@@ -485,9 +479,19 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     if (hs)
         size += wal__rec_size(wal__head_hard_state(head, hs));
     size_t n_large = 0;
+    uint64_t ref_bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        size += entry_rec_size(&ents[i]);
-        n_large += ents[i].len >= WAL_REF_MIN;
+        uint64_t len = wal__entry_payload_len(&ents[i]);
+        if (len > WAL_RECORD_MAX)
+            return cairn_errmsg_code(m, CAIRN_ETOOBIG,
+                                     "wal: encode batch: entry %" PRIu64
+                                     " of %zu bytes",
+                                     ents[i].index, ents[i].len);
+        size += wal__rec_size(len);
+        if (ents[i].len >= WAL_REF_MIN) {
+            n_large++;
+            ref_bytes += ents[i].len;
+        }
     }
     if (size == 0)
         return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
@@ -495,20 +499,22 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     int rv = begin_batch(w, size, &crc, m);
     if (rv != 0)
         return rv;
-    if ((rv = batch_reserve_refs(w, n_large)) != 0)
+    if ((rv = batch_reserve_refs(w, n_large)) != 0 ||
+        (rv = buf_reserve(&w->batch, (size_t)(size - ref_bytes))) != 0)
         return cairn_errmsg_code(m, rv, "wal: encode batch");
     /* Entries before the hard state: recovery keeps a prefix of the
      * records, so a commit index that survives a torn write always has its
      * entries. */
     for (size_t i = 0; rv == 0 && i < n; i++) {
-        size_t hl = wal__head_entry(head, &ents[i]);
         if (ents[i].len < WAL_REF_MIN) {
-            rv = wal__rec_append(&w->batch, &crc, head, hl, ents[i].data,
-                                 ents[i].len);
+            /* Room reserved above for the whole batch. */
+            w->batch.len += (size_t)wal__frame_entry(
+                w->batch.data + w->batch.len, &crc, &ents[i]);
             continue;
         }
         struct wal__ref *r = &w->refs[w->n_refs];
-        rv = wal__rec_append_ref(&w->batch, &crc, head, hl, ents[i].data,
+        rv = wal__rec_append_ref(&w->batch, &crc, head,
+                                 wal__head_entry(head, &ents[i]), ents[i].data,
                                  ents[i].len, r);
         if (rv == 0) {
             w->n_refs++;
