@@ -9,10 +9,6 @@
 /* A torn-tail check crc-checks at most this many bytes before it gives up
  * and calls the tail damaged (refusing to open is the safe side). */
 #define WAL_TORN_SCAN_BUDGET_BYTES (256ull * 1024 * 1024)
-/* Below this, a record's data is copied and then checksummed with the rest
- * of the record in one call: cheaper than three calls for small entries. */
-#define WAL_COPY_CRC_MIN 1024
-
 uint32_t wal__seg_seed(uint64_t seq)
 {
     static const uint8_t tag[8] = {'c', 'a', 'i', 'r', 'n', 'w', 'a', 'l'};
@@ -23,32 +19,18 @@ uint32_t wal__seg_seed(uint64_t seq)
 }
 
 int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
-                    size_t head_len, const void *data, size_t data_len)
+                    size_t head_len)
 {
-    uint64_t len = (uint64_t)head_len + data_len;
-    CAIRN_ASSERT(head_len >= 1);
-    if (len > WAL_RECORD_MAX)
-        return CAIRN_ETOOBIG;
-    uint64_t size = wal__rec_size(len);
+    CAIRN_ASSERT(head_len >= 1 && head_len <= WAL_HEAD_MAX);
+    uint64_t size = wal__rec_size(head_len);
     uint8_t *p = buf_extend(b, (size_t)size);
     if (!p)
         return CAIRN_ENOMEM;
-    codec_put_u32(p + 4, (uint32_t)len);
+    codec_put_u32(p + 4, (uint32_t)head_len);
     memcpy(p + WAL_HEADER_BYTES, head, head_len);
-    size_t pad = (size_t)(size - WAL_HEADER_BYTES - len);
-    memset(p + WAL_HEADER_BYTES + len, 0, pad);
-    uint32_t c;
-    if (data_len < WAL_COPY_CRC_MIN) {
-        if (data_len)
-            memcpy(p + WAL_HEADER_BYTES + head_len, data, data_len);
-        c = crc32c(*crc, p + 4, (size_t)size - 4);
-    } else {
-        /* Large data is copied and checksummed in one pass: the copy was a
-         * third of a 4 KiB entry's framing time. */
-        c = crc32c(*crc, p + 4, 4 + head_len);
-        c = crc32c_copy(c, p + WAL_HEADER_BYTES + head_len, data, data_len);
-        c = crc32c(c, p + WAL_HEADER_BYTES + len, pad);
-    }
+    memset(p + WAL_HEADER_BYTES + head_len, 0,
+           (size_t)(size - WAL_HEADER_BYTES - head_len));
+    uint32_t c = crc32c(*crc, p + 4, (size_t)size - 4);
     codec_put_u32(p, c);
     *crc = c;
     return 0;

@@ -51,10 +51,10 @@ struct wal__rec {
     uint64_t seq; /* METADATA only */
 };
 
-/* Appends one framed record to b, chaining *crc. payload_head (the type
- * byte and fixed fields) then data are the payload. */
+/* Appends one framed record without data (metadata, hard state, snapshot)
+ * to b, chaining *crc: the payload is head (type byte and fields). */
 int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
-                    size_t head_len, const void *data, size_t data_len);
+                    size_t head_len);
 /* Entry data at least this long is written from the caller's memory
  * (pwritev) rather than copied into the batch: the copy and its cache
  * footprint cost more than a piece of a gathered write. */

@@ -310,7 +310,7 @@ int wal_prepare(struct wal *w, struct cairn_errmsg *m)
         what = "write";
         batch_reset(w);
         rv = wal__rec_append(&w->batch, &crc, head,
-                             wal__head_metadata(head, &w->meta, seq), NULL, 0);
+                             wal__head_metadata(head, &w->meta, seq));
         if (rv == 0)
             rv = w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, 0);
     }
@@ -453,7 +453,7 @@ static int begin_batch(struct wal *w, uint64_t size, uint32_t *crc,
          * fails to encode cannot leave a segment without its head. */
         uint8_t head[WAL_HEAD_MAX];
         int rv = wal__rec_append(&w->batch, crc, head,
-                                 wal__head_hard_state(head, &w->hs), NULL, 0);
+                                 wal__head_hard_state(head, &w->hs));
         if (rv != 0)
             return cairn_errmsg_code(m, rv, "wal: encode hard state");
         w->head_len = w->batch.len;
@@ -523,7 +523,7 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     }
     if (rv == 0 && hs)
         rv = wal__rec_append(&w->batch, &crc, head,
-                             wal__head_hard_state(head, hs), NULL, 0);
+                             wal__head_hard_state(head, hs));
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: encode batch");
     rv = write_batch_opt(w, sync, m);
@@ -560,7 +560,7 @@ int wal_snapshot(struct wal *w, raft_index index, raft_term term,
     int rv = begin_batch(w, wal__rec_size(hl), &crc, m);
     if (rv != 0)
         return rv;
-    rv = wal__rec_append(&w->batch, &crc, head, hl, NULL, 0);
+    rv = wal__rec_append(&w->batch, &crc, head, hl);
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: encode snapshot record");
     rv = write_batch(w, m);
@@ -908,10 +908,10 @@ static int write_head(struct wal *w, struct cairn_errmsg *m)
     batch_reset(w);
     int rv = wal__rec_append(
         &w->batch, &crc, head,
-        wal__head_metadata(head, &w->meta, w->segs[w->cur].seq), NULL, 0);
+        wal__head_metadata(head, &w->meta, w->segs[w->cur].seq));
     if (rv == 0)
         rv = wal__rec_append(&w->batch, &crc, head,
-                             wal__head_hard_state(head, &w->hs), NULL, 0);
+                             wal__head_hard_state(head, &w->hs));
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "wal: encode segment head");
     rv = write_batch(w, m);
