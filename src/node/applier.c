@@ -172,6 +172,10 @@ static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
             rc = mvcc_ext_del(a->s, NODE__TABLE_MEMBER, k, 8);
             if (rc == CAIRN_ENOTFOUND)
                 rc = 0;
+            /* In the same batch as the record's deletion: no restart can
+             * see the member gone but not refused. */
+            if (rc == 0)
+                rc = mvcc_ext_put(a->s, NODE__TABLE_REMOVED, k, 8, "", 0);
         } else if (have_member && m.id == it->node) {
             rc = member_follow(a, it->type, &m);
         }

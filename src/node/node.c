@@ -1938,6 +1938,51 @@ size_t node_store_members(struct mvcc_store *store, struct node_member *list,
     return s.n;
 }
 
+struct removed_scan {
+    uint64_t *ids;
+    size_t max, n;
+    uint64_t want; /* non-zero: stop at this id */
+};
+
+static int removed_scan_cb(void *arg, const uint8_t *key, size_t key_len,
+                           const uint8_t *val, size_t val_len)
+{
+    (void)val;
+    (void)val_len;
+    struct removed_scan *s = arg;
+    if (key_len != 8)
+        return 0;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | key[i];
+    if (s->want != 0)
+        return id == s->want ? 1 : 0;
+    if (s->n < s->max)
+        s->ids[s->n] = id;
+    s->n++;
+    return 0;
+}
+
+size_t node_store_removed(struct mvcc_store *store, uint64_t *ids, size_t max)
+{
+    struct removed_scan s = {ids, max, 0, 0};
+    if (mvcc_ext_scan(store, NODE__TABLE_REMOVED, &s, removed_scan_cb) != 0)
+        return 0;
+    return s.n;
+}
+
+size_t node_removed(struct node *n, uint64_t *ids, size_t max)
+{
+    return node_store_removed(n->cfg.store, ids, max);
+}
+
+bool node_is_removed(struct node *n, uint64_t id)
+{
+    struct removed_scan s = {NULL, 0, 0, id};
+    return id != 0 && mvcc_ext_scan(n->cfg.store, NODE__TABLE_REMOVED, &s,
+                                    removed_scan_cb) == 1;
+}
+
 size_t node_members(struct node *n, struct node_member *list, size_t max)
 {
     return node_store_members(n->cfg.store, list, max);
@@ -2158,9 +2203,10 @@ int node_member_add(struct node *n, const struct node_member *m, void *arg,
     for (uint32_t i = 0; i < m->n_peer_urls; i++)
         h = splitmix64(&h) ^
             crc32c(0, m->peer_urls[i], strlen(m->peer_urls[i]));
-    nm.id = splitmix64(&h);
-    if (nm.id == 0)
-        nm.id = 1;
+    /* etcd refuses a removed id (ErrIDRemoved): draw another. */
+    do
+        nm.id = splitmix64(&h);
+    while (nm.id == 0 || node_is_removed(n, nm.id));
     nm.name[0] = 0;
     nm.n_client_urls = 0;
     /* A voter too enters raft as a learner (its record says voter, as

@@ -466,6 +466,14 @@ size_t node_members(struct node *n, struct node_member *list, size_t max);
  * node exists): the member records the store's applied log left. */
 size_t node_store_members(struct mvcc_store *store, struct node_member *list,
                           size_t max);
+/* The ids of removed members (etcd's members_removed), kept in the store
+ * for good: applied with the removal, so they survive restarts and travel
+ * with snapshots. Copies at most max into ids; returns how many there are.
+ * The host's transport refuses them (transport_mark_removed). */
+size_t node_removed(struct node *n, uint64_t *ids, size_t max);
+size_t node_store_removed(struct mvcc_store *store, uint64_t *ids, size_t max);
+/* Whether id was removed from the cluster (as last applied). */
+bool node_is_removed(struct node *n, uint64_t id);
 /* The raft core, for traces and the simulator's invariant checks. */
 const struct raft *node_raft(const struct node *n);
 

@@ -15,6 +15,9 @@
 /* ext tables of mvcc used by node (lease/ uses 'L' and 'M'). */
 #define NODE__TABLE_MEMBER 'N'
 #define NODE__TABLE_ALARM 'A'
+/* Removed member ids (etcd's members_removed): kept for good, so a removed
+ * member stays refused across restarts and by members joining later. */
+#define NODE__TABLE_REMOVED 'D'
 
 enum node__entry_type {
     NODE__E_PUT = 1,

@@ -440,12 +440,28 @@ static const struct transport_cbs tr_cbs = {
     .snapshot_status = tr_snapshot_status,
 };
 
+/* The store's removed ids (etcd's members_removed) are refused by the
+ * transport: from the first tick after start, after a snapshot restore
+ * brought more, and as removals apply. The list only grows, so its length
+ * says whether there is news. */
+static void refuse_removed(struct server *s)
+{
+    uint64_t ids[256];
+    size_t n = node_removed(s->node, ids, sizeof(ids) / sizeof(ids[0]));
+    if (n == s->n_removed_marked)
+        return;
+    for (size_t i = 0; i < n && i < sizeof(ids) / sizeof(ids[0]); i++)
+        transport_mark_removed(s->transport, ids[i]);
+    s->n_removed_marked = n;
+}
+
 /* Keeps the transport's peers equal to the applied members: new members
  * are dialled, removed ones dropped, changed URLs updated. */
 static void reconcile_peers(struct server *s)
 {
     if (s->transport == NULL || s->shutting_down || !node_usable(s))
         return;
+    refuse_removed(s);
     size_t n = node_members(s->node, s->members, SERVER__MEMBERS_MAX);
     if (n > SERVER__MEMBERS_MAX)
         n = SERVER__MEMBERS_MAX;

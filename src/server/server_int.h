@@ -98,6 +98,7 @@ struct server {
     struct node *node;
     struct transport *transport;
     struct node_member *members; /* SERVER__MEMBERS_MAX, for reconciling */
+    size_t n_removed_marked;     /* removed ids handed to the transport */
 
     uv_timer_t tick;
     uv_timer_t stop_timer;

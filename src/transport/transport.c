@@ -681,6 +681,15 @@ int transport_remove_peer(struct transport *t, raft_id id)
     return CAIRN_ENOTFOUND;
 }
 
+void transport_mark_removed(struct transport *t, raft_id id)
+{
+    if (id == RAFT_NONE || id == t->cfg.self_id || tp__is_removed(t, id))
+        return;
+    if (transport_remove_peer(t, id) == 0)
+        return;
+    t->removed[t->n_removed++ % TP_REMOVED_MAX] = id;
+}
+
 int transport_send(struct transport *t, const struct raft_message *m)
 {
     CAIRN_ASSERT(!t->closing);

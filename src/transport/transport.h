@@ -236,6 +236,11 @@ int transport_update_peer(struct transport *t, raft_id id,
  * later attempts to connect are refused as coming from a removed member.
  * CAIRN_ENOTFOUND. */
 int transport_remove_peer(struct transport *t, raft_id id);
+/* Refuses id from now on as a removed member (the host's store lists it
+ * removed: at start, after a snapshot restore, as removals apply); a peer
+ * of that id is removed as by transport_remove_peer. Idempotent. The list
+ * keeps the last TP_REMOVED_MAX (256) ids marked. */
+void transport_mark_removed(struct transport *t, raft_id id);
 
 /* Queues m for m->to (a peer) and returns. m is encoded at once (borrowed
  * for the call). Returns 0 when queued; CAIRN_ENOTFOUND (not a peer; the

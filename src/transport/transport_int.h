@@ -97,7 +97,7 @@ int tp__dump(FILE *out, const uint8_t *p, size_t len);
 #define TP_URLS_MAX 8
 #define TP_LISTENERS_MAX 4
 #define TP_INBOUND_MAX (4 * TRANSPORT_PEERS_MAX)
-#define TP_REMOVED_MAX 64
+#define TP_REMOVED_MAX 256
 #define TP_REFUSALS_LOGGED_MAX 64
 
 struct tpeer;

@@ -101,38 +101,13 @@ void ms_pause(struct ms_member *m, uint64_t us)
                until / 1000);
 }
 
-/* Records the ids in m's applied member list. */
-static void members_seen(struct ms_member *m)
-{
-    struct node_member list[MS_SLOTS_MAX + 2];
-    size_t n = node_members(m->n, list, MS_SLOTS_MAX + 2);
-    for (size_t i = 0; i < n && i < MS_SLOTS_MAX + 2; i++) {
-        int k = 0;
-        while (k < m->n_seen && m->seen_ids[k] != list[i].id)
-            k++;
-        if (k == m->n_seen && k < (int)(sizeof(m->seen_ids) / 8)) {
-            m->seen_at[k] = node_applied_index(m->n);
-            m->seen_ids[m->n_seen++] = list[i].id;
-        }
-    }
-}
-
-/* Whether m has applied the removal of id: its list held id at an applied
- * index below its current one, and holds it no more (a store rolled back by
- * a crash has not applied what it lost). */
+/* Whether m has applied the removal of id: node keeps removed ids in the
+ * store (etcd's members_removed), so this survives restarts, comes with a
+ * snapshot, and a store rolled back by a crash has not applied what it
+ * lost. */
 static bool applied_removal(struct ms_member *m, uint64_t id)
 {
-    int k = 0;
-    while (k < m->n_seen && m->seen_ids[k] != id)
-        k++;
-    if (k == m->n_seen || node_applied_index(m->n) <= m->seen_at[k])
-        return false;
-    struct node_member list[MS_SLOTS_MAX + 2];
-    size_t n = node_members(m->n, list, MS_SLOTS_MAX + 2);
-    for (size_t i = 0; i < n && i < MS_SLOTS_MAX + 2; i++)
-        if (list[i].id == id)
-            return false;
-    return true;
+    return node_is_removed(m->n, id);
 }
 
 struct ms_member *ms_by_id(struct ms_run *r, uint64_t id)
@@ -529,8 +504,6 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
             return;
         }
         node_applied(m->n, it.b);
-        if (ms_usable(m))
-            members_seen(m);
     } else {
         int rc = snapshot_step(m, &it.meta);
         if (rc == 1)
@@ -971,7 +944,6 @@ int ms_join(struct ms_member *m, uint64_t id)
     m->joiner = true;
     m->learner = true;
     m->generation++;
-    m->n_seen = 0;
     m->wnext = 0;
     m->wbookmark = 0;
     m->jump_ms = 0;

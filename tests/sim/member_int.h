@@ -58,14 +58,6 @@ struct ms_member {
     bool learner;   /* added as a learner, not promoted yet */
     bool changing;  /* a membership request about it is out */
     int generation; /* how many members this slot has been */
-    /* Ids its applied member list held, each with the applied index it
-     * was first seen at (kept across restarts, as etcd keeps removed
-     * members in its store). The list is a function of the applied index,
-     * so one missing from the list at a later index was removed, and its
-     * messages are refused, as etcd's transport does. */
-    uint64_t seen_ids[16];
-    raft_index seen_at[16];
-    int n_seen;
     /* The WAL on the in-memory file system; survives crashes. */
     struct prng fs_rng;
     struct cairn_fs fs;

@@ -90,6 +90,34 @@ static void removed_and_unknown_members_refused(void **state)
     fx_fini(&f);
 }
 
+static bool removed_heard(struct fixture *f, void *arg)
+{
+    (void)arg;
+    return f->m[0].removed_by[2] >= 1;
+}
+
+/* A member that never saw the removal (restarted, or joined later) learns
+ * the removed ids from its store (transport_mark_removed): the removed
+ * member dialling it is told so, not answered "unknown", and stops (etcd's
+ * "the member has been permanently removed from the cluster"). */
+static void marked_removed_refused(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f);
+    fx_open(&f, 0, 0);
+    fx_open(&f, 1, 0);
+    transport_mark_removed(f.m[1].t, 1);
+    transport_mark_removed(f.m[1].t, 1); /* idempotent */
+    transport_mark_removed(f.m[1].t, 2); /* itself: ignored */
+    fx_peer(&f, 0, 1);
+    fx_run_until(&f, removed_heard, NULL);
+    assert_int_equal(f.m[0].removed_by[2], 1);
+    assert_int_equal(f.m[1].log_refused_in, 1);
+    assert_int_equal(fx_status(&f, 0, 1).connects, 0);
+    fx_fini(&f);
+}
+
 static bool raw_closed(struct fixture *f, void *arg)
 {
     (void)f;
@@ -320,6 +348,7 @@ int test_refuse_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(other_cluster_refused_logged_once),
         cmocka_unit_test(removed_and_unknown_members_refused),
+        cmocka_unit_test(marked_removed_refused),
         cmocka_unit_test(garbage_and_malformed_frames_close_one_connection),
         cmocka_unit_test(silent_connections_closed),
         cmocka_unit_test(every_refusal_code),
