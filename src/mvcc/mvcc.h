@@ -210,6 +210,15 @@ struct mvcc_lease_hooks {
  * call back into the store. */
 typedef void (*mvcc_commit_cb)(void *arg, mvcc_rev rev);
 
+/* Where a test may inject an LMDB failure (mvcc_options.fault). */
+enum mvcc_fault_site {
+    MVCC_FAULT_WRITE = 1, /* a record written by a batch (kv or ext) */
+    MVCC_FAULT_SYNC = 2,  /* mvcc_sync's mdb_env_sync */
+};
+/* Returns the LMDB or errno code that call fails with (MDB_MAP_FULL, EIO),
+ * or 0 to let it run. */
+typedef int (*mvcc_fault_cb)(void *arg, int site);
+
 struct mvcc_options {
     const char *dir;          /* directory holding the LMDB files; created */
     size_t quota_bytes;       /* 0: 2 GiB, etcd's default quota */
@@ -222,6 +231,12 @@ struct mvcc_options {
      * into it: etcd's etcd_disk_backend_commit_duration_seconds. Borrowed;
      * outlives the store. */
     struct cairn_hist *commit_hist;
+    /* Test only (the whole-member simulation runs the normal build), NULL
+     * elsewhere: a full map or a failed fdatasync injected where LMDB
+     * would report it, so that mvcc's own error paths run. One pointer
+     * test per record written. */
+    mvcc_fault_cb fault;
+    void *fault_arg;
 #ifdef CAIRN_FAULTS
     /* Test only: keep this many low bits of a long key's tail hash (0:
      * all), so that long keys collide (docs/mvcc.md, "Long keys"). */

@@ -47,6 +47,8 @@ struct mvcc_store {
     mvcc_commit_cb on_commit;
     void *on_commit_arg;
     struct cairn_hist *commit_hist; /* may be NULL */
+    mvcc_fault_cb fault;            /* tests only; may be NULL */
+    void *fault_arg;
     /* Operation counters: a batch's own (apply thread) folded into the
      * published ones at its commit, dropped at its abort. */
     struct mvcc__ops {
@@ -125,6 +127,12 @@ void mvcc__sizes_publish(struct mvcc_store *s);
 
 /* LMDB error to cairn code. */
 int mvcc__err(int mdb_rc);
+
+/* The test's injected failure at site, or 0 (mvcc_options.fault). */
+static inline int mvcc__fault(struct mvcc_store *s, int site)
+{
+    return s->fault != NULL ? s->fault(s->fault_arg, site) : 0;
+}
 /* Decodes a kv-db entry; false if malformed. */
 bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r);
 /* User-key order: memcmp then length. */

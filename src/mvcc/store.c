@@ -418,6 +418,8 @@ int mvcc_open(const struct mvcc_options *opts, struct mvcc_store **out,
     s->on_commit = opts->on_commit;
     s->on_commit_arg = opts->on_commit_arg;
     s->commit_hist = opts->commit_hist;
+    s->fault = opts->fault;
+    s->fault_arg = opts->fault_arg;
     s->hash_mask = UINT64_MAX;
 #ifdef CAIRN_FAULTS
     if (opts->long_key_hash_bits > 0 && opts->long_key_hash_bits < 64)
@@ -596,7 +598,9 @@ int mvcc_sync(struct mvcc_store *s)
 {
     CAIRN_ASSERT(s->wtxn == NULL);
     uint64_t t0 = s->commit_hist != NULL ? cairn_hist_now_ns() : 0;
-    int rc = mdb_env_sync(s->env, 1);
+    int rc = mvcc__fault(s, MVCC_FAULT_SYNC);
+    if (rc == 0)
+        rc = mdb_env_sync(s->env, 1);
     if (s->commit_hist != NULL)
         cairn_hist_observe(s->commit_hist, cairn_hist_now_ns() - t0);
     if (rc != 0) {
@@ -760,7 +764,8 @@ int mvcc_ext_put(struct mvcc_store *s, uint8_t table, const void *key,
     if (rc != 0)
         return rc;
     MDB_val k = {key_len + 1, p}, v = {val_len, (void *)val};
-    rc = mvcc__err(mdb_put(s->wtxn, s->ext, &k, &v, 0));
+    rc = mvcc__fault(s, MVCC_FAULT_WRITE);
+    rc = mvcc__err(rc ? rc : mdb_put(s->wtxn, s->ext, &k, &v, 0));
     if (p != stack)
         cairn_free(p);
     if (rc != 0)

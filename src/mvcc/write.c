@@ -117,7 +117,9 @@ static int write_record(struct wctx *w, const struct wkey *wk, bool tomb,
     /* Through the request's cursor: the lookup of the key's previous
      * version left it on the leaf page the new record goes to, and LMDB
      * then skips the descent from the root. */
-    int rc = mdb_cursor_put(w->c, &k, &v, MDB_RESERVE);
+    int rc = mvcc__fault(w->s, MVCC_FAULT_WRITE);
+    if (rc == 0)
+        rc = mdb_cursor_put(w->c, &k, &v, MDB_RESERVE);
     if (rc == 0) {
         uint8_t *p = v.mv_data;
         *p++ = (uint8_t)((tomb ? MVCC__FLAG_TOMB : 0) |

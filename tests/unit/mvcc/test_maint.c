@@ -2,6 +2,7 @@
  * whatever their physical compaction progress, different when the data
  * differs; defragmentation shrinking the file and keeping the content; the
  * consistent index stored with each batch. */
+#include <errno.h>
 #include <lmdb.h>
 
 #include "helpers.h"
@@ -196,6 +197,71 @@ static void test_defrag(void **state)
     assert_int_equal(mvcc_delete_range(s, &dq, &a, &dr), 0);
     assert_int_equal(dr.deleted, 10);
     assert_int_equal(mvcc_batch_commit(s, 3), 0);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
+struct inject {
+    int site, rc, calls;
+};
+
+static int inject_cb(void *arg, int site)
+{
+    struct inject *in = arg;
+    in->calls++;
+    return site == in->site ? in->rc : 0;
+}
+
+static int put_one(struct mvcc_store *s, struct mvcc_arena *a, const char *k)
+{
+    struct mvcc_put_req q = {.key = (const uint8_t *)k,
+                             .key_len = strlen(k),
+                             .value = (const uint8_t *)"v",
+                             .value_len = 1};
+    struct mvcc_put_resp r;
+    return mvcc_put(s, &q, a, &r);
+}
+
+/* The test hook the whole-member simulation uses: MDB_MAP_FULL injected at
+ * a record write takes mvcc's real path (CAIRN_ENOSPC, the batch refused,
+ * nothing of it kept), and a failing fdatasync is CAIRN_ESYNC. */
+static void test_injected_map_full_and_sync_failure(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct inject in = {0};
+    struct mvcc_options o = {.dir = d, .fault = inject_cb, .fault_arg = &in};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(put_one(s, &a, "a"), 0);
+    assert_int_equal(mvcc_batch_commit(s, 1), 0);
+    assert_true(in.calls > 0);
+    assert_int_equal(mvcc_sync(s), 0);
+    in.site = MVCC_FAULT_WRITE;
+    in.rc = MDB_MAP_FULL;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(put_one(s, &a, "b"), CAIRN_ENOSPC);
+    assert_int_equal(mvcc_ext_put(s, 'T', "x", 1, "", 0), CAIRN_EIO);
+    assert_int_not_equal(mvcc_batch_commit(s, 2), 0);
+    in.site = MVCC_FAULT_SYNC;
+    in.rc = EIO;
+    assert_int_equal(mvcc_sync(s), CAIRN_ESYNC);
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    assert_int_equal(st.rev, 2);
+    assert_int_equal(st.consistent_index, 1);
+    /* Space freed: the same batch goes through. */
+    in.site = 0;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(put_one(s, &a, "b"), 0);
+    assert_int_equal(mvcc_batch_commit(s, 2), 0);
+    assert_int_equal(mvcc_sync(s), 0);
     mvcc_arena_free(&a);
     mvcc_close(s);
     rm_dir(d);
@@ -539,6 +605,7 @@ int test_maint_group(void)
         cmocka_unit_test(test_compaction_resumes_after_reopen),
         cmocka_unit_test(test_defrag),
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
+        cmocka_unit_test(test_injected_map_full_and_sync_failure),
         cmocka_unit_test(test_quota_as_etcd_alarm_test),
         cmocka_unit_test(test_op_counts),
     };
