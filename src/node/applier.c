@@ -11,6 +11,12 @@ struct node_applier {
     struct lessor *l;
     struct lease_options lo;
     const struct cairn_log *log;
+    /* The first failure that stops the member (a batch, a compaction
+     * step, a restore, a sync): every later batch is refused with it, as
+     * etcd panics. Batches handed over after a failed one would store a
+     * consistent index past the entries the failed one lost, and a
+     * restart replays only past that index. */
+    int failed;
 };
 
 int node_applier_new(struct mvcc_store *store, struct lessor *lessor,
@@ -45,7 +51,12 @@ struct lessor *node_applier_lessor(const struct node_applier *a)
 
 int node_applier_sync(struct node_applier *a)
 {
-    return mvcc_sync(a->s);
+    if (a->failed != 0)
+        return a->failed;
+    int rc = mvcc_sync(a->s);
+    if (rc != 0)
+        a->failed = rc;
+    return rc;
 }
 
 raft_index node_apply_batch_last_index(const struct node_apply_batch *b)
@@ -323,8 +334,11 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
     r->err = rc;
     if (r->revision == 0) /* the committed revision, without a read txn */
         r->revision = mvcc_current_rev(a->s);
-    /* A failure after a partial write fails the whole batch (mvcc.h). */
-    if (rc == CAIRN_EIO || rc == CAIRN_ENOMEM || rc == CAIRN_ESYNC)
+    /* A failure after a partial write fails the whole batch (mvcc.h); a
+     * full map (CAIRN_ENOSPC) too, at once, so that the member stops
+     * saying so rather than with the next request's CAIRN_EIO. */
+    if (rc == CAIRN_EIO || rc == CAIRN_ENOMEM || rc == CAIRN_ESYNC ||
+        rc == CAIRN_ENOSPC)
         return rc;
     return 0;
 }
@@ -422,6 +436,10 @@ int node_applier_apply(struct node_applier *a, struct node_apply_batch *b)
 {
     struct cairn_errmsg em = {{0}};
     int rc = 0;
+    if (a->failed != 0) {
+        b->status = a->failed;
+        return a->failed;
+    }
     switch (b->kind) {
     case NODE__BATCH_ENTRIES:
         rc = apply_entries(a, b);
@@ -441,6 +459,11 @@ int node_applier_apply(struct node_applier *a, struct node_apply_batch *b)
     default:
         CAIRN_UNREACHABLE();
     }
+    /* A failed defragmentation or export leaves the store as it was;
+     * the member goes on. */
+    if (rc != 0 && b->kind != NODE__BATCH_DEFRAG &&
+        b->kind != NODE__BATCH_EXPORT)
+        a->failed = rc;
     b->status = rc;
     return rc;
 }

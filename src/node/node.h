@@ -496,7 +496,11 @@ void node_applier_free(struct node_applier *a);
  * consistent index) in one mvcc batch, or a snapshot restore, or a local
  * operation (defragment, export). Fills the batch's per-request results.
  * Returns 0 or a fatal error (the batch was aborted; the member must stop
- * and replay from the stored index), which node_applied then reports. */
+ * and replay from the stored index), which node_applied then reports.
+ * After a fatal error (of a batch, a compaction step, a restore or a
+ * sync) every later batch and sync fails with it and applies nothing: the
+ * store keeps the consistent index of the last batch before the failure.
+ * A failed defragmentation or export is not fatal. */
 int node_applier_apply(struct node_applier *a, struct node_apply_batch *b);
 /* mvcc_sync for the snapshot action. */
 int node_applier_sync(struct node_applier *a);

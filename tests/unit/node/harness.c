@@ -133,7 +133,9 @@ static void member_open(struct h_member *m)
     struct mvcc_options o = {.dir = m->dir,
                              .quota_bytes = m->c->opts.quota_bytes
                                                 ? m->c->opts.quota_bytes
-                                                : 64u << 20};
+                                                : 64u << 20,
+                             .fault = m->c->opts.fault,
+                             .fault_arg = m->c->opts.fault_arg};
     struct cairn_errmsg em = {{0}};
     assert_int_equal(mvcc_open(&o, &m->s, &em), 0);
     struct lease_options lo = {.min_ttl_s = 1,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mvcc/mvcc.h"
 #include "node/node.h"
 
 #define H_MEMBERS_MAX 5
@@ -17,6 +18,8 @@
 struct h_opts {
     size_t quota_bytes;             /* 0: 64 MiB */
     int64_t checkpoint_interval_ms; /* 0: lease's default */
+    mvcc_fault_cb fault;            /* mvcc's test hook, may be NULL */
+    void *fault_arg;
 };
 
 struct h_msg {

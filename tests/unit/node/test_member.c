@@ -14,6 +14,7 @@
 
 /* cmocka needs setjmp.h and stdarg.h first. */
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "harness.h"
 #include "node/node_int.h"
@@ -795,6 +796,50 @@ static void test_persist_failure_stops(void **state)
  * added and a voter removed after it, one entry past the hard state's
  * commit that the store already applied and one it did not; this member
  * is the added learner. */
+static int map_full_once(void *arg, int site)
+{
+    bool *armed = arg;
+    if (site != MVCC_FAULT_WRITE || !*armed)
+        return 0;
+    *armed = false;
+    return MDB_MAP_FULL;
+}
+
+/* A batch that fails (here LMDB's map full) stops the member, and the
+ * batches already handed to the apply thread after it must not apply:
+ * they would store a consistent index past the entries lost with the
+ * failed batch, which a restart then never replays (the whole-member
+ * simulation's seed 1000378 with the full-map fault). */
+static void test_apply_failure_applies_nothing_after(void **state)
+{
+    (void)state;
+    bool armed = false;
+    struct h_opts o = {.fault = map_full_once, .fault_arg = &armed};
+    struct h_cluster c;
+    h_cluster_init_opts(&c, 3, NULL, false, &o);
+    c.tolerate_apply_errors = true;
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *f = &c.m[1];
+    f->hold_apply = true;
+    struct h_result p1, p2;
+    assert_int_equal(h_put(l, "a", "1", &p1), 0);
+    h_run(&c);
+    assert_int_equal(h_put(l, "b", "2", &p2), 0);
+    h_run(&c);
+    assert_int_equal(p1.err, 0);
+    assert_int_equal(p2.err, 0);
+    assert_true(f->n_batches >= 2);
+    uint64_t ci = mvcc_consistent_index(f->s);
+    armed = true;
+    f->hold_apply = false;
+    h_run(&c);
+    int err = 0;
+    assert_true(node_stopped(f->n, &err));
+    assert_int_equal(err, CAIRN_ENOSPC);
+    assert_true(mvcc_consistent_index(f->s) == ci);
+    h_cluster_free(&c);
+}
+
 static void conf_entry(struct raft_entry *e, uint8_t *buf, raft_index index,
                        uint8_t type, uint64_t node)
 {
@@ -960,6 +1005,7 @@ int node_test_member(void)
         cmocka_unit_test(test_move_leader_and_lease_promote),
         cmocka_unit_test(test_restart_from_wal),
         cmocka_unit_test(test_persist_failure_stops),
+        cmocka_unit_test(test_apply_failure_applies_nothing_after),
         cmocka_unit_test(test_force_plan),
         cmocka_unit_test(test_force_new_cluster),
         cmocka_unit_test(test_entries_persisted_before_snapshot_installed),
