@@ -66,8 +66,9 @@ struct sim_result {
     uint64_t ops_ok, ops_failed, ops_unknown;
     uint64_t max_term;
     uint64_t committed; /* length of the committed sequence */
-    /* --members: how often pauses and LMDB sync failures were injected */
-    uint64_t pauses, store_sync_failures;
+    /* --members: how often pauses, LMDB sync failures and full LMDB maps
+     * were injected */
+    uint64_t pauses, store_sync_failures, store_full_failures;
     char mix[224]; /* the cluster and fault mix the seed chose */
 };
 

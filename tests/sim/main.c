@@ -234,12 +234,13 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
     }
     free(mem);
     if (fd >= 0) {
-        char rec[160];
+        char rec[200];
         int n = snprintf(rec, sizeof(rec),
                          "%" PRIu64 " %d %" PRIu64 " %016" PRIx64 " %" PRIu64
-                         " %" PRIu64 "\n",
+                         " %" PRIu64 " %" PRIu64 "\n",
                          seed, (int)res.verdict, res.events, res.trace_hash,
-                         res.pauses, res.store_sync_failures);
+                         res.pauses, res.store_sync_failures,
+                         res.store_full_failures);
         ssize_t w = write(fd, rec, (size_t)n);
         (void)w;
     }
@@ -249,7 +250,8 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
 struct campaign {
     uint64_t run, failures, events;
     uint64_t first_failure;
-    uint64_t pauses, store_sync_failures; /* --members: faults injected */
+    /* --members: faults injected */
+    uint64_t pauses, store_sync_failures, store_full_failures;
 };
 
 static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
@@ -265,17 +267,19 @@ static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
         char *nl;
         while ((nl = strchr(line, '\n')) != NULL) {
             *nl = '\0';
-            uint64_t seed, events, hash, pauses, syncs;
+            uint64_t seed, events, hash, pauses, syncs, fulls;
             int verdict;
             int k = sscanf(line,
                            "%" SCNu64 " %d %" SCNu64 " %" SCNx64 " %" SCNu64
-                           " %" SCNu64,
-                           &seed, &verdict, &events, &hash, &pauses, &syncs);
+                           " %" SCNu64 " %" SCNu64,
+                           &seed, &verdict, &events, &hash, &pauses, &syncs,
+                           &fulls);
             if (k >= 3)
                 cp->events += events;
-            if (k == 6) {
+            if (k == 7) {
                 cp->pauses += pauses;
                 cp->store_sync_failures += syncs;
+                cp->store_full_failures += fulls;
             }
             line = nl + 1;
         }
@@ -399,11 +403,12 @@ int main(int argc, char **argv)
     }
     drain(fds[0], &cp, acc, &acc_len, sizeof(acc));
     double wall = now_s() - t0;
-    char extra[96] = "";
+    char extra[128] = "";
     if (o.members)
         snprintf(extra, sizeof(extra),
-                 " pauses=%" PRIu64 " lmdb_sync_failures=%" PRIu64, cp.pauses,
-                 cp.store_sync_failures);
+                 " pauses=%" PRIu64 " lmdb_sync_failures=%" PRIu64
+                 " lmdb_map_full=%" PRIu64,
+                 cp.pauses, cp.store_sync_failures, cp.store_full_failures);
     printf("RESULT %s seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
            " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s%s\n",
            o.members ? "sim-members" : "sim", cp.run, cp.failures, cp.events,

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "member_int.h"
 
 #define WAL_DIR "/member/wal"
@@ -419,15 +421,6 @@ static int snapshot_step(struct ms_member *m,
                          const struct raft_snapshot_meta *s)
 {
     struct ms_run *r = m->r;
-    if (m->store_sync_fails) {
-        /* The explicit sync's fdatasync fails (mvcc_sync answers
-         * CAIRN_ESYNC): nothing since the last sync is known durable, so
-         * a crash rolls LMDB back to it, and the member must stop. */
-        m->store_sync_fails = false;
-        r->store_sync_failures++;
-        sim_tracef(&r->w, "m%d LMDB sync fails", m->slot + 1);
-        return CAIRN_ESYNC;
-    }
     int rc = node_applier_sync(m->ap);
     if (rc != 0)
         return rc;
@@ -476,6 +469,23 @@ static void snapshot_failed(struct ms_member *m, int rc)
     ms_restart_later(m, prng_range(&r->w.rng, 10000, 500000));
 }
 
+/* A failed apply batch (a full map, an I/O error) stops the member: the
+ * batch was aborted, the store is as the previous batch left it, and the
+ * WAL replays from there when an operator restarts it. */
+static void apply_failed(struct ms_member *m, int rc)
+{
+    struct ms_run *r = m->r;
+    int why = 0;
+    if (!node_stopped(m->n, &why)) {
+        ms_fail(r, SIM_SAFETY, "m%d continued after an apply failed: %s",
+                m->slot + 1, cairn_strerror(rc));
+        return;
+    }
+    r->fatal_stops++;
+    sim_tracef(&r->w, "m%d stopped: %s", m->slot + 1, cairn_strerror(why));
+    ms_restart_later(m, prng_range(&r->w.rng, 10000, 500000));
+}
+
 static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
 {
     (void)w;
@@ -492,6 +502,7 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     m->n_work--;
     if (it.b != NULL) {
         bool restore = node_apply_batch_restore_path(it.b) != NULL;
+        bool was_stopped = node_stopped(m->n, NULL);
         int rc = node_applier_apply(m->ap, it.b);
         if (rc == 0 && restore) {
             m->l_gen++;        /* the applier reopened its lessor */
@@ -504,6 +515,8 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
             return;
         }
         node_applied(m->n, it.b);
+        if (rc != 0 && !was_stopped)
+            apply_failed(m, rc);
     } else {
         int rc = snapshot_step(m, &it.meta);
         if (rc == 1)
@@ -706,11 +719,42 @@ static void tick_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     sim_world_schedule(w, period, tick_fire, NULL, m, m->inc, 0);
 }
 
+/* mvcc's test hook: the armed LMDB failure, where LMDB would report it, so
+ * that mvcc's and node's own error paths run. */
+static int store_fault(void *arg, int site)
+{
+    struct ms_member *m = arg;
+    struct ms_run *r = m->r;
+    if (site == MVCC_FAULT_SYNC && m->store_sync_fails) {
+        /* fdatasync fails (mvcc_sync answers CAIRN_ESYNC): nothing since
+         * the last sync is known durable, so a crash rolls LMDB back to
+         * it, and the member must stop. */
+        m->store_sync_fails = false;
+        r->store_sync_failures++;
+        sim_tracef(&r->w, "m%d LMDB sync fails", m->slot + 1);
+        return EIO;
+    }
+    if (site == MVCC_FAULT_WRITE && m->store_full) {
+        /* The disk under LMDB is full: the batch fails (CAIRN_ENOSPC) and
+         * the member stops, as etcd panics on a failed backend write; its
+         * WAL still holds everything, replayed when an operator restarts
+         * it with space freed. */
+        m->store_full = false;
+        r->store_full_failures++;
+        sim_tracef(&r->w, "m%d LMDB map full", m->slot + 1);
+        return MDB_MAP_FULL;
+    }
+    return 0;
+}
+
 static int open_store(struct ms_member *m, const struct wal_recovery *rec)
 {
     char db[256];
     snprintf(db, sizeof(db), "%s/db", m->dir);
-    struct mvcc_options o = {.dir = db, .quota_bytes = m->r->p.quota_bytes};
+    struct mvcc_options o = {.dir = db,
+                             .quota_bytes = m->r->p.quota_bytes,
+                             .fault = store_fault,
+                             .fault_arg = m};
     struct cairn_errmsg em = {{0}};
     int rc = mvcc_open(&o, &m->s, &em);
     if (rc != 0)
@@ -997,6 +1041,7 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
     /* Drawn last, so that every earlier choice of a seed stays. */
     p->pauses = prng_chance(r, 0.3);
     p->store_sync_fail = p->fsync_fail && prng_chance(r, 0.5);
+    p->store_full = prng_chance(r, 0.15);
     if (fault != SIM_MF_NONE) {
         /* Fault tests: the mix that exposes the broken rules soonest. */
         p->members = 3;
@@ -1006,7 +1051,7 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
         p->partitions = true;
         p->crash_points = false;
         p->fsync_fail = p->enospc = false;
-        p->pauses = p->store_sync_fail = false;
+        p->pauses = p->store_sync_fail = p->store_full = false;
         p->membership = false;
         p->quota_bytes = QUOTA_BYTES;
         p->nemesis_gap_us_max = 150000;
@@ -1029,6 +1074,7 @@ static void params_format(const struct ms_params *p, char *out, size_t size)
              {p->torn, "torn"},
              {p->fsync_fail, "eio"},
              {p->store_sync_fail, "lmdb-eio"},
+             {p->store_full, "lmdb-full"},
              {p->pauses, "pause"},
              {p->enospc, "enospc"},
              {p->transfers, "transfer"},
@@ -1173,6 +1219,7 @@ int sim_members_run(const struct sim_options *opt, struct sim_result *res,
     res->committed = r->clog_len;
     res->pauses = r->pauses;
     res->store_sync_failures = r->store_sync_failures;
+    res->store_full_failures = r->store_full_failures;
     if (r->failed && trace_out != NULL)
         sim_trace_dump(&r->w, trace_out);
     run_free(r);

@@ -92,6 +92,7 @@ struct ms_member {
      * then: its events wait and run at that time, in order. */
     uint64_t paused_until_us;
     bool store_sync_fails; /* the next explicit LMDB sync fails */
+    bool store_full;       /* the next LMDB record write finds the map full */
     bool compacting;       /* a scheduled compaction not physically done */
     uint64_t image_seq;
     /* Raft checks within one life, and the durable log's shadow. */
@@ -237,7 +238,7 @@ struct ms_params {
     uint64_t catchup;
     bool crashes, crash_points, partitions, lossy, drift, jumps, slow_disk,
         torn, fsync_fail, enospc, transfers, compaction, defrag, membership,
-        pauses, store_sync_fail;
+        pauses, store_sync_fail, store_full;
     size_t quota_bytes; /* mvcc's quota: small ones raise the NOSPACE alarm */
     uint64_t fault_phase_us;
     uint64_t nemesis_gap_us_max;
@@ -290,7 +291,7 @@ struct ms_run {
     bool healed;
     uint64_t ok_after_heal; /* operations invoked after healing, ok */
     uint64_t crashes, fatal_stops, snapshots, restores;
-    uint64_t pauses, store_sync_failures;
+    uint64_t pauses, store_sync_failures, store_full_failures;
     bool change_out; /* one membership change at a time */
 };
 

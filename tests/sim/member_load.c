@@ -628,7 +628,11 @@ static void nemesis_act(struct ms_run *r)
             partition(r);
         break;
     case 3:
-        if (r->p.store_sync_fail && m != NULL && prng_chance(g, 0.5)) {
+        if (r->p.store_full && m != NULL && prng_chance(g, 0.3)) {
+            m->store_full = true;
+            sim_tracef(&r->w, "m%d: its next LMDB write finds the map full",
+                       m->slot + 1);
+        } else if (r->p.store_sync_fail && m != NULL && prng_chance(g, 0.5)) {
             m->store_sync_fails = true;
             sim_tracef(&r->w, "m%d: its next LMDB sync fails", m->slot + 1);
         } else if ((r->p.fsync_fail || r->p.enospc) && m != NULL)
@@ -705,6 +709,7 @@ void ms_heal(struct ms_run *r)
                                false);
         m->crash_point = MS_CP_NONE;
         m->store_sync_fails = false;
+        m->store_full = false;
         if (!ms_usable(m) && !m->removed)
             ms_restart_later(m, prng_range(&r->w.rng, 0, 10000));
     }

@@ -55,14 +55,15 @@ static void member_lease_seeds_pass_with_lease_trace(void **state)
     assert_true(released > 0);
 }
 
-/* Pauses and LMDB sync failures are injected (seed 1000027 has both,
- * and an LMDB sync failure stopped a member: the run would fail if it
- * had gone on) and the runs still pass. */
-static void member_pauses_and_store_sync_failures_exercised(void **state)
+/* Pauses, LMDB sync failures and full LMDB maps are injected (seed 1000027
+ * has the first two, and an LMDB sync failure stopped a member: the run
+ * would fail if it had gone on; in 1000054 a full map stops a member
+ * mid-batch) and the runs still pass. */
+static void member_pauses_and_store_faults_exercised(void **state)
 {
     (void)state;
-    const uint64_t seeds[] = {1000027, 1000029};
-    uint64_t pauses = 0, syncs = 0;
+    const uint64_t seeds[] = {1000027, 1000029, 1000054};
+    uint64_t pauses = 0, syncs = 0, fulls = 0;
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         struct sim_options o = {.seed = seeds[i]};
         struct sim_result r;
@@ -73,9 +74,11 @@ static void member_pauses_and_store_sync_failures_exercised(void **state)
         assert_int_equal(r.verdict, SIM_PASS);
         pauses += r.pauses;
         syncs += r.store_sync_failures;
+        fulls += r.store_full_failures;
     }
     assert_true(pauses > 0);
     assert_true(syncs > 0);
+    assert_true(fulls > 0);
 }
 
 static void member_fault_names(void **state)
@@ -114,7 +117,7 @@ int test_member_group(void)
         cmocka_unit_test(member_same_seed_same_run),
         cmocka_unit_test(member_different_seeds_differ),
         cmocka_unit_test(member_lease_seeds_pass_with_lease_trace),
-        cmocka_unit_test(member_pauses_and_store_sync_failures_exercised),
+        cmocka_unit_test(member_pauses_and_store_faults_exercised),
         cmocka_unit_test(member_fault_names),
         cmocka_unit_test(member_broken_watch_is_caught),
     };
