@@ -433,11 +433,28 @@ static void tr_snapshot_status(void *arg, raft_id peer, raft_index index,
         node_report_snapshot(s->node, peer, status != 0);
 }
 
+/* A peer refused us as removed: etcd's member logs "the member has been
+ * permanently removed from the cluster" and stops; so do we (the node
+ * stops with CAIRN_EREMOVED, the next tick shuts the server down). Also
+ * when this member missed the entry removing it. */
+static void tr_removed(void *arg, raft_id by)
+{
+    struct server *s = arg;
+    if (!node_usable(s))
+        return;
+    cairn_errorf(s->log, COMP,
+                 "the member has been permanently removed from the cluster "
+                 "(refused by peer %016llx)",
+                 (unsigned long long)by);
+    node_report_removed(s->node);
+}
+
 static const struct transport_cbs tr_cbs = {
     .receive = tr_receive,
     .snapshot = tr_snapshot,
     .unreachable = tr_unreachable,
     .snapshot_status = tr_snapshot_status,
+    .removed = tr_removed,
 };
 
 /* The store's removed ids (etcd's members_removed) are refused by the

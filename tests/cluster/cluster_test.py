@@ -529,6 +529,36 @@ def case_member_remove(c):
     c.check_all_acked(rest)
 
 
+def case_removed_returns(c):
+    """A member removed while down, after which every member that saw the
+    removal restarts, is refused when it comes back (the removed ids are in
+    the store, not only in the transport's memory) and stops by itself, as
+    etcd's: "the member has been permanently removed from the cluster"."""
+    c.start()
+    for i in range(10):
+        c.put("b%03d" % i, "v%d" % i)
+    lead = c.leader()
+    victim = next(m for m in c.members if m is not lead)
+    vid = victim.status()["id"]
+    victim.kill(signal.SIGKILL)
+    rest = [m for m in c.members if m is not victim]
+    member_remove(c, vid)
+    c.put("after", "removal", via=rest[0])
+    for m in rest:
+        m.kill(signal.SIGKILL)
+    for m in rest:
+        m.start()
+    for m in rest:
+        c.wait_ready(m)
+    victim.start()
+    wait_stopped(victim)
+    check("permanently removed" in victim.log_text(True),
+          "the removed member says why it stops:\n" + victim.log_text(True))
+    c.members.remove(victim)
+    c.put("after", "return", via=rest[1])
+    c.check_all_acked(rest)
+
+
 def add_member(c, learner=False):
     """MemberAdd through the leader; returns the Member (not started) and
     the id the cluster gave it."""
@@ -1102,6 +1132,7 @@ CASES = {
                          case_snapshot_catchup),
     "member_remove": (3, (), case_member_remove),
     "member_add": (3, (), case_member_add),
+    "removed_returns": (3, (), case_removed_returns),
     "learner": (3, (), case_learner),
     "kill_loop": (3, (), case_kill_loop),
     "apart": (3, (), case_apart),
