@@ -1132,6 +1132,12 @@ int node_new(const struct node_config *config, const struct node_env *env,
     rc = raft_new(&rcfg, &n->r);
     if (rc != 0)
         goto err_storage;
+    /* A store ahead of the WAL's snapshot applied the configuration
+     * entries between them: a snapshot taken before the next entry
+     * applies must record that configuration, not the older snapshot's
+     * (a restart from it would bring removed voters back). */
+    raft_applied_conf(n->r, &n->applied_conf);
+    n->conf = n->applied_conf;
     *out = n;
     return 0;
 

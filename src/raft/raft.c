@@ -1773,6 +1773,11 @@ const char *raft_progress_state_name(int state)
     }
 }
 
+void raft_applied_conf(const struct raft *r, struct raft_conf_state *out)
+{
+    *out = r->applied_conf;
+}
+
 void raft_status_get(const struct raft *r, struct raft_status *st)
 {
     memset(st, 0, sizeof(*st));

@@ -628,6 +628,10 @@ struct raft_status {
 };
 
 void raft_status_get(const struct raft *r, struct raft_status *st);
+/* The configuration as of the applied index (what every update's
+ * conf_state carries); right after raft_new, the one config.applied left,
+ * configuration entries between the storage's snapshot and it included. */
+void raft_applied_conf(const struct raft *r, struct raft_conf_state *out);
 /* One line for traces:
  *   "1 leader term=3 vote=1 commit=7 applied=7 last=7 lead=1"
  * Writes at most size bytes, NUL included; returns the length it wanted. */

@@ -681,8 +681,31 @@ static mvcc_rev settle_check(struct ms_run *r)
     return top;
 }
 
+/* Why no one leads: each running member's core and the voters it holds. */
+static void trace_cores(struct ms_run *r)
+{
+    for (int i = 0; i < r->p.members; i++) {
+        struct ms_member *m = &r->m[i];
+        if (!ms_usable(m))
+            continue;
+        char line[160];
+        raft_describe(node_raft(m->n), line, sizeof(line));
+        struct raft_status st;
+        raft_status_get(node_raft(m->n), &st);
+        char voters[96] = "";
+        size_t off = 0;
+        for (uint32_t k = 0; k < st.conf.n_voters && off < sizeof(voters); k++)
+            off += (size_t)snprintf(voters + off, sizeof(voters) - off,
+                                    " %" PRIx64, st.conf.voters[k]);
+        sim_tracef(&r->w, "m%d core: %s; voters%s%s", m->slot + 1, line, voters,
+                   st.conf.n_voters_outgoing ? " (joint)" : "");
+    }
+}
+
 void ms_final_checks(struct ms_run *r)
 {
+    if (ms_leader(r) == NULL)
+        trace_cores(r);
     if (ms_leader(r) == NULL)
         ms_fail(r, SIM_LIVENESS,
                 "no leader at the end, %" PRIu64 " ms after healing",

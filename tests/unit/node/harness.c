@@ -259,6 +259,8 @@ void h_member_restart(struct h_member *m)
     node_free(m->n);
     m->n = NULL;
     m->started = false;
+    m->n_snaps = 0;
+    m->hold_snap = false;
     node_applier_free(m->ap);
     mvcc_close(m->s);
     wal_close(m->w);
@@ -347,7 +349,7 @@ static size_t run_member(struct h_member *m)
         node_applied(m->n, b);
         k++;
     }
-    while (m->n_snaps > 0) {
+    while (!m->hold_snap && m->n_snaps > 0) {
         struct raft_snapshot_meta meta = m->snaps[0];
         memmove(m->snaps, m->snaps + 1, (m->n_snaps - 1) * sizeof(meta));
         m->n_snaps--;

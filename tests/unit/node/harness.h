@@ -35,6 +35,8 @@ struct h_member {
     bool cut;          /* messages to and from it are dropped */
     bool hold_persist; /* persists stay pending */
     bool hold_apply;   /* apply batches stay pending */
+    bool hold_snap;    /* snapshot requests stay pending (a restart drops
+                        * them, as a crash before the snapshot would) */
     char dir[128];
     struct mvcc_store *s;
     struct node_applier *ap;
