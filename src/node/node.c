@@ -144,7 +144,7 @@ struct node {
     uint64_t id_prefix, id_next;
 
     /* ReadIndex rounds: one at a time */
-    uint64_t round_ctx; /* last ctx used */
+    uint64_t round_ctx; /* last ctx used (a request id: unique) */
 
     /* leases */
     struct revoking revoking[LEASE_REVOKING_MAX];
@@ -691,7 +691,11 @@ static bool start_round(struct node *n)
         any = in_rounds(w) && w->phase == R_PENDING;
     if (!any)
         return false;
-    uint64_t ctx = ++n->round_ctx;
+    /* Unique across this member's lives, as its request ids are (etcd
+     * uses its request id generator too): an answer to a round of an
+     * earlier life, still in flight, must not match a new one. */
+    uint64_t ctx = next_req_id(n);
+    n->round_ctx = ctx;
     struct raft_event ev = {.type = RAFT_EVENT_READ_INDEX};
     ev.u.read_ctx = ctx;
     struct raft_update u;

@@ -764,6 +764,51 @@ static void test_restart_from_wal(void **state)
     h_cluster_free(&c);
 }
 
+/* A ReadIndex answer meant for a member's previous life (its request was
+ * in flight when it crashed) must not answer the restarted member's round:
+ * a round numbered from 1 again in each life took it, and served a
+ * linearizable read below a write acknowledged before the read began (the
+ * whole-member simulation's seed 6004631). */
+static void test_read_answer_of_previous_life_ignored(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init_wal(&c, 3, NULL, true);
+    struct h_member *l = h_elect(&c, 1);
+    struct h_member *f = &c.m[1];
+    struct h_result p, g;
+    assert_int_equal(h_put(l, "x", "old", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    raft_index old_index = node_applied_index(f->n);
+    h_member_restart(f);
+    /* The new value is committed and acknowledged; f holds the entry but
+     * has not applied it. */
+    f->hold_apply = true;
+    assert_int_equal(h_put(l, "x", "new", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_true(node_applied_index(f->n) == old_index);
+    assert_int_equal(h_get(f, "x", false, &g), 0);
+    /* The leader's answer to a round f started before its restart, late:
+     * a low index, and the context its first round in that life had. */
+    struct raft_message stale = {.type = RAFT_MSG_READ_INDEX_RESP,
+                                 .from = l->id,
+                                 .to = f->id,
+                                 .term = node_term(l->n),
+                                 .index = old_index,
+                                 .ctx = 1};
+    node_receive(f->n, &stale);
+    h_run(&c);
+    assert_int_equal(g.calls, 0); /* waits for the new entry to apply */
+    f->hold_apply = false;
+    h_run(&c);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.err, 0);
+    assert_string_equal(g.value, "new");
+    h_cluster_free(&c);
+}
+
 static uint32_t voters_of(struct h_member *m)
 {
     struct raft_status st;
@@ -1056,6 +1101,7 @@ int node_test_member(void)
         cmocka_unit_test(test_move_leader_and_lease_promote),
         cmocka_unit_test(test_restart_from_wal),
         cmocka_unit_test(test_snapshot_conf_after_restart),
+        cmocka_unit_test(test_read_answer_of_previous_life_ignored),
         cmocka_unit_test(test_persist_failure_stops),
         cmocka_unit_test(test_apply_failure_applies_nothing_after),
         cmocka_unit_test(test_force_plan),
