@@ -29,7 +29,7 @@ static void done_push(struct server *s, struct server__job *j)
         s->done_head = j;
     s->done_tail = j;
     pthread_mutex_unlock(&s->done_mu);
-    uv_async_send(&s->async);
+    server__wake_send(&s->wake);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -216,10 +216,10 @@ static struct server__job *job_new(struct server *s, enum server__job_kind k)
     struct server__job *j = cairn_calloc(1, sizeof *j);
     if (j == NULL) {
         /* The node cannot be told from inside an env call; stop the
-         * member from the loop instead (the async callback sees it). */
+         * member from the loop instead (the wake-up's callback sees it). */
         cairn_errorf(s->log, COMP, "out of memory queueing work: stopping");
         s->stop_status = CAIRN_ENOMEM;
-        uv_async_send(&s->async);
+        server__wake_send(&s->wake);
         return NULL;
     }
     j->kind = k;
@@ -677,9 +677,9 @@ static struct server__job *done_take(struct server *s)
     return j;
 }
 
-static void on_async(uv_async_t *h)
+static void on_wake(struct server__wake *w)
 {
-    struct server *s = h->data;
+    struct server *s = w->poll.data;
     struct server__job *j = done_take(s);
     /* Also while stopping: every batch lent to the node goes back to it. */
     while (j != NULL && s->node != NULL) {
@@ -966,20 +966,23 @@ static void free_state(struct server *s)
     wal_recovery_free(&s->rec);
 }
 
-/* The loop's handles: the env may signal the async handle from the
- * moment the threads run. */
-static void init_handles(struct server *s)
+/* The loop's handles: the env may signal the wake-up from the moment
+ * the threads run. Only the wake-up can fail (no file descriptor left). */
+static int init_handles(struct server *s)
 {
     if (s->handles_ready)
-        return;
-    uv_async_init(s->loop, &s->async, on_async);
-    s->async.data = s;
+        return 0;
+    int rv = server__wake_init(s->loop, &s->wake, on_wake);
+    if (rv != 0)
+        return rv;
+    s->wake.poll.data = s;
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_init(s->loop, &s->stop_timer);
     s->stop_timer.data = s;
     server__compactor_init_timer(s);
     s->handles_ready = true;
+    return 0;
 }
 
 /* A joining member's first peers: the members that dialled it, at the
@@ -1160,7 +1163,9 @@ static int start_member(struct server *s, const struct node_member *initial,
     if (rv != 0)
         return cairn_errmsg_code(m, rv, "store status");
 
-    init_handles(s);
+    rv = init_handles(s);
+    if (rv != 0)
+        return cairn_errmsg_code(m, rv, "loop wake-up");
     /* Threads before the node: node_new may already persist. */
     if (pthread_create(&s->wal_thread, NULL, wal_main, s) != 0)
         return cairn_errmsg_code(m, CAIRN_EIO, "start the WAL thread");
@@ -1415,8 +1420,11 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     /* From here on failures stop the server through the loop: the caller
      * runs it until it is empty, then calls server_close. */
     if (joining) {
-        init_handles(s);
-        rv = server__join_start(s, m);
+        rv = init_handles(s);
+        if (rv != 0)
+            cairn_errmsg_code(m, rv, "loop wake-up");
+        else
+            rv = server__join_start(s, m);
     } else {
         rv = start_member(s, initial, n_initial, m);
     }
@@ -1488,13 +1496,16 @@ static void finish_shutdown(struct server *s)
     s->state_freed = true;
     free_state(s);
     uv_handle_t *hs[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->stop_timer,
-                         (uv_handle_t *)&s->compact_timer,
-                         (uv_handle_t *)&s->async};
+                         (uv_handle_t *)&s->compact_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         if (hs[i]->loop != NULL && !uv_is_closing(hs[i])) {
             s->closing_handles++;
             uv_close(hs[i], on_handle_closed);
         }
+    }
+    if (s->handles_ready && !uv_is_closing((uv_handle_t *)&s->wake.poll)) {
+        s->closing_handles++;
+        server__wake_close(&s->wake, on_handle_closed);
     }
     maybe_finished(s);
 }

@@ -11,6 +11,7 @@
 #include "net/net.h"
 #include "node/node.h"
 #include "server/server.h"
+#include "server/wake.h"
 #include "transport/transport.h"
 #include "wal/wal.h"
 
@@ -104,7 +105,7 @@ struct server {
     uv_timer_t stop_timer;
     uv_timer_t compact_timer;
     struct server__compactor compactor;
-    uv_async_t async;
+    struct server__wake wake; /* the threads' completions, watch polls */
     pthread_t wal_thread;
     pthread_t apply_thread;
     struct cairn_queue wal_q;
@@ -154,7 +155,7 @@ struct server {
     int pending_work;    /* snapshot images being written, passwords hashed */
     bool threads_started;
     bool inline_work;     /* the threads are gone: env work runs on the loop */
-    bool handles_ready;   /* async and timers initialized */
+    bool handles_ready;   /* wake-up and timers initialized */
     bool ready;           /* ready to serve (logged once) */
     bool published;       /* our attributes are in the applied members */
     bool publish_tried;   /* publish_ms is set */

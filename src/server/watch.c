@@ -51,11 +51,11 @@ void server_watch_close(struct server *s, struct server_watch *w)
     cairn_free(w);
 }
 
-/* Asks for a poll from the loop soon (the async handle's callback). */
+/* Asks for a poll from the loop soon (the wake-up's callback). */
 static void wake(struct server *s)
 {
     if (s->handles_ready && !s->state_freed)
-        uv_async_send(&s->async);
+        server__wake_send(&s->wake);
 }
 
 int server_watch_create(struct server *s, struct server_watch *w,

@@ -7,5 +7,6 @@ int main(void)
     failed += test_config_run();
     failed += test_flags_run();
     failed += test_server_run();
+    failed += test_wake_run();
     return failed != 0;
 }

@@ -12,5 +12,6 @@
 int test_config_run(void);
 int test_flags_run(void);
 int test_server_run(void);
+int test_wake_run(void);
 
 #endif
