@@ -14,6 +14,12 @@ struct rpc_client {
     bool closed_by_user;
     bool gone; /* the connection is torn down; only the memory is left */
     bool timer_closed;
+    /* The turn's flush: an idle handle, not a prepare one, because a flush
+     * queued while prepare callbacks run would wait in poll for the next
+     * event; an active idle handle makes that poll return at once. */
+    uv_idle_t flush_idle;
+    bool has_idle;
+    bool idle_closed;
 };
 
 /* The memory goes when the user has closed the client, the connection is
@@ -21,7 +27,8 @@ struct rpc_client {
 static void client_maybe_free(struct rpc_client *cl)
 {
     if (cl->closed_by_user && cl->gone &&
-        (!cl->conn.has_timer || cl->timer_closed))
+        (!cl->conn.has_timer || cl->timer_closed) &&
+        (!cl->has_idle || cl->idle_closed))
         cairn_free(cl);
 }
 
@@ -32,17 +39,48 @@ static void client_timer_closed(uv_handle_t *h)
     client_maybe_free(cl);
 }
 
+static void client_idle_closed(uv_handle_t *h)
+{
+    struct rpc_client *cl = h->data;
+    cl->idle_closed = true;
+    client_maybe_free(cl);
+}
+
 static void client_conn_destroyed(struct rpc__conn *c)
 {
     struct rpc_client *cl = (struct rpc_client *)c;
     cl->gone = true;
+    if (cl->has_idle)
+        uv_close((uv_handle_t *)&cl->flush_idle, client_idle_closed);
     if (c->has_timer) {
         c->timer.data = cl;
         uv_close((uv_handle_t *)&c->timer, client_timer_closed);
-        return;
     }
     /* The user's pointer stays valid until rpc_client_close. */
     client_maybe_free(cl);
+}
+
+static void client_flush_idle(uv_idle_t *h)
+{
+    struct rpc_client *cl = h->data;
+    uv_idle_stop(h);
+    rpc__conn_flush_now(&cl->conn);
+}
+
+/* Calls made and messages sent in one loop turn (the answers of a turn
+ * start the next requests of a benchmark's workers) leave in one socket
+ * write: the flush runs in the idle phase, after the turn's timers and
+ * before it polls. */
+static void client_queue_flush(struct rpc__conn *c)
+{
+    struct rpc_client *cl = (struct rpc_client *)c;
+    if (!cl->has_idle) {
+        uv_idle_init(c->loop, &cl->flush_idle);
+        cl->flush_idle.data = cl;
+        cl->has_idle = true;
+    }
+    if (!uv_is_active((uv_handle_t *)&cl->flush_idle))
+        uv_idle_start(&cl->flush_idle, client_flush_idle);
 }
 
 static void client_keepalive(uv_timer_t *t)
@@ -54,6 +92,7 @@ static void client_keepalive(uv_timer_t *t)
 
 static const struct rpc__conn_ops client_conn_ops = {
     .destroyed = client_conn_destroyed,
+    .queue_flush = client_queue_flush,
 };
 
 static void on_connected(void *arg, int status, struct net_conn *nc)
@@ -200,6 +239,11 @@ err_after_call:
     call->is_client = false;
     rpc__call_end(call, RPC_INTERNAL, NULL);
     return CAIRN_ENOMEM;
+}
+
+uint64_t rpc_client_write_count(const struct rpc_client *cl)
+{
+    return cl->conn.writes;
 }
 
 bool rpc_client_alive(const struct rpc_client *cl)

@@ -974,6 +974,10 @@ void rpc__conn_flush(struct rpc__conn *c)
         rpc__server_queue_flush(c);
         return;
     }
+    if (c->ops->queue_flush != NULL) {
+        c->ops->queue_flush(c);
+        return;
+    }
     rpc__conn_flush_now(c);
 }
 

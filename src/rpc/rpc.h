@@ -295,6 +295,10 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
 /* Whether the connection takes new calls: false once it is closed or
  * closing, or the server said GOAWAY (calls already begun may go on). */
 bool rpc_client_alive(const struct rpc_client *cl);
+/* Socket writes the client's connection issued: what a loop turn sends
+ * (calls started, messages, cancels) is written once, before the loop
+ * polls. */
+uint64_t rpc_client_write_count(const struct rpc_client *cl);
 /* Closes the connection; open calls get done with RPC_UNAVAILABLE (or their
  * earlier outcome). The client stays allocated until this is called, even
  * after its connection died (rpc_client_alive says so); call it once. */

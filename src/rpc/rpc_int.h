@@ -90,6 +90,9 @@ struct rpc__conn;
 struct rpc__conn_ops {
     /* The net connection is gone; free the side's own state. */
     void (*destroyed)(struct rpc__conn *c);
+    /* Client: have rpc__conn_flush_now run later in this loop turn, so
+     * that what the turn sends leaves in one write (NULL: flush at once). */
+    void (*queue_flush)(struct rpc__conn *c);
 };
 
 struct rpc__conn {
