@@ -66,13 +66,25 @@ struct waiter {
 
 struct persist_rec {
     struct node_persist p;
-    struct raft_snapshot_meta snap;
+    /* Only with a snapshot: the meta is over 1 KiB, and inline it made
+     * every persist a large zeroed allocation outside malloc's caches. */
+    struct raft_snapshot_meta *snap;
     struct raft_hard_state hs;
     struct raft_entry *entries;
     uint8_t *data;
     char *image_path;
     struct persist_rec *next;
 };
+
+struct pending_prop {
+    size_t len;
+    uint64_t id; /* its waiter's */
+};
+
+/* A gathered batch goes to raft once it holds this many proposals or
+ * bytes, without waiting for the end of the loop turn. */
+#define PROPS_BATCH_MAX 1024
+#define PROPS_BYTES_MAX (1024 * 1024)
 
 struct deferred_msg {
     uint64_t after_seq;
@@ -162,6 +174,14 @@ struct node {
     struct mvcc_arena read_arena;
     struct buf enc;
 
+    /* Proposals gathered until node_flush_proposals (only when the env
+     * has proposals_queued): their encoded requests back to back, and
+     * each one's length and waiter id. */
+    struct buf prop_bytes;
+    struct pending_prop *props;
+    size_t n_props, cap_props;
+    bool flushing_props;
+
     uint8_t role;
     bool stopped;
     bool restore_out;
@@ -171,6 +191,7 @@ struct node {
 };
 
 static int handle_update(struct node *n, const struct raft_update *u);
+static void flush_props(struct node *n);
 
 static int64_t now_ms(struct node *n)
 {
@@ -368,6 +389,11 @@ static void node_stop(struct node *n, int err)
 
 static int step(struct node *n, const struct raft_event *ev)
 {
+    /* Proposals keep their order: gathered ones go before any other. */
+    if (n->n_props > 0 && !n->flushing_props &&
+        (ev->type == RAFT_EVENT_PROPOSE ||
+         ev->type == RAFT_EVENT_PROPOSE_CONF_CHANGE))
+        flush_props(n);
     struct raft_update u;
     int rc = raft_step(n->r, ev, &u);
     int rc2 = handle_update(n, &u);
@@ -477,16 +503,20 @@ static int issue_persist(struct node *n, const struct raft_update *u)
     }
     p->p.seq = ++n->persist_seq;
     if (u->snapshot) {
-        p->snap = u->snapshot->meta;
-        p->p.snap = &p->snap;
-        if (u->snapshot->len > 0) {
+        p->snap = cairn_malloc(sizeof(*p->snap));
+        if (u->snapshot->len > 0 && p->snap != NULL)
             p->image_path = cairn_malloc(u->snapshot->len + 1);
-            if (p->image_path == NULL) {
-                cairn_free(p->entries);
-                cairn_free(p->data);
-                cairn_free(p);
-                return CAIRN_ENOMEM;
-            }
+        if (p->snap == NULL ||
+            (u->snapshot->len > 0 && p->image_path == NULL)) {
+            cairn_free(p->snap);
+            cairn_free(p->entries);
+            cairn_free(p->data);
+            cairn_free(p);
+            return CAIRN_ENOMEM;
+        }
+        *p->snap = u->snapshot->meta;
+        p->p.snap = p->snap;
+        if (u->snapshot->len > 0) {
             memcpy(p->image_path, u->snapshot->data, u->snapshot->len);
             p->image_path[u->snapshot->len] = 0;
         }
@@ -1089,6 +1119,7 @@ int node_new(const struct node_config *config, const struct node_env *env,
     n->id_next = ((uint64_t)env->now_ms(env->ctx) << 8) & ((1ULL << 48) - 1);
     mvcc_arena_init(&n->read_arena);
     buf_init(&n->enc);
+    buf_init(&n->prop_bytes);
     int rc = raft_memory_storage_new(&n->ms);
     if (rc != 0)
         goto err_free;
@@ -1153,6 +1184,7 @@ err_storage:
         cairn_free(p->entries);
         cairn_free(p->data);
         cairn_free(p->image_path);
+        cairn_free(p->snap);
         cairn_free(p);
     }
     raft_memory_storage_free(n->ms);
@@ -1174,6 +1206,7 @@ void node_free(struct node *n)
         cairn_free(p->entries);
         cairn_free(p->data);
         cairn_free(p->image_path);
+        cairn_free(p->snap);
         cairn_free(p);
     }
     while (n->d_head) {
@@ -1192,6 +1225,8 @@ void node_free(struct node *n)
     cairn_free(n->done);
     mvcc_arena_free(&n->read_arena);
     buf_free(&n->enc);
+    buf_free(&n->prop_bytes);
+    cairn_free(n->props);
     cairn_free(n);
 }
 
@@ -1348,6 +1383,7 @@ int node_persisted(struct node *n, uint64_t seq, int status)
         cairn_free(p->entries);
         cairn_free(p->data);
         cairn_free(p->image_path);
+        cairn_free(p->snap);
         cairn_free(p);
     }
     if (index != 0 && !n->stopped) {
@@ -1587,6 +1623,73 @@ static int refused_or_queued(struct node *n, struct waiter *w, int rc)
     return rc;
 }
 
+/* Hands the gathered proposals to raft as one event: one entry batch, one
+ * persist and one append per follower for all of them. A refusal fails
+ * each of their waiters, as it would have failed each alone. */
+static void flush_props(struct node *n)
+{
+    if (n->n_props == 0)
+        return;
+    struct raft_proposal stack[64];
+    struct raft_proposal *items = stack;
+    if (n->n_props > 64)
+        items = cairn_malloc(n->n_props * sizeof(*items));
+    int rc = CAIRN_ENOMEM;
+    if (items != NULL) {
+        size_t off = 0;
+        for (size_t i = 0; i < n->n_props; i++) {
+            items[i] = (struct raft_proposal){n->prop_bytes.data + off,
+                                              n->props[i].len};
+            off += n->props[i].len;
+        }
+        struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
+        ev.u.propose.items = items;
+        ev.u.propose.n = n->n_props;
+        n->flushing_props = true;
+        rc = step(n, &ev);
+        n->flushing_props = false;
+    }
+    if (items != stack)
+        cairn_free(items);
+    for (size_t i = 0; rc != 0 && i < n->n_props; i++) {
+        struct waiter *w = waiter_find(n, n->props[i].id);
+        if (w != NULL && w->kind == W_PROPOSAL)
+            complete_err(n, w, rc);
+    }
+    n->n_props = 0;
+    buf_reset(&n->prop_bytes);
+}
+
+/* Adds the request in n->enc to the gathered proposals; the env hears of
+ * the first, so that it calls node_flush_proposals before the loop
+ * waits again. */
+static int gather_prop(struct node *n, uint64_t id)
+{
+    if (n->n_props == n->cap_props) {
+        size_t cap = n->cap_props ? n->cap_props * 2 : 64;
+        struct pending_prop *p = cairn_realloc(n->props, cap * sizeof(*p));
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+        n->props = p;
+        n->cap_props = cap;
+    }
+    if (buf_append(&n->prop_bytes, n->enc.data, n->enc.len) != 0)
+        return CAIRN_ENOMEM;
+    n->props[n->n_props++] = (struct pending_prop){n->enc.len, id};
+    if (n->n_props == 1)
+        n->env.proposals_queued(n->env.ctx);
+    if (n->n_props >= PROPS_BATCH_MAX || n->prop_bytes.len >= PROPS_BYTES_MAX)
+        flush_props(n);
+    return 0;
+}
+
+int node_flush_proposals(struct node *n)
+{
+    flush_props(n);
+    drain(n);
+    return 0;
+}
+
 /* Proposes q (its id set from a new waiter) and waits for its result. */
 static int propose_req(struct node *n, struct node__req *q, uint8_t type,
                        void *arg, node_done_cb cb)
@@ -1604,6 +1707,8 @@ static int propose_req(struct node *n, struct node__req *q, uint8_t type,
         w->crc = crc32c(0, n->enc.data, n->enc.len);
     if (rc == 0 && n->enc.len > n->cfg.max_request_bytes)
         rc = CAIRN_ETOOBIG;
+    if (rc == 0 && n->env.proposals_queued != NULL)
+        return refused_or_queued(n, w, gather_prop(n, w->id));
     if (rc == 0) {
         struct raft_proposal p = {n->enc.data, n->enc.len};
         struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};

@@ -161,6 +161,14 @@ struct node_env {
     void (*persist)(void *ctx, const struct node_persist *p);
     void (*apply)(void *ctx, struct node_apply_batch *b);
     void (*snapshot)(void *ctx, const struct raft_snapshot_meta *meta);
+    /* Optional. When set, client proposals (put, delete, txn, compact,
+     * lease grant and revoke, ...) are gathered instead of stepped one by
+     * one: this is called when the first is gathered, and the host must
+     * then call node_flush_proposals soon (before its loop waits again),
+     * which hands them to raft as one batch: one entry batch, one persist
+     * and one append message per follower for all of them. NULL: each is
+     * proposed at once (the simulator, the unit harness). */
+    void (*proposals_queued)(void *ctx);
     /* Borrowed; outlives the node; NULL for silence. */
     const struct cairn_log *log;
 };
@@ -250,6 +258,9 @@ void node_free(struct node *n);
 
 /* One tick of --heartbeat-interval. */
 int node_tick(struct node *n);
+/* Proposes the gathered proposals (node_env.proposals_queued); a refusal
+ * answers each of their waiters with it. Nothing gathered: nothing done. */
+int node_flush_proposals(struct node *n);
 /* A message from a peer; borrowed for the call (the core copies it). */
 int node_receive(struct node *n, const struct raft_message *m);
 /* The persist with this seq completed; status 0 or the failure (then the

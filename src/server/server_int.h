@@ -75,7 +75,9 @@ struct server__job {
     const struct node_persist *persist;
     uint64_t seq;
     struct node_apply_batch *batch;
-    struct raft_snapshot_meta snap;
+    /* Snapshot jobs only (owned): the meta is over 1 KiB, and inline it
+     * made every persist and apply job a large, zeroed allocation. */
+    struct raft_snapshot_meta *snap;
 };
 
 struct server {
@@ -103,6 +105,7 @@ struct server {
 
     uv_timer_t tick;
     uv_timer_t stop_timer;
+    uv_idle_t prop_idle; /* runs node_flush_proposals once per turn */
     uv_timer_t compact_timer;
     struct server__compactor compactor;
     struct server__wake wake; /* the threads' completions, watch polls */

@@ -75,6 +75,12 @@ static void env_persist(void *ctx, const struct node_persist *p)
     }
 }
 
+static void env_proposals_queued(void *ctx)
+{
+    struct h_member *m = ctx;
+    m->proposals_queued++;
+}
+
 #define H_WAL_DIR "/member/wal"
 #define H_SNAP_DIR "/member/snap"
 
@@ -195,6 +201,8 @@ void h_member_start(struct h_member *m, bool bootstrap)
                            .persist = env_persist,
                            .apply = env_apply,
                            .snapshot = env_snapshot};
+    if (m->c->opts.gather_proposals)
+        env.proposals_queued = env_proposals_queued;
     assert_int_equal(node_new(&cfg, &env, &m->n), 0);
     wal_recovery_free(&rec);
     m->started = true;

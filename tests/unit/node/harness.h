@@ -20,6 +20,9 @@ struct h_opts {
     int64_t checkpoint_interval_ms; /* 0: lease's default */
     mvcc_fault_cb fault;            /* mvcc's test hook, may be NULL */
     void *fault_arg;
+    /* Members gather proposals (node_env.proposals_queued) until the test
+     * calls node_flush_proposals, as the server does once per loop turn. */
+    bool gather_proposals;
 };
 
 struct h_msg {
@@ -61,6 +64,7 @@ struct h_member {
     uint64_t persists_issued;
     uint64_t hs_only_persists;      /* a hard state and nothing else */
     uint64_t last_persisted_commit; /* of the last hard state persisted */
+    uint64_t proposals_queued;      /* env.proposals_queued calls */
 };
 
 struct h_cluster {

@@ -374,6 +374,65 @@ static void test_allocation_failures(void **state)
     assert_true(clean > 0);
 }
 
+/* Gathered proposals (the server's per-turn batching): nothing reaches
+ * raft before node_flush_proposals; then the three puts leave as one
+ * persist of three entries and one append per follower, and each is
+ * answered with its own revision. A refusal at the flush (a leadership
+ * transfer under way) answers every gathered waiter with it, once. */
+static void test_gathered_proposals(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    struct h_opts o = {.gather_proposals = true};
+    h_cluster_init_opts(&c, 3, NULL, false, &o);
+    struct h_member *l = h_leader(&c);
+    assert_non_null(l);
+    struct h_member *f = &c.m[l == &c.m[0] ? 1 : 0];
+    uint64_t persists = l->persists_issued;
+    uint64_t entries = l->entries_persisted;
+    uint64_t apps = l->sent_by_type[RAFT_MSG_APP];
+    struct h_result r[3];
+    const char *keys[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_put(l, keys[i], "v", &r[i]), 0);
+    assert_int_equal(l->proposals_queued, 1);
+    assert_int_equal(l->persists_issued, persists);
+    assert_int_equal(l->sent_by_type[RAFT_MSG_APP], apps);
+    assert_int_equal(node_flush_proposals(l->n), 0);
+    assert_int_equal(l->persists_issued, persists + 1);
+    assert_int_equal(l->entries_persisted, entries + 3);
+    assert_int_equal(l->sent_by_type[RAFT_MSG_APP], apps + 2);
+    h_run(&c);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].err, 0);
+        if (i > 0)
+            assert_int_equal(r[i].rev, r[i - 1].rev + 1);
+    }
+    /* Nothing gathered: a flush does nothing. */
+    assert_int_equal(node_flush_proposals(l->n), 0);
+    assert_int_equal(l->persists_issued, persists + 1);
+
+    /* Gathered on the leader, which then starts handing leadership to a
+     * follower cut off (so the transfer stays pending): raft refuses
+     * proposals meanwhile, and the flush answers both with that, once. */
+    struct h_result q[2], mv;
+    assert_int_equal(h_put(l, "d", "v", &q[0]), 0);
+    assert_int_equal(h_put(l, "e", "v", &q[1]), 0);
+    assert_int_equal(l->proposals_queued, 2);
+    f->cut = true;
+    memset(&mv, 0, sizeof(mv));
+    assert_int_equal(node_move_leader(l->n, f->id, &mv, h_done), 0);
+    assert_int_equal(q[0].calls, 0);
+    assert_int_equal(node_flush_proposals(l->n), 0);
+    h_run(&c);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(q[i].calls, 1);
+        assert_int_equal(q[i].err, CAIRN_ETRANSFERRING);
+    }
+    h_cluster_free(&c);
+}
+
 int node_test_ops(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +442,7 @@ int node_test_ops(void)
         cmocka_unit_test(test_learner_promote),
         cmocka_unit_test(test_maintenance),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_gathered_proposals),
     };
     return cmocka_run_group_tests_name("node ops", tests, NULL, NULL);
 }
