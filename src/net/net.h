@@ -193,12 +193,17 @@ void net_listener_close(struct net_listener *l);
  * connection, `arg` is passed back. */
 void net_conn_start(struct net_conn *conn, const struct net_conn_cbs *cbs,
                     void *arg);
-/* Queues a copy of len bytes for writing. Returns 0, CAIRN_EFULL when the
- * queue would exceed its bound (nothing is queued), CAIRN_ESHUTDOWN when the
- * connection is closing, or CAIRN_ENOMEM. */
+/* Queues a copy of len bytes for writing (a plain stream with nothing
+ * queued first hands the socket what it takes at once, and queues only the
+ * rest). Returns 0, CAIRN_EFULL when the queue would exceed its bound
+ * (nothing is queued), CAIRN_ESHUTDOWN when the connection is closing, or
+ * CAIRN_ENOMEM. */
 int net_conn_write(struct net_conn *conn, const void *data, size_t len);
 /* Bytes queued and not yet written to the socket. */
 size_t net_conn_queued_bytes(const struct net_conn *conn);
+/* Writes handed to the socket at once (nothing was queued before them),
+ * without a copy or a queued request: a plain stream's common case. */
+uint64_t net_conn_direct_writes(const struct net_conn *conn);
 /* Room left in the write queue. */
 size_t net_conn_write_room(const struct net_conn *conn);
 /* Stops (paused) or resumes delivering reads; used for back-pressure. */

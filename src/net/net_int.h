@@ -41,6 +41,7 @@ struct net_conn {
     const struct net_conn_cbs *cbs;
     void *arg;
     size_t queued_bytes;
+    uint64_t direct_writes; /* writes the socket took whole or in part */
     size_t queue_max_bytes;
     uint8_t *rbuf;
     size_t rbuf_size;
