@@ -206,6 +206,7 @@ int mvcc_compact_step(struct mvcc_store *s, size_t max_records, bool *done)
         goto err_abort;
     rc = mvcc__err(mdb_txn_commit(t));
     if (rc == 0) {
+        mvcc__snap_advance(s);
         *done = finished;
         mvcc__sizes_publish(s);
         if (s->on_commit != NULL)

@@ -65,6 +65,11 @@ struct mvcc_store {
     pthread_mutex_t pool_mu;
     struct mvcc__rd *pool[MVCC__READ_POOL];
     int pool_n;
+    /* Raised (under pool_mu) after every commit of a write transaction:
+     * a pooled reader whose snapshot is of the current generation holds
+     * every commit published so far and is reused as it is (docs/mvcc.md,
+     * "Read transactions"). */
+    uint64_t snap_gen;
 
     /* Apply-thread state. */
     MDB_txn *wtxn;     /* the open batch, or NULL */
@@ -143,15 +148,22 @@ bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
                     size_t end_len, const uint8_t *key, size_t key_len);
 
 /* A read transaction with a kv-db cursor, pooled so that a point read
- * costs no allocation. */
+ * costs no allocation. While `live` its snapshot is held, taken in
+ * generation `gen` of the store's snap_gen. */
 struct mvcc__rd {
     MDB_txn *t;
     MDB_cursor *kv;
+    uint64_t gen;
+    bool live;
 };
 /* Read transactions from the pool; the env lock is held shared between
- * begin and end. */
+ * begin and end. The snapshot holds at least every commit after which
+ * mvcc__snap_advance returned before mvcc__read_begin was called. */
 int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **rd);
 void mvcc__read_end(struct mvcc_store *s, struct mvcc__rd *rd);
+/* Called by the writer after each commit, before publishing what it
+ * committed: pooled snapshots are released and no longer reused. */
+void mvcc__snap_advance(struct mvcc_store *s);
 /* Meta values as u64 (0 when missing). */
 int mvcc__meta_get(struct mvcc_store *s, MDB_txn *t, const char *name,
                    uint64_t *v);
