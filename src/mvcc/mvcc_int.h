@@ -35,11 +35,18 @@
 #define MVCC__TXN_DEPTH_MAX 64
 #define MVCC__TXN_PATH_MAX 4096
 
+/* The LMDB map of a store, for the comparator's prefetch (store.c): base,
+ * length and page size - 1 (len 0: none). */
+struct mvcc__pf {
+    uintptr_t lo, len, page_mask;
+};
+
 struct mvcc_store {
     char *dir;
     struct cairn_log *log;
     MDB_env *env;
     MDB_dbi kv, rev, meta, lkey, ext;
+    struct mvcc__pf pf; /* env's map, set when it opens */
     size_t quota_bytes;
     size_t map_bytes;
     unsigned env_flags;
@@ -75,6 +82,7 @@ struct mvcc_store {
     MDB_txn *wtxn;     /* the open batch, or NULL */
     MDB_cursor *wcur;  /* a kv-db cursor of wtxn, reused by the batch */
     MDB_cursor *wrcur; /* a rev-db cursor of wtxn: appends of the batch */
+    struct mvcc__pf wpf_saved; /* the apply thread's before the batch */
     bool batch_failed; /* an I/O error inside the batch: commit refuses */
     mvcc_rev wrev;     /* revision including the open batch */
     mvcc_rev wcompact; /* scheduled compaction including the batch */
@@ -153,6 +161,7 @@ bool mvcc__in_range(const uint8_t *start, size_t start_len, const uint8_t *end,
 struct mvcc__rd {
     MDB_txn *t;
     MDB_cursor *kv;
+    struct mvcc__pf pf_saved; /* the thread's before read_begin */
     uint64_t gen;
     bool live;
 };
@@ -161,6 +170,10 @@ struct mvcc__rd {
  * mvcc__snap_advance returned before mvcc__read_begin was called. */
 int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **rd);
 void mvcc__read_end(struct mvcc_store *s, struct mvcc__rd *rd);
+/* The calling thread's kv-db searches prefetch the pages of s's map
+ * until mvcc__prefetch_leave restores what enter returned. */
+struct mvcc__pf mvcc__prefetch_enter(const struct mvcc_store *s);
+void mvcc__prefetch_leave(struct mvcc__pf old);
 /* Called by the writer after each commit, before publishing what it
  * committed: pooled snapshots are released and no longer reused. */
 void mvcc__snap_advance(struct mvcc_store *s);
