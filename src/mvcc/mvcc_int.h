@@ -97,6 +97,13 @@ struct mvcc_store {
      * charges (docs/mvcc.md, "Quota"). */
     _Atomic uint64_t committed_db_bytes;
     _Atomic uint64_t committed_in_use_bytes;
+    /* What the quota charges: the most bytes in use since the file was
+     * last written compactly (defragmentation), as etcd charges bolt's
+     * file size, which compaction does not shrink (docs/mvcc.md,
+     * "Quota"). Kept in meta `quota_size` (stored_quota_bytes: the value
+     * there, apply thread) so that a restart does not forget it. */
+    _Atomic uint64_t committed_quota_bytes;
+    uint64_t stored_quota_bytes;
 };
 
 /* One visible record of the kv db, decoded. Pointers borrow LMDB pages:

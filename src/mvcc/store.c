@@ -467,14 +467,15 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
         mdb_txn_abort(t);
         goto err_after_env;
     }
-    uint64_t rev, compact, alarm, format, ci, keys;
+    uint64_t rev, compact, alarm, format, ci, keys, quota;
     int crc;
     if ((crc = mvcc__meta_get(s, t, "keys", &keys)) != 0 ||
         (crc = mvcc__meta_get(s, t, "rev", &rev)) != 0 ||
         (crc = mvcc__meta_get(s, t, "ci", &ci)) != 0 ||
         (crc = mvcc__meta_get(s, t, "compact", &compact)) != 0 ||
         (crc = mvcc__meta_get(s, t, "alarm", &alarm)) != 0 ||
-        (crc = mvcc__meta_get(s, t, "format", &format)) != 0) {
+        (crc = mvcc__meta_get(s, t, "format", &format)) != 0 ||
+        (crc = mvcc__meta_get(s, t, "quota_size", &quota)) != 0) {
         mdb_txn_abort(t);
         mdb_env_close(s->env);
         s->env = NULL;
@@ -509,6 +510,8 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
     s->wrev = (mvcc_rev)rev;
     s->wcompact = (mvcc_rev)compact;
     s->alarm = alarm != 0;
+    s->stored_quota_bytes = quota;
+    atomic_store(&s->committed_quota_bytes, quota);
     atomic_store(&s->committed_rev, (int64_t)rev);
     atomic_store(&s->committed_compact, (int64_t)compact);
     atomic_store(&s->committed_ci, ci);
@@ -693,6 +696,10 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
                              (uint64_t)(keys > 0 ? keys : 0))) != 0 ||
         (rc = mvcc__meta_put(s, s->wtxn, "ci", consistent_index)) != 0)
         goto err_abort;
+    uint64_t quota = atomic_load(&s->committed_quota_bytes);
+    if (quota != s->stored_quota_bytes &&
+        (rc = mvcc__meta_put(s, s->wtxn, "quota_size", quota)) != 0)
+        goto err_abort;
     mdb_cursor_close(s->wcur);
     s->wcur = NULL;
     mdb_cursor_close(s->wrcur);
@@ -708,6 +715,7 @@ int mvcc_batch_commit(struct mvcc_store *s, uint64_t consistent_index)
         return mvcc__err(rc);
     }
     mvcc__snap_advance(s);
+    s->stored_quota_bytes = quota;
     atomic_store(&s->committed_compact, (int64_t)s->wcompact);
     atomic_store(&s->committed_rev, (int64_t)s->wrev);
     atomic_store(&s->committed_ci, consistent_index);
@@ -800,15 +808,44 @@ void mvcc__sizes_publish(struct mvcc_store *s)
     uint64_t db = high_water_bytes(s, &psize);
     uint64_t used = in_use_bytes(s, t, psize);
     mdb_txn_abort(t);
+    if (used > db)
+        used = db;
     atomic_store(&s->committed_db_bytes, db);
-    atomic_store(&s->committed_in_use_bytes, used < db ? used : db);
+    atomic_store(&s->committed_in_use_bytes, used);
+    if (used > atomic_load(&s->committed_quota_bytes))
+        atomic_store(&s->committed_quota_bytes, used);
+}
+
+/* After defragmentation the file holds only what is in use: the quota's
+ * figure starts again from there, stored at once so that a restart does
+ * not bring back the figure the copied meta record still holds. */
+static int quota_reset(struct mvcc_store *s)
+{
+    atomic_store(&s->committed_quota_bytes, 0);
+    mvcc__sizes_publish(s);
+    uint64_t q = atomic_load(&s->committed_quota_bytes);
+    MDB_txn *t;
+    int rc = mvcc__err(mdb_txn_begin(s->env, NULL, 0, &t));
+    if (rc != 0)
+        return rc;
+    if ((rc = mvcc__meta_put(s, t, "quota_size", q)) != 0) {
+        mdb_txn_abort(t);
+        return rc;
+    }
+    if ((rc = mvcc__err(mdb_txn_commit(t))) != 0)
+        return rc;
+    s->stored_quota_bytes = q;
+    mvcc__snap_advance(s);
+    mvcc__sizes_publish(s);
+    return 0;
 }
 
 bool mvcc_quota_ok(struct mvcc_store *s, size_t cost)
 {
-    /* etcd: backend size + cost < quota. Our size is the bytes in use,
-     * not the high-water mark (docs/mvcc.md, "Quota"). */
-    uint64_t used = atomic_load(&s->committed_in_use_bytes);
+    /* etcd: backend size + cost < quota. Our size is the most bytes in
+     * use since the last defragmentation, not LMDB's high-water mark
+     * (docs/mvcc.md, "Quota"). */
+    uint64_t used = atomic_load(&s->committed_quota_bytes);
     if (used + cost >= s->quota_bytes)
         return false;
     /* Free pages that LMDB cannot reuse yet (a long reader pins them) let
@@ -1063,6 +1100,9 @@ int mvcc_defrag(struct mvcc_store *s, struct cairn_errmsg *em)
     int ferr = errno;
     rmdir(tmp);
     rc = env_open(s, em);
+    if (rc == 0 && frc == 0 && (rc = quota_reset(s)) != 0)
+        cairn_errmsg_setf(em, "defrag: store the quota size: %s",
+                          cairn_strerror(rc));
     pthread_rwlock_unlock(&s->env_lock);
     if (frc != 0)
         return cairn_errmsg_code(em, cairn_err_from_errno(ferr),

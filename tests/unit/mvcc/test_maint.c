@@ -432,6 +432,69 @@ static void test_quota_as_etcd_alarm_test(void **state)
     free(d);
 }
 
+/* etcd charges bolt's file size, which compaction does not shrink (later
+ * writes reuse the freed pages) and defragmentation does: after a full
+ * quota, a physical compaction leaves the quota refusing, across a
+ * restart too, until defragmentation. */
+static void test_quota_refuses_until_defrag(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    long page = sysconf(_SC_PAGESIZE);
+    struct mvcc_options o = {.dir = d, .quota_bytes = (size_t)(13 * page)};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    uint64_t ci = 0;
+    uint8_t small[64], big[4096];
+    memset(small, 'a', sizeof(small));
+    memset(big, 'b', sizeof(big));
+    int puts = 0;
+    while (put_kv(s, &a, &ci, "2nd_test", big, sizeof(big)) == 0)
+        assert_true(++puts < 20);
+    struct mvcc_put_req sq = {
+        .key = S("3rd_test"), .value = small, .value_len = sizeof(small)};
+    size_t cost = mvcc_put_cost(&sq);
+    assert_false(mvcc_quota_ok(s, cost));
+    struct mvcc_status st;
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    mvcc_rev hr;
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    assert_int_equal(mvcc_compact(s, st.rev, &hr), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+    bool done = false;
+    while (!done)
+        assert_int_equal(mvcc_compact_step(s, 1000, &done), 0);
+    /* The history is gone: fewer pages are in use than the quota
+     * charges, and still the quota refuses, as etcd's. */
+    assert_int_equal(mvcc_status_get(s, &st), 0);
+    assert_true(st.in_use_bytes + cost < o.quota_bytes);
+    assert_false(mvcc_quota_ok(s, cost));
+    /* A write that fits in the freed pages does not change that. */
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    struct mvcc_put_resp pr;
+    assert_int_equal(mvcc_put(s, &sq, &a, &pr), 0);
+    assert_int_equal(mvcc_batch_commit(s, ++ci), 0);
+    mvcc_arena_reset(&a);
+    assert_false(mvcc_quota_ok(s, cost));
+    mvcc_close(s);
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    assert_false(mvcc_quota_ok(s, cost));
+    assert_int_equal(mvcc_defrag(s, &em), 0);
+    assert_true(mvcc_quota_ok(s, cost));
+    assert_int_equal(put_kv(s, &a, &ci, "4th_test", small, sizeof(small)), 0);
+    /* And a restart after defragmentation keeps the smaller figure. */
+    mvcc_close(s);
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    assert_true(mvcc_quota_ok(s, cost));
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
 static bool any_lease(void *arg, int64_t id)
 {
     (void)arg;
@@ -607,6 +670,7 @@ int test_maint_group(void)
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
         cmocka_unit_test(test_injected_map_full_and_sync_failure),
         cmocka_unit_test(test_quota_as_etcd_alarm_test),
+        cmocka_unit_test(test_quota_refuses_until_defrag),
         cmocka_unit_test(test_op_counts),
     };
     return cmocka_run_group_tests_name("mvcc_maint", tests, NULL, NULL);
