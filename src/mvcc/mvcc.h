@@ -384,8 +384,10 @@ int mvcc_lease_keys(struct mvcc_store *s, int64_t lease_id, size_t max,
  * so requests admitted under it never fail halfway. */
 size_t mvcc_put_cost(const struct mvcc_put_req *req);
 size_t mvcc_txn_cost(const struct mvcc_txn_req *req);
-/* Any thread, cheap (figures of the last commit): in_use_bytes + cost <
- * quota, as etcd's backend size + cost < quota, and the high-water mark
+/* Any thread, cheap (figures of the last commit): size + cost < quota,
+ * as etcd's backend size + cost < quota, where size is the most bytes in
+ * use since the last defragmentation (compaction does not lower it, as it
+ * does not lower etcd's; docs/mvcc.md, "Quota"), and the high-water mark
  * + cost below half-way through the map's headroom past the quota (so
  * pages that a long reader keeps from reuse cannot fill the map). */
 bool mvcc_quota_ok(struct mvcc_store *s, size_t cost);
