@@ -254,9 +254,9 @@ int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
 
 /* Pooled read transactions keep their snapshot between reads while no
  * write transaction commits: beginning a read then costs no
- * mdb_txn_renew and no mdb_cursor_renew (the latter looks the kv db up
- * in the main db again, a quarter of a point get's instructions). After a
- * commit, mvcc__snap_advance releases the idle pooled snapshots, so a
+ * mdb_txn_renew and no mdb_cursor_renew (which looks the kv db up in the
+ * main db again): together a fifth of a point get's instructions. After
+ * a commit, mvcc__snap_advance releases the idle pooled snapshots, so a
  * reader never sees a state older than what was published, and an idle
  * pool never keeps LMDB from reusing freed pages for more than a commit. */
 int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **out)
