@@ -131,7 +131,7 @@ normalise() {
   sedargs+=(-e "s/127\.0\.0\.1:${ports[m4]}\b/HOST:C4/g")
   sedargs+=(-e "s/127\.0\.0\.1:${ports[m4 + 1]}\b/HOST:P4/g")
   sed "${sedargs[@]}" \
-    -e 's/^Member *[0-9a-f]\{1,16\} \(added to\|updated in\|removed from\) cluster *[0-9a-f]\{1,16\}$/Member ID \1 cluster ID/' \
+    -e 's/^Member *[0-9a-f]\{1,16\} \(added to\|updated in\|removed from\|promoted in\) cluster *[0-9a-f]\{1,16\}$/Member ID \1 cluster ID/' \
     -e 's/^[0-9a-f]\{1,16\}, \(started\|unstarted\), /ID, \1, /' \
     -e 's/\b[0-9a-f]\{16\}\b/ID/g' \
     -e 's/"\(cluster_id\|member_id\|ID\|leader\|id\)":[0-9]*/"\1":0/g' \
@@ -147,7 +147,6 @@ normalise() {
     -e 's/"\(dbSize\|dbSizeInUse\|raftIndex\|raftAppliedIndex\|raftTerm\|raft_term\)":[0-9]*/"\1":0/g' \
     -e 's/"RaftTerm" : [0-9]*/"RaftTerm" : N/g' \
     -e 's/^\(Leadership transferred from\) [0-9a-fID]* to [0-9a-fID]*$/\1 ID to ID/' \
-    -e 's/^Member *[0-9a-f]\{1,16\} promoted in cluster *[0-9a-f]\{1,16\}$/Member ID promoted in cluster ID/' \
     -e 's/^\(Error: no leader endpoint given at \[HOST:C\)[0-9]\]$/\1N]/'
 }
 
