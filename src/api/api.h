@@ -156,6 +156,14 @@ struct api_backend {
      * plaintext, hashed by the member before it proposes). */
     int (*auth)(void *arg, const struct auth_req *req, void *ctx,
                 node_done_cb cb);
+    /* The v2 key store (server_v2*'s contracts; may all be NULL: /v2/keys
+     * then answers 404 as with --enable-v2=false). v2_wait calls cb(ctx)
+     * once, after the next applied batch, unless cancelled first. */
+    int (*v2)(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb);
+    int (*v2_scan)(void *arg, const char *path, size_t len, bool recursive,
+                   uint64_t since, struct buf *out, uint64_t *index);
+    int (*v2_wait)(void *arg, void *ctx, void (*cb)(void *ctx), void **handle);
+    void (*v2_wait_cancel)(void *arg, void *handle);
     /* May be NULL: /metrics then leaves the counters out. */
     void (*metrics)(void *arg, struct api_metrics *m);
     /* May be NULL: called once by api_close, after which the api calls no
@@ -178,6 +186,9 @@ struct api_config {
     unsigned max_txn_ops;
     /* etcd's --max-request-bytes: 0: 1.5 MiB. */
     size_t max_request_bytes;
+    /* etcd's --enable-v2: serve /v2/keys, /v2/members, /v2/machines and
+     * /v2/stats (docs/v2.md); false: they answer 404, as etcd's. */
+    bool enable_v2;
     /* rpc server settings (NULL fields as rpc's defaults). */
     struct rpc_server_config rpc;
 };

@@ -68,13 +68,23 @@ struct api {
     size_t n_methods;
     struct api__http *http; /* HTTP/1.1 requests waiting on the member */
     struct api__gw *gw;     /* the JSON gateway (gateway.c) */
-    struct net_tls *tls;    /* the client port's TLS context, or NULL */
+    struct api__v2 *v2;     /* v2 requests waiting (v2.c) */
+    bool enable_v2;
+    struct net_tls *tls; /* the client port's TLS context, or NULL */
     /* calls between start and done and HTTP/1.1 requests not yet answered
      * or cancelled: rpc ends them after rpc_server_close returns (as their
      * connections close), so a closed api is freed by the last one */
     size_t refs;
     bool closed;
 };
+
+/* The v2 HTTP API (v2.c): true when the path is under /v2 (answered
+ * here); cancel: true when req was one of its waiting requests; close:
+ * drops the watches' backend waiters before the backend closes. */
+struct api__v2;
+bool api__v2_request(struct api *a, struct rpc_http1_request *req);
+bool api__v2_cancel(struct api *a, struct rpc_http1_request *req);
+void api__v2_close(struct api *a);
 
 /* Streams hold a reference from start to done (api__ref/api__unref), and
  * count themselves in the method's counters. */

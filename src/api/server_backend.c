@@ -61,6 +61,25 @@ static int b_auth(void *arg, const struct auth_req *req, void *ctx,
     return server_auth(srv(arg), req, ctx, cb);
 }
 
+static int b_v2(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb)
+{
+    return server_v2(srv(arg), req, ctx, cb);
+}
+static int b_v2_scan(void *arg, const char *path, size_t len, bool recursive,
+                     uint64_t since, struct buf *out, uint64_t *index)
+{
+    return server_v2_scan(srv(arg), path, len, recursive, since, out, index);
+}
+static int b_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx), void **handle)
+{
+    return server_v2_wait(srv(arg), ctx, cb,
+                          (struct server_v2_waiter **)handle);
+}
+static void b_v2_wait_cancel(void *arg, void *handle)
+{
+    server_v2_wait_cancel(srv(arg), handle);
+}
+
 static int b_hash(void *arg, void *ctx, node_done_cb cb)
 {
     return server_hash(srv(arg), ctx, cb);
@@ -589,6 +608,10 @@ int api_backend_server(struct server *s, struct api_backend *out)
         .status = b_status,
         .alarm = b_alarm,
         .auth = b_auth,
+        .v2 = b_v2,
+        .v2_scan = b_v2_scan,
+        .v2_wait = b_v2_wait,
+        .v2_wait_cancel = b_v2_wait_cancel,
         .hash = b_hash,
         .hash_kv = b_hash_kv,
         .move_leader = b_move_leader,
@@ -627,6 +650,7 @@ int api_serve(uv_loop_t *loop, struct server *s, struct cairn_log *log,
     struct api_config cfg = {
         .max_txn_ops = server_max_txn_ops(s),
         .max_request_bytes = (size_t)server_max_request_bytes(s),
+        .enable_v2 = server_enable_v2(s),
         .rpc = {.max_concurrent_streams = server_max_concurrent_streams(s),
                 /* https and unixs client URLs (docs/tls.md) */
                 .net = {.tls = server_client_tls(s)}},

@@ -513,7 +513,7 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
         http_member_request(a, req, API__HTTP_HEALTH);
     } else if (path_is(req, "/metrics")) {
         http_member_request(a, req, API__HTTP_METRICS);
-    } else {
+    } else if (!api__v2_request(a, req)) {
         http_not_found(req);
     }
 }
@@ -536,6 +536,8 @@ static void http1_cancel(void *arg, struct rpc_http1_request *req)
     struct api *a = arg;
     if (a->gw != NULL && api__gw_cancel(a->gw, req))
         return;
+    if (api__v2_cancel(a, req))
+        return;
     for (struct api__http *h = a->http; h != NULL; h = h->next)
         if (h->req == req) {
             http_end(h);
@@ -556,6 +558,7 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     a->be = *backend;
     a->log = log;
     a->tls = config != NULL ? config->rpc.net.tls : NULL;
+    a->enable_v2 = config != NULL && config->enable_v2;
     a->n_methods = N_METHODS;
     a->max_txn_ops =
         config != NULL && config->max_txn_ops != 0 ? config->max_txn_ops : 128;
@@ -671,6 +674,7 @@ void api_close(struct api *a)
     a->gw = NULL;
     if (a->msrv != NULL)
         rpc_server_close(a->msrv);
+    api__v2_close(a);
     if (a->be.close != NULL)
         a->be.close(a->be.arg);
     api__unref(a);

@@ -364,6 +364,14 @@ int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
  * requests of its batch wrote). */
 int mvcc_ext_scan_batch(struct mvcc_store *s, uint8_t table, void *arg,
                         mvcc_ext_scan_cb cb);
+/* The same two over the records whose key starts with prefix (n bytes;
+ * NULL, 0: all): one seek, then the matching run only. */
+int mvcc_ext_scan_prefix(struct mvcc_store *s, uint8_t table,
+                         const void *prefix, size_t n, void *arg,
+                         mvcc_ext_scan_cb cb);
+int mvcc_ext_scan_prefix_batch(struct mvcc_store *s, uint8_t table,
+                               const void *prefix, size_t n, void *arg,
+                               mvcc_ext_scan_cb cb);
 /* One record inside a batch, as mvcc_ext_scan_batch sees it: *val points
  * into the map, valid until the next write of the batch or its end.
  * CAIRN_ENOTFOUND when absent. */

@@ -1012,19 +1012,29 @@ int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
     return mvcc__err(rc);
 }
 
+/* Visits the records of table whose key starts with prefix (n bytes), in
+ * key order: one seek, then a walk of the matching run only. */
 static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
-                        void *arg, mvcc_ext_scan_cb cb)
+                        const void *prefix, size_t n, void *arg,
+                        mvcc_ext_scan_cb cb)
 {
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t, s->ext, &c);
+    uint8_t stack[256], *start;
+    int rc = ext_key(table, prefix, n, stack, sizeof(stack), &start);
     if (rc != 0)
+        return rc;
+    MDB_cursor *c;
+    rc = mdb_cursor_open(t, s->ext, &c);
+    if (rc != 0) {
+        if (start != stack)
+            cairn_free(start);
         return mvcc__err(rc);
-    MDB_val k = {1, &table}, v;
+    }
+    MDB_val k = {n + 1, start}, v;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     rc = 0;
     while (mrc == 0) {
         const uint8_t *kp = k.mv_data;
-        if (k.mv_size < 1 || kp[0] != table)
+        if (k.mv_size < n + 1 || memcmp(kp, start, n + 1) != 0)
             break;
         rc = cb(arg, kp + 1, k.mv_size - 1, v.mv_data, v.mv_size);
         if (rc != 0)
@@ -1034,17 +1044,26 @@ static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
     if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = mvcc__err(mrc);
     mdb_cursor_close(c);
+    if (start != stack)
+        cairn_free(start);
     return rc;
 }
 
 int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
                   mvcc_ext_scan_cb cb)
 {
+    return mvcc_ext_scan_prefix(s, table, NULL, 0, arg, cb);
+}
+
+int mvcc_ext_scan_prefix(struct mvcc_store *s, uint8_t table,
+                         const void *prefix, size_t n, void *arg,
+                         mvcc_ext_scan_cb cb)
+{
     struct mvcc__rd *rd;
     int rc = mvcc__read_begin(s, &rd);
     if (rc != 0)
         return rc;
-    rc = ext_scan_txn(s, rd->t, table, arg, cb);
+    rc = ext_scan_txn(s, rd->t, table, prefix, n, arg, cb);
     mvcc__read_end(s, rd);
     return rc;
 }
@@ -1052,10 +1071,17 @@ int mvcc_ext_scan(struct mvcc_store *s, uint8_t table, void *arg,
 int mvcc_ext_scan_batch(struct mvcc_store *s, uint8_t table, void *arg,
                         mvcc_ext_scan_cb cb)
 {
+    return mvcc_ext_scan_prefix_batch(s, table, NULL, 0, arg, cb);
+}
+
+int mvcc_ext_scan_prefix_batch(struct mvcc_store *s, uint8_t table,
+                               const void *prefix, size_t n, void *arg,
+                               mvcc_ext_scan_cb cb)
+{
     CAIRN_ASSERT(s->wtxn != NULL);
     if (s->batch_failed)
         return CAIRN_EIO;
-    return ext_scan_txn(s, s->wtxn, table, arg, cb);
+    return ext_scan_txn(s, s->wtxn, table, prefix, n, arg, cb);
 }
 
 int mvcc_ext_get_batch(struct mvcc_store *s, uint8_t table, const void *key,

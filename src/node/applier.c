@@ -129,6 +129,10 @@ static int member_put(struct node_applier *a, const struct node_member *m)
     if (rc == 0)
         rc = mvcc_ext_put(a->s, NODE__TABLE_MEMBER, k, 8, v.data, v.len);
     buf_free(&v);
+    /* etcd writes its member records to its v2 store too (/0/members):
+     * the v2 index counts them, so v2 indexes start where etcd's do */
+    if (rc == 0)
+        rc = v2_bump_index(a->s);
     return rc;
 }
 
@@ -187,6 +191,8 @@ static int apply_conf_change(struct node_applier *a, struct node_apply_batch *b,
              * see the member gone but not refused. */
             if (rc == 0)
                 rc = mvcc_ext_put(a->s, NODE__TABLE_REMOVED, k, 8, "", 0);
+            if (rc == 0)
+                rc = v2_bump_index(a->s);
         } else if (have_member && m.id == it->node) {
             rc = member_follow(a, it->type, &m);
         }
@@ -328,6 +334,12 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
         r = r ? r : &scratch;
         rc = auth_apply(a->s, &q->u.auth, &b->arena, &r->u.auth);
         break;
+    case NODE__E_V2:
+        r = add_result(b, q->id, NODE_REQ_V2);
+        r = r ? r : &scratch;
+        rc = v2_apply(a->s, &q->u.v2, &b->arena, &r->u.v2);
+        r->u.v2.raft_index = b->cur_index;
+        break;
     default:
         CAIRN_UNREACHABLE();
     }
@@ -384,6 +396,7 @@ static int apply_entries(struct node_applier *a, struct node_apply_batch *b)
         } else if (e->len > 0) {
             struct node__req q;
             b->cur_crc = crc32c(0, e->data, e->len);
+            b->cur_index = e->index;
             rc = node__req_decode(e->data, e->len, &b->arena, &q);
             if (rc == CAIRN_EMALFORMED) {
                 /* Every member decodes the same bytes the same way, so

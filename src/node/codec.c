@@ -93,6 +93,30 @@ static int enc_auth(struct buf *b, const struct auth_req *q)
     return rc;
 }
 
+static int enc_v2(struct buf *b, const struct v2_req *q)
+{
+    uint8_t flags = (uint8_t)((q->dir ? 1 : 0) | (q->recursive ? 2 : 0) |
+                              (q->sorted ? 4 : 0) | (q->refresh ? 8 : 0));
+    int rc = buf_append_u8(b, q->op);
+    if (rc == 0)
+        rc = buf_append_u8(b, q->prev_exist);
+    if (rc == 0)
+        rc = buf_append_u8(b, flags);
+    if (rc == 0)
+        rc = put_bytes(b, q->path, q->path_len);
+    if (rc == 0)
+        rc = put_bytes(b, q->value, q->value_len);
+    if (rc == 0)
+        rc = put_bytes(b, q->prev_value, q->prev_value_len);
+    if (rc == 0)
+        rc = buf_append_varint(b, q->prev_index);
+    if (rc == 0)
+        rc = put_i64(b, q->expiration_ns);
+    if (rc == 0)
+        rc = put_i64(b, q->now_ns);
+    return rc;
+}
+
 static int enc_ops(struct buf *b, const struct mvcc_op *ops, size_t n,
                    int depth)
 {
@@ -194,6 +218,8 @@ int node__req_encode(const struct node__req *r, struct buf *out)
     }
     case NODE__E_AUTH:
         return enc_auth(out, &r->u.auth);
+    case NODE__E_V2:
+        return enc_v2(out, &r->u.v2);
     default:
         CAIRN_UNREACHABLE();
     }
@@ -396,6 +422,26 @@ static void dec_auth(struct codec_reader *r, struct auth_req *q)
         r->bad = true;
 }
 
+/* Anything v2_req_check refuses is malformed: the proposer checked it. */
+static void dec_v2(struct codec_reader *r, struct v2_req *q)
+{
+    q->op = codec_read_u8(r);
+    q->prev_exist = codec_read_u8(r);
+    uint8_t f = codec_read_u8(r);
+    q->dir = f & 1;
+    q->recursive = (f & 2) != 0;
+    q->sorted = (f & 4) != 0;
+    q->refresh = (f & 8) != 0;
+    q->path = get_bytes(r, &q->path_len);
+    q->value = get_bytes(r, &q->value_len);
+    q->prev_value = get_bytes(r, &q->prev_value_len);
+    q->prev_index = get_uv(r);
+    q->expiration_ns = get_i64(r);
+    q->now_ns = get_i64(r);
+    if (f > 15 || (!r->bad && v2_req_check(q) != 0))
+        r->bad = true;
+}
+
 int node__req_decode(const void *p, size_t len, struct mvcc_arena *a,
                      struct node__req *out)
 {
@@ -477,6 +523,9 @@ int node__req_decode(const void *p, size_t len, struct mvcc_arena *a,
     }
     case NODE__E_AUTH:
         dec_auth(&r, &out->u.auth);
+        break;
+    case NODE__E_V2:
+        dec_v2(&r, &out->u.v2);
         break;
     default:
         return CAIRN_EMALFORMED;
@@ -580,7 +629,7 @@ int node__member_decode(const void *p, size_t len, uint64_t *req_id,
 
 static const char *type_names[NODE__E_MAX + 1] = {
     "?",      "put",        "delete", "txn",           "compact", "grant",
-    "revoke", "checkpoint", "alarm",  "member-update", "auth",
+    "revoke", "checkpoint", "alarm",  "member-update", "auth",    "v2",
 };
 
 int node_entry_describe(const void *data, size_t len, char *out, size_t size)
@@ -641,6 +690,12 @@ int node_entry_describe(const void *data, size_t len, char *out, size_t size)
                      r.u.auth.name ? (const char *)r.u.auth.name : "",
                      (int)(r.u.auth.role_len > 64 ? 64 : r.u.auth.role_len),
                      r.u.auth.role ? (const char *)r.u.auth.role : "");
+            break;
+        case NODE__E_V2:
+            snprintf(p, left, " op=%u path=%.*s value_len=%zu", r.u.v2.op,
+                     (int)(r.u.v2.path_len > 64 ? 64 : r.u.v2.path_len),
+                     r.u.v2.path ? (const char *)r.u.v2.path : "",
+                     r.u.v2.value_len);
             break;
         default:
             break;

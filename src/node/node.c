@@ -2581,6 +2581,39 @@ int node_auth(struct node *n, const struct auth_req *req, void *arg,
     return propose_req(n, &q, NODE_REQ_AUTH, arg, cb);
 }
 
+/* ---- v2 ---- */
+
+int node_v2(struct node *n, const struct v2_req *req, void *arg,
+            node_done_cb cb)
+{
+    int rc = v2_req_check(req);
+    if (rc != 0 || req->op == V2_OP_SYNC)
+        return rc != 0 ? rc : CAIRN_EINVAL;
+    struct node__req q = {.type = NODE__E_V2};
+    q.u.v2 = *req;
+    return propose_req(n, &q, NODE_REQ_V2, arg, cb);
+}
+
+int node_v2_sync(struct node *n, int64_t now_ns)
+{
+    if (n->stopped || n->role != RAFT_LEADER || !v2_has_ttl_keys(n->cfg.store))
+        return 0;
+    struct node__req q = {.type = NODE__E_V2};
+    q.u.v2.op = V2_OP_SYNC;
+    q.u.v2.now_ns = now_ns;
+    buf_reset(&n->enc);
+    int rc = node__req_encode(&q, &n->enc);
+    if (rc != 0)
+        return rc;
+    struct raft_proposal p = {n->enc.data, n->enc.len};
+    struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
+    ev.u.propose.items = &p;
+    ev.u.propose.n = 1;
+    rc = step(n, &ev);
+    drain(n);
+    return rc;
+}
+
 /* ---- introspection ---- */
 
 bool node_is_leader(const struct node *n)

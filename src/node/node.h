@@ -94,6 +94,7 @@
 #include "mvcc/mvcc.h"
 #include "raft/raft.h"
 #include "util/util.h"
+#include "v2/v2.h"
 #include "wal/wal.h"
 
 /* etcd's defaults. */
@@ -306,6 +307,7 @@ enum node_req_type {
     NODE_REQ_ALARM,
     NODE_REQ_SNAPSHOT_EXPORT,
     NODE_REQ_AUTH,
+    NODE_REQ_V2,
 };
 
 /* Alarm types and actions, numbered as etcd's AlarmType / AlarmAction. */
@@ -385,6 +387,7 @@ struct node_result {
             size_t n;
         } alarms;
         struct auth_result auth;
+        struct v2_result v2;
     } u;
 };
 
@@ -457,6 +460,18 @@ int node_snapshot_export(struct node *n, int fd, void *arg, node_done_cb cb);
  * before proposing. */
 int node_auth(struct node *n, const struct auth_req *req, void *arg,
               node_done_cb cb);
+
+/* The v2 key store (v2/v2.h): every request, GETs included, is proposed
+ * and answered once applied (etcd's quorum GET); the answer is the JSON
+ * body etcd prints. req is borrowed for the call. Refused with
+ * CAIRN_EINVAL (v2_req_check) before proposing. SYNC requests are the
+ * leader's to propose (node_v2_sync). */
+int node_v2(struct node *n, const struct v2_req *req, void *arg,
+            node_done_cb cb);
+/* On the leader, when some v2 key has a TTL: proposes a SYNC carrying
+ * now_ns (the leader's wall clock), which expires what is due on every
+ * member (etcd's sync every 500 ms). No callback; 0 when nothing to do. */
+int node_v2_sync(struct node *n, int64_t now_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Introspection (loop thread)                                               */

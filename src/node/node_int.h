@@ -30,8 +30,9 @@ enum node__entry_type {
     NODE__E_ALARM = 8,
     NODE__E_MEMBER_UPDATE = 9,
     NODE__E_AUTH = 10,
+    NODE__E_V2 = 11,
 };
-#define NODE__E_MAX 10
+#define NODE__E_MAX 11
 
 /* A decoded internal request. Byte pointers point into the entry data;
  * arrays (txn operations, checkpoints) are allocated in the arena given to
@@ -62,6 +63,7 @@ struct node__req {
         } alarm;
         struct node_member *member; /* MEMBER_UPDATE, arena-allocated */
         struct auth_req auth;
+        struct v2_req v2;
     } u;
 };
 
@@ -111,8 +113,9 @@ struct node_apply_batch {
     raft_term term;     /* the node's term when issued (headers) */
     uint64_t member_id; /* for headers */
     uint64_t cluster_id;
-    int64_t now_ms;   /* lease grants start their clock here */
-    uint32_t cur_crc; /* applier: crc of the entry being applied */
+    int64_t now_ms;       /* lease grants start their clock here */
+    uint32_t cur_crc;     /* applier: crc of the entry being applied */
+    raft_index cur_index; /* applier: index of the entry being applied */
     /* RESTORE: the snapshot applied. */
     struct raft_snapshot_meta snap;
     char *restore_path;

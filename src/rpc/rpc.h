@@ -174,6 +174,11 @@ const char *rpc_http1_header(const struct rpc_http1_request *req,
  * connection once it is written; req is invalid afterwards. */
 void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
                        const char *content_type, const void *body, size_t len);
+/* The same with more header lines (headers: "Name: value\r\n"..., under
+ * ~800 bytes; NULL or "" for none). */
+void rpc_http1_respond_hdrs(struct rpc_http1_request *req, int http_status,
+                            const char *content_type, const char *headers,
+                            const void *body, size_t len);
 /* A streamed response (chunked transfer coding), as grpc-gateway streams
  * etcd's /v3/watch: begin sends the status and headers; each write sends
  * one chunk (copied) and returns 0, CAIRN_EFULL when the connection's

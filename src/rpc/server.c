@@ -497,6 +497,14 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 307:
+        return "Temporary Redirect";
+    case 403:
+        return "Forbidden";
+    case 412:
+        return "Precondition Failed";
     case 400:
         return "Bad Request";
     case 404:
@@ -553,14 +561,18 @@ void rpc__server_http1_drain(struct rpc__conn *c)
     }
 }
 
-static void http1_send(struct rpc__conn *c, int status, const char *ctype,
-                       const void *body, size_t len)
+static void http1_send_hdrs(struct rpc__conn *c, int status, const char *ctype,
+                            const char *extra, const void *body, size_t len)
 {
-    char head[512];
+    char head[1024];
     int k = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, reason(status), ctype, len);
+                     status, reason(status), ctype, extra, len);
+    if (k < 0 || (size_t)k >= sizeof head) {
+        rpc__conn_close(c, RPC_CANCELLED, true);
+        return;
+    }
     c->http1_answered = true;
     buf_reset(&c->http1_out);
     if (buf_append(&c->http1_out, head, (size_t)k) != 0 ||
@@ -569,6 +581,12 @@ static void http1_send(struct rpc__conn *c, int status, const char *ctype,
         return;
     }
     http1_pump(c);
+}
+
+static void http1_send(struct rpc__conn *c, int status, const char *ctype,
+                       const void *body, size_t len)
+{
+    http1_send_hdrs(c, status, ctype, "", body, len);
 }
 
 static struct rpc__conn *req_conn(struct rpc_http1_request *req)
@@ -607,6 +625,17 @@ void rpc_http1_respond(struct rpc_http1_request *req, int http_status,
     c->http1_pending = false;
     http1_send(c, http_status, content_type ? content_type : "text/plain", body,
                len);
+}
+
+void rpc_http1_respond_hdrs(struct rpc_http1_request *req, int http_status,
+                            const char *content_type, const char *headers,
+                            const void *body, size_t len)
+{
+    struct rpc__conn *c = req_conn(req);
+    CAIRN_ASSERT(c->http1_pending && !c->http1_streaming);
+    c->http1_pending = false;
+    http1_send_hdrs(c, http_status, content_type ? content_type : "text/plain",
+                    headers ? headers : "", body, len);
 }
 
 int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,

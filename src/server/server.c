@@ -700,6 +700,8 @@ static void dispatch(struct server *s, struct server__job *j)
         node_applied(s->node, j->batch);
         if (s->applied_cb != NULL && !s->stopping)
             s->applied_cb(s->applied_arg);
+        if (!s->stopping)
+            server__v2_applied(s);
         break;
     case SERVER__JOB_SNAPSHOT:
         node_snapshot_done(s->node, j->snap->index, j->status);
@@ -781,6 +783,7 @@ static void on_tick(uv_timer_t *t)
     if (s->advance_pending && s->transport != NULL)
         advance_ticks(s);
     node_tick(s->node);
+    server__v2_tick(s);
     server__metrics_note_leader(s);
     check_node_stopped(s);
     reconcile_peers(s);
@@ -1346,6 +1349,7 @@ int server_open(uv_loop_t *loop, const struct server_config *c,
     s->peer_urls = c->initial_advertise_peer_urls;
     s->listen_peer_urls = c->listen_peer_urls;
     s->max_txn_ops = c->max_txn_ops;
+    s->enable_v2 = c->enable_v2;
     s->max_request_bytes = c->max_request_bytes;
     s->max_concurrent_streams = c->max_concurrent_streams;
     s->max_snapshots = c->max_snapshots;
@@ -1666,6 +1670,7 @@ void server_close(struct server *s)
     CAIRN_ASSERT(s->node == NULL && s->transport == NULL &&
                  s->closing_handles == 0);
     server__join_free(s);
+    server__v2_free(s);
     server__tls_close(s);
     unlock_data_dir(s);
     cairn_queue_destroy(&s->apply_q);
@@ -1716,6 +1721,10 @@ const struct server_urls *server_peer_urls(const struct server *s)
 unsigned server_max_txn_ops(const struct server *s)
 {
     return s->max_txn_ops;
+}
+bool server_enable_v2(const struct server *s)
+{
+    return s->enable_v2;
 }
 uint64_t server_max_request_bytes(const struct server *s)
 {

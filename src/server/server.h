@@ -181,6 +181,8 @@ struct server_config {
      * dir, drop uncommitted entries and remove every other member (etcd's
      * restartAsStandaloneNode); ignored for a new member, as in etcd. */
     bool force_new_cluster;
+    /* --enable-v2 (false): serve etcd's v2 HTTP API (/v2/keys...). */
+    bool enable_v2;
 
     enum server_auto_compaction_mode auto_compaction_mode; /* periodic */
     /* --auto-compaction-retention in milliseconds (periodic) or revisions
@@ -256,6 +258,7 @@ struct net_tls *server_client_tls(const struct server *s);
 /* Limits the API layer enforces (--max-txn-ops, --max-request-bytes,
  * --max-concurrent-streams). */
 unsigned server_max_txn_ops(const struct server *s);
+bool server_enable_v2(const struct server *s);
 uint64_t server_max_request_bytes(const struct server *s);
 uint32_t server_max_concurrent_streams(const struct server *s);
 /* The leader's id (0: none known), and whether this member leads. */
@@ -400,5 +403,22 @@ int server_snapshot_export(struct server *s, int fd, void *arg,
  * member stopped, no leader...) come through cb as the result's err. */
 int server_auth(struct server *s, const struct auth_req *req, void *arg,
                 node_done_cb cb);
+
+/* The v2 key store (node_v2; src/server/v2.c). server_v2_scan reads the
+ * committed history (v2_history_scan's contract); server_v2_index is the
+ * committed etcd index. server_v2_wait calls cb once, after the next
+ * applied batch (the waiter is then freed): a v2 watcher rescans then;
+ * cancel before that frees it without a call. Loop thread. */
+int server_v2(struct server *s, const struct v2_req *req, void *arg,
+              node_done_cb cb);
+int server_v2_scan(struct server *s, const char *path, size_t len,
+                   bool recursive, uint64_t since, struct buf *out,
+                   uint64_t *index);
+uint64_t server_v2_index(struct server *s);
+struct server_v2_waiter;
+typedef void (*server_v2_wake_cb)(void *arg);
+int server_v2_wait(struct server *s, void *arg, server_v2_wake_cb cb,
+                   struct server_v2_waiter **out);
+void server_v2_wait_cancel(struct server *s, struct server_v2_waiter *w);
 
 #endif

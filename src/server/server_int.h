@@ -139,6 +139,11 @@ struct server {
 
     struct server__metrics metrics;
 
+    /* v2 watchers waiting for the next applied batch (v2.c) and the loop
+     * time of the last SYNC check. */
+    struct server_v2_waiter *v2_waiters;
+    uint64_t v2_sync_ms;
+
     /* Watch hubs of the API's Watch streams (watch.c). */
     struct server_watch *watches;
 
@@ -156,6 +161,7 @@ struct server {
     int stop_status;
     int closing_handles; /* uv handles being closed */
     int pending_work;    /* snapshot images being written, passwords hashed */
+    bool enable_v2;
     bool threads_started;
     bool inline_work;     /* the threads are gone: env work runs on the loop */
     bool handles_ready;   /* wake-up and timers initialized */
@@ -198,6 +204,12 @@ void server__compactor_start(struct server *s);
  * woken after a create or resume); close the mvcc hubs before the store. */
 void server__watch_poll(struct server *s);
 void server__watch_close_hubs(struct server *s);
+
+/* v2 (v2.c): wake the history waiters after an applied batch; the
+ * leader's SYNC, checked on every tick; free the waiters at close. */
+void server__v2_applied(struct server *s);
+void server__v2_tick(struct server *s);
+void server__v2_free(struct server *s);
 
 /* Metrics (metrics.c): set up before the threads start; note a leader
  * change (on each tick and completion); count a proposal handed to the

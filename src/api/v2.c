@@ -1,0 +1,750 @@
+/* v2: etcd 3.4's v2 HTTP API on the client port behind --enable-v2
+ * (etcdserver/api/v2http): /v2/keys (GET with wait, PUT, POST, DELETE;
+ * form-encoded bodies and query parameters parsed as Go's ParseForm),
+ * /v2/members, /v2/machines and /v2/stats. Requests go to the member's
+ * v2 store through the backend; answers carry etcd's headers. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api_int.h"
+
+#define KEYS_PREFIX "/v2/keys"
+/* etcd 3.4 answers every v2 request with its default CORS headers. */
+#define CORS                                                                \
+    "Access-Control-Allow-Headers: accept, content-type, authorization\r\n" \
+    "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"     \
+    "Access-Control-Allow-Origin: *\r\n"
+
+/* A v2 request waiting on the member (a write in Raft, or a watch). */
+struct api__v2 {
+    struct api__v2 *next;
+    struct api *api;
+    struct rpc_http1_request *req; /* NULL once answered or cancelled */
+    bool pending;                  /* a backend completion is owed */
+    bool head;                     /* HEAD: no body */
+    void *waiter;                  /* a watch waiting for the next apply */
+    /* a watch */
+    char path[V2_PATH_MAX + 1];
+    size_t path_len;
+    bool recursive;
+    uint64_t since, start_index;
+};
+
+/* ---- forms (Go's url.ParseQuery, as ParseForm uses it) ---- */
+
+struct form_kv {
+    char *k, *v;
+    size_t kl, vl;
+};
+struct form {
+    struct form_kv *kv;
+    size_t n, cap;
+    char err[64]; /* Go's error text when a value does not decode */
+};
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s (plus as space when form) into a new string; NULL
+ * with f->err set when an escape is bad, or on no memory. */
+static char *unescape(const char *s, size_t n, bool form, size_t *out_len,
+                      char *err, size_t err_size)
+{
+    char *o = malloc(n + 1);
+    if (o == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            if (i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+                o[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+                i += 2;
+                continue;
+            }
+            size_t el = n - i < 3 ? n - i : 3;
+            snprintf(err, err_size, "invalid URL escape \"%.*s\"", (int)el,
+                     s + i);
+            free(o);
+            return NULL;
+        }
+        o[k++] = form && s[i] == '+' ? ' ' : s[i];
+    }
+    o[k] = 0;
+    *out_len = k;
+    return o;
+}
+
+static void form_free(struct form *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->kv[i].k);
+        free(f->kv[i].v);
+    }
+    free(f->kv);
+}
+
+/* Adds the pairs of a query string or form body; 0, CAIRN_EINVAL (f->err
+ * says why), CAIRN_ENOMEM. */
+static int form_parse(struct form *f, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t st = i;
+        while (i < n && s[i] != '&' && s[i] != ';')
+            i++;
+        size_t end = i;
+        if (i < n)
+            i++;
+        if (end == st)
+            continue;
+        const char *eq = memchr(s + st, '=', end - st);
+        size_t kl = eq ? (size_t)(eq - (s + st)) : end - st;
+        const char *vs = eq ? eq + 1 : s + end;
+        size_t vl = (size_t)(s + end - vs);
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 8;
+            struct form_kv *kv = realloc(f->kv, cap * sizeof(*kv));
+            if (kv == NULL)
+                return CAIRN_ENOMEM;
+            f->kv = kv;
+            f->cap = cap;
+        }
+        struct form_kv *p = &f->kv[f->n];
+        p->k = unescape(s + st, kl, true, &p->kl, f->err, sizeof f->err);
+        if (p->k == NULL)
+            return f->err[0] ? CAIRN_EINVAL : CAIRN_ENOMEM;
+        p->v = unescape(vs, vl, true, &p->vl, f->err, sizeof f->err);
+        if (p->v == NULL) {
+            free(p->k);
+            return f->err[0] ? CAIRN_EINVAL : CAIRN_ENOMEM;
+        }
+        f->n++;
+    }
+    return 0;
+}
+
+static const struct form_kv *form_get(const struct form *f, const char *k)
+{
+    size_t kl = strlen(k);
+    for (size_t i = 0; i < f->n; i++)
+        if (f->kv[i].kl == kl && memcmp(f->kv[i].k, k, kl) == 0)
+            return &f->kv[i];
+    return NULL;
+}
+
+/* strconv.ParseBool on the first value; absent: false. -1: bad. */
+static int form_bool(const struct form *f, const char *k, bool *out)
+{
+    *out = false;
+    const struct form_kv *p = form_get(f, k);
+    if (p == NULL)
+        return 0;
+    static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const fl[] = {"0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < 6; i++) {
+        if (strcmp(p->v, t[i]) == 0 && p->vl == strlen(t[i])) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(p->v, fl[i]) == 0 && p->vl == strlen(fl[i]))
+            return 0;
+    }
+    return -1;
+}
+
+/* strconv.ParseUint(v, 10, 64) on the first value; absent: 0. */
+static int form_u64(const struct form *f, const char *k, uint64_t *out)
+{
+    *out = 0;
+    const struct form_kv *p = form_get(f, k);
+    if (p == NULL)
+        return 0;
+    if (p->vl == 0 || p->vl > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < p->vl; i++) {
+        if (p->v[i] < '0' || p->v[i] > '9')
+            return -1;
+        uint64_t d = (uint64_t)(p->v[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- answers ---- */
+
+static void v2_unlink(struct api *a, struct api__v2 *r)
+{
+    for (struct api__v2 **pp = &a->v2; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+/* Answered or gone: forget the request (freed once nothing is owed). */
+static void v2_end(struct api__v2 *r)
+{
+    struct api *a = r->api;
+    if (r->waiter != NULL) {
+        a->be.v2_wait_cancel(a->be.arg, r->waiter);
+        r->waiter = NULL;
+    }
+    if (r->req != NULL) {
+        v2_unlink(a, r);
+        r->req = NULL;
+        api__unref(a);
+    }
+    if (!r->pending)
+        cairn_free(r);
+}
+
+static void cluster_header(struct api *a, struct buf *h, uint64_t *term)
+{
+    struct api_header ah = {0};
+    if (a->be.watch_header != NULL)
+        a->be.watch_header(a->be.arg, &ah);
+    char line[64];
+    buf_append(h, CORS, strlen(CORS));
+    int k = snprintf(line, sizeof line, "X-Etcd-Cluster-Id: %" PRIx64 "\r\n",
+                     ah.cluster_id);
+    buf_append(h, line, (size_t)k);
+    if (term != NULL)
+        *term = ah.raft_term;
+}
+
+/* Sends status and JSON body with etcd's index headers (raft_index 0:
+ * left out). */
+static void v2_answer(struct api__v2 *r, int status, const char *body,
+                      size_t len, uint64_t etcd_index, uint64_t raft_idx,
+                      uint64_t term)
+{
+    struct buf h = BUF_INIT;
+    uint64_t t = 0;
+    cluster_header(r->api, &h, &t);
+    if (term == 0)
+        term = t;
+    char line[160];
+    int k = snprintf(line, sizeof line, "X-Etcd-Index: %" PRIu64 "\r\n",
+                     etcd_index);
+    buf_append(&h, line, (size_t)k);
+    if (raft_idx != 0) {
+        k = snprintf(line, sizeof line, "X-Raft-Index: %" PRIu64 "\r\n",
+                     raft_idx);
+        buf_append(&h, line, (size_t)k);
+    }
+    k = snprintf(line, sizeof line, "X-Raft-Term: %" PRIu64 "\r\n", term);
+    buf_append(&h, line, (size_t)k);
+    buf_append_u8(&h, 0);
+    rpc_http1_respond_hdrs(r->req, status, "application/json",
+                           h.data != NULL ? (const char *)h.data : "", body,
+                           r->head ? 0 : len);
+    buf_free(&h);
+    v2_end(r);
+}
+
+/* A request error (v2error with index 0, as etcd's request errors). */
+static void v2_error_now(struct api *a, struct rpc_http1_request *req, int code,
+                         const char *cause)
+{
+    struct buf b = BUF_INIT, h = BUF_INIT;
+    int st = v2_error_json(&b, code, cause, strlen(cause), 0);
+    cluster_header(a, &h, NULL);
+    buf_append(&h, "X-Etcd-Index: 0\r\n", 17);
+    buf_append_u8(&h, 0);
+    if (st < 0)
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+    else
+        rpc_http1_respond_hdrs(req, st, "application/json",
+                               (const char *)h.data, b.data, b.len);
+    buf_free(&b);
+    buf_free(&h);
+}
+
+/* A member error (no leader, timeout...): etcd's writeKeyError wraps it
+ * as "Raft Internal Error" with the error's text as cause, index 0. */
+static void v2_fail(struct api__v2 *r, int err)
+{
+    struct api_status st = api_status_from_err(err);
+    struct buf b = BUF_INIT;
+    int s = v2_error_json(&b, V2_E_RAFT_INTERNAL, st.message,
+                          strlen(st.message), 0);
+    v2_answer(r, s < 0 ? 500 : s, (const char *)b.data, b.len, 0, 0, 0);
+    buf_free(&b);
+}
+
+static bool v2_completed(struct api__v2 *r)
+{
+    CAIRN_ASSERT(r->pending);
+    r->pending = false;
+    if (r->req == NULL) {
+        cairn_free(r);
+        return false;
+    }
+    return true;
+}
+
+static void keys_done(void *ctx, const struct node_result *res)
+{
+    struct api__v2 *r = ctx;
+    if (!v2_completed(r))
+        return;
+    if (res->err != 0) {
+        v2_fail(r, res->err);
+        return;
+    }
+    const struct v2_result *v = &res->u.v2;
+    v2_answer(r, v->status, v->body, v->body_len, v->etcd_index, v->raft_index,
+              res->raft_term);
+}
+
+/* ---- watches ---- */
+
+static void watch_wake(void *ctx);
+
+/* Looks for the watch's event; waits for the next apply when none. */
+static void watch_scan(struct api__v2 *r)
+{
+    struct api *a = r->api;
+    struct buf out = BUF_INIT;
+    uint64_t index = 0;
+    int rc = a->be.v2_scan(a->be.arg, r->path, r->path_len, r->recursive,
+                           r->since, &out, &index);
+    if (r->start_index == 0)
+        r->start_index = index;
+    if (rc == 0) {
+        v2_answer(r, 200, (const char *)out.data, out.len, r->start_index, 0,
+                  0);
+    } else if (rc == CAIRN_ECOMPACTED) {
+        v2_answer(r, 400, (const char *)out.data, out.len, index, 0, 0);
+    } else if (rc == CAIRN_ENOTFOUND) {
+        if (r->since == 0)
+            r->since = index + 1; /* etcd: from the next index */
+        rc = a->be.v2_wait(a->be.arg, r, watch_wake, &r->waiter);
+        if (rc != 0)
+            v2_fail(r, rc);
+    } else {
+        v2_fail(r, rc);
+    }
+    buf_free(&out);
+}
+
+static void watch_wake(void *ctx)
+{
+    struct api__v2 *r = ctx;
+    r->waiter = NULL; /* the server freed it */
+    if (r->req != NULL)
+        watch_scan(r);
+}
+
+/* ---- /v2/keys ---- */
+
+static struct api__v2 *v2_new(struct api *a, struct rpc_http1_request *req)
+{
+    struct api__v2 *r = cairn_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+        return NULL;
+    }
+    r->api = a;
+    r->req = req;
+    r->head = strcmp(req->method, "HEAD") == 0;
+    r->next = a->v2;
+    a->v2 = r;
+    a->refs++;
+    return r;
+}
+
+/* parseKeyRequest's checks, in its order; 0 or the error sent. */
+static int parse_flags(struct api *a, struct rpc_http1_request *req,
+                       const struct form *f, struct v2_req *q, bool *wait,
+                       uint64_t *wait_index)
+{
+    static const struct {
+        const char *name;
+        const char *msg;
+    } bools[] = {
+        {"recursive", "invalid value for \"recursive\""},
+        {"sorted", "invalid value for \"sorted\""},
+        {"wait", "invalid value for \"wait\""},
+        {"dir", "invalid value for \"dir\""},
+        {"quorum", "invalid value for \"quorum\""},
+        {"stream", "invalid value for \"stream\""},
+    };
+    if (form_u64(f, "prevIndex", &q->prev_index) != 0) {
+        v2_error_now(a, req, V2_E_INDEX_NAN, "invalid value for \"prevIndex\"");
+        return -1;
+    }
+    if (form_u64(f, "waitIndex", wait_index) != 0) {
+        v2_error_now(a, req, V2_E_INDEX_NAN, "invalid value for \"waitIndex\"");
+        return -1;
+    }
+    bool v[6];
+    for (size_t i = 0; i < 6; i++)
+        if (form_bool(f, bools[i].name, &v[i]) != 0) {
+            v2_error_now(a, req, V2_E_INVALID_FIELD, bools[i].msg);
+            return -1;
+        }
+    q->recursive = v[0];
+    q->sorted = v[1];
+    *wait = v[2];
+    q->dir = v[3];
+    if (*wait && strcmp(req->method, "GET") != 0) {
+        v2_error_now(a, req, V2_E_INVALID_FIELD,
+                     "\"wait\" can only be used with GET requests");
+        return -1;
+    }
+    const struct form_kv *pv = form_get(f, "prevValue");
+    if (pv != NULL && pv->vl == 0) {
+        v2_error_now(a, req, V2_E_PREV_VALUE_REQUIRED,
+                     "\"prevValue\" cannot be empty");
+        return -1;
+    }
+    if (pv != NULL) {
+        q->prev_value = (const uint8_t *)pv->v;
+        q->prev_value_len = pv->vl;
+    }
+    bool nv;
+    if (form_bool(f, "noValueOnSuccess", &nv) != 0) {
+        v2_error_now(a, req, V2_E_INVALID_FIELD,
+                     "invalid value for \"noValueOnSuccess\"");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_ttl(struct api *a, struct rpc_http1_request *req,
+                     const struct form *f, struct v2_req *q)
+{
+    const struct form_kv *ttl = form_get(f, "ttl");
+    bool has_ttl = ttl != NULL && ttl->vl > 0;
+    uint64_t secs = 0;
+    if (has_ttl && form_u64(f, "ttl", &secs) != 0) {
+        v2_error_now(a, req, V2_E_TTL_NAN, "invalid value for \"ttl\"");
+        return -1;
+    }
+    if (form_get(f, "prevExist") != NULL) {
+        bool pe;
+        if (form_bool(f, "prevExist", &pe) != 0) {
+            v2_error_now(a, req, V2_E_INVALID_FIELD,
+                         "invalid value for prevExist");
+            return -1;
+        }
+        q->prev_exist = pe ? V2_PREV_TRUE : V2_PREV_FALSE;
+    }
+    if (form_get(f, "refresh") != NULL) {
+        if (form_bool(f, "refresh", &q->refresh) != 0) {
+            v2_error_now(a, req, V2_E_INVALID_FIELD,
+                         "invalid value for refresh");
+            return -1;
+        }
+        const struct form_kv *val = form_get(f, "value");
+        if (q->refresh && val != NULL && val->vl > 0) {
+            v2_error_now(a, req, V2_E_REFRESH_VALUE,
+                         "A value was provided on a refresh");
+            return -1;
+        }
+        if (q->refresh && !has_ttl) {
+            v2_error_now(a, req, V2_E_REFRESH_TTL_REQUIRED, "No TTL value set");
+            return -1;
+        }
+    }
+    if (has_ttl) {
+        /* Go's time.Duration overflows past ~292 years: refuse those */
+        if (secs > (uint64_t)INT64_MAX / 1000000000u / 2) {
+            v2_error_now(a, req, V2_E_TTL_NAN, "invalid value for \"ttl\"");
+            return -1;
+        }
+        q->expiration_ns = q->now_ns + (int64_t)secs * 1000000000;
+    }
+    return 0;
+}
+
+/* The request's form: the body first (PUT and POST, form-encoded), then
+ * the query, as Go's ParseForm orders r.Form. */
+static int read_form(struct rpc_http1_request *req, struct form *f)
+{
+    int rv = 0;
+    bool body = strcmp(req->method, "PUT") == 0 ||
+                strcmp(req->method, "POST") == 0 ||
+                strcmp(req->method, "PATCH") == 0;
+    const char *ct = rpc_http1_header(req, "content-type");
+    if (body && ct != NULL &&
+        strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
+        rv = form_parse(f, (const char *)req->body, req->body_len);
+    const char *qs = strchr(req->path, '?');
+    if (rv == 0 && qs != NULL)
+        rv = form_parse(f, qs + 1, strlen(qs + 1));
+    return rv;
+}
+
+static void keys_request(struct api *a, struct rpc_http1_request *req)
+{
+    const char *m = req->method;
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    if (!get && strcmp(m, "PUT") != 0 && strcmp(m, "POST") != 0 &&
+        strcmp(m, "DELETE") != 0) {
+        rpc_http1_respond_hdrs(req, 405, "text/plain; charset=utf-8",
+                               CORS "Allow: HEAD,GET,PUT,POST,DELETE\r\n"
+                                    "X-Content-Type-Options: nosniff\r\n",
+                               "Method Not Allowed\n", 19);
+        return;
+    }
+    struct form f = {0};
+    int rv = read_form(req, &f);
+    if (rv != 0) {
+        if (rv == CAIRN_EINVAL)
+            v2_error_now(a, req, V2_E_INVALID_FORM, f.err);
+        else
+            rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                              "out of memory", 13);
+        form_free(&f);
+        return;
+    }
+    /* the key: the URL's path past /v2/keys, unescaped and cleaned */
+    size_t plen = strcspn(req->path, "?");
+    size_t klen;
+    char err[64] = "";
+    char *raw =
+        unescape(req->path + strlen(KEYS_PREFIX), plen - strlen(KEYS_PREFIX),
+                 false, &klen, err, sizeof err);
+    char *key = raw != NULL ? malloc(klen + 2) : NULL;
+    struct v2_req q = {0};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    q.now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    bool wait = false;
+    uint64_t wait_index = 0;
+    if (key == NULL) {
+        rpc_http1_respond(req, 400, "text/plain; charset=utf-8",
+                          "400 Bad Request", 15);
+        goto out;
+    }
+    q.path_len = v2_path_clean(raw, klen, key);
+    q.path = (const uint8_t *)key;
+    if (parse_flags(a, req, &f, &q, &wait, &wait_index) != 0 ||
+        parse_ttl(a, req, &f, &q) != 0)
+        goto out;
+    if (q.path_len > V2_PATH_MAX || memchr(key, 0, q.path_len) != NULL) {
+        /* LMDB's key limit: etcd has none, so say plainly what failed */
+        v2_error_now(a, req, V2_E_INVALID_FIELD, "key too long or holds NUL");
+        goto out;
+    }
+    const struct form_kv *val = form_get(&f, "value");
+    if (val != NULL) {
+        q.value = (const uint8_t *)val->v;
+        q.value_len = val->vl;
+    }
+    struct api__v2 *r = v2_new(a, req);
+    if (r == NULL)
+        goto out;
+    if (get && wait) {
+        memcpy(r->path, key, q.path_len);
+        r->path_len = q.path_len;
+        r->recursive = q.recursive;
+        r->since = wait_index;
+        watch_scan(r);
+        goto out;
+    }
+    q.op = get                      ? V2_OP_GET
+           : strcmp(m, "PUT") == 0  ? V2_OP_PUT
+           : strcmp(m, "POST") == 0 ? V2_OP_POST
+                                    : V2_OP_DELETE;
+    r->pending = true;
+    rv = a->be.v2(a->be.arg, &q, r, keys_done);
+    if (rv != 0) {
+        r->pending = false;
+        v2_fail(r, rv);
+    }
+out:
+    free(raw);
+    free(key);
+    form_free(&f);
+}
+
+/* ---- /v2/members, /v2/machines ---- */
+
+struct members_req {
+    struct api__v2 base; /* first: freed as one */
+    bool machines;
+};
+
+static int json_urls(struct buf *b, const char urls[][NODE_URL_MAX], uint32_t n)
+{
+    int rv = buf_append_u8(b, '[');
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0)
+            rv |= buf_append_u8(b, ',');
+        rv |= v2_json_string(b, urls[i], strlen(urls[i]));
+    }
+    rv |= buf_append_u8(b, ']');
+    return rv;
+}
+
+static int url_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static void members_done(void *ctx, const struct node_result *res)
+{
+    struct members_req *mr = ctx;
+    struct api__v2 *r = &mr->base;
+    if (!v2_completed(r))
+        return;
+    if (res->err != 0) {
+        v2_fail(r, res->err);
+        return;
+    }
+    struct buf b = BUF_INIT;
+    int rv = 0;
+    size_t n = res->u.members.n;
+    const struct node_member *l = res->u.members.list;
+    if (mr->machines) {
+        /* etcd's machinesHandler: every client URL, sorted, ", " */
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += l[i].n_client_urls;
+        const char **urls = calloc(total + 1, sizeof(*urls));
+        size_t k = 0;
+        for (size_t i = 0; urls != NULL && i < n; i++)
+            for (uint32_t j = 0; j < l[i].n_client_urls; j++)
+                urls[k++] = l[i].client_urls[j];
+        if (urls != NULL)
+            qsort(urls, k, sizeof(*urls), url_cmp);
+        for (size_t i = 0; urls != NULL && i < k; i++) {
+            if (i > 0)
+                rv |= buf_append(&b, ", ", 2);
+            rv |= buf_append(&b, urls[i], strlen(urls[i]));
+        }
+        free(urls);
+        rpc_http1_respond(r->req, 200, "text/plain; charset=utf-8", b.data,
+                          b.len);
+        buf_free(&b);
+        v2_end(r);
+        return;
+    }
+    rv |= buf_append(&b, "{\"members\":[", 12);
+    for (size_t i = 0; i < n; i++) {
+        char id[48];
+        int k = snprintf(id, sizeof id, "%s{\"id\":\"%" PRIx64 "\",\"name\":",
+                         i > 0 ? "," : "", l[i].id);
+        rv |= buf_append(&b, id, (size_t)k);
+        rv |= v2_json_string(&b, l[i].name, strlen(l[i].name));
+        rv |= buf_append(&b, ",\"peerURLs\":", 12);
+        rv |= json_urls(&b, l[i].peer_urls, l[i].n_peer_urls);
+        rv |= buf_append(&b, ",\"clientURLs\":", 14);
+        rv |= json_urls(&b, l[i].client_urls, l[i].n_client_urls);
+        rv |= buf_append_u8(&b, '}');
+    }
+    rv |= buf_append(&b, "]}\n", 3);
+    struct buf h = BUF_INIT;
+    cluster_header(r->api, &h, NULL);
+    buf_append_u8(&h, 0);
+    rpc_http1_respond_hdrs(r->req, 200, "application/json",
+                           (const char *)h.data, b.data, r->head ? 0 : b.len);
+    buf_free(&h);
+    buf_free(&b);
+    v2_end(r);
+}
+
+static void members_request(struct api *a, struct rpc_http1_request *req,
+                            bool machines)
+{
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        rpc_http1_respond_hdrs(req, 405, "text/plain; charset=utf-8",
+                               CORS "Allow: GET,HEAD\r\n"
+                                    "X-Content-Type-Options: nosniff\r\n",
+                               "Method Not Allowed\n", 19);
+        return;
+    }
+    struct members_req *mr = cairn_calloc(1, sizeof(*mr));
+    if (mr == NULL) {
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+        return;
+    }
+    struct api__v2 *r = &mr->base;
+    mr->machines = machines;
+    r->api = a;
+    r->req = req;
+    r->head = strcmp(req->method, "HEAD") == 0;
+    r->next = a->v2;
+    a->v2 = r;
+    a->refs++;
+    r->pending = true;
+    int rv = a->be.member_list(a->be.arg, mr, members_done);
+    if (rv != 0) {
+        r->pending = false;
+        v2_fail(r, rv);
+    }
+}
+
+/* ---- routing ---- */
+
+static bool path_eq(const struct rpc_http1_request *req, const char *p)
+{
+    size_t plen = strcspn(req->path, "?");
+    return plen == strlen(p) && memcmp(req->path, p, plen) == 0;
+}
+
+bool api__v2_request(struct api *a, struct rpc_http1_request *req)
+{
+    if (strncmp(req->path, "/v2/", 4) != 0 && !path_eq(req, "/v2"))
+        return false;
+    if (!a->enable_v2 || a->be.v2 == NULL) {
+        /* etcd 3.4 with --enable-v2=false registers no v2 handler */
+        rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
+                          "404 page not found\n", 19);
+        return true;
+    }
+    size_t plen = strcspn(req->path, "?");
+    size_t kp = strlen(KEYS_PREFIX);
+    if (plen >= kp && memcmp(req->path, KEYS_PREFIX, kp) == 0 &&
+        (plen == kp || req->path[kp] == '/'))
+        keys_request(a, req);
+    else if (path_eq(req, "/v2/members") || path_eq(req, "/v2/members/"))
+        members_request(a, req, false);
+    else if (path_eq(req, "/v2/machines"))
+        members_request(a, req, true);
+    else
+        rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
+                          "404 page not found\n", 19);
+    return true;
+}
+
+bool api__v2_cancel(struct api *a, struct rpc_http1_request *req)
+{
+    for (struct api__v2 *r = a->v2; r != NULL; r = r->next)
+        if (r->req == req) {
+            v2_end(r);
+            return true;
+        }
+    return false;
+}
+
+void api__v2_close(struct api *a)
+{
+    /* no backend call after its close: drop the watches' waiters now */
+    for (struct api__v2 *r = a->v2; r != NULL; r = r->next)
+        if (r->waiter != NULL) {
+            a->be.v2_wait_cancel(a->be.arg, r->waiter);
+            r->waiter = NULL;
+        }
+}
