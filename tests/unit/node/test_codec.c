@@ -155,7 +155,59 @@ static size_t sample_reqs(struct node__req *reqs, size_t max)
     reqs[n].u.auth.perm = (struct auth_perm){
         AUTH_PERM_READWRITE, (const uint8_t *)"k", 1, (const uint8_t *)"\0", 1};
     n++;
+    reqs[n].type = NODE__E_V2;
+    reqs[n].id = 13;
+    reqs[n].u.v2 = (struct v2_req){.op = V2_OP_PUT,
+                                   .prev_exist = V2_PREV_TRUE,
+                                   .dir = false,
+                                   .recursive = true,
+                                   .refresh = true,
+                                   .path = (const uint8_t *)"/a/b",
+                                   .path_len = 4,
+                                   .value = (const uint8_t *)"v\0",
+                                   .value_len = 2,
+                                   .prev_value = (const uint8_t *)"p",
+                                   .prev_value_len = 1,
+                                   .prev_index = 77,
+                                   .expiration_ns = 1700000000000000000LL,
+                                   .now_ns = -5};
+    n++;
+    reqs[n].type = NODE__E_V2;
+    reqs[n].u.v2 = (struct v2_req){.op = V2_OP_SYNC, .now_ns = 123};
+    n++;
     return n;
+}
+
+/* A v2 entry the proposer would have refused is malformed: unknown op,
+ * a path that is not absolute, ends in '/', holds NUL or is too long. */
+static void test_codec_v2_refused(void **state)
+{
+    (void)state;
+    static char long_path[V2_PATH_MAX + 2];
+    memset(long_path, 'a', sizeof long_path);
+    long_path[0] = '/';
+    struct v2_req bad[6] = {
+        {.op = 0, .path = (const uint8_t *)"/a", .path_len = 2},
+        {.op = V2_OP_MAX + 1, .path = (const uint8_t *)"/a", .path_len = 2},
+        {.op = V2_OP_GET, .path = (const uint8_t *)"a", .path_len = 1},
+        {.op = V2_OP_GET, .path = (const uint8_t *)"/a/", .path_len = 3},
+        {.op = V2_OP_PUT, .path = (const uint8_t *)"/a\0", .path_len = 3},
+        {.op = V2_OP_PUT, .path = (const uint8_t *)long_path,
+         .path_len = sizeof long_path},
+    };
+    for (size_t i = 0; i < 6; i++) {
+        struct node__req q = {.type = NODE__E_V2, .id = 1};
+        q.u.v2 = bad[i];
+        struct buf a = BUF_INIT;
+        assert_int_equal(node__req_encode(&q, &a), 0);
+        struct mvcc_arena ar;
+        mvcc_arena_init(&ar);
+        struct node__req d;
+        assert_int_equal(node__req_decode(a.data, a.len, &ar, &d),
+                         CAIRN_EMALFORMED);
+        mvcc_arena_free(&ar);
+        buf_free(&a);
+    }
 }
 
 /* An auth entry whose content the proposer would have refused is
@@ -188,8 +240,8 @@ static void test_codec_auth_refused(void **state)
 static void test_codec_round_trip(void **state)
 {
     (void)state;
-    struct node__req reqs[16];
-    size_t n = sample_reqs(reqs, 16);
+    struct node__req reqs[20];
+    size_t n = sample_reqs(reqs, 20);
     for (size_t i = 0; i < n; i++) {
         struct buf a = BUF_INIT, b = BUF_INIT;
         struct mvcc_arena ar;
@@ -254,8 +306,8 @@ static void test_codec_member_round_trip(void **state)
 static void test_codec_truncated(void **state)
 {
     (void)state;
-    struct node__req reqs[16];
-    size_t n = sample_reqs(reqs, 16);
+    struct node__req reqs[20];
+    size_t n = sample_reqs(reqs, 20);
     for (size_t i = 0; i < n; i++) {
         struct buf a = BUF_INIT;
         assert_int_equal(node__req_encode(&reqs[i], &a), 0);
@@ -290,8 +342,8 @@ static void test_codec_fuzz(void **state)
     uint64_t seed = node_test_seed(0x6e6f6465);
     struct prng rng;
     prng_seed(&rng, seed);
-    struct node__req reqs[16];
-    size_t n = sample_reqs(reqs, 16);
+    struct node__req reqs[20];
+    size_t n = sample_reqs(reqs, 20);
     size_t ok = 0, bad = 0;
     for (int iter = 0; iter < 20000; iter++) {
         struct buf a = BUF_INIT;
@@ -336,6 +388,7 @@ int node_test_codec(void)
         cmocka_unit_test(test_codec_round_trip),
         cmocka_unit_test(test_codec_member_round_trip),
         cmocka_unit_test(test_codec_auth_refused),
+        cmocka_unit_test(test_codec_v2_refused),
         cmocka_unit_test(test_codec_truncated),
         cmocka_unit_test(test_codec_fuzz),
     };
