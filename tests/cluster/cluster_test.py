@@ -1122,6 +1122,126 @@ def case_keepalive_forward(c):
         check(errors < total // 10, "keep-alives failed:\n" + out)
 
 
+def v2(m, method, path, form=None, timeout=10):
+    """(status, headers, decoded JSON or text) of one v2 request to m."""
+    import http.client
+    import urllib.parse
+    conn = http.client.HTTPConnection("127.0.0.1", m.client_port,
+                                      timeout=timeout)
+    body = urllib.parse.urlencode(form) if form is not None else None
+    hdrs = ({"Content-Type": "application/x-www-form-urlencoded"}
+            if body is not None else {})
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read().decode("utf-8", "replace")
+        headers = {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        conn.close()
+    try:
+        return r.status, headers, json.loads(data)
+    except ValueError:
+        return r.status, headers, data
+
+
+def v2_until(what, fn):
+    """fn() until it returns a true value (retried through elections)."""
+    deadline = time.time() + LIVENESS_S
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise Fail("%s: %r" % (what, last))
+
+
+def v2_tree(m):
+    """The whole tree m serves, ttl fields dropped (they count down)."""
+    def strip(n):
+        n.pop("ttl", None)
+        for k in n.get("nodes", []):
+            strip(k)
+        return n
+    st, h, body = v2_until("recursive get on %s" % m.name, lambda: (
+        lambda r: r if r[0] == 200 else None)(
+            v2(m, "GET", "/v2/keys/?recursive=true&sorted=true")))
+    return strip(body["node"]), int(h["x-etcd-index"])
+
+
+def case_v2(c):
+    """The v2 API over three members (--enable-v2): a write on one is read
+    on the others with the same indexes; a TTL key expires on every member
+    alike (the leader's SYNC); a long-poll watch on one member hears a
+    write made on another; a follower that was down while the log moved
+    past a snapshot serves the same tree; everything survives a restart."""
+    c.start()
+    a, b, f = c.members
+    st, _, ev = v2_until("set /a", lambda: (lambda r: r if r[0] == 201
+                                            else None)(
+        v2(a, "PUT", "/v2/keys/a", {"value": "1"})))
+    idx = ev["node"]["modifiedIndex"]
+    for m in c.members:
+        st, h, got = v2(m, "GET", "/v2/keys/a")
+        check(st == 200 and got["node"]["value"] == "1" and
+              got["node"]["modifiedIndex"] == idx,
+              "%s reads /a: %s %s" % (m.name, st, got))
+    # a watch waiting on f hears the write made through a (from the index
+    # after /a, so it finds the event whether it waits first or not)
+    box = {}
+    t = threading.Thread(target=lambda: box.update(
+        r=v2(f, "GET", "/v2/keys/w?wait=true&waitIndex=%d" % (idx + 1),
+             timeout=LIVENESS_S)))
+    t.start()
+    st, _, ev = v2(a, "PUT", "/v2/keys/w", {"value": "x"})
+    check(st == 201, "set /w: %s %s" % (st, ev))
+    t.join(LIVENESS_S)
+    check("r" in box and box["r"][0] == 200 and
+          box["r"][2]["node"]["value"] == "x", "watch on %s: %s"
+          % (f.name, box.get("r")))
+    # TTL: expired by the leader's SYNC on every member
+    st, _, ev = v2(b, "PUT", "/v2/keys/t", {"value": "v", "ttl": "1"})
+    check(st == 201, "set /t with ttl: %s %s" % (st, ev))
+    tidx = ev["node"]["modifiedIndex"]
+    expired = []
+    for m in c.members:
+        r = v2(m, "GET", "/v2/keys/t?wait=true&waitIndex=%d" % (tidx + 1),
+               timeout=LIVENESS_S)
+        check(r[0] == 200 and r[2]["action"] == "expire",
+              "%s sees /t expire: %s" % (m.name, r))
+        expired.append(r[2])
+        check(v2(m, "GET", "/v2/keys/t")[0] == 404, "/t gone on %s" % m.name)
+    check(all(e == expired[0] for e in expired),
+          "the same expire event everywhere: %s" % expired)
+    # a follower down past a snapshot catches up with the same tree
+    lead = c.leader()
+    f = next(m for m in c.members if m is not lead)
+    f.kill(signal.SIGKILL)
+    for i in range(120):
+        st, _, ev = v2(lead, "PUT", "/v2/keys/d/k%03d" % i, {"value": str(i)})
+        check(st == 201, "set /d/k%03d: %s %s" % (i, st, ev))
+    f.start()
+    c.wait_ready(f)
+    want = v2_tree(lead)
+    # trees only: a restarted member's publish moves the index
+    v2_until("%s serves the leader's tree" % f.name,
+             lambda: v2_tree(f)[0] == want[0])
+    c.stop_gracefully()
+    for m in c.members:
+        m.start()
+    for m in c.members:
+        c.wait_ready(m)
+    for m in c.members:
+        got = v2_tree(m)
+        check(got[0] == want[0], "%s keeps the tree across a restart"
+              % m.name)
+    # v3 keys are untouched by the v2 store
+    check(c.members[0].kvs() == {}, "no v3 keys: %s" % c.members[0].kvs())
+
+
 CASES = {
     "single": (1, (), case_single),
     "three": (3, (), case_three),
@@ -1147,6 +1267,8 @@ CASES = {
     "initial_corrupt_check": (3, (), case_initial_corrupt_check),
     "metrics": (3, (), case_metrics),
     "keepalive_forward": (3, (), case_keepalive_forward),
+    "v2": (3, ("--enable-v2", "--snapshot-count", "50",
+               "--experimental-snapshot-catchup-entries", "20"), case_v2),
 }
 
 
