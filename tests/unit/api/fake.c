@@ -954,6 +954,80 @@ void fake_watch_poll(struct fake *f)
         }
 }
 
+static void real_store(struct fake *f)
+{
+    if (f->auth_store == NULL) {
+        strcpy(f->auth_dir, "/tmp/cairn-api-auth-XXXXXX");
+        assert_non_null(mkdtemp(f->auth_dir));
+        struct mvcc_options o = {.dir = f->auth_dir, .quota_bytes = 64u << 20};
+        struct cairn_errmsg em = {{0}};
+        assert_int_equal(mvcc_open(&o, &f->auth_store, &em), 0);
+        mvcc_arena_init(&f->auth_arena);
+    }
+}
+
+/* v2: each request one batch of the real store, answered at once; then
+ * the waiting watches are woken (the member's next applied batch). */
+static int fk_v2(void *arg, const struct v2_req *req, void *ctx,
+                 node_done_cb cb)
+{
+    struct fake *f = arg;
+    f->v2_calls++;
+    int rv = take_failure(f);
+    if (rv == 0 && (rv = v2_req_check(req)) != 0)
+        return rv;
+    real_store(f);
+    struct node_result r = result_new(f, NODE_REQ_V2, rv);
+    if (rv == 0) {
+        assert_int_equal(mvcc_batch_begin(f->auth_store), 0);
+        assert_int_equal(v2_apply(f->auth_store, req, &f->auth_arena, &r.u.v2),
+                         0);
+        assert_int_equal(mvcc_batch_commit(f->auth_store, ++f->auth_ci), 0);
+        r.u.v2.raft_index = f->auth_ci;
+    }
+    cb(ctx, &r);
+    mvcc_arena_reset(&f->auth_arena);
+    for (size_t i = 0; i < 8; i++)
+        if (f->v2w[i].cb != NULL) {
+            void (*wake)(void *) = f->v2w[i].cb;
+            f->v2w[i].cb = NULL;
+            wake(f->v2w[i].ctx);
+        }
+    return 0;
+}
+
+static int fk_v2_scan(void *arg, const char *path, size_t len, bool recursive,
+                      uint64_t since, struct buf *out, uint64_t *index)
+{
+    struct fake *f = arg;
+    real_store(f);
+    return v2_history_scan(f->auth_store, path, len, recursive, since, out,
+                           index);
+}
+
+static int fk_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx),
+                      void **handle)
+{
+    struct fake *f = arg;
+    for (size_t i = 0; i < 8; i++)
+        if (f->v2w[i].cb == NULL) {
+            f->v2w[i].ctx = ctx;
+            f->v2w[i].cb = cb;
+            *handle = &f->v2w[i];
+            return 0;
+        }
+    return CAIRN_EFULL;
+}
+
+static void fk_v2_wait_cancel(void *arg, void *handle)
+{
+    (void)arg;
+    struct fake *f = arg;
+    for (size_t i = 0; i < 8; i++)
+        if (handle == &f->v2w[i])
+            f->v2w[i].cb = NULL;
+}
+
 /* Auth: each request one batch of the real store, answered at once. */
 static int fk_auth(void *arg, const struct auth_req *req, void *ctx,
                    node_done_cb cb)
@@ -963,14 +1037,7 @@ static int fk_auth(void *arg, const struct auth_req *req, void *ctx,
     int rv = take_failure(f);
     if (rv == 0 && (rv = auth_req_check(req)) != 0)
         return rv; /* refused, as node_auth refuses */
-    if (f->auth_store == NULL) {
-        strcpy(f->auth_dir, "/tmp/cairn-api-auth-XXXXXX");
-        assert_non_null(mkdtemp(f->auth_dir));
-        struct mvcc_options o = {.dir = f->auth_dir, .quota_bytes = 64u << 20};
-        struct cairn_errmsg em = {{0}};
-        assert_int_equal(mvcc_open(&o, &f->auth_store, &em), 0);
-        mvcc_arena_init(&f->auth_arena);
-    }
+    real_store(f);
     struct node_result r = result_new(f, NODE_REQ_AUTH, rv);
     if (rv == 0) {
         assert_int_equal(mvcc_batch_begin(f->auth_store), 0);
@@ -1010,6 +1077,10 @@ struct api_backend fake_backend(struct fake *f)
         .status = status,
         .alarm = fk_alarm,
         .auth = fk_auth,
+        .v2 = fk_v2,
+        .v2_scan = fk_v2_scan,
+        .v2_wait = fk_v2_wait,
+        .v2_wait_cancel = fk_v2_wait_cancel,
         .metrics = metrics,
         .lease_grant = fk_lease_grant,
         .lease_revoke = fk_lease_revoke,

@@ -75,6 +75,13 @@ struct fake {
     uint64_t auth_ci;
     struct mvcc_arena auth_arena;
     int auth_calls;
+    /* v2: the real store (v2_apply) on the same mvcc store; watches wait
+     * in v2w[] until the next v2 write */
+    int v2_calls;
+    struct {
+        void *ctx;
+        void (*cb)(void *ctx);
+    } v2w[8];
 };
 
 void fake_init(struct fake *f);

@@ -1,4 +1,5 @@
-/* HTTP/1.1 on the client port: /health, /version and /metrics as etcd
+/* HTTP/1.1 on the client port: /health, /version, /metrics and (with
+ * --enable-v2) the v2 keys API as etcd
  * answers them, and the Prometheus rendering. */
 #include <stdlib.h>
 #include <string.h>
@@ -217,12 +218,173 @@ static void test_http_endpoints(void **state)
     fx_close(&f);
 }
 
+/* One raw HTTP/1.1 request; the whole answer in out. */
+static void v2_http(struct fx *f, const char *method, const char *path,
+                    const char *form, struct buf *out)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path,
+                     form ? "Content-Type: application/x-www-form-urlencoded"
+                            "\r\n"
+                          : "",
+                     form ? strlen(form) : 0, form ? form : "");
+    buf_reset(out);
+    fx_raw(f, req, (size_t)n, out);
+}
+
+#define HAS(b, s)                                          \
+    do {                                                   \
+        if (strstr((const char *)(b).data, (s)) == NULL)   \
+            fail_msg("missing %s in:\n%s", (s), (b).data); \
+    } while (0)
+
+static void test_v2_disabled(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL);
+    struct buf b = BUF_INIT;
+    v2_http(&f, "GET", "/v2/keys/foo", NULL, &b);
+    HAS(b, "HTTP/1.1 404");
+    HAS(b, "404 page not found");
+    assert_int_equal(f.fake.v2_calls, 0);
+    buf_free(&b);
+    fx_close(&f);
+}
+
+struct later_put {
+    uv_timer_t t;
+    struct fake *fake;
+};
+
+static void noop_done(void *ctx, const struct node_result *res)
+{
+    (void)ctx;
+    assert_int_equal(res->err, 0);
+}
+
+/* A write made while a watch waits (as another client's would be). */
+static void on_later_put(uv_timer_t *t)
+{
+    struct later_put *lp = t->data;
+    struct api_backend be = fake_backend(lp->fake);
+    struct v2_req q = {.op = V2_OP_PUT,
+                       .path = (const uint8_t *)"/w",
+                       .path_len = 2,
+                       .value = (const uint8_t *)"late",
+                       .value_len = 4};
+    assert_int_equal(be.v2(be.arg, &q, NULL, noop_done), 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_v2_keys(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct api_config cfg = {.enable_v2 = true};
+    fx_open(&f, &cfg);
+    struct buf b = BUF_INIT;
+    /* a form body, then the answer with etcd's headers */
+    v2_http(&f, "PUT", "/v2/keys/foo", "value=a+b%20c", &b);
+    HAS(b, "HTTP/1.1 201 Created");
+    HAS(b, "X-Etcd-Index: 1\r\n");
+    HAS(b, "X-Raft-Index: 1\r\n");
+    HAS(b, "X-Etcd-Cluster-Id: c1\r\n");
+    HAS(b, "Access-Control-Allow-Origin: *\r\n");
+    HAS(b, "{\"action\":\"set\",\"node\":{\"key\":\"/foo\",\"value\":"
+           "\"a b c\",\"modifiedIndex\":1,\"createdIndex\":1}}\n");
+    /* the key is unescaped and cleaned; the query works for DELETE */
+    v2_http(&f, "GET", "/v2/keys//x/../f%6Fo", NULL, &b);
+    HAS(b, "HTTP/1.1 200");
+    HAS(b, "\"key\":\"/foo\"");
+    v2_http(&f, "DELETE", "/v2/keys/foo?prevValue=zz", NULL, &b);
+    HAS(b, "HTTP/1.1 412");
+    HAS(b, "\"cause\":\"[zz != a b c]\"");
+    /* parseKeyRequest's refusals, with index 0 */
+    static const struct {
+        const char *method, *path, *form, *want;
+    } bad[] = {
+        {"GET", "/v2/keys/k?recursive=maybe", NULL,
+         "{\"errorCode\":209,\"message\":\"Invalid field\",\"cause\":"
+         "\"invalid value for \\\"recursive\\\"\",\"index\":0}"},
+        {"PUT", "/v2/keys/k?prevIndex=x", "value=1",
+         "{\"errorCode\":203,\"message\":\"The given index in POST form is "
+         "not a number\""},
+        {"PUT", "/v2/keys/k?ttl=-1", "value=1", "\"errorCode\":202"},
+        {"PUT", "/v2/keys/k", "value=%zz",
+         "{\"errorCode\":210,\"message\":\"Invalid POST form\",\"cause\":"
+         "\"invalid URL escape \\\"%zz\\\"\",\"index\":0}"},
+        {"PUT", "/v2/keys/k?prevValue=", "value=1", "\"errorCode\":201"},
+        {"POST", "/v2/keys/k?wait=true", "value=1",
+         "\"cause\":\"\\\"wait\\\" can only be used with GET requests\""},
+        {"PUT", "/v2/keys/k?refresh=true&ttl=5", "value=1",
+         "\"errorCode\":211"},
+        {"PUT", "/v2/keys/k?refresh=true", NULL, "\"errorCode\":212"},
+        {"PUT", "/v2/keys/k?prevExist=maybe", "value=1",
+         "\"cause\":\"invalid value for prevExist\""},
+    };
+    int calls = f.fake.v2_calls;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v2_http(&f, bad[i].method, bad[i].path, bad[i].form, &b);
+        HAS(b, "HTTP/1.1 400");
+        HAS(b, "X-Etcd-Index: 0\r\n");
+        HAS(b, bad[i].want);
+    }
+    assert_int_equal(f.fake.v2_calls, calls); /* none reached the member */
+    v2_http(&f, "PATCH", "/v2/keys/k", NULL, &b);
+    HAS(b, "HTTP/1.1 405");
+    HAS(b, "Allow: HEAD,GET,PUT,POST,DELETE\r\n");
+    v2_http(&f, "GET", "/v2/keysfoo", NULL, &b);
+    HAS(b, "HTTP/1.1 404");
+    /* a member failure: Raft Internal Error with etcd's text */
+    f.fake.fail_next = CAIRN_ETIMEOUT;
+    v2_http(&f, "GET", "/v2/keys/foo", NULL, &b);
+    HAS(b, "HTTP/1.1 500");
+    HAS(b, "{\"errorCode\":300,\"message\":\"Raft Internal Error\",\"cause\":"
+           "\"etcdserver: request timed out\",\"index\":0}");
+    /* a watch found in the history, then one that waits for a write */
+    v2_http(&f, "GET", "/v2/keys/foo?wait=true&waitIndex=1", NULL, &b);
+    HAS(b, "HTTP/1.1 200");
+    HAS(b, "X-Etcd-Index: 1\r\n");
+    HAS(b, "{\"action\":\"set\",\"node\":{\"key\":\"/foo\"");
+    struct later_put lp = {.fake = &f.fake};
+    uv_timer_init(&f.loop, &lp.t);
+    lp.t.data = &lp;
+    uv_timer_start(&lp.t, on_later_put, 20, 0);
+    v2_http(&f, "GET", "/v2/keys/w?wait=true", NULL, &b);
+    HAS(b, "HTTP/1.1 200");
+    HAS(b, "{\"action\":\"set\",\"node\":{\"key\":\"/w\",\"value\":"
+           "\"late\"");
+    /* members and machines */
+    f.fake.n_members = 1;
+    f.fake.members[0].id = 0xab;
+    strcpy(f.fake.members[0].name, "m1");
+    f.fake.members[0].n_peer_urls = 1;
+    strcpy(f.fake.members[0].peer_urls[0], "http://127.0.0.1:2380");
+    f.fake.members[0].n_client_urls = 2;
+    strcpy(f.fake.members[0].client_urls[0], "http://b:2379");
+    strcpy(f.fake.members[0].client_urls[1], "http://a:2379");
+    v2_http(&f, "GET", "/v2/members", NULL, &b);
+    HAS(b, "{\"members\":[{\"id\":\"ab\",\"name\":\"m1\",\"peerURLs\":["
+           "\"http://127.0.0.1:2380\"],\"clientURLs\":[\"http://b:2379\","
+           "\"http://a:2379\"]}]}\n");
+    v2_http(&f, "GET", "/v2/machines", NULL, &b);
+    HAS(b, "\r\n\r\nhttp://a:2379, http://b:2379");
+    buf_free(&b);
+    fx_close(&f);
+}
+
 int test_http_group(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_metrics_histograms),
         cmocka_unit_test(test_http_endpoints),
+        cmocka_unit_test(test_v2_disabled),
+        cmocka_unit_test(test_v2_keys),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
