@@ -405,6 +405,7 @@ static int parse_flags(struct api *a, struct rpc_http1_request *req,
     q->sorted = v[1];
     *wait = v[2];
     q->dir = v[3];
+    q->quorum = v[4];
     if (*wait && strcmp(req->method, "GET") != 0) {
         v2_error_now(a, req, V2_E_INVALID_FIELD,
                      "\"wait\" can only be used with GET requests");

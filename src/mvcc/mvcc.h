@@ -372,6 +372,15 @@ int mvcc_ext_scan_prefix(struct mvcc_store *s, uint8_t table,
 int mvcc_ext_scan_prefix_batch(struct mvcc_store *s, uint8_t table,
                                const void *prefix, size_t n, void *arg,
                                mvcc_ext_scan_cb cb);
+/* The ext table on a reader's snapshot (mvcc_reader_begin; any thread,
+ * the reader's): one record (*val valid until mvcc_reader_end;
+ * CAIRN_ENOTFOUND when absent), or the records under a prefix. */
+struct mvcc_reader;
+int mvcc_reader_ext_get(struct mvcc_reader *r, uint8_t table, const void *key,
+                        size_t key_len, const uint8_t **val, size_t *val_len);
+int mvcc_reader_ext_scan_prefix(struct mvcc_reader *r, uint8_t table,
+                                const void *prefix, size_t n, void *arg,
+                                mvcc_ext_scan_cb cb);
 /* One record inside a batch, as mvcc_ext_scan_batch sees it: *val points
  * into the map, valid until the next write of the batch or its end.
  * CAIRN_ENOTFOUND when absent. */

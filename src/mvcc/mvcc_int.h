@@ -184,6 +184,9 @@ void mvcc__prefetch_leave(struct mvcc__pf old);
 /* Called by the writer after each commit, before publishing what it
  * committed: pooled snapshots are released and no longer reused. */
 void mvcc__snap_advance(struct mvcc_store *s);
+/* A reader's transaction (read.c), for the ext reads in store.c. */
+MDB_txn *mvcc__reader_txn(struct mvcc_reader *r);
+struct mvcc_store *mvcc__reader_store(struct mvcc_reader *r);
 /* Meta values as u64 (0 when missing). */
 int mvcc__meta_get(struct mvcc_store *s, MDB_txn *t, const char *name,
                    uint64_t *v);

@@ -617,6 +617,16 @@ int mvcc_reader_range(struct mvcc_reader *r, const struct mvcc_range_req *req,
     return mvcc__range(r->s, r->rd->kv, r->cur, r->compact, req, a, resp);
 }
 
+MDB_txn *mvcc__reader_txn(struct mvcc_reader *r)
+{
+    return r->rd->t;
+}
+
+struct mvcc_store *mvcc__reader_store(struct mvcc_reader *r)
+{
+    return r->s;
+}
+
 void mvcc_reader_end(struct mvcc_reader *r)
 {
     if (r == NULL)

@@ -1084,18 +1084,44 @@ int mvcc_ext_scan_prefix_batch(struct mvcc_store *s, uint8_t table,
     return ext_scan_txn(s, s->wtxn, table, prefix, n, arg, cb);
 }
 
+int mvcc_reader_ext_scan_prefix(struct mvcc_reader *r, uint8_t table,
+                                const void *prefix, size_t n, void *arg,
+                                mvcc_ext_scan_cb cb)
+{
+    return ext_scan_txn(mvcc__reader_store(r), mvcc__reader_txn(r), table,
+                        prefix, n, arg, cb);
+}
+
+static int ext_get_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
+                       const void *key, size_t key_len, const uint8_t **val,
+                       size_t *val_len);
+
+int mvcc_reader_ext_get(struct mvcc_reader *r, uint8_t table, const void *key,
+                        size_t key_len, const uint8_t **val, size_t *val_len)
+{
+    return ext_get_txn(mvcc__reader_store(r), mvcc__reader_txn(r), table, key,
+                       key_len, val, val_len);
+}
+
 int mvcc_ext_get_batch(struct mvcc_store *s, uint8_t table, const void *key,
                        size_t key_len, const uint8_t **val, size_t *val_len)
 {
     CAIRN_ASSERT(s->wtxn != NULL);
     if (s->batch_failed)
         return CAIRN_EIO;
+    return ext_get_txn(s, s->wtxn, table, key, key_len, val, val_len);
+}
+
+static int ext_get_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
+                       const void *key, size_t key_len, const uint8_t **val,
+                       size_t *val_len)
+{
     uint8_t stack[256], *p;
     int rc = ext_key(table, key, key_len, stack, sizeof(stack), &p);
     if (rc != 0)
         return rc;
     MDB_val k = {key_len + 1, p}, v;
-    int mrc = mdb_get(s->wtxn, s->ext, &k, &v);
+    int mrc = mdb_get(t, s->ext, &k, &v);
     if (p != stack)
         cairn_free(p);
     if (mrc == MDB_NOTFOUND)

@@ -2589,6 +2589,16 @@ int node_v2(struct node *n, const struct v2_req *req, void *arg,
     int rc = v2_req_check(req);
     if (rc != 0 || req->op == V2_OP_SYNC)
         return rc != 0 ? rc : CAIRN_EINVAL;
+    if (req->op == V2_OP_GET && !req->quorum) {
+        /* etcd's GET without quorum: the local store, at once */
+        if (n->stopped)
+            return CAIRN_ESTOPPED;
+        struct node_result r;
+        memset(&r, 0, sizeof(r));
+        r.err = v2_read(n->cfg.store, req, &n->read_arena, &r.u.v2);
+        r.u.v2.raft_index = n->applied;
+        return answer_now(n, NODE_REQ_V2, &r, arg, cb);
+    }
     struct node__req q = {.type = NODE__E_V2};
     q.u.v2 = *req;
     return propose_req(n, &q, NODE_REQ_V2, arg, cb);

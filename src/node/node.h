@@ -461,9 +461,10 @@ int node_snapshot_export(struct node *n, int fd, void *arg, node_done_cb cb);
 int node_auth(struct node *n, const struct auth_req *req, void *arg,
               node_done_cb cb);
 
-/* The v2 key store (v2/v2.h): every request, GETs included, is proposed
- * and answered once applied (etcd's quorum GET); the answer is the JSON
- * body etcd prints. req is borrowed for the call. Refused with
+/* The v2 key store (v2/v2.h): every request is proposed and answered once
+ * applied, but a GET without quorum, which reads the local store at once
+ * (etcd's GET); the answer is the JSON body etcd prints. req is borrowed
+ * for the call. Refused with
  * CAIRN_EINVAL (v2_req_check) before proposing. SYNC requests are the
  * leader's to propose (node_v2_sync). */
 int node_v2(struct node *n, const struct v2_req *req, void *arg,

@@ -21,6 +21,8 @@ int server_v2(struct server *s, const struct v2_req *req, void *arg,
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
+    if (req->op == V2_OP_GET && !req->quorum)
+        return node_v2(s->node, req, arg, cb); /* local: not a proposal */
     int rv = server__propose_begin(s, &arg, &cb);
     if (rv != 0)
         return rv;

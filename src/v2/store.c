@@ -62,6 +62,7 @@ static int rec_encode(const struct rec *r, struct buf *b)
 
 struct ctx {
     struct mvcc_store *s;
+    struct mvcc_reader *rd; /* a local read (v2_read); NULL in a batch */
     const struct v2_req *q;
     uint64_t cur; /* CurrentIndex */
     int64_t now_ns;
@@ -94,6 +95,23 @@ static int meta_put(struct mvcc_store *s, const uint8_t *k, uint64_t v)
     return mvcc_ext_put(s, V2_TABLE_META, k, 1, p, 8);
 }
 
+/* Reads go to the batch, or to the reader's snapshot in v2_read. */
+static int ext_get(struct ctx *c, uint8_t table, const void *key, size_t len,
+                   const uint8_t **val, size_t *val_len)
+{
+    if (c->rd != NULL)
+        return mvcc_reader_ext_get(c->rd, table, key, len, val, val_len);
+    return mvcc_ext_get_batch(c->s, table, key, len, val, val_len);
+}
+
+static int ext_scan(struct ctx *c, uint8_t table, const void *prefix, size_t n,
+                    void *arg, mvcc_ext_scan_cb cb)
+{
+    if (c->rd != NULL)
+        return mvcc_reader_ext_scan_prefix(c->rd, table, prefix, n, arg, cb);
+    return mvcc_ext_scan_prefix_batch(c->s, table, prefix, n, arg, cb);
+}
+
 static int get_rec(struct ctx *c, const char *path, size_t len, struct rec *r)
 {
     if (len == 1 && path[0] == '/') {
@@ -104,7 +122,7 @@ static int get_rec(struct ctx *c, const char *path, size_t len, struct rec *r)
     }
     const uint8_t *p;
     size_t n;
-    int rc = mvcc_ext_get_batch(c->s, V2_TABLE_NODE, path, len, &p, &n);
+    int rc = ext_get(c, V2_TABLE_NODE, path, len, &p, &n);
     if (rc != 0)
         return rc;
     return rec_decode(p, n, r);
@@ -270,8 +288,7 @@ static int render_node(struct ctx *c, struct buf *b, const char *key,
         rc = buf_append(b, ",\"nodes\":[", 10);
         struct list_ctx l = {c, b, plen, recursive, 0, 0};
         if (rc == 0)
-            rc = mvcc_ext_scan_prefix_batch(c->s, V2_TABLE_NODE, prefix, plen,
-                                            &l, list_cb);
+            rc = ext_scan(c, V2_TABLE_NODE, prefix, plen, &l, list_cb);
         if (rc == 0 && l.n == 0)
             b->len = mark; /* an empty list is omitted */
         else if (rc == 0)
@@ -877,6 +894,9 @@ static void op_sync(struct ctx *c)
     buf_reset(&c->body);
 }
 
+static int finish(struct ctx *c_, int rc, struct mvcc_arena *a,
+                  struct v2_result *out);
+
 int v2_apply(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
              struct v2_result *out)
 {
@@ -916,6 +936,14 @@ int v2_apply(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
     rc = c.fatal;
     if (rc == 0 && c.cur != start)
         rc = meta_put(s, META_INDEX, c.cur);
+    return finish(&c, rc, a, out);
+}
+
+/* The answer copied into the arena (rc: the operation's outcome). */
+static int finish(struct ctx *c_, int rc, struct mvcc_arena *a,
+                  struct v2_result *out)
+{
+    struct ctx c = *c_;
     if (rc == 0) {
         out->status = c.status;
         out->etcd_index = c.etcd_index;
@@ -930,8 +958,34 @@ int v2_apply(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
             out->body = body;
         }
     }
-    buf_free(&c.body);
-    /* a record that does not decode is a bug or damage: say it, once */
+    buf_free(&c_->body);
+    return rc;
+}
+
+int v2_read(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
+            struct v2_result *out)
+{
+    CAIRN_ASSERT(q->op == V2_OP_GET);
+    struct ctx c = {.s = s, .q = q, .now_ns = q->now_ns};
+    memset(out, 0, sizeof(*out));
+    int rc = mvcc_reader_begin(s, &c.rd);
+    if (rc != 0)
+        return rc;
+    const uint8_t *p;
+    size_t n;
+    rc = ext_get(&c, V2_TABLE_META, META_INDEX, 1, &p, &n);
+    if (rc == 0 && n == 8)
+        c.cur = codec_get_u64(p);
+    else if (rc == 0)
+        rc = CAIRN_ECORRUPT;
+    else if (rc == CAIRN_ENOTFOUND)
+        rc = 0;
+    if (rc == 0) {
+        op_get(&c);
+        rc = c.fatal;
+    }
+    rc = finish(&c, rc, a, out);
+    mvcc_reader_end(c.rd);
     return rc;
 }
 

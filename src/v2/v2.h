@@ -54,6 +54,9 @@ struct v2_req {
     uint8_t op;         /* enum v2_op */
     uint8_t prev_exist; /* enum v2_prev_exist */
     bool dir, recursive, sorted, refresh;
+    /* GET only, not in the entry: through Raft (etcd's QGET) when set,
+     * else from the local store (node_v2) */
+    bool quorum;
     const uint8_t *path; /* cleaned: "/" or "/a/b" */
     size_t path_len;
     const uint8_t *value;
@@ -107,6 +110,12 @@ int v2_req_check(const struct v2_req *q);
  * answers, not failures: the return is 0 or a fatal store error. */
 int v2_apply(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
              struct v2_result *out);
+
+/* A GET served from the committed store (etcd's GET without
+ * quorum=true), on one read snapshot: the same answer v2_apply would give
+ * at the applied index. Any thread. */
+int v2_read(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
+            struct v2_result *out);
 
 /* Counts one of etcd's internal v2 writes (a membership change under
  * /0/members in etcd): the index moves, no event is visible. In a batch. */

@@ -192,7 +192,8 @@ static void test_codec_v2_refused(void **state)
         {.op = V2_OP_GET, .path = (const uint8_t *)"a", .path_len = 1},
         {.op = V2_OP_GET, .path = (const uint8_t *)"/a/", .path_len = 3},
         {.op = V2_OP_PUT, .path = (const uint8_t *)"/a\0", .path_len = 3},
-        {.op = V2_OP_PUT, .path = (const uint8_t *)long_path,
+        {.op = V2_OP_PUT,
+         .path = (const uint8_t *)long_path,
          .path_len = sizeof long_path},
     };
     for (size_t i = 0; i < 6; i++) {

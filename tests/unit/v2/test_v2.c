@@ -395,6 +395,39 @@ static void test_reopen_and_abort(void **state)
         "\"/gone\",\"index\":3}");
 }
 
+/* A local read (etcd's GET without quorum) answers what a GET applied
+ * from the log answers, outside any batch. */
+static void test_local_read(void **state)
+{
+    struct fx *f = *state;
+    PUT(f, "/l/a", 201, NULL, .value = "1", .ttl_s = 30);
+    PUT(f, "/l/b/c", 201, NULL, .value = "2");
+    static const struct {
+        const char *path;
+        bool recursive;
+    } reads[] = {{"/", true},
+                 {"/l", false},
+                 {"/l/a", false},
+                 {"/zz", false},
+                 {"/l/a/x", false}};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        struct v2_req q = {.op = V2_OP_GET,
+                           .path = (const uint8_t *)reads[i].path,
+                           .path_len = strlen(reads[i].path),
+                           .recursive = reads[i].recursive,
+                           .now_ns = NOW};
+        struct v2_result local, applied;
+        assert_int_equal(v2_read(f->s, &q, &f->a, &local), 0);
+        assert_int_equal(mvcc_batch_begin(f->s), 0);
+        assert_int_equal(v2_apply(f->s, &q, &f->a, &applied), 0);
+        assert_int_equal(mvcc_batch_commit(f->s, ++f->ci), 0);
+        assert_string_equal(local.body, applied.body);
+        assert_int_equal(local.status, applied.status);
+        assert_int_equal(local.etcd_index, applied.etcd_index);
+    }
+    mvcc_arena_reset(&f->a);
+}
+
 static void test_paths_and_json(void **state)
 {
     (void)state;
@@ -437,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_read, setup, teardown),
         cmocka_unit_test(test_paths_and_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
