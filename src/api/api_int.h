@@ -69,6 +69,9 @@ struct api {
     struct api__http *http; /* HTTP/1.1 requests waiting on the member */
     struct api__gw *gw;     /* the JSON gateway (gateway.c) */
     struct api__v2 *v2;     /* v2 requests waiting (v2.c) */
+    uint64_t v2_stats[14];  /* /v2/stats/store's counters */
+    char v2_start[48];      /* /v2/stats/self's startTime */
+    uint64_t v2_start_ms;
     bool enable_v2;
     struct net_tls *tls; /* the client port's TLS context, or NULL */
     /* calls between start and done and HTTP/1.1 requests not yet answered
@@ -82,6 +85,7 @@ struct api {
  * here); cancel: true when req was one of its waiting requests; close:
  * drops the watches' backend waiters before the backend closes. */
 struct api__v2;
+void api__v2_init(struct api *a);
 bool api__v2_request(struct api *a, struct rpc_http1_request *req);
 bool api__v2_cancel(struct api *a, struct rpc_http1_request *req);
 void api__v2_close(struct api *a);

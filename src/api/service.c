@@ -559,6 +559,7 @@ int api_open(uv_loop_t *loop, const struct api_backend *backend,
     a->log = log;
     a->tls = config != NULL ? config->rpc.net.tls : NULL;
     a->enable_v2 = config != NULL && config->enable_v2;
+    api__v2_init(a);
     a->n_methods = N_METHODS;
     a->max_txn_ops =
         config != NULL && config->max_txn_ops != 0 ? config->max_txn_ops : 128;

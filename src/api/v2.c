@@ -31,7 +31,10 @@ struct api__v2 {
     size_t path_len;
     bool recursive;
     uint64_t since, start_index;
+    struct v2_req q; /* a keys request's flags (its pointers cleared) */
 };
+
+static void count(struct api *a, const struct v2_req *q, int status);
 
 /* ---- forms (Go's url.ParseQuery, as ParseForm uses it) ---- */
 
@@ -309,6 +312,7 @@ static void keys_done(void *ctx, const struct node_result *res)
         return;
     }
     const struct v2_result *v = &res->u.v2;
+    count(r->api, &r->q, v->status);
     v2_answer(r, v->status, v->body, v->body_len, v->etcd_index, v->raft_index,
               res->raft_term);
 }
@@ -567,6 +571,8 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
            : strcmp(m, "PUT") == 0  ? V2_OP_PUT
            : strcmp(m, "POST") == 0 ? V2_OP_POST
                                     : V2_OP_DELETE;
+    r->q = q;
+    r->q.path = r->q.value = r->q.prev_value = NULL; /* freed below */
     r->pending = true;
     rv = a->be.v2(a->be.arg, &q, r, keys_done);
     if (rv != 0) {
@@ -581,9 +587,15 @@ out:
 
 /* ---- /v2/members, /v2/machines ---- */
 
+enum mkind { MK_MEMBERS, MK_MACHINES, MK_LEADER, MK_SELF, MK_LSTATS };
+
+/* A members, machines, leader or stats request: the member's status
+ * first where the leader matters, then the member list. */
 struct members_req {
     struct api__v2 base; /* first: freed as one */
-    bool machines;
+    enum mkind kind;
+    bool have_status;
+    struct node_status st;
 };
 
 static int json_urls(struct buf *b, const char urls[][NODE_URL_MAX], uint32_t n)
@@ -603,6 +615,114 @@ static int url_cmp(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
+/* httptypes.Member */
+static int json_member(struct buf *b, const struct node_member *m)
+{
+    char id[48];
+    int k = snprintf(id, sizeof id, "{\"id\":\"%" PRIx64 "\",\"name\":", m->id);
+    int rv = buf_append(b, id, (size_t)k);
+    rv |= v2_json_string(b, m->name, strlen(m->name));
+    rv |= buf_append(b, ",\"peerURLs\":", 12);
+    rv |= json_urls(b, m->peer_urls, m->n_peer_urls);
+    rv |= buf_append(b, ",\"clientURLs\":", 14);
+    rv |= json_urls(b, m->client_urls, m->n_client_urls);
+    rv |= buf_append_u8(b, '}');
+    return rv;
+}
+
+static void machines_body(const struct node_member *l, size_t n, struct buf *b)
+{
+    /* etcd's machinesHandler: every client URL, sorted, ", " */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += l[i].n_client_urls;
+    const char **urls = calloc(total + 1, sizeof(*urls));
+    if (urls == NULL)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < l[i].n_client_urls; j++)
+            urls[k++] = l[i].client_urls[j];
+    qsort(urls, k, sizeof(*urls), url_cmp);
+    for (size_t i = 0; i < k; i++) {
+        if (i > 0)
+            buf_append(b, ", ", 2);
+        buf_append(b, urls[i], strlen(urls[i]));
+    }
+    free(urls);
+}
+
+static void time_now(struct buf *b)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char t[48];
+    size_t k = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+    k += (size_t)snprintf(t + k, sizeof t - k, ".%09ldZ", ts.tv_nsec);
+    buf_append(b, t, k);
+}
+
+/* Go's time.Duration.String() at millisecond precision ("1.5s",
+ * "2m3.004s", "1h0m0s", "250ms"). */
+static void go_duration(uint64_t ms, char *out, size_t size)
+{
+    if (ms < 1000) {
+        snprintf(out, size, "%" PRIu64 "ms", ms);
+        return;
+    }
+    uint64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60,
+             f = ms % 1000;
+    char sec[32];
+    int k = snprintf(sec, sizeof sec, "%" PRIu64 ".%03" PRIu64, s, f);
+    while (k > 0 && sec[k - 1] == '0')
+        sec[--k] = 0;
+    if (k > 0 && sec[k - 1] == '.')
+        sec[--k] = 0;
+    if (h > 0)
+        snprintf(out, size, "%" PRIu64 "h%" PRIu64 "m%ss", h, m, sec);
+    else if (m > 0)
+        snprintf(out, size, "%" PRIu64 "m%ss", m, sec);
+    else
+        snprintf(out, size, "%ss", sec);
+}
+
+/* etcd's ServerStats: this member, its raft state and its leader. The
+ * start times are when this API opened (cairn keeps no leader start). */
+static void self_body(struct api *a, const struct members_req *mr,
+                      const struct node_member *l, size_t n, struct buf *b)
+{
+    const char *name = "";
+    for (size_t i = 0; i < n; i++)
+        if (l[i].id == mr->st.member_id)
+            name = l[i].name;
+    bool lead = mr->st.leader != 0 && mr->st.leader == mr->st.member_id;
+    buf_append(b, "{\"name\":", 8);
+    v2_json_string(b, name, strlen(name));
+    char t[160];
+    int k = snprintf(t, sizeof t,
+                     ",\"id\":\"%" PRIx64 "\",\"state\":\"%s\","
+                     "\"startTime\":\"",
+                     mr->st.member_id,
+                     lead                 ? "StateLeader"
+                     : mr->st.leader != 0 ? "StateFollower"
+                                          : "StateCandidate");
+    buf_append(b, t, (size_t)k);
+    buf_append(b, a->v2_start, strlen(a->v2_start));
+    char up[96];
+    go_duration(uv_now(a->loop) - a->v2_start_ms, up, sizeof up);
+    k = snprintf(t, sizeof t,
+                 "\",\"leaderInfo\":{\"leader\":\"%" PRIx64 "\",\"uptime\":"
+                 "\"%s\",\"startTime\":\"",
+                 mr->st.leader, up);
+    buf_append(b, t, (size_t)k);
+    buf_append(b, a->v2_start, strlen(a->v2_start));
+    static const char tail[] =
+        "\"},\"recvAppendRequestCnt\":0,\"sendAppendRequestCnt\":0}";
+    buf_append(b, tail, sizeof tail - 1);
+}
+
 static void members_done(void *ctx, const struct node_result *res)
 {
     struct members_req *mr = ctx;
@@ -613,60 +733,79 @@ static void members_done(void *ctx, const struct node_result *res)
         v2_fail(r, res->err);
         return;
     }
-    struct buf b = BUF_INIT;
-    int rv = 0;
-    size_t n = res->u.members.n;
-    const struct node_member *l = res->u.members.list;
-    if (mr->machines) {
-        /* etcd's machinesHandler: every client URL, sorted, ", " */
-        size_t total = 0;
-        for (size_t i = 0; i < n; i++)
-            total += l[i].n_client_urls;
-        const char **urls = calloc(total + 1, sizeof(*urls));
-        size_t k = 0;
-        for (size_t i = 0; urls != NULL && i < n; i++)
-            for (uint32_t j = 0; j < l[i].n_client_urls; j++)
-                urls[k++] = l[i].client_urls[j];
-        if (urls != NULL)
-            qsort(urls, k, sizeof(*urls), url_cmp);
-        for (size_t i = 0; urls != NULL && i < k; i++) {
-            if (i > 0)
-                rv |= buf_append(&b, ", ", 2);
-            rv |= buf_append(&b, urls[i], strlen(urls[i]));
+    struct api *a = r->api;
+    if (res->type == NODE_REQ_STATUS) {
+        mr->have_status = true;
+        mr->st = res->u.status;
+        if (mr->kind == MK_LSTATS) {
+            bool lead = mr->st.leader != 0 && mr->st.leader == mr->st.member_id;
+            char body[96];
+            int k =
+                lead ? snprintf(body, sizeof body,
+                                "{\"leader\":\"%" PRIx64 "\",\"followers\":{}}",
+                                mr->st.member_id)
+                     : snprintf(body, sizeof body,
+                                "{\"message\":\"not current leader\"}");
+            rpc_http1_respond_hdrs(r->req, lead ? 200 : 403, "application/json",
+                                   CORS, body, r->head ? 0 : (size_t)k);
+            v2_end(r);
+            return;
         }
-        free(urls);
-        rpc_http1_respond(r->req, 200, "text/plain; charset=utf-8", b.data,
-                          b.len);
-        buf_free(&b);
-        v2_end(r);
+        r->pending = true;
+        int rv = a->be.member_list(a->be.arg, mr, members_done);
+        if (rv != 0) {
+            r->pending = false;
+            v2_fail(r, rv);
+        }
         return;
     }
-    rv |= buf_append(&b, "{\"members\":[", 12);
-    for (size_t i = 0; i < n; i++) {
-        char id[48];
-        int k = snprintf(id, sizeof id, "%s{\"id\":\"%" PRIx64 "\",\"name\":",
-                         i > 0 ? "," : "", l[i].id);
-        rv |= buf_append(&b, id, (size_t)k);
-        rv |= v2_json_string(&b, l[i].name, strlen(l[i].name));
-        rv |= buf_append(&b, ",\"peerURLs\":", 12);
-        rv |= json_urls(&b, l[i].peer_urls, l[i].n_peer_urls);
-        rv |= buf_append(&b, ",\"clientURLs\":", 14);
-        rv |= json_urls(&b, l[i].client_urls, l[i].n_client_urls);
-        rv |= buf_append_u8(&b, '}');
+    size_t n = res->u.members.n;
+    const struct node_member *l = res->u.members.list;
+    struct buf b = BUF_INIT, h = BUF_INIT;
+    int status = 200;
+    const char *type = "application/json";
+    if (mr->kind == MK_MACHINES) {
+        machines_body(l, n, &b);
+        type = "text/plain; charset=utf-8";
+        buf_append(&h, CORS, strlen(CORS));
+    } else if (mr->kind == MK_SELF) {
+        self_body(a, mr, l, n, &b);
+        buf_append(&h, CORS, strlen(CORS));
+    } else if (mr->kind == MK_LEADER) {
+        cluster_header(a, &h, NULL);
+        const struct node_member *lm = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (l[i].id == mr->st.leader)
+                lm = &l[i];
+        if (lm == NULL) {
+            /* etcd: 503 {"message":"During Leader Election Process"} */
+            status = 503;
+            const char *m = "{\"message\":\"During Leader Election Process\"}";
+            buf_append(&b, m, strlen(m));
+        } else {
+            json_member(&b, lm);
+        }
+        buf_append_u8(&b, '\n');
+    } else {
+        cluster_header(a, &h, NULL);
+        buf_append(&b, "{\"members\":[", 12);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                buf_append_u8(&b, ',');
+            json_member(&b, &l[i]);
+        }
+        buf_append(&b, "]}\n", 3);
     }
-    rv |= buf_append(&b, "]}\n", 3);
-    struct buf h = BUF_INIT;
-    cluster_header(r->api, &h, NULL);
     buf_append_u8(&h, 0);
-    rpc_http1_respond_hdrs(r->req, 200, "application/json",
-                           (const char *)h.data, b.data, r->head ? 0 : b.len);
+    rpc_http1_respond_hdrs(r->req, status, type, (const char *)h.data, b.data,
+                           r->head ? 0 : b.len);
     buf_free(&h);
     buf_free(&b);
     v2_end(r);
 }
 
 static void members_request(struct api *a, struct rpc_http1_request *req,
-                            bool machines)
+                            enum mkind kind)
 {
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         rpc_http1_respond_hdrs(req, 405, "text/plain; charset=utf-8",
@@ -682,7 +821,7 @@ static void members_request(struct api *a, struct rpc_http1_request *req,
         return;
     }
     struct api__v2 *r = &mr->base;
-    mr->machines = machines;
+    mr->kind = kind;
     r->api = a;
     r->req = req;
     r->head = strcmp(req->method, "HEAD") == 0;
@@ -690,11 +829,75 @@ static void members_request(struct api *a, struct rpc_http1_request *req,
     a->v2 = r;
     a->refs++;
     r->pending = true;
-    int rv = a->be.member_list(a->be.arg, mr, members_done);
+    bool status = kind == MK_LEADER || kind == MK_SELF || kind == MK_LSTATS;
+    int rv = status ? a->be.status(a->be.arg, mr, members_done)
+                    : a->be.member_list(a->be.arg, mr, members_done);
     if (rv != 0) {
         r->pending = false;
         v2_fail(r, rv);
     }
+}
+
+/* ---- /v2/stats/store ---- */
+
+/* etcd's store Stats, counted by this member's API for the requests it
+ * answers (etcd counts every write its store applies). */
+static void count(struct api *a, const struct v2_req *q, int status)
+{
+    bool ok = status < 300;
+    bool cmp = q->prev_index != 0 || q->prev_value_len != 0;
+    int k;
+    switch (q->op) {
+    case V2_OP_GET:
+        k = 0;
+        break;
+    case V2_OP_POST:
+        k = 4;
+        break;
+    case V2_OP_DELETE:
+        k = cmp ? 6 : 2;
+        break;
+    default:
+        k = q->prev_exist == V2_PREV_FALSE  ? 4
+            : cmp                           ? 5
+            : q->prev_exist == V2_PREV_TRUE ? 3
+                                            : 1;
+        break;
+    }
+    a->v2_stats[2 * k + (ok ? 0 : 1)]++;
+}
+
+static void store_stats(struct api *a, struct rpc_http1_request *req)
+{
+    static const char *const names[14] = {"getsSuccess",
+                                          "getsFail",
+                                          "setsSuccess",
+                                          "setsFail",
+                                          "deleteSuccess",
+                                          "deleteFail",
+                                          "updateSuccess",
+                                          "updateFail",
+                                          "createSuccess",
+                                          "createFail",
+                                          "compareAndSwapSuccess",
+                                          "compareAndSwapFail",
+                                          "compareAndDeleteSuccess",
+                                          "compareAndDeleteFail"};
+    struct buf b = BUF_INIT;
+    char t[64];
+    for (int i = 0; i < 14; i++) {
+        int k = snprintf(t, sizeof t, "%c\"%s\":%" PRIu64, i ? ',' : '{',
+                         names[i], a->v2_stats[i]);
+        buf_append(&b, t, (size_t)k);
+    }
+    uint64_t watchers = 0;
+    for (struct api__v2 *r = a->v2; r != NULL; r = r->next)
+        watchers += r->waiter != NULL;
+    int k = snprintf(t, sizeof t,
+                     ",\"expireCount\":0,\"watchers\":%" PRIu64 "}", watchers);
+    buf_append(&b, t, (size_t)k);
+    rpc_http1_respond_hdrs(req, 200, "application/json", CORS, b.data, b.len);
+    buf_free(&b);
 }
 
 /* ---- routing ---- */
@@ -703,6 +906,18 @@ static bool path_eq(const struct rpc_http1_request *req, const char *p)
 {
     size_t plen = strcspn(req->path, "?");
     return plen == strlen(p) && memcmp(req->path, p, plen) == 0;
+}
+
+void api__v2_init(struct api *a)
+{
+    struct buf b = BUF_INIT;
+    time_now(&b);
+    size_t n = b.len < sizeof a->v2_start - 1 ? b.len : sizeof a->v2_start - 1;
+    if (n > 0)
+        memcpy(a->v2_start, b.data, n);
+    a->v2_start[n] = 0;
+    a->v2_start_ms = uv_now(a->loop);
+    buf_free(&b);
 }
 
 bool api__v2_request(struct api *a, struct rpc_http1_request *req)
@@ -721,9 +936,17 @@ bool api__v2_request(struct api *a, struct rpc_http1_request *req)
         (plen == kp || req->path[kp] == '/'))
         keys_request(a, req);
     else if (path_eq(req, "/v2/members") || path_eq(req, "/v2/members/"))
-        members_request(a, req, false);
+        members_request(a, req, MK_MEMBERS);
+    else if (path_eq(req, "/v2/members/leader"))
+        members_request(a, req, MK_LEADER);
     else if (path_eq(req, "/v2/machines"))
-        members_request(a, req, true);
+        members_request(a, req, MK_MACHINES);
+    else if (path_eq(req, "/v2/stats/self"))
+        members_request(a, req, MK_SELF);
+    else if (path_eq(req, "/v2/stats/leader"))
+        members_request(a, req, MK_LSTATS);
+    else if (path_eq(req, "/v2/stats/store"))
+        store_stats(a, req);
     else
         rpc_http1_respond(req, 404, "text/plain; charset=utf-8",
                           "404 page not found\n", 19);

@@ -373,6 +373,30 @@ static void test_v2_keys(void **state)
            "\"http://a:2379\"]}]}\n");
     v2_http(&f, "GET", "/v2/machines", NULL, &b);
     HAS(b, "\r\n\r\nhttp://a:2379, http://b:2379");
+    /* the leader and the stats: this member (a1) leads, then follows ab */
+    f.fake.members[0].id = 0xa1;
+    f.fake.leader = 0xa1;
+    v2_http(&f, "GET", "/v2/members/leader", NULL, &b);
+    HAS(b, "HTTP/1.1 200");
+    HAS(b, "{\"id\":\"a1\",\"name\":\"m1\"");
+    v2_http(&f, "GET", "/v2/stats/leader", NULL, &b);
+    HAS(b, "{\"leader\":\"a1\",\"followers\":{}}");
+    v2_http(&f, "GET", "/v2/stats/self", NULL, &b);
+    HAS(b, "{\"name\":\"m1\",\"id\":\"a1\",\"state\":\"StateLeader\"");
+    HAS(b, "\"recvAppendRequestCnt\":0,\"sendAppendRequestCnt\":0}");
+    f.fake.leader = 0xab;
+    v2_http(&f, "GET", "/v2/stats/leader", NULL, &b);
+    HAS(b, "HTTP/1.1 403");
+    HAS(b, "{\"message\":\"not current leader\"}");
+    v2_http(&f, "GET", "/v2/members/leader", NULL, &b);
+    HAS(b, "HTTP/1.1 503");
+    /* what this API answered: 1 set (the late one bypassed it), 1 get
+     * (the failed one is the member's, not counted), a failed
+     * compare-and-delete */
+    v2_http(&f, "GET", "/v2/stats/store", NULL, &b);
+    HAS(b, "{\"getsSuccess\":1,\"getsFail\":0,\"setsSuccess\":1,");
+    HAS(b, "\"compareAndDeleteSuccess\":0,\"compareAndDeleteFail\":1,"
+           "\"expireCount\":0,\"watchers\":0}");
     buf_free(&b);
     fx_close(&f);
 }
