@@ -25,6 +25,7 @@ struct api__v2 {
     struct rpc_http1_request *req; /* NULL once answered or cancelled */
     bool pending;                  /* a backend completion is owed */
     bool head;                     /* HEAD: no body */
+    bool no_value;                 /* noValueOnSuccess=true */
     void *waiter;                  /* a watch waiting for the next apply */
     /* a watch */
     char path[V2_PATH_MAX + 1];
@@ -313,6 +314,23 @@ static void keys_done(void *ctx, const struct node_result *res)
     }
     const struct v2_result *v = &res->u.v2;
     count(r->api, &r->q, v->status);
+    if (r->no_value && v->status < 300) {
+        /* etcd drops node and prevNode of a successful set, create,
+         * update or compareAndSwap: {"action":"set"} */
+        static const char *const acts[] = {"set", "create", "update",
+                                           "compareAndSwap"};
+        for (size_t i = 0; i < 4; i++) {
+            char body[48];
+            int k = snprintf(body, sizeof body, "{\"action\":\"%s\"", acts[i]);
+            if (v->body_len > (size_t)k &&
+                memcmp(v->body, body, (size_t)k) == 0 && v->body[k] == ',') {
+                k += snprintf(body + k, sizeof body - (size_t)k, "}\n");
+                v2_answer(r, v->status, body, (size_t)k, v->etcd_index,
+                          v->raft_index, res->raft_term);
+                return;
+            }
+        }
+    }
     v2_answer(r, v->status, v->body, v->body_len, v->etcd_index, v->raft_index,
               res->raft_term);
 }
@@ -378,7 +396,7 @@ static struct api__v2 *v2_new(struct api *a, struct rpc_http1_request *req)
 /* parseKeyRequest's checks, in its order; 0 or the error sent. */
 static int parse_flags(struct api *a, struct rpc_http1_request *req,
                        const struct form *f, struct v2_req *q, bool *wait,
-                       uint64_t *wait_index)
+                       uint64_t *wait_index, bool *no_value)
 {
     static const struct {
         const char *name;
@@ -425,8 +443,7 @@ static int parse_flags(struct api *a, struct rpc_http1_request *req,
         q->prev_value = (const uint8_t *)pv->v;
         q->prev_value_len = pv->vl;
     }
-    bool nv;
-    if (form_bool(f, "noValueOnSuccess", &nv) != 0) {
+    if (form_bool(f, "noValueOnSuccess", no_value) != 0) {
         v2_error_now(a, req, V2_E_INVALID_FIELD,
                      "invalid value for \"noValueOnSuccess\"");
         return -1;
@@ -534,7 +551,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     q.now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    bool wait = false;
+    bool wait = false, no_value = false;
     uint64_t wait_index = 0;
     if (key == NULL) {
         rpc_http1_respond(req, 400, "text/plain; charset=utf-8",
@@ -543,7 +560,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
     }
     q.path_len = v2_path_clean(raw, klen, key);
     q.path = (const uint8_t *)key;
-    if (parse_flags(a, req, &f, &q, &wait, &wait_index) != 0 ||
+    if (parse_flags(a, req, &f, &q, &wait, &wait_index, &no_value) != 0 ||
         parse_ttl(a, req, &f, &q) != 0)
         goto out;
     if (q.path_len > V2_PATH_MAX || memchr(key, 0, q.path_len) != NULL) {
@@ -573,6 +590,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
                                     : V2_OP_DELETE;
     r->q = q;
     r->q.path = r->q.value = r->q.prev_value = NULL; /* freed below */
+    r->no_value = no_value;
     r->pending = true;
     rv = a->be.v2(a->be.arg, &q, r, keys_done);
     if (rv != 0) {
