@@ -372,6 +372,10 @@ int mvcc_ext_scan_prefix(struct mvcc_store *s, uint8_t table,
 int mvcc_ext_scan_prefix_batch(struct mvcc_store *s, uint8_t table,
                                const void *prefix, size_t n, void *arg,
                                mvcc_ext_scan_cb cb);
+/* The records of table from the first key >= start (n bytes) to the
+ * table's end, committed state (any thread). */
+int mvcc_ext_scan_from(struct mvcc_store *s, uint8_t table, const void *start,
+                       size_t n, void *arg, mvcc_ext_scan_cb cb);
 /* The ext table on a reader's snapshot (mvcc_reader_begin; any thread,
  * the reader's): one record (*val valid until mvcc_reader_end;
  * CAIRN_ENOTFOUND when absent), or the records under a prefix. */

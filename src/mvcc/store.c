@@ -1012,10 +1012,11 @@ int mvcc_ext_del(struct mvcc_store *s, uint8_t table, const void *key,
     return mvcc__err(rc);
 }
 
-/* Visits the records of table whose key starts with prefix (n bytes), in
- * key order: one seek, then a walk of the matching run only. */
-static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
-                        const void *prefix, size_t n, void *arg,
+/* Visits the records of table from the first key >= seek (n bytes), in
+ * key order, while their first `match` bytes equal seek's (match <= n):
+ * one seek, then a walk of the matching run only. */
+static int ext_walk_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
+                        const void *prefix, size_t n, size_t match, void *arg,
                         mvcc_ext_scan_cb cb)
 {
     uint8_t stack[256], *start;
@@ -1034,7 +1035,7 @@ static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
     rc = 0;
     while (mrc == 0) {
         const uint8_t *kp = k.mv_data;
-        if (k.mv_size < n + 1 || memcmp(kp, start, n + 1) != 0)
+        if (k.mv_size < match + 1 || memcmp(kp, start, match + 1) != 0)
             break;
         rc = cb(arg, kp + 1, k.mv_size - 1, v.mv_data, v.mv_size);
         if (rc != 0)
@@ -1046,6 +1047,25 @@ static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
     mdb_cursor_close(c);
     if (start != stack)
         cairn_free(start);
+    return rc;
+}
+
+static int ext_scan_txn(struct mvcc_store *s, MDB_txn *t, uint8_t table,
+                        const void *prefix, size_t n, void *arg,
+                        mvcc_ext_scan_cb cb)
+{
+    return ext_walk_txn(s, t, table, prefix, n, n, arg, cb);
+}
+
+int mvcc_ext_scan_from(struct mvcc_store *s, uint8_t table, const void *start,
+                       size_t n, void *arg, mvcc_ext_scan_cb cb)
+{
+    struct mvcc__rd *rd;
+    int rc = mvcc__read_begin(s, &rd);
+    if (rc != 0)
+        return rc;
+    rc = ext_walk_txn(s, rd->t, table, start, n, 0, arg, cb);
+    mvcc__read_end(s, rd);
     return rc;
 }
 

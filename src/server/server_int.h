@@ -142,6 +142,7 @@ struct server {
     /* v2 watchers waiting for the next applied batch (v2.c) and the loop
      * time of the last SYNC check. */
     struct server_v2_waiter *v2_waiters;
+    uint64_t v2_woken_index; /* the v2 index at the last wake */
     uint64_t v2_sync_ms;
 
     /* Watch hubs of the API's Watch streams (watch.c). */

@@ -74,6 +74,14 @@ void server_v2_wait_cancel(struct server *s, struct server_v2_waiter *w)
 
 void server__v2_applied(struct server *s)
 {
+    if (s->v2_waiters == NULL)
+        return;
+    /* a waiter scanned at an index >= the last one seen here: if the
+     * index has not moved since, there is nothing new for anyone */
+    uint64_t idx = v2_current_index(s->store);
+    if (idx == s->v2_woken_index)
+        return;
+    s->v2_woken_index = idx;
     /* one-shot: a callback may wait again, on the new list */
     struct server_v2_waiter *w = s->v2_waiters;
     s->v2_waiters = NULL;

@@ -1050,14 +1050,8 @@ static int scan_cb(void *arg, const uint8_t *key, size_t key_len,
     if (key_len != 8)
         return CAIRN_ECORRUPT;
     uint64_t idx = from_be64(key);
-    if (!sc->seen) {
-        sc->seen = true;
-        sc->oldest = idx;
-        if (sc->since <= sc->cleared)
-            return 1; /* cleared: the caller answers 401 */
-    }
     if (idx < sc->since)
-        return 0;
+        return 0; /* not reached when the walk starts at since */
     struct codec_reader rd;
     codec_reader_init(&rd, val, val_len);
     uint8_t flags = codec_read_u8(&rd);
@@ -1094,9 +1088,19 @@ int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
     struct scan sc = {path, path_len, recursive, since, 0, 0, false, out, 0};
     mvcc_ext_scan_prefix(s, V2_TABLE_META, META_CLEARED, 1, &sc.cleared,
                          index_cb);
-    int rc = mvcc_ext_scan_prefix(s, V2_TABLE_HISTORY, NULL, 0, &sc, scan_cb);
-    if (rc < 0)
-        return rc;
+    if (since <= sc.cleared) {
+        /* cleared: only the oldest index is needed, for the cause */
+        sc.seen = true;
+        mvcc_ext_scan_prefix(s, V2_TABLE_HISTORY, NULL, 0, &sc.oldest,
+                             oldest_cb);
+    } else {
+        /* one seek to the first event at or after since */
+        uint8_t k[8];
+        be64(since, k);
+        int rc = mvcc_ext_scan_from(s, V2_TABLE_HISTORY, k, 8, &sc, scan_cb);
+        if (rc < 0)
+            return rc;
+    }
     if (sc.found != 0) {
         *index = cur;
         return 0;
