@@ -65,7 +65,7 @@ static int hexval(int c)
 static char *unescape(const char *s, size_t n, bool form, size_t *out_len,
                       char *err, size_t err_size)
 {
-    char *o = malloc(n + 1);
+    char *o = cairn_malloc(n + 1);
     if (o == NULL)
         return NULL;
     size_t k = 0;
@@ -79,7 +79,7 @@ static char *unescape(const char *s, size_t n, bool form, size_t *out_len,
             size_t el = n - i < 3 ? n - i : 3;
             snprintf(err, err_size, "invalid URL escape \"%.*s\"", (int)el,
                      s + i);
-            free(o);
+            cairn_free(o);
             return NULL;
         }
         o[k++] = form && s[i] == '+' ? ' ' : s[i];
@@ -92,10 +92,10 @@ static char *unescape(const char *s, size_t n, bool form, size_t *out_len,
 static void form_free(struct form *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        free(f->kv[i].k);
-        free(f->kv[i].v);
+        cairn_free(f->kv[i].k);
+        cairn_free(f->kv[i].v);
     }
-    free(f->kv);
+    cairn_free(f->kv);
 }
 
 /* Adds the pairs of a query string or form body; 0, CAIRN_EINVAL (f->err
@@ -118,7 +118,7 @@ static int form_parse(struct form *f, const char *s, size_t n)
         size_t vl = (size_t)(s + end - vs);
         if (f->n == f->cap) {
             size_t cap = f->cap ? f->cap * 2 : 8;
-            struct form_kv *kv = realloc(f->kv, cap * sizeof(*kv));
+            struct form_kv *kv = cairn_realloc(f->kv, cap * sizeof(*kv));
             if (kv == NULL)
                 return CAIRN_ENOMEM;
             f->kv = kv;
@@ -130,7 +130,7 @@ static int form_parse(struct form *f, const char *s, size_t n)
             return f->err[0] ? CAIRN_EINVAL : CAIRN_ENOMEM;
         p->v = unescape(vs, vl, true, &p->vl, f->err, sizeof f->err);
         if (p->v == NULL) {
-            free(p->k);
+            cairn_free(p->k);
             return f->err[0] ? CAIRN_EINVAL : CAIRN_ENOMEM;
         }
         f->n++;
@@ -546,7 +546,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
     char *raw =
         unescape(req->path + strlen(KEYS_PREFIX), plen - strlen(KEYS_PREFIX),
                  false, &klen, err, sizeof err);
-    char *key = raw != NULL ? malloc(klen + 2) : NULL;
+    char *key = raw != NULL ? cairn_malloc(klen + 2) : NULL;
     struct v2_req q = {0};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -598,8 +598,8 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
         v2_fail(r, rv);
     }
 out:
-    free(raw);
-    free(key);
+    cairn_free(raw);
+    cairn_free(key);
     form_free(&f);
 }
 
@@ -654,7 +654,7 @@ static void machines_body(const struct node_member *l, size_t n, struct buf *b)
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += l[i].n_client_urls;
-    const char **urls = calloc(total + 1, sizeof(*urls));
+    const char **urls = cairn_calloc(total + 1, sizeof(*urls));
     if (urls == NULL)
         return;
     size_t k = 0;
@@ -667,7 +667,7 @@ static void machines_body(const struct node_member *l, size_t n, struct buf *b)
             buf_append(b, ", ", 2);
         buf_append(b, urls[i], strlen(urls[i]));
     }
-    free(urls);
+    cairn_free(urls);
 }
 
 static void time_now(struct buf *b)

@@ -111,17 +111,17 @@ int v2__time_rfc3339(struct buf *out, int64_t ns)
     gmtime_r(&sec, &tm);
     char t[64];
     size_t k = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+    int rv = buf_append(out, t, k);
     if (frac > 0) {
         char f[16];
         snprintf(f, sizeof f, ".%09ld", frac);
         size_t fl = strlen(f);
         while (f[fl - 1] == '0')
             fl--;
-        memcpy(t + k, f, fl);
-        k += fl;
+        rv |= buf_append(out, f, fl);
     }
-    t[k++] = 'Z';
-    return buf_append(out, t, k);
+    rv |= buf_append_u8(out, 'Z');
+    return rv != 0 ? CAIRN_ENOMEM : 0;
 }
 
 static const struct {

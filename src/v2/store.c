@@ -31,6 +31,7 @@ struct rec {
 
 static int rec_decode(const uint8_t *p, size_t n, struct rec *r)
 {
+    memset(r, 0, sizeof(*r));
     struct codec_reader rd;
     codec_reader_init(&rd, p, n);
     uint8_t v = codec_read_u8(&rd);
@@ -259,7 +260,7 @@ static int list_cb(void *arg, const uint8_t *key, size_t key_len,
         return 0; /* deeper than a child */
     if (name[0] == '_')
         return 0; /* hidden, as etcd lists */
-    struct rec r;
+    struct rec r = {0};
     int rc = rec_decode(val, val_len, &r);
     if (rc == 0 && l->n++ > 0)
         rc = buf_append_u8(l->b, ',');
@@ -334,7 +335,7 @@ static int make_parents(struct ctx *c, const char *path, size_t len,
     for (size_t i = 1; i < len; i++) {
         if (path[i] != '/')
             continue;
-        struct rec r;
+        struct rec r = {0};
         int rc = get_rec(c, path, i, &r);
         if (rc == CAIRN_ENOTFOUND) {
             struct rec d = {.dir = true, .created = next, .modified = next};
@@ -363,25 +364,25 @@ static int sub_cb(void *arg, const uint8_t *key, size_t key_len,
                   const uint8_t *val, size_t val_len)
 {
     struct sub *s = arg;
-    struct rec r;
+    struct rec r = {0};
     if (rec_decode(val, val_len, &r) != 0)
         return CAIRN_ECORRUPT;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
-        char **p = realloc(s->paths, cap * sizeof(*p));
+        char **p = cairn_realloc(s->paths, cap * sizeof(*p));
         if (p != NULL)
             s->paths = p;
-        size_t *l = realloc(s->lens, cap * sizeof(*l));
+        size_t *l = cairn_realloc(s->lens, cap * sizeof(*l));
         if (l != NULL)
             s->lens = l;
-        int64_t *e = realloc(s->exps, cap * sizeof(*e));
+        int64_t *e = cairn_realloc(s->exps, cap * sizeof(*e));
         if (e != NULL)
             s->exps = e;
         if (p == NULL || l == NULL || e == NULL)
             return CAIRN_ENOMEM;
         s->cap = cap;
     }
-    char *k = malloc(key_len);
+    char *k = cairn_malloc(key_len);
     if (k == NULL)
         return CAIRN_ENOMEM;
     memcpy(k, key, key_len);
@@ -407,11 +408,11 @@ static int remove_tree(struct ctx *c, const char *path, size_t len,
         for (size_t i = 0; i < s.n; i++) {
             if (rc == 0)
                 rc = del_rec(c, s.paths[i], s.lens[i], s.exps[i]);
-            free(s.paths[i]);
+            cairn_free(s.paths[i]);
         }
-        free(s.paths);
-        free(s.lens);
-        free(s.exps);
+        cairn_free(s.paths);
+        cairn_free(s.lens);
+        cairn_free(s.exps);
     }
     if (rc == 0)
         rc = del_rec(c, path, len, r->exp_ns);
@@ -561,7 +562,7 @@ static bool is_root(const struct v2_req *q)
 static void op_get(struct ctx *c)
 {
     const struct v2_req *q = c->q;
-    struct rec r;
+    struct rec r = {0};
     if (walk_get(c, (const char *)q->path, q->path_len, &r) != 0)
         return;
     struct buf *b = &c->body;
@@ -618,7 +619,7 @@ static void op_create(struct ctx *c, bool unique, bool replace,
         return;
     struct event e = {.action = action, .key = path, .key_len = len};
     struct buf keep = BUF_INIT;
-    struct rec old;
+    struct rec old = {0};
     int rc = get_rec(c, path, len, &old);
     if (rc == 0) {
         if (!replace) {
@@ -661,7 +662,7 @@ out:
 static void op_set(struct ctx *c)
 {
     const struct v2_req *q = c->q;
-    struct rec r;
+    struct rec r = {0};
     if (is_root(q)) {
         fail(c, V2_E_ROOT_RONLY, "/", 1);
         return;
@@ -700,7 +701,7 @@ static void op_update(struct ctx *c, bool cas)
         fail(c, V2_E_ROOT_RONLY, "/", 1);
         return;
     }
-    struct rec r;
+    struct rec r = {0};
     if (walk_get(c, path, len, &r) != 0)
         return;
     if (r.dir && (cas || q->value_len > 0)) {
@@ -797,7 +798,7 @@ static void op_delete(struct ctx *c)
         fail(c, V2_E_ROOT_RONLY, "/", 1);
         return;
     }
-    struct rec r;
+    struct rec r = {0};
     if (walk_get(c, path, len, &r) != 0)
         return;
     if (cad) {
@@ -879,7 +880,7 @@ static void op_sync(struct ctx *c)
         }
         if (!d.found)
             break;
-        struct rec r;
+        struct rec r = {0};
         rc = get_rec(c, d.path, d.len, &r);
         if (rc != 0) {
             c->fatal = rc == CAIRN_ENOTFOUND ? CAIRN_ECORRUPT : rc;
