@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fake.h"
+#include "util/prng.h"
 
 static void test_metrics_render(void **state)
 {
@@ -403,6 +404,60 @@ static void test_v2_keys(void **state)
     fx_close(&f);
 }
 
+/* Seeded random keys, query strings and form bodies (escapes cut short,
+ * stray separators, bad numbers and booleans): every request gets an HTTP
+ * answer, the server stays up, and a normal request works after them. */
+static void test_v2_garbage(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct api_config cfg = {.enable_v2 = true};
+    fx_open(&f, &cfg);
+    struct prng rng;
+    prng_seed(&rng, 0x76325f67);
+    static const char alphabet[] = "%+&=;?/._~ab0Z9";
+    static const char *const names[] = {
+        "value",  "ttl",       "prevIndex", "prevValue",       "prevExist",
+        "dir",    "recursive", "wait",      "waitIndex",       "refresh",
+        "sorted", "quorum",    "stream",    "noValueOnSuccess"};
+    static const char *const methods[] = {"GET",    "PUT",  "POST",
+                                          "DELETE", "HEAD", "PATCH"};
+    struct buf b = BUF_INIT;
+    for (int iter = 0; iter < 300; iter++) {
+        char path[160] = "/v2/keys/";
+        size_t n = strlen(path);
+        size_t klen = (size_t)prng_below(&rng, 12);
+        for (size_t i = 0; i < klen; i++)
+            path[n++] = alphabet[prng_below(&rng, sizeof alphabet - 1)];
+        path[n++] = '?';
+        for (int p = 0; p < 3; p++) {
+            const char *k = names[prng_below(&rng, 14)];
+            n += (size_t)snprintf(path + n, sizeof path - n,
+                                  "%s%s=", p ? "&" : "", k);
+            size_t vlen = (size_t)prng_below(&rng, 6);
+            for (size_t i = 0; i < vlen; i++)
+                path[n++] = alphabet[prng_below(&rng, sizeof alphabet - 1)];
+        }
+        path[n] = 0;
+        /* no waiting watches: they would hold the connection open */
+        char *w = strstr(path, "wait=");
+        if (w != NULL)
+            w[0] = 'W';
+        char form[32];
+        size_t fl = (size_t)prng_below(&rng, sizeof form - 1);
+        for (size_t i = 0; i < fl; i++)
+            form[i] = alphabet[prng_below(&rng, sizeof alphabet - 1)];
+        form[fl] = 0;
+        v2_http(&f, methods[prng_below(&rng, 6)], path, form, &b);
+        if (strncmp((const char *)b.data, "HTTP/1.1 ", 9) != 0)
+            fail_msg("no answer to %s: %s", path, b.data);
+    }
+    v2_http(&f, "PUT", "/v2/keys/after", "value=ok", &b);
+    HAS(b, "\"value\":\"ok\"");
+    buf_free(&b);
+    fx_close(&f);
+}
+
 int test_http_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +466,7 @@ int test_http_group(void)
         cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_v2_disabled),
         cmocka_unit_test(test_v2_keys),
+        cmocka_unit_test(test_v2_garbage),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
