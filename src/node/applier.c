@@ -337,7 +337,13 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
     case NODE__E_V2:
         r = add_result(b, q->id, NODE_REQ_V2);
         r = r ? r : &scratch;
-        rc = v2_apply(a->s, &q->u.v2, &b->arena, &r->u.v2);
+        /* under the NOSPACE alarm v2 writes are refused as puts are;
+         * deletes, expiry and reads go on */
+        if ((q->u.v2.op == V2_OP_PUT || q->u.v2.op == V2_OP_POST) &&
+            mvcc_alarm_active(a->s))
+            rc = CAIRN_EQUOTA;
+        else
+            rc = v2_apply(a->s, &q->u.v2, &b->arena, &r->u.v2);
         r->u.v2.raft_index = b->cur_index;
         break;
     default:

@@ -2599,6 +2599,15 @@ int node_v2(struct node *n, const struct v2_req *req, void *arg,
         r.u.v2.raft_index = n->applied;
         return answer_now(n, NODE_REQ_V2, &r, arg, cb);
     }
+    if (req->op == V2_OP_PUT || req->op == V2_OP_POST) {
+        /* v2 records share LMDB with mvcc: the same quota (the node
+         * record, its history copy as JSON, index records) */
+        rc = admit(n);
+        if (rc == 0)
+            rc = quota_check(n, 2 * (req->path_len + req->value_len) + 256);
+        if (rc != 0)
+            return rc;
+    }
     struct node__req q = {.type = NODE__E_V2};
     q.u.v2 = *req;
     return propose_req(n, &q, NODE_REQ_V2, arg, cb);

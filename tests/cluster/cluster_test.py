@@ -1245,6 +1245,33 @@ def case_v2(c):
     check(c.members[0].kvs() == {}, "no v3 keys: %s" % c.members[0].kvs())
 
 
+def case_v2_quota(c):
+    """v2 records share LMDB with the v3 keys, under the same quota: past
+    it a v2 write raises the NOSPACE alarm and is refused as etcd refuses
+    a put ("database space exceeded", as a Raft Internal Error), never
+    stopping the member; deletes still work."""
+    c.start()
+    m = c.members[0]
+    big = "a" * 200000
+    codes = []
+    for i in range(20):
+        st, _, body = v2(m, "PUT", "/v2/keys/big%d" % i, {"value": big})
+        codes.append(st)
+        if st == 500:
+            check(body.get("errorCode") == 300 and
+                  body.get("cause") == "etcdserver: mvcc: database space "
+                                       "exceeded", "refusal: %s" % body)
+            break
+    check(codes[-1] == 500 and codes.count(201) >= 1,
+          "writes admitted, then refused: %s" % codes)
+    st, _, body = v2(m, "DELETE", "/v2/keys/big0")
+    check(st == 200 and body["action"] == "delete", "delete: %s %s"
+          % (st, body))
+    check(m.alive(), "the member keeps serving")
+    rc, out = etcdctl(m, "alarm", "list")
+    check(rc == 0 and "NOSPACE" in out, "alarm raised: %s" % out)
+
+
 CASES = {
     "single": (1, (), case_single),
     "three": (3, (), case_three),
@@ -1270,6 +1297,8 @@ CASES = {
     "initial_corrupt_check": (3, (), case_initial_corrupt_check),
     "metrics": (3, (), case_metrics),
     "keepalive_forward": (3, (), case_keepalive_forward),
+    "v2_quota": (1, ("--enable-v2", "--quota-backend-bytes", "2000000"),
+                 case_v2_quota),
     "v2": (3, ("--enable-v2", "--snapshot-count", "50",
                "--experimental-snapshot-catchup-entries", "20"), case_v2),
 }
