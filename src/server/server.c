@@ -512,6 +512,51 @@ static void refuse_removed(struct server *s)
     s->n_removed_marked = n;
 }
 
+static uint32_t peer_urls_crc(const struct node_member *m)
+{
+    uint32_t crc = 0;
+    for (uint32_t k = 0; k < m->n_peer_urls; k++)
+        crc = crc32c(crc, m->peer_urls[k], strlen(m->peer_urls[k]) + 1);
+    return crc;
+}
+
+/* Records m's URLs as the ones its transport peer has; true if they
+ * differ from those recorded before (none recorded: false). */
+static bool peer_urls_changed(struct server *s, const struct node_member *m)
+{
+    uint32_t crc = peer_urls_crc(m);
+    for (size_t i = 0; i < s->n_peer_crcs; i++)
+        if (s->peer_crcs[i].id == m->id) {
+            bool changed = s->peer_crcs[i].crc != crc;
+            s->peer_crcs[i].crc = crc;
+            return changed;
+        }
+    if (s->n_peer_crcs < SERVER__MEMBERS_MAX) {
+        s->peer_crcs[s->n_peer_crcs].id = m->id;
+        s->peer_crcs[s->n_peer_crcs++].crc = crc;
+    }
+    return false;
+}
+
+/* A member update (v3 MemberUpdate, v2 PUT /v2/members/<id>) changed a
+ * known peer's URLs: the transport dials the new ones. */
+static void update_peer_urls(struct server *s, const struct node_member *mem)
+{
+    if (!peer_urls_changed(s, mem))
+        return;
+    const char *urls[NODE_MEMBER_URLS_MAX];
+    for (uint32_t k = 0; k < mem->n_peer_urls; k++)
+        urls[k] = mem->peer_urls[k];
+    struct cairn_errmsg m = {{0}};
+    if (transport_update_peer(s->transport, mem->id, urls, mem->n_peer_urls,
+                              &m) != 0)
+        cairn_warnf(s->log, COMP, "update peer %016llx: %s",
+                    (unsigned long long)mem->id, m.text);
+    else
+        cairn_infof(s->log, COMP, "updated peer %016llx (%s)",
+                    (unsigned long long)mem->id, urls[0]);
+}
+
 /* Keeps the transport's peers equal to the applied members: new members
  * are dialled, removed ones dropped, changed URLs updated. */
 static void reconcile_peers(struct server *s)
@@ -533,14 +578,18 @@ static void reconcile_peers(struct server *s)
         bool known = false;
         for (size_t k = 0; k < n_have && !known; k++)
             known = have[k] == mem->id;
-        if (known)
+        if (known) {
+            update_peer_urls(s, mem);
             continue;
+        }
         const char *urls[NODE_MEMBER_URLS_MAX];
         for (uint32_t k = 0; k < mem->n_peer_urls; k++)
             urls[k] = mem->peer_urls[k];
         struct cairn_errmsg m = {{0}};
         int rv = transport_add_peer(s->transport, mem->id, urls,
                                     mem->n_peer_urls, &m);
+        if (rv == 0)
+            peer_urls_changed(s, mem);
         if (rv != 0)
             cairn_warnf(s->log, COMP, "add peer %016llx: %s",
                         (unsigned long long)mem->id, m.text);

@@ -102,6 +102,13 @@ struct server {
     struct transport *transport;
     struct node_member *members; /* SERVER__MEMBERS_MAX, for reconciling */
     size_t n_removed_marked;     /* removed ids handed to the transport */
+    /* Each transport peer's URLs as last given to it (crc32c of them), so
+     * that an applied member update redials at the new ones. */
+    struct {
+        uint64_t id;
+        uint32_t crc;
+    } peer_crcs[SERVER__MEMBERS_MAX];
+    size_t n_peer_crcs;
 
     uv_timer_t tick;
     uv_timer_t stop_timer;
