@@ -3,6 +3,7 @@
  * form-encoded bodies and query parameters parsed as Go's ParseForm),
  * /v2/members, /v2/machines and /v2/stats. Requests go to the member's
  * v2 store through the backend; answers carry etcd's headers. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "api/api_int.h"
+#include "api/gateway.h"
 
 #define KEYS_PREFIX "/v2/keys"
 /* etcd 3.4 answers every v2 request with its default CORS headers. */
@@ -741,6 +743,9 @@ static void self_body(struct api *a, const struct members_req *mr,
     buf_append(b, tail, sizeof tail - 1);
 }
 
+static void http_error(struct api *a, struct rpc_http1_request *req, int status,
+                       const char *msg);
+
 static void members_done(void *ctx, const struct node_result *res)
 {
     struct members_req *mr = ctx;
@@ -796,13 +801,13 @@ static void members_done(void *ctx, const struct node_result *res)
             if (l[i].id == mr->st.leader)
                 lm = &l[i];
         if (lm == NULL) {
-            /* etcd: 503 {"message":"During Leader Election Process"} */
-            status = 503;
-            const char *m = "{\"message\":\"During Leader Election Process\"}";
-            buf_append(&b, m, strlen(m));
-        } else {
-            json_member(&b, lm);
+            /* etcd: an HTTPError, {"message":"During election"} */
+            buf_free(&h);
+            http_error(a, r->req, 503, "During election");
+            v2_end(r);
+            return;
         }
+        json_member(&b, lm);
         buf_append_u8(&b, '\n');
     } else {
         cluster_header(a, &h, NULL);
@@ -853,6 +858,277 @@ static void members_request(struct api *a, struct rpc_http1_request *req,
     if (rv != 0) {
         r->pending = false;
         v2_fail(r, rv);
+    }
+}
+
+/* ---- member changes (etcd's membersHandler: POST, DELETE, PUT) ---- */
+
+/* httptypes.HTTPError: {"message":...} (no newline) with status. */
+static void http_error(struct api *a, struct rpc_http1_request *req, int status,
+                       const char *msg)
+{
+    struct buf b = BUF_INIT, h = BUF_INIT;
+    buf_append(&b, "{\"message\":", 11);
+    v2_json_string(&b, msg, strlen(msg));
+    buf_append_u8(&b, '}');
+    cluster_header(a, &h, NULL);
+    buf_append_u8(&h, 0);
+    if (b.data != NULL && h.data != NULL)
+        rpc_http1_respond_hdrs(req, status, "application/json",
+                               (const char *)h.data, b.data, b.len);
+    else
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+    buf_free(&b);
+    buf_free(&h);
+}
+
+enum mchange { MC_ADD, MC_REMOVE, MC_UPDATE };
+
+struct mchange_req {
+    struct api__v2 base; /* first: freed as one */
+    enum mchange op;
+    struct node_member m; /* its id is the member's asked for */
+};
+
+/* etcd's answers to AddMember, RemoveMember and UpdateMember errors:
+ * the membership ones by status, anything else 500. */
+static void mchange_fail(struct mchange_req *mc, int err)
+{
+    struct api__v2 *r = &mc->base;
+    char msg[64];
+    int status = 500;
+    snprintf(msg, sizeof msg, "Internal Server Error");
+    if (err == CAIRN_EMEMBEREXISTS && mc->op == MC_ADD) {
+        status = 409;
+        snprintf(msg, sizeof msg, "membership: ID exists");
+    } else if (err == CAIRN_EPEERURLEXISTS && mc->op != MC_REMOVE) {
+        status = 409;
+        snprintf(msg, sizeof msg, "membership: peerURL exists");
+    } else if (err == CAIRN_EMEMBERNOTFOUND && mc->op != MC_ADD) {
+        status = 404;
+        snprintf(msg, sizeof msg, "No such member: %" PRIx64, mc->m.id);
+    }
+    http_error(r->api, r->req, status, msg);
+    v2_end(r);
+}
+
+static void mchange_done(void *ctx, const struct node_result *res)
+{
+    struct mchange_req *mc = ctx;
+    struct api__v2 *r = &mc->base;
+    if (!v2_completed(r))
+        return;
+    if (res->err != 0) {
+        mchange_fail(mc, res->err);
+        return;
+    }
+    struct buf h = BUF_INIT, b = BUF_INIT;
+    cluster_header(r->api, &h, NULL);
+    buf_append_u8(&h, 0);
+    if (mc->op == MC_ADD) {
+        /* 201 with the new member (no name nor client URLs yet) */
+        json_member(&b, res->u.members.member != NULL ? res->u.members.member
+                                                      : &mc->m);
+        buf_append_u8(&b, '\n');
+        rpc_http1_respond_hdrs(r->req, 201, "application/json",
+                               (const char *)h.data, b.data, b.len);
+    } else {
+        rpc_http1_respond_hdrs(r->req, 204, NULL, (const char *)h.data, NULL,
+                               0);
+    }
+    buf_free(&h);
+    buf_free(&b);
+    v2_end(r);
+}
+
+static int str_cmp(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* unmarshalRequest and MemberCreateRequest.UnmarshalJSON: a JSON body
+ * {"peerURLs":[...]} checked as types.NewURLs, sorted as it sorts them.
+ * false: the error was sent. */
+static bool read_peer_urls(struct api *a, struct rpc_http1_request *req,
+                           struct node_member *m)
+{
+    char ct[128] = "";
+    const char *h = rpc_http1_header(req, "content-type");
+    snprintf(ct, sizeof ct, "%s", h != NULL ? h : "");
+    char *semi = strchr(ct, ';');
+    if (semi != NULL) {
+        /* only then lower-cased and trimmed, as etcd does */
+        *semi = 0;
+        char *s = ct;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        memmove(ct, s, strlen(s) + 1);
+        for (size_t n = strlen(ct);
+             n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t');)
+            ct[--n] = 0;
+        for (char *c = ct; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    }
+    char msg[CAIRN_ERRMSG_SIZE + 64];
+    if (strcmp(ct, "application/json") != 0) {
+        snprintf(msg, sizeof msg,
+                 "Bad Content-Type %s, accept application/json", ct);
+        http_error(a, req, 415, msg);
+        return false;
+    }
+    struct api_arena arena;
+    api_arena_init(&arena);
+    ProtobufCMessage *pm = NULL;
+    size_t used = 0;
+    char err[128];
+    int rv =
+        api__json_read(&etcdserverpb__member_add_request__descriptor, req->body,
+                       req->body_len, &used, &arena, &pm, err, sizeof err);
+    size_t rest = used;
+    while (rv == 0 && rest < req->body_len &&
+           strchr(" \t\r\n", req->body[rest]) != NULL)
+        rest++;
+    bool ok = false;
+    if (rv == CAIRN_EAGAIN) {
+        http_error(a, req, 400, "unexpected end of JSON input");
+    } else if (rv == CAIRN_ENOMEM) {
+        http_error(a, req, 500, "Internal Server Error");
+    } else if (rv != 0) {
+        http_error(a, req, 400, err);
+    } else if (rest < req->body_len) {
+        http_error(a, req, 400, "invalid character after top-level value");
+    } else {
+        Etcdserverpb__MemberAddRequest *in =
+            (Etcdserverpb__MemberAddRequest *)pm;
+        ok = true;
+        if (in->n_peerurls == 0) {
+            http_error(a, req, 400, "no valid URLs given");
+            ok = false;
+        }
+        for (size_t i = 0; ok && i < in->n_peerurls; i++) {
+            struct net_url u;
+            struct cairn_errmsg em = {{0}};
+            const char *s = in->peerurls[i];
+            while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+                s++;
+            size_t len = strlen(s);
+            while (len > 0 && strchr(" \t\r\n", s[len - 1]) != NULL)
+                len--;
+            if (i >= NODE_MEMBER_URLS_MAX || len >= NODE_URL_MAX) {
+                snprintf(msg, sizeof msg, "too many or too long URLs: %s", s);
+                http_error(a, req, 400, msg);
+                ok = false;
+                break;
+            }
+            memcpy(m->peer_urls[i], s, len);
+            m->peer_urls[i][len] = 0;
+            if (net_url_parse(m->peer_urls[i], &u, &em) != 0) {
+                http_error(a, req, 400, em.text);
+                ok = false;
+            }
+        }
+        if (ok) {
+            m->n_peer_urls = (uint32_t)in->n_peerurls;
+            qsort(m->peer_urls, m->n_peer_urls, sizeof m->peer_urls[0],
+                  str_cmp);
+        }
+    }
+    api_arena_free(&arena);
+    return ok;
+}
+
+/* getID: the hex id past /v2/members/; false: the error was sent. */
+static bool member_id(struct api *a, struct rpc_http1_request *req,
+                      const char *sub, size_t n, uint64_t *id)
+{
+    if (n == 0) {
+        rpc_http1_respond_hdrs(req, 405, "text/plain; charset=utf-8",
+                               "X-Content-Type-Options: nosniff\r\n",
+                               "Method Not Allowed\n", 19);
+        return false;
+    }
+    uint64_t v = 0;
+    bool ok = n <= 16;
+    for (size_t i = 0; ok && i < n; i++) {
+        int d = hexval((unsigned char)sub[i]);
+        ok = d >= 0;
+        v = v * 16 + (uint64_t)(d < 0 ? 0 : d);
+    }
+    if (!ok) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "No such member: %.*s",
+                 (int)(n < 64 ? n : 64), sub);
+        http_error(a, req, 404, msg);
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+static void member_change(struct api *a, struct rpc_http1_request *req,
+                          const char *sub, size_t n)
+{
+    struct mchange_req *mc = cairn_calloc(1, sizeof(*mc));
+    if (mc == NULL) {
+        rpc_http1_respond(req, 500, "text/plain; charset=utf-8",
+                          "out of memory", 13);
+        return;
+    }
+    const char *m = req->method;
+    mc->op = strcmp(m, "POST") == 0     ? MC_ADD
+             : strcmp(m, "DELETE") == 0 ? MC_REMOVE
+                                        : MC_UPDATE;
+    if ((mc->op != MC_ADD && !member_id(a, req, sub, n, &mc->m.id)) ||
+        (mc->op != MC_REMOVE && !read_peer_urls(a, req, &mc->m))) {
+        cairn_free(mc);
+        return;
+    }
+    struct api__v2 *r = &mc->base;
+    r->api = a;
+    r->req = req;
+    r->next = a->v2;
+    a->v2 = r;
+    a->refs++;
+    r->pending = true;
+    int rv = mc->op == MC_ADD
+                 ? a->be.member_add(a->be.arg, &mc->m, mc, mchange_done)
+             : mc->op == MC_REMOVE
+                 ? a->be.member_remove(a->be.arg, mc->m.id, mc, mchange_done)
+                 : a->be.member_update(a->be.arg, &mc->m, mc, mchange_done);
+    if (rv != 0) {
+        r->pending = false;
+        mchange_fail(mc, rv);
+    }
+}
+
+/* /v2/members and everything under it, as etcd's membersHandler. */
+static void members_route(struct api *a, struct rpc_http1_request *req)
+{
+    const char *m = req->method;
+    if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0 &&
+        strcmp(m, "DELETE") != 0 && strcmp(m, "PUT") != 0) {
+        rpc_http1_respond_hdrs(req, 405, "text/plain; charset=utf-8",
+                               CORS "Allow: GET,POST,DELETE,PUT\r\n"
+                                    "X-Content-Type-Options: nosniff\r\n",
+                               "Method Not Allowed\n", 19);
+        return;
+    }
+    size_t plen = strcspn(req->path, "?");
+    const char *sub = req->path + strlen("/v2/members");
+    size_t n = plen - strlen("/v2/members");
+    if (n > 0 && sub[0] == '/') {
+        sub++;
+        n--;
+    }
+    if (strcmp(m, "GET") != 0) {
+        member_change(a, req, sub, n);
+    } else if (n == 0) {
+        members_request(a, req, MK_MEMBERS);
+    } else if (n == 6 && memcmp(sub, "leader", 6) == 0) {
+        members_request(a, req, MK_LEADER);
+    } else {
+        http_error(a, req, 404, "Not found");
     }
 }
 
@@ -953,10 +1229,9 @@ bool api__v2_request(struct api *a, struct rpc_http1_request *req)
     if (plen >= kp && memcmp(req->path, KEYS_PREFIX, kp) == 0 &&
         (plen == kp || req->path[kp] == '/'))
         keys_request(a, req);
-    else if (path_eq(req, "/v2/members") || path_eq(req, "/v2/members/"))
-        members_request(a, req, MK_MEMBERS);
-    else if (path_eq(req, "/v2/members/leader"))
-        members_request(a, req, MK_LEADER);
+    else if (path_eq(req, "/v2/members") ||
+             strncmp(req->path, "/v2/members/", 12) == 0)
+        members_route(a, req);
     else if (path_eq(req, "/v2/machines"))
         members_request(a, req, MK_MACHINES);
     else if (path_eq(req, "/v2/stats/self"))

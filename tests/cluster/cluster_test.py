@@ -1272,6 +1272,71 @@ def case_v2_quota(c):
     check(rc == 0 and "NOSPACE" in out, "alarm raised: %s" % out)
 
 
+def ctl2(m, *args):
+    """etcdctl with ETCDCTL_API=2 against m: (ok, stdout + stderr)."""
+    env = ctl_env()
+    env["ETCDCTL_API"] = "2"
+    p = subprocess.Popen([ETCDCTL, "--endpoints", m.client_url,
+                          "--total-timeout", "10s"] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env)
+    try:
+        out, _ = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return False, "etcdctl did not finish"
+    return p.returncode == 0, out.decode("utf-8", "replace")
+
+
+def case_v2_members(c):
+    """etcdctl v2's member add, update and remove go through /v2/members to
+    the same configuration changes as the v3 Cluster API: the added member
+    (its peer URL updated before it starts) joins and serves, is listed by
+    the v2 API, and is removed and stops by itself."""
+    c.start()
+    lead = c.leader()
+    new = Member(c, "m%d" % len(c.members))
+    ok, out = ctl2(lead, "member", "add", new.name, new.peer_url)
+    check(ok and "Added member named %s with ID" % new.name in out,
+          "v2 member add: %s" % out)
+    new_id = out.split(" with ID ")[1].split()[0]
+    c.members.append(new)
+    st, _, body = v2(lead, "POST", "/v2/members", None)
+    check(st == 415, "POST without JSON: %s %s" % (st, body))
+    # a taken peer URL: etcd's 409
+    ok, out = ctl2(lead, "member", "add", "dup", c.members[0].peer_url)
+    check(not ok and "peerURL exists" in out, "duplicate add: %s" % out)
+    new.peer_port = free_port()
+    ok, out = ctl2(c.members[1], "member", "update", new_id, new.peer_url)
+    check(ok and "Updated member with ID %s" % new_id in out,
+          "v2 member update: %s" % out)
+    new.start(("--initial-cluster-state", "existing"))
+    c.wait_ready(new)
+    st = new.status()
+    check(st is not None and st["id"] == hexid(int(new_id, 16)),
+          "the new member has the id v2 gave it: %s" % st)
+    v2_until("%s listed with its name" % new.name, lambda: any(
+        x["id"] == new_id and x["name"] == new.name and
+        x["peerURLs"] == [new.peer_url]
+        for x in v2(lead, "GET", "/v2/members")[2]["members"]))
+    ok, out = ctl2(new, "member", "list")
+    check(ok and out.count("name=") == 4, "v2 member list: %s" % out)
+    st, _, ev = v2(new, "PUT", "/v2/keys/joined", {"value": "yes"})
+    check(st == 201, "a write through the new member: %s %s" % (st, ev))
+    ok, out = ctl2(c.leader(), "member", "remove", new_id)
+    check(ok and "Removed member %s from cluster" % new_id in out,
+          "v2 member remove: %s" % out)
+    wait_stopped(new)
+    # etcdctl looks the id up first; the API answers etcd's 404 itself
+    st, _, body = v2(c.leader(), "DELETE", "/v2/members/" + new_id)
+    check(st == 404 and body == {"message": "No such member: " + new_id},
+          "removed twice: %s %s" % (st, body))
+    c.members.remove(new)
+    c.put("after", "removal")
+    c.check_all_acked()
+
+
 CASES = {
     "single": (1, (), case_single),
     "three": (3, (), case_three),
@@ -1299,6 +1364,7 @@ CASES = {
     "keepalive_forward": (3, (), case_keepalive_forward),
     "v2_quota": (1, ("--enable-v2", "--quota-backend-bytes", "2000000"),
                  case_v2_quota),
+    "v2_members": (3, ("--enable-v2",), case_v2_members),
     "v2": (3, ("--enable-v2", "--snapshot-count", "50",
                "--experimental-snapshot-catchup-entries", "20"), case_v2),
 }

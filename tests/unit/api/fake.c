@@ -588,6 +588,11 @@ static int member_add(void *arg, const struct node_member *m, void *ctx,
 static int member_remove(void *arg, uint64_t id, void *ctx, node_done_cb cb)
 {
     struct fake *f = arg;
+    int fail = take_failure(f);
+    if (fail != 0) {
+        members_result(f, NODE_REQ_MEMBER_REMOVE, fail, NULL, ctx, cb);
+        return 0;
+    }
     int i = member_find(f, id);
     if (i >= 0)
         f->members[i] = f->members[--f->n_members];

@@ -393,6 +393,7 @@ static void test_v2_keys(void **state)
     HAS(b, "{\"message\":\"not current leader\"}");
     v2_http(&f, "GET", "/v2/members/leader", NULL, &b);
     HAS(b, "HTTP/1.1 503");
+    HAS(b, "\r\n\r\n{\"message\":\"During election\"}");
     /* what this API answered: 2 sets (the late one bypassed it), 1 get
      * (the failed one is the member's, not counted), a failed
      * compare-and-delete */
@@ -458,6 +459,111 @@ static void test_v2_garbage(void **state)
     fx_close(&f);
 }
 
+/* One request with a body of the given Content-Type (NULL: none). */
+static void v2_body(struct fx *f, const char *method, const char *path,
+                    const char *ctype, const char *body, struct buf *out)
+{
+    char req[1024], ct[128] = "";
+    if (ctype != NULL)
+        snprintf(ct, sizeof ct, "Content-Type: %s\r\n", ctype);
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, ct, strlen(body), body);
+    buf_reset(out);
+    fx_raw(f, req, (size_t)n, out);
+}
+
+/* POST, DELETE and PUT on /v2/members go to the member's configuration
+ * changes with etcd's statuses and {"message":...} errors; bad requests
+ * never reach it. */
+static void test_v2_member_changes(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct api_config cfg = {.enable_v2 = true};
+    fx_open(&f, &cfg);
+    f.fake.n_members = 1;
+    f.fake.members[0].id = 0xab;
+    strcpy(f.fake.members[0].name, "m1");
+    f.fake.members[0].n_peer_urls = 1;
+    strcpy(f.fake.members[0].peer_urls[0], "http://127.0.0.1:2380");
+    struct buf b = BUF_INIT;
+    const char *json = "application/json";
+    v2_body(&f, "POST", "/v2/members", json,
+            "{\"peerURLs\":[\" http://10.0.0.2:2380\",\"http://10.0.0.1:2380\"]"
+            ",\"other\":1}",
+            &b);
+    HAS(b, "HTTP/1.1 201 Created");
+    HAS(b, "X-Etcd-Cluster-Id: c1\r\n");
+    /* the fake numbers it 0x12; its URLs trimmed and sorted */
+    HAS(b, "\r\n\r\n{\"id\":\"12\",\"name\":\"\",\"peerURLs\":["
+           "\"http://10.0.0.1:2380\",\"http://10.0.0.2:2380\"],"
+           "\"clientURLs\":[]}\n");
+    assert_int_equal(f.fake.n_members, 2);
+    v2_body(&f, "POST", "/v2/members", "Application/JSON; charset=utf-8",
+            "{\"peerURLs\":[\"http://127.0.0.1:2380\"]}", &b);
+    HAS(b, "HTTP/1.1 409");
+    HAS(b, "\r\n\r\n{\"message\":\"membership: peerURL exists\"}");
+    v2_body(&f, "PUT", "/v2/members/12", json,
+            "{\"peerURLs\":[\"http://10.0.0.3:2380\"]}", &b);
+    HAS(b, "HTTP/1.1 204 No Content");
+    assert_string_equal(f.fake.members[1].peer_urls[0], "http://10.0.0.3:2380");
+    v2_body(&f, "PUT", "/v2/members/77", json,
+            "{\"peerURLs\":[\"http://10.0.0.4:2380\"]}", &b);
+    HAS(b, "HTTP/1.1 404");
+    HAS(b, "{\"message\":\"No such member: 77\"}");
+    v2_body(&f, "DELETE", "/v2/members/12", NULL, "", &b);
+    HAS(b, "HTTP/1.1 204 No Content");
+    assert_int_equal(f.fake.n_members, 1);
+    v2_body(&f, "DELETE", "/v2/members/12", NULL, "", &b);
+    HAS(b, "HTTP/1.1 404");
+    HAS(b, "{\"message\":\"No such member: 12\"}");
+    /* refused before the member is asked */
+    static const struct {
+        const char *method, *path, *ctype, *body, *want;
+    } bad[] = {
+        {"POST", "/v2/members", "application/x-www-form-urlencoded", "a=1",
+         "415 Unsupported Media Type\r\n"},
+        {"POST", "/v2/members", "text/json; x=y", "{}",
+         "{\"message\":\"Bad Content-Type text/json, accept "
+         "application/json\"}"},
+        {"POST", "/v2/members", "application/json", "",
+         "{\"message\":\"unexpected end of JSON input\"}"},
+        {"POST", "/v2/members", "application/json", "{\"peerURLs\":[\"a",
+         "HTTP/1.1 400"},
+        {"POST", "/v2/members", "application/json", "{} x", "HTTP/1.1 400"},
+        {"POST", "/v2/members", "application/json", "{\"peerURLs\":[]}",
+         "{\"message\":\"no valid URLs given\"}"},
+        {"POST", "/v2/members", "application/json",
+         "{\"peerURLs\":[\"ftp://a:1\"]}",
+         "{\"message\":\"URL scheme must be http, https, unix, or unixs: "
+         "ftp://a:1\"}"},
+        {"POST", "/v2/members", "application/json",
+         "{\"peerURLs\":[\"http://a\"]}",
+         "does not have the form \\\"host:port\\\": http://a\"}"},
+        {"PUT", "/v2/members/zz", "application/json",
+         "{\"peerURLs\":[\"http://a:1\"]}",
+         "{\"message\":\"No such member: zz\"}"},
+        {"DELETE", "/v2/members/11112222333344445", NULL, "", "HTTP/1.1 404"},
+        {"DELETE", "/v2/members", NULL, "", "405 Method Not Allowed\r\n"},
+        {"GET", "/v2/members/nope", NULL, "", "{\"message\":\"Not found\"}"},
+        {"PATCH", "/v2/members", NULL, "", "Allow: GET,POST,DELETE,PUT\r\n"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v2_body(&f, bad[i].method, bad[i].path, bad[i].ctype, bad[i].body, &b);
+        HAS(b, bad[i].want);
+        assert_int_equal(f.fake.n_members, 1);
+    }
+    /* a member failure other than membership's is etcd's plain 500 */
+    f.fake.fail_next = CAIRN_ETIMEOUT;
+    v2_body(&f, "DELETE", "/v2/members/ab", NULL, "", &b);
+    HAS(b, "HTTP/1.1 500");
+    HAS(b, "{\"message\":\"Internal Server Error\"}");
+    buf_free(&b);
+    fx_close(&f);
+}
+
 int test_http_group(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +573,7 @@ int test_http_group(void)
         cmocka_unit_test(test_v2_disabled),
         cmocka_unit_test(test_v2_keys),
         cmocka_unit_test(test_v2_garbage),
+        cmocka_unit_test(test_v2_member_changes),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
