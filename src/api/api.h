@@ -157,11 +157,13 @@ struct api_backend {
     int (*auth)(void *arg, const struct auth_req *req, void *ctx,
                 node_done_cb cb);
     /* The v2 key store (server_v2*'s contracts; may all be NULL: /v2/keys
-     * then answers 404 as with --enable-v2=false). v2_wait calls cb(ctx)
+     * then answers 404 as with --enable-v2=false). v2_scan is
+     * v2_history_scan's, with the applied Raft index. v2_wait calls cb(ctx)
      * once, after the next applied batch, unless cancelled first. */
     int (*v2)(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb);
     int (*v2_scan)(void *arg, const char *path, size_t len, bool recursive,
-                   uint64_t since, struct buf *out, uint64_t *index);
+                   bool live, uint64_t since, struct buf *out, uint64_t *index,
+                   uint64_t *raft_index);
     int (*v2_wait)(void *arg, void *ctx, void (*cb)(void *ctx), void **handle);
     void (*v2_wait_cancel)(void *arg, void *handle);
     /* May be NULL: /metrics then leaves the counters out. */

@@ -66,9 +66,11 @@ static int b_v2(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb)
     return server_v2(srv(arg), req, ctx, cb);
 }
 static int b_v2_scan(void *arg, const char *path, size_t len, bool recursive,
-                     uint64_t since, struct buf *out, uint64_t *index)
+                     bool live, uint64_t since, struct buf *out,
+                     uint64_t *index, uint64_t *raft_idx)
 {
-    return server_v2_scan(srv(arg), path, len, recursive, since, out, index);
+    return server_v2_scan(srv(arg), path, len, recursive, live, since, out,
+                          index, raft_idx);
 }
 static int b_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx), void **handle)
 {

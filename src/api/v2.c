@@ -33,8 +33,10 @@ struct api__v2 {
     char path[V2_PATH_MAX + 1];
     size_t path_len;
     bool recursive;
+    bool live; /* waiting: later events are notified as etcd's live ones */
     uint64_t since, start_index;
-    struct v2_req q; /* a keys request's flags (its pointers cleared) */
+    uint64_t raft_index; /* the applied index when the watch began */
+    struct v2_req q;     /* a keys request's flags (its pointers cleared) */
 };
 
 static void count(struct api *a, const struct v2_req *q, int status);
@@ -346,19 +348,25 @@ static void watch_scan(struct api__v2 *r)
 {
     struct api *a = r->api;
     struct buf out = BUF_INIT;
-    uint64_t index = 0;
+    uint64_t index = 0, raft_idx = 0;
     int rc = a->be.v2_scan(a->be.arg, r->path, r->path_len, r->recursive,
-                           r->since, &out, &index);
-    if (r->start_index == 0)
+                           r->live, r->since, &out, &index, &raft_idx);
+    if (r->start_index == 0) {
+        /* etcd writes the watch's headers when it registers it */
         r->start_index = index;
+        r->raft_index = raft_idx;
+    }
     if (rc == 0) {
-        v2_answer(r, 200, (const char *)out.data, out.len, r->start_index, 0,
-                  0);
+        v2_answer(r, 200, (const char *)out.data, out.len, r->start_index,
+                  r->raft_index, 0);
     } else if (rc == CAIRN_ECOMPACTED) {
         v2_answer(r, 400, (const char *)out.data, out.len, index, 0, 0);
     } else if (rc == CAIRN_ENOTFOUND) {
-        if (r->since == 0)
-            r->since = index + 1; /* etcd: from the next index */
+        /* etcd registers the watcher: what comes next is notified live,
+         * from the next index (or the asked one, if later) */
+        r->live = true;
+        if (r->since <= index)
+            r->since = index + 1;
         rc = a->be.v2_wait(a->be.arg, r, watch_wake, &r->waiter);
         if (rc != 0)
             v2_fail(r, rc);

@@ -32,12 +32,14 @@ int server_v2(struct server *s, const struct v2_req *req, void *arg,
 }
 
 int server_v2_scan(struct server *s, const char *path, size_t len,
-                   bool recursive, uint64_t since, struct buf *out,
-                   uint64_t *index)
+                   bool recursive, bool live, uint64_t since, struct buf *out,
+                   uint64_t *index, uint64_t *raft_idx)
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    return v2_history_scan(s->store, path, len, recursive, since, out, index);
+    *raft_idx = node_applied_index(s->node);
+    return v2_history_scan(s->store, path, len, recursive, live, since, out,
+                           index);
 }
 
 uint64_t server_v2_index(struct server *s)

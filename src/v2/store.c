@@ -1029,6 +1029,7 @@ struct scan {
     const char *path;
     size_t len;
     bool recursive;
+    bool live;
     uint64_t since;
     uint64_t oldest, cleared;
     bool seen;
@@ -1042,6 +1043,22 @@ static bool under(const uint8_t *key, size_t klen, const char *dir, size_t dlen)
     if (dlen == 1)
         return klen > 1;
     return klen > dlen && memcmp(key, dir, dlen) == 0 && key[dlen] == '/';
+}
+
+/* etcd's isHidden(watchPath, keyPath): some element of the key past the
+ * watched path starts with '_' (keys are clean paths). */
+static bool hidden_below(size_t wlen, const uint8_t *key, size_t klen)
+{
+    if (wlen > klen)
+        return false; /* a deleted directory above the watched path */
+    const uint8_t *p = key + wlen;
+    size_t n = klen - wlen;
+    if (n > 0 && p[0] == '_')
+        return true; /* watch "/": the element right past it */
+    for (size_t i = 0; i + 1 < n; i++)
+        if (p[i] == '/' && p[i + 1] == '_')
+            return true;
+    return false;
 }
 
 static int scan_cb(void *arg, const uint8_t *key, size_t key_len,
@@ -1071,6 +1088,11 @@ static int scan_cb(void *arg, const uint8_t *key, size_t key_len,
                          (size_t)klen);
     if (!ok)
         return 0;
+    /* a watcher notified live (etcd's notifyWatchers) does not hear of
+     * hidden keys under it; one served from the history does */
+    bool exact = klen == sc->len && memcmp(k, sc->path, sc->len) == 0;
+    if (sc->live && !exact && hidden_below(sc->len, k, (size_t)klen))
+        return 0;
     size_t left = codec_reader_left(&rd);
     if (buf_append(sc->out, codec_read_bytes(&rd, left), left) != 0 ||
         buf_append_u8(sc->out, '\n') != 0)
@@ -1080,13 +1102,14 @@ static int scan_cb(void *arg, const uint8_t *key, size_t key_len,
 }
 
 int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
-                    bool recursive, uint64_t since, struct buf *out,
+                    bool recursive, bool live, uint64_t since, struct buf *out,
                     uint64_t *index)
 {
     uint64_t cur = v2_current_index(s);
     if (since == 0)
         since = cur + 1;
-    struct scan sc = {path, path_len, recursive, since, 0, 0, false, out, 0};
+    struct scan sc = {path, path_len, recursive, live, since,
+                      0,    0,        false,     out,  0};
     mvcc_ext_scan_prefix(s, V2_TABLE_META, META_CLEARED, 1, &sc.cleared,
                          index_cb);
     if (since <= sc.cleared) {

@@ -129,13 +129,16 @@ bool v2_has_ttl_keys(struct mvcc_store *s);
 uint64_t v2_current_index(struct mvcc_store *s);
 
 /* etcd's EventHistory.scan: the first event at or after since (0: after
- * the current index) on path (or under it, recursive). *index receives
+ * the current index) on path (or under it, recursive); refreshes are never
+ * reported. live: the events are ones etcd would notify a waiting watcher
+ * of, so a key hidden below path ('_' starting an element past it) is
+ * skipped, as etcd's notifyWatchers skips it. *index receives
  * the current index. Returns 0 with the event's JSON (and a newline) in
  * out; CAIRN_ENOTFOUND when none yet (wait); CAIRN_ECOMPACTED with
  * etcd's error 401 body in out when since is older than the history.
  * Committed state, any thread. */
 int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
-                    bool recursive, uint64_t since, struct buf *out,
+                    bool recursive, bool live, uint64_t since, struct buf *out,
                     uint64_t *index);
 
 /* etcd's error body: {"errorCode":..,"message":..,"cause":..,"index":..}

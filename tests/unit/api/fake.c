@@ -1002,12 +1002,14 @@ static int fk_v2(void *arg, const struct v2_req *req, void *ctx,
 }
 
 static int fk_v2_scan(void *arg, const char *path, size_t len, bool recursive,
-                      uint64_t since, struct buf *out, uint64_t *index)
+                      bool live, uint64_t since, struct buf *out,
+                      uint64_t *index, uint64_t *raft_idx)
 {
     struct fake *f = arg;
     real_store(f);
-    return v2_history_scan(f->auth_store, path, len, recursive, since, out,
-                           index);
+    *raft_idx = f->v2_raft_index;
+    return v2_history_scan(f->auth_store, path, len, recursive, live, since,
+                           out, index);
 }
 
 static int fk_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx),

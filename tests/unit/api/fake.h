@@ -78,6 +78,7 @@ struct fake {
     /* v2: the real store (v2_apply) on the same mvcc store; watches wait
      * in v2w[] until the next v2 write */
     int v2_calls;
+    uint64_t v2_raft_index; /* the applied index v2_scan reports */
     struct {
         void *ctx;
         void (*cb)(void *ctx);

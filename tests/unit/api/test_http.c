@@ -272,6 +272,13 @@ static void on_later_put(uv_timer_t *t)
 {
     struct later_put *lp = t->data;
     struct api_backend be = fake_backend(lp->fake);
+    /* a hidden key first: a recursive watcher waiting is not told of it */
+    struct v2_req h = {.op = V2_OP_PUT,
+                       .path = (const uint8_t *)"/_h",
+                       .path_len = 3,
+                       .value = (const uint8_t *)"hidden",
+                       .value_len = 6};
+    assert_int_equal(be.v2(be.arg, &h, NULL, noop_done), 0);
     struct v2_req q = {.op = V2_OP_PUT,
                        .path = (const uint8_t *)"/w",
                        .path_len = 2,
@@ -357,8 +364,11 @@ static void test_v2_keys(void **state)
     uv_timer_init(&f.loop, &lp.t);
     lp.t.data = &lp;
     uv_timer_start(&lp.t, on_later_put, 20, 0);
-    v2_http(&f, "GET", "/v2/keys/w?wait=true", NULL, &b);
+    f.fake.v2_raft_index = 77;
+    v2_http(&f, "GET", "/v2/keys/?wait=true&recursive=true", NULL, &b);
     HAS(b, "HTTP/1.1 200");
+    /* the watch's headers: the index and applied Raft index it began at */
+    HAS(b, "X-Etcd-Index: 2\r\nX-Raft-Index: 77\r\nX-Raft-Term: ");
     HAS(b, "{\"action\":\"set\",\"node\":{\"key\":\"/w\",\"value\":"
            "\"late\"");
     /* members and machines */

@@ -282,7 +282,8 @@ static void test_ttl_and_sync(void **state)
     GET(f, "/t", 404, NULL);
     struct buf b = BUF_INIT;
     uint64_t idx;
-    assert_int_equal(v2_history_scan(f->s, "/t", 2, false, 4, &b, &idx), 0);
+    assert_int_equal(v2_history_scan(f->s, "/t", 2, false, false, 4, &b, &idx),
+                     0);
     assert_int_equal(idx, 4);
     const char *want =
         "{\"action\":\"expire\",\"node\":{\"key\":\"/t\",\"modifiedIndex\":4,"
@@ -296,7 +297,8 @@ static void test_ttl_and_sync(void **state)
     GET(f, "/td/x", 404, NULL);
     assert_false(v2_has_ttl_keys(f->s));
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/td/x", 5, false, 5, &b, &idx), 0);
+    assert_int_equal(
+        v2_history_scan(f->s, "/td/x", 5, false, false, 5, &b, &idx), 0);
     assert_non_null(strstr((const char *)b.data, "\"action\":\"expire\""));
     buf_free(&b);
 }
@@ -314,7 +316,7 @@ static void test_refresh(void **state)
     /* a refresh is not shown to watchers */
     struct buf b = BUF_INIT;
     uint64_t idx;
-    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, 2, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, false, 2, &b, &idx),
                      CAIRN_ENOTFOUND);
     assert_int_equal(idx, 2);
     buf_free(&b);
@@ -327,28 +329,30 @@ static void test_history(void **state)
     struct buf b = BUF_INIT;
     uint64_t idx;
     /* nothing yet: wait */
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, 0, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 0, &b, &idx),
                      CAIRN_ENOTFOUND);
     PUT(f, "/a/b", 201, NULL, .value = "1");
     PUT(f, "/c", 201, NULL, .value = "2");
     /* recursive sees the child; not recursive does not */
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, false, 1, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, false, false, 1, &b, &idx),
                      CAIRN_ENOTFOUND);
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, 1, &b, &idx), 0);
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 1, &b, &idx),
+                     0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/a/b\""));
     /* "/ab" is not under "/a" */
     PUT(f, "/ab", 201, NULL, .value = "3");
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, 3, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 3, &b, &idx),
                      CAIRN_ENOTFOUND);
     /* deleting a directory tells the watchers of what was under it */
     DEL(f, "/a", 200, NULL, .recursive = true);
-    assert_int_equal(v2_history_scan(f->s, "/a/b", 4, false, 4, &b, &idx), 0);
+    assert_int_equal(
+        v2_history_scan(f->s, "/a/b", 4, false, false, 4, &b, &idx), 0);
     /* the window: past 1,000 events the oldest are cleared */
     for (int i = 0; i < V2_HISTORY_MAX; i++)
         PUT(f, "/w", i == 0 ? 201 : 200, NULL, .value = "x");
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/c", 2, false, 2, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/c", 2, false, false, 2, &b, &idx),
                      CAIRN_ECOMPACTED);
     char want[256];
     snprintf(want, sizeof want,
@@ -359,7 +363,57 @@ static void test_history(void **state)
     assert_int_equal(b.len, strlen(want));
     assert_memory_equal(b.data, want, b.len);
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/w", 2, false, 5, &b, &idx), 0);
+    assert_int_equal(v2_history_scan(f->s, "/w", 2, false, false, 5, &b, &idx),
+                     0);
+    buf_free(&b);
+}
+
+/* Hidden keys ('_' starting an element): left out of listings; a
+ * recursive watcher notified live (etcd's notifyWatchers) does not hear
+ * of them, one served from the history does (etcd's scan has no such
+ * check), and a watch on the hidden key itself always does. */
+static void test_hidden(void **state)
+{
+    struct fx *f = *state;
+    struct buf b = BUF_INIT;
+    uint64_t idx;
+    PUT(f, "/d/_h", 201, NULL, .value = "1");
+    PUT(f, "/d/_hd/x", 201, NULL, .value = "2");
+    PUT(f, "/d/v", 201, NULL, .value = "3");
+    PUT(f, "/_top", 201, NULL, .value = "4");
+    GET(f, "/d", 200,
+        "{\"action\":\"get\",\"node\":{\"key\":\"/d\",\"dir\":true,\"nodes\":["
+        "{\"key\":\"/d/v\",\"value\":\"3\",\"modifiedIndex\":3,"
+        "\"createdIndex\":3}],\"modifiedIndex\":1,\"createdIndex\":1}}",
+        .recursive = true);
+    /* from the history: the first event under /d, hidden or not */
+    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, false, 1, &b, &idx),
+                     0);
+    assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_h\""));
+    /* live: /d/_h and /d/_hd/x are passed over for /d/v */
+    buf_reset(&b);
+    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, true, 1, &b, &idx),
+                     0);
+    assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/v\""));
+    /* watching "/": an element right below it counts too */
+    buf_reset(&b);
+    assert_int_equal(v2_history_scan(f->s, "/", 1, true, true, 4, &b, &idx),
+                     CAIRN_ENOTFOUND);
+    /* the hidden key itself, and under a hidden directory watched */
+    buf_reset(&b);
+    assert_int_equal(
+        v2_history_scan(f->s, "/d/_h", 5, false, true, 1, &b, &idx), 0);
+    assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_h\""));
+    buf_reset(&b);
+    assert_int_equal(
+        v2_history_scan(f->s, "/d/_hd", 6, true, true, 1, &b, &idx), 0);
+    assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_hd/x\""));
+    /* a hidden directory deleted still reaches a watcher below it */
+    DEL(f, "/d/_hd", 200, NULL, .recursive = true);
+    buf_reset(&b);
+    assert_int_equal(
+        v2_history_scan(f->s, "/d/_hd/x", 8, false, true, 5, &b, &idx), 0);
+    assert_non_null(strstr((const char *)b.data, "\"action\":\"delete\""));
     buf_free(&b);
 }
 
@@ -469,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_and_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_read, setup, teardown),
         cmocka_unit_test(test_paths_and_json),
