@@ -617,7 +617,9 @@ static void op_create(struct ctx *c, bool unique, bool replace,
     }
     if (make_parents(c, path, len, next) != 0)
         return;
-    struct event e = {.action = action, .key = path, .key_len = len};
+    /* a refresh through Set comes here too (op_set) */
+    struct event e = {
+        .action = action, .key = path, .key_len = len, .refresh = q->refresh};
     struct buf keep = BUF_INIT;
     struct rec old = {0};
     int rc = get_rec(c, path, len, &old);

@@ -319,6 +319,11 @@ static void test_refresh(void **state)
     assert_int_equal(v2_history_scan(f->s, "/r", 2, false, false, 2, &b, &idx),
                      CAIRN_ENOTFOUND);
     assert_int_equal(idx, 2);
+    /* nor one through a plain set (no prevExist): etcd's Set marks it */
+    PUT(f, "/r", 200, NULL, .refresh = true, .ttl_s = 60);
+    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, true, 2, &b, &idx),
+                     CAIRN_ENOTFOUND);
+    assert_int_equal(idx, 3);
     buf_free(&b);
     PUT(f, "/none", 404, NULL, .refresh = true, .ttl_s = 5);
 }
