@@ -162,8 +162,8 @@ struct api_backend {
      * once, after the next applied batch, unless cancelled first. */
     int (*v2)(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb);
     int (*v2_scan)(void *arg, const char *path, size_t len, bool recursive,
-                   bool live, uint64_t since, struct buf *out, uint64_t *index,
-                   uint64_t *raft_index);
+                   bool live, uint64_t since, struct buf *out,
+                   struct v2_scan_pos *pos);
     int (*v2_wait)(void *arg, void *ctx, void (*cb)(void *ctx), void **handle);
     void (*v2_wait_cancel)(void *arg, void *handle);
     /* May be NULL: /metrics then leaves the counters out. */

@@ -67,10 +67,10 @@ static int b_v2(void *arg, const struct v2_req *req, void *ctx, node_done_cb cb)
 }
 static int b_v2_scan(void *arg, const char *path, size_t len, bool recursive,
                      bool live, uint64_t since, struct buf *out,
-                     uint64_t *index, uint64_t *raft_idx)
+                     struct v2_scan_pos *pos)
 {
     return server_v2_scan(srv(arg), path, len, recursive, live, since, out,
-                          index, raft_idx);
+                          pos);
 }
 static int b_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx), void **handle)
 {

@@ -33,7 +33,9 @@ struct api__v2 {
     char path[V2_PATH_MAX + 1];
     size_t path_len;
     bool recursive;
-    bool live; /* waiting: later events are notified as etcd's live ones */
+    bool live;      /* waiting: later events are notified as etcd's live ones */
+    bool stream;    /* stream=true: every event, until the client leaves */
+    bool streaming; /* the stream's headers are sent */
     uint64_t since, start_index;
     uint64_t raft_index; /* the applied index when the watch began */
     struct v2_req q;     /* a keys request's flags (its pointers cleared) */
@@ -237,27 +239,33 @@ static void cluster_header(struct api *a, struct buf *h, uint64_t *term)
 
 /* Sends status and JSON body with etcd's index headers (raft_index 0:
  * left out). */
-static void v2_answer(struct api__v2 *r, int status, const char *body,
-                      size_t len, uint64_t etcd_index, uint64_t raft_idx,
-                      uint64_t term)
+static void index_headers(struct api *a, struct buf *h, uint64_t etcd_index,
+                          uint64_t raft_idx, uint64_t term)
 {
-    struct buf h = BUF_INIT;
     uint64_t t = 0;
-    cluster_header(r->api, &h, &t);
+    cluster_header(a, h, &t);
     if (term == 0)
         term = t;
     char line[160];
     int k = snprintf(line, sizeof line, "X-Etcd-Index: %" PRIu64 "\r\n",
                      etcd_index);
-    buf_append(&h, line, (size_t)k);
+    buf_append(h, line, (size_t)k);
     if (raft_idx != 0) {
         k = snprintf(line, sizeof line, "X-Raft-Index: %" PRIu64 "\r\n",
                      raft_idx);
-        buf_append(&h, line, (size_t)k);
+        buf_append(h, line, (size_t)k);
     }
     k = snprintf(line, sizeof line, "X-Raft-Term: %" PRIu64 "\r\n", term);
-    buf_append(&h, line, (size_t)k);
-    buf_append_u8(&h, 0);
+    buf_append(h, line, (size_t)k);
+    buf_append_u8(h, 0);
+}
+
+static void v2_answer(struct api__v2 *r, int status, const char *body,
+                      size_t len, uint64_t etcd_index, uint64_t raft_idx,
+                      uint64_t term)
+{
+    struct buf h = BUF_INIT;
+    index_headers(r->api, &h, etcd_index, raft_idx, term);
     rpc_http1_respond_hdrs(r->req, status, "application/json",
                            h.data != NULL ? (const char *)h.data : "", body,
                            r->head ? 0 : len);
@@ -343,37 +351,84 @@ static void keys_done(void *ctx, const struct node_result *res)
 
 static void watch_wake(void *ctx);
 
-/* Looks for the watch's event; waits for the next apply when none. */
+/* A watch that cannot go on: a stream is ended (etcd closes a watcher
+ * it cannot keep up with), a single answer says why. */
+static void watch_fail(struct api__v2 *r, int err)
+{
+    if (!r->streaming) {
+        v2_fail(r, err);
+        return;
+    }
+    rpc_http1_stream_end(r->req);
+    v2_end(r);
+}
+
+/* stream=true: etcd's headers at once (its handleKeyWatch flushes them
+ * before any event), then one chunk per event. false: ended. */
+static bool stream_event(struct api__v2 *r, const struct buf *ev)
+{
+    int rc = 0;
+    if (!r->streaming) {
+        struct buf h = BUF_INIT;
+        index_headers(r->api, &h, r->start_index, r->raft_index, 0);
+        rc = h.data != NULL
+                 ? rpc_http1_stream_begin_hdrs(r->req, 200, "application/json",
+                                               (const char *)h.data)
+                 : CAIRN_ENOMEM;
+        r->streaming = true;
+        buf_free(&h);
+    }
+    if (rc == 0 && ev != NULL && ev->len > 0)
+        rc = rpc_http1_stream_write(r->req, ev->data, ev->len);
+    if (rc != 0)
+        watch_fail(r, rc);
+    return rc == 0;
+}
+
+/* etcd's watch: the first matching event from the history, else a wait
+ * for one notified live; a stream goes on with every live one. */
 static void watch_scan(struct api__v2 *r)
 {
     struct api *a = r->api;
-    struct buf out = BUF_INIT;
-    uint64_t index = 0, raft_idx = 0;
-    int rc = a->be.v2_scan(a->be.arg, r->path, r->path_len, r->recursive,
-                           r->live, r->since, &out, &index, &raft_idx);
-    if (r->start_index == 0) {
-        /* etcd writes the watch's headers when it registers it */
-        r->start_index = index;
-        r->raft_index = raft_idx;
+    for (;;) {
+        struct buf out = BUF_INIT;
+        struct v2_scan_pos pos = {0};
+        int rc = a->be.v2_scan(a->be.arg, r->path, r->path_len, r->recursive,
+                               r->live, r->since, &out, &pos);
+        if (r->start_index == 0) {
+            /* etcd writes the watch's headers when it registers it */
+            r->start_index = pos.index;
+            r->raft_index = pos.raft_index;
+        }
+        if (rc == CAIRN_ECOMPACTED && !r->streaming) {
+            v2_answer(r, 400, (const char *)out.data, out.len, pos.index, 0, 0);
+        } else if (rc != 0 && rc != CAIRN_ENOTFOUND) {
+            watch_fail(r, rc);
+        } else if (rc == 0 && !r->stream) {
+            v2_answer(r, 200, (const char *)out.data, out.len, r->start_index,
+                      r->raft_index, 0);
+        } else if (r->stream && !stream_event(r, rc == 0 ? &out : NULL)) {
+            /* ended */
+        } else if (rc == 0 && !r->live) {
+            /* etcd's watcherHub.watch returns a history hit before it
+             * registers the watcher: the stream stays open and silent */
+        } else if (rc == 0) {
+            r->since = pos.found + 1; /* the next live one, if any yet */
+            buf_free(&out);
+            continue;
+        } else {
+            /* etcd registers the watcher: what comes next is notified
+             * live, from the next index (or the asked one, if later) */
+            r->live = true;
+            if (r->since <= pos.index)
+                r->since = pos.index + 1;
+            rc = a->be.v2_wait(a->be.arg, r, watch_wake, &r->waiter);
+            if (rc != 0)
+                watch_fail(r, rc);
+        }
+        buf_free(&out);
+        return;
     }
-    if (rc == 0) {
-        v2_answer(r, 200, (const char *)out.data, out.len, r->start_index,
-                  r->raft_index, 0);
-    } else if (rc == CAIRN_ECOMPACTED) {
-        v2_answer(r, 400, (const char *)out.data, out.len, index, 0, 0);
-    } else if (rc == CAIRN_ENOTFOUND) {
-        /* etcd registers the watcher: what comes next is notified live,
-         * from the next index (or the asked one, if later) */
-        r->live = true;
-        if (r->since <= index)
-            r->since = index + 1;
-        rc = a->be.v2_wait(a->be.arg, r, watch_wake, &r->waiter);
-        if (rc != 0)
-            v2_fail(r, rc);
-    } else {
-        v2_fail(r, rc);
-    }
-    buf_free(&out);
 }
 
 static void watch_wake(void *ctx)
@@ -406,7 +461,7 @@ static struct api__v2 *v2_new(struct api *a, struct rpc_http1_request *req)
 /* parseKeyRequest's checks, in its order; 0 or the error sent. */
 static int parse_flags(struct api *a, struct rpc_http1_request *req,
                        const struct form *f, struct v2_req *q, bool *wait,
-                       uint64_t *wait_index, bool *no_value)
+                       bool *stream, uint64_t *wait_index, bool *no_value)
 {
     static const struct {
         const char *name;
@@ -438,6 +493,7 @@ static int parse_flags(struct api *a, struct rpc_http1_request *req,
     *wait = v[2];
     q->dir = v[3];
     q->quorum = v[4];
+    *stream = v[5];
     if (*wait && strcmp(req->method, "GET") != 0) {
         v2_error_now(a, req, V2_E_INVALID_FIELD,
                      "\"wait\" can only be used with GET requests");
@@ -561,7 +617,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     q.now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    bool wait = false, no_value = false;
+    bool wait = false, stream = false, no_value = false;
     uint64_t wait_index = 0;
     if (key == NULL) {
         rpc_http1_respond(req, 400, "text/plain; charset=utf-8",
@@ -570,7 +626,8 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
     }
     q.path_len = v2_path_clean(raw, klen, key);
     q.path = (const uint8_t *)key;
-    if (parse_flags(a, req, &f, &q, &wait, &wait_index, &no_value) != 0 ||
+    if (parse_flags(a, req, &f, &q, &wait, &stream, &wait_index, &no_value) !=
+            0 ||
         parse_ttl(a, req, &f, &q) != 0)
         goto out;
     if (q.path_len > V2_PATH_MAX || memchr(key, 0, q.path_len) != NULL) {
@@ -590,6 +647,7 @@ static void keys_request(struct api *a, struct rpc_http1_request *req)
         memcpy(r->path, key, q.path_len);
         r->path_len = q.path_len;
         r->recursive = q.recursive;
+        r->stream = stream;
         r->since = wait_index;
         watch_scan(r);
         goto out;

@@ -188,6 +188,9 @@ void rpc_http1_respond_hdrs(struct rpc_http1_request *req, int http_status,
  * before end. */
 int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,
                            const char *content_type);
+/* The same with more header lines (as rpc_http1_respond_hdrs'). */
+int rpc_http1_stream_begin_hdrs(struct rpc_http1_request *req, int http_status,
+                                const char *content_type, const char *headers);
 int rpc_http1_stream_write(struct rpc_http1_request *req, const void *data,
                            size_t len);
 void rpc_http1_stream_end(struct rpc_http1_request *req);

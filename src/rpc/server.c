@@ -647,15 +647,24 @@ void rpc_http1_respond_hdrs(struct rpc_http1_request *req, int http_status,
 int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,
                            const char *content_type)
 {
+    return rpc_http1_stream_begin_hdrs(req, http_status, content_type, "");
+}
+
+int rpc_http1_stream_begin_hdrs(struct rpc_http1_request *req, int http_status,
+                                const char *content_type, const char *headers)
+{
     struct rpc__conn *c = req_conn(req);
     CAIRN_ASSERT(c->http1_pending && !c->http1_streaming);
-    char head[512];
+    char head[1024];
     int k = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
                      http_status, reason(http_status),
-                     content_type ? content_type : "text/plain");
+                     content_type ? content_type : "text/plain",
+                     headers ? headers : "");
     c->http1_streaming = true;
+    if (k < 0 || (size_t)k >= sizeof head)
+        return CAIRN_ETOOBIG;
     if (c->closing || c->dead)
         return CAIRN_ESHUTDOWN;
     return net_conn_write(c->net, head, (size_t)k);

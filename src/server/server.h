@@ -405,8 +405,8 @@ int server_auth(struct server *s, const struct auth_req *req, void *arg,
                 node_done_cb cb);
 
 /* The v2 key store (node_v2; src/server/v2.c). server_v2_scan reads the
- * committed history (v2_history_scan's contract; *raft_idx: the
- * applied Raft index, for X-Raft-Index); server_v2_index is the
+ * committed history (v2_history_scan's contract, with the
+ * applied Raft index in pos, for X-Raft-Index); server_v2_index is the
  * committed etcd index. server_v2_wait calls cb once, after the next
  * applied batch (the waiter is then freed): a v2 watcher rescans then;
  * cancel before that frees it without a call. Loop thread. */
@@ -414,7 +414,7 @@ int server_v2(struct server *s, const struct v2_req *req, void *arg,
               node_done_cb cb);
 int server_v2_scan(struct server *s, const char *path, size_t len,
                    bool recursive, bool live, uint64_t since, struct buf *out,
-                   uint64_t *index, uint64_t *raft_idx);
+                   struct v2_scan_pos *pos);
 uint64_t server_v2_index(struct server *s);
 struct server_v2_waiter;
 typedef void (*server_v2_wake_cb)(void *arg);

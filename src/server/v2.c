@@ -33,13 +33,14 @@ int server_v2(struct server *s, const struct v2_req *req, void *arg,
 
 int server_v2_scan(struct server *s, const char *path, size_t len,
                    bool recursive, bool live, uint64_t since, struct buf *out,
-                   uint64_t *index, uint64_t *raft_idx)
+                   struct v2_scan_pos *pos)
 {
     if (!server__serving(s))
         return CAIRN_ESHUTDOWN;
-    *raft_idx = node_applied_index(s->node);
-    return v2_history_scan(s->store, path, len, recursive, live, since, out,
-                           index);
+    int rc =
+        v2_history_scan(s->store, path, len, recursive, live, since, out, pos);
+    pos->raft_index = node_applied_index(s->node);
+    return rc;
 }
 
 uint64_t server_v2_index(struct server *s)

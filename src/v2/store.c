@@ -1105,7 +1105,7 @@ static int scan_cb(void *arg, const uint8_t *key, size_t key_len,
 
 int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
                     bool recursive, bool live, uint64_t since, struct buf *out,
-                    uint64_t *index)
+                    struct v2_scan_pos *pos)
 {
     uint64_t cur = v2_current_index(s);
     if (since == 0)
@@ -1127,10 +1127,10 @@ int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
         if (rc < 0)
             return rc;
     }
-    if (sc.found != 0) {
-        *index = cur;
+    pos->index = cur;
+    pos->found = sc.found;
+    if (sc.found != 0)
         return 0;
-    }
     if (sc.seen && since <= sc.cleared) {
         char cause[96];
         int k = snprintf(cause, sizeof cause,
@@ -1139,10 +1139,8 @@ int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
                          sc.oldest, since);
         int st =
             v2_error_json(out, V2_E_EVENT_INDEX_CLEARED, cause, (size_t)k, cur);
-        *index = cur;
         return st < 0 ? st : CAIRN_ECOMPACTED;
     }
-    *index = cur;
     return CAIRN_ENOTFOUND;
 }
 

@@ -128,18 +128,25 @@ bool v2_has_ttl_keys(struct mvcc_store *s);
 /* The current etcd index (committed state, any thread). */
 uint64_t v2_current_index(struct mvcc_store *s);
 
+/* Where a history scan stands. */
+struct v2_scan_pos {
+    uint64_t index;      /* the store's current etcd index */
+    uint64_t found;      /* the reported event's index; 0: none */
+    uint64_t raft_index; /* the member's applied index (not set here) */
+};
+
 /* etcd's EventHistory.scan: the first event at or after since (0: after
  * the current index) on path (or under it, recursive); refreshes are never
  * reported. live: the events are ones etcd would notify a waiting watcher
  * of, so a key hidden below path ('_' starting an element past it) is
- * skipped, as etcd's notifyWatchers skips it. *index receives
- * the current index. Returns 0 with the event's JSON (and a newline) in
- * out; CAIRN_ENOTFOUND when none yet (wait); CAIRN_ECOMPACTED with
- * etcd's error 401 body in out when since is older than the history.
- * Committed state, any thread. */
+ * skipped, as etcd's notifyWatchers skips it. pos receives
+ * the current index and the reported event's. Returns 0 with the event's JSON
+ * (and a newline) in out; CAIRN_ENOTFOUND when none yet (wait);
+ * CAIRN_ECOMPACTED with etcd's error 401 body in out when since is older than
+ * the history. Committed state, any thread. */
 int v2_history_scan(struct mvcc_store *s, const char *path, size_t path_len,
                     bool recursive, bool live, uint64_t since, struct buf *out,
-                    uint64_t *index);
+                    struct v2_scan_pos *pos);
 
 /* etcd's error body: {"errorCode":..,"message":..,"cause":..,"index":..}
  * and a newline, appended to out; returns the HTTP status for code. */

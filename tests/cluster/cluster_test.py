@@ -1174,6 +1174,73 @@ def v2_tree(m, quorum=False):
     return strip(body["node"]), int(h["x-etcd-index"])
 
 
+class V2Stream:
+    """A stream=true watch: the response's headers, then one event per
+    chunk as the member sends them."""
+
+    def __init__(self, m, path):
+        self.sock = socket.create_connection(("127.0.0.1", m.client_port),
+                                             timeout=LIVENESS_S)
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                           % path).encode())
+        self.data = b""
+        head = self._until(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.lower(): v.strip() for k, v in
+                        (x.split(":", 1) for x in lines[1:] if ":" in x)}
+
+    def _until(self, sep):
+        while sep not in self.data:
+            got = self.sock.recv(65536)
+            if not got:
+                raise Fail("the stream closed")
+            self.data += got
+        i = self.data.index(sep)
+        out, self.data = self.data[:i], self.data[i + len(sep):]
+        return out
+
+    def event(self):
+        """The next chunk's event (it waits up to LIVENESS_S)."""
+        size = int(self._until(b"\r\n"), 16)
+        check(size > 0, "the stream ended")
+        while len(self.data) < size + 2:
+            got = self.sock.recv(65536)
+            if not got:
+                raise Fail("the stream closed")
+            self.data += got
+        ev, self.data = self.data[:size], self.data[size + 2:]
+        return json.loads(ev)
+
+    def close(self):
+        self.sock.close()
+
+
+def check_v2_stream(c, src, dst):
+    """A stream watch on dst hears, one chunk each, every later write made
+    through src under the watched directory, but no hidden key and no
+    refresh, as etcd streams them."""
+    s = V2Stream(dst, "/v2/keys/s?wait=true&recursive=true&stream=true")
+    try:
+        check(s.status == 200 and "x-raft-index" in s.headers and
+              "x-etcd-index" in s.headers and
+              s.headers.get("transfer-encoding") == "chunked",
+              "stream headers: %s %s" % (s.status, s.headers))
+        writes = [("/v2/keys/s/_hidden", {"value": "h"}),
+                  ("/v2/keys/s/a", {"value": "1", "ttl": "100"}),
+                  ("/v2/keys/s/a", {"ttl": "200", "refresh": "true"}),
+                  ("/v2/keys/s/b", {"value": "2"})]
+        for path, form in writes:
+            st, _, ev = v2(src, "PUT", path, form)
+            check(st in (200, 201), "PUT %s: %s %s" % (path, st, ev))
+        got = [s.event(), s.event()]
+        check([(e["action"], e["node"]["key"]) for e in got] ==
+              [("set", "/s/a"), ("set", "/s/b")],
+              "streamed events: %s" % got)
+    finally:
+        s.close()
+
+
 def case_v2(c):
     """The v2 API over three members (--enable-v2): a write on one is read
     on the others with the same indexes; a TTL key expires on every member
@@ -1205,6 +1272,7 @@ def case_v2(c):
     check("r" in box and box["r"][0] == 200 and
           box["r"][2]["node"]["value"] == "x", "watch on %s: %s"
           % (f.name, box.get("r")))
+    check_v2_stream(c, a, f)
     # TTL: expired by the leader's SYNC on every member
     st, _, ev = v2(b, "PUT", "/v2/keys/t", {"value": "v", "ttl": "1"})
     check(st == 201, "set /t with ttl: %s %s" % (st, ev))

@@ -1003,13 +1003,14 @@ static int fk_v2(void *arg, const struct v2_req *req, void *ctx,
 
 static int fk_v2_scan(void *arg, const char *path, size_t len, bool recursive,
                       bool live, uint64_t since, struct buf *out,
-                      uint64_t *index, uint64_t *raft_idx)
+                      struct v2_scan_pos *pos)
 {
     struct fake *f = arg;
     real_store(f);
-    *raft_idx = f->v2_raft_index;
-    return v2_history_scan(f->auth_store, path, len, recursive, live, since,
-                           out, index);
+    int rc = v2_history_scan(f->auth_store, path, len, recursive, live, since,
+                             out, pos);
+    pos->raft_index = f->v2_raft_index;
+    return rc;
 }
 
 static int fk_v2_wait(void *arg, void *ctx, void (*cb)(void *ctx),

@@ -281,10 +281,11 @@ static void test_ttl_and_sync(void **state)
     req(f, V2_OP_SYNC, "", (struct o){.now = NOW + 5 * SEC}, 200, NULL);
     GET(f, "/t", 404, NULL);
     struct buf b = BUF_INIT;
-    uint64_t idx;
-    assert_int_equal(v2_history_scan(f->s, "/t", 2, false, false, 4, &b, &idx),
+    struct v2_scan_pos pos;
+    assert_int_equal(v2_history_scan(f->s, "/t", 2, false, false, 4, &b, &pos),
                      0);
-    assert_int_equal(idx, 4);
+    assert_int_equal(pos.index, 4);
+    assert_int_equal(pos.found, 4);
     const char *want =
         "{\"action\":\"expire\",\"node\":{\"key\":\"/t\",\"modifiedIndex\":4,"
         "\"createdIndex\":1},\"prevNode\":{\"key\":\"/t\",\"value\":\"v\","
@@ -298,7 +299,7 @@ static void test_ttl_and_sync(void **state)
     assert_false(v2_has_ttl_keys(f->s));
     buf_reset(&b);
     assert_int_equal(
-        v2_history_scan(f->s, "/td/x", 5, false, false, 5, &b, &idx), 0);
+        v2_history_scan(f->s, "/td/x", 5, false, false, 5, &b, &pos), 0);
     assert_non_null(strstr((const char *)b.data, "\"action\":\"expire\""));
     buf_free(&b);
 }
@@ -315,15 +316,15 @@ static void test_refresh(void **state)
         "\"modifiedIndex\":2,\"createdIndex\":1}}");
     /* a refresh is not shown to watchers */
     struct buf b = BUF_INIT;
-    uint64_t idx;
-    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, false, 2, &b, &idx),
+    struct v2_scan_pos pos;
+    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, false, 2, &b, &pos),
                      CAIRN_ENOTFOUND);
-    assert_int_equal(idx, 2);
+    assert_int_equal(pos.index, 2);
     /* nor one through a plain set (no prevExist): etcd's Set marks it */
     PUT(f, "/r", 200, NULL, .refresh = true, .ttl_s = 60);
-    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, true, 2, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/r", 2, false, true, 2, &b, &pos),
                      CAIRN_ENOTFOUND);
-    assert_int_equal(idx, 3);
+    assert_int_equal(pos.index, 3);
     buf_free(&b);
     PUT(f, "/none", 404, NULL, .refresh = true, .ttl_s = 5);
 }
@@ -332,32 +333,32 @@ static void test_history(void **state)
 {
     struct fx *f = *state;
     struct buf b = BUF_INIT;
-    uint64_t idx;
+    struct v2_scan_pos pos;
     /* nothing yet: wait */
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 0, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 0, &b, &pos),
                      CAIRN_ENOTFOUND);
     PUT(f, "/a/b", 201, NULL, .value = "1");
     PUT(f, "/c", 201, NULL, .value = "2");
     /* recursive sees the child; not recursive does not */
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, false, false, 1, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, false, false, 1, &b, &pos),
                      CAIRN_ENOTFOUND);
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 1, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 1, &b, &pos),
                      0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/a/b\""));
     /* "/ab" is not under "/a" */
     PUT(f, "/ab", 201, NULL, .value = "3");
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 3, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/a", 2, true, false, 3, &b, &pos),
                      CAIRN_ENOTFOUND);
     /* deleting a directory tells the watchers of what was under it */
     DEL(f, "/a", 200, NULL, .recursive = true);
     assert_int_equal(
-        v2_history_scan(f->s, "/a/b", 4, false, false, 4, &b, &idx), 0);
+        v2_history_scan(f->s, "/a/b", 4, false, false, 4, &b, &pos), 0);
     /* the window: past 1,000 events the oldest are cleared */
     for (int i = 0; i < V2_HISTORY_MAX; i++)
         PUT(f, "/w", i == 0 ? 201 : 200, NULL, .value = "x");
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/c", 2, false, false, 2, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/c", 2, false, false, 2, &b, &pos),
                      CAIRN_ECOMPACTED);
     char want[256];
     snprintf(want, sizeof want,
@@ -368,7 +369,7 @@ static void test_history(void **state)
     assert_int_equal(b.len, strlen(want));
     assert_memory_equal(b.data, want, b.len);
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/w", 2, false, false, 5, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/w", 2, false, false, 5, &b, &pos),
                      0);
     buf_free(&b);
 }
@@ -381,7 +382,7 @@ static void test_hidden(void **state)
 {
     struct fx *f = *state;
     struct buf b = BUF_INIT;
-    uint64_t idx;
+    struct v2_scan_pos pos;
     PUT(f, "/d/_h", 201, NULL, .value = "1");
     PUT(f, "/d/_hd/x", 201, NULL, .value = "2");
     PUT(f, "/d/v", 201, NULL, .value = "3");
@@ -392,32 +393,32 @@ static void test_hidden(void **state)
         "\"createdIndex\":3}],\"modifiedIndex\":1,\"createdIndex\":1}}",
         .recursive = true);
     /* from the history: the first event under /d, hidden or not */
-    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, false, 1, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, false, 1, &b, &pos),
                      0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_h\""));
     /* live: /d/_h and /d/_hd/x are passed over for /d/v */
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, true, 1, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/d", 2, true, true, 1, &b, &pos),
                      0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/v\""));
     /* watching "/": an element right below it counts too */
     buf_reset(&b);
-    assert_int_equal(v2_history_scan(f->s, "/", 1, true, true, 4, &b, &idx),
+    assert_int_equal(v2_history_scan(f->s, "/", 1, true, true, 4, &b, &pos),
                      CAIRN_ENOTFOUND);
     /* the hidden key itself, and under a hidden directory watched */
     buf_reset(&b);
     assert_int_equal(
-        v2_history_scan(f->s, "/d/_h", 5, false, true, 1, &b, &idx), 0);
+        v2_history_scan(f->s, "/d/_h", 5, false, true, 1, &b, &pos), 0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_h\""));
     buf_reset(&b);
     assert_int_equal(
-        v2_history_scan(f->s, "/d/_hd", 6, true, true, 1, &b, &idx), 0);
+        v2_history_scan(f->s, "/d/_hd", 6, true, true, 1, &b, &pos), 0);
     assert_non_null(strstr((const char *)b.data, "\"key\":\"/d/_hd/x\""));
     /* a hidden directory deleted still reaches a watcher below it */
     DEL(f, "/d/_hd", 200, NULL, .recursive = true);
     buf_reset(&b);
     assert_int_equal(
-        v2_history_scan(f->s, "/d/_hd/x", 8, false, true, 5, &b, &idx), 0);
+        v2_history_scan(f->s, "/d/_hd/x", 8, false, true, 5, &b, &pos), 0);
     assert_non_null(strstr((const char *)b.data, "\"action\":\"delete\""));
     buf_free(&b);
 }
