@@ -136,6 +136,36 @@ static int member_put(struct node_applier *a, const struct node_member *m)
     return rc;
 }
 
+static int unpublished_cb(void *arg, const uint8_t *key, size_t key_len,
+                          const uint8_t *val, size_t val_len)
+{
+    (void)key;
+    (void)key_len;
+    bool *all = arg;
+    uint64_t req;
+    struct node_member m;
+    if (node__member_decode(val, val_len, &req, &m) != 0)
+        return CAIRN_ECORRUPT;
+    if (m.name[0] == 0) {
+        *all = false;
+        return 1; /* stop */
+    }
+    return 0;
+}
+
+/* etcd's leader sets the cluster version once every member published
+ * (a v2 write to /0/version): the applied publish that completes the
+ * table counts it, once, on every member alike. */
+static int count_cluster_version(struct node_applier *a)
+{
+    bool all = true;
+    int rc = mvcc_ext_scan_prefix_batch(a->s, NODE__TABLE_MEMBER, NULL, 0, &all,
+                                        unpublished_cb);
+    if (rc < 0)
+        return rc;
+    return all ? v2_cluster_version_set(a->s) : 0;
+}
+
 /* The member record after an add or promotion of m->id. An add as raft
  * learner keeps the record's own flag: a learner, or a voter that the
  * leader promotes once it caught up (node.c, promote_caught_up). A raft
@@ -327,6 +357,8 @@ static int apply_req(struct node_applier *a, struct node_apply_batch *b,
         r = add_result(b, q->id, NODE_REQ_MEMBER_UPDATE);
         r = r ? r : &scratch;
         rc = member_put(a, q->u.member);
+        if (rc == 0)
+            rc = count_cluster_version(a);
         r->u.members.member = q->u.member;
         break;
     case NODE__E_AUTH:

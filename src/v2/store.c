@@ -18,6 +18,7 @@
 static const uint8_t META_INDEX[] = "i";
 static const uint8_t META_HISTORY[] = "h";
 static const uint8_t META_CLEARED[] = "c"; /* last index dropped */
+static const uint8_t META_VERSION[] = "v"; /* the cluster version counted */
 
 /* A node record, decoded; val points into the map (valid until the next
  * write of the batch) or into a copy. */
@@ -999,6 +1000,16 @@ int v2_bump_index(struct mvcc_store *s)
     if (rc == 0)
         rc = meta_put(s, META_INDEX, cur + 1);
     return rc;
+}
+
+int v2_cluster_version_set(struct mvcc_store *s)
+{
+    uint64_t done;
+    int rc = meta_get(s, META_VERSION, &done);
+    if (rc != 0 || done != 0)
+        return rc;
+    rc = meta_put(s, META_VERSION, 1);
+    return rc == 0 ? v2_bump_index(s) : rc;
 }
 
 bool v2_has_ttl_keys(struct mvcc_store *s)

@@ -121,6 +121,11 @@ int v2_read(struct mvcc_store *s, const struct v2_req *q, struct mvcc_arena *a,
  * /0/members in etcd): the index moves, no event is visible. In a batch. */
 int v2_bump_index(struct mvcc_store *s);
 
+/* etcd's one write of /0/version when its cluster version is first set
+ * (once every member published): the index moves once in the store's
+ * life, later calls do nothing ('J' "v" remembers it). In a batch. */
+int v2_cluster_version_set(struct mvcc_store *s);
+
 /* Whether any key has a TTL (the leader then proposes SYNC). Any thread,
  * committed state. */
 bool v2_has_ttl_keys(struct mvcc_store *s);
