@@ -974,6 +974,10 @@ static void mchange_fail(struct mchange_req *mc, int err)
     } else if (err == CAIRN_EMEMBERNOTFOUND && mc->op != MC_ADD) {
         status = 404;
         snprintf(msg, sizeof msg, "No such member: %" PRIx64, mc->m.id);
+    } else if (err == CAIRN_EREMOVED && mc->op == MC_REMOVE) {
+        status = 410;
+        snprintf(msg, sizeof msg, "Member permanently removed: %" PRIx64,
+                 mc->m.id);
     }
     http_error(r->api, r->req, status, msg);
     v2_end(r);

@@ -2330,11 +2330,18 @@ int node_member_add(struct node *n, const struct node_member *m, void *arg,
                         cb);
 }
 
+/* Why id is no member: removed for good (etcd's ErrIDRemoved, which the
+ * v2 API answers 410 and v3 as "member not found") or never one. */
+static int member_missing(struct node *n, uint64_t id)
+{
+    return node_is_removed(n, id) ? CAIRN_EREMOVED : CAIRN_EMEMBERNOTFOUND;
+}
+
 int node_member_remove(struct node *n, uint64_t id, void *arg, node_done_cb cb)
 {
     struct node_member m;
     if (!find_member(n, id, &m))
-        return CAIRN_EMEMBERNOTFOUND;
+        return member_missing(n, id);
     int rc = check_remove(n, &m);
     if (rc != 0)
         return rc;
@@ -2347,7 +2354,7 @@ int node_member_update(struct node *n, const struct node_member *m, void *arg,
 {
     struct node_member cur;
     if (!find_member(n, m->id, &cur))
-        return CAIRN_EMEMBERNOTFOUND;
+        return member_missing(n, m->id);
     if (m->n_peer_urls > NODE_MEMBER_URLS_MAX ||
         m->n_client_urls > NODE_MEMBER_URLS_MAX)
         return CAIRN_EINVAL;

@@ -1399,10 +1399,15 @@ def case_v2_members(c):
     check(ok and "Removed member %s from cluster" % new_id in out,
           "v2 member remove: %s" % out)
     wait_stopped(new)
-    # etcdctl looks the id up first; the API answers etcd's 404 itself
+    # etcdctl looks the id up first; the API answers etcd's 410 itself for
+    # an id removed before, 404 for one never a member
     st, _, body = v2(c.leader(), "DELETE", "/v2/members/" + new_id)
-    check(st == 404 and body == {"message": "No such member: " + new_id},
+    check(st == 410 and
+          body == {"message": "Member permanently removed: " + new_id},
           "removed twice: %s %s" % (st, body))
+    st, _, body = v2(c.leader(), "DELETE", "/v2/members/123abc")
+    check(st == 404 and body == {"message": "No such member: 123abc"},
+          "never a member: %s %s" % (st, body))
     c.members.remove(new)
     c.put("after", "removal")
     c.check_all_acked()
