@@ -142,11 +142,13 @@ void cairn_fs_mem_fault_rate(struct cairn_fs *fs, enum cairn_fs_mem_op op,
 
 /* A power loss: every file's bytes and size go back to what its last
  * successful fdatasync made durable, every directory's names to what its last
- * successful fsync_dir made durable, and every open handle becomes invalid
- * (operations on it return CAIRN_EINVAL; close still releases it). With
- * `tear`, the most recent write that was not yet durable is torn instead of
- * lost: a random subset of its 512-byte sectors reaches the disk, as a real
- * disk may leave it. Faults set with cairn_fs_mem_fault are cleared. */
+ * successful fsync_dir made durable (but each file unlinked since then stays
+ * unlinked with probability 1/2, from the seed: a real disk may write back
+ * some unsynced unlinks; renames and creates are undone), and every open handle
+ * becomes invalid (operations on it return CAIRN_EINVAL; close still releases
+ * it). With `tear`, the most recent write that was not yet durable is torn
+ * instead of lost: a random subset of its 512-byte sectors reaches the disk, as
+ * a real disk may leave it. Faults set with cairn_fs_mem_fault are cleared. */
 void cairn_fs_mem_crash(struct cairn_fs *fs, bool tear);
 
 /* Bytes written but not yet durable, over all files (tests). */

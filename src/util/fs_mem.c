@@ -736,6 +736,35 @@ static bool dur_parents_exist(struct mem_fs *m, const char *path)
     return false;
 }
 
+/* Whether any current name refers to ino (a renamed file's old name). */
+static bool ino_named(const struct mem_names *ns, const struct mem_inode *ino)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (ns->e[i].ino == ino)
+            return true;
+    return false;
+}
+
+/* A real file system may write back some directory changes before their
+ * fsync and not others: each unsynced unlink of a file reached the disk or
+ * not, by a draw from the seed (docs/sim.md). Renames stay atomic (the old
+ * name goes only with the directory sync), so a file never loses every name
+ * it had. Runs before the durable names replace the current ones. */
+static void keep_some_unlinks(struct mem_fs *m)
+{
+    for (size_t i = 0; i < m->dur.n;) {
+        struct mem_entry *e = &m->dur.e[i];
+        if (e->ino->is_dir || names_find(&m->cur, e->path) ||
+            ino_named(&m->cur, e->ino) || !prng_chance(&m->rng, 0.5)) {
+            i++;
+            continue;
+        }
+        cairn_free(e->path);
+        ino_unref(e->ino);
+        *e = m->dur.e[--m->dur.n];
+    }
+}
+
 void cairn_fs_mem_crash(struct cairn_fs *fs, bool tear)
 {
     struct mem_fs *m = M(fs);
@@ -805,6 +834,7 @@ void cairn_fs_mem_crash(struct cairn_fs *fs, bool tear)
         ino_unref(m->last_ino);
         m->last_ino = NULL;
     }
+    keep_some_unlinks(m);
     /* The names: the durable ones whose directories survived. */
     names_clear(&m->cur);
     for (size_t i = 0; i < m->dur.n;) {

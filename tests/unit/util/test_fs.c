@@ -155,6 +155,61 @@ static void fs_mem_crash_loses_unsynced(void **state)
     cairn_fs_mem_close(&fs);
 }
 
+/* Which of four files survive (a bit each): unlinks not followed by a
+ * directory sync, then a crash, on the file system seeded `seed`. */
+static unsigned unlinked_survivors(uint64_t seed)
+{
+    struct cairn_fs fs;
+    mem_setup(&fs, seed);
+    static const char *const names[] = {"/a", "/b", "/c", "/d"};
+    for (size_t i = 0; i < 4; i++) {
+        int fd;
+        assert_int_equal(
+            fs.open(&fs, names[i], CAIRN_FS_RDWR | CAIRN_FS_CREATE, &fd), 0);
+        assert_int_equal(fs.pwrite(&fs, fd, "x", 1, 0), 0);
+        assert_int_equal(fs.fdatasync(&fs, fd), 0);
+        fs.close(&fs, fd);
+    }
+    int fd;
+    assert_int_equal(fs.open(&fs, "/r", CAIRN_FS_RDWR | CAIRN_FS_CREATE, &fd),
+                     0);
+    fs.close(&fs, fd);
+    assert_int_equal(fs.fsync_dir(&fs, "/"), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(fs.unlink(&fs, names[i]), 0);
+    /* A rename is never half done: its file keeps its old name. */
+    assert_int_equal(fs.rename(&fs, "/r", "/s"), 0);
+    cairn_fs_mem_crash(&fs, false);
+    struct cairn_fs_stat st;
+    assert_int_equal(fs.stat(&fs, "/r", &st), 0);
+    assert_int_equal(fs.stat(&fs, "/s", &st), CAIRN_ENOTFOUND);
+    unsigned mask = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (fs.stat(&fs, names[i], &st) == 0)
+            mask |= 1u << i;
+    cairn_fs_mem_close(&fs);
+    return mask;
+}
+
+/* Unsynced unlinks reach the disk or not, each by a draw from the seed:
+ * over seeds every outcome occurs, including strict subsets, and a seed
+ * replays its outcome. */
+static void fs_mem_crash_keeps_some_unlinks(void **state)
+{
+    (void)state;
+    bool seen[16] = {false};
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        unsigned mask = unlinked_survivors(seed);
+        assert_int_equal(mask, unlinked_survivors(seed));
+        seen[mask] = true;
+    }
+    size_t kinds = 0;
+    for (size_t i = 0; i < 16; i++)
+        kinds += seen[i];
+    assert_true(seen[0] && seen[15]);
+    assert_true(kinds >= 8);
+}
+
 /* A torn write keeps whole 512-byte sectors of the last write, some but
  * maybe not all, chosen by the seed; earlier unsynced writes are lost. */
 static void fs_mem_tear(void **state)
@@ -452,6 +507,7 @@ int test_fs_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fs_mem_basic),
         cmocka_unit_test(fs_mem_crash_loses_unsynced),
+        cmocka_unit_test(fs_mem_crash_keeps_some_unlinks),
         cmocka_unit_test(fs_mem_tear),
         cmocka_unit_test(fs_mem_tear_deterministic),
         cmocka_unit_test(fs_mem_faults),
