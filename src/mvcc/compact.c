@@ -16,7 +16,9 @@ static int drop(struct mvcc_store *s, MDB_txn *t, const uint8_t *ekey,
     mvcc__put_be64(kb + ekey_len, (uint64_t)main);
     mvcc__put_be64(kb + ekey_len + 8, (uint64_t)sub);
     MDB_val k = {ekey_len + MVCC__REV_BYTES, kb};
-    int rc = mdb_del(t, s->kv, &k, NULL);
+    int rc = mvcc__fault(s, MVCC_FAULT_COMPACT);
+    if (rc == 0)
+        rc = mdb_del(t, s->kv, &k, NULL);
     if (rc != 0)
         return mvcc__err(rc);
     uint8_t rk[16];

@@ -214,6 +214,15 @@ typedef void (*mvcc_commit_cb)(void *arg, mvcc_rev rev);
 enum mvcc_fault_site {
     MVCC_FAULT_WRITE = 1, /* a record written by a batch (kv or ext) */
     MVCC_FAULT_SYNC = 2,  /* mvcc_sync's mdb_env_sync */
+    /* A compaction step's deletes (copy-on-write needs free pages): the
+     * step's transaction is aborted, nothing of it committed. */
+    MVCC_FAULT_COMPACT = 3,
+    /* A snapshot restore, before the image replaces the store's file:
+     * the store is left as it was. */
+    MVCC_FAULT_RESTORE = 4,
+    /* A defragmentation, after its copy was written and before the swap:
+     * the copy is removed, the store is left as it was. */
+    MVCC_FAULT_DEFRAG = 5,
 };
 /* Returns the LMDB or errno code that call fails with (MDB_MAP_FULL, EIO),
  * or 0 to let it run. */

@@ -1211,6 +1211,8 @@ int mvcc_defrag(struct mvcc_store *s, struct cairn_errmsg *em)
                                  "defrag: mkdir %s", tmp);
     pthread_rwlock_wrlock(&s->env_lock);
     int rc = mdb_env_copy2(s->env, tmp, MDB_CP_COMPACT);
+    if (rc == 0)
+        rc = mvcc__fault(s, MVCC_FAULT_DEFRAG);
     if (rc != 0) {
         pthread_rwlock_unlock(&s->env_lock);
         unlink(tmpfile);
@@ -1293,6 +1295,9 @@ int mvcc_snapshot_restore(struct mvcc_store *s, const char *file,
                                  "the store's %lld",
                                  (unsigned long long)rev,
                                  (long long)atomic_load(&s->committed_rev));
+    if ((rc = mvcc__fault(s, MVCC_FAULT_RESTORE)) != 0)
+        return cairn_errmsg_code(em, mvcc__err(rc), "snapshot restore: %s",
+                                 mdb_strerror(rc));
     char dbfile[4200], lockfile[4200];
     snprintf(dbfile, sizeof(dbfile), "%s/data.mdb", s->dir);
     snprintf(lockfile, sizeof(lockfile), "%s-lock", file);

@@ -3,7 +3,10 @@
  * differs; defragmentation shrinking the file and keeping the content; the
  * consistent index stored with each batch. */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "tests.h"
@@ -262,6 +265,87 @@ static void test_injected_map_full_and_sync_failure(void **state)
     assert_int_equal(put_one(s, &a, "b"), 0);
     assert_int_equal(mvcc_batch_commit(s, 2), 0);
     assert_int_equal(mvcc_sync(s), 0);
+    mvcc_arena_free(&a);
+    mvcc_close(s);
+    rm_dir(d);
+    free(d);
+}
+
+/* The store's state as the maintenance tests compare it. */
+static void hash_of(struct mvcc_store *s, uint32_t *h, struct mvcc_status *st)
+{
+    mvcc_rev c, r;
+    assert_int_equal(mvcc_hash_kv(s, 0, h, &c, &r), 0);
+    assert_int_equal(mvcc_status_get(s, st), 0);
+}
+
+/* A full map injected at the maintenance paths (the whole-member
+ * simulation's disk-full fault): a compaction step, a defragmentation and a
+ * snapshot restore each fail with CAIRN_ENOSPC and leave the store as it
+ * was (same HashKV, revision, compaction progress; no copy left behind),
+ * and each goes through once space is freed. */
+static void test_injected_map_full_maintenance(void **state)
+{
+    (void)state;
+    char *d = tmp_dir();
+    struct inject in = {0};
+    struct mvcc_options o = {.dir = d, .fault = inject_cb, .fault_arg = &in};
+    struct mvcc_store *s;
+    struct cairn_errmsg em = {{0}};
+    assert_int_equal(mvcc_open(&o, &s, &em), 0);
+    struct mvcc_arena a;
+    mvcc_arena_init(&a);
+    assert_int_equal(mvcc_batch_begin(s), 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(put_one(s, &a, i % 2 ? "a" : "b"), 0);
+    mvcc_rev hdr;
+    assert_int_equal(mvcc_compact(s, 5, &hdr), 0);
+    assert_int_equal(mvcc_batch_commit(s, 1), 0);
+    uint32_t h0, h;
+    struct mvcc_status st0, st;
+    hash_of(s, &h0, &st0);
+    assert_true(mvcc_compact_pending(s));
+
+    in.rc = MDB_MAP_FULL;
+    in.site = MVCC_FAULT_COMPACT;
+    bool done = true;
+    assert_int_equal(mvcc_compact_step(s, 100, &done), CAIRN_ENOSPC);
+    assert_true(mvcc_compact_pending(s));
+    hash_of(s, &h, &st);
+    assert_int_equal(h, h0);
+    assert_int_equal(st.compact_done_rev, st0.compact_done_rev);
+
+    in.site = MVCC_FAULT_DEFRAG;
+    assert_int_equal(mvcc_defrag(s, &em), CAIRN_ENOSPC);
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s/defrag.tmp", d);
+    struct stat sb;
+    assert_int_equal(stat(tmp, &sb), -1);
+    hash_of(s, &h, &st);
+    assert_int_equal(h, h0);
+    assert_int_equal(st.rev, st0.rev);
+
+    char snap[4200];
+    snprintf(snap, sizeof(snap), "%s/snap.img", d);
+    int fd = open(snap, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(mvcc_snapshot_write(s, fd, &em), 0);
+    close(fd);
+    in.site = MVCC_FAULT_RESTORE;
+    assert_int_equal(mvcc_snapshot_restore(s, snap, &em), CAIRN_ENOSPC);
+    assert_int_equal(stat(snap, &sb), 0); /* the image is still there */
+    hash_of(s, &h, &st);
+    assert_int_equal(h, h0);
+
+    /* Space freed: each goes through. */
+    in.site = 0;
+    assert_int_equal(mvcc_snapshot_restore(s, snap, &em), 0);
+    while (!done || mvcc_compact_pending(s))
+        assert_int_equal(mvcc_compact_step(s, 100, &done), 0);
+    assert_int_equal(mvcc_defrag(s, &em), 0);
+    hash_of(s, &h, &st);
+    assert_int_equal(st.rev, st0.rev);
+    assert_int_equal(st.compact_done_rev, 5);
     mvcc_arena_free(&a);
     mvcc_close(s);
     rm_dir(d);
@@ -669,6 +753,7 @@ int test_maint_group(void)
         cmocka_unit_test(test_defrag),
         cmocka_unit_test(test_map_full_fails_the_batch_cleanly),
         cmocka_unit_test(test_injected_map_full_and_sync_failure),
+        cmocka_unit_test(test_injected_map_full_maintenance),
         cmocka_unit_test(test_quota_as_etcd_alarm_test),
         cmocka_unit_test(test_quota_refuses_until_defrag),
         cmocka_unit_test(test_op_counts),
