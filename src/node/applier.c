@@ -71,6 +71,11 @@ const char *node_apply_batch_restore_path(const struct node_apply_batch *b)
     return b->kind == NODE__BATCH_RESTORE ? b->restore_path : NULL;
 }
 
+bool node_apply_batch_failure_harmless(const struct node_apply_batch *b)
+{
+    return b->kind == NODE__BATCH_DEFRAG || b->kind == NODE__BATCH_EXPORT;
+}
+
 void node_apply_batch_free(struct node_apply_batch *b)
 {
     node__batch_free(b);
@@ -512,8 +517,7 @@ int node_applier_apply(struct node_applier *a, struct node_apply_batch *b)
     }
     /* A failed defragmentation or export leaves the store as it was;
      * the member goes on. */
-    if (rc != 0 && b->kind != NODE__BATCH_DEFRAG &&
-        b->kind != NODE__BATCH_EXPORT)
+    if (rc != 0 && !node_apply_batch_failure_harmless(b))
         a->failed = rc;
     b->status = rc;
     return rc;

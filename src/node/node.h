@@ -535,6 +535,9 @@ int node_applier_sync(struct node_applier *a);
 raft_index node_apply_batch_last_index(const struct node_apply_batch *b);
 /* The received image to restore, or NULL. */
 const char *node_apply_batch_restore_path(const struct node_apply_batch *b);
+/* Whether a failure of b is not fatal (a defragmentation or an export: the
+ * store is left as it was and the member goes on). */
+bool node_apply_batch_failure_harmless(const struct node_apply_batch *b);
 /* Frees a batch that will never be handed back because the member crashed
  * (the simulator drops its apply queue; node_free frees only what the node
  * holds). Nothing of it is applied or reported. NULL is fine. */

@@ -69,7 +69,11 @@ struct sim_result {
     /* --members: how often pauses, LMDB sync failures and full LMDB maps
      * were injected */
     uint64_t pauses, store_sync_failures, store_full_failures;
-    char mix[224]; /* the cluster and fault mix the seed chose */
+    /* --members: of those full maps, how many hit compaction, a snapshot
+     * restore or a defragmentation; crashes between the unlinks of a WAL
+     * release (after at least one unlink) */
+    uint64_t store_full_maint, release_crashes;
+    char mix[288]; /* the cluster and fault mix the seed chose */
 };
 
 /* Runs one seed. On a failure, if trace_out is set, the kept trace lines are

@@ -237,10 +237,11 @@ static int run_seed(const struct opts *o, uint64_t seed, int fd)
         char rec[200];
         int n = snprintf(rec, sizeof(rec),
                          "%" PRIu64 " %d %" PRIu64 " %016" PRIx64 " %" PRIu64
-                         " %" PRIu64 " %" PRIu64 "\n",
+                         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
                          seed, (int)res.verdict, res.events, res.trace_hash,
                          res.pauses, res.store_sync_failures,
-                         res.store_full_failures);
+                         res.store_full_failures, res.store_full_maint,
+                         res.release_crashes);
         ssize_t w = write(fd, rec, (size_t)n);
         (void)w;
     }
@@ -252,6 +253,7 @@ struct campaign {
     uint64_t first_failure;
     /* --members: faults injected */
     uint64_t pauses, store_sync_failures, store_full_failures;
+    uint64_t store_full_maint, release_crashes;
 };
 
 static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
@@ -267,19 +269,21 @@ static void drain(int fd, struct campaign *cp, char *acc, size_t *acc_len,
         char *nl;
         while ((nl = strchr(line, '\n')) != NULL) {
             *nl = '\0';
-            uint64_t seed, events, hash, pauses, syncs, fulls;
+            uint64_t seed, events, hash, pauses, syncs, fulls, maint, rel;
             int verdict;
             int k = sscanf(line,
                            "%" SCNu64 " %d %" SCNu64 " %" SCNx64 " %" SCNu64
-                           " %" SCNu64 " %" SCNu64,
+                           " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
                            &seed, &verdict, &events, &hash, &pauses, &syncs,
-                           &fulls);
+                           &fulls, &maint, &rel);
             if (k >= 3)
                 cp->events += events;
-            if (k == 7) {
+            if (k == 9) {
                 cp->pauses += pauses;
                 cp->store_sync_failures += syncs;
                 cp->store_full_failures += fulls;
+                cp->store_full_maint += maint;
+                cp->release_crashes += rel;
             }
             line = nl + 1;
         }
@@ -403,12 +407,14 @@ int main(int argc, char **argv)
     }
     drain(fds[0], &cp, acc, &acc_len, sizeof(acc));
     double wall = now_s() - t0;
-    char extra[128] = "";
+    char extra[256] = "";
     if (o.members)
         snprintf(extra, sizeof(extra),
                  " pauses=%" PRIu64 " lmdb_sync_failures=%" PRIu64
-                 " lmdb_map_full=%" PRIu64,
-                 cp.pauses, cp.store_sync_failures, cp.store_full_failures);
+                 " lmdb_map_full=%" PRIu64 " lmdb_map_full_maint=%" PRIu64
+                 " release_crashes=%" PRIu64,
+                 cp.pauses, cp.store_sync_failures, cp.store_full_failures,
+                 cp.store_full_maint, cp.release_crashes);
     printf("RESULT %s seeds=%" PRIu64 " failures=%" PRIu64 " events=%" PRIu64
            " events_per_s=%.0f wall_s=%.1f first_seed=%" PRIu64 "%s%s%s%s\n",
            o.members ? "sim-members" : "sim", cp.run, cp.failures, cp.events,

@@ -417,6 +417,41 @@ static void persist_fire(struct sim_world *w, void *arg, uint64_t inc,
 
 /* ------------------------------------------------------------ apply thread */
 
+/* Files in the member's WAL directory as the file system shows them now. */
+static size_t wal_files(struct ms_member *m)
+{
+    struct cairn_fs_names names;
+    if (m->fs.list(&m->fs, WAL_DIR, &names) != 0)
+        return 0;
+    size_t n = names.count;
+    cairn_fs_names_free(&names);
+    return n;
+}
+
+/* A crash part-way through a release: the power goes after `k` unlinks
+ * (k drawn; 0 is before the release) and before the directory sync, so the
+ * file system keeps any subset of those unlinks (util/fs.h). Recovery must
+ * open whichever segments below the snapshot vanished (docs/wal.md). */
+static void release_then_crash(struct ms_member *m, raft_index index)
+{
+    int k = (int)prng_below(&m->r->w.rng, 4);
+    size_t before = wal_files(m);
+    cairn_fs_mem_fault(&m->fs, CAIRN_FS_MEM_META, k, 1, CAIRN_EIO, false);
+    cairn_fs_mem_fault(&m->fs, CAIRN_FS_MEM_SYNC, 0, 1, CAIRN_EIO, false);
+    struct cairn_errmsg em = {{0}};
+    (void)wal_release(m->wal, index, &em); /* fails: the power is going */
+    size_t unlinked = before - wal_files(m);
+    if (unlinked > 0)
+        m->r->release_crashes++;
+    char why[96];
+    snprintf(why, sizeof why,
+             "while releasing WAL segments (%zu of %zu files unlinked)",
+             unlinked, before);
+    crash_point(m, why);
+    sim_tracef(&m->r->w, "m%d keeps %zu WAL files after the crash", m->slot + 1,
+               wal_files(m));
+}
+
 static int snapshot_step(struct ms_member *m,
                          const struct raft_snapshot_meta *s)
 {
@@ -440,11 +475,11 @@ static int snapshot_step(struct ms_member *m,
     rc = wal_snapshot(m->wal, s->index, s->term, &em);
     if (rc != 0)
         return rc;
-    if (m->crash_point == MS_CP_MID_RELEASE) {
-        crash_point(m, "while releasing WAL segments");
+    rc = wal_snap_purge(&m->fs, SNAP_DIR, 5, &em);
+    if (rc == 0 && m->crash_point == MS_CP_MID_RELEASE) {
+        release_then_crash(m, s->index);
         return 1;
     }
-    rc = wal_snap_purge(&m->fs, SNAP_DIR, 5, &em);
     if (rc == 0)
         rc = wal_release(m->wal, s->index, &em);
     r->snapshots++;
@@ -502,6 +537,7 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
     m->n_work--;
     if (it.b != NULL) {
         bool restore = node_apply_batch_restore_path(it.b) != NULL;
+        bool harmless = node_apply_batch_failure_harmless(it.b);
         bool was_stopped = node_stopped(m->n, NULL);
         int rc = node_applier_apply(m->ap, it.b);
         if (rc == 0 && restore) {
@@ -515,7 +551,11 @@ static void work_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
             return;
         }
         node_applied(m->n, it.b);
-        if (rc != 0 && !was_stopped)
+        if (rc != 0 && harmless && node_stopped(m->n, NULL) && !was_stopped)
+            ms_fail(m->r, SIM_SAFETY, "m%d stopped after a failed %s: %s",
+                    m->slot + 1, "defragmentation or export",
+                    cairn_strerror(rc));
+        else if (rc != 0 && !harmless && !was_stopped)
             apply_failed(m, rc);
     } else {
         int rc = snapshot_step(m, &it.meta);
@@ -734,14 +774,27 @@ static int store_fault(void *arg, int site)
         sim_tracef(&r->w, "m%d LMDB sync fails", m->slot + 1);
         return EIO;
     }
-    if (site == MVCC_FAULT_WRITE && m->store_full) {
-        /* The disk under LMDB is full: the batch fails (CAIRN_ENOSPC) and
-         * the member stops, as etcd panics on a failed backend write; its
-         * WAL still holds everything, replayed when an operator restarts
-         * it with space freed. */
-        m->store_full = false;
+    /* A restore while the member starts (open_store) is left alone: a
+     * failed start is the simulator's own error, not the member's. */
+    if (m->store_full != 0 && site == m->store_full &&
+        (site != MVCC_FAULT_RESTORE || m->ap != NULL)) {
+        /* The disk under LMDB is full. A batch, a compaction step or a
+         * restore fails (CAIRN_ENOSPC) and the member stops, as etcd
+         * panics on a failed backend write; its WAL still holds
+         * everything, replayed when an operator restarts it with space
+         * freed. A defragmentation fails, the store stays as it was and
+         * the member goes on. */
+        static const char *const where[] = {
+            [MVCC_FAULT_WRITE] = "record write",
+            [MVCC_FAULT_COMPACT] = "compaction",
+            [MVCC_FAULT_RESTORE] = "snapshot restore",
+            [MVCC_FAULT_DEFRAG] = "defragmentation"};
+        m->store_full = 0;
         r->store_full_failures++;
-        sim_tracef(&r->w, "m%d LMDB map full", m->slot + 1);
+        if (site != MVCC_FAULT_WRITE)
+            r->store_full_maint++;
+        sim_tracef(&r->w, "m%d LMDB map full at a %s", m->slot + 1,
+                   where[site]);
         return MDB_MAP_FULL;
     }
     return 0;
@@ -805,7 +858,8 @@ static int open_wal(struct ms_member *m, struct wal_recovery *rec)
 {
     struct wal_options o = {.fs = &m->fs,
                             .dir = WAL_DIR,
-                            .segment_size_bytes = 64 * 1024,
+                            .segment_size_bytes =
+                                m->r->p.small_segments ? 1024 : 64 * 1024,
                             .no_zero_fill = true};
     struct cairn_errmsg em = {{0}};
     memset(rec, 0, sizeof(*rec));
@@ -1042,6 +1096,9 @@ static void params_pick(struct ms_params *p, struct prng *r, int fault)
     p->pauses = prng_chance(r, 0.3);
     p->store_sync_fail = p->fsync_fail && prng_chance(r, 0.5);
     p->store_full = prng_chance(r, 0.15);
+    /* Segments of 1 KiB: releases remove several, so a crash part-way
+     * through one has something to leave behind. */
+    p->small_segments = prng_chance(r, 0.5);
     if (fault != SIM_MF_NONE) {
         /* Fault tests: the mix that exposes the broken rules soonest. */
         p->members = 3;
@@ -1075,6 +1132,7 @@ static void params_format(const struct ms_params *p, char *out, size_t size)
              {p->fsync_fail, "eio"},
              {p->store_sync_fail, "lmdb-eio"},
              {p->store_full, "lmdb-full"},
+             {p->small_segments, "small-segments"},
              {p->pauses, "pause"},
              {p->enospc, "enospc"},
              {p->transfers, "transfer"},
@@ -1220,6 +1278,8 @@ int sim_members_run(const struct sim_options *opt, struct sim_result *res,
     res->pauses = r->pauses;
     res->store_sync_failures = r->store_sync_failures;
     res->store_full_failures = r->store_full_failures;
+    res->store_full_maint = r->store_full_maint;
+    res->release_crashes = r->release_crashes;
     if (r->failed && trace_out != NULL)
         sim_trace_dump(&r->w, trace_out);
     run_free(r);

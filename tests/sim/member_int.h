@@ -29,7 +29,7 @@ enum ms_crash_point {
     MS_CP_AFTER_APPLY,  /* batch applied to LMDB, not synced, not handed back */
     MS_CP_MID_SNAPSHOT, /* LMDB synced, the snapshot's file not saved */
     MS_CP_SNAP_FILE,    /* the snapshot's file saved, not in the WAL */
-    MS_CP_MID_RELEASE,  /* snapshot recorded, segments not released */
+    MS_CP_MID_RELEASE,  /* snapshot recorded, crash between two unlinks */
     MS_CP_COUNT,
 };
 
@@ -92,8 +92,10 @@ struct ms_member {
      * then: its events wait and run at that time, in order. */
     uint64_t paused_until_us;
     bool store_sync_fails; /* the next explicit LMDB sync fails */
-    bool store_full;       /* the next LMDB record write finds the map full */
-    bool compacting;       /* a scheduled compaction not physically done */
+    /* The mvcc_fault_site (write, compaction, restore, defragmentation)
+     * where LMDB next finds its map full; 0: none armed. */
+    int store_full;
+    bool compacting; /* a scheduled compaction not physically done */
     uint64_t image_seq;
     /* Raft checks within one life, and the durable log's shadow. */
     raft_term term;
@@ -238,7 +240,7 @@ struct ms_params {
     uint64_t catchup;
     bool crashes, crash_points, partitions, lossy, drift, jumps, slow_disk,
         torn, fsync_fail, enospc, transfers, compaction, defrag, membership,
-        pauses, store_sync_fail, store_full;
+        pauses, store_sync_fail, store_full, small_segments;
     size_t quota_bytes; /* mvcc's quota: small ones raise the NOSPACE alarm */
     uint64_t fault_phase_us;
     uint64_t nemesis_gap_us_max;
@@ -292,6 +294,7 @@ struct ms_run {
     uint64_t ok_after_heal; /* operations invoked after healing, ok */
     uint64_t crashes, fatal_stops, snapshots, restores;
     uint64_t pauses, store_sync_failures, store_full_failures;
+    uint64_t store_full_maint, release_crashes;
     bool change_out; /* one membership change at a time */
 };
 

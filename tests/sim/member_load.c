@@ -471,6 +471,14 @@ static void defrag_done(void *arg, const struct node_result *res)
     struct ms_member *m = arg;
     if (res->err == 0 && m->up)
         ms_lmdb_synced(m); /* the defragmented copy replaced the file whole */
+    if (res->err == 0 || !m->up || m->n == NULL)
+        return;
+    /* A failed defragmentation left the store as it was: the member goes
+     * on (node.h), unlike a failed batch; the checks that follow read the
+     * same store. */
+    sim_tracef(&m->r->w, "m%d defragmentation fails: %s%s", m->slot + 1,
+               cairn_strerror(res->err),
+               node_stopped(m->n, NULL) ? " (member stopped)" : "");
 }
 
 static void net_heal_fire(struct sim_world *w, void *arg, uint64_t a,
@@ -518,6 +526,31 @@ static void disk_fault(struct ms_run *r, struct ms_member *m, bool nospace)
                            false);
     sim_tracef(&r->w, "m%d: %s after %d more", m->slot + 1,
                nospace ? "disk full" : "fsync fails", after);
+}
+
+static void leader_action(struct ms_run *r, int what);
+
+/* Arms a full LMDB map at one of mvcc's write paths: record writes half
+ * the time, else compaction deletes, a snapshot restore or a
+ * defragmentation (a compaction or defragmentation is started here, so
+ * that it meets the full map). */
+static void arm_store_full(struct ms_run *r, struct ms_member *m)
+{
+    static const int sites[] = {MVCC_FAULT_WRITE,   MVCC_FAULT_WRITE,
+                                MVCC_FAULT_WRITE,   MVCC_FAULT_COMPACT,
+                                MVCC_FAULT_RESTORE, MVCC_FAULT_DEFRAG};
+    m->store_full = sites[prng_below(&r->w.rng, 6)];
+    sim_tracef(&r->w, "m%d: LMDB map full at its next %s", m->slot + 1,
+               m->store_full == MVCC_FAULT_WRITE     ? "record write"
+               : m->store_full == MVCC_FAULT_COMPACT ? "compaction delete"
+               : m->store_full == MVCC_FAULT_RESTORE ? "snapshot restore"
+                                                     : "defragmentation");
+    if (m->store_full == MVCC_FAULT_DEFRAG) {
+        sim_tracef(&r->w, "m%d defragments", m->slot + 1);
+        (void)node_defragment(m->n, m, defrag_done);
+    }
+    if (m->store_full == MVCC_FAULT_COMPACT && r->p.compaction)
+        leader_action(r, 1);
 }
 
 static void leader_action(struct ms_run *r, int what)
@@ -629,9 +662,7 @@ static void nemesis_act(struct ms_run *r)
         break;
     case 3:
         if (r->p.store_full && m != NULL && prng_chance(g, 0.3)) {
-            m->store_full = true;
-            sim_tracef(&r->w, "m%d: its next LMDB write finds the map full",
-                       m->slot + 1);
+            arm_store_full(r, m);
         } else if (r->p.store_sync_fail && m != NULL && prng_chance(g, 0.5)) {
             m->store_sync_fails = true;
             sim_tracef(&r->w, "m%d: its next LMDB sync fails", m->slot + 1);
@@ -709,7 +740,7 @@ void ms_heal(struct ms_run *r)
                                false);
         m->crash_point = MS_CP_NONE;
         m->store_sync_fails = false;
-        m->store_full = false;
+        m->store_full = 0;
         if (!ms_usable(m) && !m->removed)
             ms_restart_later(m, prng_range(&r->w.rng, 0, 10000));
     }

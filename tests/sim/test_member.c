@@ -110,6 +110,30 @@ static void member_fault_names(void **state)
     assert_null(sim_member_fault_name(SIM_MF_COUNT));
 }
 
+/* A crash between the unlinks of a WAL release (1000006 and 1000119: the
+ * file system keeps some of them) and a full LMDB map at a compaction
+ * (1000108) and a defragmentation (1000058, which the member survives) are
+ * reached, and the runs pass. */
+static void member_release_crash_and_maintenance_full_exercised(void **state)
+{
+    (void)state;
+    const uint64_t seeds[] = {1000006, 1000119, 1000108, 1000058};
+    uint64_t release = 0, maint = 0;
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        struct sim_options o = {.seed = seeds[i]};
+        struct sim_result r;
+        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
+        if (r.verdict != SIM_PASS)
+            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
+                    r.reason);
+        assert_int_equal(r.verdict, SIM_PASS);
+        release += r.release_crashes;
+        maint += r.store_full_maint;
+    }
+    assert_true(release >= 2);
+    assert_true(maint >= 2);
+}
+
 /* A watch delivering a revision twice is caught at once, with a trace. */
 static void member_broken_watch_is_caught(void **state)
 {
@@ -139,6 +163,7 @@ int test_member_group(void)
         cmocka_unit_test(member_lease_seeds_pass_with_lease_trace),
         cmocka_unit_test(member_pauses_and_store_faults_exercised),
         cmocka_unit_test(member_campaign_findings_pass),
+        cmocka_unit_test(member_release_crash_and_maintenance_full_exercised),
         cmocka_unit_test(member_fault_names),
         cmocka_unit_test(member_broken_watch_is_caught),
     };
