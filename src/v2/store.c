@@ -694,6 +694,34 @@ static void op_set(struct ctx *c)
     op_create(c, false, true, "set");
 }
 
+/* The prevValue / prevIndex conditions of a compareAndSwap or
+ * compareAndDelete against r; false: the failure (etcd's 101 with both
+ * mismatches in its cause) is recorded in c. */
+static bool prev_matches(struct ctx *c, const struct rec *r)
+{
+    const struct v2_req *q = c->q;
+    bool vok = q->prev_value_len == 0 ||
+               (r->val_len == q->prev_value_len &&
+                memcmp(r->val, q->prev_value, r->val_len) == 0);
+    bool iok = q->prev_index == 0 || r->modified == q->prev_index;
+    if (vok && iok)
+        return true;
+    struct buf cause = BUF_INIT;
+    int rv = 0;
+    if (!vok)
+        rv |= v2__appendf(&cause, "[%.*s != %.*s]", (int)q->prev_value_len,
+                          q->prev_value, (int)r->val_len, r->val);
+    if (!iok)
+        rv |= v2__appendf(&cause, "%s[%" PRIu64 " != %" PRIu64 "]",
+                          vok ? "" : " ", q->prev_index, r->modified);
+    if (rv != 0)
+        c->fatal = CAIRN_ENOMEM;
+    else
+        fail(c, V2_E_TEST_FAILED, (const char *)cause.data, cause.len);
+    buf_free(&cause);
+    return false;
+}
+
 /* Update and CompareAndSwap share the write; cas says which. */
 static void op_update(struct ctx *c, bool cas)
 {
@@ -712,28 +740,8 @@ static void op_update(struct ctx *c, bool cas)
         return;
     }
     if (cas) {
-        bool vok = q->prev_value_len == 0 ||
-                   (r.val_len == q->prev_value_len &&
-                    memcmp(r.val, q->prev_value, r.val_len) == 0);
-        bool iok = q->prev_index == 0 || r.modified == q->prev_index;
-        if (!vok || !iok) {
-            struct buf cause = BUF_INIT;
-            int rv = 0;
-            if (!vok) {
-                rv |= v2__appendf(&cause, "[%.*s != %.*s]",
-                                  (int)q->prev_value_len, q->prev_value,
-                                  (int)r.val_len, r.val);
-            }
-            if (!iok)
-                rv |= v2__appendf(&cause, "%s[%" PRIu64 " != %" PRIu64 "]",
-                                  vok ? "" : " ", q->prev_index, r.modified);
-            if (rv != 0)
-                c->fatal = CAIRN_ENOMEM;
-            else
-                fail(c, V2_E_TEST_FAILED, (const char *)cause.data, cause.len);
-            buf_free(&cause);
+        if (!prev_matches(c, &r))
             return;
-        }
     }
     uint64_t next = c->cur + 1;
     struct buf keep = BUF_INIT;
@@ -809,27 +817,8 @@ static void op_delete(struct ctx *c)
             fail(c, V2_E_NOT_FILE, path, len);
             return;
         }
-        bool vok = q->prev_value_len == 0 ||
-                   (r.val_len == q->prev_value_len &&
-                    memcmp(r.val, q->prev_value, r.val_len) == 0);
-        bool iok = q->prev_index == 0 || r.modified == q->prev_index;
-        if (!vok || !iok) {
-            struct buf cause = BUF_INIT;
-            int rv = 0;
-            if (!vok)
-                rv |= v2__appendf(&cause, "[%.*s != %.*s]",
-                                  (int)q->prev_value_len, q->prev_value,
-                                  (int)r.val_len, r.val);
-            if (!iok)
-                rv |= v2__appendf(&cause, "%s[%" PRIu64 " != %" PRIu64 "]",
-                                  vok ? "" : " ", q->prev_index, r.modified);
-            if (rv != 0)
-                c->fatal = CAIRN_ENOMEM;
-            else
-                fail(c, V2_E_TEST_FAILED, (const char *)cause.data, cause.len);
-            buf_free(&cause);
+        if (!prev_matches(c, &r))
             return;
-        }
         remove_node(c, path, len, &r, "compareAndDelete");
         return;
     }
