@@ -842,11 +842,16 @@ static int open_store(struct ms_member *m, const struct wal_recovery *rec)
     return rc;
 }
 
+/* The cluster the run began with, as a member's --initial-cluster flags
+ * name it for good: a member that lost everything unsynced before its
+ * first persist bootstraps again with the same entries, even after a slot
+ * was removed and re-added under a new id (using the slot's current id
+ * wrote bootstrap entries that differ from the committed ones). */
 static void initial_members(struct ms_run *r, struct node_member *list)
 {
     memset(list, 0, sizeof(*list) * (size_t)r->p.members);
     for (int i = 0; i < r->p.members; i++) {
-        list[i].id = r->m[i].id;
+        list[i].id = (uint64_t)i + 1; /* as run_init numbers them */
         snprintf(list[i].name, sizeof(list[i].name), "m%d", i + 1);
         list[i].n_peer_urls = 1;
         snprintf(list[i].peer_urls[0], NODE_URL_MAX, "http://sim-%d:2380",

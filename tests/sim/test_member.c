@@ -33,8 +33,8 @@ static void member_different_seeds_differ(void **state)
 static void member_campaign_findings_pass(void **state)
 {
     (void)state;
-    const uint64_t seeds[] = {6004631, 6005924, 6009382,
-                              1000378, 9000146, 9000182};
+    const uint64_t seeds[] = {6004631, 6005924, 6009382,  1000378,
+                              9000146, 9000182, 10001602, 10009718};
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         struct sim_options o = {.seed = seeds[i]};
         struct sim_result r;
