@@ -282,6 +282,31 @@ static void env_apply(void *ctx, struct node_apply_batch *b)
     work_schedule(m);
 }
 
+/* The server gathers a loop turn's proposals and flushes them when the
+ * turn ends (node_env.proposals_queued); here a turn ends after a random
+ * 0-300 us, so that client operations close together go to raft as one
+ * batch, as on a busy server. */
+static void props_fire(struct sim_world *w, void *arg, uint64_t inc, uint64_t b)
+{
+    (void)w;
+    struct ms_member *m = arg;
+    if (inc != m->inc || !m->up || m->r->failed ||
+        ms_defer(m, props_fire, inc, b))
+        return;
+    m->props_sched = false;
+    node_flush_proposals(m->n);
+}
+
+static void env_proposals_queued(void *ctx)
+{
+    struct ms_member *m = ctx;
+    if (m->props_sched)
+        return;
+    m->props_sched = true;
+    sim_world_schedule(&m->r->w, prng_range(&m->r->w.rng, 0, 300), props_fire,
+                       NULL, m, m->inc, 0);
+}
+
 static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
 {
     struct ms_member *m = ctx;
@@ -944,7 +969,8 @@ static void member_start(struct ms_member *m)
                            .send = env_send,
                            .persist = env_persist,
                            .apply = env_apply,
-                           .snapshot = env_snapshot};
+                           .snapshot = env_snapshot,
+                           .proposals_queued = env_proposals_queued};
     m->up = true;
     m->term = 0;
     m->commit = 0;
@@ -998,6 +1024,7 @@ void ms_crash(struct ms_member *m, const char *why)
     m->n_work = 0;
     m->persist_sched = false;
     m->work_sched = false;
+    m->props_sched = false;
     m->crash_point = MS_CP_NONE;
     m->disk_free_us = 0;
     m->paused_until_us = 0; /* the restarted process runs */

@@ -84,6 +84,8 @@ struct ms_member {
     struct ms_work *work;
     size_t n_work, cap_work;
     bool work_sched;
+    /* The end of the "loop turn" that flushes gathered proposals. */
+    bool props_sched;
     /* Clock: local ms = (sim µs * drift) / 1000 + jump. */
     double drift;
     int64_t jump_ms;
