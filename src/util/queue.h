@@ -17,6 +17,11 @@ struct cairn_queue {
     size_t cap;
     size_t head; /* index of the oldest item */
     size_t len;
+    /* Threads blocked on each condition: a signal is sent only when one
+     * waits, and after the mutex is released, so that the woken thread
+     * does not wake into a mutex still held (and block on it again). */
+    unsigned n_wait_empty;
+    unsigned n_wait_full;
     bool closed;
 };
 
