@@ -181,6 +181,8 @@ struct node {
     struct pending_prop *props;
     size_t n_props, cap_props;
     bool flushing_props;
+    /* The last commit_unsent given to the env. */
+    bool commit_unsent;
 
     uint8_t role;
     bool stopped;
@@ -916,6 +918,10 @@ static int handle_update(struct node *n, const struct raft_update *u)
     }
     if (u->n_read_states)
         read_states(n, u->read_states, u->n_read_states);
+    if (n->env.commit_unsent != NULL && u->commit_unsent != n->commit_unsent) {
+        n->commit_unsent = u->commit_unsent;
+        n->env.commit_unsent(n->env.ctx, n->commit_unsent);
+    }
     /* Removed: etcd's member stops once it applies its own removal; the
      * removal entry is recorded here and the stop happens in
      * node_applied. A snapshot's older configuration (a joining member)
@@ -1160,6 +1166,7 @@ int node_new(const struct node_config *config, const struct node_env *env,
         .max_inflight_msgs = 256,
         .check_quorum = true,
         .pre_vote = config->pre_vote,
+        .lazy_commit = env->commit_unsent != NULL,
         .read_only = RAFT_READ_ONLY_SAFE,
         .seed = config->seed,
         .log = env->log,
@@ -1688,6 +1695,16 @@ int node_flush_proposals(struct node *n)
     flush_props(n);
     drain(n);
     return 0;
+}
+
+int node_send_commit(struct node *n)
+{
+    if (n->stopped)
+        return n->stop_err ? CAIRN_ESTOPPED : 0;
+    struct raft_event ev = {.type = RAFT_EVENT_SEND_COMMIT};
+    int rc = step(n, &ev);
+    drain(n);
+    return rc;
 }
 
 /* Proposes q (its id set from a new waiter) and waits for its result. */

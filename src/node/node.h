@@ -170,6 +170,13 @@ struct node_env {
      * and one append message per follower for all of them. NULL: each is
      * proposed at once (the simulator, the unit harness). */
     void (*proposals_queued)(void *ctx);
+    /* Optional. When set, the leader tells followers a new commit index
+     * lazily (raft's lazy_commit, docs/raft.md): this is called with true
+     * when some follower has not been told it, and the host must then
+     * call node_send_commit within a short bound (the server: 1-2 ms)
+     * unless it is called with false first. NULL: every commit move is
+     * sent at once. */
+    void (*commit_unsent)(void *ctx, bool unsent);
     /* Borrowed; outlives the node; NULL for silence. */
     const struct cairn_log *log;
 };
@@ -262,6 +269,9 @@ int node_tick(struct node *n);
 /* Proposes the gathered proposals (node_env.proposals_queued); a refusal
  * answers each of their waiters with it. Nothing gathered: nothing done. */
 int node_flush_proposals(struct node *n);
+/* Tells followers not told yet the commit index (node_env.commit_unsent);
+ * nothing when none is owed or this member does not lead. */
+int node_send_commit(struct node *n);
 /* A message from a peer; borrowed for the call (the core copies it). */
 int node_receive(struct node *n, const struct raft_message *m);
 /* The persist with this seq completed; status 0 or the failure (then the

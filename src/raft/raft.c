@@ -344,6 +344,8 @@ static void reset(struct raft *r, raft_term term)
         pr->pending_snapshot = 0;
         pr->recent_active = false;
         pr->read_ack_round = 0;
+        pr->sent_commit = 0;
+        pr->want_commit = 0;
         if (pr->id == r->id)
             pr->match = raft__log_durable_index(&r->log);
     }
@@ -458,6 +460,8 @@ static bool maybe_send_append(struct raft *r, raft_id to, bool send_if_empty)
     m.entries = ents;
     m.n_entries = n;
     m.commit = r->log.committed;
+    if (m.commit > pr->sent_commit)
+        pr->sent_commit = m.commit;
     if (n > 0) {
         raft_index last = ents[n - 1].index;
         uint64_t bytes = 0;
@@ -490,12 +494,67 @@ static void bcast_append(struct raft *r)
             maybe_send_append(r, r->prs[i].id, true);
 }
 
+/* The commit index moved. Without lazy_commit every follower gets an
+ * append at once, an empty one if it has every entry; with it only those
+ * with entries to send (lazy_commit_duties tells the waiting ones). */
+static void bcast_commit(struct raft *r)
+{
+    if (!r->cfg.lazy_commit) {
+        bcast_append(r);
+        return;
+    }
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].id != r->id)
+            maybe_send_append(r, r->prs[i].id, false);
+}
+
+/* lazy_commit, at the end of every step: followers waiting for a commit
+ * index they were not told get an append now. Returns whether a follower
+ * that could be sent an append has not been told the commit index. */
+static bool lazy_commit_duties(struct raft *r)
+{
+    if (!r->cfg.lazy_commit || r->role != RAFT_LEADER)
+        return false;
+    raft_index c = r->log.committed;
+    bool unsent = false;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->id == r->id || pr->sent_commit >= c)
+            continue;
+        raft_index want = pr->want_commit < c ? pr->want_commit : c;
+        if (want > pr->sent_commit)
+            maybe_send_append(r, pr->id, true);
+        if (pr->sent_commit < c && !raft__progress_is_paused(pr))
+            unsent = true;
+    }
+    return unsent;
+}
+
+/* RAFT_EVENT_SEND_COMMIT: every follower not told the commit index gets
+ * an append; one that cannot (paused, or needing a snapshot) counts as
+ * told, so that the host is not asked again for it: it learns the commit
+ * from the next append or heartbeat. */
+static void send_commit(struct raft *r)
+{
+    if (!r->cfg.lazy_commit || r->role != RAFT_LEADER)
+        return;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->id == r->id || pr->sent_commit >= r->log.committed)
+            continue;
+        maybe_send_append(r, pr->id, true);
+        pr->sent_commit = r->log.committed;
+    }
+}
+
 static void send_heartbeat(struct raft *r, raft_id to, uint64_t ctx)
 {
-    const struct progress *pr = progress_get(r, to);
+    struct progress *pr = progress_get(r, to);
     /* Never tell a follower to commit past what it is known to have. */
     raft_index commit =
         pr->match < r->log.committed ? pr->match : r->log.committed;
+    if (commit > pr->sent_commit)
+        pr->sent_commit = commit;
     struct raft_message m = {
         .type = RAFT_MSG_HEARTBEAT, .to = to, .commit = commit, .ctx = ctx};
     send(r, m);
@@ -532,6 +591,10 @@ static void answer_read(struct raft *r, raft_id from, uint64_t ctx,
                              .ctx = ctx,
                              .index = index};
     send(r, m);
+    /* The follower serves its read once it has applied index. */
+    struct progress *pr = progress_get(r, from);
+    if (pr != NULL && index > pr->want_commit)
+        pr->want_commit = index;
 }
 
 static bool single_voter(const struct raft *r)
@@ -998,6 +1061,9 @@ static void step_leader(struct raft *r, const struct raft_message *m)
         int rv = leader_propose(r, ents, m->n_entries, true);
         if (rv == CAIRN_ENOMEM)
             r->nomem = rv;
+        /* Its waiters answer once it has applied them. */
+        if (rv == 0 && pr != NULL)
+            pr->want_commit = raft__log_last_index(&r->log);
         return;
     }
     case RAFT_MSG_READ_INDEX: {
@@ -1048,9 +1114,10 @@ static void step_leader(struct raft *r, const struct raft_message *m)
             } else if (pr->state == RAFT_PROGRESS_REPLICATE) {
                 raft__inflights_free_le(&pr->ins, m->index);
             }
-            if (maybe_commit(r))
-                bcast_append(r);
-            else if (old_paused)
+            bool moved = maybe_commit(r);
+            if (moved)
+                bcast_commit(r);
+            if (old_paused && (!moved || r->cfg.lazy_commit))
                 maybe_send_append(r, m->from, true);
             /* Fill the window: bounded by max_inflight_msgs. */
             for (unsigned i = 0; i < r->cfg.max_inflight_msgs + 1; i++)
@@ -1454,7 +1521,7 @@ static void self_ack(struct raft *r)
     struct progress *self = progress_get(r, r->id);
     if (self != NULL && raft__progress_maybe_update(self, durable)) {
         if (maybe_commit(r))
-            bcast_append(r);
+            bcast_commit(r);
     }
 }
 
@@ -1523,6 +1590,9 @@ static int dispatch(struct raft *r, const struct raft_event *ev)
         event_report_snapshot(r, ev->u.snapshot_report.id,
                               ev->u.snapshot_report.failed);
         return 0;
+    case RAFT_EVENT_SEND_COMMIT:
+        send_commit(r);
+        return 0;
     default:
         return CAIRN_EINVAL;
     }
@@ -1541,6 +1611,7 @@ int raft_step(struct raft *r, const struct raft_event *ev,
     int rv = dispatch(r, ev);
     conf_fold(r);
     leader_conf_duties(r);
+    up->commit_unsent = lazy_commit_duties(r);
     collect_committed(r, up);
 
     struct unstable *u = &r->log.u;

@@ -434,6 +434,15 @@ struct raft_config {
     bool pre_vote;     /* thesis §9.6 */
     /* Followers refuse proposals instead of forwarding them. */
     bool disable_proposal_forwarding;
+    /* When the leader's commit index moves, followers it has nothing new
+     * to send are not sent an append carrying only the commit at once:
+     * the next append carries it, or the host steps RAFT_EVENT_SEND_COMMIT
+     * within a bounded delay while update.commit_unsent says some follower
+     * has not been told (docs/raft.md, "Lazy commit"). A follower waiting
+     * for the commit (a proposal it forwarded, a read index it was
+     * answered) is told at once. Off: etcd's behaviour, an append to every
+     * follower at each commit move. */
+    bool lazy_commit;
     enum raft_read_only_option read_only;
     /* Seeds the core's own generator (election timeouts). */
     uint64_t seed;
@@ -464,6 +473,9 @@ enum raft_event_type {
     RAFT_EVENT_SNAPSHOT_INSTALLED = 8,
     RAFT_EVENT_REPORT_UNREACHABLE = 9,
     RAFT_EVENT_REPORT_SNAPSHOT = 10,
+    /* lazy_commit: tell every follower not told yet the commit index
+     * (nothing when not leader). */
+    RAFT_EVENT_SEND_COMMIT = 11,
 };
 
 /* One proposed payload (borrowed for the call; the core copies it). */
@@ -568,6 +580,10 @@ struct raft_update {
     size_t n_messages;
     const struct raft_read_state *read_states;
     size_t n_read_states;
+    /* lazy_commit: a follower that could be sent an append has not been
+     * told the commit index; the host steps RAFT_EVENT_SEND_COMMIT within
+     * its bound unless a later update says false. */
+    bool commit_unsent;
 };
 
 /* Feeds one event to the core and fills *update with what it produced

@@ -180,6 +180,10 @@ struct progress {
     bool learner;
     raft_index pending_snapshot;
     uint64_t read_ack_round; /* highest read round this peer confirmed */
+    /* lazy_commit: the highest commit index sent to this peer, and the
+     * index whose commit it waits for (its forwarded proposal, its read). */
+    raft_index sent_commit;
+    raft_index want_commit;
     struct inflights ins;
 };
 

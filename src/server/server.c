@@ -336,6 +336,30 @@ static void env_proposals_queued(void *ctx)
         uv_idle_start(&s->prop_idle, on_flush_proposals);
 }
 
+/* The leader tells followers a new commit index with the next append, or
+ * from this timer when none goes out within SERVER__COMMIT_DELAY_MS: at
+ * put-1 rates the next put's append carries it, and the append that
+ * carried only the commit, and each follower's answer to it, are saved
+ * (docs/raft.md, "Lazy commit"). */
+static void on_commit_timer(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (s->node != NULL && !s->shutting_down)
+        node_send_commit(s->node);
+}
+
+static void env_commit_unsent(void *ctx, bool unsent)
+{
+    struct server *s = ctx;
+    if (!s->handles_ready || uv_is_closing((uv_handle_t *)&s->commit_timer))
+        return;
+    if (!unsent)
+        uv_timer_stop(&s->commit_timer);
+    else if (!uv_is_active((uv_handle_t *)&s->commit_timer))
+        uv_timer_start(&s->commit_timer, on_commit_timer,
+                       SERVER__COMMIT_DELAY_MS, 0);
+}
+
 /* Sending a snapshot: the store's image is written to a file in the
  * thread pool, then streamed by the transport. */
 struct snap_send {
@@ -1074,6 +1098,8 @@ static int init_handles(struct server *s)
     s->stop_timer.data = s;
     uv_idle_init(s->loop, &s->prop_idle);
     s->prop_idle.data = s;
+    uv_timer_init(s->loop, &s->commit_timer);
+    s->commit_timer.data = s;
     server__compactor_init_timer(s);
     s->handles_ready = true;
     return 0;
@@ -1277,6 +1303,7 @@ static int start_member(struct server *s, const struct node_member *initial,
                            .apply = env_apply,
                            .snapshot = env_snapshot,
                            .proposals_queued = env_proposals_queued,
+                           .commit_unsent = env_commit_unsent,
                            .log = s->log};
     struct node_config nc = {
         .id = s->member_id,
@@ -1593,7 +1620,8 @@ static void finish_shutdown(struct server *s)
     free_state(s);
     uv_handle_t *hs[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->stop_timer,
                          (uv_handle_t *)&s->compact_timer,
-                         (uv_handle_t *)&s->prop_idle};
+                         (uv_handle_t *)&s->prop_idle,
+                         (uv_handle_t *)&s->commit_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         if (hs[i]->loop != NULL && !uv_is_closing(hs[i])) {
             s->closing_handles++;

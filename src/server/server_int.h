@@ -22,6 +22,10 @@
 /* Most persists merged into one wal_append (one fdatasync). */
 #define SERVER__WAL_BATCH_MAX 64
 #define SERVER__MEMBERS_MAX 64
+/* The leader's bound on telling followers a new commit index when no
+ * append carries it sooner (node_env.commit_unsent): libuv's timers count
+ * whole milliseconds, so 2 means more than 1 ms and at most 2. */
+#define SERVER__COMMIT_DELAY_MS 2
 #define SERVER__JOIN_SENDERS_MAX 32
 /* Revisions a periodic compactor remembers (etcd: retention / retry + 1,
  * 11 for retentions up to an hour, 10 more per hour beyond). */
@@ -112,7 +116,8 @@ struct server {
 
     uv_timer_t tick;
     uv_timer_t stop_timer;
-    uv_idle_t prop_idle; /* runs node_flush_proposals once per turn */
+    uv_idle_t prop_idle;     /* runs node_flush_proposals once per turn */
+    uv_timer_t commit_timer; /* runs node_send_commit (lazy commit) */
     uv_timer_t compact_timer;
     struct server__compactor compactor;
     struct server__wake wake; /* the threads' completions, watch polls */

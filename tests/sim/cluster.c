@@ -49,6 +49,9 @@ struct params {
     /* fault mix */
     bool crashes, partitions, pauses, skew, torn, membership, transfers, lossy,
         snapshots;
+    /* raft's lazy_commit, with SEND_COMMIT stepped 1-2 ms after the core
+     * asks (the server's bound) */
+    bool lazy_commit;
     double crash_after_vote_p;
     uint64_t compact_every; /* entries between compactions (0: never) */
     uint64_t compact_keep;
@@ -135,6 +138,8 @@ struct member {
     /* durability */
     bool dirty; /* written but not synced */
     bool sync_scheduled;
+    bool commit_unsent; /* lazy_commit: the core asks for SEND_COMMIT */
+    bool commit_sched;
     bool wrote_entry;
     raft_index written_index;
     raft_term written_term;
@@ -783,6 +788,8 @@ static void disk_bootstrap(struct cluster *c, struct member *m)
     CAIRN_ASSERT(sim_disk_sync(&m->disk, LOG_FILE) == 0);
 }
 
+static void commit_fire(struct sim_world *w, void *arg, uint64_t inc,
+                        uint64_t b);
 static void member_step(struct member *m, const struct raft_event *ev,
                         int *rv_out);
 static void member_schedule_tick(struct member *m);
@@ -1093,6 +1100,12 @@ static void member_process(struct member *m, const struct raft_update *u)
     /* 2. messages */
     for (size_t i = 0; i < u->n_messages; i++)
         member_emit(m, &u->messages[i]);
+    m->commit_unsent = u->commit_unsent;
+    if (u->commit_unsent && !m->commit_sched) {
+        m->commit_sched = true;
+        sim_world_schedule(&c->w, prng_range(&c->w.rng, 1001, 2000),
+                           commit_fire, NULL, m, m->incarnation, 0);
+    }
     /* 3. apply */
     for (size_t i = 0; i < u->n_committed && !c->failed; i++)
         member_apply(m, &u->committed[i]);
@@ -1131,6 +1144,26 @@ static void member_process(struct member *m, const struct raft_update *u)
     /* compaction */
     if (c->p.compact_every && m->applied >= m->snap_index + c->p.compact_every)
         member_compact(m);
+}
+
+/* The server's commit timer: SEND_COMMIT 1-2 ms after the core asked,
+ * unless an update said no follower awaits it any more. */
+static void commit_fire(struct sim_world *w, void *arg, uint64_t inc,
+                        uint64_t b)
+{
+    struct member *m = arg;
+    if (!m->up || m->incarnation != inc)
+        return;
+    if (m->paused) {
+        sim_world_schedule(w, prng_range(&w->rng, 1001, 2000), commit_fire,
+                           NULL, m, inc, b);
+        return;
+    }
+    m->commit_sched = false;
+    if (m->commit_unsent && !m->removed) {
+        struct raft_event ev = {.type = RAFT_EVENT_SEND_COMMIT};
+        member_step(m, &ev, NULL);
+    }
 }
 
 static void member_step(struct member *m, const struct raft_event *ev,
@@ -1392,6 +1425,8 @@ static int member_start(struct member *m)
 {
     struct cluster *c = m->c;
     m->incarnation++;
+    m->commit_unsent = false;
+    m->commit_sched = false;
     int rv = raft_memory_storage_new(&m->ms);
     if (rv != 0)
         return rv;
@@ -1450,6 +1485,7 @@ static int member_start(struct member *m)
     cfg.max_inflight_msgs = c->p.max_inflight_msgs;
     cfg.check_quorum = c->p.check_quorum;
     cfg.pre_vote = c->p.pre_vote;
+    cfg.lazy_commit = c->p.lazy_commit;
     cfg.read_only = RAFT_READ_ONLY_SAFE;
     cfg.seed = prng_fork_seed(&c->w.rng);
 #ifdef CAIRN_FAULTS
@@ -2225,16 +2261,18 @@ static void params_pick(struct params *p, struct prng *r)
     p->link.loss_p = p->lossy ? prng_double(r) * 0.1 : 0;
     p->link.dup_p = p->lossy ? prng_double(r) * 0.05 : 0;
     p->link.reorder = prng_chance(r, 0.5);
+    p->lazy_commit = prng_chance(r, 0.5);
 }
 
 static void params_format(const struct params *p, char *out, size_t size)
 {
     snprintf(out, size,
-             "slots=%d voters=%d clients=%d keys=%d%s%s faults=%s%s%s%s%s%s%s"
+             "slots=%d voters=%d clients=%d keys=%d%s%s%s faults=%s%s%s%s%s%s%s"
              "%s%s loss=%.3f dup=%.3f",
              p->slots, p->initial, p->clients, p->keys,
              p->pre_vote ? " prevote" : "",
-             p->check_quorum ? " checkquorum" : "", p->crashes ? "crash," : "",
+             p->check_quorum ? " checkquorum" : "",
+             p->lazy_commit ? " lazycommit" : "", p->crashes ? "crash," : "",
              p->partitions ? "partition," : "", p->pauses ? "pause," : "",
              p->skew ? "skew," : "", p->torn ? "torn," : "",
              p->membership ? "membership," : "",

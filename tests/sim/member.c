@@ -307,6 +307,33 @@ static void env_proposals_queued(void *ctx)
                        NULL, m, m->inc, 0);
 }
 
+/* The server's commit timer (SERVER__COMMIT_DELAY_MS: more than 1 ms,
+ * at most 2): the leader tells followers a commit index no append
+ * carried by then. Stopped when the node no longer asks. */
+static void commit_fire(struct sim_world *w, void *arg, uint64_t inc,
+                        uint64_t b)
+{
+    (void)w;
+    struct ms_member *m = arg;
+    if (inc != m->inc || !m->up || m->r->failed ||
+        ms_defer(m, commit_fire, inc, b))
+        return;
+    m->commit_sched = false;
+    if (m->commit_unsent)
+        node_send_commit(m->n);
+}
+
+static void env_commit_unsent(void *ctx, bool unsent)
+{
+    struct ms_member *m = ctx;
+    m->commit_unsent = unsent;
+    if (!unsent || m->commit_sched)
+        return;
+    m->commit_sched = true;
+    sim_world_schedule(&m->r->w, prng_range(&m->r->w.rng, 1001, 2000),
+                       commit_fire, NULL, m, m->inc, 0);
+}
+
 static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
 {
     struct ms_member *m = ctx;
@@ -970,7 +997,8 @@ static void member_start(struct ms_member *m)
                            .persist = env_persist,
                            .apply = env_apply,
                            .snapshot = env_snapshot,
-                           .proposals_queued = env_proposals_queued};
+                           .proposals_queued = env_proposals_queued,
+                           .commit_unsent = env_commit_unsent};
     m->up = true;
     m->term = 0;
     m->commit = 0;
@@ -1025,6 +1053,8 @@ void ms_crash(struct ms_member *m, const char *why)
     m->persist_sched = false;
     m->work_sched = false;
     m->props_sched = false;
+    m->commit_unsent = false;
+    m->commit_sched = false;
     m->crash_point = MS_CP_NONE;
     m->disk_free_us = 0;
     m->paused_until_us = 0; /* the restarted process runs */

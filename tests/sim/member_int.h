@@ -86,6 +86,10 @@ struct ms_member {
     bool work_sched;
     /* The end of the "loop turn" that flushes gathered proposals. */
     bool props_sched;
+    /* The leader's lazy commit (node_env.commit_unsent): whether the node
+     * asks for node_send_commit, and whether the "timer" is scheduled. */
+    bool commit_unsent;
+    bool commit_sched;
     /* Clock: local ms = (sim µs * drift) / 1000 + jump. */
     double drift;
     int64_t jump_ms;

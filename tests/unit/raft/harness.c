@@ -347,6 +347,7 @@ void h_sync(struct h_net *net, raft_id id)
 static int carry_out(struct h_net *net, struct h_node *nd,
                      const struct raft_update *up, struct raft_event *evs)
 {
+    nd->commit_unsent = up->commit_unsent;
     if (nd->lazy) {
         carry_out_lazy(net, nd, up);
         return 0;

@@ -35,6 +35,7 @@ struct h_node {
      * events come in between. */
     bool entries_first;
     raft_index install_deferred; /* 0: none */
+    bool commit_unsent;          /* the last update's (lazy_commit) */
 };
 
 enum h_pending_kind { H_PEND_SNAP, H_PEND_ENTRIES, H_PEND_HS, H_PEND_MSG };

@@ -429,6 +429,68 @@ static void test_proposals(void **state)
     h_close(&net);
 }
 
+static void send_commit(struct h_net *net, raft_id id)
+{
+    struct raft_event ev = {.type = RAFT_EVENT_SEND_COMMIT};
+    assert_int_equal(h_step(net, id, &ev), 0);
+}
+
+/* lazy_commit: no append carrying only a new commit index; the next
+ * append or SEND_COMMIT carries it, and a follower whose forwarded
+ * proposal committed is told at once. */
+static void test_lazy_commit(void **state)
+{
+    (void)state;
+    struct raft_config c;
+    h_default_config(&c);
+    c.lazy_commit = true;
+    struct h_net net;
+    h_init(&net, 3, 3, &c);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    send_commit(&net, 1);
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 2), 2);
+    assert_false(net.nodes[1].commit_unsent);
+
+    assert_int_equal(h_propose(&net, 1, "a"), 0);
+    h_deliver(&net, 1000);
+    /* Committed on the leader; the followers were not told. */
+    assert_int_equal(h_commit(&net, 1), 3);
+    assert_int_equal(h_commit(&net, 2), 2);
+    assert_int_equal(h_commit(&net, 3), 2);
+    assert_true(net.nodes[1].commit_unsent);
+    EXPECT_QUEUE(&net, "");
+    /* The next proposal's appends carry it. */
+    assert_int_equal(h_propose(&net, 1, "b"), 0);
+    assert_false(net.nodes[1].commit_unsent);
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 2), 3);
+    assert_int_equal(h_commit(&net, 1), 4);
+    assert_true(net.nodes[1].commit_unsent);
+    /* SEND_COMMIT tells both, once. */
+    send_commit(&net, 1);
+    assert_false(net.nodes[1].commit_unsent);
+    EXPECT_QUEUE(&net,
+                 "1->2 MsgApp term=2 logterm=2 index=4 commit=4 entries=[]\n"
+                 "1->3 MsgApp term=2 logterm=2 index=4 commit=4 entries=[]\n");
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 2), 4);
+    assert_int_equal(h_commit(&net, 3), 4);
+    send_commit(&net, 1);
+    EXPECT_QUEUE(&net, "");
+
+    /* A forwarded proposal: its follower hears of the commit at once. */
+    assert_int_equal(h_propose(&net, 2, "fwd"), 0);
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 1), 5);
+    assert_int_equal(h_commit(&net, 2), 5);
+    assert_int_equal(h_commit(&net, 3), 4);
+    assert_true(net.nodes[1].commit_unsent);
+    h_check_safety(&net);
+    h_close(&net);
+}
+
 static void test_empty_entry_on_election(void **state)
 {
     (void)state;
@@ -455,6 +517,7 @@ int test_replication_group(void)
         cmocka_unit_test(test_max_size_per_msg),
         cmocka_unit_test(test_heartbeat_commit_is_min_of_match),
         cmocka_unit_test(test_proposals),
+        cmocka_unit_test(test_lazy_commit),
         cmocka_unit_test(test_empty_entry_on_election),
     };
     return cmocka_run_group_tests_name("raft_replication", tests, NULL, NULL);
