@@ -71,6 +71,26 @@ const char *node_apply_batch_restore_path(const struct node_apply_batch *b)
     return b->kind == NODE__BATCH_RESTORE ? b->restore_path : NULL;
 }
 
+bool node_apply_batch_light(const struct node_apply_batch *b)
+{
+    if (b->kind != NODE__BATCH_ENTRIES ||
+        b->n_entries > NODE_APPLY_LIGHT_ENTRIES_MAX)
+        return false;
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->n_entries; i++) {
+        const struct raft_entry *e = &b->entries[i];
+        if (e->type != RAFT_ENTRY_NORMAL)
+            return false;
+        if (e->len == 0)
+            continue;
+        /* entry = 0xC1 type ... (docs/node.md, "Entry encoding") */
+        if (e->len < 2 || e->data[1] != NODE__E_PUT)
+            return false;
+        bytes += e->len;
+    }
+    return bytes <= NODE_APPLY_LIGHT_BYTES_MAX;
+}
+
 bool node_apply_batch_failure_harmless(const struct node_apply_batch *b)
 {
     return b->kind == NODE__BATCH_DEFRAG || b->kind == NODE__BATCH_EXPORT;

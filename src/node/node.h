@@ -545,6 +545,14 @@ int node_applier_sync(struct node_applier *a);
 raft_index node_apply_batch_last_index(const struct node_apply_batch *b);
 /* The received image to restore, or NULL. */
 const char *node_apply_batch_restore_path(const struct node_apply_batch *b);
+/* Whether b is light enough for the host to apply on its loop thread
+ * rather than hand to its apply thread: entries only, at most
+ * NODE_APPLY_LIGHT_ENTRIES_MAX of them, each empty or a put, with at most
+ * NODE_APPLY_LIGHT_BYTES_MAX bytes in all (a delete, txn or lease revoke
+ * may touch any number of keys; a put touches one). */
+#define NODE_APPLY_LIGHT_ENTRIES_MAX 16
+#define NODE_APPLY_LIGHT_BYTES_MAX (64 * 1024)
+bool node_apply_batch_light(const struct node_apply_batch *b);
 /* Whether a failure of b is not fatal (a defragmentation or an export: the
  * store is left as it was and the member goes on). */
 bool node_apply_batch_failure_harmless(const struct node_apply_batch *b);

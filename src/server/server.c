@@ -33,6 +33,24 @@ static void done_push(struct server *s, struct server__job *j)
     server__wake_send(&s->wake);
 }
 
+static void on_done_idle(uv_idle_t *h);
+
+/* A job done on the loop itself: queued behind the threads' completions
+ * (so they keep their order) and handed back from the idle phase, since
+ * an env call may not call back into the node. No wake-up is written. */
+static void done_push_local(struct server *s, struct server__job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&s->done_mu);
+    if (s->done_tail != NULL)
+        s->done_tail->next = j;
+    else
+        s->done_head = j;
+    s->done_tail = j;
+    pthread_mutex_unlock(&s->done_mu);
+    uv_idle_start(&s->done_idle, on_done_idle);
+}
+
 /* ------------------------------------------------------------------------ */
 /* WAL thread                                                                */
 
@@ -277,6 +295,17 @@ static void env_persist(void *ctx, const struct node_persist *p)
         job_free(j);
 }
 
+/* Pushes an apply or snapshot job to the apply thread. */
+static void apply_push(struct server *s, struct server__job *j)
+{
+    if (cairn_queue_push(&s->apply_q, j) != 0) {
+        job_free(j);
+        return;
+    }
+    j->counted = true;
+    s->apply_inflight++;
+}
+
 static void env_apply(void *ctx, struct node_apply_batch *b)
 {
     struct server *s = ctx;
@@ -288,8 +317,18 @@ static void env_apply(void *ctx, struct node_apply_batch *b)
         run_inline(s, j);
         return;
     }
-    if (cairn_queue_push(&s->apply_q, j) != 0)
-        job_free(j);
+    /* A few puts, with the apply thread idle (so not writing the store:
+     * one LMDB writer at a time, batches in order): applied here. Waking
+     * the apply thread and being woken back cost more than the apply, at
+     * one put per batch (docs/server.md, "Threads and queues"). */
+    if (s->apply_inflight == 0 && s->handles_ready &&
+        !uv_is_closing((uv_handle_t *)&s->done_idle) &&
+        node_apply_batch_light(b)) {
+        j->status = node_applier_apply(s->applier, b);
+        done_push_local(s, j);
+        return;
+    }
+    apply_push(s, j);
 }
 
 static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
@@ -311,8 +350,7 @@ static void env_snapshot(void *ctx, const struct raft_snapshot_meta *meta)
         run_inline(s, j);
         return;
     }
-    if (cairn_queue_push(&s->apply_q, j) != 0)
-        job_free(j);
+    apply_push(s, j);
 }
 
 /* The proposals a loop turn gathers (every request read in one poll) go
@@ -765,6 +803,8 @@ static void check_node_stopped(struct server *s)
 /* Hands one completion to the node and frees the job. */
 static void dispatch(struct server *s, struct server__job *j)
 {
+    if (j->counted)
+        s->apply_inflight--;
     switch (j->kind) {
     case SERVER__JOB_PERSIST:
         node_persisted(s->node, j->seq, j->status);
@@ -792,9 +832,8 @@ static struct server__job *done_take(struct server *s)
     return j;
 }
 
-static void on_wake(struct server__wake *w)
+static void take_completions(struct server *s)
 {
-    struct server *s = w->poll.data;
     struct server__job *j = done_take(s);
     /* Also while stopping: every batch lent to the node goes back to it. */
     while (j != NULL && s->node != NULL) {
@@ -816,6 +855,18 @@ static void on_wake(struct server__wake *w)
      * (watch.c): a poll with nothing to deliver is cheap. */
     if (s->store != NULL && !s->state_freed)
         server__watch_poll(s);
+}
+
+static void on_wake(struct server__wake *w)
+{
+    take_completions(w->poll.data);
+}
+
+static void on_done_idle(uv_idle_t *h)
+{
+    struct server *s = h->data;
+    uv_idle_stop(h);
+    take_completions(s);
 }
 
 /* etcd's adjustTicks: once at least two peers are connected (within 5 s
@@ -1100,6 +1151,8 @@ static int init_handles(struct server *s)
     s->prop_idle.data = s;
     uv_timer_init(s->loop, &s->commit_timer);
     s->commit_timer.data = s;
+    uv_idle_init(s->loop, &s->done_idle);
+    s->done_idle.data = s;
     server__compactor_init_timer(s);
     s->handles_ready = true;
     return 0;
@@ -1618,10 +1671,10 @@ static void finish_shutdown(struct server *s)
         return;
     s->state_freed = true;
     free_state(s);
-    uv_handle_t *hs[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->stop_timer,
-                         (uv_handle_t *)&s->compact_timer,
-                         (uv_handle_t *)&s->prop_idle,
-                         (uv_handle_t *)&s->commit_timer};
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&s->tick,          (uv_handle_t *)&s->stop_timer,
+        (uv_handle_t *)&s->compact_timer, (uv_handle_t *)&s->prop_idle,
+        (uv_handle_t *)&s->commit_timer,  (uv_handle_t *)&s->done_idle};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         if (hs[i]->loop != NULL && !uv_is_closing(hs[i])) {
             s->closing_handles++;

@@ -76,6 +76,7 @@ struct server__job {
     enum server__job_kind kind;
     int status;
     struct server__job *next; /* in the done list */
+    bool counted;             /* counted in apply_inflight */
     const struct node_persist *persist;
     uint64_t seq;
     struct node_apply_batch *batch;
@@ -118,6 +119,11 @@ struct server {
     uv_timer_t stop_timer;
     uv_idle_t prop_idle;     /* runs node_flush_proposals once per turn */
     uv_timer_t commit_timer; /* runs node_send_commit (lazy commit) */
+    uv_idle_t done_idle;     /* hands back batches applied on the loop */
+    /* Apply and snapshot jobs on apply_q whose completion has not been
+     * dispatched: while any is, the apply thread may be writing the store,
+     * so no batch is applied on the loop. */
+    unsigned apply_inflight;
     uv_timer_t compact_timer;
     struct server__compactor compactor;
     struct server__wake wake; /* the threads' completions, watch polls */

@@ -383,6 +383,59 @@ static void test_codec_fuzz(void **state)
     assert_true(ok > 0);
 }
 
+/* Only batches of a few puts (and empty entries) count as light enough
+ * for the server to apply on its loop (server.c, env_apply). */
+static void test_apply_batch_light(void **state)
+{
+    (void)state;
+    struct node__req reqs[16];
+    size_t n = sample_reqs(reqs, 16);
+    struct buf enc[16];
+    struct raft_entry ents[NODE_APPLY_LIGHT_ENTRIES_MAX + 1];
+    struct node_apply_batch b;
+    memset(&b, 0, sizeof(b));
+    b.kind = NODE__BATCH_ENTRIES;
+    b.entries = ents;
+    memset(ents, 0, sizeof(ents));
+    for (size_t i = 0; i < n; i++) {
+        buf_init(&enc[i]);
+        assert_int_equal(node__req_encode(&reqs[i], &enc[i]), 0);
+        ents[0] = (struct raft_entry){
+            .type = RAFT_ENTRY_NORMAL, .data = enc[i].data, .len = enc[i].len};
+        b.n_entries = 1;
+        assert_int_equal(node_apply_batch_light(&b),
+                         reqs[i].type == NODE__E_PUT);
+    }
+    /* A put and empty entries, up to the count; one more is too many. */
+    ents[0] = (struct raft_entry){
+        .type = RAFT_ENTRY_NORMAL, .data = enc[0].data, .len = enc[0].len};
+    for (size_t i = 1; i <= NODE_APPLY_LIGHT_ENTRIES_MAX; i++)
+        ents[i] = (struct raft_entry){.type = RAFT_ENTRY_NORMAL};
+    b.n_entries = NODE_APPLY_LIGHT_ENTRIES_MAX;
+    assert_true(node_apply_batch_light(&b));
+    b.n_entries = NODE_APPLY_LIGHT_ENTRIES_MAX + 1;
+    assert_false(node_apply_batch_light(&b));
+    /* A configuration change, and another kind of batch. */
+    b.n_entries = 2;
+    ents[1].type = RAFT_ENTRY_CONF_CHANGE;
+    assert_false(node_apply_batch_light(&b));
+    ents[1].type = RAFT_ENTRY_NORMAL;
+    assert_true(node_apply_batch_light(&b));
+    b.kind = NODE__BATCH_COMPACT;
+    assert_false(node_apply_batch_light(&b));
+    /* Too many bytes: a put of a large value. */
+    uint8_t *big = calloc(1, NODE_APPLY_LIGHT_BYTES_MAX + 1);
+    assert_non_null(big);
+    memcpy(big, enc[0].data, enc[0].len);
+    b.kind = NODE__BATCH_ENTRIES;
+    ents[0].data = big;
+    ents[0].len = NODE_APPLY_LIGHT_BYTES_MAX + 1;
+    assert_false(node_apply_batch_light(&b));
+    free(big);
+    for (size_t i = 0; i < n; i++)
+        buf_free(&enc[i]);
+}
+
 int node_test_codec(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +445,7 @@ int node_test_codec(void)
         cmocka_unit_test(test_codec_v2_refused),
         cmocka_unit_test(test_codec_truncated),
         cmocka_unit_test(test_codec_fuzz),
+        cmocka_unit_test(test_apply_batch_light),
     };
     return cmocka_run_group_tests_name("node codec", tests, NULL, NULL);
 }
