@@ -320,7 +320,7 @@ static void env_apply(void *ctx, struct node_apply_batch *b)
     /* A few puts, with the apply thread idle (so not writing the store:
      * one LMDB writer at a time, batches in order): applied here. Waking
      * the apply thread and being woken back cost more than the apply, at
-     * one put per batch (docs/server.md, "Threads and queues"). */
+     * one put per batch (docs/server.md, "Light batches on the loop"). */
     if (s->apply_inflight == 0 && s->handles_ready &&
         !uv_is_closing((uv_handle_t *)&s->done_idle) &&
         node_apply_batch_light(b)) {
