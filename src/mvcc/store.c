@@ -205,53 +205,77 @@ static int kv_cmp(const MDB_val *a, const MDB_val *b)
     return kv_cmp_fast(a, b);
 }
 
-/* A record's varints are mostly one byte (sub 0, version 1, lease 0):
- * decode those inline, the rest through the codec. */
-static inline uint64_t rec_varint(struct codec_reader *rd)
+/* A record's varints are mostly one byte (sub 0, version 1, lease 0),
+ * its create revision up to three (below 2^21): those are decoded
+ * inline, the rest through the codec (same result: little-endian groups
+ * of 7 bits). Advances *off; false if malformed. */
+static inline bool rec_varint(const uint8_t *p, size_t len, size_t *off,
+                              uint64_t *v)
 {
-    if (!rd->bad && rd->off < rd->len && rd->p[rd->off] < 0x80)
-        return rd->p[rd->off++];
-    return codec_read_varint(rd);
+    size_t o = *off;
+    if (len - o >= 3) {
+        uint64_t b0 = p[o], b1 = p[o + 1], b2 = p[o + 2];
+        if (b0 < 0x80) {
+            *v = b0;
+            *off = o + 1;
+            return true;
+        }
+        if (b1 < 0x80) {
+            *v = (b0 & 0x7f) | b1 << 7;
+            *off = o + 2;
+            return true;
+        }
+        if (b2 < 0x80) {
+            *v = (b0 & 0x7f) | (b1 & 0x7f) << 7 | b2 << 14;
+            *off = o + 3;
+            return true;
+        }
+    }
+    size_t n = varint_get(p + o, len - o, v);
+    *off = o + n;
+    return n != 0;
 }
 
 bool mvcc__rec_decode(const MDB_val *k, const MDB_val *v, struct mvcc__rec *r)
 {
     if (k->mv_size < MVCC__REV_BYTES || v->mv_size < 1)
         return false;
-    const uint8_t *kp = k->mv_data;
+    const uint8_t *kp = k->mv_data, *p = v->mv_data;
+    size_t len = v->mv_size, off = 1;
     r->ekey = kp;
     r->ekey_len = k->mv_size - MVCC__REV_BYTES;
     r->main = (mvcc_rev)mvcc__get_be64(kp + r->ekey_len);
-    int64_t ksub = (int64_t)mvcc__get_be64(kp + r->ekey_len + 8);
-    struct codec_reader rd;
-    codec_reader_init(&rd, v->mv_data, v->mv_size);
-    uint8_t flags = codec_read_u8(&rd);
+    uint64_t ksub = mvcc__get_be64(kp + r->ekey_len + 8);
+    uint8_t flags = p[0];
     r->tomb = (flags & MVCC__FLAG_TOMB) != 0;
-    r->sub = (int64_t)rec_varint(&rd);
-    r->create = (mvcc_rev)rec_varint(&rd);
-    r->version = (int64_t)rec_varint(&rd);
-    r->lease = (int64_t)rec_varint(&rd);
+    uint64_t sub, create, version, lease;
+    if (!rec_varint(p, len, &off, &sub) || !rec_varint(p, len, &off, &create) ||
+        !rec_varint(p, len, &off, &version) ||
+        !rec_varint(p, len, &off, &lease))
+        return false;
+    r->sub = (int64_t)sub;
+    r->create = (mvcc_rev)create;
+    r->version = (int64_t)version;
+    r->lease = (int64_t)lease;
     bool is_long = (flags & MVCC__FLAG_LONG) != 0;
-    if (rd.bad || r->sub != ksub ||
-        is_long != mvcc__ekey_is_long(r->ekey_len) ||
+    if (sub != ksub || is_long != mvcc__ekey_is_long(r->ekey_len) ||
         (is_long && r->ekey_len != MVCC__EKEY_LONG))
         return false;
     r->key = r->ekey;
     r->key_len = r->ekey_len;
     if (is_long) {
-        uint64_t kl = codec_read_varint(&rd);
-        if (rd.bad || kl <= MVCC__SHORT_MAX || kl > codec_reader_left(&rd) ||
-            memcmp(r->ekey, (const uint8_t *)v->mv_data + rd.off,
-                   MVCC__SHORT_MAX) != 0)
+        uint64_t kl;
+        if (!rec_varint(p, len, &off, &kl) || kl <= MVCC__SHORT_MAX ||
+            kl > len - off || memcmp(r->ekey, p + off, MVCC__SHORT_MAX) != 0)
             return false;
-        r->key = (const uint8_t *)v->mv_data + rd.off;
+        r->key = p + off;
         r->key_len = (size_t)kl;
-        rd.off += (size_t)kl;
+        off += (size_t)kl;
     }
-    r->val_len = codec_reader_left(&rd);
-    r->val = (const uint8_t *)v->mv_data + rd.off;
-    r->raw = v->mv_data;
-    r->raw_len = v->mv_size;
+    r->val_len = len - off;
+    r->val = p + off;
+    r->raw = p;
+    r->raw_len = len;
     return true;
 }
 
