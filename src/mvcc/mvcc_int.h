@@ -47,6 +47,7 @@ struct mvcc_store {
     struct cairn_log *log;
     MDB_env *env;
     MDB_dbi kv, rev, meta, lkey, ext;
+    MDB_dbi main_dbi;   /* LMDB's main database: the named ones' records */
     struct mvcc__pf pf; /* env's map, set when it opens */
     size_t quota_bytes;
     size_t map_bytes;
@@ -177,6 +178,11 @@ struct mvcc__rd {
     struct mvcc__pf pf_saved; /* the thread's before read_begin */
     uint64_t gen;
     bool live;
+    /* The kv tree's root page in this snapshot, for mvcc__tree_get:
+     * 0 not looked up yet (reset whenever the snapshot is taken), 1
+     * kv_root holds it, -1 not available (point reads use the cursor). */
+    int8_t root_state;
+    uint64_t kv_root;
 };
 /* Read transactions from the pool; the env lock is held shared between
  * begin and end. The snapshot holds at least every commit after which
@@ -237,9 +243,23 @@ int mvcc__kv_copy(struct mvcc_arena *a, const struct mvcc__rec *r,
                   bool keys_only, struct mvcc_kv *kv);
 
 /* Range with kv cursor c in a transaction whose current revision is cur and
- * compaction revision compact. */
-int mvcc__range(struct mvcc_store *s, MDB_cursor *c, mvcc_rev cur,
-                mvcc_rev compact, const struct mvcc_range_req *req,
-                struct mvcc_arena *a, struct mvcc_range_resp *resp);
+ * compaction revision compact. rd: the pooled read transaction c belongs
+ * to, whose point reads may take mvcc__tree_get; NULL inside a batch. */
+int mvcc__range(struct mvcc_store *s, struct mvcc__rd *rd, MDB_cursor *c,
+                mvcc_rev cur, mvcc_rev compact,
+                const struct mvcc_range_req *req, struct mvcc_arena *a,
+                struct mvcc_range_resp *resp);
+
+/* Point reads by our own descent of the kv tree in a read snapshot
+ * (tree.c, docs/mvcc.md "Point reads"). mvcc__tree_root finds the tree's
+ * root page in transaction t (false: unknown). mvcc__tree_get answers as
+ * mvcc__get does for a key of at most MVCC__SHORT_MAX bytes, or returns
+ * MVCC__TREE_FALLBACK when the cursor must answer instead. Read-only
+ * transactions only: a batch's pages change under it. */
+#define MVCC__TREE_FALLBACK 1
+bool mvcc__tree_root(const struct mvcc_store *s, MDB_txn *t, uint64_t *root);
+int mvcc__tree_get(const struct mvcc_store *s, uint64_t root,
+                   const uint8_t *key, size_t key_len, mvcc_rev at,
+                   bool want_tomb, struct mvcc__rec *r);
 
 #endif

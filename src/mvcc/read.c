@@ -443,12 +443,20 @@ static void sort_kvs(struct mvcc_kv *kvs, size_t n, enum mvcc_sort_target t,
 /* A point read without revision filters (the commonest read): one
  * lookup and one copy, without the range walk's collection. Sorting one
  * key-value changes nothing and a limit of 1 or more keeps it. */
-static int range_point(struct mvcc_store *s, MDB_cursor *c, mvcc_rev cur,
-                       mvcc_rev at, const struct mvcc_range_req *req,
-                       struct mvcc_arena *a, struct mvcc_range_resp *resp)
+static int range_point(struct mvcc_store *s, struct mvcc__rd *rd, MDB_cursor *c,
+                       mvcc_rev cur, mvcc_rev at,
+                       const struct mvcc_range_req *req, struct mvcc_arena *a,
+                       struct mvcc_range_resp *resp)
 {
     struct mvcc__rec r;
-    int rc = mvcc__get(s, c, req->key, req->key_len, at, false, &r);
+    int rc = MVCC__TREE_FALLBACK;
+    if (rd != NULL && rd->root_state == 0)
+        rd->root_state = mvcc__tree_root(s, rd->t, &rd->kv_root) ? 1 : -1;
+    if (rd != NULL && rd->root_state > 0)
+        rc = mvcc__tree_get(s, rd->kv_root, req->key, req->key_len, at, false,
+                            &r);
+    if (rc == MVCC__TREE_FALLBACK)
+        rc = mvcc__get(s, c, req->key, req->key_len, at, false, &r);
     if (rc == CAIRN_ENOTFOUND)
         rc = 0;
     else if (rc == 0)
@@ -468,9 +476,10 @@ static int range_point(struct mvcc_store *s, MDB_cursor *c, mvcc_rev cur,
     return 0;
 }
 
-int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
-                mvcc_rev compact, const struct mvcc_range_req *req,
-                struct mvcc_arena *a, struct mvcc_range_resp *resp)
+int mvcc__range(struct mvcc_store *s, struct mvcc__rd *rd, MDB_cursor *kvc,
+                mvcc_rev cur, mvcc_rev compact,
+                const struct mvcc_range_req *req, struct mvcc_arena *a,
+                struct mvcc_range_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
     if (req->revision > cur)
@@ -480,7 +489,7 @@ int mvcc__range(struct mvcc_store *s, MDB_cursor *kvc, mvcc_rev cur,
         return CAIRN_EREVCOMPACTED;
     if (req->end_len == 0 && req->min_mod_rev == 0 && req->max_mod_rev == 0 &&
         req->min_create_rev == 0 && req->max_create_rev == 0)
-        return range_point(s, kvc, cur, at, req, a, resp);
+        return range_point(s, rd, kvc, cur, at, req, a, resp);
     bool fetch_all = req->sort_order != MVCC_SORT_NONE ||
                      req->min_mod_rev != 0 || req->max_mod_rev != 0 ||
                      req->min_create_rev != 0 || req->max_create_rev != 0;
@@ -573,7 +582,7 @@ int mvcc_range(struct mvcc_store *s, const struct mvcc_range_req *req,
         cur = (mvcc_rev)c1;
         compact = (mvcc_rev)c2;
     }
-    rc = mvcc__range(s, rd->kv, cur, compact, req, a, resp);
+    rc = mvcc__range(s, rd, rd->kv, cur, compact, req, a, resp);
     atomic_fetch_add_explicit(&s->ops_ranges, 1, memory_order_relaxed);
 out:
     mvcc__read_end(s, rd);
@@ -614,7 +623,8 @@ int mvcc_reader_begin(struct mvcc_store *s, struct mvcc_reader **out)
 int mvcc_reader_range(struct mvcc_reader *r, const struct mvcc_range_req *req,
                       struct mvcc_arena *a, struct mvcc_range_resp *resp)
 {
-    return mvcc__range(r->s, r->rd->kv, r->cur, r->compact, req, a, resp);
+    return mvcc__range(r->s, r->rd, r->rd->kv, r->cur, r->compact, req, a,
+                       resp);
 }
 
 MDB_txn *mvcc__reader_txn(struct mvcc_reader *r)

@@ -333,6 +333,7 @@ int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **out)
         if (mdb_txn_renew(rd->t) == 0 && mdb_cursor_renew(rd->t, rd->kv) == 0) {
             rd->gen = gen;
             rd->live = true;
+            rd->root_state = 0;
             rd->pf_saved = mvcc__prefetch_enter(s);
             *out = rd;
             return 0;
@@ -354,6 +355,7 @@ int mvcc__read_begin(struct mvcc_store *s, struct mvcc__rd **out)
     }
     rd->gen = gen;
     rd->live = true;
+    rd->root_state = 0;
     rd->pf_saved = mvcc__prefetch_enter(s);
     *out = rd;
     return 0;
@@ -461,7 +463,7 @@ static int64_t count_live_keys(struct mvcc_store *s)
         mvcc_arena_init(&a);
         struct mvcc_range_resp resp;
         int rc =
-            mvcc__range(s, c, atomic_load(&s->committed_rev),
+            mvcc__range(s, NULL, c, atomic_load(&s->committed_rev),
                         atomic_load(&s->committed_compact), &req, &a, &resp);
         if (rc == 0)
             n = resp.count;
@@ -536,7 +538,8 @@ static int env_open(struct mvcc_store *s, struct cairn_errmsg *em)
     rc = mdb_txn_begin(s->env, NULL, 0, &t);
     if (rc != 0)
         goto err_after_env;
-    if ((rc = mdb_dbi_open(t, "kv", MDB_CREATE, &s->kv)) != 0 ||
+    if ((rc = mdb_dbi_open(t, NULL, 0, &s->main_dbi)) != 0 ||
+        (rc = mdb_dbi_open(t, "kv", MDB_CREATE, &s->kv)) != 0 ||
         (rc = mdb_set_compare(t, s->kv, kv_cmp)) != 0 ||
         (rc = mdb_dbi_open(t, "rev", MDB_CREATE, &s->rev)) != 0 ||
         (rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) != 0 ||

@@ -889,7 +889,7 @@ static int exec_path(struct wctx *w, const struct mvcc_txn_req *t,
         int rc = 0;
         switch (ops[i].type) {
         case MVCC_OP_RANGE:
-            rc = mvcc__range(w->s, w->c, wctx_rev(w), w->s->wcompact,
+            rc = mvcc__range(w->s, NULL, w->c, wctx_rev(w), w->s->wcompact,
                              &ops[i].u.range, a, &r->u.range);
             w->ops.ranges++;
             break;

@@ -10,6 +10,7 @@ int main(void)
     failed += test_watch_group();
     failed += test_faults_group();
     failed += test_threads_group();
+    failed += test_tree_group();
     failed += test_model_group();
     return failed ? 1 : 0;
 }

@@ -9,5 +9,6 @@ int test_maint_group(void);
 int test_watch_group(void);
 int test_faults_group(void);
 int test_threads_group(void);
+int test_tree_group(void);
 
 #endif
