@@ -495,6 +495,12 @@ static bool meta_has(struct mvcc_store *s, const char *name)
 static struct mvcc__pf map_find(struct mvcc_store *s)
 {
     struct mvcc__pf pf = {0, 0, 0};
+    /* The prefetching comparator and our own descent (tree.c) read LMDB
+     * 0.9's page layout; with another library version they stay off. */
+    int major = 0, minor = 0;
+    mdb_version(&major, &minor, NULL);
+    if (major != 0 || minor != 9)
+        return pf;
     MDB_envinfo info;
     MDB_stat est;
     MDB_txn *t;
