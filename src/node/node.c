@@ -153,6 +153,14 @@ struct node {
     size_t n_waiters;
     size_t n_read_waiters; /* W_READ and W_RENEW: the walks below skip
                             * the list when there are none */
+    /* So that a request arriving while thousands of reads or keep-alives
+     * wait costs O(1), not a walk of them all (10,000 keep-alives on a
+     * leader spent 70% of its loop in such walks, in turns of 0.5 s):
+     * no reader's wait_index is below reads_ready_at (R_INDEX ones), and
+     * no reader is R_PENDING while reads_pending is false. */
+    raft_index reads_ready_at;
+    bool reads_pending;
+    uint64_t read_walk_steps; /* waiters visited by those walks (tests) */
     uint64_t id_prefix, id_next;
 
     /* ReadIndex rounds: one at a time */
@@ -290,6 +298,22 @@ static void waiter_free(struct waiter *w)
 {
     cairn_free(w->range_bytes);
     cairn_free(w);
+}
+
+/* w (a read or keep-alive) joins the next round. */
+static void set_pending(struct node *n, struct waiter *w)
+{
+    w->phase = R_PENDING;
+    n->reads_pending = true;
+}
+
+/* w waits until index is applied. */
+static void set_index(struct node *n, struct waiter *w, raft_index index)
+{
+    w->phase = R_INDEX;
+    w->wait_index = index;
+    if (index < n->reads_ready_at)
+        n->reads_ready_at = index;
 }
 
 /* Unlinks w and queues its callback with res (copied; pointers in res must
@@ -646,7 +670,7 @@ static void leader_changed(struct node *n, uint64_t old_lead, uint8_t old_role)
                 w->kind == W_RENEW)
                 complete_err(n, w, CAIRN_ELEADERCHANGED);
             else if (w->kind == W_READ && w->phase == R_ROUND)
-                w->phase = R_PENDING; /* ask again, with a fresh ctx */
+                set_pending(n, w); /* ask again, with a fresh ctx */
             else if (w->kind == W_MOVE_LEADER && w->target == n->lead) {
                 struct node_result r;
                 memset(&r, 0, sizeof(r));
@@ -688,20 +712,28 @@ static void serve_read(struct node *n, struct waiter *w)
 
 static void serve_renew(struct node *n, struct waiter *w);
 
-/* Reads and renewals whose index is applied are served. */
+/* Reads and renewals whose index is applied are served; the walk also
+ * finds the lowest index the others wait for. */
 static void serve_applied(struct node *n)
 {
-    if (n->n_read_waiters == 0)
+    if (n->n_read_waiters == 0 || n->applied < n->reads_ready_at)
         return;
+    raft_index lowest = UINT64_MAX;
     for (struct waiter *w = n->w_head, *next; w; w = next) {
         next = w->next;
-        if (w->kind == W_READ && w->phase == R_INDEX &&
-            w->wait_index <= n->applied)
+        n->read_walk_steps++;
+        if ((w->kind != W_READ && w->kind != W_RENEW) || w->phase != R_INDEX)
+            continue;
+        if (w->wait_index > n->applied) {
+            if (w->wait_index < lowest)
+                lowest = w->wait_index;
+        } else if (w->kind == W_READ) {
             serve_read(n, w);
-        else if (w->kind == W_RENEW && w->phase == R_INDEX &&
-                 w->wait_index <= n->applied)
+        } else {
             serve_renew(n, w);
+        }
     }
+    n->reads_ready_at = lowest;
 }
 
 /* Reads and keep-alives go through ReadIndex rounds. */
@@ -716,11 +748,14 @@ static bool in_rounds(const struct waiter *w)
 static bool start_round(struct node *n)
 {
     if (n->round_out || n->stopped || n->lead == RAFT_NONE ||
-        n->n_read_waiters == 0)
+        n->n_read_waiters == 0 || !n->reads_pending)
         return false;
     bool any = false;
-    for (struct waiter *w = n->w_head; w && !any; w = w->next)
+    for (struct waiter *w = n->w_head; w && !any; w = w->next) {
+        n->read_walk_steps++;
         any = in_rounds(w) && w->phase == R_PENDING;
+    }
+    n->reads_pending = any;
     if (!any)
         return false;
     /* Unique across this member's lives, as its request ids are (etcd
@@ -735,6 +770,7 @@ static bool start_round(struct node *n)
     if (rc == 0) {
         n->round_out = true;
         n->round_ticks = 0;
+        n->reads_pending = false;
         for (struct waiter *w = n->w_head; w; w = w->next)
             if (in_rounds(w) && w->phase == R_PENDING) {
                 w->phase = R_ROUND;
@@ -760,10 +796,8 @@ static void settle(struct node *n)
     }
     if (FAULT(n, reuse_read_index) && n->last_read_index != 0)
         for (struct waiter *w = n->w_head; w; w = w->next)
-            if (w->kind == W_READ && w->phase == R_PENDING) {
-                w->phase = R_INDEX;
-                w->wait_index = n->last_read_index;
-            }
+            if (w->kind == W_READ && w->phase == R_PENDING)
+                set_index(n, w, n->last_read_index);
     for (int i = 0; i < 64 && !n->stopped; i++) {
         serve_applied(n);
         propose_clears(n);
@@ -781,15 +815,15 @@ static void read_states(struct node *n, const struct raft_read_state *rs,
         for (struct waiter *w = n->w_head; w; w = w->next)
             if (w->kind == W_READ && w->phase == R_ROUND &&
                 w->round == rs[i].ctx) {
-                w->phase = R_INDEX;
-                w->wait_index = FAULT(n, read_before_applied) ? 0 : rs[i].index;
+                set_index(n, w,
+                          FAULT(n, read_before_applied) ? 0 : rs[i].index);
             } else if (w->kind == W_RENEW && w->phase == R_ROUND &&
                        w->round == rs[i].ctx) {
                 /* A quorum still follows this leader (etcd's
                  * ensureLeadership): the renewal may go ahead. */
-                w->phase = R_INDEX;
-                if (rs[i].index > w->wait_index)
-                    w->wait_index = rs[i].index;
+                set_index(n, w,
+                          rs[i].index > w->wait_index ? rs[i].index
+                                                      : w->wait_index);
             }
         n->round_out = false;
         n->last_read_index = rs[i].index;
@@ -1122,6 +1156,7 @@ int node_new(const struct node_config *config, const struct node_env *env,
     n->cfg.recovery = NULL;
     n->cfg.initial_members = NULL;
     n->id_prefix = (config->id & 0xffff) << 48;
+    n->reads_ready_at = UINT64_MAX;
     n->id_next = ((uint64_t)env->now_ms(env->ctx) << 8) & ((1ULL << 48) - 1);
     mvcc_arena_init(&n->read_arena);
     buf_init(&n->enc);
@@ -1311,6 +1346,11 @@ static void lease_tick(struct node *n)
     }
 }
 
+uint64_t node__read_walk_steps(const struct node *n)
+{
+    return n->read_walk_steps;
+}
+
 int node_tick(struct node *n)
 {
     if (n->stopped)
@@ -1332,7 +1372,7 @@ int node_tick(struct node *n)
         n->round_out = false;
         for (struct waiter *w = n->w_head; w; w = w->next)
             if (in_rounds(w) && w->phase == R_ROUND)
-                w->phase = R_PENDING;
+                set_pending(n, w);
     }
     if (!n->stopped)
         lease_tick(n);
@@ -1803,7 +1843,7 @@ int node_range(struct node *n, const struct mvcc_range_req *req,
         w->range.key = req->key_len ? w->range_bytes : NULL;
         w->range.end = req->end_len ? w->range_bytes + req->key_len : NULL;
     }
-    w->phase = R_PENDING;
+    set_pending(n, w);
     drain(n); /* starts a round unless one is out */
     return 0;
 }
@@ -1963,7 +2003,7 @@ int node_lease_keepalive(struct node *n, int64_t id, void *arg, node_done_cb cb)
     if (w == NULL)
         return CAIRN_ENOMEM;
     w->lease_id = id;
-    w->phase = R_PENDING;
+    set_pending(n, w);
     w->wait_index = n->hs.commit;
     drain(n);
     return 0;

@@ -155,4 +155,8 @@ int node__force_plan(const struct wal_recovery *rec, uint64_t self,
                      struct node__forced *f);
 void node__force_plan_free(struct node__forced *f);
 
+/* Waiters visited by the walks that serve reads and keep-alives and
+ * start ReadIndex rounds, since node_new: tests bound it. */
+uint64_t node__read_walk_steps(const struct node *n);
+
 #endif
