@@ -29,6 +29,7 @@ struct lessor {
     size_t n, cap;
     bool primary;
     int64_t next_auto_id;
+    uint64_t steps; /* work done, for lease__work_steps */
 };
 
 static size_t find_pos(const struct lessor *l, int64_t id, bool *found)
@@ -68,6 +69,7 @@ static int insert(struct lessor *l, const struct lease *le)
     CAIRN_ASSERT(l->v != NULL); /* cap > n, so the array was made */
     if (p < l->n)
         memmove(&l->v[p + 1], &l->v[p], (l->n - p) * sizeof(*l->v));
+    l->steps += l->n - p;
     l->v[p] = *le;
     l->n++;
     return 0;
@@ -257,6 +259,7 @@ int lease_revoke(struct lessor *l, int64_t id)
     size_t p = find_pos(l, id, &found);
     if (found) {
         memmove(&l->v[p], &l->v[p + 1], (l->n - p - 1) * sizeof(*l->v));
+        l->steps += l->n - p;
         l->n--;
     }
     pthread_mutex_unlock(&l->mu);
@@ -387,6 +390,7 @@ size_t lease_expired(struct lessor *l, int64_t now_ms, int64_t *ids, size_t max)
         int64_t last_exp = INT64_MIN, last_id = INT64_MIN;
         while (n < max) {
             struct lease *best = NULL;
+            l->steps += l->n;
             for (size_t i = 0; i < l->n; i++) {
                 struct lease *le = &l->v[i];
                 if (le->expiry_ms > now_ms)
@@ -416,6 +420,7 @@ size_t lease_checkpoints_due(struct lessor *l, int64_t now_ms, int64_t *ids,
     size_t n = 0;
     for (size_t i = 0; l->primary && i < l->n && n < max; i++) {
         struct lease *le = &l->v[i];
+        l->steps++;
         if (le->next_cp_ms > now_ms || le->expiry_ms <= now_ms)
             continue;
         int64_t rem_ms = le->expiry_ms - now_ms;
@@ -462,6 +467,14 @@ size_t lease_list(struct lessor *l, int64_t *ids, size_t max)
     for (size_t i = 0; i < l->n && i < max; i++)
         ids[i] = l->v[i].id;
     size_t n = l->n;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+uint64_t lease__work_steps(struct lessor *l)
+{
+    pthread_mutex_lock(&l->mu);
+    uint64_t n = l->steps;
     pthread_mutex_unlock(&l->mu);
     return n;
 }

@@ -101,4 +101,8 @@ int lease_time_to_live(struct lessor *l, int64_t id, int64_t now_ms,
 size_t lease_list(struct lessor *l, int64_t *ids, size_t max);
 bool lease_exists(struct lessor *l, int64_t id);
 
+/* For tests: leases visited or moved by the lessor so far (scans, shifts,
+ * heap and hash steps), so a test can bound the work of an operation. */
+uint64_t lease__work_steps(struct lessor *l);
+
 #endif
