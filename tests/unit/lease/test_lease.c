@@ -319,6 +319,111 @@ static void test_promote_spreads_expiries(void **state)
     assert_int_equal(prev, 2000);
 }
 
+/* A client fleet dies: N leases of one TTL expire together, and the leader
+ * revokes them at its rate, tick by tick, as node's lease_tick does
+ * (expired ids, then checkpoints due). The lessor's work must grow as
+ * N log N, not N^2 (a scan of every lease per pick, a shift of the sorted
+ * array per revoke: ~N^2 steps before). */
+static void test_mass_expiry_costs_n_log_n(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 20000, PER_TICK = 100, TICK_MS = 100 };
+    int64_t id, ttl;
+    begin(f);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(lease_grant(f->l, 0, 10, 0, &id, &ttl), 0);
+    commit(f);
+    lease_promote(f->l, 0, 0);
+    uint64_t before = lease__work_steps(f->l);
+    size_t revoked = 0;
+    int64_t last_exp_id = 0;
+    for (int64_t now = 0; revoked < N; now += TICK_MS) {
+        assert_true(now < 120000); /* 750 a second: all gone by ~37 s */
+        int64_t ids[PER_TICK], cids[128], rem[128];
+        size_t k = lease_expired(f->l, now, ids, PER_TICK);
+        begin(f);
+        for (size_t i = 0; i < k; i++) {
+            /* Oldest expiry first: with one TTL, lowest id first. */
+            assert_true(ids[i] > last_exp_id);
+            last_exp_id = ids[i];
+            assert_int_equal(lease_revoke(f->l, ids[i]), 0);
+        }
+        commit(f);
+        revoked += k;
+        assert_int_equal(lease_checkpoints_due(f->l, now, cids, rem, 128), 0);
+    }
+    assert_int_equal(lease_list(f->l, NULL, 0), 0);
+    uint64_t steps = lease__work_steps(f->l) - before;
+    print_message("mass expiry of %d leases: %llu steps\n", N,
+                  (unsigned long long)steps);
+    assert_true(steps < (uint64_t)N * 100);
+}
+
+/* Leases longer than the checkpoint interval: every tick asks for the
+ * checkpoints due, at most 128 each. Ticks with none due cost O(1), and
+ * each lease gets its checkpoint, with the right remaining TTL, once per
+ * interval (before: every lease visited on every tick). */
+static void test_checkpoints_cost_log_n(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 20000, TICK_MS = 100 };
+    int64_t id, ttl;
+    begin(f);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(lease_grant(f->l, 0, 600, 0, &id, &ttl), 0);
+    commit(f);
+    lease_promote(f->l, 0, 0);
+    uint64_t before = lease__work_steps(f->l);
+    static bool seen[N + 1];
+    size_t got = 0;
+    for (int64_t now = 0; now < 110000; now += TICK_MS) {
+        int64_t cids[128], rem[128];
+        size_t c = lease_checkpoints_due(f->l, now, cids, rem, 128);
+        for (size_t i = 0; i < c; i++) {
+            assert_true(cids[i] >= 1 && cids[i] <= N);
+            assert_false(seen[cids[i]]);
+            seen[cids[i]] = true;
+            /* Each expires at 600 s or later (spread by promote). */
+            assert_true(rem[i] * 1000 >= 600000 - now);
+        }
+        got += c;
+    }
+    assert_int_equal(got, N);
+    uint64_t steps = lease__work_steps(f->l) - before;
+    print_message("checkpoints of %d leases: %llu steps\n", N,
+                  (unsigned long long)steps);
+    assert_true(steps < (uint64_t)N * 100);
+}
+
+/* Grants with ids in any order cost O(1) each (before: a shift of the
+ * sorted array), and the list is still in id order, also when the caller
+ * has room for fewer ids than there are leases. */
+static void test_grants_any_order_and_list(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 20000 };
+    int64_t id, ttl;
+    uint64_t before = lease__work_steps(f->l);
+    begin(f);
+    for (int i = N; i >= 1; i--)
+        assert_int_equal(lease_grant(f->l, 3 * i, 60, 0, &id, &ttl), 0);
+    commit(f);
+    uint64_t steps = lease__work_steps(f->l) - before;
+    print_message("%d grants in descending id order: %llu steps\n", N,
+                  (unsigned long long)steps);
+    assert_true(steps < (uint64_t)N * 100);
+    static int64_t ids[N];
+    assert_int_equal(lease_list(f->l, ids, N), N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ids[i], 3 * (i + 1));
+    memset(ids, 0, sizeof(ids));
+    assert_int_equal(lease_list(f->l, ids, 7), N);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(ids[i], 3 * (i + 1));
+    assert_int_equal(ids[7], 0);
+    assert_int_equal(lease_list(f->l, NULL, 0), N);
+}
+
 /* ---- a random sequence against a model ---- */
 
 #define ML 24
@@ -450,6 +555,15 @@ static void test_random_against_model(void **state)
         } else if (op < 72) {
             int64_t ids[ML], rem[ML];
             size_t n = lease_checkpoints_due(f->l, now, ids, rem, ML);
+            /* Earliest due first: compare in id order. */
+            for (size_t a = 1; a < n; a++)
+                for (size_t b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
+                    int64_t t = ids[b], r = rem[b];
+                    ids[b] = ids[b - 1];
+                    rem[b] = rem[b - 1];
+                    ids[b - 1] = t;
+                    rem[b - 1] = r;
+                }
             size_t k = 0;
             for (int64_t i = 1; m.primary && i <= ML; i++) {
                 struct mlease *y = &m.l[i];
@@ -529,6 +643,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grant_refused_under_nospace_alarm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_promote_spreads_expiries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_mass_expiry_costs_n_log_n, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_cost_log_n, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_grants_any_order_and_list, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_random_against_model, setup,
                                         teardown),
