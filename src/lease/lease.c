@@ -43,8 +43,8 @@ struct lessor {
     struct mvcc_store *s;
     struct lease_options o;
     pthread_mutex_t mu;
-    /* Open addressing by id (linear probing, at most half full); every
-     * array below has room for cap leases, so no insertion into a heap can
+    /* Open addressing by id (linear probing, at most half full); the heaps'
+     * arrays have room for cap / 2 leases, so no insertion into a heap can
      * fail once a lease is in the table. */
     struct lease **tab;
     size_t n, cap;
@@ -109,22 +109,32 @@ static void table_del(struct lessor *l, const struct lease *le)
     l->tab[i] = NULL;
 }
 
-/* Rebuilds the table and the heaps' arrays for cap slots (a power of two,
- * at least 2n). On failure nothing changed. */
+/* Sizes the heaps' arrays for a table of cap slots: at most half full, it
+ * holds at most cap / 2 leases. */
+static int heaps_fit(struct lessor *l, size_t cap)
+{
+    for (int h = 0; h < 2; h++) {
+        struct lease **v =
+            cairn_realloc(l->heaps[h].v, cap / 2 * sizeof(*l->heaps[h].v));
+        if (v == NULL)
+            return CAIRN_ENOMEM;
+        l->heaps[h].v = v;
+    }
+    return 0;
+}
+
+/* Rebuilds the table for cap slots (a power of two, at least 2n). On
+ * failure the table is unchanged and every heap array still fits it. */
 static int resize(struct lessor *l, size_t cap)
 {
+    bool grow = cap > l->cap;
+    /* Growing, the heaps first (one grown alone is only larger); shrinking,
+     * after the table (one left larger is harmless). */
+    if (grow && heaps_fit(l, cap) != 0)
+        return CAIRN_ENOMEM;
     struct lease **tab = cairn_calloc(cap, sizeof(*tab));
     if (tab == NULL)
         return CAIRN_ENOMEM;
-    for (int h = 0; h < 2; h++) {
-        struct lease **v =
-            cairn_realloc(l->heaps[h].v, cap * sizeof(*l->heaps[h].v));
-        if (v == NULL) {
-            cairn_free(tab);
-            return CAIRN_ENOMEM;
-        }
-        l->heaps[h].v = v;
-    }
     struct lease **old = l->tab;
     size_t old_cap = l->cap;
     l->tab = tab;
@@ -134,6 +144,8 @@ static int resize(struct lessor *l, size_t cap)
             table_put(l, old[i]);
     l->steps += old_cap;
     cairn_free(old);
+    if (!grow)
+        (void)heaps_fit(l, cap);
     return 0;
 }
 

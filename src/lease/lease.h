@@ -73,13 +73,17 @@ bool lease_is_primary(struct lessor *l);
  * CAIRN_ELEASENOTFOUND when unknown or already expired. */
 int lease_renew(struct lessor *l, int64_t id, int64_t now_ms, int64_t *ttl_s,
                 bool *clear_checkpoint);
-/* Up to max ids of leases expired at now_ms, oldest expiry first; the
- * caller proposes their revocation. Returns how many. */
+/* Up to max ids of leases expired at now_ms, oldest expiry first (ties by
+ * id); they stay expired, and are returned again, until revoked: the
+ * caller proposes their revocation and paces retries. O(max log max).
+ * Returns how many. */
 size_t lease_expired(struct lessor *l, int64_t now_ms, int64_t *ids,
                      size_t max);
-/* Up to max (id, remaining TTL) pairs whose checkpoint is due at now_ms
- * (leases with more than one interval to go get one per interval); the
- * caller proposes them as one checkpoint entry. Returns how many. */
+/* Up to max (id, remaining TTL) pairs whose checkpoint is due at now_ms,
+ * earliest due first (leases with more than one interval to go get one per
+ * interval; an expired lease gets none until the next promote); the caller
+ * proposes them as one checkpoint entry. Returns how many. now_ms must not
+ * go back between calls. */
 size_t lease_checkpoints_due(struct lessor *l, int64_t now_ms, int64_t *ids,
                              int64_t *remaining_ttl_s, size_t max);
 

@@ -424,6 +424,63 @@ static void test_grants_any_order_and_list(void **state)
     assert_int_equal(lease_list(f->l, NULL, 0), N);
 }
 
+/* Out of memory at every allocation of grants and revokes (the table and
+ * the heaps growing and shrinking): the call fails cleanly or succeeds, and
+ * the lessor stays consistent; queries that allocate scratch space fall
+ * back without it. */
+static void test_out_of_memory(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 40 };
+    int64_t id, ttl, ids[400];
+    lease_promote(f->l, 0, 0);
+    for (int64_t i = 1; i <= N; i++) {
+        int rc = CAIRN_ENOMEM;
+        for (int cd = 0; rc != 0; cd++) {
+            assert_true(cd < 100);
+            begin(f);
+            cairn_mem_fault_set(cd, 1);
+            rc = lease_grant(f->l, 100 - i, 10 + i, 0, &id, &ttl);
+            cairn_mem_fault_set(-1, 0);
+            if (rc == 0) {
+                commit(f);
+                break;
+            }
+            assert_int_equal(rc, CAIRN_ENOMEM);
+            assert_false(lease_exists(f->l, 100 - i));
+            mvcc_batch_abort(f->s);
+        }
+    }
+    cairn_mem_fault_set(0, 1000000);
+    assert_int_equal(lease_list(f->l, ids, 300), N);
+    assert_int_equal(lease_expired(f->l, 1000000, ids + 100, 300), N);
+    cairn_mem_fault_set(-1, 0);
+    for (int64_t i = 0; i < N; i++) {
+        assert_int_equal(ids[i], 100 - N + i);
+        assert_int_equal(ids[100 + i], 100 - 1 - i); /* shortest TTL first */
+    }
+    for (int64_t i = 1; i <= N; i++) {
+        int rc = CAIRN_ENOMEM;
+        for (int cd = 0; rc != 0; cd++) {
+            assert_true(cd < 100);
+            begin(f);
+            cairn_mem_fault_set(cd, 1);
+            rc = lease_revoke(f->l, 100 - i);
+            cairn_mem_fault_set(-1, 0);
+            if (rc == 0) {
+                commit(f);
+                break;
+            }
+            mvcc_batch_abort(f->s);
+            /* mvcc failed before the lessor let go of the lease. */
+            assert_true(lease_exists(f->l, 100 - i));
+        }
+        assert_false(lease_exists(f->l, 100 - i));
+        assert_int_equal(lease_list(f->l, NULL, 0), N - i);
+        assert_int_equal(lease_expired(f->l, 1000000, ids, 300), N - i);
+    }
+}
+
 /* ---- a random sequence against a model ---- */
 
 #define ML 24
@@ -650,6 +707,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_grants_any_order_and_list, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_against_model, setup,
                                         teardown),
     };
