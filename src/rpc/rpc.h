@@ -247,6 +247,9 @@ uint64_t rpc_server_write_count(const struct rpc_server *srv);
 size_t rpc_server_conn_count(const struct rpc_server *srv);
 /* Calls currently open. */
 size_t rpc_server_call_count(const struct rpc_server *srv);
+/* Streams nghttp2 holds over every HTTP/2 connection, open or closed
+ * (for tests: walks every stream id a connection has seen). */
+size_t rpc_server_stream_count(const struct rpc_server *srv);
 /* Bytes the server holds for sending, over every call and connection:
  * for tests and metrics. */
 size_t rpc_server_queued_bytes(const struct rpc_server *srv);

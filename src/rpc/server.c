@@ -301,6 +301,21 @@ size_t rpc_server_call_count(const struct rpc_server *srv)
     return n;
 }
 
+size_t rpc_server_stream_count(const struct rpc_server *srv)
+{
+    size_t n = 0;
+    for (const struct rpc__conn *c = srv->conns; c; c = c->next) {
+        if (c->session == NULL)
+            continue;
+        int32_t last = nghttp2_session_get_last_proc_stream_id(c->session);
+        /* Bounded by the ids the client used; client streams are odd. */
+        for (int32_t id = 1; id > 0 && id <= last; id += 2)
+            if (nghttp2_session_find_stream(c->session, id) != NULL)
+                n++;
+    }
+    return n;
+}
+
 size_t rpc_server_queued_bytes(const struct rpc_server *srv)
 {
     size_t n = 0;
