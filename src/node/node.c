@@ -143,6 +143,7 @@ struct node {
     raft_index applied;
 
     /* snapshots */
+    uint64_t trim_at; /* log cache bytes that make trim_log_cache look */
     raft_index snap_index;
     raft_index snap_requested;
     struct raft_conf_state snap_conf;
@@ -1146,6 +1147,9 @@ int node_new(const struct node_config *config, const struct node_env *env,
         n->cfg.snapshot_count = NODE_SNAPSHOT_COUNT_DEFAULT;
     if (n->cfg.snapshot_catchup_entries == 0)
         n->cfg.snapshot_catchup_entries = NODE_SNAPSHOT_CATCHUP_ENTRIES;
+    if (n->cfg.log_cache_bytes == 0)
+        n->cfg.log_cache_bytes = NODE_LOG_CACHE_BYTES_DEFAULT;
+    n->trim_at = n->cfg.log_cache_bytes;
     if (n->cfg.max_request_bytes == 0)
         n->cfg.max_request_bytes = NODE_MAX_REQUEST_BYTES_DEFAULT;
     if (n->cfg.request_timeout_ms == 0)
@@ -1462,6 +1466,68 @@ static void maybe_snapshot(struct node *n)
     n->env.snapshot(n->env.ctx, &meta);
 }
 
+static struct raft_status *leader_status(struct node *n);
+
+/* Where a bounded log cache may be compacted to: the catch-up window
+ * behind applied, lowered to what a live follower still needs, but keeping
+ * at most half the bound for the window and the whole bound for live
+ * followers. */
+static raft_index trim_point(struct node *n)
+{
+    uint64_t bound = n->cfg.log_cache_bytes;
+    raft_index k = n->applied > n->cfg.snapshot_catchup_entries
+                       ? n->applied - n->cfg.snapshot_catchup_entries
+                       : 0;
+    raft_index half = raft_memory_storage_keep_bytes(n->ms, bound / 2);
+    if (k < half)
+        k = half;
+    struct raft_status *st = leader_status(n);
+    for (uint32_t i = 0; st != NULL && i < st->n_progress; i++) {
+        const struct raft_progress_status *p = &st->progress[i];
+        if (p->id == n->cfg.id || !p->recent_active)
+            continue;
+        /* A follower being sent a snapshot resumes after it. */
+        raft_index need =
+            p->state == RAFT_PROGRESS_SNAPSHOT && p->pending_snapshot > p->match
+                ? p->pending_snapshot
+                : p->match;
+        if (need < k)
+            k = need;
+    }
+    cairn_free(st);
+    raft_index full = raft_memory_storage_keep_bytes(n->ms, bound);
+    if (k < full)
+        k = full;
+    return k < n->applied ? k : n->applied;
+}
+
+/* Bounds the log cache by bytes, not only by the snapshot count: entries
+ * up to applied are dropped from memory (the WAL keeps them until a
+ * durable snapshot) behind an in-memory snapshot at applied, the one a
+ * follower that needs them gets (its image is the live store anyway, see
+ * "Snapshots and compaction" in docs/node.md). Looks again only after a
+ * quarter of the bound more, so a cache held up by unapplied entries or a
+ * live follower is not walked on every batch. */
+static void trim_log_cache(struct node *n)
+{
+    uint64_t bound = n->cfg.log_cache_bytes;
+    if (raft_memory_storage_bytes(n->ms) <= n->trim_at)
+        return;
+    raft_index k = trim_point(n);
+    int rc = 0;
+    if (k >= raft_memory_storage_first_index(n->ms)) {
+        rc = raft_memory_storage_create_snapshot(n->ms, n->applied,
+                                                 &n->applied_conf, NULL, 0);
+        if (rc == 0 || rc == CAIRN_ESNAPOUTOFDATE)
+            rc = raft_memory_storage_compact(n->ms, k);
+    }
+    if (rc != 0 && rc != CAIRN_ECOMPACTED)
+        cairn_warnf(n->env.log, "node", "log cache trim to %llu: %s",
+                    (unsigned long long)k, cairn_strerror(rc));
+    uint64_t left = raft_memory_storage_bytes(n->ms);
+    n->trim_at = left + bound / 4 > bound ? left + bound / 4 : bound;
+}
+
 static void complete_results(struct node *n, struct node_apply_batch *b)
 {
     for (size_t i = 0; i < b->n_results; i++) {
@@ -1508,6 +1574,7 @@ int node_applied(struct node *n, struct node_apply_batch *b)
             n->applied_conf = b->snap.conf;
         }
         complete_results(n, b);
+        trim_log_cache(n);
         break;
     case NODE__BATCH_RESTORE: {
         n->restore_out = false;
@@ -2717,6 +2784,11 @@ raft_term node_term(const struct node *n)
 raft_index node_applied_index(const struct node *n)
 {
     return n->applied;
+}
+
+uint64_t node_log_cache_bytes(const struct node *n)
+{
+    return raft_memory_storage_bytes(n->ms);
 }
 
 bool node_stopped(const struct node *n, int *err)

@@ -103,6 +103,9 @@
     5000                        /* log tail kept after a snapshot \
                                  */
 #define NODE_MAX_APPLY_LAG 5000 /* commit - applied before refusing */
+/* cairn's: the log cache's bound in bytes (docs/node.md, "Snapshots and
+ * compaction"); etcd keeps every entry since its last snapshot. */
+#define NODE_LOG_CACHE_BYTES_DEFAULT (8u << 20)
 #define NODE_MAX_REQUEST_BYTES_DEFAULT (1536u * 1024)
 #define NODE_MEMBER_URLS_MAX 8
 #define NODE_MEMBER_NAME_MAX 64
@@ -212,6 +215,7 @@ struct node_config {
     unsigned election_ticks; /* --election-timeout / tick_ms (etcd: 10) */
     uint64_t snapshot_count; /* 0: NODE_SNAPSHOT_COUNT_DEFAULT */
     uint64_t snapshot_catchup_entries; /* 0: NODE_SNAPSHOT_CATCHUP_ENTRIES */
+    uint64_t log_cache_bytes;          /* 0: NODE_LOG_CACHE_BYTES_DEFAULT */
     size_t max_request_bytes;          /* 0: NODE_MAX_REQUEST_BYTES_DEFAULT */
     bool strict_reconfig_check;
     bool pre_vote;               /* etcd 3.4's default: false; cairn: true */
@@ -493,6 +497,9 @@ uint64_t node_leader(const struct node *n);
 /* The current term (node_status_get's raft_term, without its store read). */
 raft_term node_term(const struct node *n);
 raft_index node_applied_index(const struct node *n);
+/* What the log cache's entries cost in memory (raft_memory_storage_bytes),
+ * bounded by log_cache_bytes once they are applied. */
+uint64_t node_log_cache_bytes(const struct node *n);
 /* True once the member stopped (removed, or a fatal failure); *err says
  * why. */
 bool node_stopped(const struct node *n, int *err);

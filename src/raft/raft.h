@@ -359,6 +359,20 @@ int raft_memory_storage_create_snapshot(struct raft_memory_storage *ms,
  * already compacted, CAIRN_EUNAVAILABLE beyond the last index. */
 int raft_memory_storage_compact(struct raft_memory_storage *ms,
                                 raft_index index);
+/* What the entries after the snapshot cost in memory: their data bytes
+ * plus RAFT_MEMORY_STORAGE_ENTRY_OVERHEAD each. O(1). */
+#define RAFT_MEMORY_STORAGE_ENTRY_OVERHEAD \
+    (sizeof(struct raft_entry) + sizeof(void *))
+uint64_t raft_memory_storage_bytes(const struct raft_memory_storage *ms);
+/* The lowest index that raft_memory_storage_compact may be given (the
+ * snapshot's index when nothing is to drop) so that the entries left after
+ * it cost at most `bytes`. Walks back from the last entry: O(entries
+ * kept). */
+raft_index raft_memory_storage_keep_bytes(const struct raft_memory_storage *ms,
+                                          uint64_t bytes);
+/* The index of the first entry kept (snapshot index + 1). */
+raft_index
+raft_memory_storage_first_index(const struct raft_memory_storage *ms);
 
 /* ------------------------------------------------------------------------ */
 /* The core                                                                  */

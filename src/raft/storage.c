@@ -11,7 +11,23 @@ struct raft_memory_storage {
     /* v.ents[0] is a dummy carrying the snapshot's index and term; the log
      * holds v.ents[1..n). Data is copied, one block per append. */
     struct entry_vec v;
+    uint64_t bytes; /* cost of v.ents[1..n), raft_memory_storage_bytes */
 };
+
+static uint64_t cost(const struct raft_entry *e)
+{
+    return e->len + RAFT_MEMORY_STORAGE_ENTRY_OVERHEAD;
+}
+
+/* The cost of v.ents[from, to). */
+static uint64_t cost_range(const struct raft_memory_storage *ms, size_t from,
+                           size_t to)
+{
+    uint64_t b = 0;
+    for (size_t i = from; i < to; i++)
+        b += cost(&ms->v.ents[i]);
+    return b;
+}
 
 static raft_index ms_first(const struct raft_memory_storage *ms)
 {
@@ -111,6 +127,7 @@ int raft_memory_storage_new(struct raft_memory_storage **out)
 
 static void free_entries_from(struct raft_memory_storage *ms, size_t from)
 {
+    ms->bytes -= cost_range(ms, from, ms->v.n);
     raft__ev_release(&ms->v, from, ms->v.n);
     ms->v.n = from;
 }
@@ -174,8 +191,12 @@ int raft_memory_storage_append(struct raft_memory_storage *ms,
         n -= skip;
     }
     size_t at = (size_t)(entries[0].index - ms->v.ents[0].index);
+    uint64_t dropped = cost_range(ms, at, ms->v.n);
     /* All or nothing: a failed allocation leaves the log as it was. */
-    return raft__ev_replace_from(&ms->v, at, entries, n);
+    int rv = raft__ev_replace_from(&ms->v, at, entries, n);
+    if (rv == 0)
+        ms->bytes = ms->bytes - dropped + cost_range(ms, at, ms->v.n);
+    return rv;
 }
 
 static int set_snapshot(struct raft_memory_storage *ms,
@@ -234,8 +255,33 @@ int raft_memory_storage_compact(struct raft_memory_storage *ms,
         return CAIRN_EUNAVAILABLE;
     size_t drop = (size_t)(index - off);
     raft_term term = ms->v.ents[drop].term;
+    ms->bytes -= cost_range(ms, 1, drop + 1);
     raft__ev_remove_range(&ms->v, 1, drop + 1);
     ms->v.ents[0].index = index;
     ms->v.ents[0].term = term;
     return 0;
+}
+
+uint64_t raft_memory_storage_bytes(const struct raft_memory_storage *ms)
+{
+    return ms->bytes;
+}
+
+raft_index raft_memory_storage_keep_bytes(const struct raft_memory_storage *ms,
+                                          uint64_t bytes)
+{
+    uint64_t kept = 0;
+    size_t i = ms->v.n;
+    /* Bounded by the number of entries. */
+    while (i > 1 && kept + cost(&ms->v.ents[i - 1]) <= bytes) {
+        kept += cost(&ms->v.ents[i - 1]);
+        i--;
+    }
+    /* Entries [i, n) fit: compact up to ents[i - 1]. */
+    return ms->v.ents[0].index + (raft_index)(i - 1);
+}
+
+raft_index raft_memory_storage_first_index(const struct raft_memory_storage *ms)
+{
+    return ms_first(ms);
 }

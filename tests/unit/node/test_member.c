@@ -442,6 +442,50 @@ static void test_snapshot_and_compaction(void **state)
     h_cluster_free(&c);
 }
 
+/* The log cache is bounded by bytes without waiting for snapshot_count:
+ * live followers are never sent a snapshot for it, and one cut off past
+ * the window catches up by snapshot once healed, then keeps following. */
+static void test_log_cache_bounded_by_bytes(void **state)
+{
+    (void)state;
+    enum { BOUND = 4096 };
+    struct node_config base = {.snapshot_count = 100000,
+                               .snapshot_catchup_entries = 5,
+                               .log_cache_bytes = BOUND};
+    struct h_cluster c;
+    h_cluster_init(&c, 3, &base);
+    struct h_member *l = h_elect(&c, 1);
+    const char *val = "0123456789012345678901234567890123456789";
+    char k[32];
+    for (int i = 0; i < 300; i++) {
+        if (i == 150)
+            c.m[2].cut = true;
+        struct h_result p;
+        snprintf(k, sizeof(k), "key%03d", i);
+        assert_int_equal(h_put(l, k, val, &p), 0);
+        h_run(&c);
+        assert_int_equal(p.err, 0);
+        for (size_t j = 0; j < 3; j++)
+            assert_true(node_log_cache_bytes(c.m[j].n) <= BOUND + BOUND / 4);
+        if (i == 149) /* both followers were live: no snapshot needed */
+            assert_int_equal(l->sent_by_type[RAFT_MSG_SNAP], 0);
+    }
+    assert_int_equal(l->snapshots_done, 0);
+    struct h_member *lag = &c.m[2];
+    lag->cut = false;
+    h_tick(&c, 10);
+    assert_true(l->sent_by_type[RAFT_MSG_SNAP] > 0);
+    assert_true(node_applied_index(lag->n) == node_applied_index(l->n));
+    assert_true(h_hash_kv(lag) == h_hash_kv(l));
+    struct h_result p;
+    assert_int_equal(h_put(lag, "after", "x", &p), 0);
+    h_run(&c);
+    assert_int_equal(p.err, 0);
+    assert_true(h_hash_kv(lag) == h_hash_kv(l));
+    assert_true(node_log_cache_bytes(lag->n) <= BOUND + BOUND / 4);
+    h_cluster_free(&c);
+}
+
 /* A follower whose received snapshot is not installed yet (its restore
  * batch held) persists the entries after it and reports them at once: the
  * raft core keeps them (the node used to hold those reports back until the
@@ -1149,6 +1193,7 @@ int node_test_member(void)
         cmocka_unit_test(test_keepalive_confirms_leadership),
         cmocka_unit_test(test_many_keepalives_cost_o1_each),
         cmocka_unit_test(test_snapshot_and_compaction),
+        cmocka_unit_test(test_log_cache_bounded_by_bytes),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_timeouts),

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "util/prng.h"
+
 static void ents_of(struct raft_entry *e, const raft_term *terms, size_t n,
                     raft_index first)
 {
@@ -76,6 +78,78 @@ static void test_memory_storage(void **state)
     assert_int_equal(i, 10);
     assert_int_equal(raft_memory_storage_apply_snapshot(ms, &s2),
                      CAIRN_ESNAPOUTOFDATE);
+    raft_memory_storage_free(ms);
+}
+
+/* The naive cost of the entries after the snapshot. */
+static uint64_t naive_bytes(const struct raft_storage *st, raft_index from)
+{
+    raft_index first, last;
+    st->first_index(st->ctx, &first);
+    st->last_index(st->ctx, &last);
+    uint64_t b = 0;
+    for (raft_index i = from > first ? from : first; i <= last; i++) {
+        const struct raft_entry *e;
+        size_t n;
+        assert_int_equal(st->entries(st->ctx, i, i + 1, UINT64_MAX, &e, &n), 0);
+        b += e->len + RAFT_MEMORY_STORAGE_ENTRY_OVERHEAD;
+    }
+    return b;
+}
+
+/* The byte count follows appends, truncations, compactions and snapshots,
+ * against a sum over the entries; keep_bytes gives the lowest compaction
+ * index whose remaining entries fit. */
+static void test_memory_storage_bytes(void **state)
+{
+    (void)state;
+    struct raft_memory_storage *ms;
+    assert_int_equal(raft_memory_storage_new(&ms), 0);
+    const struct raft_storage *st = raft_memory_storage_iface(ms);
+    struct prng rng;
+    prng_seed(&rng, 7);
+    static const uint8_t data[64];
+    struct raft_entry e[8];
+    for (int step = 0; step < 2000; step++) {
+        raft_index first, last;
+        st->first_index(st->ctx, &first);
+        st->last_index(st->ctx, &last);
+        uint64_t what = prng_range(&rng, 0, 9);
+        if (what < 7) { /* append, sometimes over the tail */
+            raft_index at = last + 1;
+            if (what == 0 && last >= first)
+                at = first + prng_range(&rng, 0, (uint32_t)(last - first));
+            size_t n = prng_range(&rng, 1, 8);
+            for (size_t i = 0; i < n; i++)
+                e[i] = (struct raft_entry){
+                    .term = 1,
+                    .index = at + i,
+                    .data = data,
+                    .len = prng_range(&rng, 0, sizeof(data))};
+            for (size_t i = 0; i < n; i++)
+                if (e[i].len == 0)
+                    e[i].data = NULL;
+            assert_int_equal(raft_memory_storage_append(ms, e, n), 0);
+        } else if (what == 7 && last >= first) {
+            raft_index k =
+                first + prng_range(&rng, 0, (uint32_t)(last - first));
+            assert_int_equal(raft_memory_storage_compact(ms, k), 0);
+        } else if (what == 8 && step % 50 == 0) {
+            struct raft_snapshot s = {
+                .meta = {.index = last + 3,
+                         .term = 2,
+                         .conf = {.n_voters = 1, .voters = {1}}}};
+            assert_int_equal(raft_memory_storage_apply_snapshot(ms, &s), 0);
+        } else {
+            uint64_t budget = prng_range(&rng, 0, 2000);
+            raft_index k = raft_memory_storage_keep_bytes(ms, budget);
+            assert_true(k + 1 >= first && k <= last);
+            assert_true(naive_bytes(st, k + 1) <= budget);
+            if (k + 1 > first) /* one more entry would not fit */
+                assert_true(naive_bytes(st, k) > budget);
+        }
+        assert_int_equal(raft_memory_storage_bytes(ms), naive_bytes(st, 0));
+    }
     raft_memory_storage_free(ms);
 }
 
@@ -283,6 +357,7 @@ int test_log_group(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_storage),
         cmocka_unit_test(test_memory_storage_nomem),
+        cmocka_unit_test(test_memory_storage_bytes),
         cmocka_unit_test(test_log_append_and_stable),
         cmocka_unit_test(test_log_maybe_append),
         cmocka_unit_test(test_log_find_conflict_by_term),
