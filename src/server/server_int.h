@@ -188,6 +188,7 @@ struct server {
     bool published;       /* our attributes are in the applied members */
     bool publish_tried;   /* publish_ms is set */
     bool advance_pending; /* initial election tick advance still due */
+    unsigned trim_ticks;  /* ticks since the heap was last trimmed */
     bool stopping;        /* server_stop called or the member stopped */
     bool shutting_down;   /* the stop's second half has begun */
     bool transfer_done;   /* the leadership transfer answered */
