@@ -115,12 +115,13 @@ static void member_fault_names(void **state)
 
 /* A crash between the unlinks of a WAL release (1000100 and 1000134: the
  * file system keeps some of them) and a full LMDB map during maintenance
- * (1000280 and 1000312) are reached, and the runs pass. Seeds picked by
- * their summary counters; a change of what a seed does moves them. */
+ * (1000280 and 1000349) are reached, and the runs pass. Seeds picked by
+ * their summary counters; a change of what a seed does moves them (the
+ * bounded log cache moved 1000312's fault away). */
 static void member_release_crash_and_maintenance_full_exercised(void **state)
 {
     (void)state;
-    const uint64_t seeds[] = {1000100, 1000134, 1000280, 1000312};
+    const uint64_t seeds[] = {1000100, 1000134, 1000280, 1000349};
     uint64_t release = 0, maint = 0;
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         struct sim_options o = {.seed = seeds[i]};
