@@ -15,8 +15,8 @@ static const char *type_name(uint8_t t)
         return "metadata";
     case WAL_REC_HARD_STATE:
         return "hardstate";
-    case WAL_REC_ENTRY:
-        return "entry";
+    case WAL_REC_ENTRIES:
+        return "entries";
     case WAL_REC_SNAPSHOT:
         return "snapshot";
     default:
@@ -93,10 +93,19 @@ static int dump_segment(struct cairn_fs *fs, const char *path, bool last)
             printf(" term=%" PRIu64 " vote=%" PRIx64 " commit=%" PRIu64,
                    r.u.hs.term, r.u.hs.vote, r.u.hs.commit);
             break;
-        case WAL_REC_ENTRY:
-            printf(" index=%" PRIu64 " term=%" PRIu64 " type=%u bytes=%zu",
-                   r.u.ent.index, r.u.ent.term, r.u.ent.type, r.u.ent.len);
+        case WAL_REC_ENTRIES: {
+            printf(" first=%" PRIu64 " count=%" PRIu64, r.u.ents.first,
+                   r.u.ents.count);
+            struct wal__ents_iter it;
+            struct raft_entry e;
+            wal__ents_begin(&it, &r);
+            /* Bounded by the record's count. */
+            while (wal__ents_next(&it, &r, &e))
+                printf("\n    entry index=%" PRIu64 " term=%" PRIu64
+                       " type=%u bytes=%zu",
+                       e.index, e.term, e.type, e.len);
             break;
+        }
         case WAL_REC_SNAPSHOT:
             printf(" index=%" PRIu64 " term=%" PRIu64, r.u.snap.index,
                    r.u.snap.term);

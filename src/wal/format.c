@@ -36,54 +36,108 @@ int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
     return 0;
 }
 
-int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
-                        size_t head_len, const void *data, size_t data_len,
-                        struct wal__ref *ref)
+/* varint_size without a loop: framing sizes every entry twice. */
+static inline size_t vlen(uint64_t v)
 {
-    uint64_t len = (uint64_t)head_len + data_len;
-    CAIRN_ASSERT(head_len >= 1);
-    if (len > WAL_RECORD_MAX)
-        return CAIRN_ETOOBIG;
-    size_t pad = (size_t)(wal__rec_size(len) - WAL_HEADER_BYTES - len);
-    size_t at = b->len;
-    /* One growth for both parts, so that a failure leaves b as it was. */
-    if (buf_reserve(b, WAL_HEADER_BYTES + head_len + pad) != 0)
-        return CAIRN_ENOMEM;
-    uint8_t *p = buf_extend(b, WAL_HEADER_BYTES + head_len);
-    codec_put_u32(p + 4, (uint32_t)len);
-    memcpy(p + WAL_HEADER_BYTES, head, head_len);
-    uint32_t c = crc32c(*crc, p + 4, 4 + head_len);
-    c = crc32c(c, data, data_len);
-    *ref = (struct wal__ref){b->len, data, data_len};
-    uint8_t *q = buf_extend(b, pad);
-    memset(q, 0, pad);
-    c = crc32c(c, q, pad);
-    codec_put_u32(b->data + at, c);
-    *crc = c;
-    return 0;
+    return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
-uint64_t wal__entry_payload_len(const struct raft_entry *e)
+/* The table part of one entry and its data: type, term, data length. */
+static uint64_t entry_len(const struct raft_entry *e)
 {
-    return 2 + varint_size(e->index) + varint_size(e->term) + e->len;
+    return 1 + vlen(e->term) + vlen(e->len) + e->len;
 }
 
-uint64_t wal__frame_entry(uint8_t *p, uint32_t *crc, const struct raft_entry *e)
+uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n)
 {
-    uint64_t len = wal__entry_payload_len(e);
-    uint64_t size = wal__rec_size(len);
+    uint64_t len = 1 + vlen(e[0].index) + vlen(n);
+    for (size_t i = 0; i < n; i++)
+        len += entry_len(&e[i]);
+    return len;
+}
+
+size_t wal__entries_take(const struct raft_entry *e, size_t n,
+                         uint64_t *payload_len)
+{
+    uint64_t len = entry_len(&e[0]);
+    size_t k = 1;
+    /* The head's varints (index, count) take at most 20 bytes. */
+    while (k < n) {
+        uint64_t more = entry_len(&e[k]);
+        if (1 + 20 + len + more > WAL_ENTRIES_RECORD_BYTES)
+            break;
+        len += more;
+        k++;
+    }
+    *payload_len = 1 + vlen(e[0].index) + vlen(k) + len;
+    return k;
+}
+
+void wal__frame_entries(struct buf *b, uint32_t *crc,
+                        const struct raft_entry *e, size_t n, uint64_t len,
+                        struct wal__ref *refs, size_t *n_refs)
+{
     CAIRN_ASSERT(len <= WAL_RECORD_MAX);
-    /* The padding: zeros over the record's last 8 bytes, before the
-     * payload (which may end in them) is written. */
-    memset(p + size - 8, 0, 8);
-    codec_put_u32(p + 4, (uint32_t)len);
-    size_t hl = wal__head_entry(p + WAL_HEADER_BYTES, e);
-    if (e->len)
-        memcpy(p + WAL_HEADER_BYTES + hl, e->data, e->len);
-    uint32_t c = crc32c(*crc, p + 4, (size_t)size - 4);
-    codec_put_u32(p, c);
+    size_t at0 = b->len, first_ref = *n_refs;
+    uint8_t *base = b->data + at0; /* room reserved by the caller */
+    uint8_t *p = base + WAL_HEADER_BYTES;
+    codec_put_u32(base + 4, (uint32_t)len);
+    *p++ = WAL_REC_ENTRIES;
+    p += varint_put(p, e[0].index);
+    p += varint_put(p, n);
+    for (size_t i = 0; i < n; i++) {
+        *p++ = e[i].type;
+        p += varint_put(p, e[i].term);
+        p += varint_put(p, e[i].len);
+    }
+    /* The data after the table: small entries copied, large ones left
+     * where they are (a gap of no bytes in the buffer). */
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].len >= WAL_REF_MIN) {
+            refs[(*n_refs)++] =
+                (struct wal__ref){(size_t)(p - b->data), e[i].data, e[i].len};
+        } else if (e[i].len > 0) {
+            memcpy(p, e[i].data, e[i].len);
+            p += e[i].len;
+        }
+    }
+    size_t pad = (size_t)(wal__padded(len) - len);
+    memset(p, 0, pad);
+    p += pad;
+    b->len = (size_t)(p - b->data);
+    /* One pass over the record, buffer pieces and refs in order: long
+     * contiguous runs take the folding path of crc32c. */
+    size_t at = at0 + 4;
+    uint32_t c = *crc;
+    for (size_t r = first_ref; r < *n_refs; r++) {
+        c = crc32c(c, b->data + at, refs[r].at - at);
+        c = crc32c(c, refs[r].data, refs[r].len);
+        at = refs[r].at;
+    }
+    c = crc32c(c, b->data + at, b->len - at);
+    codec_put_u32(base, c);
     *crc = c;
-    return size;
+}
+
+void wal__ents_begin(struct wal__ents_iter *it, const struct wal__rec *rec)
+{
+    codec_reader_init(&it->table, rec->u.ents.table, rec->u.ents.table_len);
+    it->data = rec->u.ents.data;
+    it->next = rec->u.ents.first;
+}
+
+bool wal__ents_next(struct wal__ents_iter *it, const struct wal__rec *rec,
+                    struct raft_entry *e)
+{
+    if (it->next - rec->u.ents.first >= rec->u.ents.count)
+        return false;
+    e->index = it->next++;
+    e->type = codec_read_u8(&it->table);
+    e->term = codec_read_varint(&it->table);
+    e->len = (size_t)codec_read_varint(&it->table);
+    e->data = e->len ? it->data : NULL;
+    it->data += e->len;
+    return true;
 }
 
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
@@ -104,16 +158,6 @@ size_t wal__head_hard_state(uint8_t *p, const struct raft_hard_state *hs)
     n += varint_put(p + n, hs->term);
     n += varint_put(p + n, hs->vote);
     n += varint_put(p + n, hs->commit);
-    return n;
-}
-
-size_t wal__head_entry(uint8_t *p, const struct raft_entry *e)
-{
-    size_t n = 0;
-    p[n++] = WAL_REC_ENTRY;
-    p[n++] = e->type;
-    n += varint_put(p + n, e->index);
-    n += varint_put(p + n, e->term);
     return n;
 }
 
@@ -143,6 +187,38 @@ bool wal__all_zero(const uint8_t *p, uint64_t from, uint64_t size)
     return true;
 }
 
+/* An entries record: a first index from 1, a count from 1 with every
+ * index representable, a table that parses, and exactly the data it
+ * describes after it. */
+static bool decode_entries(struct codec_reader *rd, struct wal__rec *r)
+{
+    raft_index first = codec_read_varint(rd);
+    uint64_t count = codec_read_varint(rd);
+    if (rd->bad || first == 0 || count == 0 ||
+        count > codec_reader_left(rd) / 3 || first + (count - 1) < first)
+        return false;
+    const uint8_t *table = rd->p + rd->off;
+    size_t before = codec_reader_left(rd);
+    uint64_t data = 0;
+    /* Bounded by count, itself bounded by the payload's length. */
+    for (uint64_t i = 0; i < count && !rd->bad; i++) {
+        (void)codec_read_u8(rd);
+        (void)codec_read_varint(rd);
+        uint64_t len = codec_read_varint(rd);
+        if (len > WAL_RECORD_MAX)
+            return false;
+        data += len;
+    }
+    if (rd->bad || data != codec_reader_left(rd))
+        return false;
+    r->u.ents.first = first;
+    r->u.ents.count = count;
+    r->u.ents.table = table;
+    r->u.ents.table_len = before - codec_reader_left(rd);
+    r->u.ents.data = table + r->u.ents.table_len;
+    return true;
+}
+
 static bool decode_payload(const uint8_t *p, size_t len, struct wal__rec *r)
 {
     struct codec_reader rd;
@@ -159,16 +235,8 @@ static bool decode_payload(const uint8_t *p, size_t len, struct wal__rec *r)
         r->u.hs.vote = codec_read_varint(&rd);
         r->u.hs.commit = codec_read_varint(&rd);
         break;
-    case WAL_REC_ENTRY:
-        r->u.ent.type = codec_read_u8(&rd);
-        r->u.ent.index = codec_read_varint(&rd);
-        r->u.ent.term = codec_read_varint(&rd);
-        r->u.ent.len = codec_reader_left(&rd);
-        r->u.ent.data =
-            r->u.ent.len ? codec_read_bytes(&rd, r->u.ent.len) : NULL;
-        if (r->u.ent.index == 0)
-            return false;
-        break;
+    case WAL_REC_ENTRIES:
+        return decode_entries(&rd, r);
     case WAL_REC_SNAPSHOT:
         r->u.snap.index = codec_read_varint(&rd);
         r->u.snap.term = codec_read_varint(&rd);

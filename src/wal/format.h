@@ -18,8 +18,10 @@
 enum wal__rec_type {
     WAL_REC_METADATA = 1,   /* member id, cluster id, segment seq */
     WAL_REC_HARD_STATE = 2, /* term, vote, commit */
-    WAL_REC_ENTRY = 3,      /* entry type, index, term, data */
-    WAL_REC_SNAPSHOT = 4,   /* snapshot marker: index, term */
+    /* 3 was a record per entry (entry type, index, term, data): retired */
+    WAL_REC_SNAPSHOT = 4, /* snapshot marker: index, term */
+    WAL_REC_ENTRIES = 5,  /* first index, count, per entry (entry type,
+                           * term, data length), then all the data */
 };
 
 static inline uint64_t wal__padded(uint64_t len)
@@ -42,7 +44,13 @@ struct wal__rec {
     union {
         struct wal_metadata meta; /* plus seq below */
         struct raft_hard_state hs;
-        struct raft_entry ent;
+        struct {
+            raft_index first;
+            uint64_t count;
+            const uint8_t *table; /* count x (type, term, length) */
+            size_t table_len;
+            const uint8_t *data; /* the entries' data, one after another */
+        } ents;
         struct {
             raft_index index;
             raft_term term;
@@ -59,6 +67,10 @@ int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
  * (pwritev) rather than copied into the batch: the copy and its cache
  * footprint cost more than a piece of a gathered write. */
 #define WAL_REF_MIN 1024
+/* An entries record takes entries while its payload stays within this
+ * (always at least one entry), so that records stay a bounded piece of
+ * work for recovery and the torn-tail scan. */
+#define WAL_ENTRIES_RECORD_BYTES (4u * 1024 * 1024)
 /* Data left in the caller's memory: written just before byte `at` of the
  * batch buffer. */
 struct wal__ref {
@@ -66,27 +78,39 @@ struct wal__ref {
     const void *data;
     size_t len;
 };
-/* wal__rec_append without copying data: appends the header and head to b,
- * fills *ref with the data (to be written at b->len as it was after the
- * head), then appends the padding. */
-int wal__rec_append_ref(struct buf *b, uint32_t *crc, const uint8_t *head,
-                        size_t head_len, const void *data, size_t data_len,
-                        struct wal__ref *ref);
-/* The payload length of e's record (type bytes, index, term, data); its
- * framed size is wal__rec_size of it. */
-uint64_t wal__entry_payload_len(const struct raft_entry *e);
-/* Frames e's record (data copied) at p, which has room for its framed
- * size, chaining *crc; returns that size. The record must fit
- * WAL_RECORD_MAX. Small entries take this path: one pass, no buffer
- * bookkeeping per record. */
-uint64_t wal__frame_entry(uint8_t *p, uint32_t *crc,
-                          const struct raft_entry *e);
+/* The payload length of one entries record holding e[0..n) (n >= 1);
+ * its framed size is wal__rec_size of it. */
+uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n);
+/* How many of e[0..n) (n >= 1) the next entries record takes: at least
+ * one, more while the payload stays within WAL_ENTRIES_RECORD_BYTES; its
+ * payload length into *payload_len. */
+size_t wal__entries_take(const struct raft_entry *e, size_t n,
+                         uint64_t *payload_len);
+/* Frames one entries record of e[0..n), of payload length len (from
+ * wal__entries_take), at the end of b, which has room
+ * for it less the data of entries of WAL_REF_MIN bytes or more: those are
+ * described in refs[*n_refs..] (room for one per such entry) instead of
+ * copied. Chains *crc (reading the refs' data too); cannot fail. The
+ * payload must fit WAL_RECORD_MAX. */
+void wal__frame_entries(struct buf *b, uint32_t *crc,
+                        const struct raft_entry *e, size_t n, uint64_t len,
+                        struct wal__ref *refs, size_t *n_refs);
+/* Iterates over the entries of a scanned entries record. */
+struct wal__ents_iter {
+    struct codec_reader table;
+    const uint8_t *data;
+    raft_index next;
+};
+void wal__ents_begin(struct wal__ents_iter *it, const struct wal__rec *rec);
+/* The next entry (data borrowed from the record): false after the last
+ * (the record was checked whole when scanned). */
+bool wal__ents_next(struct wal__ents_iter *it, const struct wal__rec *rec,
+                    struct raft_entry *e);
 /* Payload heads; each returns its length (room: WAL_HEAD_MAX bytes). */
 #define WAL_HEAD_MAX 40
 size_t wal__head_metadata(uint8_t *p, const struct wal_metadata *m,
                           uint64_t seq);
 size_t wal__head_hard_state(uint8_t *p, const struct raft_hard_state *hs);
-size_t wal__head_entry(uint8_t *p, const struct raft_entry *e);
 size_t wal__head_snapshot(uint8_t *p, raft_index index, raft_term term);
 
 /* Scans records in one segment's bytes. */

@@ -113,13 +113,18 @@ static int batch_write(struct wal *w, int fd, uint64_t off)
     if (w->n_refs == 0)
         return w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, off);
     size_t nv = 0, at = 0;
+    /* Large entries side by side in a record leave no bytes between
+     * them: no piece for that. */
     for (size_t i = 0; i < w->n_refs; i++) {
         const struct wal__ref *r = &w->refs[i];
-        w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, r->at - at};
+        if (r->at > at)
+            w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, r->at - at};
         w->iov[nv++] = (struct cairn_iovec){r->data, r->len};
         at = r->at;
     }
-    w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, w->batch.len - at};
+    if (w->batch.len > at)
+        w->iov[nv++] =
+            (struct cairn_iovec){w->batch.data + at, w->batch.len - at};
     return w->fs->pwritev(w->fs, fd, w->iov, nv, off);
 }
 
@@ -481,17 +486,21 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     size_t n_large = 0;
     uint64_t ref_bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t len = wal__entry_payload_len(&ents[i]);
-        if (len > WAL_RECORD_MAX)
+        /* Alone in its record, as the largest entries are. */
+        if (wal__entries_payload_len(&ents[i], 1) > WAL_RECORD_MAX)
             return cairn_errmsg_code(m, CAIRN_ETOOBIG,
                                      "wal: encode batch: entry %" PRIu64
                                      " of %zu bytes",
                                      ents[i].index, ents[i].len);
-        size += wal__rec_size(len);
         if (ents[i].len >= WAL_REF_MIN) {
             n_large++;
             ref_bytes += ents[i].len;
         }
+    }
+    for (size_t i = 0, k; i < n; i += k) {
+        uint64_t len;
+        k = wal__entries_take(&ents[i], n - i, &len);
+        size += wal__rec_size(len);
     }
     if (size == 0)
         return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
@@ -504,22 +513,15 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
         return cairn_errmsg_code(m, rv, "wal: encode batch");
     /* Entries before the hard state: recovery keeps a prefix of the
      * records, so a commit index that survives a torn write always has its
-     * entries. */
-    for (size_t i = 0; rv == 0 && i < n; i++) {
-        if (ents[i].len < WAL_REF_MIN) {
-            /* Room reserved above for the whole batch. */
-            w->batch.len += (size_t)wal__frame_entry(
-                w->batch.data + w->batch.len, &crc, &ents[i]);
-            continue;
-        }
-        struct wal__ref *r = &w->refs[w->n_refs];
-        rv = wal__rec_append_ref(&w->batch, &crc, head,
-                                 wal__head_entry(head, &ents[i]), ents[i].data,
-                                 ents[i].len, r);
-        if (rv == 0) {
-            w->n_refs++;
-            w->ref_bytes += r->len;
-        }
+     * entries. Room for the records is reserved above. */
+    for (size_t i = 0, k; i < n; i += k) {
+        uint64_t len;
+        k = wal__entries_take(&ents[i], n - i, &len);
+        size_t r0 = w->n_refs;
+        wal__frame_entries(&w->batch, &crc, &ents[i], k, len, w->refs,
+                           &w->n_refs);
+        for (size_t r = r0; r < w->n_refs; r++)
+            w->ref_bytes += w->refs[r].len;
     }
     if (rv == 0 && hs)
         rv = wal__rec_append(&w->batch, &crc, head,
@@ -871,11 +873,17 @@ static int scan_segment(struct wal *w, struct rec_state *r, size_t idx, int fd,
         case WAL_REC_HARD_STATE:
             r->hs = rec.u.hs;
             break;
-        case WAL_REC_ENTRY:
+        case WAL_REC_ENTRIES: {
             r->at_seg = idx;
             r->at_off = rec.off;
-            rv = rec_entry(r, &rec.u.ent);
+            struct wal__ents_iter it;
+            struct raft_entry e;
+            wal__ents_begin(&it, &rec);
+            /* Bounded by the record's count. */
+            while (rv == 0 && wal__ents_next(&it, &rec, &e))
+                rv = rec_entry(r, &e);
             break;
+        }
         case WAL_REC_SNAPSHOT:
             rv = rec_snapshot(r, rec.u.snap.index, rec.u.snap.term);
             break;

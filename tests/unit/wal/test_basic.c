@@ -1,5 +1,6 @@
 /* Round trips: what was appended is what recovery returns, including hard
  * state, overwritten suffixes and a start from a snapshot. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests.h"
@@ -148,6 +149,49 @@ static void wal_big_entries(void **state)
     tw_close(&t);
 }
 
+/* A batch's entries share entries records: small ones copied, large ones
+ * (WAL_REF_MIN and more) written from the caller's memory, side by side or
+ * between small ones, and a batch past the 4 MiB a record takes spans
+ * several records. All come back in order with their hard state. */
+static void wal_batch_records_mixed(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 5, 16 * 1024 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    static const size_t lens[] = {10, 2000, 3000, 5, 0, 1500, 1023, 1024};
+    enum { N = sizeof lens / sizeof lens[0] };
+    struct raft_entry ents[N];
+    uint8_t *store[N];
+    for (size_t i = 0; i < N; i++) {
+        store[i] = malloc(lens[i] + 1);
+        tw_entry(&ents[i], store[i], i + 1, 1, lens[i]);
+    }
+    struct raft_hard_state hs = {1, 1, 3};
+    assert_int_equal(wal_append(w, &hs, ents, N, &m), 0);
+    uint64_t before = wal_bytes_appended(w);
+    /* 300 x 16,000 bytes: more than one record's worth. */
+    hs.commit = N + 300;
+    assert_int_equal(tw_append(w, N + 1, 300, 2, 16000, &hs), 0);
+    assert_true(wal_bytes_appended(w) - before > 4u * 1024 * 1024);
+    wal_close(w);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, N + 300);
+    for (size_t i = 0; i < N; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 1, lens[i]));
+    for (size_t i = N; i < N + 300; i++)
+        assert_true(tw_entry_ok(&rec.entries[i], i + 1, 2, 16000));
+    assert_int_equal(rec.hard_state.commit, N + 300);
+    wal_recovery_free(&rec);
+    wal_close(w);
+    for (size_t i = 0; i < N; i++)
+        free(store[i]);
+    tw_close(&t);
+}
+
 /* A hard state that only moves the commit index is written without
  * fdatasync (a later sync or rotation makes it durable); a change of term
  * or vote is synced; a crash in between loses at most that commit. */
@@ -217,6 +261,7 @@ int test_wal_basic_group(void)
         cmocka_unit_test(wal_open_from_snapshot),
         cmocka_unit_test(wal_installed_snapshot_resets_log),
         cmocka_unit_test(wal_big_entries),
+        cmocka_unit_test(wal_batch_records_mixed),
         cmocka_unit_test(wal_commit_alone_unsynced),
     };
     return cmocka_run_group_tests_name("wal_basic", tests, NULL, NULL);
