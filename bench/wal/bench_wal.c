@@ -5,7 +5,8 @@
  * file in the same directory. It prints
  *   RESULT wal batch=<entries> size=<bytes> entries_per_s=… mb_per_s=…
  *          ratio_to_raw=… ratio_p25=… ratio_p75=… ratio_mean=… pairs=…
- *          framing=… raw_cpu_us=… wal_cpu_us=…
+ *          ratio_raw_first=… ratio_wal_first=… framing=… raw_cpu_us=…
+ *          wal_cpu_us=…
  * The disk is shared with other work and its speed swings by 10x within
  * seconds, so the two are measured as PAIRS adjacent operations, one raw
  * write+fdatasync and one WAL append, the order flipped every pair (raw
@@ -16,12 +17,14 @@
  * the slowest syncs). framing is the WAL's bytes per payload byte (record
  * headers, padding, the hard state): the raw path writes only the payload.
  * raw_cpu_us and wal_cpu_us are the thread's CPU time per operation.
- * The raw file is preallocated and zero-filled, as WAL segments are, so
- * the raw path pays no file-size updates nor extent conversions: it is the
- * disk's limit, not a strawman. What the WAL thread does between batches
- * (preparing the next segment; here also recording a snapshot and
- * releasing old segments) is timed apart and printed per segment prepared
- * as RESULT wal_idle; RESULT wal_raw has the raw path's own figures.
+ * ratio_raw_first and ratio_wal_first are the medians of the pairs of each
+ * order. The raw file is preallocated and zero-filled, as WAL segments are,
+ * so the raw path pays no file-size updates nor extent conversions: it is
+ * the disk's limit, not a strawman; it is written at advancing offsets and
+ * replaced by a fresh one when full, as the WAL's segments are. What the WAL
+ * thread does between batches (preparing the next segment; here also recording
+ * a snapshot and releasing old segments) is timed apart and printed per segment
+ * prepared as RESULT wal_idle; RESULT wal_raw has the raw path's own figures.
  * Usage: bench-wal [directory]   (default $TMPDIR, else /tmp); a temporary
  * folder is made inside it and removed at the end.
  * CAIRN_BENCH_WAL_SECONDS sets the time per shape (default 2.0; at least
@@ -113,12 +116,19 @@ static void rm_tree(struct cairn_fs *fs, const char *dir)
 /* The raw path: a plain file preallocated (fallocate), zero-filled and
  * synced, so that each round costs what the disk needs to make `bytes`
  * durable and nothing else: the physical limit the WAL is compared with.
- * Writes go round a region the size of a WAL segment, as the WAL's go
- * round its segments (which it releases here as the server does), so that
- * long runs need no more disk than a few segments. */
+ * Like the WAL, it never writes a byte twice: writes go at advancing
+ * offsets, and when a file (the size of a WAL segment) is full the next
+ * round goes to a fresh one prepared between pairs, as the WAL thread
+ * prepares segments, while the full one is closed and its space freed, as
+ * the WAL releases segments. */
 struct raw {
+    char dir[2048];
     int fd;
     uint64_t off, size;
+    size_t bytes;
+    bool full;
+    size_t files; /* prepared after the first */
+    double idle_s;
 };
 
 static uint64_t segment_bytes(void)
@@ -127,34 +137,49 @@ static uint64_t segment_bytes(void)
     return mb ? mb * 1024 * 1024 : WAL_SEGMENT_SIZE_DEFAULT;
 }
 
-/* A file of at least `total` bytes, a whole number of `bytes` rounds. */
-static void raw_open(struct raw *r, const char *dir, uint64_t total,
-                     size_t bytes)
+/* A fresh file of a whole number of `bytes` rounds (at least one), at
+ * least a segment's size; unlinked at once, so closing it frees it. */
+static void raw_new_file(struct raw *r)
 {
-    total = (total + bytes - 1) / bytes * bytes;
-    char path[2048];
-    snprintf(path, sizeof path, "%s/raw", dir);
-    r->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (r->fd < 0)
+    uint64_t total = segment_bytes();
+    total = (total + r->bytes - 1) / r->bytes * r->bytes;
+    char path[2100];
+    snprintf(path, sizeof path, "%s/raw", r->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
         die(path, cairn_err_from_errno(errno), NULL);
     unlink(path);
     /* Reserved and written, as the WAL prepares its segments. */
-    if (fallocate(r->fd, 0, 0, (off_t)total) != 0)
+    if (fallocate(fd, 0, 0, (off_t)total) != 0)
         die("raw preallocate", cairn_err_from_errno(errno), NULL);
     static const uint8_t zeros[1 << 16];
     for (uint64_t off = 0; off < total; off += sizeof zeros)
-        if (pwrite(r->fd, zeros, sizeof zeros, (off_t)off) < 0)
+        if (pwrite(fd, zeros, sizeof zeros, (off_t)off) < 0)
             die("raw zero-fill", cairn_err_from_errno(errno), NULL);
-    if (fsync(r->fd) != 0)
+    if (fsync(fd) != 0)
         die("raw fsync", cairn_err_from_errno(errno), NULL);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = fd;
     r->off = 0;
     r->size = total;
+    r->full = false;
+}
+
+static void raw_open(struct raw *r, const char *dir, size_t bytes)
+{
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    r->fd = -1;
+    r->bytes = bytes;
+    r->files = 0;
+    r->idle_s = 0;
+    raw_new_file(r);
 }
 
 /* One round: write `bytes` after the last ones, fdatasync. */
-static void raw_op(struct raw *r, size_t bytes, const uint8_t *data)
+static void raw_op(struct raw *r, const uint8_t *data)
 {
-    size_t done = 0;
+    size_t done = 0, bytes = r->bytes;
     while (done < bytes) {
         ssize_t n =
             pwrite(r->fd, data + done, bytes - done, (off_t)(r->off + done));
@@ -163,10 +188,20 @@ static void raw_op(struct raw *r, size_t bytes, const uint8_t *data)
         done += (size_t)n;
     }
     r->off += bytes;
-    if (r->off + bytes > r->size)
-        r->off = 0;
+    r->full = r->off + bytes > r->size;
     if (fdatasync(r->fd) != 0)
         die("raw fdatasync", cairn_err_from_errno(errno), NULL);
+}
+
+/* Between pairs: a full file is replaced by a fresh one. */
+static void raw_idle(struct raw *r)
+{
+    if (!r->full)
+        return;
+    double t0 = now_s();
+    raw_new_file(r);
+    r->files++;
+    r->idle_s += now_s() - t0;
 }
 
 /* The WAL path: appends of `batch` entries of `size` bytes with the hard
@@ -296,7 +331,6 @@ static void run_pairs(struct samples *s, struct raw *raw, struct walrun *wr,
                       size_t batch, size_t size, double seconds,
                       const uint8_t *data)
 {
-    size_t bytes = batch * size;
     size_t fixed = (size_t)env_u64("CAIRN_BENCH_WAL_PAIRS", 0);
     double end = now_s() + seconds;
     for (size_t k = 0;; k++) {
@@ -311,7 +345,7 @@ static void run_pairs(struct samples *s, struct raw *raw, struct walrun *wr,
                 wal_fill(wr, batch, size, data);
             double t0 = now_s(), c0 = cpu_s();
             if (do_raw)
-                raw_op(raw, bytes, data);
+                raw_op(raw, data);
             else
                 wal_op(wr, batch);
             double c = cpu_s() - c0, t = now_s() - t0;
@@ -326,11 +360,12 @@ static void run_pairs(struct samples *s, struct raw *raw, struct walrun *wr,
         /* Between pairs, so that a preparation's writes precede a raw and
          * a WAL operation alike. */
         wal_idle(wr);
+        raw_idle(raw);
     }
 }
 
-static void report(struct samples *s, struct walrun *wr, size_t batch,
-                   size_t size)
+static void report(struct samples *s, struct walrun *wr, struct raw *raw,
+                   size_t batch, size_t size)
 {
     size_t bytes = batch * size;
     double raw_s = 0, wal_s = 0;
@@ -349,6 +384,20 @@ static void report(struct samples *s, struct walrun *wr, size_t batch,
     }
     if (df)
         fclose(df);
+    /* The medians of each order apart: the second operation of a pair
+     * tends to be the slower one, which the alternation cancels in the
+     * median of all pairs; printed so that a run shows how much. */
+    double *order = cairn_calloc(s->n / 2 + 1, sizeof *order);
+    if (!order)
+        die("alloc", CAIRN_ENOMEM, NULL);
+    double by_order[2];
+    for (size_t first = 0; first < 2; first++) {
+        size_t m = 0;
+        for (size_t k = first; k < s->n; k += 2)
+            order[m++] = ratios[k];
+        by_order[first] = m ? quantile(order, m, 0.5) : 0;
+    }
+    cairn_free(order);
     double p25 = quantile(ratios, s->n, 0.25);
     double p75 = quantile(ratios, s->n, 0.75);
     double med = quantile(ratios, s->n, 0.5);
@@ -358,38 +407,42 @@ static void report(struct samples *s, struct walrun *wr, size_t batch,
     double framing = (double)wr->bytes / (n * (double)bytes);
     printf("RESULT wal batch=%zu size=%zu entries_per_s=%.0f mb_per_s=%.2f "
            "ratio_to_raw=%.3f ratio_p25=%.3f ratio_p75=%.3f ratio_mean=%.3f "
-           "pairs=%zu framing=%.3f raw_cpu_us=%.1f wal_cpu_us=%.1f\n",
+           "pairs=%zu ratio_raw_first=%.3f ratio_wal_first=%.3f "
+           "framing=%.3f raw_cpu_us=%.1f wal_cpu_us=%.1f\n",
            batch, size, entries / wal_s, entries * (double)size / wal_s / 1e6,
-           med, p25, p75, raw_s / wal_s, s->n, framing, s->raw_cpu * 1e6 / n,
-           s->wal_cpu * 1e6 / n);
+           med, p25, p75, raw_s / wal_s, s->n, by_order[0], by_order[1],
+           framing, s->raw_cpu * 1e6 / n, s->wal_cpu * 1e6 / n);
     printf("RESULT wal_raw batch=%zu size=%zu syncs_per_s=%.0f "
-           "mb_per_s=%.2f\n",
-           batch, size, n / raw_s, n * (double)bytes / raw_s / 1e6);
+           "mb_per_s=%.2f files=%zu ms_per_file=%.1f\n",
+           batch, size, n / raw_s, n * (double)bytes / raw_s / 1e6, raw->files,
+           raw->files ? raw->idle_s * 1e3 / (double)raw->files : 0);
     fflush(stdout);
 }
 
 static void bench_shape(struct cairn_fs *fs, const char *dir, size_t batch,
                         size_t size, double seconds, const uint8_t *data)
 {
-    size_t bytes = batch * size;
     struct samples s = {0};
     struct raw raw;
-    raw_open(&raw, dir, segment_bytes(), bytes);
+    raw_open(&raw, dir, batch * size);
     struct walrun wr;
     wal_run_open(&wr, fs, dir, batch);
     /* Both paths once through their first syncs before timing. */
     for (int k = 0; k < WARMUP_ROUNDS; k++) {
-        raw_op(&raw, bytes, data);
+        raw_op(&raw, data);
         wal_fill(&wr, batch, size, data);
         wal_op(&wr, batch);
         wal_idle(&wr);
+        raw_idle(&raw);
     }
+    raw.files = 0;
+    raw.idle_s = 0;
     wr.idle_s = 0;
     wr.prepared = 0;
     wr.bytes = 0;
     run_pairs(&s, &raw, &wr, batch, size, seconds, data);
     close(raw.fd);
-    report(&s, &wr, batch, size);
+    report(&s, &wr, &raw, batch, size);
     wal_run_close(&wr, fs, batch, size);
     cairn_free(s.raw);
     cairn_free(s.wal);
