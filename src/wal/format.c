@@ -73,13 +73,10 @@ size_t wal__entries_take(const struct raft_entry *e, size_t n,
     return k;
 }
 
-void wal__frame_entries(struct buf *b, uint32_t *crc,
-                        const struct raft_entry *e, size_t n, uint64_t len,
-                        struct wal__ref *refs, size_t *n_refs)
+void wal__frame_entries(uint8_t *base, uint32_t *crc,
+                        const struct raft_entry *e, size_t n, uint64_t len)
 {
     CAIRN_ASSERT(len <= WAL_RECORD_MAX);
-    size_t at0 = b->len, first_ref = *n_refs;
-    uint8_t *base = b->data + at0; /* room reserved by the caller */
     uint8_t *p = base + WAL_HEADER_BYTES;
     codec_put_u32(base + 4, (uint32_t)len);
     *p++ = WAL_REC_ENTRIES;
@@ -90,12 +87,17 @@ void wal__frame_entries(struct buf *b, uint32_t *crc,
         p += varint_put(p, e[i].term);
         p += varint_put(p, e[i].len);
     }
-    /* The data after the table: small entries copied, large ones left
-     * where they are (a gap of no bytes in the buffer). */
+    /* The data after the table. Checksummed in order: bytes framed but
+     * not yet checksummed start at `from`; large data is checksummed as it
+     * is copied, small data with what surrounds it. */
+    uint32_t c = *crc;
+    const uint8_t *from = base + 4;
     for (size_t i = 0; i < n; i++) {
-        if (e[i].len >= WAL_REF_MIN) {
-            refs[(*n_refs)++] =
-                (struct wal__ref){(size_t)(p - b->data), e[i].data, e[i].len};
+        if (e[i].len >= WAL_COPY_CRC_MIN) {
+            c = crc32c(c, from, (size_t)(p - from));
+            c = crc32c_copy(c, p, e[i].data, e[i].len);
+            p += e[i].len;
+            from = p;
         } else if (e[i].len > 0) {
             memcpy(p, e[i].data, e[i].len);
             p += e[i].len;
@@ -104,17 +106,7 @@ void wal__frame_entries(struct buf *b, uint32_t *crc,
     size_t pad = (size_t)(wal__padded(len) - len);
     memset(p, 0, pad);
     p += pad;
-    b->len = (size_t)(p - b->data);
-    /* One pass over the record, buffer pieces and refs in order: long
-     * contiguous runs take the folding path of crc32c. */
-    size_t at = at0 + 4;
-    uint32_t c = *crc;
-    for (size_t r = first_ref; r < *n_refs; r++) {
-        c = crc32c(c, b->data + at, refs[r].at - at);
-        c = crc32c(c, refs[r].data, refs[r].len);
-        at = refs[r].at;
-    }
-    c = crc32c(c, b->data + at, b->len - at);
+    c = crc32c(c, from, (size_t)(p - from));
     codec_put_u32(base, c);
     *crc = c;
 }

@@ -63,21 +63,16 @@ struct wal__rec {
  * to b, chaining *crc: the payload is head (type byte and fields). */
 int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
                     size_t head_len);
-/* Entry data at least this long is written from the caller's memory
- * (pwritev) rather than copied into the batch: the copy and its cache
- * footprint cost more than a piece of a gathered write. */
-#define WAL_REF_MIN 1024
+/* Entry data at least this long is copied into the batch with its
+ * checksum taken on the way (crc32c_copy: one read of it); shorter data is
+ * copied and checksummed with the rest of its record in one pass. */
+#define WAL_COPY_CRC_MIN 1024
 /* An entries record takes entries while its payload stays within this
- * (always at least one entry), so that records stay a bounded piece of
- * work for recovery and the torn-tail scan. */
-#define WAL_ENTRIES_RECORD_BYTES (4u * 1024 * 1024)
-/* Data left in the caller's memory: written just before byte `at` of the
- * batch buffer. */
-struct wal__ref {
-    size_t at;
-    const void *data;
-    size_t len;
-};
+ * (always at least one entry). A large batch is written a record at a
+ * time, each while the data its framing just read is still in the cache
+ * for the kernel's copy; and records stay a bounded piece of work for
+ * recovery and the torn-tail scan. */
+#define WAL_ENTRIES_RECORD_BYTES (128u * 1024)
 /* The payload length of one entries record holding e[0..n) (n >= 1);
  * its framed size is wal__rec_size of it. */
 uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n);
@@ -87,14 +82,10 @@ uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n);
 size_t wal__entries_take(const struct raft_entry *e, size_t n,
                          uint64_t *payload_len);
 /* Frames one entries record of e[0..n), of payload length len (from
- * wal__entries_take), at the end of b, which has room
- * for it less the data of entries of WAL_REF_MIN bytes or more: those are
- * described in refs[*n_refs..] (room for one per such entry) instead of
- * copied. Chains *crc (reading the refs' data too); cannot fail. The
- * payload must fit WAL_RECORD_MAX. */
-void wal__frame_entries(struct buf *b, uint32_t *crc,
-                        const struct raft_entry *e, size_t n, uint64_t len,
-                        struct wal__ref *refs, size_t *n_refs);
+ * wal__entries_take), at p, which has room for wal__rec_size(len) bytes,
+ * chaining *crc. The payload must fit WAL_RECORD_MAX. */
+void wal__frame_entries(uint8_t *p, uint32_t *crc, const struct raft_entry *e,
+                        size_t n, uint64_t len);
 /* Iterates over the entries of a scanned entries record. */
 struct wal__ents_iter {
     struct codec_reader table;

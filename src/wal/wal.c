@@ -47,13 +47,10 @@ struct wal {
      * moves): synced before the segment is left. */
     bool unsynced;
     int fatal; /* sticky: 0, CAIRN_ESYNC or a write error */
-    /* The batch being framed: its bytes but for the data of large entries,
-     * which stays in the caller's memory (refs) until the write. */
+    /* The batch being framed: the bytes after the `sent` already written
+     * (a large batch goes out a record at a time). */
     struct buf batch;
-    struct wal__ref *refs;
-    size_t n_refs, cap_refs;
-    uint64_t ref_bytes;
-    struct cairn_iovec *iov; /* room for 2 * cap_refs + 1 pieces */
+    uint64_t sent;
     uint64_t bytes_appended;
 };
 
@@ -77,55 +74,26 @@ static int tmp_path(const struct wal *w, char *out, uint64_t seq)
 static void batch_reset(struct wal *w)
 {
     buf_reset(&w->batch);
-    w->n_refs = 0;
-    w->ref_bytes = 0;
+    w->sent = 0;
 }
 
 static uint64_t batch_len(const struct wal *w)
 {
-    return w->batch.len + w->ref_bytes;
+    return w->sent + w->batch.len;
 }
 
-/* Room for n refs (and the write's pieces), so that framing cannot fail
- * half-way for want of it. */
-static int batch_reserve_refs(struct wal *w, size_t n)
-{
-    if (n <= w->cap_refs)
-        return 0;
-    if (n > SIZE_MAX / 2 / sizeof *w->iov - 1)
-        return CAIRN_ETOOBIG;
-    struct wal__ref *r = cairn_realloc(w->refs, n * sizeof *r);
-    if (!r)
-        return CAIRN_ENOMEM;
-    w->refs = r;
-    struct cairn_iovec *v = cairn_realloc(w->iov, (2 * n + 1) * sizeof *v);
-    if (!v)
-        return CAIRN_ENOMEM;
-    w->iov = v;
-    w->cap_refs = n;
-    return 0;
-}
-
-/* Writes the batch at off: one pwrite, or a gathered one with the refs'
- * data in its place. */
+/* Writes what the batch buffer holds, the batch starting at off. */
 static int batch_write(struct wal *w, int fd, uint64_t off)
 {
-    if (w->n_refs == 0)
-        return w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, off);
-    size_t nv = 0, at = 0;
-    /* Large entries side by side in a record leave no bytes between
-     * them: no piece for that. */
-    for (size_t i = 0; i < w->n_refs; i++) {
-        const struct wal__ref *r = &w->refs[i];
-        if (r->at > at)
-            w->iov[nv++] = (struct cairn_iovec){w->batch.data + at, r->at - at};
-        w->iov[nv++] = (struct cairn_iovec){r->data, r->len};
-        at = r->at;
+    if (w->batch.len == 0)
+        return 0;
+    int rv =
+        w->fs->pwrite(w->fs, fd, w->batch.data, w->batch.len, off + w->sent);
+    if (rv == 0) {
+        w->sent += w->batch.len;
+        buf_reset(&w->batch);
     }
-    if (w->batch.len > at)
-        w->iov[nv++] =
-            (struct cairn_iovec){w->batch.data + at, w->batch.len - at};
-    return w->fs->pwritev(w->fs, fd, w->iov, nv, off);
+    return rv;
 }
 
 static int segs_push(struct wal *w, uint64_t seq, raft_index first)
@@ -180,8 +148,6 @@ void wal_close(struct wal *w)
     if (w->next_fd >= 0)
         w->fs->close(w->fs, w->next_fd);
     buf_free(&w->batch);
-    cairn_free(w->refs);
-    cairn_free(w->iov);
     cairn_free(w->segs);
     cairn_free(w->dir);
     cairn_free(w);
@@ -480,11 +446,9 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
             CAIRN_ASSERT(ents[i].index == ents[i - 1].index + 1);
     }
     uint8_t head[WAL_HEAD_MAX];
-    uint64_t size = 0;
+    uint64_t size = 0, hs_size = 0, rec_max = 0;
     if (hs)
-        size += wal__rec_size(wal__head_hard_state(head, hs));
-    size_t n_large = 0;
-    uint64_t ref_bytes = 0;
+        size += hs_size = wal__rec_size(wal__head_hard_state(head, hs));
     for (size_t i = 0; i < n; i++) {
         /* Alone in its record, as the largest entries are. */
         if (wal__entries_payload_len(&ents[i], 1) > WAL_RECORD_MAX)
@@ -492,15 +456,13 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
                                      "wal: encode batch: entry %" PRIu64
                                      " of %zu bytes",
                                      ents[i].index, ents[i].len);
-        if (ents[i].len >= WAL_REF_MIN) {
-            n_large++;
-            ref_bytes += ents[i].len;
-        }
     }
     for (size_t i = 0, k; i < n; i += k) {
         uint64_t len;
         k = wal__entries_take(&ents[i], n - i, &len);
         size += wal__rec_size(len);
+        if (wal__rec_size(len) > rec_max)
+            rec_max = wal__rec_size(len);
     }
     if (size == 0)
         return w->fatal ? cairn_errmsg_code(m, w->fatal, "wal: append") : 0;
@@ -508,20 +470,35 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     int rv = begin_batch(w, size, &crc, m);
     if (rv != 0)
         return rv;
-    if ((rv = batch_reserve_refs(w, n_large)) != 0 ||
-        (rv = buf_reserve(&w->batch, (size_t)(size - ref_bytes))) != 0)
+    /* Room for the largest record and the hard state after the head, so
+     * that nothing fails once the first record is written. */
+    if ((rv = buf_reserve(&w->batch, (size_t)(rec_max + hs_size))) != 0)
         return cairn_errmsg_code(m, rv, "wal: encode batch");
     /* Entries before the hard state: recovery keeps a prefix of the
      * records, so a commit index that survives a torn write always has its
-     * entries. Room for the records is reserved above. */
+     * entries. */
     for (size_t i = 0, k; i < n; i += k) {
         uint64_t len;
         k = wal__entries_take(&ents[i], n - i, &len);
-        size_t r0 = w->n_refs;
-        wal__frame_entries(&w->batch, &crc, &ents[i], k, len, w->refs,
-                           &w->n_refs);
-        for (size_t r = r0; r < w->n_refs; r++)
-            w->ref_bytes += w->refs[r].len;
+        if (w->batch.len > 0 && i > 0) {
+            /* The records framed so far go out while the data their
+             * checksum just read is still in the cache for the kernel's
+             * copy (a large batch: 128 KiB records). */
+            uint64_t at = w->off + w->sent, blen = w->batch.len;
+            rv = batch_write(w, w->fd, w->off);
+            if (rv != 0) {
+                char name[WAL_NAME_MAX];
+                const struct wal_seg *sg = &w->segs[w->cur];
+                wal__seg_name(name, sg->seq, sg->first);
+                w->fatal = rv;
+                return cairn_errmsg_code(
+                    m, rv, "wal: write %" PRIu64 " bytes to %s at %" PRIu64,
+                    blen, name, at);
+            }
+        }
+        wal__frame_entries(w->batch.data + w->batch.len, &crc, &ents[i], k,
+                           len);
+        w->batch.len += (size_t)wal__rec_size(len);
     }
     if (rv == 0 && hs)
         rv = wal__rec_append(&w->batch, &crc, head,

@@ -57,20 +57,23 @@ static void wal_sync_failure_is_fatal(void **state)
 static void wal_write_failure_is_fatal(void **state)
 {
     (void)state;
-    /* Variants 3 to 5: entries written from the caller's memory, one
-     * gathered write (pwritev) failing whole or short. */
-    for (int variant = 0; variant < 6; variant++) {
-        size_t len = variant < 3 ? 50 : WAL_REF_MIN + 100;
+    /* Variants 3 to 5: entries whose data is checksummed as it is copied;
+     * 6 to 8: a batch of several records (written a record at a time)
+     * whose second write fails, after the first succeeded. */
+    for (int variant = 0; variant < 9; variant++) {
+        size_t len = variant < 3 ? 50 : WAL_COPY_CRC_MIN + 100;
+        size_t n = variant < 6 ? 20 : 200;
         struct tw t;
-        tw_init(&t, 31 + (uint64_t)variant, 64 * 1024);
+        tw_init(&t, 31 + (uint64_t)variant,
+                variant < 6 ? 64 * 1024 : 1024 * 1024);
         struct cairn_errmsg m;
         struct wal *w;
         assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
         assert_int_equal(tw_append(w, 1, 10, 1, len, NULL), 0);
         int code = variant % 3 == 1 ? CAIRN_ENOSPC : CAIRN_EIO;
-        cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_WRITE, 0, 1, code,
-                           variant % 3 == 2);
-        assert_int_equal(tw_append_msg(w, 11, 20, 1, len, NULL, &m), code);
+        cairn_fs_mem_fault(&t.fs, CAIRN_FS_MEM_WRITE, variant < 6 ? 0 : 1, 1,
+                           code, variant % 3 == 2);
+        assert_int_equal(tw_append_msg(w, 11, n, 1, len, NULL, &m), code);
         assert_non_null(strstr(m.text, "wal: write"));
         assert_non_null(strstr(m.text, cairn_strerror(code)));
         assert_int_equal(tw_append(w, 11, 1, 1, len, NULL), code);
@@ -125,7 +128,7 @@ static void wal_nospace_preparing_segment(void **state)
 
 /* A crash mid-append, with the last write torn at random sectors: every
  * acknowledged batch is there, and of the torn one only whole records
- * (here one: a batch's entries share a record up to 4 MiB, so the torn
+ * (here one: a batch's entries share a record up to 128 KiB, so the torn
  * batch is there whole or not at all, and both happen).
  * CAIRN_WAL_TEAR_SEEDS seeds (default 60) from CAIRN_TEST_SEED on. */
 static void wal_crash_with_torn_write(void **state)
@@ -222,7 +225,7 @@ static void wal_crash_during_rotation(void **state)
 static void allocation_failures(size_t len)
 {
     struct tw t;
-    tw_init(&t, 300 + len, len < WAL_REF_MIN ? 4096 : 32 * 1024);
+    tw_init(&t, 300 + len, len < WAL_COPY_CRC_MIN ? 4096 : 32 * 1024);
     struct cairn_errmsg m;
     struct wal *w;
     assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
@@ -277,13 +280,13 @@ static void allocation_failures(size_t len)
     tw_close(&t);
 }
 
-/* Small entries are copied into the batch; large ones are written from
- * the caller's memory and need room for their pieces: both paths. */
+/* Small entries are copied and checksummed with their record; large ones
+ * checksummed as they are copied: both paths. */
 static void wal_allocation_failures(void **state)
 {
     (void)state;
     allocation_failures(200);
-    allocation_failures(WAL_REF_MIN + 500);
+    allocation_failures(WAL_COPY_CRC_MIN + 500);
 }
 
 int test_wal_faults_group(void)
