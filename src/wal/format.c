@@ -48,14 +48,6 @@ static uint64_t entry_len(const struct raft_entry *e)
     return 1 + vlen(e->term) + vlen(e->len) + e->len;
 }
 
-uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n)
-{
-    uint64_t len = 1 + vlen(e[0].index) + vlen(n);
-    for (size_t i = 0; i < n; i++)
-        len += entry_len(&e[i]);
-    return len;
-}
-
 size_t wal__entries_take(const struct raft_entry *e, size_t n,
                          uint64_t *payload_len)
 {

@@ -73,9 +73,6 @@ int wal__rec_append(struct buf *b, uint32_t *crc, const uint8_t *head,
  * for the kernel's copy; and records stay a bounded piece of work for
  * recovery and the torn-tail scan. */
 #define WAL_ENTRIES_RECORD_BYTES (128u * 1024)
-/* The payload length of one entries record holding e[0..n) (n >= 1);
- * its framed size is wal__rec_size of it. */
-uint64_t wal__entries_payload_len(const struct raft_entry *e, size_t n);
 /* How many of e[0..n) (n >= 1) the next entries record takes: at least
  * one, more while the payload stays within WAL_ENTRIES_RECORD_BYTES; its
  * payload length into *payload_len. */

@@ -449,17 +449,16 @@ static int append(struct wal *w, const struct raft_hard_state *hs,
     uint64_t size = 0, hs_size = 0, rec_max = 0;
     if (hs)
         size += hs_size = wal__rec_size(wal__head_hard_state(head, hs));
-    for (size_t i = 0; i < n; i++) {
-        /* Alone in its record, as the largest entries are. */
-        if (wal__entries_payload_len(&ents[i], 1) > WAL_RECORD_MAX)
+    for (size_t i = 0, k; i < n; i += k) {
+        uint64_t len;
+        k = wal__entries_take(&ents[i], n - i, &len);
+        /* Only an entry alone in its record can pass the limit (records
+         * of several stay within WAL_ENTRIES_RECORD_BYTES). */
+        if (len > WAL_RECORD_MAX)
             return cairn_errmsg_code(m, CAIRN_ETOOBIG,
                                      "wal: encode batch: entry %" PRIu64
                                      " of %zu bytes",
                                      ents[i].index, ents[i].len);
-    }
-    for (size_t i = 0, k; i < n; i += k) {
-        uint64_t len;
-        k = wal__entries_take(&ents[i], n - i, &len);
         size += wal__rec_size(len);
         if (wal__rec_size(len) > rec_max)
             rec_max = wal__rec_size(len);

@@ -192,6 +192,34 @@ static void wal_batch_records_mixed(void **state)
     tw_close(&t);
 }
 
+/* An entry too large for a record is refused before anything is written
+ * (its data is not even read), naming it; the WAL stays usable. */
+static void wal_entry_too_large(void **state)
+{
+    (void)state;
+    struct tw t;
+    tw_init(&t, 6, 64 * 1024);
+    struct cairn_errmsg m;
+    struct wal *w;
+    assert_int_equal(wal_create(&t.o, &META, &w, &m), 0);
+    static const uint8_t small[8];
+    struct raft_entry ents[2] = {
+        {.index = 1, .term = 1, .data = small, .len = sizeof small},
+        {.index = 2, .term = 1, .data = small, .len = WAL_RECORD_MAX},
+    };
+    assert_int_equal(wal_append(w, NULL, ents, 2, &m), CAIRN_ETOOBIG);
+    assert_non_null(strstr(m.text, "entry 2 "));
+    assert_int_equal(wal_fatal_error(w), 0);
+    assert_int_equal(tw_append(w, 1, 3, 1, 100, NULL), 0);
+    wal_close(w);
+    struct wal_recovery rec;
+    assert_int_equal(wal_open(&t.o, 0, 0, &w, &rec, &m), 0);
+    assert_int_equal(rec.n_entries, 3);
+    wal_recovery_free(&rec);
+    wal_close(w);
+    tw_close(&t);
+}
+
 /* A hard state that only moves the commit index is written without
  * fdatasync (a later sync or rotation makes it durable); a change of term
  * or vote is synced; a crash in between loses at most that commit. */
@@ -262,6 +290,7 @@ int test_wal_basic_group(void)
         cmocka_unit_test(wal_installed_snapshot_resets_log),
         cmocka_unit_test(wal_big_entries),
         cmocka_unit_test(wal_batch_records_mixed),
+        cmocka_unit_test(wal_entry_too_large),
         cmocka_unit_test(wal_commit_alone_unsynced),
     };
     return cmocka_run_group_tests_name("wal_basic", tests, NULL, NULL);
