@@ -149,10 +149,11 @@ static void wal_big_entries(void **state)
     tw_close(&t);
 }
 
-/* A batch's entries share entries records: small ones copied, large ones
- * (WAL_REF_MIN and more) written from the caller's memory, side by side or
- * between small ones, and a batch past the 4 MiB a record takes spans
- * several records. All come back in order with their hard state. */
+/* A batch's entries share entries records: small ones checksummed with
+ * their record, large ones (WAL_COPY_CRC_MIN and more) as they are copied,
+ * side by side or between small ones; a batch past the 128 KiB a record
+ * takes spans several records, written one at a time. All come back in
+ * order with their hard state. */
 static void wal_batch_records_mixed(void **state)
 {
     (void)state;

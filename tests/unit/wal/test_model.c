@@ -153,8 +153,9 @@ static struct wal *recover(struct tw *t, struct model *md, uint64_t seed,
 }
 
 /* Entry lengths from a draw below 400: the draw itself, but one in 20
- * becomes 1 KiB to 2 KiB, so that batches mix entries copied into the
- * batch with entries written from the caller's memory (WAL_REF_MIN). */
+ * becomes 1 KiB to 2 KiB, so that batches mix entries checksummed with
+ * their record and entries checksummed as they are copied
+ * (WAL_COPY_CRC_MIN). */
 #define MODEL_LEN_MAX 2048
 static size_t model_len(uint64_t draw)
 {
