@@ -27,7 +27,10 @@ BENCH=${BENCH:-$here/build/bin/cairn-bench}
 CAIRN=${CAIRN:-$here/build/bin/cairn}
 ETCD=${ETCD:-etcd}
 SCALE=${SCALE:-1}
-PORT_BASE=${PORT_BASE:-$((20000 + ($$ % 1000) * 20))}
+# 40 ports a run (four clusters of three members, 10 apart), all below the
+# kernel's ephemeral range (32768 up), where a client connection's local
+# port could hold one of them (etcd failed "bind: address already in use").
+PORT_BASE=${PORT_BASE:-$((20000 + ($$ % 300) * 40))}
 TLS=${TLS:-0}
 if [ "$TLS" = 1 ]; then
     WORKLOADS=${WORKLOADS:-put-1 put-100}
