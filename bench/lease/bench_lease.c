@@ -17,24 +17,11 @@
 
 #include "lease/lease.h"
 
+#include "../bench_clock.h"
+
 #define BATCH 1000
 #define PER_TICK 100
 #define TTL_S 10
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void check(int rc, const char *what)
 {
@@ -74,7 +61,7 @@ static void grant_all(struct mvcc_store *s, struct lessor *l, uint64_t n,
 {
     struct mvcc_arena a;
     mvcc_arena_init(&a);
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = bench_cpu_s();
     for (uint64_t i = 0; i < n; i += BATCH) {
         check(mvcc_batch_begin(s), "begin");
         for (uint64_t j = i; j < i + BATCH && j < n; j++) {
@@ -87,7 +74,7 @@ static void grant_all(struct mvcc_store *s, struct lessor *l, uint64_t n,
     }
     printf("RESULT lease_grant n=%" PRIu64 " keys=%" PRIu64
            " wall_s=%.3f cpu_s=%.3f\n",
-           n, keys, now_s() - t0, cpu_s() - c0);
+           n, keys, bench_now_s() - t0, bench_cpu_s() - c0);
     mvcc_arena_free(&a);
 }
 
@@ -97,14 +84,14 @@ static void expire_all(struct mvcc_store *s, struct lessor *l, uint64_t n,
                        uint64_t *ci)
 {
     int64_t now = 1000000000; /* past every spread expiry */
-    double t0 = now_s(), c0 = cpu_s(), pick_cpu = 0, worst_tick = 0;
+    double t0 = bench_now_s(), c0 = bench_cpu_s(), pick_cpu = 0, worst_tick = 0;
     uint64_t revoked = 0, ticks = 0;
     for (;;) {
-        double tt = now_s(), pc = cpu_s();
+        double tt = bench_now_s(), pc = bench_cpu_s();
         int64_t ids[PER_TICK], cids[128], rem[128];
         size_t k = lease_expired(l, now, ids, PER_TICK);
         (void)lease_checkpoints_due(l, now, cids, rem, 128);
-        pick_cpu += cpu_s() - pc;
+        pick_cpu += bench_cpu_s() - pc;
         if (k == 0)
             break;
         check(mvcc_batch_begin(s), "begin");
@@ -113,11 +100,11 @@ static void expire_all(struct mvcc_store *s, struct lessor *l, uint64_t n,
         check(mvcc_batch_commit(s, ++*ci), "commit");
         revoked += k;
         ticks++;
-        if (now_s() - tt > worst_tick)
-            worst_tick = now_s() - tt;
+        if (bench_now_s() - tt > worst_tick)
+            worst_tick = bench_now_s() - tt;
         now += 100;
     }
-    double wall = now_s() - t0, cpu = cpu_s() - c0;
+    double wall = bench_now_s() - t0, cpu = bench_cpu_s() - c0;
     printf("RESULT lease_expire n=%" PRIu64 " revoked=%" PRIu64
            " ticks=%" PRIu64 " wall_s=%.3f cpu_s=%.3f cpu_us_per_lease=%.2f"
            " pick_cpu_s=%.3f worst_tick_ms=%.2f\n",
@@ -129,7 +116,7 @@ static void expire_all(struct mvcc_store *s, struct lessor *l, uint64_t n,
 static void idle_ticks(struct lessor *l, uint64_t n)
 {
     enum { TICKS = 1000 };
-    double c0 = cpu_s();
+    double c0 = bench_cpu_s();
     for (int t = 0; t < TICKS; t++) {
         int64_t ids[PER_TICK], cids[128], rem[128];
         (void)lease_expired(l, 1000 + t, ids, PER_TICK);
@@ -137,20 +124,20 @@ static void idle_ticks(struct lessor *l, uint64_t n)
     }
     printf("RESULT lease_tick_idle n=%" PRIu64
            " ticks=%d cpu_us_per_tick=%.2f\n",
-           n, TICKS, (cpu_s() - c0) * 1e6 / TICKS);
+           n, TICKS, (bench_cpu_s() - c0) * 1e6 / TICKS);
 }
 
 static void renew_all(struct lessor *l, uint64_t n)
 {
-    double c0 = cpu_s();
+    double c0 = bench_cpu_s();
     uint64_t done = 0;
     /* lease_list gives the ids; renew each once at t = 2 s. */
     int64_t *all = malloc(n * sizeof(*all));
     if (all == NULL)
         exit(1);
     size_t got = lease_list(l, all, n);
-    double list_cpu = cpu_s() - c0;
-    c0 = cpu_s();
+    double list_cpu = bench_cpu_s() - c0;
+    c0 = bench_cpu_s();
     for (size_t i = 0; i < got && i < n; i++) {
         int64_t ttl;
         bool clear;
@@ -159,7 +146,7 @@ static void renew_all(struct lessor *l, uint64_t n)
     }
     printf("RESULT lease_renew n=%" PRIu64 " renewed=%" PRIu64
            " cpu_us_per_renew=%.3f list_cpu_ms=%.2f\n",
-           n, done, (cpu_s() - c0) * 1e6 / (double)(done ? done : 1),
+           n, done, (bench_cpu_s() - c0) * 1e6 / (double)(done ? done : 1),
            list_cpu * 1e3);
     free(all);
 }

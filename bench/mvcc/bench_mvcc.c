@@ -15,26 +15,11 @@
 
 #include "mvcc/mvcc.h"
 
+#include "../bench_clock.h"
+
 #define BATCH 1000
 #define VALUE_BYTES 256
 #define RANGE_KEYS 1000
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU seconds (user + system) of this process: on a shared machine the
- * rates per CPU second are steadier than those per wall second. */
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* The i-th key: 16 hex digits of a 64-bit mix of i, so inserts land all
  * over the tree as real keys do. Formatted by hand: snprintf cost about
@@ -150,12 +135,12 @@ static double watch_rate(unsigned watchers, unsigned events)
         if (mvcc_batch_commit(s, ++ci) != 0)
             exit(1);
     }
-    double c0 = cpu_s();
+    double c0 = bench_cpu_s();
     bool more = true;
     while (more)
         if (mvcc_watch_hub_poll(h, &more) != 0)
             exit(1);
-    double cpu = cpu_s() - c0;
+    double cpu = bench_cpu_s() - c0;
     if (wc.events != events) {
         fprintf(stderr, "bench-mvcc: watch: %" PRIu64 " events of %u\n",
                 wc.events, events);
@@ -187,7 +172,7 @@ int main(int argc, char **argv)
     char key[17];
     int rc = 0;
 
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = bench_cpu_s();
     uint64_t ci = 0;
     for (uint64_t i = 0; i < n && rc == 0; i += BATCH) {
         rc = mvcc_batch_begin(s);
@@ -206,7 +191,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         rc = mvcc_sync(s);
-    double put_s = now_s() - t0, put_cpu = cpu_s() - c0;
+    double put_s = bench_now_s() - t0, put_cpu = bench_cpu_s() - c0;
     if (rc != 0) {
         fprintf(stderr, "bench-mvcc: put: %s\n", cairn_strerror(rc));
         return 1;
@@ -214,15 +199,15 @@ int main(int argc, char **argv)
 
     /* Reopen: the open time of a populated store. */
     mvcc_close(s);
-    t0 = now_s();
+    t0 = bench_now_s();
     s = open_store(dir);
-    double open_ms = (now_s() - t0) * 1000;
+    double open_ms = (bench_now_s() - t0) * 1000;
 
     struct prng p;
     prng_seed(&p, 42);
     uint64_t gets = n;
-    t0 = now_s();
-    c0 = cpu_s();
+    t0 = bench_now_s();
+    c0 = bench_cpu_s();
     for (uint64_t i = 0; i < gets; i++) {
         key_of(prng_below(&p, n), key);
         struct mvcc_range_req q = {.key = (const uint8_t *)key, .key_len = 16};
@@ -235,11 +220,11 @@ int main(int argc, char **argv)
         }
         mvcc_arena_reset(&a);
     }
-    double get_s = now_s() - t0, get_cpu = cpu_s() - c0;
+    double get_s = bench_now_s() - t0, get_cpu = bench_cpu_s() - c0;
 
     /* The same gets, 64 to a reader (one snapshot per loop turn). */
-    t0 = now_s();
-    c0 = cpu_s();
+    t0 = bench_now_s();
+    c0 = bench_cpu_s();
     for (uint64_t i = 0; i < gets; i += 64) {
         struct mvcc_reader *rdr;
         rc = mvcc_reader_begin(s, &rdr);
@@ -260,14 +245,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double batched_get_s = now_s() - t0, batched_get_cpu = cpu_s() - c0;
+    double batched_get_s = bench_now_s() - t0,
+           batched_get_cpu = bench_cpu_s() - c0;
 
     /* Ranges over key intervals holding about RANGE_KEYS keys. */
     uint64_t ranges = 2000;
     uint64_t width = (UINT64_MAX / n) * RANGE_KEYS;
     uint64_t got = 0;
-    t0 = now_s();
-    c0 = cpu_s();
+    t0 = bench_now_s();
+    c0 = bench_cpu_s();
     for (uint64_t i = 0; i < ranges; i++) {
         uint64_t lo = prng_next(&p) % (UINT64_MAX - width);
         char k1[17], k2[17];
@@ -286,7 +272,7 @@ int main(int argc, char **argv)
         got += r.n_kvs;
         mvcc_arena_reset(&a);
     }
-    double range_s = now_s() - t0, range_cpu = cpu_s() - c0;
+    double range_s = bench_now_s() - t0, range_cpu = bench_cpu_s() - c0;
 
     struct mvcc_status st;
     mvcc_status_get(s, &st);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_clock.h"
+
 #define NODES 3
 #define BATCH 256
 #define PAYLOAD 128
@@ -105,13 +107,6 @@ static void drain(struct bench *b)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void run(struct bench *b, uint64_t entries)
 {
     static uint8_t payload[BATCH][PAYLOAD];
@@ -187,9 +182,9 @@ int main(int argc, char **argv)
     uint64_t allocs0 = cairn_mem_alloc_count();
     uint64_t wire0 = b->wire_bytes;
     uint64_t c0 = b->committed;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     run(b, entries);
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     uint64_t n = b->committed - c0;
     uint64_t allocs = cairn_mem_alloc_count() - allocs0;
     printf("RESULT raft entries_per_s=%.0f allocs_per_entry=%.2f "

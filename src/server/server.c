@@ -23,7 +23,7 @@ static void finish_shutdown(struct server *s);
 /* ------------------------------------------------------------------------ */
 /* Done list: completions from the threads to the loop                      */
 
-static void done_push(struct server *s, struct server__job *j)
+static void done_append(struct server *s, struct server__job *j)
 {
     j->next = NULL;
     pthread_mutex_lock(&s->done_mu);
@@ -33,6 +33,11 @@ static void done_push(struct server *s, struct server__job *j)
         s->done_head = j;
     s->done_tail = j;
     pthread_mutex_unlock(&s->done_mu);
+}
+
+static void done_push(struct server *s, struct server__job *j)
+{
+    done_append(s, j);
     server__wake_send(&s->wake);
 }
 
@@ -43,14 +48,7 @@ static void on_done_idle(uv_idle_t *h);
  * an env call may not call back into the node. No wake-up is written. */
 static void done_push_local(struct server *s, struct server__job *j)
 {
-    j->next = NULL;
-    pthread_mutex_lock(&s->done_mu);
-    if (s->done_tail != NULL)
-        s->done_tail->next = j;
-    else
-        s->done_head = j;
-    s->done_tail = j;
-    pthread_mutex_unlock(&s->done_mu);
+    done_append(s, j);
     uv_idle_start(&s->done_idle, on_done_idle);
 }
 
