@@ -17,7 +17,7 @@
 
 #include "lease/lease.h"
 
-#include "../bench_clock.h"
+#include "../bench_util.h"
 
 #define BATCH 1000
 #define PER_TICK 100
@@ -29,16 +29,6 @@ static void check(int rc, const char *what)
         fprintf(stderr, "bench-lease: %s: %d\n", what, rc);
         exit(1);
     }
-}
-
-static void rm_store(const char *dir)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
-    rmdir(dir);
 }
 
 static void put_key(struct mvcc_store *s, struct mvcc_arena *a, uint64_t i,
@@ -177,6 +167,6 @@ int main(int argc, char **argv)
     expire_all(s, l, n, &ci);
     lease_close(l);
     mvcc_close(s);
-    rm_store(dir);
+    bench_rm_store(dir);
     return 0;
 }

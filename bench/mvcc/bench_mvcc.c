@@ -15,7 +15,7 @@
 
 #include "mvcc/mvcc.h"
 
-#include "../bench_clock.h"
+#include "../bench_util.h"
 
 #define BATCH 1000
 #define VALUE_BYTES 256
@@ -48,16 +48,6 @@ static long rss_anon_kb(void)
             break;
     fclose(f);
     return kb;
-}
-
-static void rm_store(const char *dir)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
-    rmdir(dir);
 }
 
 static struct mvcc_store *open_store(const char *dir)
@@ -149,7 +139,7 @@ static double watch_rate(unsigned watchers, unsigned events)
     mvcc_watch_hub_close(h);
     mvcc_arena_free(&a);
     mvcc_close(s);
-    rm_store(dir);
+    bench_rm_store(dir);
     return (double)events / cpu;
 }
 
@@ -293,7 +283,7 @@ int main(int argc, char **argv)
            open_ms, anon_mb, (double)st.db_bytes / (1024.0 * 1024.0));
     mvcc_arena_free(&a);
     mvcc_close(s);
-    rm_store(dir);
+    bench_rm_store(dir);
 
     unsigned watchers = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 10000;
     if (watchers < 1)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../bench_clock.h"
+#include "../bench_util.h"
 
 #define NODES 3
 #define BATCH 256
