@@ -319,6 +319,17 @@ static void test_promote_spreads_expiries(void **state)
     assert_int_equal(prev, 2000);
 }
 
+/* The lessor visited or moved at most 100 leases per lease of n since
+ * `before` (lease__work_steps), printed for the log. */
+static void assert_steps_per_lease(struct fx *f, uint64_t before, int n,
+                                   const char *what)
+{
+    uint64_t steps = lease__work_steps(f->l) - before;
+    print_message("%s, %d leases: %llu steps\n", what, n,
+                  (unsigned long long)steps);
+    assert_true(steps < (uint64_t)n * 100);
+}
+
 /* A client fleet dies: N leases of one TTL expire together, and the leader
  * revokes them at its rate, tick by tick, as node's lease_tick does
  * (expired ids, then checkpoints due). The lessor's work must grow as
@@ -353,10 +364,7 @@ static void test_mass_expiry_costs_n_log_n(void **state)
         assert_int_equal(lease_checkpoints_due(f->l, now, cids, rem, 128), 0);
     }
     assert_int_equal(lease_list(f->l, NULL, 0), 0);
-    uint64_t steps = lease__work_steps(f->l) - before;
-    print_message("mass expiry of %d leases: %llu steps\n", N,
-                  (unsigned long long)steps);
-    assert_true(steps < (uint64_t)N * 100);
+    assert_steps_per_lease(f, before, N, "mass expiry");
 }
 
 /* Leases longer than the checkpoint interval: every tick asks for the
@@ -389,10 +397,7 @@ static void test_checkpoints_cost_log_n(void **state)
         got += c;
     }
     assert_int_equal(got, N);
-    uint64_t steps = lease__work_steps(f->l) - before;
-    print_message("checkpoints of %d leases: %llu steps\n", N,
-                  (unsigned long long)steps);
-    assert_true(steps < (uint64_t)N * 100);
+    assert_steps_per_lease(f, before, N, "checkpoints");
 }
 
 /* Grants with ids in any order cost O(1) each (before: a shift of the
@@ -408,10 +413,7 @@ static void test_grants_any_order_and_list(void **state)
     for (int i = N; i >= 1; i--)
         assert_int_equal(lease_grant(f->l, 3 * i, 60, 0, &id, &ttl), 0);
     commit(f);
-    uint64_t steps = lease__work_steps(f->l) - before;
-    print_message("%d grants in descending id order: %llu steps\n", N,
-                  (unsigned long long)steps);
-    assert_true(steps < (uint64_t)N * 100);
+    assert_steps_per_lease(f, before, N, "grants in descending id order");
     static int64_t ids[N];
     assert_int_equal(lease_list(f->l, ids, N), N);
     for (int i = 0; i < N; i++)
