@@ -798,8 +798,7 @@ static void client_keepalive_detects_dead_server(void **state)
     result_free(&r);
     rpc_client_close(cl);
     net_listener_close(l);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
 }
 
 int test_bad_group(void)

@@ -506,8 +506,7 @@ static void server_close_ends_everything(void **state)
     assert_false(rpc_client_alive(other));
     rpc_client_close(other); /* after its connection died: frees it */
     result_free(&r);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
 }
 
 static void drain_lets_calls_finish(void **state)

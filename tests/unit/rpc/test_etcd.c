@@ -262,8 +262,7 @@ static void against_etcd(void **state)
     kill(etcd.h.pid, SIGTERM); /* by pid, never by name */
     RUN_UNTIL(&f, etcd.exited);
     etcd_running = 0;
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
 }
 
 /* etcd's integration fixtures: valid until 2031 */
@@ -350,8 +349,7 @@ static void against_etcd_tls(void **state)
     kill(etcd.h.pid, SIGTERM); /* by pid, never by name */
     RUN_UNTIL(&f, etcd.exited);
     etcd_running = 0;
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
     net_tls_close(tls);
 }
 

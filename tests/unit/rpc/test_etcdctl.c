@@ -414,8 +414,7 @@ static void etcdctl_status_get_watch(void **state)
     assert_int_equal(bad, 0);
 
     rpc_server_close(f.srv);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
 }
 
 /* etcd's integration fixtures: valid until 2031, for 127.0.0.1/localhost */
@@ -503,8 +502,7 @@ static void etcdctl_over_tls(void **state)
     buf_free(&c.got);
 
     rpc_server_close(f.srv);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
     net_tls_close(tls);
 }
 
@@ -621,8 +619,7 @@ static void etcdctl_http_endpoint(void **state)
     buf_free(&c.got);
 
     rpc_server_close(f.srv);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    fx_loop_close(&f);
 }
 
 int test_etcdctl_group(void)
