@@ -550,22 +550,31 @@ static const char *reason(int status)
 }
 
 /* Writes what the connection's queue takes of the response; closes the
- * connection after the last byte. */
+ * connection after the last byte. The drain callback that resumes it comes
+ * only once bytes were queued: a piece the socket takes whole leaves the
+ * queue empty (net writes at once when nothing is queued), so the pump
+ * goes on until the queue holds something or the response is out. Bounded
+ * by the response: every round writes at least one byte, or stops. */
 static void http1_pump(struct rpc__conn *c)
 {
-    size_t left = c->http1_out.len - c->http1_out_off;
-    size_t room = net_conn_write_room(c->net);
-    size_t k = left < room ? left : room;
-    if (k > 0 &&
-        net_conn_write(c->net, c->http1_out.data + c->http1_out_off, k) != 0) {
-        rpc__conn_close(c, RPC_CANCELLED, true);
-        return;
+    while (c->http1_out_off < c->http1_out.len) {
+        size_t left = c->http1_out.len - c->http1_out_off;
+        size_t room = net_conn_write_room(c->net);
+        size_t k = left < room ? left : room;
+        if (k == 0)
+            return; /* the queue is full: its drain resumes */
+        if (net_conn_write(c->net, c->http1_out.data + c->http1_out_off, k) !=
+            0) {
+            rpc__conn_close(c, RPC_CANCELLED, true);
+            return;
+        }
+        c->http1_out_off += k;
+        if (net_conn_queued_bytes(c->net) > 0 &&
+            c->http1_out_off < c->http1_out.len)
+            return; /* its drain resumes */
     }
-    c->http1_out_off += k;
-    if (c->http1_out_off == c->http1_out.len) {
-        c->closing = true;
-        net_conn_close(c->net, true);
-    }
+    c->closing = true;
+    net_conn_close(c->net, true);
 }
 
 void rpc__server_http1_drain(struct rpc__conn *c)
