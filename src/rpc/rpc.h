@@ -183,9 +183,10 @@ void rpc_http1_respond_hdrs(struct rpc_http1_request *req, int http_status,
  * etcd's /v3/watch: begin sends the status and headers; each write sends
  * one chunk (copied) and returns 0, CAIRN_EFULL when the connection's
  * queue has no room (nothing is sent; writable follows), CAIRN_ESHUTDOWN or
- * CAIRN_ENOMEM; end sends the last chunk and closes the connection once
- * written, and req is invalid afterwards. cancel may still come at any time
- * before end. */
+ * CAIRN_ENOMEM; a chunk larger than the whole queue is taken when nothing
+ * is queued and goes out as the client reads, later writes waiting for it; end
+ * sends the last chunk and closes the connection once written, and req is
+ * invalid afterwards. cancel may still come at any time before end. */
 int rpc_http1_stream_begin(struct rpc_http1_request *req, int http_status,
                            const char *content_type);
 /* The same with more header lines (as rpc_http1_respond_hdrs'). */

@@ -549,30 +549,40 @@ static const char *reason(int status)
     }
 }
 
-/* Writes what the connection's queue takes of the response; closes the
- * connection after the last byte. The drain callback that resumes it comes
- * only once bytes were queued: a piece the socket takes whole leaves the
- * queue empty (net writes at once when nothing is queued), so the pump
- * goes on until the queue holds something or the response is out. Bounded
- * by the response: every round writes at least one byte, or stops. */
-static void http1_pump(struct rpc__conn *c)
+/* Writes what the connection's queue takes of http1_out: 0 once all of
+ * it is out, 1 while some waits for the drain callback, -1 when the
+ * connection failed (and is closing). The drain comes only once bytes were
+ * queued: a piece the socket takes whole leaves the queue empty (net
+ * writes at once when nothing is queued), so the pump goes on until the
+ * queue holds something or all is out. Bounded by http1_out: every round
+ * writes at least one byte, or stops. */
+static int http1_pump_out(struct rpc__conn *c)
 {
     while (c->http1_out_off < c->http1_out.len) {
         size_t left = c->http1_out.len - c->http1_out_off;
         size_t room = net_conn_write_room(c->net);
         size_t k = left < room ? left : room;
         if (k == 0)
-            return; /* the queue is full: its drain resumes */
+            return 1; /* the queue is full: its drain resumes */
         if (net_conn_write(c->net, c->http1_out.data + c->http1_out_off, k) !=
             0) {
             rpc__conn_close(c, RPC_CANCELLED, true);
-            return;
+            return -1;
         }
         c->http1_out_off += k;
         if (net_conn_queued_bytes(c->net) > 0 &&
             c->http1_out_off < c->http1_out.len)
-            return; /* its drain resumes */
+            return 1; /* its drain resumes */
     }
+    return 0;
+}
+
+/* The whole answer (or the last chunk) goes out as the client reads it;
+ * the connection closes after the last byte. */
+static void http1_pump(struct rpc__conn *c)
+{
+    if (http1_pump_out(c) != 0)
+        return;
     c->closing = true;
     net_conn_close(c->net, true);
 }
@@ -584,7 +594,9 @@ void rpc__server_http1_drain(struct rpc__conn *c)
         return;
     }
     struct rpc_server *srv = c->srv;
-    if (c->http1_streaming && c->http1_wants_writable) {
+    if (!c->http1_streaming || http1_pump_out(c) != 0)
+        return; /* a chunk larger than the queue is still going out */
+    if (c->http1_wants_writable) {
         c->http1_wants_writable = false;
         if (srv->http1.writable)
             srv->http1.writable(srv->http1.arg, &c->http1_req);
@@ -705,16 +717,25 @@ int rpc_http1_stream_write(struct rpc_http1_request *req, const void *data,
         return 0; /* an empty chunk would end the body */
     char size[24];
     int k = snprintf(size, sizeof(size), "%zx\r\n", len);
-    if (net_conn_write_room(c->net) < (size_t)k + len + 2) {
+    /* A chunk larger than the whole queue could never wait for room (no
+     * drain, so no writable, would come): it is taken when nothing is
+     * queued and goes out in pieces as a whole answer does; writes wait
+     * behind it. */
+    bool fits = net_conn_write_room(c->net) >= (size_t)k + len + 2;
+    if (c->http1_out_off < c->http1_out.len ||
+        (!fits && net_conn_queued_bytes(c->net) > 0)) {
         c->http1_wants_writable = true;
         return CAIRN_EFULL;
     }
     buf_reset(&c->http1_out);
+    c->http1_out_off = 0;
     if (buf_reserve(&c->http1_out, (size_t)k + len + 2) != 0)
         return CAIRN_ENOMEM;
     buf_append(&c->http1_out, size, (size_t)k);
     buf_append(&c->http1_out, data, len);
     buf_append(&c->http1_out, "\r\n", 2);
+    if (!fits)
+        return http1_pump_out(c) < 0 ? CAIRN_ESHUTDOWN : 0;
     int rv = net_conn_write(c->net, c->http1_out.data, c->http1_out.len);
     buf_reset(&c->http1_out);
     return rv;
@@ -729,9 +750,11 @@ void rpc_http1_stream_end(struct rpc_http1_request *req)
     if (c->closing || c->dead)
         return;
     /* The last chunk goes out like a whole answer: as the queue allows,
-     * then the connection closes. */
-    buf_reset(&c->http1_out);
-    c->http1_out_off = 0;
+     * then the connection closes; behind a chunk still going out. */
+    if (c->http1_out_off >= c->http1_out.len) {
+        buf_reset(&c->http1_out);
+        c->http1_out_off = 0;
+    }
     if (buf_append(&c->http1_out, "0\r\n\r\n", 5) != 0) {
         rpc__conn_close(c, RPC_CANCELLED, true);
         return;

@@ -219,20 +219,21 @@ static const struct rpc_call_cbs first_cbs = {st_start, first_msg, first_half,
 
 #define FLOOD_TOTAL (20u << 20)
 
-/* "/flood": 20 MiB in 64 KiB chunks, as fast as the client reads. */
+/* "/flood": 20 MiB in 64 KiB chunks ("/bigflood": 1 MiB ones), as fast
+ * as the client reads. */
 static void flood_pump(struct fx *f)
 {
-    static uint8_t chunk[64 << 10];
+    static uint8_t chunk[1 << 20];
     while (f->flood && f->flood_sent < FLOOD_TOTAL) {
-        memset(chunk, 'a' + (int)(f->flood_sent / sizeof(chunk)) % 26,
-               sizeof(chunk));
-        int rv = rpc_http1_stream_write(f->flood, chunk, sizeof(chunk));
+        memset(chunk, 'a' + (int)(f->flood_sent / f->flood_chunk) % 26,
+               f->flood_chunk);
+        int rv = rpc_http1_stream_write(f->flood, chunk, f->flood_chunk);
         if (rv == CAIRN_EFULL) {
             f->flood_efull++;
             return;
         }
         assert_int_equal(rv, 0);
-        f->flood_sent += sizeof(chunk);
+        f->flood_sent += f->flood_chunk;
     }
     if (f->flood) {
         rpc_http1_stream_end(f->flood);
@@ -262,7 +263,9 @@ static void http1_request(void *arg, struct rpc_http1_request *req)
         f->http1_slow = req; /* the test ends it */
         return;
     }
-    if (strcmp(req->path, "/flood") == 0) {
+    if (strcmp(req->path, "/flood") == 0 ||
+        strcmp(req->path, "/bigflood") == 0) {
+        f->flood_chunk = req->path[1] == 'b' ? 1u << 20 : 64u << 10;
         assert_int_equal(
             rpc_http1_stream_begin(req, 200, "application/octet-stream"), 0);
         f->flood = req;

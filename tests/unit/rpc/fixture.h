@@ -35,6 +35,7 @@ struct fx {
     struct rpc_http1_request *http1_slow; /* "/slow", "/stream" wait here */
     struct rpc_http1_request *flood;      /* "/flood" streams from here */
     size_t flood_sent;
+    size_t flood_chunk;
     int flood_efull;
     uv_timer_t wake; /* bounds RUN_UNTIL's turns */
     bool has_wake;

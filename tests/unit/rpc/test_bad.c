@@ -494,6 +494,35 @@ static void http1_big_response_through_small_queue(void **state)
     fx_close(&f);
 }
 
+/* A streamed chunk larger than the whole write queue could never wait
+ * for room: it is taken and goes out as the client reads, later writes
+ * wait for it (CAIRN_EFULL, then writable), and the end follows it. */
+static void http1_stream_chunks_beyond_the_queue(void **state)
+{
+    (void)state;
+    struct rpc_server_config scfg = {
+        .net = {.write_queue_max_bytes = 512u << 10}};
+    struct fx f;
+    fx_open(&f, &scfg, true);
+    struct raw r;
+    raw_connect(&f, &r);
+    const char *req = "GET /bigflood HTTP/1.1\r\n\r\n";
+    raw_send(&r, req, strlen(req));
+    RUN_UNTIL(&f, r.closed == 1);
+    assert_int_equal(f.flood_sent, 20u << 20);
+    assert_true(f.flood_efull > 0);
+    /* 20 chunks of "100000\r\n" + 1 MiB + "\r\n", then "0\r\n\r\n" */
+    char *body = memmem(r.got.data, r.got.len, "\r\n\r\n", 4);
+    assert_non_null(body);
+    size_t body_len = r.got.len - (size_t)(body + 4 - (char *)r.got.data);
+    assert_int_equal(body_len, 20 * (8 + (1u << 20) + 2) + 5);
+    assert_non_null(memmem(body + 4, body_len, "\r\n100000\r\nttt", 13));
+    assert_int_equal(
+        memcmp(r.got.data + r.got.len - 10, "ttt\r\n0\r\n\r\n", 10), 0);
+    buf_free(&r.got);
+    fx_close(&f);
+}
+
 /* Streamed answers, chunked, as grpc-gateway streams /v3/watch. */
 static void http1_streamed_answers(void **state)
 {
@@ -846,6 +875,7 @@ int test_bad_group(void)
         cmocka_unit_test(http1_streamed_answers),
         cmocka_unit_test(http1_big_response_and_body_limit),
         cmocka_unit_test(http1_big_response_through_small_queue),
+        cmocka_unit_test(http1_stream_chunks_beyond_the_queue),
         cmocka_unit_test(connection_limit),
         cmocka_unit_test(one_turns_messages_share_frames),
         cmocka_unit_test(never_reading_client_bounded),
