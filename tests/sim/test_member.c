@@ -23,6 +23,19 @@ static void member_different_seeds_differ(void **state)
     sim_expect_seeds_differ(sim_members_run, 41, 42);
 }
 
+/* Runs one whole-member seed, which must pass; returns its summary
+ * counters (the fault-exercise tests add them up). */
+static struct sim_result run_passing(uint64_t seed)
+{
+    struct sim_options o = {.seed = seed};
+    struct sim_result r;
+    assert_int_equal(sim_members_run(&o, &r, NULL), 0);
+    if (r.verdict != SIM_PASS)
+        fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seed, r.reason);
+    assert_int_equal(r.verdict, SIM_PASS);
+    return r;
+}
+
 /* The failures of the campaign of 10,000 seeds from 6,000,000 and of the
  * full-map fault's first runs, each a node bug now fixed (docs/sim.md,
  * "Found so far"): a ReadIndex answer of a member's previous life
@@ -35,15 +48,8 @@ static void member_campaign_findings_pass(void **state)
     (void)state;
     const uint64_t seeds[] = {6004631, 6005924, 6009382,  1000378,
                               9000146, 9000182, 10001602, 10009718};
-    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-        struct sim_options o = {.seed = seeds[i]};
-        struct sim_result r;
-        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
-        if (r.verdict != SIM_PASS)
-            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
-                    r.reason);
-        assert_int_equal(r.verdict, SIM_PASS);
-    }
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+        run_passing(seeds[i]);
 }
 
 /* Seeds whose lease key was revoked late because the leader's disk stalled
@@ -88,13 +94,7 @@ static void member_pauses_and_store_faults_exercised(void **state)
     const uint64_t seeds[] = {1000030, 1000008};
     uint64_t pauses = 0, syncs = 0, fulls = 0;
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-        struct sim_options o = {.seed = seeds[i]};
-        struct sim_result r;
-        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
-        if (r.verdict != SIM_PASS)
-            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
-                    r.reason);
-        assert_int_equal(r.verdict, SIM_PASS);
+        struct sim_result r = run_passing(seeds[i]);
         pauses += r.pauses;
         syncs += r.store_sync_failures;
         fulls += r.store_full_failures;
@@ -124,13 +124,7 @@ static void member_release_crash_and_maintenance_full_exercised(void **state)
     const uint64_t seeds[] = {1000100, 1000134, 1000280, 1000349};
     uint64_t release = 0, maint = 0;
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-        struct sim_options o = {.seed = seeds[i]};
-        struct sim_result r;
-        assert_int_equal(sim_members_run(&o, &r, NULL), 0);
-        if (r.verdict != SIM_PASS)
-            fprintf(stderr, "seed %llu: %s\n", (unsigned long long)seeds[i],
-                    r.reason);
-        assert_int_equal(r.verdict, SIM_PASS);
+        struct sim_result r = run_passing(seeds[i]);
         release += r.release_crashes;
         maint += r.store_full_maint;
     }
