@@ -213,17 +213,21 @@ fi
 # the floor of single-client put latency: one fdatasync and one loopback
 # round trip, measured here and now (4 KiB overwrites of a preallocated
 # file, as a WAL segment is written, so that the sync carries no size
-# change)
-sync_ms=$(python3 - "$dir/sync.probe" 2>/dev/null <<'PY' || echo n/a
+# change). The probe also reports the CPU time (user + system) of each
+# write and fdatasync: every member pays it once per put, whatever the
+# server does around it.
+sync_probe=$(python3 - "$dir/sync.probe" 2>/dev/null <<'PY' || echo "n/a n/a"
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
 os.write(fd, b"\0" * 4096 * 500); os.fsync(fd)
-n = 500; t = time.perf_counter()
+n = 500; c = time.process_time(); t = time.perf_counter()
 for i in range(n):
     os.pwrite(fd, b"x" * 4096, i * 4096); os.fdatasync(fd)
-print("%.4f" % ((time.perf_counter() - t) * 1000 / n))
+wall = (time.perf_counter() - t) * 1000 / n
+print("%.4f %.4f" % (wall, (time.process_time() - c) * 1000 / n))
 PY
 )
+sync_ms=${sync_probe% *} sync_cpu_ms=${sync_probe#* }
 rtt_ms=$(python3 - 2>/dev/null <<'PY' || echo n/a
 import socket, time, threading
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
@@ -241,7 +245,7 @@ for _ in range(n):
 print("%.4f" % ((time.perf_counter() - t) * 1000 / n))
 PY
 )
-echo "floor: fdatasync ${sync_ms} ms + loopback round trip ${rtt_ms} ms"
+echo "floor: fdatasync ${sync_ms} ms (${sync_cpu_ms} ms of CPU) + loopback round trip ${rtt_ms} ms"
 
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
@@ -271,6 +275,7 @@ for w in $WORKLOADS; do
     printf '%-16s %12s %12s %6s | %9s %9s %6s | %8s %8s %6s | %s/%s\n' \
         "$w" "$eq" "$cq" "$(ratio "$cq" "$eq")" "$ep" "$cpp" "$(ratio "$cpp" "$ep")" \
         "$ec" "$cc" "$(ratio "$cc" "$ec")" "$ee" "$ce"
+    echo "RESULT compare workload=$w etcd_qps=$eq cairn_qps=$cq qps_ratio=$(ratio "$cq" "$eq") etcd_p99_ms=$ep cairn_p99_ms=$cpp p99_ratio=$(ratio "$cpp" "$ep") etcd_cpu_s=$ec cairn_cpu_s=$cc cpu_ratio=$(ratio "$cc" "$ec") etcd_errors=$ee cairn_errors=$ce" >>"$dir/results"
 done
 echo "(qps and p99 in ms are medians over $ROUNDS rounds; cpu: server CPU seconds per run, all three members)"
 case " $WORKLOADS " in
@@ -280,6 +285,20 @@ case " $WORKLOADS " in
     c1=n/a
     [ -z "$cairn_na" ] && c1=$(median "$dir/res.cairn.put-1" 2)
     echo "put-1 p50 against the floor ($floor ms): etcd $e1 ms ($(ratio "$e1" "$floor")x), cairn $c1 ms ($(ratio "$c1" "$floor")x)"
+    # What three members cannot avoid: the leader's fdatasync runs beside
+    # the follower's, but the follower's comes after a peer round trip, so
+    # a put waits for at least two round trips and one fdatasync; and each
+    # of the three members spends one fdatasync's CPU on every put.
+    floor3=$(awk -v a="$sync_ms" -v b="$rtt_ms" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.4f\n", a + 2 * b }')
+    echo "put-1 p50 against three members' floor, one fdatasync and two round trips ($floor3 ms): etcd $(ratio "$e1" "$floor3")x, cairn $(ratio "$c1" "$floor3")x"
+    n1=$(args_for put-1 | sed 's/.*--total \([0-9]*\).*/\1/')
+    ecpu=$(median "$dir/res.etcd.put-1" 5) ccpu=n/a
+    [ -z "$cairn_na" ] && ccpu=$(median "$dir/res.cairn.put-1" 5)
+    ecp1=$(awk -v c="$ecpu" -v n="$n1" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.4f\n", c * 1000 / n }')
+    cp1=$(awk -v c="$ccpu" -v n="$n1" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.4f\n", c * 1000 / n }')
+    sync3=$(awk -v a="$sync_cpu_ms" 'BEGIN { if (a == "n/a") print "n/a"; else printf "%.4f\n", 3 * a }')
+    echo "put-1 CPU per put: etcd $ecp1 ms, cairn $cp1 ms; three fdatasyncs' own CPU $sync3 ms = $(ratio "$sync3" "$ecp1")x etcd's put (cairn above it: $(awk -v a="$cp1" -v b="$sync3" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.4f", a - b }') ms)"
+    echo "RESULT compare-floor sync_ms=$sync_ms sync_cpu_ms=$sync_cpu_ms rtt_ms=$rtt_ms floor_ms=$floor floor3_ms=$floor3 etcd_put1_p50_ms=$e1 cairn_put1_p50_ms=$c1 etcd_put1_cpu_ms=$ecp1 cairn_put1_cpu_ms=$cp1 sync3_cpu_to_etcd=$(ratio "$sync3" "$ecp1")" >>"$dir/results"
     ;;
 esac
 if [ "$TLS" = 1 ] && [ -z "$tls_na" ]; then
@@ -301,5 +320,13 @@ for p in $etcd_pids ${cairn_pids:-} ${etcdtls_pids:-} ${cairntls_pids:-}; do
     [ -r "/proc/$p/status" ] || continue
     echo "  pid $p $(cat "/proc/$p/comm"): $(awk '/VmHWM/ {print $2, $3}' "/proc/$p/status")"
 done
+hwm_kb() { for p in "$@"; do awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null; done; }
+# shellcheck disable=SC2086
+emax=$(hwm_kb $etcd_pids | sort -n | tail -n 1) emin=$(hwm_kb $etcd_pids | sort -n | head -n 1)
+# shellcheck disable=SC2086
+cmax=$(hwm_kb ${cairn_pids:-} | sort -n | tail -n 1)
+echo "RESULT compare-rss etcd_min_kb=${emin:-n/a} etcd_max_kb=${emax:-n/a} cairn_max_kb=${cmax:-n/a} worst_ratio=$(ratio "${cmax:-n/a}" "${emin:-n/a}")" >>"$dir/results"
 [ -n "$cairn_na" ] && echo "cairn columns: n/a ($cairn_na)"
+echo
+cat "$dir/results"
 exit 0
