@@ -116,6 +116,11 @@ ready() {
     return 1
 }
 
+ctx_switches() { # voluntary context switches of every thread of the given pids
+    for p in "$@"; do cat "/proc/$p/task/"*/status 2>/dev/null; done |
+        awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'
+}
+
 cpu_ticks() { # sum of utime+stime over the given pids
     t=0
     for p in "$@"; do
@@ -139,12 +144,14 @@ args_for() { # the cairn-bench arguments of a workload
     esac
 }
 
-# run SYSTEM WORKLOAD ROUND: one bench run; appends "qps p50 p99 errors cpu_s"
-# to $dir/res.SYSTEM.WORKLOAD
+# run SYSTEM WORKLOAD ROUND: one bench run; appends "qps p50 p99 errors cpu_s
+# switches" (the servers' voluntary context switches) to $dir/res.SYSTEM.WORKLOAD
 run() {
     eval "eps=\$${1}_eps cp=\$${1}_pids btls=\$${1}_tls"
     # shellcheck disable=SC2086
     before=$(cpu_ticks $cp)
+    # shellcheck disable=SC2086
+    cs_before=$(ctx_switches $cp)
     # shellcheck disable=SC2046
     log="$dir/out.$1.$2.$3"
     # shellcheck disable=SC2086
@@ -152,13 +159,15 @@ run() {
     out=$(tail -n 1 "$log")
     # shellcheck disable=SC2086
     after=$(cpu_ticks $cp)
+    # shellcheck disable=SC2086
+    cs_after=$(ctx_switches $cp)
     case $out in
     RESULT*) ;;
     *) out="RESULT $2 qps=0 p50_ms=0 p99_ms=0 errors=-1" ;;
     esac
-    echo "$out" | awk -v cpu="$(((after - before)))" -v tck="$TCK" '{
+    echo "$out" | awk -v cpu="$((after - before))" -v tck="$TCK" -v cs="$((cs_after - cs_before))" '{
         for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%s %s %s %s %.2f\n", v["qps"], v["p50_ms"], v["p99_ms"], v["errors"], cpu / tck
+        printf "%s %s %s %s %.2f %d\n", v["qps"], v["p50_ms"], v["p99_ms"], v["errors"], cpu / tck, cs
     }' >>"$dir/res.$1.$2"
     echo "round $3 $1 $2: $out cpu_s=$(awk "BEGIN{printf \"%.2f\", $((after - before)) / $TCK}")" >&2
     # the kinds of errors, when there were any
@@ -298,7 +307,15 @@ case " $WORKLOADS " in
     cp1=$(awk -v c="$ccpu" -v n="$n1" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.4f\n", c * 1000 / n }')
     sync3=$(awk -v a="$sync_cpu_ms" 'BEGIN { if (a == "n/a") print "n/a"; else printf "%.4f\n", 3 * a }')
     echo "put-1 CPU per put: etcd $ecp1 ms, cairn $cp1 ms; three fdatasyncs' own CPU $sync3 ms = $(ratio "$sync3" "$ecp1")x etcd's put (cairn above it: $(awk -v a="$cp1" -v b="$sync3" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.4f", a - b }') ms)"
-    echo "RESULT compare-floor sync_ms=$sync_ms sync_cpu_ms=$sync_cpu_ms rtt_ms=$rtt_ms floor_ms=$floor floor3_ms=$floor3 etcd_put1_p50_ms=$e1 cairn_put1_p50_ms=$c1 etcd_put1_cpu_ms=$ecp1 cairn_put1_cpu_ms=$cp1 sync3_cpu_to_etcd=$(ratio "$sync3" "$ecp1")" >>"$dir/results"
+    # CPU follows context switches on a VM (each block and wake-up from
+    # idle costs the same for both systems), so count them too.
+    ecs=$(median "$dir/res.etcd.put-1" 6) ccs=n/a
+    [ -z "$cairn_na" ] && ccs=$(median "$dir/res.cairn.put-1" 6)
+    ecs1=$(awk -v c="$ecs" -v n="$n1" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.1f\n", c / n }')
+    ccs1=$(awk -v c="$ccs" -v n="$n1" 'BEGIN { if (c == "n/a") print "n/a"; else printf "%.1f\n", c / n }')
+    per_cs() { awk -v c="$1" -v s="$2" 'BEGIN { if (c == "n/a" || s == "n/a" || s + 0 == 0) print "n/a"; else printf "%.1f\n", c * 1000 / s }'; }
+    echo "put-1 voluntary context switches per put, all threads of all members: etcd $ecs1, cairn $ccs1 ($(ratio "$ccs1" "$ecs1")x); CPU per switch: etcd $(per_cs "$ecp1" "$ecs1") us, cairn $(per_cs "$cp1" "$ccs1") us"
+    echo "RESULT compare-floor sync_ms=$sync_ms sync_cpu_ms=$sync_cpu_ms rtt_ms=$rtt_ms floor_ms=$floor floor3_ms=$floor3 etcd_put1_p50_ms=$e1 cairn_put1_p50_ms=$c1 etcd_put1_cpu_ms=$ecp1 cairn_put1_cpu_ms=$cp1 sync3_cpu_to_etcd=$(ratio "$sync3" "$ecp1") etcd_put1_switches=$ecs1 cairn_put1_switches=$ccs1" >>"$dir/results"
     ;;
 esac
 if [ "$TLS" = 1 ] && [ -z "$tls_na" ]; then
