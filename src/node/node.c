@@ -2766,6 +2766,16 @@ int node_v2_sync(struct node *n, int64_t now_ns)
 
 /* ---- introspection ---- */
 
+bool node_waits_on_persist(const struct node *n)
+{
+    if (n->persisted_seq == n->persist_seq)
+        return false; /* nothing in flight */
+    if (n->stopped || n->d_head != NULL ||
+        (n->q_head != NULL && n->q_head->kind == NODE__BATCH_RESTORE))
+        return true;
+    return raft_waits_on_persist(n->r);
+}
+
 bool node_is_leader(const struct node *n)
 {
     return n->role == RAFT_LEADER;

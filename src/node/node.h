@@ -281,6 +281,16 @@ int node_receive(struct node *n, const struct raft_message *m);
 /* The persist with this seq completed; status 0 or the failure (then the
  * member stops: CAIRN_ESTOPPED to everything, never a retry). */
 int node_persisted(struct node *n, uint64_t seq, int status);
+/* Does the node need node_persisted for the persists in flight promptly
+ * (answers held for the disk, a restore, a commit missing only this
+ * member's acknowledgement, a follower's acknowledgements), or would it
+ * do nothing with it until another event arrives? False also when no
+ * persist is in flight. A leader of three whose followers have not
+ * answered yet needs no wake-up for its own sync: the host may hand the
+ * completion over at its next wake-up for anything else, provided it asks
+ * again after every call into the node and wakes for the completion
+ * while the answer is true. */
+bool node_waits_on_persist(const struct node *n);
 /* The batch b came back from node_applier_apply. */
 int node_applied(struct node *n, struct node_apply_batch *b);
 /* The snapshot requested at index is durable (status 0) or failed. */

@@ -258,8 +258,9 @@ static void conf_fold(struct raft *r)
     progress_sync(r); /* members whose removal committed go */
 }
 
-/* The joint commit index: the smaller of the two majorities' (§4.3). */
-static raft_index quorum_committed_index(struct raft *r)
+/* The joint commit index: the smaller of the two majorities' (§4.3),
+ * counting our own acknowledgement as self_match when that is not 0. */
+static raft_index quorum_index_with(const struct raft *r, raft_index self_match)
 {
     raft_index acked[RAFT_CONF_MAX];
     raft_index result = UINT64_MAX;
@@ -267,14 +268,21 @@ static raft_index quorum_committed_index(struct raft *r)
     uint32_t counts[2] = {r->conf.n_voters, r->conf.n_voters_outgoing};
     for (int h = 0; h < 2; h++) {
         for (uint32_t i = 0; i < counts[h]; i++) {
-            const struct progress *pr = progress_get(r, halves[h][i]);
-            acked[i] = pr != NULL ? pr->match : 0;
+            int k = progress_slot(r, halves[h][i]);
+            acked[i] = k >= 0 ? r->prs[k].match : 0;
+            if (halves[h][i] == r->id && self_match != 0)
+                acked[i] = self_match;
         }
         raft_index c = raft__quorum_committed(acked, counts[h]);
         if (c < result)
             result = c;
     }
     return result == UINT64_MAX ? 0 : result;
+}
+
+static raft_index quorum_committed_index(struct raft *r)
+{
+    return quorum_index_with(r, 0);
 }
 
 typedef int8_t (*voter_fn)(const struct raft *r, const struct progress *pr);
@@ -1529,6 +1537,22 @@ static void event_persisted(struct raft *r, raft_index index, raft_term term)
 {
     raft__log_stable_to(&r->log, index, term);
     self_ack(r);
+}
+
+bool raft_waits_on_persist(const struct raft *r)
+{
+    const struct raft_log *l = &r->log;
+    /* A follower's or candidate's answers wait for its disk. */
+    if (r->role != RAFT_LEADER || l->u.snap != NULL)
+        return true;
+    raft_index durable = raft__log_durable_index(l);
+    /* Messages held until the term is durable; committed entries held
+     * until they are durable here (followers made them committed). */
+    if (durable < r->term_start_index || l->committed > durable)
+        return true;
+    /* Our own acknowledgement of everything handed out would move the
+     * commit index: the followers' are in, ours is what is missing. */
+    return quorum_index_with(r, raft__log_last_index(l)) > l->committed;
 }
 
 static void event_snapshot_installed(struct raft *r, raft_index index)

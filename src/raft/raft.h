@@ -618,6 +618,16 @@ int raft_propose(struct raft *r, const void *data, size_t len,
 int raft_persisted(struct raft *r, raft_index index, raft_term term,
                    struct raft_update *update);
 
+/* Would reporting the entries handed out as persisted let the core do
+ * something now: commit (the followers' acknowledgements are in and ours
+ * is missing), hand out committed entries, send messages held for the
+ * disk, install a snapshot? Always true on a follower or candidate, whose
+ * answers wait for it. A false answer lets a host take a leader's
+ * persist completions lazily (at its next wake-up for anything else,
+ * e.g. a follower's acknowledgement) instead of waking for each; it must
+ * ask again after every step, since any step may change the answer. */
+bool raft_waits_on_persist(const struct raft *r);
+
 /* ---- introspection ---- */
 
 enum raft_progress_state {

@@ -109,8 +109,16 @@ static void acc_flush(struct server *s, struct wal_acc *a, int status)
     }
     for (size_t i = 0; i < a->n_jobs; i++) {
         a->jobs[i]->status = status;
-        done_push(s, a->jobs[i]);
+        done_append(s, a->jobs[i]);
     }
+    /* A leader of three usually hears a follower's answer after its own
+     * sync: the loop says whether it waits on this completion, and takes
+     * it after its next wake-up otherwise (node_waits_on_persist). A
+     * failure always wakes it: the member stops. */
+    if (status == 0)
+        server__wake_send_quiet(&s->wake);
+    else
+        server__wake_send(&s->wake);
     a->n = 0;
     a->hs = NULL;
     a->n_jobs = 0;
@@ -863,6 +871,15 @@ static void on_wake(struct server__wake *w)
     take_completions(w->poll.data);
 }
 
+/* Before the loop waits: must the WAL's next completion wake it? Yes
+ * unless the node would do nothing with it before another event. */
+static bool on_wake_want(struct server__wake *w)
+{
+    struct server *s = w->poll.data;
+    return !node_usable(s) || s->stopping || s->inline_work ||
+           node_waits_on_persist(s->node);
+}
+
 static void on_done_idle(uv_idle_t *h)
 {
     struct server *s = h->data;
@@ -1174,6 +1191,7 @@ static int init_handles(struct server *s)
     if (rv != 0)
         return rv;
     s->wake.poll.data = s;
+    server__wake_quiet_start(&s->wake, on_wake_want);
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_init(s->loop, &s->stop_timer);
@@ -1713,8 +1731,7 @@ static void finish_shutdown(struct server *s)
         }
     }
     if (s->handles_ready && !uv_is_closing((uv_handle_t *)&s->wake.poll)) {
-        s->closing_handles++;
-        server__wake_close(&s->wake, on_handle_closed);
+        s->closing_handles += server__wake_close(&s->wake, on_handle_closed);
     }
     maybe_finished(s);
 }

@@ -9,20 +9,33 @@
 #define CAIRN_SERVER_WAKE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <uv.h>
 
 struct server__wake;
 typedef void (*server__wake_cb)(struct server__wake *w);
+/* Loop thread, before each wait: must a quiet send wake the loop now? */
+typedef bool (*server__wake_want_cb)(struct server__wake *w);
 
 struct server__wake {
     uv_poll_t poll; /* first: uv_close's callback gets the wake back */
     int fd;         /* eventfd, non-blocking */
     atomic_int pending;
+    /* Quiet sends (server__wake_send_quiet): the loop says before each
+     * wait whether it wants them to wake it; one that does not wake it is
+     * taken after its next wake-up for anything else. */
+    atomic_bool wanted;
+    atomic_bool unseen; /* a quiet send not taken yet */
+    uv_prepare_t prep;
+    uv_check_t check;
+    server__wake_want_cb want;
+    bool quiet_started;
     server__wake_cb cb;
     void *data;
-    uint64_t wakeups; /* callbacks run (loop thread only; for tests) */
+    uint64_t wakeups;     /* callbacks run (loop thread only; for tests) */
+    uint64_t quiet_takes; /* of which after a wake-up for something else */
 };
 
 /* 0, or a cairn error code (no eventfd, poll refused). */
@@ -34,7 +47,25 @@ int server__wake_init(uv_loop_t *loop, struct server__wake *w,
  * the call is visible to that callback. */
 void server__wake_send(struct server__wake *w);
 
-/* Loop thread: stops and closes; close_cb gets (uv_handle_t *)w. */
-void server__wake_close(struct server__wake *w, uv_close_cb close_cb);
+/* Loop thread: from now on, before each wait of the loop (prepare
+ * phase) want says whether quiet sends must wake it; after each wait
+ * (check phase) the callback runs if a quiet send came meanwhile without
+ * waking it. Until this call every quiet send wakes. */
+void server__wake_quiet_start(struct server__wake *w,
+                              server__wake_want_cb want);
+
+/* Any thread, after publishing what the callback will take: wakes the
+ * loop only if it said it wants it; otherwise the callback runs after the
+ * loop's next wake-up for anything else. The handshake: the sender marks
+ * the send unseen and then reads `wanted`; the loop stores `wanted` and
+ * then reads `unseen` (both sequentially consistent), so either the
+ * sender sees the wish and wakes the loop, or the loop sees the send
+ * before it waits and wakes itself. */
+void server__wake_send_quiet(struct server__wake *w);
+
+/* Loop thread: stops and closes; close_cb gets (uv_handle_t *)w, and
+ * also, after a quiet start, the two phase handles (their data is the
+ * poll's). Returns how many handles close_cb will be called for. */
+int server__wake_close(struct server__wake *w, uv_close_cb close_cb);
 
 #endif

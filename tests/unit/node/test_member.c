@@ -113,6 +113,56 @@ static void test_no_ack_before_persist(void **state)
     h_cluster_free(&c);
 }
 
+/* node_waits_on_persist, which lets the server skip waking its loop for
+ * a leader's own sync while no follower has answered: false with
+ * nothing in flight or only the followers' answers missing, true once
+ * only this member's sync holds the commit, on one member and on a
+ * follower. */
+static void test_waits_on_persist(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_cluster_init(&c, 3, NULL);
+    struct h_member *l = h_elect(&c, 1);
+    h_tick(&c, 2);
+    h_run(&c);
+    assert_false(node_waits_on_persist(l->n)); /* nothing in flight */
+    l->hold_persist = true;
+    struct h_result p;
+    assert_int_equal(h_put(l, "a", "1", &p), 0);
+    assert_int_equal(node_flush_proposals(l->n), 0);
+    assert_true(l->n_persists > 0);
+    assert_false(node_waits_on_persist(l->n)); /* no answer yet */
+    h_run(&c); /* the followers sync and answer */
+    assert_int_equal(p.calls, 0);
+    assert_true(node_waits_on_persist(l->n));
+    l->hold_persist = false;
+    h_run(&c);
+    assert_int_equal(p.calls, 1);
+    assert_false(node_waits_on_persist(l->n));
+
+    struct h_member *f = &c.m[1];
+    f->hold_persist = true;
+    assert_int_equal(h_put(l, "b", "2", &p), 0);
+    h_run(&c);
+    assert_true(f->n_persists > 0);
+    assert_true(node_waits_on_persist(f->n)); /* its answer waits */
+    f->hold_persist = false;
+    h_run(&c);
+    h_cluster_free(&c);
+
+    h_cluster_init(&c, 1, NULL);
+    l = h_elect(&c, 1);
+    l->hold_persist = true;
+    assert_int_equal(h_put(l, "a", "1", &p), 0);
+    h_run(&c);
+    assert_true(node_waits_on_persist(l->n)); /* alone: always */
+    l->hold_persist = false;
+    h_run(&c);
+    assert_false(node_waits_on_persist(l->n));
+    h_cluster_free(&c);
+}
+
 static void test_three_members_kv(void **state)
 {
     (void)state;
@@ -1185,6 +1235,7 @@ int node_test_member(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_member_kv),
         cmocka_unit_test(test_no_ack_before_persist),
+        cmocka_unit_test(test_waits_on_persist),
         cmocka_unit_test(test_three_members_kv),
         cmocka_unit_test(test_commit_alone_waits_for_a_persist),
         cmocka_unit_test(test_read_index_batching),

@@ -491,6 +491,72 @@ static void test_lazy_commit(void **state)
     h_close(&net);
 }
 
+/* raft_waits_on_persist: a leader's own sync matters at once only when
+ * the followers' acknowledgements are in (or it has none to count on);
+ * otherwise the host may report it with the next event. */
+static void test_waits_on_persist(void **state)
+{
+    (void)state;
+    struct h_net net;
+    h_init(&net, 3, 3, NULL);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    struct raft *lead = h_r(&net, 1);
+    assert_false(raft_waits_on_persist(lead));
+    assert_true(raft_waits_on_persist(h_r(&net, 2))); /* a follower */
+
+    net.nodes[1].lazy = true;
+    assert_int_equal(h_propose(&net, 1, "a"), 0);
+    assert_false(raft_waits_on_persist(lead)); /* no answer yet */
+    assert_true(h_deliver_one(&net));          /* 1->2 MsgApp */
+    assert_false(raft_waits_on_persist(lead));
+    /* 1->3 MsgApp, then 2's answer: the commit misses only ours. */
+    assert_true(h_deliver_one(&net));
+    assert_true(h_deliver_one(&net));
+    assert_int_equal(h_commit(&net, 1), 2);
+    assert_true(raft_waits_on_persist(lead));
+    h_sync(&net, 1);
+    assert_int_equal(h_commit(&net, 1), 3);
+    assert_false(raft_waits_on_persist(lead));
+    h_deliver(&net, 1000);
+
+    /* Both followers first: committed without us, not applied until our
+     * sync. */
+    assert_int_equal(h_propose(&net, 1, "b"), 0);
+    h_deliver(&net, 1000);
+    assert_int_equal(h_commit(&net, 1), 4);
+    assert_true(raft_waits_on_persist(lead));
+    h_sync(&net, 1);
+    assert_false(raft_waits_on_persist(lead));
+    h_check_safety(&net);
+    h_close(&net);
+
+    /* Alone, the leader waits on its own sync for every commit. */
+    h_init(&net, 1, 1, NULL);
+    h_campaign(&net, 1);
+    h_deliver(&net, 1000);
+    net.nodes[1].lazy = true;
+    assert_int_equal(h_propose(&net, 1, "a"), 0);
+    assert_true(raft_waits_on_persist(h_r(&net, 1)));
+    h_sync(&net, 1);
+    assert_false(raft_waits_on_persist(h_r(&net, 1)));
+    h_close(&net);
+
+    /* A new leader's messages wait for its term to be durable. */
+    h_init(&net, 3, 3, NULL);
+    net.nodes[2].lazy = true;
+    h_campaign(&net, 2);
+    h_sync(&net, 2); /* its vote for itself, then the requests */
+    h_deliver(&net, 1000);
+    assert_int_equal(h_r(&net, 2)->role, RAFT_LEADER);
+    assert_true(raft_waits_on_persist(h_r(&net, 2)));
+    h_sync(&net, 2);
+    h_deliver(&net, 1000);
+    h_sync(&net, 2);
+    assert_false(raft_waits_on_persist(h_r(&net, 2)));
+    h_close(&net);
+}
+
 static void test_empty_entry_on_election(void **state)
 {
     (void)state;
@@ -518,6 +584,7 @@ int test_replication_group(void)
         cmocka_unit_test(test_heartbeat_commit_is_min_of_match),
         cmocka_unit_test(test_proposals),
         cmocka_unit_test(test_lazy_commit),
+        cmocka_unit_test(test_waits_on_persist),
         cmocka_unit_test(test_empty_entry_on_election),
     };
     return cmocka_run_group_tests_name("raft_replication", tests, NULL, NULL);
