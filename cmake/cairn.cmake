@@ -28,6 +28,8 @@ function(cairn_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(test_${name} ${T_SOURCES})
   target_compile_options(test_${name} PRIVATE ${CAIRN_WARNINGS})
+  # tests/unit holds what the test programs share (run_until.h)
+  target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(test_${name} PRIVATE ${T_DEPS} PkgConfig::CMOCKA)
   set_target_properties(test_${name} PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

@@ -334,48 +334,10 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
 
 /* ---- waiting ---- */
 
-uint64_t fx_deadline(uint64_t ms)
-{
-    return uv_hrtime() / 1000000 + ms;
-}
-
-static void on_wake(uv_timer_t *t)
-{
-    (void)t;
-}
-
-bool fx_turn(struct fx *f, uint64_t deadline)
-{
-    if (uv_hrtime() / 1000000 >= deadline)
-        return false;
-    /* An unreferenced timer bounds the turn's poll without keeping a
-     * finished loop alive. One per fixture, restarted every turn: a handle
-     * closed every turn would keep libuv from sleeping at all. */
-    if (!f->has_wake) {
-        uv_timer_init(&f->loop, &f->wake);
-        uv_unref((uv_handle_t *)&f->wake);
-        f->has_wake = true;
-    }
-    uv_timer_start(&f->wake, on_wake, 100, 0);
-    uv_run(&f->loop, UV_RUN_ONCE);
-    /* With no live handles or requests nothing can change any more. */
-    return uv_loop_alive(&f->loop) != 0;
-}
-
 void fx_loop_close(struct fx *f)
 {
-    if (f->has_wake) {
-        uv_close((uv_handle_t *)&f->wake, NULL);
-        f->has_wake = false;
-    }
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+    LOOP_DRAIN(&f->loop);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-}
-
-void fx_wait_failed(const char *cond, const char *file, int line)
-{
-    fprintf(stderr, "%s:%d: still not (%s) after %d ms\n", file, line, cond,
-            FX_WAIT_MS);
 }
 
 static void handle_closed(uv_handle_t *h)

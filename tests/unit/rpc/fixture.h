@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "rpc/rpc.h"
+#include "run_until.h"
 
 #define FX_HELD_MAX 4096
 
@@ -37,8 +38,6 @@ struct fx {
     size_t flood_sent;
     size_t flood_chunk;
     int flood_efull;
-    uv_timer_t wake; /* bounds RUN_UNTIL's turns */
-    bool has_wake;
 };
 
 /* What a client call saw. */
@@ -53,32 +52,8 @@ struct result {
     struct rpc_call *call;
 };
 
-/* How long RUN_UNTIL waits, in wall-clock ms: far beyond any wait of a
- * passing test on a loaded machine, well inside CTest's timeout. */
-#define FX_WAIT_MS 30000
-
-/* Runs the loop until cond holds, for at most FX_WAIT_MS. A wake-up that
- * never comes fails the test, naming the condition, instead of blocking
- * the loop forever. */
-#define RUN_UNTIL(f, cond)                             \
-    do {                                               \
-        uint64_t until_ = fx_deadline(FX_WAIT_MS);     \
-        while (!(cond) && fx_turn((f), until_)) {      \
-        }                                              \
-        if (!(cond))                                   \
-            fx_wait_failed(#cond, __FILE__, __LINE__); \
-        assert_true(cond);                             \
-    } while (0)
-
-/* The wall-clock time ms from now, for fx_turn. */
-uint64_t fx_deadline(uint64_t ms);
-/* One loop turn that returns within 100 ms even if nothing happens; false
- * once the deadline has passed or the loop has nothing left to wait for. */
-bool fx_turn(struct fx *f, uint64_t deadline);
-/* Runs f's loop to its end and closes it (with the turns' timer). */
+/* Runs f's loop to its end (bounded) and closes it. */
 void fx_loop_close(struct fx *f);
-/* Reports a RUN_UNTIL that gave up. */
-void fx_wait_failed(const char *cond, const char *file, int line);
 
 /* Starts the server with config (NULL: defaults, plus an HTTP/1.1 hook). */
 void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1);
