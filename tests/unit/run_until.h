@@ -1,15 +1,18 @@
 /* Bounded waits for the unit tests: drive a libuv loop (or any step) until
  * a condition holds, for at most a wall-clock deadline. A wake-up that never
  * comes then fails the test at once, naming the condition and the line that
- * waited, instead of blocking in poll until CTest's timeout says nothing.
- *
- * Include after <cmocka.h> (and the headers cmocka needs before it). */
+ * waited, instead of blocking in poll until CTest's timeout says nothing. */
 #ifndef CAIRN_TEST_RUN_UNTIL_H
 #define CAIRN_TEST_RUN_UNTIL_H
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
 #include <uv.h>
 
 /* How long a wait lasts, in wall-clock ms: far beyond any wait of a passing
@@ -45,6 +48,7 @@ static inline uv_timer_t *ru_wake_open(uv_loop_t *loop)
     assert_non_null(t);
     assert_int_equal(uv_timer_init(loop, t), 0);
     uv_unref((uv_handle_t *)t);
+    t->data = t; /* marks it ours, for ru_loop_close */
     return t;
 }
 
@@ -131,9 +135,8 @@ static inline void ru_name_handle(uv_handle_t *h, void *arg)
 }
 
 /* Runs loop until nothing is alive on it (what UV_RUN_DEFAULT does, but
- * bounded, and not ended early by uv_stop), then completes the close of its
- * own timer so that uv_loop_close may follow at once. Fails naming the
- * handles still open after RU_WAIT_MS. */
+ * bounded, and not ended early by uv_stop); fails naming the handles still
+ * open after RU_WAIT_MS. Close the loop with ru_loop_close after it. */
 static inline void ru_drain(uv_loop_t *loop, const char *file, int line)
 {
     uint64_t end = ru_now_ms() + RU_WAIT_MS;
@@ -146,8 +149,27 @@ static inline void ru_drain(uv_loop_t *loop, const char *file, int line)
     ru_wake_close(wake);
     if (alive)
         ru_failed("the loop ended", file, line, RU_WAIT_MS, true);
-    uv_run(loop, UV_RUN_NOWAIT); /* only closes are left: the timer's */
 }
 #define LOOP_DRAIN(loop) ru_drain((loop), __FILE__, __LINE__)
+
+static inline void ru_find_others(uv_handle_t *h, void *arg)
+{
+    bool ours = h->type == UV_TIMER && h->data == h && uv_is_closing(h);
+    if (!ours)
+        *(bool *)arg = true;
+}
+
+/* uv_loop_close for a loop a wait ran on: a wait's timer is still closing
+ * until the loop's next turn, so when nothing but such timers is left, one
+ * turn that only finishes their closes comes first. Anything else left
+ * makes uv_loop_close refuse (UV_EBUSY), as it would have. */
+static inline int ru_loop_close(uv_loop_t *loop)
+{
+    bool others = false;
+    uv_walk(loop, ru_find_others, &others);
+    if (!others)
+        uv_run(loop, UV_RUN_NOWAIT);
+    return uv_loop_close(loop);
+}
 
 #endif

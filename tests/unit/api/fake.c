@@ -1156,9 +1156,9 @@ void fx_close(struct fx *f)
     api_close(f->api);
     /* the backend's close entry runs once, in api_close */
     assert_int_equal(f->fake.closes, 1);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+    LOOP_DRAIN(&f->loop);
     assert_int_equal(f->fake.closes, 1);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
     fake_free(&f->fake);
 }
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "api/api.h"
+#include "run_until.h"
 
 #define FAKE_KEYS_MAX 256
 #define FAKE_HELD_MAX 16
@@ -102,13 +103,6 @@ struct fx {
     struct net_url url;
     struct rpc_client *cl;
 };
-
-#define RUN_UNTIL(f, cond)                               \
-    do {                                                 \
-        for (long i_ = 0; i_ < 2000000 && !(cond); i_++) \
-            uv_run(&(f)->loop, UV_RUN_ONCE);             \
-        assert_true(cond);                               \
-    } while (0)
 
 void fx_open(struct fx *f, const struct api_config *cfg);
 void fx_close(struct fx *f);

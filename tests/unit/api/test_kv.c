@@ -438,11 +438,11 @@ static void test_client_leaves(void **state)
     RUN_UNTIL(&f, f.fake.n_held == 1);
     rpc_client_close(f.cl);
     api_close(f.api);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
+    LOOP_DRAIN(&f.loop);
     assert_int_equal(c.done, 1);
     assert_int_not_equal(c.code, RPC_OK);
     fake_release(&f.fake);
-    assert_int_equal(uv_loop_close(&f.loop), 0);
+    assert_int_equal(ru_loop_close(&f.loop), 0);
     result_free(&c);
     fake_free(&f.fake);
 }

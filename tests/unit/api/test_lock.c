@@ -17,23 +17,22 @@
 #define RESIGN "/v3electionpb.Election/Resign"
 #define BIN(s) ((ProtobufCBinaryData){strlen(s), (uint8_t *)(s)})
 
+/* One turn of the member's watch poll and of the loop, without blocking:
+ * the fake's watch events wake nothing. */
+static void poll_turn(struct fx *f)
+{
+    fake_watch_poll(&f->fake);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
 /* Runs the loop with the member's watch polls until cond. */
-#define RUN_POLLING(f, cond)                              \
-    do {                                                  \
-        for (long i_ = 0; i_ < 200000 && !(cond); i_++) { \
-            fake_watch_poll(&(f)->fake);                  \
-            uv_run(&(f)->loop, UV_RUN_NOWAIT);            \
-        }                                                 \
-        assert_true(cond);                                \
-    } while (0)
+#define RUN_POLLING(f, cond) STEP_UNTIL(cond, poll_turn(f))
 
 /* Turns the loop a while: nothing that waits may answer meanwhile. */
 static void settle(struct fx *f)
 {
-    for (int i = 0; i < 200; i++) {
-        fake_watch_poll(&f->fake);
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-    }
+    for (int i = 0; i < 200; i++)
+        poll_turn(f);
 }
 
 static void start(struct fx *f, const char *path, const ProtobufCMessage *m,

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "client/client.h"
+#include "run_until.h"
 
 /* What teardown must clean up even when an assertion failed midway. */
 struct server {
@@ -501,8 +502,7 @@ static void check_async(void)
     for (int i = 0; i < 200; i++)
         assert_int_equal(
             client_call(cl, CLIENT_KV_PUT, &p.base, &a, async_put_cb), 0);
-    for (long i = 0; i < 1000000 && a.done < 200; i++)
-        uv_run(&loop, UV_RUN_ONCE);
+    LOOP_UNTIL(&loop, a.done >= 200);
     assert_int_equal(a.done, 200);
     assert_int_equal(a.ok, 200);
     qsort(a.revs, 200, sizeof(a.revs[0]), cmp_i64);
@@ -516,14 +516,10 @@ static void check_async(void)
         assert_int_equal(
             client_call(cl, CLIENT_KV_PUT, &p.base, &b, async_put_cb), 0);
     client_close(cl);
-    /* until nothing is left (callbacks' stops end a run early) */
-    int left = 1;
-    for (int i = 0; i < 1000 && left; i++)
-        left = uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(left, 0);
+    LOOP_DRAIN(&loop); /* not ended early by the callbacks' stops */
     assert_int_equal(b.done, 10);
     assert_int_equal(b.ok, 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(ru_loop_close(&loop), 0);
 }
 
 /* Every endpoint dead: calls end with CAIRN_ENOENDPOINT, not hang. */

@@ -16,6 +16,7 @@
 
 #include "client/client.h"
 #include "rpc/rpc.h"
+#include "run_until.h"
 
 enum fake_mode { FAKE_NOT_LEADER, FAKE_ANSWER, FAKE_HOLD };
 
@@ -91,7 +92,7 @@ struct outcome {
     int status;
     int64_t revision;
     /* stopped at the end, so that a callback run from the timer phase
-     * does not leave RUN_UNTIL's uv_run waiting in poll */
+     * does not leave LOOP_UNTIL's turn waiting in poll */
     uv_loop_t *loop;
 };
 
@@ -113,13 +114,6 @@ static void outcome_cb(void *arg, const struct client_status *st,
     uv_stop(o->loop);
 }
 
-#define RUN_UNTIL(loop, cond)                            \
-    do {                                                 \
-        for (long i_ = 0; i_ < 1000000 && !(cond); i_++) \
-            uv_run(loop, UV_RUN_ONCE);                   \
-        assert_true(cond);                               \
-    } while (0)
-
 static void not_leader_moves_on(void **state)
 {
     (void)state;
@@ -138,7 +132,7 @@ static void not_leader_moves_on(void **state)
     struct outcome o = {.loop = &loop};
     assert_int_equal(client_call(cl, CLIENT_KV_PUT, &p.base, &o, outcome_cb),
                      0);
-    RUN_UNTIL(&loop, o.done == 1);
+    LOOP_UNTIL(&loop, o.done == 1);
     assert_int_equal(o.status, 0);
     assert_int_equal(o.revision, 2);
     assert_int_equal(a.calls, 1);
@@ -147,7 +141,7 @@ static void not_leader_moves_on(void **state)
     o = (struct outcome){.loop = &loop};
     assert_int_equal(client_call(cl, CLIENT_KV_PUT, &p.base, &o, outcome_cb),
                      0);
-    RUN_UNTIL(&loop, o.done == 1);
+    LOOP_UNTIL(&loop, o.done == 1);
     assert_int_equal(o.revision, 2);
     assert_int_equal(a.calls, 1);
 
@@ -157,7 +151,7 @@ static void not_leader_moves_on(void **state)
     o = (struct outcome){.loop = &loop};
     assert_int_equal(client_call(cl, CLIENT_KV_PUT, &p.base, &o, outcome_cb),
                      0);
-    RUN_UNTIL(&loop, o.done == 1);
+    LOOP_UNTIL(&loop, o.done == 1);
     assert_int_equal(o.status, CAIRN_ENOTLEADER);
     assert_int_equal(a.calls + b.calls,
                      1 + 2 + 2 * CLIENT_RETRIES_PER_ENDPOINT);
@@ -165,12 +159,8 @@ static void not_leader_moves_on(void **state)
     client_close(cl);
     rpc_server_close(a.srv);
     rpc_server_close(b.srv);
-    /* until nothing is left (callbacks' stops end a run early) */
-    int left = 1;
-    for (int i = 0; i < 1000 && left; i++)
-        left = uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(left, 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    LOOP_DRAIN(&loop); /* not ended early by the callbacks' stops */
+    assert_int_equal(ru_loop_close(&loop), 0);
 }
 
 static void lost_member_retries_reads_only(void **state)
@@ -194,9 +184,9 @@ static void lost_member_retries_reads_only(void **state)
                      0);
     assert_int_equal(
         client_call(cl, CLIENT_KV_RANGE, &r.base, &orr, outcome_cb), 0);
-    RUN_UNTIL(&loop, a.calls == 2);
+    LOOP_UNTIL(&loop, a.calls == 2);
     rpc_server_close(a.srv);
-    RUN_UNTIL(&loop, op.done == 1 && orr.done == 1);
+    LOOP_UNTIL(&loop, op.done == 1 && orr.done == 1);
     assert_int_equal(op.status, CAIRN_ENOENDPOINT);
     assert_int_equal(orr.status, 0);
     assert_int_equal(orr.revision, 2);
@@ -204,12 +194,8 @@ static void lost_member_retries_reads_only(void **state)
 
     client_close(cl);
     rpc_server_close(b.srv);
-    /* until nothing is left (callbacks' stops end a run early) */
-    int left = 1;
-    for (int i = 0; i < 1000 && left; i++)
-        left = uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(left, 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    LOOP_DRAIN(&loop); /* not ended early by the callbacks' stops */
+    assert_int_equal(ru_loop_close(&loop), 0);
 }
 
 int failover_tests(void);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "net/net.h"
+#include "run_until.h"
 
 static void url_parse_cases(void **state)
 {
@@ -126,14 +127,6 @@ static void on_connected(void *arg, int status, struct net_conn *c)
     }
 }
 
-/* Runs the loop until cond holds, a bounded number of turns. */
-#define RUN_UNTIL(f, cond)                             \
-    do {                                               \
-        for (int i_ = 0; i_ < 100000 && !(cond); i_++) \
-            uv_run(&(f)->loop, UV_RUN_ONCE);           \
-        assert_true(cond);                             \
-    } while (0)
-
 static void fixture_open(struct fixture *f, const char *url_text,
                          const struct net_conn_config *cfg)
 {
@@ -163,8 +156,8 @@ static void fixture_close(struct fixture *f)
         net_conn_close(f->client.conn, false);
     if (f->server.conn)
         net_conn_close(f->server.conn, false);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    LOOP_DRAIN(&f->loop);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
     buf_free(&f->server.got);
     buf_free(&f->client.got);
 }
@@ -238,8 +231,8 @@ static void ipv6_and_localhost(void **state)
     int rv = net_listener_open(&loop, &u, NULL, NULL, &l, NULL, NULL, NULL);
     if (rv == 0)
         net_listener_close(l);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    LOOP_DRAIN(&loop);
+    assert_int_equal(ru_loop_close(&loop), 0);
     if (rv != 0)
         return; /* no ::1 here */
     echo_over("http://[::1]:0");
@@ -366,27 +359,6 @@ static int raw_connect(uint16_t port)
     return fd;
 }
 
-static void on_watchdog(uv_timer_t *t)
-{
-    *(bool *)t->data = true;
-}
-
-/* Runs the loop until cond holds or a generous liveness bound (10 s) passed;
- * a listener that stopped accepting would otherwise block the loop forever. */
-#define RUN_UNTIL_OR_WATCHDOG(f, cond)                                    \
-    do {                                                                  \
-        uv_timer_t wd_;                                                   \
-        bool expired_ = false;                                            \
-        assert_int_equal(uv_timer_init(&(f)->loop, &wd_), 0);             \
-        wd_.data = &expired_;                                             \
-        assert_int_equal(uv_timer_start(&wd_, on_watchdog, 10000, 0), 0); \
-        for (int i_ = 0; i_ < 100000 && !(cond) && !expired_; i_++)       \
-            uv_run(&(f)->loop, UV_RUN_ONCE);                              \
-        uv_close((uv_handle_t *)&wd_, NULL);                              \
-        uv_run(&(f)->loop, UV_RUN_NOWAIT);                                \
-        assert_true(cond);                                                \
-    } while (0)
-
 /* An allocation failure while accepting pauses the listener; it must resume
  * and accept that connection and later ones, not stop accepting for good. */
 static void accept_recovers_from_oom(void **state)
@@ -401,7 +373,7 @@ static void accept_recovers_from_oom(void **state)
         int fd = raw_connect(port);
         /* the next `fails` allocations fail: the first accept attempts */
         cairn_mem_fault_set(0, fails);
-        RUN_UNTIL_OR_WATCHDOG(&f, f.server.conn != NULL);
+        RUN_UNTIL(&f, f.server.conn != NULL);
         cairn_mem_fault_set(-1, 0);
         net_conn_close(f.server.conn, false);
         RUN_UNTIL(&f, f.server.conn == NULL);
@@ -409,7 +381,7 @@ static void accept_recovers_from_oom(void **state)
     }
     /* and a plain connection afterwards */
     int fd = raw_connect(port);
-    RUN_UNTIL_OR_WATCHDOG(&f, f.server.conn != NULL);
+    RUN_UNTIL(&f, f.server.conn != NULL);
     close(fd);
     fixture_close(&f);
 }

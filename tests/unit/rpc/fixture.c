@@ -337,7 +337,7 @@ void fx_open(struct fx *f, const struct rpc_server_config *cfg, bool http1)
 void fx_loop_close(struct fx *f)
 {
     LOOP_DRAIN(&f->loop);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
 }
 
 static void handle_closed(uv_handle_t *h)

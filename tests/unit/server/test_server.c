@@ -7,10 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "run_until.h"
 #include "server/server.h"
 #include "tests.h"
-
-#define LOOP_TURNS_MAX 200000
 
 struct fixture {
     char dir[64];
@@ -35,13 +34,9 @@ static void on_stopped(void *arg, int status)
     f->stop_status = status;
 }
 
-/* Runs the loop until *flag or until cond() says so; bounded. */
-static void run_until(struct fixture *f, bool (*cond)(struct fixture *))
-{
-    for (int i = 0; i < LOOP_TURNS_MAX && !cond(f); i++)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    assert_true(cond(f));
-}
+/* Runs the loop until cond(f) says so; bounded, naming cond when not. */
+#define run_until(f, cond) \
+    LOOP_UNTIL_MS(&(f)->loop, (cond)(f), #cond, RU_WAIT_MS)
 
 static bool is_ready(struct fixture *f)
 {
@@ -83,7 +78,7 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
     free(f);
     return 0;
 }
@@ -439,8 +434,7 @@ static void test_watch(void **state)
     /* Refused once: paused, then delivered after resume. */
     w.refuse = 1;
     put(f, "w", "3");
-    for (int i = 0; i < 1000 && w.refuse > 0; i++)
-        uv_run(&f->loop, UV_RUN_ONCE);
+    RUN_UNTIL(f, w.refuse == 0);
     assert_int_equal(w.refuse, 0);
     assert_int_equal(w.events, 2);
     assert_int_equal(server_watch_resume(f->s, hub, id), 0);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "run_until.h"
 #include "server/wake.h"
 #include "tests.h"
 
@@ -46,19 +47,17 @@ static void test_coalesce(void **state)
     assert_int_equal(server__wake_init(&loop, &w, on_wake_count), 0);
     for (int i = 0; i < 100; i++)
         server__wake_send(&w);
-    for (int i = 0; i < 1000 && w.wakeups == 0; i++)
-        uv_run(&loop, UV_RUN_ONCE);
+    LOOP_UNTIL(&loop, w.wakeups > 0);
     assert_int_equal(w.wakeups, 1);
     /* Nothing sent since: no further callback. */
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(w.wakeups, 1);
     server__wake_send(&w);
-    for (int i = 0; i < 1000 && w.wakeups == 1; i++)
-        uv_run(&loop, UV_RUN_ONCE);
+    LOOP_UNTIL(&loop, w.wakeups > 1);
     assert_int_equal(w.wakeups, 2);
     server__wake_close(&w, on_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(ru_loop_close(&loop), 0);
 }
 
 static void on_ping(struct server__wake *w)
@@ -130,7 +129,7 @@ static void test_no_lost_wakeup(void **state)
     uv_close((uv_handle_t *)&pp.deadline, on_closed);
     server__wake_close(&pp.w, on_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(ru_loop_close(&loop), 0);
     pthread_cond_destroy(&pp.cv);
     pthread_mutex_destroy(&pp.mu);
 }
@@ -196,7 +195,7 @@ static void flood_round(void)
     uv_close((uv_handle_t *)&f.deadline, on_closed);
     server__wake_close(&f.w, on_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(ru_loop_close(&loop), 0);
 }
 
 static void test_flood_last_seen(void **state)

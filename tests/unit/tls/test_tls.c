@@ -21,6 +21,7 @@
 
 #include "net/net.h"
 #include "net/tls_int.h"
+#include "run_until.h"
 #include "util/prng.h"
 
 /* ---- certificates ---- */
@@ -278,13 +279,6 @@ static void on_connected(void *arg, int status, struct net_conn *c)
     }
 }
 
-#define RUN_UNTIL(f, cond)                             \
-    do {                                               \
-        for (int i_ = 0; i_ < 100000 && !(cond); i_++) \
-            uv_run(&(f)->loop, UV_RUN_ONCE);           \
-        assert_true(cond);                             \
-    } while (0)
-
 /* Opens the fixture's server TLS context from cfg and listens on url. */
 static void serve(struct fixture *f, const char *url_text,
                   const struct net_tls_config *cfg)
@@ -316,9 +310,8 @@ static void fixture_close(struct fixture *f)
         net_conn_close(f->client.conn, false);
     if (f->server.conn)
         net_conn_close(f->server.conn, false);
-    for (int i = 0; i < 1000 && uv_run(&f->loop, UV_RUN_NOWAIT) != 0; i++)
-        ;
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    LOOP_DRAIN(&f->loop);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
     net_tls_close(f->stls);
     rm_rf(f->certs.dir);
 }
@@ -970,7 +963,7 @@ static void config_errors(void **state)
         net_listener_open(&loop, &url, &nc, NULL, &l, NULL, NULL, &m),
         CAIRN_EINVAL);
     assert_non_null(strstr(m.text, "TLS has no certificate"));
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(ru_loop_close(&loop), 0);
     net_tls_close(t);
 
     assert_string_equal(

@@ -183,9 +183,8 @@ void fx_fini(struct fixture *f)
     fx_run_until(f, all_closed, NULL);
     uv_close((uv_handle_t *)&f->tick, on_tick_closed);
     /* Whatever is left (closes in progress, file requests) ends now. */
-    for (int i = 0; i < 1000 && uv_run(&f->loop, UV_RUN_NOWAIT) != 0; i++)
-        ;
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    LOOP_DRAIN(&f->loop);
+    assert_int_equal(ru_loop_close(&f->loop), 0);
     nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -243,17 +242,6 @@ void fx_mesh(struct fixture *f, int n)
         for (int j = 0; j < n; j++)
             if (i != j)
                 fx_peer(f, i, j);
-}
-
-void fx_run_until(struct fixture *f, fx_cond cond, void *arg)
-{
-    uv_update_time(&f->loop);
-    uint64_t end = uv_now(&f->loop) + FX_DEADLINE_MS;
-    while (!cond(f, arg)) {
-        if (uv_now(&f->loop) > end)
-            fail_msg("condition not reached within %d ms", FX_DEADLINE_MS);
-        uv_run(&f->loop, UV_RUN_ONCE);
-    }
 }
 
 struct pair {

@@ -14,13 +14,11 @@
 /* cmocka needs the includes above first */
 #include <cmocka.h>
 
+#include "run_until.h"
 #include "transport/transport.h"
 
 #define FX_MEMBERS 4
 #define FX_GOT_MAX 8192
-/* Every wait is a liveness bound, never a speed claim. */
-#define FX_DEADLINE_MS 30000
-
 struct fx_got {
     raft_id from;
     uint8_t type;
@@ -104,9 +102,12 @@ void fx_peer(struct fixture *f, int i, int j);
 /* Connects every open member with every other. */
 void fx_mesh(struct fixture *f, int n);
 
-typedef bool (*fx_cond)(struct fixture *f, void *arg);
-/* Runs the loop until cond holds; fails the test after FX_DEADLINE_MS. */
-void fx_run_until(struct fixture *f, fx_cond cond, void *arg);
+/* Runs the loop until cond(f, arg) holds (a liveness bound, never a speed
+ * claim); fails the test after RU_WAIT_MS, naming cond and the caller's
+ * line. */
+#define fx_run_until(f, cond, arg)                                    \
+    LOOP_UNTIL_MS(&(f)->loop, (cond)((f), (arg)), #cond "(" #arg ")", \
+                  RU_WAIT_MS)
 /* Runs the loop until member i's outgoing connection to j is accepted. */
 void fx_wait_connected(struct fixture *f, int i, int j);
 
