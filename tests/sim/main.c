@@ -19,6 +19,11 @@
 
 #define JOBS_MAX 64
 #define EXCLUDE_MAX 256
+/* A seed takes well under a second, under ASan too: one still running
+ * after this is in a livelock or a wait that never ends. Killing it names
+ * the seed, where the campaign would otherwise run into CTest's timeout
+ * with no word of which seed hung. */
+#define SEED_WALL_S_DEFAULT 120
 
 struct opts {
     uint64_t first_seed;
@@ -31,6 +36,7 @@ struct opts {
     bool trace;       /* print every trace line (single seed) */
     bool expect_fail; /* succeed iff some seed fails (fault tests) */
     bool quiet;
+    unsigned seed_wall_s; /* a seed still running after this is killed */
     const char *trace_dir;
     const char *self;
     uint64_t exclude[EXCLUDE_MAX];
@@ -43,11 +49,14 @@ static void usage(FILE *out)
             "usage: cairn-sim [--members] [--seeds N] [--first-seed S]\n"
             "                 [--jobs J] [--seed S [--trace]] [--fault NAME]\n"
             "                 [--expect-failure] [--exclude S,S,...]\n"
-            "                 [--trace-dir DIR] [--quiet]\n"
+            "                 [--trace-dir DIR] [--quiet] [--seed-wall-s N]\n"
             "Runs seeds of the Raft cluster simulation. Exit status 0 only\n"
             "if every seed passed (with --expect-failure: only if some seed\n"
-            "failed). Faults: local_reads (host), and the core's switches\n"
-            "(CAIRN_FAULTS builds only):");
+            "failed). A seed still running after --seed-wall-s seconds of\n"
+            "wall clock (default %u, 0: no limit) is killed and fails.\n"
+            "Faults: local_reads (host), and the core's switches\n"
+            "(CAIRN_FAULTS builds only):",
+            SEED_WALL_S_DEFAULT);
     for (int i = 1; sim_core_fault_name(i) != NULL; i++)
         if (!sim_fault_is_host(i))
             fprintf(out, " %s", sim_core_fault_name(i));
@@ -76,6 +85,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->seeds = 1;
     o->jobs = 1;
     o->trace_dir = ".";
+    o->seed_wall_s = SEED_WALL_S_DEFAULT;
     o->self = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -113,6 +123,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->exclude[o->n_exclude++] = n;
             }
             cairn_free(copy);
+            i++;
+        } else if (strcmp(a, "--seed-wall-s") == 0 && v && parse_u64(v, &n) &&
+                   n <= 86400) {
+            o->seed_wall_s = (unsigned)n;
             i++;
         } else if (strcmp(a, "--trace-dir") == 0 && v) {
             o->trace_dir = v;
@@ -359,6 +373,8 @@ int main(int argc, char **argv)
             if (pid == 0) {
                 signal(SIGINT, SIG_DFL);
                 signal(SIGTERM, SIG_DFL);
+                signal(SIGALRM, SIG_DFL);
+                alarm(o.seed_wall_s); /* 0: none */
                 close(fds[0]);
                 _exit(run_seed(&o, seed, fds[1]));
             }
@@ -390,7 +406,14 @@ int main(int argc, char **argv)
             if (cp.failures == 0)
                 cp.first_failure = seed;
             cp.failures++;
-            if (WIFSIGNALED(status) || WEXITSTATUS(status) > 1) {
+            if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+                char repro[600];
+                repro_line(&o, seed, repro, sizeof(repro));
+                fprintf(stderr,
+                        "FAIL seed %" PRIu64 " (still running after %u s of "
+                        "wall clock: killed)\n  reproduce: %s\n",
+                        seed, o.seed_wall_s, repro);
+            } else if (WIFSIGNALED(status) || WEXITSTATUS(status) > 1) {
                 char repro[600];
                 repro_line(&o, seed, repro, sizeof(repro));
                 fprintf(stderr,
