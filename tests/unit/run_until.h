@@ -1,7 +1,8 @@
 /* Bounded waits for the unit tests: drive a libuv loop (or any step) until
  * a condition holds, for at most a wall-clock deadline. A wake-up that never
  * comes then fails the test at once, naming the condition and the line that
- * waited, instead of blocking in poll until CTest's timeout says nothing. */
+ * waited, instead of blocking in poll until CTest's timeout says nothing.
+ * (A call that blocks by itself, with no loop to turn: watchdog.h.) */
 #ifndef CAIRN_TEST_RUN_UNTIL_H
 #define CAIRN_TEST_RUN_UNTIL_H
 

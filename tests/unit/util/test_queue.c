@@ -6,6 +6,7 @@
 #include "tests.h"
 #include "util/queue.h"
 #include "util/util.h"
+#include "watchdog.h"
 
 static void queue_fifo_and_bound(void **state)
 {
@@ -83,6 +84,8 @@ static void queue_threads(void **state)
     uintptr_t next[PRODUCERS] = {0};
     size_t total = 0;
     void *out[7];
+    /* A lost wake-up would leave a blocking pop or push waiting forever. */
+    WATCH_BEGIN("the consumer's blocking pops or the producers' joins");
     while (total < (size_t)PRODUCERS * PER_PRODUCER) {
         size_t n = cairn_queue_pop_batch(&q, out, 7, true);
         assert_true(n >= 1);
@@ -100,6 +103,7 @@ static void queue_threads(void **state)
         pthread_join(t[i], &rv);
         assert_null(rv);
     }
+    WATCH_END();
     assert_int_equal(cairn_queue_pop_batch(&q, out, 7, false), 0);
     cairn_queue_destroy(&q);
 }
