@@ -126,10 +126,18 @@ static inline void ru_failed(const char *what, const char *file, int line,
             ru_failed(#cond, __FILE__, __LINE__, RU_WAIT_MS, true); \
     } while (0)
 
+/* Whether h is a wait's own timer (ru_wake_open). */
+static inline bool ru_is_wake(const uv_handle_t *h)
+{
+    return h->type == UV_TIMER && h->data == h;
+}
+
 /* Names a live handle left on a loop that should have ended. */
 static inline void ru_name_handle(uv_handle_t *h, void *arg)
 {
     (void)arg;
+    if (ru_is_wake(h))
+        return;
     print_error("  live handle: %s%s%s\n", uv_handle_type_name(h->type),
                 uv_is_active(h) ? " (active)" : "",
                 uv_is_closing(h) ? " (closing)" : "");
@@ -146,7 +154,7 @@ static inline void ru_drain(uv_loop_t *loop, const char *file, int line)
     while (alive && ru_now_ms() < end)
         alive = ru_turn(loop, wake, end);
     if (alive)
-        uv_walk(loop, ru_name_handle, NULL); /* before ours is closing */
+        uv_walk(loop, ru_name_handle, NULL);
     ru_wake_close(wake);
     if (alive)
         ru_failed("the loop ended", file, line, RU_WAIT_MS, true);
@@ -155,7 +163,7 @@ static inline void ru_drain(uv_loop_t *loop, const char *file, int line)
 
 static inline void ru_find_others(uv_handle_t *h, void *arg)
 {
-    bool ours = h->type == UV_TIMER && h->data == h && uv_is_closing(h);
+    bool ours = ru_is_wake(h) && uv_is_closing(h);
     if (!ours)
         *(bool *)arg = true;
 }
