@@ -295,10 +295,17 @@ static void test_quiet_unwanted(void **state)
     atomic_store(&q.posted, 1);
     server__wake_send_quiet(&q.w);
     uv_timer_start(&q.timer, on_quiet_other, 20, 0);
+    uv_timer_t deadline; /* a send never taken would leave the loop waiting */
+    uv_timer_init(&loop, &deadline);
+    deadline.data = &q;
+    uv_timer_start(&deadline, on_quiet_deadline, DEADLINE_MS, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
+    assert_false(q.timed_out);
     assert_int_equal(q.seen, 1);
     assert_int_equal(q.w.wakeups, 0);
     assert_int_equal(q.w.quiet_takes, 1);
+    uv_timer_stop(&deadline);
+    uv_close((uv_handle_t *)&deadline, on_closed);
     quiet_close(&loop, &q);
 }
 
