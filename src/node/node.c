@@ -1149,7 +1149,7 @@ int node_new(const struct node_config *config, const struct node_env *env,
         n->cfg.snapshot_catchup_entries = NODE_SNAPSHOT_CATCHUP_ENTRIES;
     if (n->cfg.log_cache_bytes == 0)
         n->cfg.log_cache_bytes = NODE_LOG_CACHE_BYTES_DEFAULT;
-    n->trim_at = n->cfg.log_cache_bytes;
+    n->trim_at = n->cfg.log_cache_bytes / 4;
     if (n->cfg.max_request_bytes == 0)
         n->cfg.max_request_bytes = NODE_MAX_REQUEST_BYTES_DEFAULT;
     if (n->cfg.request_timeout_ms == 0)
@@ -1505,8 +1505,11 @@ static raft_index trim_point(struct node *n)
  * up to applied are dropped from memory (the WAL keeps them until a
  * durable snapshot) behind an in-memory snapshot at applied, the one a
  * follower that needs them gets (its image is the live store anyway, see
- * "Snapshots and compaction" in docs/node.md). Looks again only after a
- * quarter of the bound more, so a cache held up by unapplied entries or a
+ * "Snapshots and compaction" in docs/node.md). Looks again after a
+ * quarter of the bound more than what it kept, not only at the bound: what
+ * the cache holds past the catch-up window and the live followers' needs
+ * serves no one, and waiting for the bound kept up to 8 MiB of it on every
+ * member. A quarter, so that a cache held up by unapplied entries or a
  * live follower is not walked on every batch. */
 static void trim_log_cache(struct node *n)
 {
@@ -1525,7 +1528,7 @@ static void trim_log_cache(struct node *n)
         cairn_warnf(n->env.log, "node", "log cache trim to %llu: %s",
                     (unsigned long long)k, cairn_strerror(rc));
     uint64_t left = raft_memory_storage_bytes(n->ms);
-    n->trim_at = left + bound / 4 > bound ? left + bound / 4 : bound;
+    n->trim_at = left + bound / 4;
 }
 
 static void complete_results(struct node *n, struct node_apply_batch *b)

@@ -536,6 +536,41 @@ static void test_log_cache_bounded_by_bytes(void **state)
     h_cluster_free(&c);
 }
 
+/* With every follower live and caught up, the cache keeps the catch-up
+ * window plus at most a quarter of the bound (and a batch) between trims,
+ * not whatever accumulates up to the bound. */
+static void test_log_cache_trimmed_before_bound(void **state)
+{
+    (void)state;
+    enum { BOUND = 8192 };
+    struct node_config base = {.snapshot_count = 100000,
+                               .snapshot_catchup_entries = 5,
+                               .log_cache_bytes = BOUND};
+    struct h_cluster c;
+    h_cluster_init(&c, 3, &base);
+    struct h_member *l = h_elect(&c, 1);
+    const char *val = "0123456789012345678901234567890123456789";
+    char k[32];
+    uint64_t most = 0;
+    for (int i = 0; i < 300; i++) {
+        struct h_result p;
+        snprintf(k, sizeof(k), "key%03d", i);
+        assert_int_equal(h_put(l, k, val, &p), 0);
+        h_run(&c);
+        assert_int_equal(p.err, 0);
+        for (size_t j = 0; j < 3; j++) {
+            uint64_t b = node_log_cache_bytes(c.m[j].n);
+            most = b > most ? b : most;
+        }
+    }
+    /* 5 entries of about 150 bytes each, a quarter of the bound, one more
+     * put: well under half the bound. */
+    assert_true(most > 0);
+    assert_true(most <= BOUND / 2);
+    assert_int_equal(l->sent_by_type[RAFT_MSG_SNAP], 0);
+    h_cluster_free(&c);
+}
+
 /* A follower whose received snapshot is not installed yet (its restore
  * batch held) persists the entries after it and reports them at once: the
  * raft core keeps them (the node used to hold those reports back until the
@@ -1245,6 +1280,7 @@ int node_test_member(void)
         cmocka_unit_test(test_many_keepalives_cost_o1_each),
         cmocka_unit_test(test_snapshot_and_compaction),
         cmocka_unit_test(test_log_cache_bounded_by_bytes),
+        cmocka_unit_test(test_log_cache_trimmed_before_bound),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_timeouts),
