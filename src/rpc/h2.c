@@ -199,7 +199,10 @@ ssize_t rpc__data_read(nghttp2_session *s, int32_t id, uint8_t *dst,
         memcpy(dst, call->out.data + call->out_off, n);
     call->out_off += n;
     if (call->out_off == call->out.len) {
-        buf_reset(&call->out);
+        /* Freed, not kept: a long-lived stream (10,000 LeaseKeepAlive
+         * streams) would otherwise hold its largest answer between
+         * messages. */
+        buf_free(&call->out);
         call->out_off = 0;
     } else if (call->out_off >= (64u << 10) &&
                call->out_off * 2 >= call->out.len) {
@@ -448,7 +451,7 @@ static void call_deliver(struct rpc_call *call)
         (!call->is_client && call->send_ended))
         return;
     if (call->in_off == call->in.len) {
-        buf_reset(&call->in);
+        buf_free(&call->in); /* as the out buffer, see rpc__data_read */
         call->in_off = 0;
     } else if (call->in_off > 0) {
         buf_consume(&call->in, call->in_off);
