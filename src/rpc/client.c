@@ -50,6 +50,7 @@ static void client_conn_destroyed(struct rpc__conn *c)
 {
     struct rpc_client *cl = (struct rpc_client *)c;
     cl->gone = true;
+    rpc__call_reap(c); /* in a close callback: no handler holds one */
     if (cl->has_idle)
         uv_close((uv_handle_t *)&cl->flush_idle, client_idle_closed);
     if (c->has_timer) {
@@ -64,6 +65,7 @@ static void client_flush_idle(uv_idle_t *h)
 {
     struct rpc_client *cl = h->data;
     uv_idle_stop(h);
+    rpc__call_reap(&cl->conn);
     rpc__conn_flush_now(&cl->conn);
 }
 
@@ -200,6 +202,8 @@ int rpc_client_call(struct rpc_client *cl, const char *path, int64_t timeout_ms,
     call->cbs = cbs;
     call->arg = arg;
     call->timeout_ms = timeout_ms;
+    if (rpc__call_alloc_timer(call) != 0)
+        goto err_after_call;
     char tbuf[24];
     nghttp2_nv nv[8 + RPC_METADATA_MAX];
     size_t n = 0;

@@ -33,9 +33,9 @@ const nghttp2_mem rpc__mem = {NULL, mem_malloc, mem_free, mem_calloc,
 
 /* ---- calls ---- */
 
-static void call_free(uv_handle_t *h)
+static void call_free(struct rpc_call *call)
 {
-    struct rpc_call *call = h->data;
+    cairn_free(call->timer);
     buf_free(&call->meta);
     buf_free(&call->in);
     buf_free(&call->out);
@@ -60,8 +60,6 @@ struct rpc_call *rpc__call_new(struct rpc__conn *c, int32_t stream_id)
     buf_init(&call->meta);
     buf_init(&call->in);
     buf_init(&call->out);
-    uv_timer_init(c->loop, &call->timer);
-    call->timer.data = call;
     call->next = c->calls;
     if (c->calls)
         c->calls->prev = call;
@@ -82,6 +80,23 @@ static void writable_unlink(struct rpc__conn *c, struct rpc_call *call)
     call->writable_queued = false;
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+    call_free(h->data);
+}
+
+/* Has the connection's flush run in a later phase of the loop turn, where
+ * rpc__call_reap frees what ended. A dead connection reaps at teardown. */
+static void queue_reap(struct rpc__conn *c)
+{
+    if (c->dead)
+        return;
+    if (!c->is_client && c->srv != NULL)
+        rpc__server_queue_flush(c);
+    else if (c->ops->queue_flush != NULL)
+        c->ops->queue_flush(c);
+}
+
 void rpc__call_end(struct rpc_call *call, int code, const char *msg)
 {
     if (call->done)
@@ -89,7 +104,7 @@ void rpc__call_end(struct rpc_call *call, int code, const char *msg)
     call->done = true;
     struct rpc__conn *c = call->conn;
     if (call->timer_started)
-        uv_timer_stop(&call->timer);
+        uv_timer_stop(call->timer);
     if (c) {
         writable_unlink(c, call);
         if (c->session && call->stream_id > 0 && !c->dead)
@@ -111,7 +126,28 @@ void rpc__call_end(struct rpc_call *call, int code, const char *msg)
     }
     if ((call->dispatched || call->is_client) && call->cbs && call->cbs->done)
         call->cbs->done(call->arg, call, code, msg ? msg : "");
-    uv_close((uv_handle_t *)&call->timer, call_free);
+    /* The memory outlives this turn's callbacks, which may still hold the
+     * call: freed by the timer's close, or else by the connection's next
+     * flush or teardown (rpc__call_reap). */
+    if (call->timer != NULL) {
+        uv_close((uv_handle_t *)call->timer, timer_closed);
+    } else if (c != NULL) {
+        call->next = c->ended;
+        c->ended = call;
+        queue_reap(c);
+    } else {
+        call_free(call); /* not reached: a live call has its conn */
+    }
+}
+
+void rpc__call_reap(struct rpc__conn *c)
+{
+    /* Bounded by the calls that ended since the last reap. */
+    while (c->ended != NULL) {
+        struct rpc_call *call = c->ended;
+        c->ended = call->next;
+        call_free(call);
+    }
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -132,12 +168,25 @@ static void on_deadline(uv_timer_t *t)
     rpc__conn_flush(c);
 }
 
+int rpc__call_alloc_timer(struct rpc_call *call)
+{
+    if (call->timeout_ms < 0 || call->timer != NULL)
+        return 0;
+    call->timer = cairn_malloc(sizeof(*call->timer));
+    if (call->timer == NULL)
+        return CAIRN_ENOMEM;
+    uv_timer_init(call->conn->loop, call->timer);
+    call->timer->data = call;
+    return 0;
+}
+
 void rpc__call_arm_deadline(struct rpc_call *call)
 {
     if (call->timeout_ms < 0)
         return;
+    CAIRN_ASSERT(call->timer != NULL);
     call->deadline = uv_now(call->conn->loop) + (uint64_t)call->timeout_ms;
-    uv_timer_start(&call->timer, on_deadline, (uint64_t)call->timeout_ms, 0);
+    uv_timer_start(call->timer, on_deadline, (uint64_t)call->timeout_ms, 0);
     call->timer_started = true;
 }
 

@@ -40,7 +40,10 @@ struct rpc_call {
     struct buf meta;    /* server: request metadata, "name\0value\0"... */
     int64_t timeout_ms; /* -1: none */
     uint64_t deadline;  /* uv_now() value at which the call expires */
-    uv_timer_t timer;
+    /* Only for a call with a deadline (rpc__call_alloc_timer): most
+     * streams have none, and 10,000 open LeaseKeepAlive streams paid
+     * 152 bytes each for an idle timer. */
+    uv_timer_t *timer;
     bool timer_started;
     /* receiving */
     struct buf in;
@@ -104,6 +107,8 @@ struct rpc__conn {
     struct net_conn *net;
     nghttp2_session *session;
     struct rpc_call *calls; /* list of live calls */
+    struct rpc_call
+        *ended; /* ended calls without a timer, for rpc__call_reap */
     size_t n_calls;
     struct rpc_call *writable_head;
     struct buf stage;
@@ -179,8 +184,14 @@ struct rpc_call *rpc__call_new(struct rpc__conn *c, int32_t stream_id);
 /* Ends the call once: detaches it from its stream, reports done (if it was
  * handed to a user) and frees it later. */
 void rpc__call_end(struct rpc_call *call, int code, const char *msg);
-/* Arms the deadline timer from call->timeout_ms. */
+/* The deadline timer, when call->timeout_ms asks for one; CAIRN_ENOMEM. */
+int rpc__call_alloc_timer(struct rpc_call *call);
+/* Arms the deadline timer from call->timeout_ms (allocated before). */
 void rpc__call_arm_deadline(struct rpc_call *call);
+/* Frees the calls that ended on c (rpc__call_end), at a point of the loop
+ * turn where no handler can still hold one: the flush of the connection
+ * (prepare or idle phase) and its teardown. */
+void rpc__call_reap(struct rpc__conn *c);
 /* Server: answers a stream without a user: trailers-only with status. */
 void rpc__call_reject(struct rpc_call *call, int code, const char *msg);
 /* Server: dispatches a call whose request headers are complete. */

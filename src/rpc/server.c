@@ -139,6 +139,7 @@ static void on_flush_prepare(uv_prepare_t *h)
     struct rpc__conn *c;
     while ((c = srv->flush_head) != NULL && budget-- > 0) {
         flush_unlink(srv, c);
+        rpc__call_reap(c);
         rpc__conn_flush_now(c);
     }
     if (srv->flush_head == NULL)
@@ -189,6 +190,7 @@ static void server_conn_destroyed(struct rpc__conn *c)
     srv->n_conns--;
     if (c->flush_queued)
         flush_unlink(srv, c);
+    rpc__call_reap(c); /* in a close callback: no handler holds one */
     srv->writes_gone += c->writes;
     buf_free(&c->http1_in);
     buf_free(&c->http1_out);
@@ -432,6 +434,10 @@ void rpc__server_dispatch(struct rpc_call *call)
         else
             snprintf(text, sizeof(text), "unknown service %.*s", svclen, svc);
         reject(call, RPC_UNIMPLEMENTED, text);
+        return;
+    }
+    if (rpc__call_alloc_timer(call) != 0) {
+        reject(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     call->cbs = m->cbs;

@@ -293,6 +293,7 @@ static void idle_stream_holds_no_buffers(void **state)
         /* sent, and the echo delivered: both buffers given back */
         assert_int_equal(call->out.cap, 0);
         assert_int_equal(call->in.cap, 0);
+        assert_null(call->timer); /* no deadline, no timer */
     }
     rpc_call_close_send(call);
     RUN_UNTIL(&f, r.done);
