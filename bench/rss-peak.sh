@@ -21,18 +21,8 @@ CAIRN=${CAIRN:-$here/build/bin/cairn}
 BENCH=${BENCH:-$here/build/bin/cairn-bench}
 p=${PORT_BASE:-23300}
 
-args_for() { # as in compare-etcd.sh with SCALE=1
-    case $1 in
-    put-1) echo "--conns 1 --clients 1 --total 2000 put --key-size 8 --val-size 256 --key-space-size 100000" ;;
-    put-100) echo "--conns 10 --clients 100 --total 20000 put --key-size 8 --val-size 256 --key-space-size 100000" ;;
-    range-l) echo "--conns 10 --clients 100 --total 20000 range foo --consistency l" ;;
-    range-s) echo "--conns 10 --clients 100 --total 20000 range foo --consistency s" ;;
-    txn-put) echo "--conns 10 --clients 100 --total 10000 txn-put --key-size 8 --val-size 256 --key-space-size 100000" ;;
-    watch) echo "--conns 10 watch --watchers 1000 --streams 10 --puts 100" ;;
-    lease-keepalive) echo "--conns 10 --clients 10000 --total 50000 lease-keepalive" ;;
-    *) echo "rss-peak: unknown workload $1" >&2; exit 2 ;;
-    esac
-}
+# shellcheck source=bench/workloads.sh
+. "$here/bench/workloads.sh"
 
 dir=$(mktemp -d /tmp/cairn-rss-XXXXXX)
 pids="" spid=""

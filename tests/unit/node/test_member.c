@@ -492,6 +492,19 @@ static void test_snapshot_and_compaction(void **state)
     h_cluster_free(&c);
 }
 
+/* Puts key%03d (i) with a 40-byte value through l and runs the cluster
+ * until it is answered: the cache-bound tests' one write. */
+static void put_numbered(struct h_cluster *c, struct h_member *l, int i)
+{
+    char k[32];
+    struct h_result p;
+    snprintf(k, sizeof(k), "key%03d", i);
+    assert_int_equal(
+        h_put(l, k, "0123456789012345678901234567890123456789", &p), 0);
+    h_run(c);
+    assert_int_equal(p.err, 0);
+}
+
 /* The log cache is bounded by bytes without waiting for snapshot_count:
  * live followers are never sent a snapshot for it, and one cut off past
  * the window catches up by snapshot once healed, then keeps following. */
@@ -505,16 +518,10 @@ static void test_log_cache_bounded_by_bytes(void **state)
     struct h_cluster c;
     h_cluster_init(&c, 3, &base);
     struct h_member *l = h_elect(&c, 1);
-    const char *val = "0123456789012345678901234567890123456789";
-    char k[32];
     for (int i = 0; i < 300; i++) {
         if (i == 150)
             c.m[2].cut = true;
-        struct h_result p;
-        snprintf(k, sizeof(k), "key%03d", i);
-        assert_int_equal(h_put(l, k, val, &p), 0);
-        h_run(&c);
-        assert_int_equal(p.err, 0);
+        put_numbered(&c, l, i);
         for (size_t j = 0; j < 3; j++)
             assert_true(node_log_cache_bytes(c.m[j].n) <= BOUND + BOUND / 4);
         if (i == 149) /* both followers were live: no snapshot needed */
@@ -549,15 +556,9 @@ static void test_log_cache_trimmed_before_bound(void **state)
     struct h_cluster c;
     h_cluster_init(&c, 3, &base);
     struct h_member *l = h_elect(&c, 1);
-    const char *val = "0123456789012345678901234567890123456789";
-    char k[32];
     uint64_t most = 0;
     for (int i = 0; i < 300; i++) {
-        struct h_result p;
-        snprintf(k, sizeof(k), "key%03d", i);
-        assert_int_equal(h_put(l, k, val, &p), 0);
-        h_run(&c);
-        assert_int_equal(p.err, 0);
+        put_numbered(&c, l, i);
         for (size_t j = 0; j < 3; j++) {
             uint64_t b = node_log_cache_bytes(c.m[j].n);
             most = b > most ? b : most;
