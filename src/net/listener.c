@@ -29,8 +29,12 @@ struct net_listener {
     uv_timer_t retry;
     uint64_t retry_ms;
     int handles;         /* open libuv handles; the struct goes with the last */
-    struct net_tls *tls; /* NULL: plaintext */
-    struct net_conn *hs_head; /* accepted, still in their TLS handshake */
+    struct net_tls *tls; /* NULL: no TLS scheme served */
+    bool plain;          /* a plaintext scheme is served */
+    /* accepted, still in their TLS handshake or waiting for their first
+     * byte (serving both) */
+    struct net_conn *hs_head;
+    struct net_url url; /* as opened: the address others may share */
     uint16_t port;
     char path[NET_UNIX_PATH_MAX + 1];
 };
@@ -124,13 +128,17 @@ static void accept_one(struct net_listener *l)
         uv_tcp_nodelay(&c->u.tcp, 1);
     net__conn_name_peer(c, l->is_unix);
     if (l->tls) {
-        /* handed to the accept callback once the handshake succeeds */
+        /* handed to the accept callback once the handshake succeeds (and,
+         * serving both, once the first byte says which) */
         c->hs_listener = l;
         c->hs_next = l->hs_head;
         if (l->hs_head)
             l->hs_head->hs_prev = c;
         l->hs_head = c;
-        rv = net__tls_start(c, l->tls, true, NULL, l->log, NULL, NULL);
+        if (l->plain)
+            rv = net__sniff_start(c, net__tls_hs_timeout_ms(l->tls), l->log);
+        else
+            rv = net__tls_start(c, l->tls, true, NULL, l->log, NULL, NULL);
         if (rv != 0) {
             cairn_warnf(l->log, "net", "accept %s: %s", c->peer,
                         cairn_strerror(rv));
@@ -141,6 +149,24 @@ static void accept_one(struct net_listener *l)
     }
     l->cb(l->arg, c);
     CAIRN_ASSERT(c->started || c->closing);
+}
+
+void net__listener_sniffed(struct net_conn *c, bool tls)
+{
+    struct net_listener *l = c->hs_listener;
+    /* a closing listener fails its waiting connections first */
+    CAIRN_ASSERT(l != NULL);
+    if (!tls) {
+        net__listener_hs_done(c, 0);
+        return;
+    }
+    int rv = net__tls_start(c, l->tls, true, NULL, l->log, NULL, NULL);
+    if (rv != 0) {
+        cairn_warnf(l->log, "net", "accept %s: %s", c->peer,
+                    cairn_strerror(rv));
+        hs_unlink(c);
+        net__conn_fail(c, rv);
+    }
 }
 
 static void hs_unlink(struct net_conn *c)
@@ -168,13 +194,11 @@ void net__listener_hs_done(struct net_conn *c, int status)
     CAIRN_ASSERT(c->started || c->closing);
 }
 
-int net_listener_open(uv_loop_t *loop, const struct net_url *url,
-                      const struct net_conn_config *config,
-                      struct cairn_log *log, struct net_listener **out,
-                      void *arg, net_accept_cb cb, struct cairn_errmsg *msg)
+/* Whether config can serve url's scheme. */
+static int scheme_check(const struct net_url *url,
+                        const struct net_conn_config *config, const char *text,
+                        struct cairn_errmsg *msg)
 {
-    char text[NET_HOST_MAX + 32];
-    net_url_format(url, text, sizeof(text));
     if (url->tls && (config == NULL || config->tls == NULL)) {
         if (msg)
             cairn_errmsg_setf(msg, "listen %s: no TLS configured", text);
@@ -185,6 +209,19 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
             cairn_errmsg_setf(msg, "listen %s: TLS has no certificate", text);
         return CAIRN_EINVAL;
     }
+    return 0;
+}
+
+int net_listener_open(uv_loop_t *loop, const struct net_url *url,
+                      const struct net_conn_config *config,
+                      struct cairn_log *log, struct net_listener **out,
+                      void *arg, net_accept_cb cb, struct cairn_errmsg *msg)
+{
+    char text[NET_HOST_MAX + 32];
+    net_url_format(url, text, sizeof(text));
+    int rv = scheme_check(url, config, text, msg);
+    if (rv != 0)
+        return rv;
     struct net_listener *l = cairn_calloc(1, sizeof(*l));
     if (l == NULL)
         return CAIRN_ENOMEM;
@@ -196,8 +233,9 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
     l->arg = arg;
     l->is_unix = url->is_unix;
     l->tls = url->tls ? config->tls : NULL;
+    l->plain = !url->tls;
+    l->url = *url;
     l->handles = 1;
-    int rv;
     if (url->is_unix) {
         size_t plen = strnlen(url->host, sizeof(l->path) - 1);
         memcpy(l->path, url->host, plen);
@@ -248,6 +286,35 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
                             : ((struct sockaddr_in *)&ss)->sin_port);
     }
     *out = l;
+    return 0;
+}
+
+bool net_listener_same_address(const struct net_listener *l,
+                               const struct net_url *url)
+{
+    return l->url.is_unix == url->is_unix && l->url.port == url->port &&
+           strcmp(l->url.host, url->host) == 0;
+}
+
+int net_listener_add_scheme(struct net_listener *l, const struct net_url *url,
+                            const struct net_conn_config *config,
+                            struct cairn_errmsg *msg)
+{
+    char text[NET_HOST_MAX + 32];
+    net_url_format(url, text, sizeof(text));
+    if (!net_listener_same_address(l, url)) {
+        if (msg)
+            cairn_errmsg_setf(msg, "listen %s: not the listener's address",
+                              text);
+        return CAIRN_EINVAL;
+    }
+    int rv = scheme_check(url, config, text, msg);
+    if (rv != 0)
+        return rv;
+    if (url->tls && l->tls == NULL)
+        l->tls = config->tls;
+    if (!url->tls)
+        l->plain = true;
     return 0;
 }
 

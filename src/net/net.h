@@ -181,6 +181,25 @@ int net_listener_open(uv_loop_t *loop, const struct net_url *url,
                       const struct net_conn_config *config,
                       struct cairn_log *log, struct net_listener **out,
                       void *arg, net_accept_cb cb, struct cairn_errmsg *msg);
+/* Whether url names the address l was opened on: the same network (TCP or
+ * unix) and the same host and port, or socket path, as written (any
+ * scheme), which is how etcd groups --listen-client-urls into listeners. */
+bool net_listener_same_address(const struct net_listener *l,
+                               const struct net_url *url);
+/* Makes l, opened on url's address, serve url's scheme as well, as etcd
+ * serves "http://h:p,https://h:p" on one port. Once a listener serves both
+ * plaintext and TLS (http with https, unix with unixs), it waits for each
+ * accepted connection's first byte without consuming it: a TLS handshake
+ * record (0x16) makes the connection TLS (handshake first, as on an https
+ * listener), anything else (an HTTP/2 preface, an HTTP/1.1 request line)
+ * plaintext. A connection that sends nothing within the TLS context's
+ * handshake timeout is closed. Listeners serving one kind only do not wait.
+ * A scheme l serves already changes nothing. Returns 0, CAIRN_EINVAL
+ * (another address, or TLS without a certificate) or CAIRN_EUNSUPPORTED
+ * (TLS without config->tls), with the reason in msg (may be NULL). */
+int net_listener_add_scheme(struct net_listener *l, const struct net_url *url,
+                            const struct net_conn_config *config,
+                            struct cairn_errmsg *msg);
 /* The TCP port actually bound (the OS's pick when the URL said 0); 0 for
  * unix listeners. */
 uint16_t net_listener_port(const struct net_listener *l);

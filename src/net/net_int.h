@@ -58,10 +58,14 @@ struct net_conn {
      * listener's list, so closing the listener can abort it. */
     struct net_listener *hs_listener;
     struct net_conn *hs_prev, *hs_next;
+    /* Waiting for its first byte on a listener serving plaintext and TLS
+     * (sniff.c); NULL otherwise */
+    struct net__sniff *sniff;
 };
 
 extern const struct net__conn_type net__stream_type;
 extern const struct net__conn_type net__tls_type;
+extern const struct net__conn_type net__sniff_type;
 
 /* Fails the connection with status (once): closes it through its type. */
 void net__conn_fail(struct net_conn *c, int status);
@@ -82,6 +86,19 @@ int net__tls_start(struct net_conn *c, struct net_tls *tls, bool server,
                    void *arg);
 /* Whether the context has a certificate to serve with. */
 bool net__tls_can_serve(const struct net_tls *tls);
+/* The context's handshake deadline. */
+uint32_t net__tls_hs_timeout_ms(const struct net_tls *tls);
+
+/* Waits, under a deadline of timeout_ms, for the accepted connection c's
+ * first byte without consuming it, then calls net__listener_sniffed. On
+ * failure (the client closed, timed out, an error, the listener closed) c
+ * is closed and unlinked from its listener; nothing is called. Returns 0,
+ * or CAIRN_ENOMEM with c untouched (the caller closes it). */
+int net__sniff_start(struct net_conn *c, uint32_t timeout_ms,
+                     struct cairn_log *log);
+/* c's first byte is in: tls says whether it starts a TLS handshake. Hands
+ * c to the TLS handshake or to the listener's accept callback. */
+void net__listener_sniffed(struct net_conn *c, bool tls);
 /* A server-side handshake ended: status 0 hands c to the listener's accept
  * callback; otherwise c is being freed. */
 void net__listener_hs_done(struct net_conn *c, int status);

@@ -399,6 +399,11 @@ bool net__tls_can_serve(const struct net_tls *t)
     return t->cert_file[0] != '\0';
 }
 
+uint32_t net__tls_hs_timeout_ms(const struct net_tls *t)
+{
+    return t->hs_timeout_ms;
+}
+
 const char *net_tls_cert_file(const struct net_tls *t)
 {
     return t->cert_file;

@@ -238,7 +238,10 @@ int rpc_server_init(struct rpc_server **out, uv_loop_t *loop,
                     const struct rpc_method *methods, size_t n,
                     const struct rpc_http1_handler *http1,
                     struct cairn_log *log);
-/* Listens on one more URL; *port (may be NULL) receives the bound port. */
+/* Listens on one more URL; *port (may be NULL) receives the bound port. A
+ * URL naming the address of one already served (the other scheme, as
+ * "http://h:p,https://h:p") shares its listener, which then tells TLS from
+ * plaintext by each connection's first byte (net_listener_add_scheme). */
 int rpc_server_listen(struct rpc_server *srv, const struct net_url *url,
                       uint16_t *port, struct cairn_errmsg *msg);
 /* Socket writes the server's gRPC connections issued since it started:

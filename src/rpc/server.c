@@ -266,6 +266,16 @@ static void on_accept(void *arg, struct net_conn *nc)
 int rpc_server_listen(struct rpc_server *srv, const struct net_url *url,
                       uint16_t *port, struct cairn_errmsg *msg)
 {
+    /* etcd's "http://h:p,https://h:p": one listener, both schemes */
+    for (size_t i = 0; i < srv->n_listeners; i++) {
+        struct net_listener *l = srv->listeners[i];
+        if (!net_listener_same_address(l, url))
+            continue;
+        int rv = net_listener_add_scheme(l, url, &srv->cfg.net, msg);
+        if (rv == 0 && port)
+            *port = net_listener_port(l);
+        return rv;
+    }
     if (srv->n_listeners == RPC__LISTENERS_MAX) {
         if (msg)
             cairn_errmsg_setf(msg, "too many listen URLs");

@@ -501,6 +501,41 @@ static void etcdctl_over_tls(void **state)
     assert_int_equal(seen, 1);
     buf_free(&c.got);
 
+    /* plaintext on the same port too, as etcd's "http://h:p,https://h:p":
+     * the second URL shares the listener; gRPC (etcdctl) and HTTP/1.1
+     * (curl) clients get plaintext, TLS clients still TLS */
+    uint16_t port2 = 0;
+    struct net_url plain;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &plain, NULL), 0);
+    assert_int_equal(rpc_server_listen(f.srv, &plain, &port2, &m), 0);
+    assert_int_equal(port2, f.port);
+    run_etcdctl_at(&f, &c, "http://", "endpoint status -w json", NULL);
+    out = (const char *)c.got.data;
+    if (c.status != 0)
+        fprintf(stderr, "etcdctl over plaintext said: %s\n", out);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(seen, 2);
+    buf_free(&c.got);
+    run_etcdctl(&f, &c,
+                "--cacert=" ETCD_FIXTURES "/ca.crt --cert=" ETCD_FIXTURES
+                "/server.crt --key=" ETCD_FIXTURES
+                "/server.key.insecure endpoint status -w json",
+                NULL);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(seen, 3);
+    buf_free(&c.got);
+    if (access("/usr/bin/curl", X_OK) == 0) {
+        char cmdline[256];
+        snprintf(cmdline, sizeof(cmdline),
+                 "exec curl -sS --max-time 10 http://127.0.0.1:%u/health 2>&1",
+                 (unsigned)f.port);
+        run_sh(&f, &c, cmdline, NULL);
+        out = (const char *)c.got.data;
+        assert_int_equal(c.status, 0);
+        assert_non_null(strstr(out, "{\"health\":\"true\"}"));
+        buf_free(&c.got);
+    }
+
     rpc_server_close(f.srv);
     fx_loop_close(&f);
     net_tls_close(tls);

@@ -686,6 +686,222 @@ static void handshake_deadline(void **state)
     fixture_close(&f);
 }
 
+/* Serves https on the fixture's listener and adds the plaintext scheme of
+ * the same address, as etcd's "http://h:p,https://h:p". */
+static void serve_both(struct fixture *f, const char *tls_url,
+                       const char *plain_url, struct net_tls_config *cfg)
+{
+    serve(f, tls_url, cfg);
+    struct net_url purl, other;
+    assert_int_equal(net_url_parse(plain_url, &purl, NULL), 0);
+    assert_true(net_listener_same_address(f->l, &purl));
+    /* not its address: another port, or the other network */
+    assert_int_equal(net_url_parse("http://127.0.0.1:1", &other, NULL), 0);
+    assert_false(net_listener_same_address(f->l, &other));
+    assert_int_equal(net_url_parse("unix://127.0.0.1:0", &other, NULL), 0);
+    assert_false(net_listener_same_address(f->l, &other));
+    struct cairn_errmsg m;
+    assert_int_equal(net_listener_add_scheme(f->l, &other, NULL, &m),
+                     CAIRN_EINVAL);
+    struct net_conn_config nc = {.tls = f->stls};
+    assert_int_equal(net_listener_add_scheme(f->l, &purl, &nc, &m), 0);
+}
+
+static void plain_and_tls_on_one_port(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    serve_both(&f, "https://127.0.0.1:0", "http://127.0.0.1:0", &cfg);
+    struct net_url plain, tls;
+    listen_url(&f, "http://127.0.0.1", &plain);
+    listen_url(&f, "https://127.0.0.1", &tls);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.client, f.certs.client_key, f.certs.ca);
+    /* TLS, with --client-cert-auth still meaning a verified certificate */
+    assert_int_equal(dial(&f, &tls, ct), 0);
+    assert_string_equal(f.alpn, "h2");
+    round_trip(&f, 60000);
+    assert_string_equal(net_conn_type_name(f.server.conn), "tls+tcp");
+    close_client(&f);
+    /* plaintext: the first bytes reach the caller, none eaten by the wait */
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    assert_int_equal(
+        net_conn_write(f.client.conn, preface, sizeof(preface) - 1), 0);
+    RUN_UNTIL(&f, f.client.got_len == sizeof(preface) - 1);
+    assert_memory_equal(f.client.got, preface, sizeof(preface) - 1);
+    assert_string_equal(net_conn_type_name(f.server.conn), "tcp");
+    round_trip(&f, 60000);
+    close_client(&f);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(net_conn_write(f.client.conn, req, sizeof(req) - 1), 0);
+    RUN_UNTIL(&f, f.client.got_len == sizeof(req) - 1);
+    assert_memory_equal(f.client.got, req, sizeof(req) - 1);
+    close_client(&f);
+    assert_int_equal(f.accepts, 3);
+    /* a TLS client without a certificate is still refused */
+    struct net_tls *bare = client_tls(&f, NULL, NULL, f.certs.ca);
+    dial(&f, &tls, bare);
+    if (f.client.conn)
+        RUN_UNTIL(&f, f.client.conn == NULL);
+    RUN_UNTIL(&f, strstr(f.slog.text, "refused") != NULL);
+    assert_int_equal(f.accepts, 3);
+    still_serving(&f, &tls);
+    net_tls_close(bare);
+    net_tls_close(ct);
+    fixture_close(&f);
+}
+
+static void one_port_garbage_and_silence(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    /* long enough for a real handshake on a loaded machine */
+    cfg.handshake_timeout_ms = 500;
+    serve_both(&f, "https://127.0.0.1:0", "http://127.0.0.1:0", &cfg);
+    struct net_url plain, tls;
+    listen_url(&f, "http://127.0.0.1", &plain);
+    listen_url(&f, "https://127.0.0.1", &tls);
+
+    /* a TLS record header followed by seeded random bytes: TLS refuses */
+    struct prng prng;
+    prng_seed(&prng, 9); /* refused at once, as above */
+    uint8_t junk[512] = {0x16, 0x03, 0x01, 0x01, 0xfb};
+    for (size_t i = 5; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)prng_next(&prng);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    assert_int_equal(net_conn_write(f.client.conn, junk, sizeof(junk)), 0);
+    RUN_UNTIL(&f, f.client.conn == NULL);
+    assert_int_equal(f.accepts, 0);
+    assert_non_null(strstr(f.slog.text, "refused: handshake:"));
+
+    /* connects and says nothing: closed at the deadline, never accepted */
+    f.slog.len = 0;
+    f.slog.text[0] = '\0';
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    RUN_UNTIL(&f, f.client.conn == NULL);
+    assert_int_equal(f.accepts, 0);
+    assert_non_null(
+        strstr(f.slog.text, "closed: nothing received within 500 ms"));
+
+    /* connects and leaves: quietly gone */
+    f.slog.len = 0;
+    f.slog.text[0] = '\0';
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    net_conn_close(f.client.conn, false);
+    RUN_UNTIL(&f, f.client.conn == NULL);
+
+    /* plaintext garbage is the plaintext side's to judge: it is handed on */
+    uint8_t noise[300];
+    for (size_t i = 0; i < sizeof(noise); i++)
+        noise[i] = (uint8_t)prng_next(&prng);
+    noise[0] = 0x17; /* not a handshake record */
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    assert_int_equal(net_conn_write(f.client.conn, noise, sizeof(noise)), 0);
+    RUN_UNTIL(&f, f.client.got_len == sizeof(noise));
+    assert_memory_equal(f.client.got, noise, sizeof(noise));
+    assert_int_equal(f.accepts, 1);
+    close_client(&f);
+
+    /* still serves both */
+    still_serving(&f, &tls);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    round_trip(&f, 10);
+    close_client(&f);
+
+    /* a listener closed while connections wait for their first byte
+     * aborts them */
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    net_listener_close(f.l);
+    f.l = NULL;
+    RUN_UNTIL(&f, f.client.conn == NULL);
+    assert_int_equal(f.accepts, 3);
+    fixture_close(&f);
+}
+
+static void unix_and_unixs_on_one_socket(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    char text[200], plain_text[200];
+    snprintf(text, sizeof(text), "unixs://%s/both.sock", f.certs.dir);
+    snprintf(plain_text, sizeof(plain_text), "unix://%s/both.sock",
+             f.certs.dir);
+    serve(&f, text, &cfg);
+    struct net_conn_config nc = {.tls = f.stls};
+    struct net_url url, purl;
+    assert_int_equal(net_url_parse(text, &url, NULL), 0);
+    assert_int_equal(net_url_parse(plain_text, &purl, NULL), 0);
+    /* a scheme already served changes nothing */
+    assert_int_equal(net_listener_add_scheme(f.l, &url, &nc, NULL), 0);
+    assert_int_equal(net_listener_add_scheme(f.l, &purl, &nc, NULL), 0);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.client, f.certs.client_key, f.certs.ca);
+    assert_int_equal(dial(&f, &url, ct), 0);
+    round_trip(&f, 1000);
+    assert_string_equal(net_conn_type_name(f.server.conn), "tls+unix");
+    close_client(&f);
+    assert_int_equal(dial(&f, &purl, NULL), 0);
+    round_trip(&f, 1000);
+    assert_string_equal(net_conn_type_name(f.server.conn), "unix");
+    close_client(&f);
+    assert_int_equal(f.accepts, 2);
+    net_tls_close(ct);
+    fixture_close(&f);
+}
+
+/* Plaintext first, then TLS; and what cannot serve TLS is refused. */
+static void add_tls_to_plain_listener(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    struct net_tls_config cfg = server_cfg(&f.certs);
+    struct cairn_errmsg m;
+    assert_int_equal(net_tls_open(&cfg, &f.slog.log, &f.stls, &m), 0);
+    struct net_url purl, url;
+    assert_int_equal(net_url_parse("http://127.0.0.1:0", &purl, NULL), 0);
+    assert_int_equal(net_url_parse("https://127.0.0.1:0", &url, NULL), 0);
+    assert_int_equal(net_listener_open(&f.loop, &purl, NULL, &f.slog.log, &f.l,
+                                       &f, on_accept, &m),
+                     0);
+    assert_int_equal(net_listener_add_scheme(f.l, &url, NULL, &m),
+                     CAIRN_EUNSUPPORTED);
+    assert_non_null(strstr(m.text, "no TLS configured"));
+    struct net_tls *bare = client_tls(&f, NULL, NULL, f.certs.ca);
+    struct net_conn_config nc = {.tls = bare};
+    assert_int_equal(net_listener_add_scheme(f.l, &url, &nc, &m), CAIRN_EINVAL);
+    assert_non_null(strstr(m.text, "TLS has no certificate"));
+    struct net_url tls;
+    listen_url(&f, "https://127.0.0.1", &tls);
+    struct net_url plain;
+    listen_url(&f, "http://127.0.0.1", &plain);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    round_trip(&f, 10);
+    close_client(&f);
+    nc.tls = f.stls;
+    assert_int_equal(net_listener_add_scheme(f.l, &url, &nc, &m), 0);
+    struct net_tls *ct =
+        client_tls(&f, f.certs.client, f.certs.client_key, f.certs.ca);
+    assert_int_equal(dial(&f, &tls, ct), 0);
+    round_trip(&f, 10);
+    close_client(&f);
+    assert_int_equal(dial(&f, &plain, NULL), 0);
+    round_trip(&f, 10);
+    close_client(&f);
+    net_tls_close(ct);
+    net_tls_close(bare);
+    fixture_close(&f);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
@@ -1055,6 +1271,10 @@ int main(void)
         cmocka_unit_test(client_refuses_untrusted_server),
         cmocka_unit_test(peer_client_san_checked),
         cmocka_unit_test(handshake_deadline),
+        cmocka_unit_test(plain_and_tls_on_one_port),
+        cmocka_unit_test(one_port_garbage_and_silence),
+        cmocka_unit_test(unix_and_unixs_on_one_socket),
+        cmocka_unit_test(add_tls_to_plain_listener),
         cmocka_unit_test(write_queue_bounded_and_paused_reads),
         cmocka_unit_test(writes_of_a_turn_share_records),
         cmocka_unit_test(lone_write_before_poll_not_delayed),
