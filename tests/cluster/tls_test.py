@@ -647,6 +647,61 @@ def case_late_https(binary, root, procs):
     m1.stop()
 
 
+def case_both(binary, root, procs):
+    """Plaintext and TLS clients on one port (and one unix socket path),
+    as etcd's --listen-client-urls http://h:p,https://h:p: etcdctl in the
+    clear and over TLS with --client-cert-auth, an HTTP/1.1 request in
+    the clear, and a TLS client without a certificate refused."""
+    c = Certs(root)
+    work = os.path.join(root, "work")
+    os.makedirs(work)
+    port, sock, peer = free_port(), free_port(), free_port()
+    client = ("http://127.0.0.1:%d,https://127.0.0.1:%d,"
+              "unix://localhost:%d,unixs://localhost:%d" %
+              (port, port, sock, sock))
+    purl = "http://127.0.0.1:%d" % peer
+    m = Member(root, "b1", [
+        "--name", "b1", "--data-dir", os.path.join(root, "b1.etcd"),
+        "--listen-client-urls", client,
+        "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+        "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+        "--initial-cluster", "b1=" + purl,
+        "--cert-file", c.member[0], "--key-file", c.member[1],
+        "--trusted-ca-file", c.ca.cert, "--client-cert-auth",
+    ], cwd=work)
+    m.start(binary, procs)
+    tls = (c.ca.cert, c.client[0], c.client[1])
+    etcdctl_ok("http://127.0.0.1:%d" % port, ["put", "k", "plain"])
+    out = etcdctl_ok("https://127.0.0.1:%d" % port,
+                     ["get", "k", "--print-value-only"], tls=tls)
+    check(out.strip() == "plain", "get over https: %r" % out)
+    etcdctl_ok("unix://localhost:%d" % sock, ["put", "k", "unix"], cwd=work)
+    out = etcdctl_ok("unixs://localhost:%d" % sock,
+                     ["get", "k", "--print-value-only"], tls=tls, cwd=work)
+    check(out.strip() == "unix", "get over unixs: %r" % out)
+    # HTTP/1.1 in the clear on the shared port
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close"
+              b"\r\n\r\n")
+    got = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    s.close()
+    check(b"200" in got.split(b"\r\n")[0] and b'"health":"true"' in got,
+          "/health in the clear: %r" % got)
+    # --client-cert-auth still holds on the TLS side
+    local = tls_attempt(port, c)
+    refused_line(m, local, "peer did not return a certificate")
+    rc, out = etcdctl("https://127.0.0.1:%d" % port, ["get", "k"],
+                      tls=(c.ca.cert, c.foreign[0], c.foreign[1]),
+                      timeout_s=LIVENESS_S)
+    check(rc != 0, "a foreign certificate was accepted: %s" % out)
+    m.stop()
+
+
 CASES = {
     "refusals": case_refusals,
     "three": case_three,
@@ -654,6 +709,7 @@ CASES = {
     "unix": case_unix,
     "errors": case_errors,
     "late_https": case_late_https,
+    "both": case_both,
 }
 
 
