@@ -505,6 +505,18 @@ static void put_numbered(struct h_cluster *c, struct h_member *l, int i)
     assert_int_equal(p.err, 0);
 }
 
+/* Three members whose log caches are bounded at bound bytes, with a
+ * catch-up window of 5 entries and no snapshot by count; returns the
+ * elected leader. */
+static struct h_member *open_cache_cluster(struct h_cluster *c, uint64_t bound)
+{
+    struct node_config base = {.snapshot_count = 100000,
+                               .snapshot_catchup_entries = 5,
+                               .log_cache_bytes = bound};
+    h_cluster_init(c, 3, &base);
+    return h_elect(c, 1);
+}
+
 /* The log cache is bounded by bytes without waiting for snapshot_count:
  * live followers are never sent a snapshot for it, and one cut off past
  * the window catches up by snapshot once healed, then keeps following. */
@@ -512,12 +524,8 @@ static void test_log_cache_bounded_by_bytes(void **state)
 {
     (void)state;
     enum { BOUND = 4096 };
-    struct node_config base = {.snapshot_count = 100000,
-                               .snapshot_catchup_entries = 5,
-                               .log_cache_bytes = BOUND};
     struct h_cluster c;
-    h_cluster_init(&c, 3, &base);
-    struct h_member *l = h_elect(&c, 1);
+    struct h_member *l = open_cache_cluster(&c, BOUND);
     for (int i = 0; i < 300; i++) {
         if (i == 150)
             c.m[2].cut = true;
@@ -550,12 +558,8 @@ static void test_log_cache_trimmed_before_bound(void **state)
 {
     (void)state;
     enum { BOUND = 8192 };
-    struct node_config base = {.snapshot_count = 100000,
-                               .snapshot_catchup_entries = 5,
-                               .log_cache_bytes = BOUND};
     struct h_cluster c;
-    h_cluster_init(&c, 3, &base);
-    struct h_member *l = h_elect(&c, 1);
+    struct h_member *l = open_cache_cluster(&c, BOUND);
     uint64_t most = 0;
     for (int i = 0; i < 300; i++) {
         put_numbered(&c, l, i);
